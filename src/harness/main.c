@@ -1,0 +1,2 @@
+/* placeholder: the epr command is being written */
+int main(void) { return 0; }
