@@ -1,0 +1,537 @@
+/* harness/config.c — see config.h.  The key table below is the single
+ * source of truth for keys, types, defaults and help text. */
+#include "harness/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/nn.h"
+
+typedef enum { K_STR, K_INT, K_LONG, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_LIST_LONG, K_TEXT } key_type;
+
+typedef struct {
+    const char *section, *key;
+    key_type type;
+    size_t offset, size; /* size: capacity of strings */
+    const char *def;
+    const char *help;
+} key_def;
+
+#define F(field) offsetof(cfg_experiment, field), sizeof(((cfg_experiment *)0)->field)
+
+static const key_def KEYS[] = {
+    {"data", "set", K_STR, F(data_set), "mnist10k", "mnist10k | fashion-mnist | idx | cifar10"},
+    {"data", "root", K_STR, F(data_root), "", "where relative data paths are resolved (default $EPR_DATA_ROOT, else <source>/data)"},
+    {"data", "train_images", K_STR, F(train_images), "", "IDX images for set=idx (raw or .gz)"},
+    {"data", "train_labels", K_STR, F(train_labels), "", "IDX labels for set=idx"},
+    {"data", "test_images", K_STR, F(test_images), "", "IDX images for set=idx"},
+    {"data", "test_labels", K_STR, F(test_labels), "", "IDX labels for set=idx"},
+    {"data", "cifar_train", K_STR, F(cifar_train), "cifar-10-batches-bin/data_batch_1.bin,cifar-10-batches-bin/data_batch_2.bin,cifar-10-batches-bin/data_batch_3.bin,cifar-10-batches-bin/data_batch_4.bin,cifar-10-batches-bin/data_batch_5.bin", "comma-separated CIFAR-10 batch files for set=cifar10"},
+    {"data", "cifar_test", K_STR, F(cifar_test), "cifar-10-batches-bin/test_batch.bin", "CIFAR-10 test batch file(s)"},
+    {"model", "name", K_STR, F(model_name), "lenet300-100", "built-in network (lenet300-100, lenet5-caffe) or custom"},
+    {"model", "layers", K_TEXT, 0, 0, "", "layer list for name=custom, one layer per (indented) line; see `epr train --help`"},
+    {"train", "steps", K_LONG, F(steps), "6000", "optimizer steps"},
+    {"train", "batch", K_INT, F(batch), "64", "global batch size (split across ranks)"},
+    {"train", "eval_batch", K_INT, F(eval_batch), "500", "batch size for evaluation"},
+    {"train", "optimizer", K_STR, F(optimizer), "adam", "adam | sgd (momentum)"},
+    {"train", "lr", K_FLOAT, F(lr), "1e-3", "learning rate of the network parameters"},
+    {"train", "momentum", K_FLOAT, F(momentum), "0.9", "SGD momentum"},
+    {"train", "weight_decay", K_FLOAT, F(weight_decay), "0", "SGD weight decay (uncompressed parameters only)"},
+    {"train", "beta1", K_FLOAT, F(beta1), "0.9", "Adam beta1"},
+    {"train", "beta2", K_FLOAT, F(beta2), "0.999", "Adam beta2"},
+    {"train", "adam_eps", K_FLOAT, F(adam_eps), "1e-8", "Adam epsilon"},
+    {"train", "lr_decay", K_FLOAT, F(lr_decay), "1", "learning-rate factor applied at each milestone"},
+    {"train", "lr_milestones", K_LIST_LONG, F(lr_milestones), "", "comma-separated steps where lr is multiplied by lr_decay"},
+    {"train", "ema", K_FLOAT, F(ema), "0.999", "EMA decay of the network parameters (0 = no EMA)"},
+    {"train", "seed", K_U64, F(seed), "1", "seed of initialisation, shuffling and rate noise"},
+    {"train", "log_every", K_LONG, F(log_every), "100", "steps between progress lines"},
+    {"train", "eval_every", K_LONG, F(eval_every), "1000", "steps between test evaluations (0 = only at the end)"},
+    {"train", "checkpoint_every", K_LONG, F(checkpoint_every), "1000", "steps between checkpoints"},
+    {"train", "threads", K_INT, F(threads), "1", "OpenBLAS threads per rank"},
+    {"epr", "enabled", K_BOOL, F(epr_enabled), "false", "train with entropy-penalized reparameterization"},
+    {"epr", "lambda", K_DOUBLE, F(lambda), "1e-6", "rate weight: loss = mean CE (nats) + lambda * rate_bits"},
+    {"epr", "density_lr", K_FLOAT, F(density_lr), "1e-3", "Adam learning rate of the densities"},
+    {"epr", "table_precision", K_INT, F(table_precision), "16", "maximum bits of the coder's frequency tables (<= 16)"},
+};
+#define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+
+static const char *GROUP_KEYS[][2] = {
+    {"tensors", "comma-separated parameter tensors (e.g. fc1.weight, fc2.weight)"},
+    {"decoder", "affine (theta = s*phi + b) | conv-affine (theta_row = T (s . phi_row) + c)"},
+    {"transform", "identity | dft | random-orthogonal | learned (conv-affine only)"},
+    {"ell", "columns per sample row, one density each (1 for affine; kh*kw for 3x3 conv kernels)"},
+    {"kernel", "HxW of the spatial kernel for dft (default: square root of ell)"},
+    {"log_step", "initial log of the quantisation step s (default -4)"},
+};
+#define N_GROUP_KEYS ((int)(sizeof GROUP_KEYS / sizeof GROUP_KEYS[0]))
+
+typedef struct {
+    cfg_experiment *cfg;
+    const char *path;
+    const char *text;
+    size_t pos;
+    int line;        /* current line (1-based), counted by our reader */
+    int long_line;
+    int layers_lines;
+    epr_err *err;
+    int failed;
+} parse_ctx;
+
+static char *trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
+    return s;
+}
+
+static int parse_value(const key_def *k, const char *val, cfg_experiment *cfg, char *why, size_t nwhy) {
+    char *base = (char *)cfg;
+    char *end = NULL;
+    errno = 0;
+    switch (k->type) {
+    case K_STR:
+        if (strlen(val) >= k->size) {
+            snprintf(why, nwhy, "value longer than %zu characters", k->size - 1);
+            return -1;
+        }
+        strcpy(base + k->offset, val);
+        return 0;
+    case K_TEXT: {
+        size_t n = strlen(val);
+        char *old = cfg->layers;
+        size_t on = old ? strlen(old) : 0;
+        char *t = realloc(old, on + n + 2);
+        if (!t) {
+            snprintf(why, nwhy, "out of memory");
+            return -1;
+        }
+        if (on) t[on++] = '\n';
+        memcpy(t + on, val, n + 1);
+        cfg->layers = t;
+        return 0;
+    }
+    case K_INT:
+    case K_LONG: {
+        long v = strtol(val, &end, 10);
+        if (!*val || *end || errno) {
+            snprintf(why, nwhy, "'%s' is not an integer", val);
+            return -1;
+        }
+        if (v < 0) {
+            snprintf(why, nwhy, "'%s' must not be negative", val);
+            return -1;
+        }
+        if (k->type == K_INT) {
+            if (v > 1000000000L) {
+                snprintf(why, nwhy, "'%s' is too large", val);
+                return -1;
+            }
+            *(int *)(base + k->offset) = (int)v;
+        } else {
+            *(long *)(base + k->offset) = v;
+        }
+        return 0;
+    }
+    case K_U64: {
+        unsigned long long v = strtoull(val, &end, 10);
+        if (!*val || *end || errno || val[0] == '-') {
+            snprintf(why, nwhy, "'%s' is not a non-negative integer", val);
+            return -1;
+        }
+        *(uint64_t *)(base + k->offset) = (uint64_t)v;
+        return 0;
+    }
+    case K_FLOAT:
+    case K_DOUBLE: {
+        double v = strtod(val, &end);
+        if (!*val || *end || errno || !isfinite(v)) {
+            snprintf(why, nwhy, "'%s' is not a finite number", val);
+            return -1;
+        }
+        if (k->type == K_FLOAT)
+            *(float *)(base + k->offset) = (float)v;
+        else
+            *(double *)(base + k->offset) = v;
+        return 0;
+    }
+    case K_BOOL: {
+        int v;
+        if (!strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes") || !strcmp(val, "on"))
+            v = 1;
+        else if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no") || !strcmp(val, "off"))
+            v = 0;
+        else {
+            snprintf(why, nwhy, "'%s' is not a boolean (true/false)", val);
+            return -1;
+        }
+        *(int *)(base + k->offset) = v;
+        return 0;
+    }
+    case K_LIST_LONG: {
+        int n = 0;
+        const char *p = val;
+        while (*p) {
+            while (*p == ' ' || *p == ',') p++;
+            if (!*p) break;
+            if (n == CFG_MAX_MILESTONES) {
+                snprintf(why, nwhy, "more than %d milestones", CFG_MAX_MILESTONES);
+                return -1;
+            }
+            long v = strtol(p, &end, 10);
+            if (end == p || errno || v <= 0 || (*end && *end != ',' && *end != ' ')) {
+                snprintf(why, nwhy, "'%s' is not a comma-separated list of positive steps", val);
+                return -1;
+            }
+            cfg->lr_milestones[n++] = v;
+            p = end;
+        }
+        cfg->n_milestones = n;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+static cfg_group *find_group(cfg_experiment *cfg, const char *name, int create, int line) {
+    for (int i = 0; i < cfg->n_groups; i++)
+        if (!strcmp(cfg->groups[i].name, name)) return &cfg->groups[i];
+    if (!create || cfg->n_groups == CFG_MAX_GROUPS) return NULL;
+    cfg_group *g = &cfg->groups[cfg->n_groups++];
+    memset(g, 0, sizeof *g);
+    snprintf(g->name, sizeof g->name, "%s", name);
+    strcpy(g->decoder, "affine");
+    strcpy(g->transform, "identity");
+    g->ell = 1;
+    g->log_step = -4.0f;
+    g->line = line;
+    return g;
+}
+
+static int set_group_key(cfg_group *g, const char *key, const char *val, char *why, size_t nwhy) {
+    char *end;
+    if (!strcmp(key, "tensors")) {
+        g->n_tensors = 0;
+        char buf[4096];
+        snprintf(buf, sizeof buf, "%s", val);
+        for (char *tok = strtok(buf, ", \t"); tok; tok = strtok(NULL, ", \t")) {
+            if (g->n_tensors == CFG_MAX_TENSORS) {
+                snprintf(why, nwhy, "more than %d tensors", CFG_MAX_TENSORS);
+                return -1;
+            }
+            if (strlen(tok) >= sizeof g->tensors[0]) {
+                snprintf(why, nwhy, "tensor name '%s' too long", tok);
+                return -1;
+            }
+            strcpy(g->tensors[g->n_tensors++], tok);
+        }
+        if (!g->n_tensors) {
+            snprintf(why, nwhy, "empty tensor list");
+            return -1;
+        }
+        return 0;
+    }
+    if (!strcmp(key, "decoder")) {
+        if (strcmp(val, "affine") && strcmp(val, "conv-affine")) {
+            snprintf(why, nwhy, "unknown decoder '%s' (affine | conv-affine)", val);
+            return -1;
+        }
+        snprintf(g->decoder, sizeof g->decoder, "%s", val);
+        return 0;
+    }
+    if (!strcmp(key, "transform")) {
+        if (strcmp(val, "identity") && strcmp(val, "dft") && strcmp(val, "random-orthogonal") &&
+            strcmp(val, "learned")) {
+            snprintf(why, nwhy, "unknown transform '%s' (identity | dft | random-orthogonal | learned)", val);
+            return -1;
+        }
+        snprintf(g->transform, sizeof g->transform, "%s", val);
+        return 0;
+    }
+    if (!strcmp(key, "ell")) {
+        long v = strtol(val, &end, 10);
+        if (!*val || *end || v < 1 || v > 64) {
+            snprintf(why, nwhy, "'%s' is not an integer in 1..64", val);
+            return -1;
+        }
+        g->ell = (int)v;
+        return 0;
+    }
+    if (!strcmp(key, "kernel")) {
+        int h, w;
+        char c;
+        if (sscanf(val, "%dx%d%c", &h, &w, &c) != 2 || h < 1 || w < 1 || h * w > 64) {
+            snprintf(why, nwhy, "'%s' is not HxW (e.g. 3x3)", val);
+            return -1;
+        }
+        g->kh = h;
+        g->kw = w;
+        return 0;
+    }
+    if (!strcmp(key, "log_step")) {
+        double v = strtod(val, &end);
+        if (!*val || *end || !isfinite(v) || v < -20 || v > 5) {
+            snprintf(why, nwhy, "'%s' is not a number in [-20, 5]", val);
+            return -1;
+        }
+        g->log_step = (float)v;
+        return 0;
+    }
+    snprintf(why, nwhy, "unknown key (group keys: tensors, decoder, transform, ell, kernel, log_step)");
+    return -1;
+}
+
+/* Apply one section/key/value; where = "FILE:LINE" or "--set". */
+static int apply(cfg_experiment *cfg, const char *section, const char *key, const char *value,
+                 const char *where, int line, epr_err *err) {
+    char why[256] = "";
+    if (!strncmp(section, "group.", 6)) {
+        const char *gname = section + 6;
+        RETURN_ERROR_IF(!*gname, err, EPR_EARG, "%s: [%s] needs a group name, e.g. [group.fc]", where, section);
+        cfg_group *g = find_group(cfg, gname, 1, line);
+        RETURN_ERROR_IF(!g, err, EPR_EARG, "%s: [%s]: more than %d groups", where, section, CFG_MAX_GROUPS);
+        if (set_group_key(g, key, value, why, sizeof why))
+            return epr_fail(err, EPR_EARG, "%s: [%s] %s: %s", where, section, key, why);
+        return 0;
+    }
+    int section_known = 0;
+    for (int i = 0; i < N_KEYS; i++) {
+        if (strcmp(KEYS[i].section, section)) continue;
+        section_known = 1;
+        if (strcmp(KEYS[i].key, key)) continue;
+        if (parse_value(&KEYS[i], value, cfg, why, sizeof why))
+            return epr_fail(err, EPR_EARG, "%s: [%s] %s: %s", where, section, key, why);
+        return 0;
+    }
+    if (!section_known)
+        return epr_fail(err, EPR_EARG,
+                        "%s: unknown section [%s] (sections: data, model, train, epr, group.NAME)", where, section);
+    return epr_fail(err, EPR_EARG, "%s: [%s] unknown key '%s' (see `epr train --help`)", where, section, key);
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value) {
+    parse_ctx *c = user;
+    if (c->failed) return 0;
+    char where[1100];
+    snprintf(where, sizeof where, "%s:%d", c->path, c->line);
+    char v[1024];
+    snprintf(v, sizeof v, "%s", value);
+    if (apply(c->cfg, section, name, trim(v), where, c->line, c->err)) {
+        c->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* inih reader that counts lines so messages can name them (the Debian
+ * build has no INI_HANDLER_LINENO) and rejects lines inih would split. */
+static char *reader(char *str, int num, void *stream) {
+    parse_ctx *c = stream;
+    if (!c->text[c->pos]) return NULL;
+    const char *s = c->text + c->pos;
+    const char *nl = strchr(s, '\n');
+    size_t len = nl ? (size_t)(nl - s) + 1 : strlen(s);
+    c->line++;
+    if (len >= (size_t)num) {
+        c->long_line = c->line;
+        len = (size_t)num - 1;
+    }
+    memcpy(str, s, len);
+    str[len] = 0;
+    c->pos += nl ? (size_t)(nl - s) + 1 : strlen(s);
+    return str;
+}
+
+static void set_defaults(cfg_experiment *cfg) {
+    char why[256];
+    for (int i = 0; i < N_KEYS; i++)
+        if (KEYS[i].type != K_TEXT) parse_value(&KEYS[i], KEYS[i].def, cfg, why, sizeof why);
+}
+
+static int validate(cfg_experiment *cfg, epr_err *err) {
+    const char *p = cfg->path;
+    RETURN_ERROR_IF(strcmp(cfg->data_set, "mnist10k") && strcmp(cfg->data_set, "fashion-mnist") &&
+                        strcmp(cfg->data_set, "idx") && strcmp(cfg->data_set, "cifar10"),
+                    err, EPR_EARG, "%s: [data] set: unknown data set '%s' (mnist10k | fashion-mnist | idx | cifar10)",
+                    p, cfg->data_set);
+    if (!strcmp(cfg->data_set, "idx"))
+        RETURN_ERROR_IF(!cfg->train_images[0] || !cfg->train_labels[0] || !cfg->test_images[0] ||
+                            !cfg->test_labels[0],
+                        err, EPR_EARG, "%s: [data] set=idx needs train_images, train_labels, test_images, test_labels",
+                        p);
+    if (!strcmp(cfg->model_name, "custom")) {
+        RETURN_ERROR_IF(!cfg->layers, err, EPR_EARG, "%s: [model] name=custom needs a layers list", p);
+    } else {
+        const char *spec = nn_builtin_spec(cfg->model_name);
+        RETURN_ERROR_IF(!spec, err, EPR_EARG, "%s: [model] name: unknown network '%s' (built-in: lenet300-100, lenet5-caffe; or custom)",
+                        p, cfg->model_name);
+        RETURN_ERROR_IF(cfg->layers, err, EPR_EARG, "%s: [model] layers is given, so name must be 'custom' (not '%s')", p,
+                        cfg->model_name);
+        cfg->layers = strdup(spec);
+        RETURN_ERROR_IF(!cfg->layers, err, EPR_ENOMEM, "out of memory");
+    }
+    RETURN_ERROR_IF(cfg->steps < 1, err, EPR_EARG, "%s: [train] steps must be >= 1", p);
+    RETURN_ERROR_IF(cfg->batch < 1 || cfg->batch > 65536, err, EPR_EARG, "%s: [train] batch must be in 1..65536", p);
+    RETURN_ERROR_IF(cfg->eval_batch < 1 || cfg->eval_batch > 65536, err, EPR_EARG,
+                    "%s: [train] eval_batch must be in 1..65536", p);
+    RETURN_ERROR_IF(strcmp(cfg->optimizer, "adam") && strcmp(cfg->optimizer, "sgd"), err, EPR_EARG,
+                    "%s: [train] optimizer: unknown '%s' (adam | sgd)", p, cfg->optimizer);
+    RETURN_ERROR_IF(!(cfg->lr > 0), err, EPR_EARG, "%s: [train] lr must be > 0", p);
+    RETURN_ERROR_IF(cfg->ema < 0 || cfg->ema >= 1, err, EPR_EARG, "%s: [train] ema must be in [0, 1)", p);
+    RETURN_ERROR_IF(cfg->log_every < 1, err, EPR_EARG, "%s: [train] log_every must be >= 1", p);
+    RETURN_ERROR_IF(cfg->checkpoint_every < 1, err, EPR_EARG, "%s: [train] checkpoint_every must be >= 1", p);
+    RETURN_ERROR_IF(cfg->threads < 1 || cfg->threads > 256, err, EPR_EARG, "%s: [train] threads must be in 1..256", p);
+    RETURN_ERROR_IF(cfg->lambda < 0, err, EPR_EARG, "%s: [epr] lambda must be >= 0", p);
+    RETURN_ERROR_IF(!(cfg->density_lr > 0), err, EPR_EARG, "%s: [epr] density_lr must be > 0", p);
+    RETURN_ERROR_IF(cfg->table_precision < 8 || cfg->table_precision > 16, err, EPR_EARG,
+                    "%s: [epr] table_precision must be in 8..16", p);
+    for (int i = 0; i < cfg->n_groups; i++) {
+        cfg_group *g = &cfg->groups[i];
+        RETURN_ERROR_IF(!g->n_tensors, err, EPR_EARG, "%s:%d: [group.%s] has no tensors", p, g->line, g->name);
+        RETURN_ERROR_IF(!strcmp(g->decoder, "affine") && strcmp(g->transform, "identity"), err, EPR_EARG,
+                        "%s:%d: [group.%s] transform %s needs decoder = conv-affine", p, g->line, g->name,
+                        g->transform);
+        if (!strcmp(g->transform, "dft") || !strcmp(g->transform, "learned")) {
+            if (!g->kh) {
+                int r = (int)lround(sqrt((double)g->ell));
+                RETURN_ERROR_IF(r * r != g->ell, err, EPR_EARG,
+                                "%s:%d: [group.%s] transform %s with ell=%d needs kernel = HxW", p, g->line,
+                                g->name, g->transform, g->ell);
+                g->kh = g->kw = r;
+            }
+            RETURN_ERROR_IF(g->kh * g->kw != g->ell, err, EPR_EARG,
+                            "%s:%d: [group.%s] kernel %dx%d does not have ell=%d elements", p, g->line, g->name,
+                            g->kh, g->kw, g->ell);
+        }
+        for (int j = 0; j < g->n_tensors; j++)
+            for (int k = 0; k < cfg->n_groups; k++)
+                for (int l = 0; l < cfg->groups[k].n_tensors; l++)
+                    if ((k != i || l != j) && !strcmp(g->tensors[j], cfg->groups[k].tensors[l]))
+                        return epr_fail(err, EPR_EARG, "%s:%d: tensor %s is in group %s and in group %s", p, g->line,
+                                        g->tensors[j], g->name, cfg->groups[k].name);
+    }
+    return 0;
+}
+
+int cfg_load_string(const char *text, const char *path, const char *const *overrides, int n_overrides,
+                    cfg_experiment *cfg, epr_err *err) {
+    memset(cfg, 0, sizeof *cfg);
+    set_defaults(cfg);
+    snprintf(cfg->path, sizeof cfg->path, "%s", path);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(cfg->name, sizeof cfg->name, "%s", base);
+    char *dot = strrchr(cfg->name, '.');
+    if (dot) *dot = 0;
+
+    parse_ctx c = {.cfg = cfg, .path = path, .text = text, .err = err};
+    int rc = ini_parse_stream(reader, &c, handler, &c);
+    if (c.failed) return err ? err->code : EPR_EARG;
+    RETURN_ERROR_IF(c.long_line, err, EPR_EARG, "%s:%d: line too long (at most %d characters; split layer lists over lines)",
+                    path, c.long_line, INI_MAX_LINE - 2);
+    RETURN_ERROR_IF(rc > 0, err, EPR_EARG, "%s:%d: syntax error (expected [section] or key = value)", path, rc);
+    RETURN_ERROR_IF(rc < 0, err, EPR_EIO, "%s: cannot parse", path);
+
+    /* Overrides are recorded in the experiment text so runs are self-describing. */
+    size_t tl = strlen(text) + 64;
+    for (int i = 0; i < n_overrides; i++) tl += strlen(overrides[i]) + 16;
+    cfg->text = malloc(tl);
+    RETURN_ERROR_IF(!cfg->text, err, EPR_ENOMEM, "out of memory");
+    size_t off = (size_t)snprintf(cfg->text, tl, "%s", text);
+    if (n_overrides && off && cfg->text[off - 1] != '\n') off += (size_t)snprintf(cfg->text + off, tl - off, "\n");
+    for (int i = 0; i < n_overrides; i++) {
+        const char *o = overrides[i];
+        const char *eq = strchr(o, '=');
+        char sec[256], key[128];
+        const char *dotp = NULL;
+        for (const char *q = o; eq && q < eq; q++)
+            if (*q == '.') dotp = q;
+        RETURN_ERROR_IF(!eq || !dotp || dotp == o || dotp + 1 == eq || (size_t)(dotp - o) >= sizeof sec ||
+                            (size_t)(eq - dotp - 1) >= sizeof key,
+                        err, EPR_EARG, "--set %s: expected section.key=value (e.g. epr.lambda=1e-6)", o);
+        memcpy(sec, o, (size_t)(dotp - o));
+        sec[dotp - o] = 0;
+        memcpy(key, dotp + 1, (size_t)(eq - dotp - 1));
+        key[eq - dotp - 1] = 0;
+        char where[300];
+        snprintf(where, sizeof where, "--set %s", o);
+        if (!strcmp(key, "layers")) {
+            free(cfg->layers);
+            cfg->layers = NULL;
+        }
+        CHECK_STATUS(apply(cfg, sec, key, eq + 1, where, 0, err));
+        off += (size_t)snprintf(cfg->text + off, tl - off, "; --set %s\n", o);
+    }
+    if (!cfg->data_root[0]) {
+        const char *env = getenv("EPR_DATA_ROOT");
+        snprintf(cfg->data_root, sizeof cfg->data_root, "%s", env && *env ? env : EPR_SOURCE_DIR "/data");
+    }
+    return validate(cfg, err);
+}
+
+int cfg_load(const char *path, const char *const *overrides, int n_overrides, cfg_experiment *cfg, epr_err *err) {
+    memset(cfg, 0, sizeof *cfg);
+    FILE *f = fopen(path, "rb");
+    RETURN_ERROR_IF(!f, err, EPR_EIO, "%s: cannot open experiment file: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > (64u << 20)) {
+                free(buf);
+                fclose(f);
+                return epr_fail(err, EPR_EFORMAT, "%s: experiment file larger than 64 MiB", path);
+            }
+            char *t = realloc(buf, cap);
+            if (!t) {
+                free(buf);
+                fclose(f);
+                return epr_fail(err, EPR_ENOMEM, "out of memory");
+            }
+            buf = t;
+        }
+        size_t r = fread(buf + n, 1, 4096, f);
+        n += r;
+        if (r < 4096) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return epr_fail(err, EPR_EIO, "%s: read error", path);
+    }
+    buf[n] = 0;
+    if (memchr(buf, 0, n)) {
+        free(buf);
+        return epr_fail(err, EPR_EFORMAT, "%s: contains NUL bytes (not a text INI file)", path);
+    }
+    int rc = cfg_load_string(buf, path, overrides, n_overrides, cfg, err);
+    free(buf);
+    return rc;
+}
+
+void cfg_free(cfg_experiment *cfg) {
+    free(cfg->text);
+    free(cfg->layers);
+    cfg->text = cfg->layers = NULL;
+}
+
+void cfg_print_reference(FILE *f) {
+    const char *sec = "";
+    for (int i = 0; i < N_KEYS; i++) {
+        if (strcmp(sec, KEYS[i].section)) {
+            sec = KEYS[i].section;
+            fprintf(f, "  [%s]\n", sec);
+        }
+        fprintf(f, "    %-16s %s", KEYS[i].key, KEYS[i].help);
+        if (KEYS[i].def && *KEYS[i].def && KEYS[i].type != K_TEXT && strlen(KEYS[i].def) < 40)
+            fprintf(f, " (default %s)", KEYS[i].def);
+        fputc('\n', f);
+    }
+    fprintf(f, "  [group.NAME]     one section per parameter group (EPR)\n");
+    for (int i = 0; i < N_GROUP_KEYS; i++) fprintf(f, "    %-16s %s\n", GROUP_KEYS[i][0], GROUP_KEYS[i][1]);
+}

@@ -1,0 +1,85 @@
+/* harness/config — the experiment INI file (libinih) and command-line
+ * overrides (--set section.key=value).
+ *
+ * Owns: parsing, validation and defaults of every setting; the text of the
+ * experiment (stored in run files and bitstreams).  Every unknown section
+ * or key and every bad value is an error naming the file, the line and the
+ * key.  May call: libinih, libc, common/. */
+#ifndef EPR_HARNESS_CONFIG_H
+#define EPR_HARNESS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+#define CFG_MAX_GROUPS 16
+#define CFG_MAX_TENSORS 64
+#define CFG_MAX_MILESTONES 8
+
+typedef struct {
+    char name[64];
+    char tensors[CFG_MAX_TENSORS][64];
+    int n_tensors;
+    char decoder[32];   /* affine | conv-affine */
+    char transform[32]; /* identity | dft | random-orthogonal | learned */
+    int ell;            /* columns (densities) */
+    int kh, kw;         /* kernel size for dft (ell = kh*kw); 0 = derive */
+    float log_step;     /* initial log s */
+    int line;           /* where the section starts, for messages */
+} cfg_group;
+
+typedef struct {
+    char path[1024];          /* the INI file */
+    char name[128];           /* experiment name: file stem */
+    char *text;               /* full INI text plus applied overrides */
+
+    /* [data] */
+    char data_set[32];        /* mnist10k | fashion-mnist | idx | cifar10 */
+    char data_root[1024];     /* where relative data paths are resolved */
+    char train_images[1024], train_labels[1024];
+    char test_images[1024], test_labels[1024];
+    char cifar_train[1024];   /* comma separated batch files */
+    char cifar_test[1024];
+
+    /* [model] */
+    char model_name[64];      /* built-in name, or "custom" */
+    char *layers;             /* the layer spec (built-in or from the file) */
+
+    /* [train] */
+    long steps;
+    int batch;
+    int eval_batch;
+    char optimizer[16];       /* adam | sgd */
+    float lr, momentum, weight_decay, beta1, beta2, adam_eps;
+    float lr_decay;
+    long lr_milestones[CFG_MAX_MILESTONES];
+    int n_milestones;
+    float ema;
+    uint64_t seed;
+    long log_every, eval_every, checkpoint_every;
+    int threads;
+
+    /* [epr] */
+    int epr_enabled;
+    double lambda;
+    float density_lr;
+    int table_precision;      /* max bits of the coder's frequency tables */
+
+    cfg_group groups[CFG_MAX_GROUPS];
+    int n_groups;
+} cfg_experiment;
+
+/* Defaults, then the file, then each override "section.key=value" in turn.
+ * data_root_default is used when [data] root is not given. */
+int cfg_load(const char *path, const char *const *overrides, int n_overrides,
+             cfg_experiment *cfg, epr_err *err);
+/* Parse from memory (tests; `path` names it in messages). */
+int cfg_load_string(const char *text, const char *path, const char *const *overrides,
+                    int n_overrides, cfg_experiment *cfg, epr_err *err);
+void cfg_free(cfg_experiment *cfg);
+
+/* Print every key with its meaning and default (for --help). */
+void cfg_print_reference(FILE *f);
+
+#endif

@@ -1,0 +1,67 @@
+/* harness/data_sets.c — see data_sets.h. */
+#include "harness/data_sets.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void resolve(const cfg_experiment *cfg, const char *rel, char *out, size_t n) {
+    if (rel[0] == '/')
+        snprintf(out, n, "%s", rel);
+    else
+        snprintf(out, n, "%s/%s", cfg->data_root, rel);
+}
+
+static int load_idx_pair(const cfg_experiment *cfg, const char *img, const char *lab, dataset *d, epr_err *err) {
+    char a[2100], b[2100];
+    resolve(cfg, img, a, sizeof a);
+    resolve(cfg, lab, b, sizeof b);
+    return dataset_load_idx(a, b, d, err);
+}
+
+static int load_cifar_list(const cfg_experiment *cfg, const char *list, dataset *d, epr_err *err) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    static char paths[16][2100];
+    const char *ptrs[16];
+    int n = 0;
+    for (char *tok = strtok(buf, ", "); tok; tok = strtok(NULL, ", ")) {
+        RETURN_ERROR_IF(n == 16, err, EPR_EARG, "%s: [data] more than 16 CIFAR files", cfg->path);
+        resolve(cfg, tok, paths[n], sizeof paths[n]);
+        ptrs[n] = paths[n];
+        n++;
+    }
+    RETURN_ERROR_IF(n == 0, err, EPR_EARG, "%s: [data] empty CIFAR file list", cfg->path);
+    return dataset_load_cifar(ptrs, n, d, err);
+}
+
+int data_load_experiment(const cfg_experiment *cfg, dataset *train, dataset *test, epr_err *err) {
+    const char *s = cfg->data_set;
+    const char *hint = "run scripts/setup.sh to prepare the bundled data sets";
+    int rc;
+    if (!strcmp(s, "mnist10k")) {
+        rc = load_idx_pair(cfg, "mnist10k/train-images-idx3-ubyte", "mnist10k/train-labels-idx1-ubyte", train, err);
+        if (!rc) rc = load_idx_pair(cfg, "mnist10k/t10k-images-idx3-ubyte", "mnist10k/t10k-labels-idx1-ubyte", test, err);
+    } else if (!strcmp(s, "fashion-mnist")) {
+        rc = load_idx_pair(cfg, "fashion-mnist/train-images-idx3-ubyte.gz", "fashion-mnist/train-labels-idx1-ubyte.gz",
+                           train, err);
+        if (!rc)
+            rc = load_idx_pair(cfg, "fashion-mnist/t10k-images-idx3-ubyte.gz", "fashion-mnist/t10k-labels-idx1-ubyte.gz",
+                               test, err);
+    } else if (!strcmp(s, "idx")) {
+        rc = load_idx_pair(cfg, cfg->train_images, cfg->train_labels, train, err);
+        if (!rc) rc = load_idx_pair(cfg, cfg->test_images, cfg->test_labels, test, err);
+        hint = NULL;
+    } else {
+        rc = load_cifar_list(cfg, cfg->cifar_train, train, err);
+        if (!rc) rc = load_cifar_list(cfg, cfg->cifar_test, test, err);
+        hint = NULL;
+    }
+    if (rc && hint && err && rc == EPR_EIO) {
+        size_t l = strlen(err->msg);
+        snprintf(err->msg + l, sizeof err->msg - l, " (%s)", hint);
+    }
+    if (!rc && (train->c != test->c || train->h != test->h || train->w != test->w))
+        rc = epr_fail(err, EPR_EFORMAT, "%s: train images are %dx%dx%d but test images are %dx%dx%d", cfg->path,
+                      train->c, train->h, train->w, test->c, test->h, test->w);
+    return rc;
+}

@@ -1,0 +1,99 @@
+/* harness/dataset.h — image classification data sets and the shuffled sampler.
+ *
+ * Owns: loading IDX image/label pairs (raw or gzip) and CIFAR-10 binary
+ * batches into one in-memory dataset of uint8 pixels and int labels;
+ * gathering a float batch from it; the deterministic epoch sampler.
+ * May call: libc, zlib, common/status.h, common/rng.h.  Never exits: every
+ * failure comes back as an EPR_E* code with a one-line message naming the
+ * file and the problem.
+ *
+ * Pixels stay bytes in memory (60,000 x 784 is 47 MB; as floats it would be
+ * four times that): dataset_gather converts only the batch it is asked for.
+ *
+ * Sampler, read me first.  The infinite sequence of sample positions is
+ *     perm(seed, epoch 0) || perm(seed, epoch 1) || ...
+ * and global batch t is positions [t*B, (t+1)*B).  perm(seed, e) is a
+ * Fisher–Yates shuffle of 0..n-1 (i from n-1 down to 1, swap i with
+ * epr_rng_below(i+1)) drawing from epr_rng{seed, EPR_STREAM_SHUFFLE,
+ * counter = e << 32}: each epoch owns its own 2^32 counters (n <= INT_MAX
+ * draws plus rare rejections), so an epoch's permutation depends on
+ * (seed, e, n) only.  Hence a batch, or a rank's slice [begin, end) of it,
+ * is a pure function of (seed, n, B, step): independent of the number of
+ * ranks and of which steps were visited before (resume at any step).  A
+ * batch may straddle two (or, if B > n, more) epochs. */
+#ifndef EPR_HARNESS_DATASET_H
+#define EPR_HARNESS_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+#define DATASET_MAX_CHANNELS 4
+
+typedef struct {
+    int n;          /* samples */
+    int c, h, w;    /* shape of one sample, channel-major (CHW) */
+    int n_classes;  /* labels are in [0, n_classes) */
+    uint8_t *images; /* n * c*h*w bytes, sample after sample */
+    int *labels;     /* n */
+    /* gather: x = byte/255, or with normalize (byte/255 - mean[ch]) / std[ch] */
+    int normalize;
+    float mean[DATASET_MAX_CHANNELS], std[DATASET_MAX_CHANNELS];
+    int nfiles;
+    char **files;    /* source paths, in load order (provenance, messages) */
+} dataset;
+
+static inline size_t dataset_sample_bytes(const dataset *d) {
+    return (size_t)d->c * (size_t)d->h * (size_t)d->w;
+}
+
+/* IDX pair: images magic 0x00000803 (dims n, rows, cols), labels magic
+ * 0x00000801 (dim n); raw or gzip (detected by content, not by name).
+ * c = 1, n_classes = 10.  On failure *d is left empty (safe to free). */
+int dataset_load_idx(const char *images, const char *labels, dataset *d, epr_err *err);
+
+/* CIFAR-10 binary batches: records of 1 label byte + 3072 pixel bytes
+ * (3x32x32, CHW), concatenated over the files in the given order; raw or
+ * gzip.  c = 3, h = w = 32, n_classes = 10. */
+int dataset_load_cifar(const char **files, int nfiles, dataset *d, epr_err *err);
+
+/* Frees what a loader allocated and zeroes *d; safe on a zeroed dataset. */
+void dataset_free(dataset *d);
+
+/* Per-channel mean and standard deviation of byte/255 over the whole set,
+ * stored in d->mean/d->std, and normalize switched on. */
+int dataset_set_norm_from_data(dataset *d, epr_err *err);
+
+/* x[i*c*h*w ...] = sample idx[i] as floats (see normalize), y[i] = its label,
+ * for i < n; x or y may be NULL.  No allocation.  Returns EPR_EARG (writing
+ * nothing) if an index is >= d->n or n < 0. */
+int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *y);
+
+typedef struct {
+    uint64_t seed;
+    int n;          /* dataset size */
+    int64_t epoch;  /* epoch whose permutation is in perm; -1: none yet */
+    uint32_t *perm; /* n entries, allocated once */
+} sampler;
+
+int sampler_init(sampler *s, int n, uint64_t seed, epr_err *err);
+void sampler_free(sampler *s);
+
+/* out[k] = sample index at global position step*B + begin + k, for
+ * k < end - begin; requires step >= 0, B > 0, 0 <= begin <= end <= B, else
+ * EPR_EARG (also for positions in epochs >= 2^32).  Recomputes a
+ * permutation only when the epoch needed differs from the cached one. */
+int sampler_batch(sampler *s, long step, int B, int begin, int end, uint32_t *out);
+
+/* The balanced slice of a batch of B for rank r of P:
+ * [B*r/P, B*(r+1)/P), so slices of all ranks tile [0, B). */
+static inline void sampler_rank_slice(int B, int rank, int nranks, int *begin, int *end) {
+    *begin = (int)((int64_t)B * rank / nranks);
+    *end = (int)((int64_t)B * (rank + 1) / nranks);
+}
+
+/* The permutation of one epoch (what the sampler caches); perm has n entries. */
+void sampler_epoch_perm(uint64_t seed, int64_t epoch, int n, uint32_t *perm);
+
+#endif

@@ -1,0 +1,27 @@
+/* harness/train — the training loop of `epr train` (one readable loop:
+ * batch, decode, forward, backward, rate, allreduce, update, EMA), its
+ * evaluation and its final report.
+ * May call: every lower layer, MPI, HDF5 (run files), config, data. */
+#ifndef EPR_HARNESS_TRAIN_H
+#define EPR_HARNESS_TRAIN_H
+
+#include "harness/config.h"
+
+typedef struct {
+    const char *out_dir;   /* run directory (created) */
+    const char *resume;    /* checkpoint to resume from, or NULL */
+    int quiet;
+} train_opts;
+
+typedef struct {
+    double test_error;        /* EMA weights (quantised when EPR is on), fraction */
+    double test_error_raw;    /* raw (non-EMA) weights */
+    double rate_exact_bits;   /* EPR only */
+    long file_bytes;          /* .epr size, EPR only */
+    long steps;
+} train_result;
+
+/* Runs on every rank of MPI_COMM_WORLD (MPI must be initialised). */
+int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *res, epr_err *err);
+
+#endif
