@@ -1,0 +1,208 @@
+/* Experiment-file parsing: defaults, overrides, and that every bad input is
+ * an error naming the file, the line and the key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness/config.h"
+
+static const char *GOOD =
+    "; a comment\n"
+    "[data]\n"
+    "set = fashion-mnist\n"
+    "[model]\n"
+    "name = lenet5-caffe\n"
+    "[train]\n"
+    "steps = 123\n"
+    "batch = 32\n"
+    "lr = 5e-4\n"
+    "lr_milestones = 10, 20\n"
+    "lr_decay = 0.2\n"
+    "[epr]\n"
+    "enabled = true\n"
+    "lambda = 2.5e-6\n"
+    "[group.conv]\n"
+    "tensors = conv1.weight, conv2.weight\n"
+    "decoder = conv-affine\n"
+    "transform = dft\n"
+    "ell = 25\n"
+    "[group.rest]\n"
+    "tensors = fc1.weight\n";
+
+static void expect_error(const char *text, const char *const *ov, int nov, const char *needle1, const char *needle2) {
+    cfg_experiment c;
+    epr_err e = {0};
+    int rc = cfg_load_string(text, "exp.ini", ov, nov, &c, &e);
+    if (rc == 0) fail_msg("expected an error containing '%s'", needle1);
+    assert_int_equal(rc, EPR_EARG);
+    if (!strstr(e.msg, needle1)) fail_msg("message '%s' lacks '%s'", e.msg, needle1);
+    if (needle2 && !strstr(e.msg, needle2)) fail_msg("message '%s' lacks '%s'", e.msg, needle2);
+    cfg_free(&c);
+}
+
+static void test_good_file(void **state) {
+    (void)state;
+    cfg_experiment c;
+    epr_err e = {0};
+    assert_int_equal(cfg_load_string(GOOD, "exp.ini", NULL, 0, &c, &e), 0);
+    assert_string_equal(c.data_set, "fashion-mnist");
+    assert_string_equal(c.model_name, "lenet5-caffe");
+    assert_non_null(c.layers);
+    assert_int_equal(c.steps, 123);
+    assert_int_equal(c.batch, 32);
+    assert_float_equal(c.lr, 5e-4f, 1e-9);
+    assert_int_equal(c.n_milestones, 2);
+    assert_int_equal(c.lr_milestones[1], 20);
+    assert_true(c.epr_enabled);
+    assert_float_equal(c.lambda, 2.5e-6, 1e-15);
+    assert_int_equal(c.n_groups, 2);
+    assert_string_equal(c.groups[0].name, "conv");
+    assert_int_equal(c.groups[0].n_tensors, 2);
+    assert_string_equal(c.groups[0].tensors[1], "conv2.weight");
+    assert_int_equal(c.groups[0].kh, 5); /* derived from ell = 25 */
+    assert_int_equal(c.groups[1].ell, 1);
+    assert_string_equal(c.groups[1].decoder, "affine");
+    assert_string_equal(c.name, "exp");
+    /* defaults */
+    assert_string_equal(c.optimizer, "adam");
+    assert_float_equal(c.ema, 0.999f, 1e-7);
+    cfg_free(&c);
+}
+
+static void test_overrides(void **state) {
+    (void)state;
+    const char *ov[] = {"epr.lambda=1e-5", "train.seed=7", "group.rest.log_step=-3", "epr.enabled=false"};
+    cfg_experiment c;
+    epr_err e = {0};
+    assert_int_equal(cfg_load_string(GOOD, "exp.ini", ov, 4, &c, &e), 0);
+    assert_float_equal(c.lambda, 1e-5, 1e-15);
+    assert_int_equal(c.seed, 7);
+    assert_float_equal(c.groups[1].log_step, -3.0f, 0);
+    assert_false(c.epr_enabled);
+    /* overrides are recorded in the experiment text */
+    assert_non_null(strstr(c.text, "--set epr.lambda=1e-5"));
+    cfg_free(&c);
+}
+
+static void test_unknown_key_names_file_line_key(void **state) {
+    (void)state;
+    expect_error("[train]\nsteps = 5\nstpes = 6\n", NULL, 0, "exp.ini:3", "stpes");
+}
+
+static void test_unknown_section(void **state) {
+    (void)state;
+    expect_error("[data]\nset = mnist10k\n[trian]\nsteps = 1\n", NULL, 0, "exp.ini:4", "[trian]");
+}
+
+static void test_bad_values(void **state) {
+    (void)state;
+    expect_error("[train]\nsteps = many\n", NULL, 0, "exp.ini:2", "steps");
+    expect_error("[train]\nlr = 1e-3x\n", NULL, 0, "exp.ini:2", "lr");
+    expect_error("[train]\nsteps = -5\n", NULL, 0, "exp.ini:2", "steps");
+    expect_error("[epr]\nenabled = maybe\n", NULL, 0, "exp.ini:2", "enabled");
+    expect_error("[train]\nlr = nan\n", NULL, 0, "exp.ini:2", "lr");
+    expect_error("[train]\nlr_milestones = 10,x\n", NULL, 0, "exp.ini:2", "lr_milestones");
+    expect_error("[data]\nset = imagenet22k\n", NULL, 0, "exp.ini", "imagenet22k");
+    expect_error("[model]\nname = alexnet\n", NULL, 0, "exp.ini", "alexnet");
+    expect_error("[train]\noptimizer = lbfgs\n", NULL, 0, "exp.ini", "lbfgs");
+    expect_error("[train]\nema = 1.5\n", NULL, 0, "exp.ini", "ema");
+    expect_error("[epr]\ntable_precision = 20\n", NULL, 0, "exp.ini", "table_precision");
+}
+
+static void test_syntax_error(void **state) {
+    (void)state;
+    expect_error("[train]\nsteps = 5\nthis line has no equals sign\n", NULL, 0, "exp.ini:3", "syntax");
+}
+
+static void test_long_line(void **state) {
+    (void)state;
+    char text[600] = "[model]\nname = custom\nlayers = dense out=10";
+    size_t n = strlen(text);
+    while (n < 400) text[n++] = ' ';
+    strcpy(text + n, "\n");
+    expect_error(text, NULL, 0, "exp.ini:3", "too long");
+}
+
+static void test_group_errors(void **state) {
+    (void)state;
+    expect_error("[group.a]\ntensors = fc1.weight\ntransform = fourier\n", NULL, 0, "exp.ini:3", "fourier");
+    expect_error("[group.a]\ntensors = fc1.weight\ndecoder = mlp\n", NULL, 0, "exp.ini:3", "mlp");
+    expect_error("[group.a]\ntensors = fc1.weight\n[group.b]\ntensors = fc2.weight, fc1.weight\n", NULL, 0,
+                 "fc1.weight", "in group a and in group b");
+    expect_error("[group.a]\ntensors = fc1.weight\ntransform = dft\n", NULL, 0, "group.a", "conv-affine");
+    expect_error("[group.a]\ntensors = conv1.weight\ndecoder = conv-affine\ntransform = dft\nell = 6\n", NULL, 0,
+                 "group.a", "kernel");
+    expect_error("[group.a]\ntensors = fc1.weight\nell = 0\n", NULL, 0, "exp.ini:3", "ell");
+    expect_error("[group.a]\ntensors = fc1.weight\nsize = 3\n", NULL, 0, "exp.ini:3", "size");
+    expect_error("[group.]\ntensors = fc1.weight\n", NULL, 0, "exp.ini:2", "group name");
+}
+
+static void test_bad_overrides(void **state) {
+    (void)state;
+    const char *a[] = {"lambda=1"};
+    expect_error("", a, 1, "--set lambda=1", "section.key=value");
+    const char *b[] = {"epr.lambda"};
+    expect_error("", b, 1, "--set epr.lambda", "section.key=value");
+    const char *c[] = {"epr.lamda=1e-6"};
+    expect_error("", c, 1, "--set epr.lamda=1e-6", "lamda");
+}
+
+static void test_custom_layers_multiline(void **state) {
+    (void)state;
+    const char *t = "[model]\nname = custom\nlayers = dense out=100 name=h\n  relu\n  dense out=10 name=out\n";
+    cfg_experiment c;
+    epr_err e = {0};
+    assert_int_equal(cfg_load_string(t, "exp.ini", NULL, 0, &c, &e), 0);
+    assert_string_equal(c.layers, "dense out=100 name=h\nrelu\ndense out=10 name=out");
+    cfg_free(&c);
+    expect_error("[model]\nname = lenet300-100\nlayers = dense out=10\n", NULL, 0, "exp.ini", "custom");
+    expect_error("[model]\nname = custom\n", NULL, 0, "exp.ini", "layers");
+}
+
+static void test_missing_file(void **state) {
+    (void)state;
+    cfg_experiment c;
+    epr_err e = {0};
+    assert_int_equal(cfg_load("/nonexistent/dir/x.ini", NULL, 0, &c, &e), EPR_EIO);
+    assert_non_null(strstr(e.msg, "/nonexistent/dir/x.ini"));
+}
+
+static void test_shipped_experiments_parse(void **state) {
+    (void)state;
+    const char *names[] = {"lenet300-100_mnist10k", "lenet300-100_fashion", "lenet5-caffe_mnist10k",
+                           "lenet5-caffe_fashion", "lenet5-caffe_mnist10k_dft", "lenet5-caffe_fashion_dft"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/experiments/%s.ini", EPR_SOURCE_DIR, names[i]);
+        cfg_experiment c;
+        epr_err e = {0};
+        int rc = cfg_load(path, NULL, 0, &c, &e);
+        if (rc) fail_msg("%s: %s", path, e.msg);
+        assert_true(c.epr_enabled);
+        assert_true(c.n_groups >= 3);
+        cfg_free(&c);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_unknown_key_names_file_line_key),
+        cmocka_unit_test(test_unknown_section),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_syntax_error),
+        cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_group_errors),
+        cmocka_unit_test(test_bad_overrides),
+        cmocka_unit_test(test_custom_layers_multiline),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_shipped_experiments_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
