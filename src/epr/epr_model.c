@@ -11,7 +11,7 @@
 #include "epr/rate.h"
 
 typedef struct {
-    epr_group_spec spec;
+    epr_group_def spec;
     char names[EPR_MAX_GROUP_TENSORS][64];
     int tidx[EPR_MAX_GROUP_TENSORS];    /* nn tensor index */
     size_t toff[EPR_MAX_GROUP_TENSORS]; /* offset of the tensor in the group's latent */
@@ -59,7 +59,7 @@ static int fail_free(epr_model *em, int rc) {
     return rc;
 }
 
-int epr_model_create(nn_model *net, const epr_group_spec *specs, int n_groups, uint64_t seed, epr_model **out,
+int epr_model_create(nn_model *net, const epr_group_def *specs, int n_groups, uint64_t seed, epr_model **out,
                      epr_err *err) {
     *out = NULL;
     epr_model *em = calloc(1, sizeof *em);
@@ -204,7 +204,7 @@ int epr_model_create(nn_model *net, const epr_group_spec *specs, int n_groups, u
 
 nn_model *epr_model_net(epr_model *em) { return em->net; }
 int epr_model_num_groups(const epr_model *em) { return em->ng; }
-const epr_group_spec *epr_model_group(const epr_model *em, int g) { return &em->g[g].spec; }
+const epr_group_def *epr_model_group(const epr_model *em, int g) { return &em->g[g].spec; }
 size_t epr_model_group_num_params(const epr_model *em, int g) { return em->g[g].n; }
 size_t epr_model_num_compressed(const epr_model *em) { return em->n_compressed; }
 float *epr_model_params(epr_model *em) { return em->params; }

@@ -21,12 +21,12 @@
 #include <stdint.h>
 
 #include "common/status.h"
+#include "epr/codec.h" /* epr_decoder_kind, epr_transform_kind */
 #include "epr/transform.h"
 #include "nn/nn.h"
 
 #define EPR_MAX_GROUP_TENSORS 64
 
-typedef enum { EPR_DECODER_AFFINE = 0, EPR_DECODER_CONV_AFFINE = 1 } epr_decoder_kind;
 
 typedef struct {
     char name[64];
@@ -36,20 +36,20 @@ typedef struct {
     float log_step;
     int n_tensors;
     const char *tensors[EPR_MAX_GROUP_TENSORS];
-} epr_group_spec;
+} epr_group_def;
 
 typedef struct epr_model epr_model;
 
 /* Validates the groups against the model (unknown tensor, tensor in two
  * groups, ell not dividing a tensor, a weight in no group while groups are
  * given), allocates and binds, and initialises everything from seed. */
-int epr_model_create(nn_model *net, const epr_group_spec *groups, int n_groups, uint64_t seed, epr_model **out,
+int epr_model_create(nn_model *net, const epr_group_def *groups, int n_groups, uint64_t seed, epr_model **out,
                      epr_err *err);
 void epr_model_free(epr_model *em);
 
 nn_model *epr_model_net(epr_model *em);
 int epr_model_num_groups(const epr_model *em);
-const epr_group_spec *epr_model_group(const epr_model *em, int g);
+const epr_group_def *epr_model_group(const epr_model *em, int g);
 size_t epr_model_group_num_params(const epr_model *em, int g); /* compressed scalars */
 size_t epr_model_num_compressed(const epr_model *em);
 

@@ -5,7 +5,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "epr/codec.h"
+#include "harness/bitstream.h"
 #include "harness/config.h"
+#include "harness/data_sets.h"
 #include "harness/train.h"
 
 static void usage_main(FILE *f) {
@@ -16,6 +19,8 @@ static void usage_main(FILE *f) {
             "commands:\n"
             "  train EXPERIMENT.ini   train a network (plain float32 or EPR); run under mpirun for\n"
             "                         data-parallel training: mpirun -np P epr train X.ini\n"
+            "  inspect MODEL.epr      size of a bitstream by part, group and column\n"
+            "  eval MODEL.epr         rebuild the network from the file alone and report its test error\n"
             "  help                   this text\n\n"
             "environment:\n"
             "  EPR_DATA_ROOT          where data sets live (default: the source tree's data/,\n"
@@ -106,6 +111,162 @@ static int cmd_train(int argc, char **argv) {
     return 0;
 }
 
+static void usage_inspect(FILE *f) {
+    fprintf(f, "usage: epr inspect MODEL.epr [--columns] [--arch]\n\n"
+               "Prints the file's size by part (header, architecture, decoder parameters, tables,\n"
+               "tensor index, coded phi, extras, crc), by group (bits per parameter, table choice)\n"
+               "and its tensors.\n"
+               "  --columns   one line per column: table kind (histogram | density), precision, support\n"
+               "  --arch      print the stored architecture text\n");
+}
+
+static int cmd_inspect(int argc, char **argv) {
+    const char *path = NULL;
+    int columns = 0, arch = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage_inspect(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--columns")) {
+            columns = 1;
+        } else if (!strcmp(argv[i], "--arch")) {
+            arch = 1;
+        } else if (argv[i][0] == '-' || path) {
+            fprintf(stderr, "epr inspect: unexpected argument '%s' (see epr inspect --help)\n", argv[i]);
+            return 2;
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "epr inspect: missing MODEL.epr\n");
+        return 2;
+    }
+    epr_file *f;
+    epr_err e = {0};
+    if (epr_file_open(path, &f, &e)) {
+        fprintf(stderr, "epr inspect: error: %s\n", e.msg);
+        return 1;
+    }
+    printf("%s\n", path);
+    bitstream_print_sizes(f, stdout, columns);
+    printf("tensors:\n");
+    for (int i = 0; i < epr_file_tensor_count(f); i++) {
+        epr_tensor_info ti;
+        if (epr_file_tensor_info(f, i, &ti, &e)) continue;
+        char shape[128] = "";
+        int o = 0;
+        for (int d = 0; d < ti.ndim; d++)
+            o += snprintf(shape + o, sizeof shape - (size_t)o, "%s%lld", d ? "x" : "", (long long)ti.shape[d]);
+        if (ti.compressed) {
+            double bits = 0;
+            epr_file_tensor_self_info(f, i, &bits, NULL);
+            printf("  %-24s %-14s group %d  %9lld params  coded %8zu B  (%.4f bits/param; self-information %.0f bits)\n",
+                   ti.name, shape, ti.group, (long long)ti.n_elements, ti.stored_bytes,
+                   ti.n_elements ? 8.0 * (double)ti.stored_bytes / (double)ti.n_elements : 0.0, bits);
+        } else {
+            printf("  %-24s %-14s extra    %9lld floats raw   %8zu B\n", ti.name, shape, (long long)ti.n_elements,
+                   ti.stored_bytes);
+        }
+    }
+    if (arch) {
+        size_t n;
+        printf("architecture:\n%s", epr_file_arch(f, &n));
+    }
+    epr_file_close(f);
+    return 0;
+}
+
+static void usage_eval(FILE *f) {
+    fprintf(f, "usage: epr eval MODEL.epr --data SET [options]\n\n"
+               "Rebuilds the network from the bitstream alone (architecture, decoders, tables,\n"
+               "coded phi, extras) and reports its error on the test split of a data set.\n"
+               "  --data SET           mnist10k | fashion-mnist | cifar10 (prepared under the data root)\n"
+               "  --images F --labels F  any IDX pair instead of --data\n"
+               "  --data-root DIR      where SET lives (default $EPR_DATA_ROOT, else the source tree's data/)\n"
+               "  --batch N            evaluation batch (default 500)\n"
+               "  --predictions FILE   write one predicted class per line\n");
+}
+
+static int cmd_eval(int argc, char **argv) {
+    const char *path = NULL, *set = NULL, *images = NULL, *labels = NULL, *root = NULL, *pred_path = NULL;
+    int batch = 500;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage_eval(stdout);
+            return 0;
+        } else if (!strcmp(a, "--data") && more) {
+            set = argv[++i];
+        } else if (!strcmp(a, "--images") && more) {
+            images = argv[++i];
+        } else if (!strcmp(a, "--labels") && more) {
+            labels = argv[++i];
+        } else if (!strcmp(a, "--data-root") && more) {
+            root = argv[++i];
+        } else if (!strcmp(a, "--predictions") && more) {
+            pred_path = argv[++i];
+        } else if (!strcmp(a, "--batch") && more) {
+            batch = atoi(argv[++i]);
+            if (batch < 1 || batch > 65536) {
+                fprintf(stderr, "epr eval: --batch must be in 1..65536\n");
+                return 2;
+            }
+        } else if (a[0] == '-' || path) {
+            fprintf(stderr, "epr eval: unexpected or incomplete argument '%s' (see epr eval --help)\n", a);
+            return 2;
+        } else {
+            path = a;
+        }
+    }
+    if (!path || (!set && !(images && labels))) {
+        fprintf(stderr, "epr eval: need MODEL.epr and --data SET or --images/--labels (see epr eval --help)\n");
+        return 2;
+    }
+    /* reuse the experiment data resolution with a minimal configuration */
+    char text[2600];
+    if (set)
+        snprintf(text, sizeof text, "[data]\nset = %s\n%s%s\n", set, root ? "root = " : "", root ? root : "");
+    else
+        snprintf(text, sizeof text, "[data]\nset = idx\ntrain_images = %s\ntrain_labels = %s\ntest_images = %s\n"
+                 "test_labels = %s\n%s%s\n", images, labels, images, labels, root ? "root = " : "", root ? root : "");
+    cfg_experiment cfg;
+    epr_err e = {0};
+    dataset train = {0}, test = {0};
+    epr_file *f = NULL;
+    int *preds = NULL;
+    int rc = cfg_load_string(text, "epr eval", NULL, 0, &cfg, &e);
+    if (!rc) rc = data_load_experiment(&cfg, &train, &test, &e);
+    dataset_free(&train);
+    if (!rc) rc = epr_file_open(path, &f, &e);
+    if (!rc && !(preds = malloc((size_t)test.n * sizeof *preds + 1))) rc = epr_fail(&e, EPR_ENOMEM, "out of memory");
+    double err = 0;
+    if (!rc) rc = bitstream_evaluate(f, &test, batch, &err, preds, &e);
+    if (!rc) {
+        epr_size_parts parts;
+        epr_file_sizes(f, &parts);
+        printf("%s: %zu bytes; test error %.2f%% (%d/%d wrong) on %s; predictions crc32 %08x\n", path, parts.total,
+               100 * err, (int)(err * test.n + 0.5), test.n, set ? set : images,
+               epr_crc32(preds, (size_t)test.n * sizeof *preds));
+        if (pred_path) {
+            FILE *pf = fopen(pred_path, "w");
+            if (!pf) {
+                rc = epr_fail(&e, EPR_EIO, "%s: cannot write predictions", pred_path);
+            } else {
+                for (int i = 0; i < test.n; i++) fprintf(pf, "%d\n", preds[i]);
+                if (fclose(pf)) rc = epr_fail(&e, EPR_EIO, "%s: write error", pred_path);
+            }
+        }
+    }
+    if (rc) fprintf(stderr, "epr eval: error: %s\n", e.msg);
+    free(preds);
+    epr_file_close(f);
+    dataset_free(&test);
+    cfg_free(&cfg);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage_main(stderr);
@@ -121,6 +282,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
     fprintf(stderr, "epr: unknown command '%s' (see epr --help)\n", cmd);
     return 2;
 }

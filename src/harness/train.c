@@ -21,7 +21,9 @@
 #include <time.h>
 
 #include "epr/epr_model.h"
+#include "harness/bitstream.h"
 #include "harness/data_sets.h"
+#include "harness/fsutil.h"
 #include "nn/nn.h"
 
 enum { SLOT_CE, SLOT_RATE, SLOT_ERRORS, SLOT_SAMPLES, N_SLOTS };
@@ -103,7 +105,7 @@ static void trainer_free(trainer *t) {
     dataset_free(&t->test);
 }
 
-static int groups_from_config(const cfg_experiment *cfg, epr_group_spec *g) {
+static int groups_from_config(const cfg_experiment *cfg, epr_group_def *g) {
     for (int i = 0; i < cfg->n_groups; i++) {
         const cfg_group *c = &cfg->groups[i];
         memset(&g[i], 0, sizeof g[i]);
@@ -143,7 +145,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, epr_err *err) {
                     "%s: the network has %d outputs but the data set has %d classes", cfg->path,
                     nn_model_num_classes(t->net), t->train.n_classes);
 
-    epr_group_spec groups[CFG_MAX_GROUPS];
+    epr_group_def groups[CFG_MAX_GROUPS];
     int ng = groups_from_config(cfg, groups);
     RETURN_ERROR_IF(cfg->epr_enabled && ng == 0, err, EPR_EARG,
                     "%s: [epr] enabled = true needs at least one [group.NAME] section", cfg->path);
@@ -243,6 +245,49 @@ static void print_rate_report(trainer *t, FILE *f) {
             total / 8192.0);
 }
 
+/* Encode the quantised EMA model into OUT/model.epr (atomically), then
+ * decode that file and evaluate it: the error reported for the compressed
+ * model is the error of the bytes on disk, computed by the same code as
+ * `epr eval`. */
+static int write_bitstream(trainer *t, const char *out_dir, train_result *res, FILE *out, epr_err *err) {
+    char *arch = bitstream_arch_text(t->cfg->layers, &t->train);
+    RETURN_ERROR_IF(!arch, err, EPR_ENOMEM, "out of memory");
+    void *bytes = NULL;
+    size_t len = 0;
+    int rc = bitstream_encode(t->em, arch, &bytes, &len, NULL, err);
+    free(arch);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/model.epr", out_dir);
+    if (!rc) rc = fs_mkdir_p(out_dir, err);
+    if (!rc) rc = fs_write_atomic(path, bytes, len, err);
+    epr_file *f = NULL;
+    if (!rc) rc = epr_file_open_memory(bytes, len, &f, err);
+    free(bytes);
+    int *preds = NULL;
+    if (!rc) {
+        preds = malloc((size_t)t->test.n * sizeof *preds + 1);
+        if (!preds) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    }
+    double e = 0;
+    if (!rc) rc = bitstream_evaluate(f, &t->test, t->cfg->eval_batch, &e, preds, err);
+    if (!rc) {
+        res->file_bytes = (long)len;
+        res->test_error_file = e;
+        res->predictions_crc = epr_crc32(preds, (size_t)t->test.n * sizeof *preds);
+        if (out) {
+            fprintf(out, "wrote %s: %zu bytes (%.2f KB), %.1fx smaller than float32 (%zu bytes)\n", path, len,
+                    len / 1024.0, 4.0 * (double)nn_model_num_params(t->net) / (double)len,
+                    4 * nn_model_num_params(t->net));
+            bitstream_print_sizes(f, out, 0);
+            fprintf(out, "decoded %s: test error %.2f%% (%d/%d wrong), predictions crc32 %08x\n", path, 100 * e,
+                    (int)(e * t->test.n + 0.5), t->test.n, res->predictions_crc);
+        }
+    }
+    free(preds);
+    epr_file_close(f);
+    return rc;
+}
+
 int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *res, epr_err *err) {
     trainer t;
     memset(&t, 0, sizeof t);
@@ -329,14 +374,15 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
             if (t.ema) memcpy(p, t.ema, nn * sizeof *p);
             res->rate_exact_bits = epr_model_rate_exact(t.em, NULL);
             if (root) {
-                fprintf(out, "exact self-information of the quantised EMA model:\n");
+                fprintf(out, "exact self-information of the quantised EMA model (learned densities):\n");
                 print_rate_report(&t, out);
                 fprintf(out, "lambda %g, lambda * compressed params %g\n", cfg->lambda,
                         cfg->lambda * (double)epr_model_num_compressed(t.em));
             }
+            rc = write_bitstream(&t, opts->out_dir, res, root ? out : NULL, err);
         }
     }
-    (void)opts;
+    if (t.nranks > 1) MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
     trainer_free(&t);
-    return 0;
+    return rc;
 }

@@ -18,6 +18,8 @@ typedef struct {
     double test_error_raw;    /* raw (non-EMA) weights */
     double rate_exact_bits;   /* EPR only */
     long file_bytes;          /* .epr size, EPR only */
+    double test_error_file;   /* error of the network decoded from the .epr */
+    unsigned predictions_crc; /* CRC32 of the decoded network's test predictions */
     long steps;
 } train_result;
 

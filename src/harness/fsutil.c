@@ -1,0 +1,79 @@
+/* harness/fsutil.c — see fsutil.h. */
+#include "harness/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fs_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int fs_mkdir_p(const char *path, epr_err *err) {
+    char buf[4096];
+    RETURN_ERROR_IF(strlen(path) >= sizeof buf, err, EPR_EARG, "%s: path too long", path);
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) && errno != EEXIST)
+            return epr_fail(err, EPR_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) && errno != EEXIST)
+        return epr_fail(err, EPR_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
+    return 0;
+}
+
+int fs_sync_parent_dir(const char *path, epr_err *err) {
+    char buf[4096];
+    RETURN_ERROR_IF(strlen(path) >= sizeof buf, err, EPR_EARG, "%s: path too long", path);
+    strcpy(buf, path);
+    const char *dir = dirname(buf);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    RETURN_ERROR_IF(fd < 0, err, EPR_EIO, "%s: cannot open directory: %s", dir, strerror(errno));
+    int rc = fsync(fd);
+    close(fd);
+    RETURN_ERROR_IF(rc, err, EPR_EIO, "%s: fsync of directory failed: %s", dir, strerror(errno));
+    return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, epr_err *err) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    RETURN_ERROR_IF(fd < 0, err, EPR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return epr_fail(err, EPR_EIO, "%s: write failed: %s", tmp, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd)) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return epr_fail(err, EPR_EIO, "%s: fsync failed: %s", tmp, strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, path)) {
+        int e = errno;
+        unlink(tmp);
+        return epr_fail(err, EPR_EIO, "%s: cannot rename into place: %s", path, strerror(e));
+    }
+    return fs_sync_parent_dir(path, err);
+}

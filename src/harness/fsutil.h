@@ -1,0 +1,18 @@
+/* harness/fsutil — small file-system helpers: mkdir -p and atomic whole-
+ * file writes (temporary name, fsync, rename, fsync of the directory), so a
+ * crash never leaves a half-written file under the final name.
+ * May call: POSIX, libc. */
+#ifndef EPR_HARNESS_FSUTIL_H
+#define EPR_HARNESS_FSUTIL_H
+
+#include <stddef.h>
+
+#include "common/status.h"
+
+int fs_mkdir_p(const char *path, epr_err *err);
+int fs_write_atomic(const char *path, const void *data, size_t len, epr_err *err);
+/* fsync the directory that holds path (after a rename). */
+int fs_sync_parent_dir(const char *path, epr_err *err);
+int fs_exists(const char *path);
+
+#endif
