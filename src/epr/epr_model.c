@@ -311,3 +311,13 @@ void epr_model_decoder_values(epr_model *em, int gi, float *s, float *offset, fl
     const float *Tg = group_T(em, g);
     if (T && Tg) memcpy(T, Tg, (size_t)g->spec.ell * (size_t)g->spec.ell * sizeof(float));
 }
+
+void epr_model_group_layout(const epr_model *em, int gi, size_t *latent_off, size_t *latent_n, size_t *psi_off,
+                            size_t *psi_n, size_t *density_off) {
+    const group *g = &em->g[gi];
+    *latent_off = g->latent_off;
+    *latent_n = g->n;
+    *psi_off = g->psi_off;
+    *psi_n = g->npsi;
+    *density_off = g->dens_off;
+}

@@ -9,6 +9,7 @@
 #include "harness/bitstream.h"
 #include "harness/config.h"
 #include "harness/data_sets.h"
+#include "harness/sweep.h"
 #include "harness/train.h"
 
 static void usage_main(FILE *f) {
@@ -21,6 +22,8 @@ static void usage_main(FILE *f) {
             "                         data-parallel training: mpirun -np P epr train X.ini\n"
             "  inspect MODEL.epr      size of a bitstream by part, group and column\n"
             "  eval MODEL.epr         rebuild the network from the file alone and report its test error\n"
+            "  sweep SWEEP.tsv --out DIR  run a lambda sweep table on this node (skips complete runs, resumes)\n"
+            "  pareto DIR             DIR/sweep.h5 and DIR/report.md (Pareto set, baseline, paper) from DIR/*/run.h5\n"
             "  help                   this text\n\n"
             "environment:\n"
             "  EPR_DATA_ROOT          where data sets live (default: the source tree's data/,\n"
@@ -35,9 +38,16 @@ static void usage_train(FILE *f) {
             "EMA weights (quantised, when EPR is on) and, for EPR, the exact rate.\n\n"
             "options:\n"
             "  --set SECTION.KEY=VALUE  override a setting (repeatable), e.g. --set epr.lambda=3e-6\n"
-            "  --out DIR                run directory (default runs/<experiment name>)\n"
+            "  --out DIR                run directory (default runs/<experiment name>): run.h5 (curves,\n"
+            "                           checkpoints, final figures) and, for EPR, model.epr\n"
+            "  --resume RUN.h5          continue a run from its last checkpoint (same experiment, same\n"
+            "                           --set options and rank count); the result is bitwise identical\n"
+            "                           to an uninterrupted run\n"
             "  --quiet                  no progress lines\n"
             "  -h, --help               this text\n\n"
+            "SIGTERM or SIGUSR1 (Slurm's warning signal) make the run finish its step, write a\n"
+            "checkpoint and exit with status 75.  A failing rank aborts the whole MPI job with a\n"
+            "message naming the rank, the step and the cause.\n\n"
             "experiment file keys (INI):\n");
     cfg_print_reference(f);
     fprintf(f,
@@ -49,7 +59,7 @@ static void usage_train(FILE *f) {
 }
 
 static int cmd_train(int argc, char **argv) {
-    const char *exp = NULL, *out_dir = NULL;
+    const char *exp = NULL, *out_dir = NULL, *resume = NULL;
     const char *sets[256];
     int nsets = 0, quiet = 0;
     for (int i = 0; i < argc; i++) {
@@ -67,6 +77,8 @@ static int cmd_train(int argc, char **argv) {
             if (nsets < 256) sets[nsets++] = a + 6;
         } else if (!strcmp(a, "--out") && i + 1 < argc) {
             out_dir = argv[++i];
+        } else if (!strcmp(a, "--resume") && i + 1 < argc) {
+            resume = argv[++i];
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (a[0] == '-') {
@@ -95,9 +107,14 @@ static int cmd_train(int argc, char **argv) {
             snprintf(dir, sizeof dir, "%s", out_dir);
         else
             snprintf(dir, sizeof dir, "runs/%s", cfg.name);
-        train_opts o = {.out_dir = dir, .quiet = quiet};
+        train_opts o = {.out_dir = dir, .resume = resume, .quiet = quiet};
         train_result res;
         rc = train_run(&cfg, &o, &res, &err);
+    }
+    if (rc == TRAIN_STOPPED) {
+        cfg_free(&cfg);
+        MPI_Finalize();
+        return TRAIN_STOPPED;
     }
     if (rc) {
         /* every rank met the same configuration or data error; one speaks */
@@ -284,6 +301,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
+    if (!strcmp(cmd, "pareto")) return cmd_pareto(argc - 2, argv + 2);
     fprintf(stderr, "epr: unknown command '%s' (see epr --help)\n", cmd);
     return 2;
 }

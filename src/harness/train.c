@@ -5,28 +5,102 @@
  *   forward, backward with grad scale 1/B             (nn)
  *   dθ → dϑ, dΨ                                       (epr_model_backward)
  *   λ·∂rate/∂(ϑ, log s, density) on this rank's rows  (epr_model_rate_noisy)
- *   one in-place MPI_Allreduce of the gradient block (+ 4 metric slots)
+ *   one in-place MPI_Allreduce of the gradient block (+ metric slots)
  *   network optimizer step, EMA; rank 0: density Adam step, broadcast
  *
- * Nothing in the loop allocates. */
+ * Nothing in the loop allocates.  Around it: checkpoints (checkpoint.c),
+ * signals (SIGTERM/SIGUSR1: finish the step, checkpoint, exit 75; fatal
+ * signals: MPI_Abort with rank and step), and the final report. */
 #include "harness/train.h"
 
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "epr/epr_model.h"
 #include "harness/bitstream.h"
 #include "harness/data_sets.h"
 #include "harness/fsutil.h"
-#include "nn/nn.h"
+#include "harness/train_internal.h"
 
-enum { SLOT_CE, SLOT_RATE, SLOT_ERRORS, SLOT_SAMPLES, N_SLOTS };
+/* ---- failure handling ---------------------------------------------- */
+
+static volatile sig_atomic_t g_stop_signal; /* SIGTERM / SIGUSR1 received */
+static volatile long g_step = -1;           /* for messages from handlers */
+static int g_rank;
+
+/* One message naming the rank, the step and the cause, then the whole job
+ * goes down (a plain exit would leave the other ranks in a collective). */
+static void fatal(const char *cause) {
+    fprintf(stderr, "epr: rank %d: step %ld: %s: aborting the job\n", g_rank, g_step, cause);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 3);
+    _exit(3);
+}
+
+static void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+static void on_fatal_signal(int sig) {
+    char buf[160];
+    const char *name = sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : sig == SIGFPE ? "SIGFPE" : "SIGILL";
+    /* snprintf is not async-signal-safe in theory; the process is dying anyway */
+    int n = snprintf(buf, sizeof buf, "epr: rank %d: step %ld: fatal signal %s: aborting the job\n", g_rank, g_step,
+                     name);
+    if (n > 0 && write(2, buf, (size_t)n) < 0) _exit(4);
+    MPI_Abort(MPI_COMM_WORLD, 128 + sig);
+    _exit(128 + sig);
+}
+
+static void install_signal_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_fatal_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
+    sigaction(SIGFPE, &sa, NULL);
+    sigaction(SIGILL, &sa, NULL);
+}
+
+/* Test hook: EPR_TEST_FAIL=RANK:STEP:KIND makes one rank fail at a step
+ * (KIND = abort: a local error; nan: a non-finite loss; segv: a crash). */
+static struct {
+    int rank;
+    long step;
+    char kind[16];
+} g_test_fail = {-1, -1, ""};
+
+/* More test hooks: EPR_TEST_STOP_AT=STEP behaves as if SIGUSR1 reached
+ * rank 0 during that step; EPR_TEST_DUMP_GRAD=PATH:STEP makes rank 0 write
+ * the allreduced gradient block of that step (raw float32) to PATH. */
+static long g_test_stop_at = -1, g_test_dump_step = -1;
+static char g_test_dump_path[1024];
+
+static void parse_test_hooks(void) {
+    const char *s = getenv("EPR_TEST_FAIL");
+    if (s && sscanf(s, "%d:%ld:%15s", &g_test_fail.rank, &g_test_fail.step, g_test_fail.kind) != 3)
+        g_test_fail.rank = -1;
+    s = getenv("EPR_TEST_STOP_AT");
+    if (s) g_test_stop_at = atol(s);
+    s = getenv("EPR_TEST_DUMP_GRAD");
+    const char *colon = s ? strrchr(s, ':') : NULL;
+    if (colon && (size_t)(colon - s) < sizeof g_test_dump_path) {
+        memcpy(g_test_dump_path, s, (size_t)(colon - s));
+        g_test_dump_path[colon - s] = 0;
+        g_test_dump_step = atol(colon + 1);
+    }
+}
+
+/* ---- helpers ---------------------------------------------------------- */
 
 static double now_s(void) {
     struct timespec ts;
@@ -56,35 +130,26 @@ static double evaluate(nn_model *net, const dataset *test, int eval_batch, float
     return test->n ? (double)wrong / test->n : 0.0;
 }
 
-typedef struct {
-    const cfg_experiment *cfg;
-    int rank, nranks;
-    dataset train, test;
-    nn_model *net;
-    epr_model *em;
-    sampler smp;
-    float *x;
-    int *y;
-    uint32_t *idx;
-    float *opt1, *opt2;      /* network optimizer state (Adam m, v / SGD buf) */
-    float *dens1, *dens2;    /* density Adam state (rank 0) */
-    float *ema, *backup;
-    nn_adam net_adam, dens_adam;
-    long step;
-} trainer;
+/* Swap the EMA values into the network segment (and back). */
+static void swap_ema(trainer *t, int in) {
+    if (!t->ema) return;
+    size_t nn = epr_model_net_size(t->em);
+    float *p = epr_model_params(t->em);
+    if (in) {
+        memcpy(t->backup, p, nn * sizeof *p);
+        memcpy(p, t->ema, nn * sizeof *p);
+    } else {
+        memcpy(p, t->backup, nn * sizeof *p);
+    }
+    epr_model_decode(t->em);
+}
 
 /* Evaluate with the EMA weights swapped in (quantised when EPR is on). */
 static double evaluate_ema(trainer *t) {
-    size_t nn = epr_model_net_size(t->em);
-    float *p = epr_model_params(t->em);
-    if (t->ema) {
-        memcpy(t->backup, p, nn * sizeof *p);
-        memcpy(p, t->ema, nn * sizeof *p);
-    }
+    swap_ema(t, 1);
     epr_model_decode(t->em);
     double e = evaluate(t->net, &t->test, t->cfg->eval_batch, t->x, t->y, t->idx);
-    if (t->ema) memcpy(p, t->backup, nn * sizeof *p);
-    epr_model_decode(t->em);
+    swap_ema(t, 0);
     return e;
 }
 
@@ -98,6 +163,7 @@ static void trainer_free(trainer *t) {
     free(t->dens2);
     free(t->ema);
     free(t->backup);
+    for (int i = 0; i < N_CURVES; i++) free(t->curves[i]);
     sampler_free(&t->smp);
     epr_model_free(t->em);
     nn_model_free(t->net);
@@ -131,11 +197,15 @@ static int groups_from_config(const cfg_experiment *cfg, epr_group_def *g) {
         if (!(ptr)) return epr_fail(err, EPR_ENOMEM, "out of memory (%s)", #ptr);             \
     } while (0)
 
-static int trainer_setup(trainer *t, const cfg_experiment *cfg, epr_err *err) {
+static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, epr_err *err) {
     t->cfg = cfg;
+    t->opts = opts;
     MPI_Comm_rank(MPI_COMM_WORLD, &t->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &t->nranks);
     openblas_set_num_threads(cfg->threads);
+    snprintf(t->run_path, sizeof t->run_path, "%s/run.h5", opts->out_dir);
+    snprintf(t->epr_path, sizeof t->epr_path, "%s/model.epr", opts->out_dir);
+    if (t->rank == 0) CHECK_STATUS(fs_mkdir_p(opts->out_dir, err));
 
     CHECK_STATUS(data_load_experiment(cfg, &t->train, &t->test, err));
     int local_max = (cfg->batch + t->nranks - 1) / t->nranks;
@@ -151,7 +221,6 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, epr_err *err) {
                     "%s: [epr] enabled = true needs at least one [group.NAME] section", cfg->path);
     int rc = epr_model_create(t->net, groups, ng, cfg->seed, &t->em, err);
     if (rc) {
-        /* prefix the experiment file so the user knows where to look */
         char m[sizeof err->msg];
         memcpy(m, err->msg, sizeof m);
         snprintf(err->msg, sizeof err->msg, "%.200s: %.300s", cfg->path, m);
@@ -175,16 +244,17 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, epr_err *err) {
         ALLOC(t->backup, nn);
         memcpy(t->ema, epr_model_params(t->em), nn * sizeof(float));
     }
+    t->cap_rows = (size_t)(cfg->steps / cfg->log_every) + (cfg->eval_every ? (size_t)(cfg->steps / cfg->eval_every) : 0) + 4;
+    for (int i = 0; i < N_CURVES; i++) ALLOC(t->curves[i], t->cap_rows);
     t->net_adam = (nn_adam){cfg->lr, cfg->beta1, cfg->beta2, cfg->adam_eps, 0};
     t->dens_adam = (nn_adam){cfg->density_lr, 0.9f, 0.999f, 1e-8f, 0};
     return 0;
 }
 
-/* One optimizer step; returns the global mean cross-entropy etc. in m[]. */
+/* One optimizer step; m[] receives the global per-step metrics. */
 static void train_step(trainer *t, double m[N_SLOTS]) {
     const cfg_experiment *cfg = t->cfg;
     int B = cfg->batch;
-    /* contiguous slice of the global batch; slices differ by at most one */
     int begin, end;
     sampler_rank_slice(B, t->rank, t->nranks, &begin, &end);
     int n = end - begin;
@@ -197,8 +267,13 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
     if (n) nn_backward(t->net, 1.0f / (float)B);
     epr_model_backward(t->em);
     double rate = 0;
-    if (cfg->epr_enabled)
-        rate = epr_model_rate_noisy(t->em, cfg->seed, t->step, cfg->lambda, t->rank, t->nranks);
+    if (cfg->epr_enabled) rate = epr_model_rate_noisy(t->em, cfg->seed, t->step, cfg->lambda, t->rank, t->nranks);
+
+    if (t->rank == g_test_fail.rank && t->step == g_test_fail.step) {
+        if (!strcmp(g_test_fail.kind, "nan")) ce = NAN;
+        if (!strcmp(g_test_fail.kind, "abort")) fatal("forced failure (EPR_TEST_FAIL)");
+        if (!strcmp(g_test_fail.kind, "segv")) raise(SIGSEGV);
+    }
 
     size_t N = epr_model_size(t->em);
     float *g = epr_model_grads(t->em);
@@ -206,8 +281,24 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
     g[N + SLOT_RATE] = (float)rate;
     g[N + SLOT_ERRORS] = (float)wrong;
     g[N + SLOT_SAMPLES] = (float)n;
+    g[N + SLOT_STOP] = g_stop_signal || (t->rank == 0 && t->step == g_test_stop_at) ? 1.0f : 0.0f;
+    g[N + SLOT_FAIL] = isfinite(ce) && isfinite(rate) ? 0.0f : 1.0f;
     if (t->nranks > 1) MPI_Allreduce(MPI_IN_PLACE, g, (int)(N + N_SLOTS), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     for (int i = 0; i < N_SLOTS; i++) m[i] = g[N + i];
+    if (t->rank == 0 && t->step == g_test_dump_step) {
+        FILE *f = fopen(g_test_dump_path, "wb");
+        if (!f || fwrite(g, sizeof(float), N, f) != N || fclose(f)) fatal("cannot write EPR_TEST_DUMP_GRAD");
+    }
+    if (m[SLOT_FAIL] > 0 || !isfinite(m[SLOT_CE]) || !isfinite(m[SLOT_RATE])) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "non-finite loss (cross-entropy sum %g, rate %g bits)%s", m[SLOT_CE], m[SLOT_RATE],
+                 isfinite(ce) && isfinite(rate) ? " on another rank" : "");
+        int local = !(isfinite(ce) && isfinite(rate));
+        /* one message: from the rank whose own loss is bad, or from rank 0
+         * when only the sum overflowed */
+        if (local || (m[SLOT_FAIL] == 0 && t->rank == 0)) fatal(msg);
+        pause(); /* that rank takes the job down */
+    }
 
     float *p = epr_model_params(t->em);
     size_t nn = epr_model_net_size(t->em);
@@ -222,15 +313,31 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
     size_t doff = epr_model_density_offset(t->em), nd = epr_model_density_size(t->em);
     if (nd) {
         if (t->rank == 0) nn_adam_step(&t->dens_adam, p + doff, g + doff, t->dens1, t->dens2, nd);
+        else t->dens_adam.t++;
         if (t->nranks > 1) MPI_Bcast(p + doff, (int)nd, MPI_FLOAT, 0, MPI_COMM_WORLD);
     }
     if (t->ema) {
         /* warm-up as in TensorFlow's ExponentialMovingAverage(num_updates) */
-        float d = (float)(1.0 + (double)t->step) / (float)(10.0 + (double)t->step);
+        float d = (float)((1.0 + (double)t->step) / (10.0 + (double)t->step));
         if (d > cfg->ema) d = cfg->ema;
         nn_ema_update(t->ema, p, nn, d);
     }
     t->step++;
+    g_step = t->step;
+}
+
+/* Make the last curve row the one of `step` (appending a row of NaN if
+ * needed); set_cell then fills it. */
+static void add_row(trainer *t, long step) {
+    if (t->n_rows && t->curves[CURVE_STEP][t->n_rows - 1] == (double)step) return;
+    if (t->n_rows == t->cap_rows) return; /* cannot happen: sized for the run */
+    for (int i = 0; i < N_CURVES; i++) t->curves[i][t->n_rows] = NAN;
+    t->curves[CURVE_STEP][t->n_rows] = (double)step;
+    t->n_rows++;
+}
+
+static void set_cell(trainer *t, int curve, double v) {
+    if (t->n_rows) t->curves[curve][t->n_rows - 1] = v;
 }
 
 static void print_rate_report(trainer *t, FILE *f) {
@@ -248,18 +355,15 @@ static void print_rate_report(trainer *t, FILE *f) {
 /* Encode the quantised EMA model into OUT/model.epr (atomically), then
  * decode that file and evaluate it: the error reported for the compressed
  * model is the error of the bytes on disk, computed by the same code as
- * `epr eval`. */
-static int write_bitstream(trainer *t, const char *out_dir, train_result *res, FILE *out, epr_err *err) {
+ * `epr eval`.  Expects the EMA values in the train block. */
+static int write_bitstream(trainer *t, train_result *res, FILE *out, epr_err *err) {
     char *arch = bitstream_arch_text(t->cfg->layers, &t->train);
     RETURN_ERROR_IF(!arch, err, EPR_ENOMEM, "out of memory");
     void *bytes = NULL;
     size_t len = 0;
     int rc = bitstream_encode(t->em, arch, &bytes, &len, NULL, err);
     free(arch);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/model.epr", out_dir);
-    if (!rc) rc = fs_mkdir_p(out_dir, err);
-    if (!rc) rc = fs_write_atomic(path, bytes, len, err);
+    if (!rc) rc = fs_write_atomic(t->epr_path, bytes, len, err);
     epr_file *f = NULL;
     if (!rc) rc = epr_file_open_memory(bytes, len, &f, err);
     free(bytes);
@@ -271,16 +375,20 @@ static int write_bitstream(trainer *t, const char *out_dir, train_result *res, F
     double e = 0;
     if (!rc) rc = bitstream_evaluate(f, &t->test, t->cfg->eval_batch, &e, preds, err);
     if (!rc) {
+        epr_size_parts p;
+        epr_file_sizes(f, &p);
+        double parts[9] = {p.header, p.arch, p.decoder, p.tables, p.index, p.coded, p.extras, p.crc, p.total};
+        memcpy(res->size_parts, parts, sizeof parts);
         res->file_bytes = (long)len;
         res->test_error_file = e;
         res->predictions_crc = epr_crc32(preds, (size_t)t->test.n * sizeof *preds);
         if (out) {
-            fprintf(out, "wrote %s: %zu bytes (%.2f KB), %.1fx smaller than float32 (%zu bytes)\n", path, len,
+            fprintf(out, "wrote %s: %zu bytes (%.2f KB), %.1fx smaller than float32 (%zu bytes)\n", t->epr_path, len,
                     len / 1024.0, 4.0 * (double)nn_model_num_params(t->net) / (double)len,
                     4 * nn_model_num_params(t->net));
             bitstream_print_sizes(f, out, 0);
-            fprintf(out, "decoded %s: test error %.2f%% (%d/%d wrong), predictions crc32 %08x\n", path, 100 * e,
-                    (int)(e * t->test.n + 0.5), t->test.n, res->predictions_crc);
+            fprintf(out, "decoded %s: test error %.2f%% (%d/%d wrong), predictions crc32 %08x\n", t->epr_path,
+                    100 * e, (int)(e * t->test.n + 0.5), t->test.n, res->predictions_crc);
         }
     }
     free(preds);
@@ -288,100 +396,156 @@ static int write_bitstream(trainer *t, const char *out_dir, train_result *res, F
     return rc;
 }
 
+/* The end of a run (rank 0): errors of the raw and EMA weights, the exact
+ * rate, the bitstream and its decoded error, then the final run file. */
+static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err *err) {
+    const cfg_experiment *cfg = t->cfg;
+    epr_model_decode(t->em);
+    res->test_error_raw = evaluate(t->net, &t->test, cfg->eval_batch, t->x, t->y, t->idx);
+    res->test_error = evaluate_ema(t);
+    res->steps = t->step;
+    if (out) {
+        fprintf(out, "done: %ld steps in %.1f s\n", t->step, wall);
+        fprintf(out, "test error: %.2f%% %s, %.2f%% raw weights\n", 100 * res->test_error,
+                cfg->epr_enabled ? "(quantised EMA)" : (t->ema ? "(EMA)" : ""), 100 * res->test_error_raw);
+    }
+    int rc = 0;
+    if (cfg->epr_enabled) {
+        swap_ema(t, 1);
+        res->rate_exact_bits = epr_model_rate_exact(t->em, NULL);
+        if (out) {
+            fprintf(out, "exact self-information of the quantised EMA model (learned densities):\n");
+            print_rate_report(t, out);
+            fprintf(out, "lambda %g, lambda * compressed params %g\n", cfg->lambda,
+                    cfg->lambda * (double)epr_model_num_compressed(t->em));
+        }
+        rc = write_bitstream(t, res, out, err);
+        swap_ema(t, 0);
+    }
+    if (!rc) {
+        add_row(t, t->step);
+        set_cell(t, CURVE_TEST_ERROR, cfg->epr_enabled ? res->test_error_file : res->test_error);
+        if (cfg->epr_enabled) set_cell(t, CURVE_RATE_EXACT, res->rate_exact_bits);
+        rc = checkpoint_write(t, res, wall, err);
+    }
+    if (!rc && out) fprintf(out, "run file: %s\n", t->run_path);
+    return rc;
+}
+
 int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *res, epr_err *err) {
     trainer t;
     memset(&t, 0, sizeof t);
     memset(res, 0, sizeof *res);
-    int rc = trainer_setup(&t, cfg, err);
+    parse_test_hooks();
+    int rc = trainer_setup(&t, cfg, opts, err);
+    g_rank = t.rank;
+    if (!rc && opts->resume) rc = checkpoint_resume(&t, opts->resume, err);
+    if (t.nranks > 1) {
+        /* a rank that could not start takes the job down (no rank may wait
+         * in a collective for it) */
+        int bad = rc != 0, any = 0;
+        MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        if (bad) fatal(err->msg);
+        if (any) pause();
+    }
     if (rc) {
         trainer_free(&t);
         return rc;
     }
+    g_step = t.step;
+    install_signal_handlers();
     int root = t.rank == 0 && !opts->quiet;
     FILE *out = stdout;
     if (root) {
         fprintf(out, "epr train %s: %s on %s (%d train / %d test), %d rank%s, batch %d, %ld steps\n", cfg->path,
                 cfg->model_name, cfg->data_set, t.train.n, t.test.n, t.nranks, t.nranks > 1 ? "s" : "", cfg->batch,
                 cfg->steps);
-        fprintf(out, "  %zu parameters (float32 %zu bytes)", nn_model_num_params(t.net),
-                4 * nn_model_num_params(t.net));
+        fprintf(out, "  %zu parameters (float32 %zu bytes)", nn_model_num_params(t.net), 4 * nn_model_num_params(t.net));
         if (cfg->epr_enabled)
             fprintf(out, "; EPR: %d groups over %zu parameters, lambda %g (lambda*n = %g), density lr %g",
                     epr_model_num_groups(t.em), epr_model_num_compressed(t.em), cfg->lambda,
                     cfg->lambda * (double)epr_model_num_compressed(t.em), cfg->density_lr);
         fprintf(out, "\n");
+        if (opts->resume) fprintf(out, "resumed from %s at step %ld\n", opts->resume, t.step);
         fflush(out);
     }
 
     double t0 = now_s(), tlast = t0;
-    long last_step = t.step;
-    double acc[N_SLOTS] = {0};
+    long first_step = t.step, last_step = t.step;
     while (t.step < cfg->steps) {
         double m[N_SLOTS];
         train_step(&t, m);
-        double loss = m[SLOT_CE] / cfg->batch + cfg->lambda * m[SLOT_RATE] * (cfg->epr_enabled ? 1 : 0);
-        if (!isfinite(loss)) {
-            fprintf(stderr, "epr: rank %d: step %ld: loss is %f (NaN/Inf): aborting\n", t.rank, t.step, loss);
-            fflush(stderr);
-            MPI_Abort(MPI_COMM_WORLD, 3);
-        }
-        for (int i = 0; i < N_SLOTS; i++) acc[i] += m[i];
-        if (root && (t.step % cfg->log_every == 0 || t.step == cfg->steps)) {
+        for (int i = 0; i < N_SLOTS; i++) t.acc[i] += m[i];
+        t.acc_steps++;
+        int stop = m[SLOT_STOP] > 0;
+        if (t.step % cfg->log_every == 0 || t.step == cfg->steps) {
             double tn = now_s();
             double ips = (double)(t.step - last_step) * cfg->batch / (tn - tlast);
-            char eta[32];
-            fmt_duration((double)(cfg->steps - t.step) * (tn - t0) / (double)t.step, eta, sizeof eta);
-            long k = t.step - last_step;
-            fprintf(out, "step %6ld/%ld  loss %.4f  ce %.4f  train err %5.2f%%", t.step, cfg->steps,
-                    acc[SLOT_CE] / acc[SLOT_SAMPLES] + (cfg->epr_enabled ? cfg->lambda * acc[SLOT_RATE] / k : 0),
-                    acc[SLOT_CE] / acc[SLOT_SAMPLES], 100.0 * acc[SLOT_ERRORS] / acc[SLOT_SAMPLES]);
-            if (cfg->epr_enabled) fprintf(out, "  rate~ %.0f bits (%.2f KB)", acc[SLOT_RATE] / k, acc[SLOT_RATE] / k / 8192.0);
-            fprintf(out, "  %.0f img/s  ETA %s\n", ips, eta);
-            fflush(out);
-            memset(acc, 0, sizeof acc);
+            double k = (double)t.acc_steps;
+            double ce = t.acc[SLOT_CE] / t.acc[SLOT_SAMPLES], rate = t.acc[SLOT_RATE] / k;
+            double loss = ce + (cfg->epr_enabled ? cfg->lambda * rate : 0);
+            double terr = t.acc[SLOT_ERRORS] / t.acc[SLOT_SAMPLES];
+            if (t.rank == 0) {
+                add_row(&t, t.step);
+                set_cell(&t, CURVE_LOSS, loss);
+                set_cell(&t, CURVE_CE, ce);
+                if (cfg->epr_enabled) set_cell(&t, CURVE_RATE_NOISY, rate);
+                set_cell(&t, CURVE_TRAIN_ERROR, terr);
+                set_cell(&t, CURVE_IMAGES_PER_S, ips);
+            }
+            if (root) {
+                char eta[32];
+                fmt_duration((double)(cfg->steps - t.step) * (tn - t0) / (double)(t.step - first_step), eta,
+                             sizeof eta);
+                fprintf(out, "step %6ld/%ld  loss %.4f  ce %.4f  train err %5.2f%%", t.step, cfg->steps, loss, ce,
+                        100 * terr);
+                if (cfg->epr_enabled) fprintf(out, "  rate~ %.0f bits (%.2f KB)", rate, rate / 8192.0);
+                fprintf(out, "  %.0f img/s  ETA %s\n", ips, eta);
+                fflush(out);
+            }
+            memset(t.acc, 0, sizeof t.acc);
+            t.acc_steps = 0;
             tlast = tn;
             last_step = t.step;
         }
         if (cfg->eval_every > 0 && t.step % cfg->eval_every == 0 && t.step != cfg->steps && t.rank == 0) {
             double e = evaluate_ema(&t);
+            add_row(&t, t.step);
+            set_cell(&t, CURVE_TEST_ERROR, e);
+            double bits = NAN;
+            if (cfg->epr_enabled) {
+                swap_ema(&t, 1);
+                bits = epr_model_rate_exact(t.em, NULL);
+                swap_ema(&t, 0);
+                set_cell(&t, CURVE_RATE_EXACT, bits);
+            }
             if (root) {
                 fprintf(out, "eval step %ld: test error %.2f%% (%s)", t.step, 100 * e,
                         cfg->epr_enabled ? "quantised EMA" : "EMA");
-                if (cfg->epr_enabled) {
-                    double bits = epr_model_rate_exact(t.em, NULL);
-                    fprintf(out, ", exact rate %.0f bits (%.2f KB, raw weights)", bits, bits / 8192);
-                }
+                if (cfg->epr_enabled) fprintf(out, ", exact rate %.0f bits (%.2f KB)", bits, bits / 8192);
                 fprintf(out, "\n");
                 fflush(out);
             }
             tlast = now_s(); /* evaluation time is not training throughput */
         }
-    }
-    double wall = now_s() - t0;
-    if (t.rank == 0) {
-        epr_model_decode(t.em);
-        res->test_error_raw = evaluate(t.net, &t.test, cfg->eval_batch, t.x, t.y, t.idx);
-        res->test_error = evaluate_ema(&t);
-        res->steps = t.step;
-        if (root) {
-            fprintf(out, "done: %ld steps in %.1f s (%.0f img/s)\n", t.step, wall, (double)t.step * cfg->batch / wall);
-            fprintf(out, "test error: %.2f%% %s, %.2f%% raw weights\n", 100 * res->test_error,
-                    cfg->epr_enabled ? "(quantised EMA)" : (t.ema ? "(EMA)" : ""), 100 * res->test_error_raw);
-        }
-        if (cfg->epr_enabled) {
-            size_t nn = epr_model_net_size(t.em);
-            float *p = epr_model_params(t.em);
-            if (t.ema) memcpy(p, t.ema, nn * sizeof *p);
-            res->rate_exact_bits = epr_model_rate_exact(t.em, NULL);
-            if (root) {
-                fprintf(out, "exact self-information of the quantised EMA model (learned densities):\n");
-                print_rate_report(&t, out);
-                fprintf(out, "lambda %g, lambda * compressed params %g\n", cfg->lambda,
-                        cfg->lambda * (double)epr_model_num_compressed(t.em));
+        if (t.step < cfg->steps && (stop || t.step % cfg->checkpoint_every == 0)) {
+            if (t.rank == 0) {
+                rc = checkpoint_write(&t, NULL, t.wall_before + now_s() - t0, err);
+                if (rc) fatal(err->msg);
+                if (root) fprintf(out, "checkpoint %s at step %ld%s\n", t.run_path, t.step,
+                                  stop ? " (stopping on signal; resume with --resume)" : "");
+                fflush(out);
             }
-            rc = write_bitstream(&t, opts->out_dir, res, root ? out : NULL, err);
+            if (stop) {
+                trainer_free(&t);
+                return TRAIN_STOPPED;
+            }
+            tlast = now_s();
         }
     }
+    double wall = t.wall_before + now_s() - t0;
+    rc = 0;
+    if (t.rank == 0) rc = finish(&t, res, wall, root ? out : NULL, err);
     if (t.nranks > 1) MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
     trainer_free(&t);
     return rc;

@@ -20,8 +20,13 @@ typedef struct {
     long file_bytes;          /* .epr size, EPR only */
     double test_error_file;   /* error of the network decoded from the .epr */
     unsigned predictions_crc; /* CRC32 of the decoded network's test predictions */
+    double size_parts[9];     /* .epr bytes: header, arch, decoder, tables, index, coded, extras, crc, total */
     long steps;
 } train_result;
+
+/* train_run returns this (> 0) when SIGTERM/SIGUSR1 stopped the run after a
+ * checkpoint; `epr train` exits with status 75 then (EX_TEMPFAIL). */
+#define TRAIN_STOPPED 75
 
 /* Runs on every rank of MPI_COMM_WORLD (MPI must be initialised). */
 int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *res, epr_err *err);

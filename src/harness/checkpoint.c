@@ -1,0 +1,226 @@
+/* harness/checkpoint.c — the HDF5 run file of a training run (DESIGN §4):
+ * what it holds, written atomically by rank 0 at every checkpoint and at
+ * the end, and read back by --resume.
+ *
+ *   /                      attributes: schema_version, code_version,
+ *                          experiment (INI text), experiment_path,
+ *                          experiment_name, model, data_set, epr_enabled,
+ *                          lambda, seed, world_size, steps, step, ...
+ *   /model/train_block     float32, the whole train block (DESIGN §2)
+ *   /model/ema             float32, EMA of the network segment
+ *   /model/buffers/NAME    float32, batch-norm running statistics
+ *   /model/latent/GROUP    float32 views of the train block per group
+ *   /model/psi/GROUP       (decoder parameters: log s, b or c, [T])
+ *   /density/GROUP         float32 [ell x 43] density parameters
+ *   /optimizer/...         network optimizer and density Adam state
+ *   /rng/state             int64 [seed, step]: every random number is a
+ *                          pure function of these (counter-based)
+ *   /curves/NAME           float64, chunked and extendible
+ *   /final                 attributes, once the run has finished
+ * May call: h5run, MPI, epr_model, nn. */
+#include <math.h>
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/h5run.h"
+#include "harness/train_internal.h"
+
+#define SCHEMA_VERSION 1
+#define MAX_DS 512
+#define MAX_ATTRS 32
+
+const char *const CURVE_NAMES[N_CURVES] = {"step",          "loss",           "cross_entropy",
+                                           "rate_noisy_bits", "rate_exact_bits", "train_error",
+                                           "test_error",    "images_per_s"};
+
+typedef struct {
+    h5run_dataset ds[MAX_DS];
+    int n;
+    char names[MAX_DS][160];
+} ds_list;
+
+static h5run_dataset *add_ds(ds_list *l, const char *prefix, const char *name, h5run_type type, size_t n,
+                             const void *data) {
+    if (l->n == MAX_DS) return NULL;
+    snprintf(l->names[l->n], sizeof l->names[l->n], "%s%s", prefix, name);
+    l->ds[l->n] = h5run_array(l->names[l->n], type, n, data);
+    return &l->ds[l->n++];
+}
+
+int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *err) {
+    const cfg_experiment *cfg = t->cfg;
+    epr_model *em = t->em;
+    static ds_list L; /* large: keep it off the stack; rank 0 only, not reentrant */
+    L.n = 0;
+    size_t N = epr_model_size(em), nn = epr_model_net_size(em), nd = epr_model_density_size(em);
+    h5run_attr block_attrs[3] = {h5run_i64("network_size", (int64_t)nn),
+                                 h5run_i64("density_offset", (int64_t)epr_model_density_offset(em)),
+                                 h5run_i64("density_size", (int64_t)nd)};
+    h5run_dataset *d = add_ds(&L, "/model/", "train_block", H5RUN_F32, N, epr_model_params(em));
+    d->attrs = block_attrs;
+    d->n_attrs = 3;
+    if (t->ema) add_ds(&L, "/model/", "ema", H5RUN_F32, nn, t->ema);
+    for (int i = 0; i < nn_model_num_buffers(t->net); i++) {
+        nn_buffer *b = nn_model_buffer(t->net, i);
+        add_ds(&L, "/model/buffers/", b->name, H5RUN_F32, b->size, b->data);
+    }
+    add_ds(&L, "/optimizer/", t->opt2 ? "adam_m" : "sgd_momentum", H5RUN_F32, nn, t->opt1);
+    if (t->opt2) add_ds(&L, "/optimizer/", "adam_v", H5RUN_F32, nn, t->opt2);
+    if (nd) {
+        add_ds(&L, "/optimizer/", "density_adam_m", H5RUN_F32, nd, t->dens1);
+        add_ds(&L, "/optimizer/", "density_adam_v", H5RUN_F32, nd, t->dens2);
+    }
+    int64_t rng[2] = {(int64_t)cfg->seed, t->step};
+    add_ds(&L, "/rng/", "state", H5RUN_I64, 2, rng);
+    /* per-group views for readers (h5py users); resume reads train_block */
+    const float *p = epr_model_params(em);
+    for (int g = 0; g < epr_model_num_groups(em); g++) {
+        const epr_group_def *gd = epr_model_group(em, g);
+        size_t lat_off, lat_n, psi_off, psi_n, den_off;
+        epr_model_group_layout(em, g, &lat_off, &lat_n, &psi_off, &psi_n, &den_off);
+        add_ds(&L, "/model/latent/", gd->name, H5RUN_F32, lat_n, p + lat_off);
+        add_ds(&L, "/model/psi/", gd->name, H5RUN_F32, psi_n, p + psi_off);
+        h5run_dataset *dd = add_ds(&L, "/density/", gd->name, H5RUN_F32, (size_t)gd->ell * 43, p + den_off);
+        dd->rank = 2;
+        dd->dims[0] = (size_t)gd->ell;
+        dd->dims[1] = 43;
+    }
+    if (L.n == MAX_DS) return epr_fail(err, EPR_EARG, "%s: too many datasets for a run file", t->run_path);
+
+    h5run_attr a[MAX_ATTRS];
+    int na = 0;
+    a[na++] = h5run_i64("schema_version", SCHEMA_VERSION);
+    a[na++] = h5run_str("code_version", EPR_VERSION);
+    a[na++] = h5run_str("experiment", cfg->text);
+    a[na++] = h5run_str("experiment_path", cfg->path);
+    a[na++] = h5run_str("experiment_name", cfg->name);
+    a[na++] = h5run_str("model", cfg->model_name);
+    a[na++] = h5run_str("data_set", cfg->data_set);
+    a[na++] = h5run_i64("epr_enabled", cfg->epr_enabled);
+    a[na++] = h5run_f64("lambda", cfg->lambda);
+    a[na++] = h5run_i64("seed", (int64_t)cfg->seed);
+    a[na++] = h5run_i64("world_size", t->nranks);
+    a[na++] = h5run_i64("steps", cfg->steps);
+    a[na++] = h5run_i64("step", t->step);
+    a[na++] = h5run_i64("batch", cfg->batch);
+    a[na++] = h5run_i64("adam_t", t->net_adam.t);
+    a[na++] = h5run_i64("density_adam_t", t->dens_adam.t);
+    a[na++] = h5run_f64v("log_accumulators", t->acc, N_SLOTS);
+    a[na++] = h5run_i64("log_accumulated_steps", t->acc_steps);
+    a[na++] = h5run_f64("wall_seconds", wall);
+
+    h5run_curve c[N_CURVES];
+    for (int i = 0; i < N_CURVES; i++) c[i] = (h5run_curve){CURVE_NAMES[i], t->curves[i]};
+
+    h5run_attr f[16];
+    int nf = 0;
+    const char *slash = strrchr(t->epr_path, '/');
+    if (fin) {
+        f[nf++] = h5run_f64("test_error", cfg->epr_enabled ? fin->test_error_file : fin->test_error);
+        f[nf++] = h5run_f64("test_error_ema", fin->test_error);
+        f[nf++] = h5run_f64("test_error_raw", fin->test_error_raw);
+        f[nf++] = h5run_i64("size_bytes", cfg->epr_enabled ? fin->file_bytes
+                                                             : (int64_t)(4 * nn_model_num_params(t->net)));
+        f[nf++] = h5run_i64("float32_bytes", (int64_t)(4 * nn_model_num_params(t->net)));
+        f[nf++] = h5run_i64("n_params", (int64_t)nn_model_num_params(t->net));
+        f[nf++] = h5run_i64("n_compressed", cfg->epr_enabled ? (int64_t)epr_model_num_compressed(em) : 0);
+        f[nf++] = h5run_str("bitstream", cfg->epr_enabled ? (slash ? slash + 1 : t->epr_path) : "");
+        f[nf++] = h5run_f64("wall_seconds", wall);
+        f[nf++] = h5run_f64("rate_exact_bits", cfg->epr_enabled ? fin->rate_exact_bits : NAN);
+        f[nf++] = h5run_i64("predictions_crc32", fin->predictions_crc);
+        if (cfg->epr_enabled) f[nf++] = h5run_f64v("size_parts", fin->size_parts, 9);
+        if (cfg->epr_enabled)
+            f[nf++] = h5run_str("size_parts_names", "header,arch,decoder,tables,index,coded,extras,crc,total");
+    }
+    h5run_desc desc = {a, na, L.ds, L.n, c, N_CURVES, t->n_rows, f, nf};
+    return h5run_write(t->run_path, &desc, err);
+}
+
+/* --- resume --------------------------------------------------------- */
+
+static int read_f32(h5run *h, const char *path, float *buf, size_t n, epr_err *err) {
+    return h5run_read(h, path, H5RUN_F32, buf, n, err);
+}
+
+static int resume_rank0(trainer *t, const char *path, epr_err *err) {
+    const cfg_experiment *cfg = t->cfg;
+    h5run *h;
+    CHECK_STATUS(h5run_open(path, &h, err));
+    int rc = 0;
+    char *text = NULL;
+    int64_t v;
+    rc = h5run_get_strdup(h, "/", "experiment", &text, err);
+    if (!rc && strcmp(text, cfg->text))
+        rc = epr_fail(err, EPR_EARG,
+                      "%s: the checkpoint was written for a different experiment (its INI text or --set "
+                      "overrides differ from %s); resume with the same experiment and options",
+                      path, cfg->path);
+    free(text);
+    if (!rc && !(rc = h5run_get_i64(h, "/", "world_size", &v, err)) && v != t->nranks)
+        rc = epr_fail(err, EPR_EARG,
+                      "%s: written by %lld ranks, resuming with %d: results would differ bitwise from an "
+                      "uninterrupted run; use mpirun -np %lld",
+                      path, (long long)v, t->nranks, (long long)v);
+    if (!rc && h5run_has(h, "/final"))
+        rc = epr_fail(err, EPR_EARG, "%s: this run has already finished (it has /final)", path);
+    if (!rc) rc = h5run_get_i64(h, "/", "step", &v, err);
+    if (!rc && (v < 0 || v > cfg->steps))
+        rc = epr_fail(err, EPR_EFORMAT, "%s: step %lld is outside 0..%ld", path, (long long)v, cfg->steps);
+    if (!rc) t->step = (long)v;
+    size_t nn = epr_model_net_size(t->em), nd = epr_model_density_size(t->em);
+    if (!rc) rc = read_f32(h, "/model/train_block", epr_model_params(t->em), epr_model_size(t->em), err);
+    if (!rc && t->ema) rc = read_f32(h, "/model/ema", t->ema, nn, err);
+    for (int i = 0; !rc && i < nn_model_num_buffers(t->net); i++) {
+        nn_buffer *b = nn_model_buffer(t->net, i);
+        char p[200];
+        snprintf(p, sizeof p, "/model/buffers/%s", b->name);
+        rc = read_f32(h, p, b->data, b->size, err);
+    }
+    if (!rc) rc = read_f32(h, t->opt2 ? "/optimizer/adam_m" : "/optimizer/sgd_momentum", t->opt1, nn, err);
+    if (!rc && t->opt2) rc = read_f32(h, "/optimizer/adam_v", t->opt2, nn, err);
+    if (!rc && nd) rc = read_f32(h, "/optimizer/density_adam_m", t->dens1, nd, err);
+    if (!rc && nd) rc = read_f32(h, "/optimizer/density_adam_v", t->dens2, nd, err);
+    if (!rc && !(rc = h5run_get_i64(h, "/", "adam_t", &v, err))) t->net_adam.t = (long)v;
+    if (!rc && !(rc = h5run_get_i64(h, "/", "density_adam_t", &v, err))) t->dens_adam.t = (long)v;
+    if (!rc) rc = h5run_get_f64v(h, "/", "log_accumulators", t->acc, N_SLOTS, err);
+    if (!rc && !(rc = h5run_get_i64(h, "/", "log_accumulated_steps", &v, err))) t->acc_steps = (long)v;
+    if (!rc) rc = h5run_get_f64(h, "/", "wall_seconds", &t->wall_before, err);
+    size_t len = 0;
+    if (!rc) rc = h5run_curve_len(h, CURVE_NAMES[0], &len, err);
+    if (!rc && len > t->cap_rows)
+        rc = epr_fail(err, EPR_EFORMAT, "%s: %zu curve rows, more than this run can have (%zu)", path, len,
+                      t->cap_rows);
+    for (int i = 0; !rc && i < N_CURVES; i++) rc = h5run_curve_read(h, CURVE_NAMES[i], t->curves[i], len, err);
+    if (!rc) t->n_rows = len;
+    h5run_close(h);
+    return rc;
+}
+
+int checkpoint_resume(trainer *t, const char *path, epr_err *err) {
+    int rc = 0;
+    if (t->rank == 0) rc = resume_rank0(t, path, err);
+    if (t->nranks == 1) return rc;
+    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (rc) {
+        MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, 0, MPI_COMM_WORLD);
+        err->code = rc;
+        return rc;
+    }
+    /* every rank holds the network state and its optimizer state */
+    long long st[3] = {t->step, t->net_adam.t, t->dens_adam.t};
+    MPI_Bcast(st, 3, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+    t->step = (long)st[0];
+    t->net_adam.t = (long)st[1];
+    t->dens_adam.t = (long)st[2];
+    size_t nn = epr_model_net_size(t->em);
+    MPI_Bcast(epr_model_params(t->em), (int)epr_model_size(t->em), MPI_FLOAT, 0, MPI_COMM_WORLD);
+    if (t->ema) MPI_Bcast(t->ema, (int)nn, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(t->opt1, (int)nn, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    if (t->opt2) MPI_Bcast(t->opt2, (int)nn, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    for (int i = 0; i < nn_model_num_buffers(t->net); i++) {
+        nn_buffer *b = nn_model_buffer(t->net, i);
+        MPI_Bcast(b->data, (int)b->size, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    }
+    return 0;
+}

@@ -1,0 +1,65 @@
+/* harness/train_internal.h — the trainer's state, shared by the training
+ * loop (train.c) and the run file / checkpoint code (checkpoint.c). */
+#ifndef EPR_HARNESS_TRAIN_INTERNAL_H
+#define EPR_HARNESS_TRAIN_INTERNAL_H
+
+#include <stdio.h>
+
+#include "epr/epr_model.h"
+#include "harness/config.h"
+#include "harness/dataset.h"
+#include "harness/train.h"
+#include "nn/nn.h"
+
+/* Per-step metrics that travel in the gradient allreduce. */
+enum { SLOT_CE, SLOT_RATE, SLOT_ERRORS, SLOT_SAMPLES, SLOT_STOP, SLOT_FAIL, N_SLOTS };
+
+/* One row per log point (and per evaluation between them). */
+enum {
+    CURVE_STEP,
+    CURVE_LOSS,
+    CURVE_CE,
+    CURVE_RATE_NOISY,
+    CURVE_RATE_EXACT,
+    CURVE_TRAIN_ERROR,
+    CURVE_TEST_ERROR,
+    CURVE_IMAGES_PER_S,
+    N_CURVES
+};
+extern const char *const CURVE_NAMES[N_CURVES];
+
+typedef struct {
+    const cfg_experiment *cfg;
+    const train_opts *opts;
+    int rank, nranks;
+    dataset train, test;
+    nn_model *net;
+    epr_model *em;
+    sampler smp;
+    float *x;
+    int *y;
+    uint32_t *idx;
+    float *opt1, *opt2;   /* network optimizer state (Adam m, v / SGD buf) */
+    float *dens1, *dens2; /* density Adam state (rank 0 only, DESIGN §3) */
+    float *ema, *backup;
+    nn_adam net_adam, dens_adam;
+    long step;
+    /* log accumulators since the last log point (part of the checkpoint so
+     * that a resumed run logs the same numbers) */
+    double acc[N_SLOTS];
+    long acc_steps;
+    /* curves (rank 0), preallocated for the whole run */
+    double *curves[N_CURVES];
+    size_t n_rows, cap_rows;
+    double wall_before; /* training seconds of the runs before a resume */
+    char run_path[1200], epr_path[1200];
+} trainer;
+
+/* Write OUT/run.h5 atomically: configuration, train block, EMA, optimizer
+ * state, batch-norm buffers, curves; /final when fin != NULL.  Rank 0. */
+int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *err);
+/* Restore a trainer (already set up from the same experiment) from a run
+ * file.  Rank 0 reads; everything every rank holds is broadcast. */
+int checkpoint_resume(trainer *t, const char *path, epr_err *err);
+
+#endif

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Distributed training, checkpoints and failure handling, end to end with
+# the real `epr` binary under mpirun (DESIGN.md §3).
+#   mpi_tests.sh CASE EPR_BINARY WORKDIR
+# Cases: grad_equal resume_bitwise resume_bitwise_np2 kill_in_checkpoint
+#        rank_failure nan_failure segv_failure config_error_np2
+set -euo pipefail
+case_name=$1 epr=$2 work=$3/$1
+here=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$work"; mkdir -p "$work"; cd "$work"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+python3 "$here/make_tiny_data.py" data
+cat > tiny.ini <<INI
+[data]
+set = idx
+root = $work/data
+train_images = train-images-idx3-ubyte
+train_labels = train-labels-idx1-ubyte
+test_images = t10k-images-idx3-ubyte
+test_labels = t10k-labels-idx1-ubyte
+[model]
+name = custom
+layers = conv out=4 k=3 name=conv1
+  relu
+  maxpool k=2
+  flatten
+  dense out=16 name=fc1
+  relu
+  dense out=10 name=fc2
+[train]
+steps = 60
+batch = 32
+eval_batch = 100
+log_every = 10
+eval_every = 20
+checkpoint_every = 20
+[epr]
+enabled = true
+lambda = 1e-4
+[group.conv]
+tensors = conv1.weight
+decoder = conv-affine
+transform = dft
+ell = 9
+[group.fc]
+tensors = fc1.weight, fc2.weight
+[group.bias]
+tensors = conv1.bias, fc1.bias, fc2.bias
+INI
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+run() { # NP OUT [extra args...]
+  local np=$1 out=$2; shift 2
+  timeout 120 mpirun -np "$np" "$epr" train tiny.ini --out "$out" "$@"
+}
+curves() { # print /curves without the timing column, for bitwise comparison
+  h5dump -d /curves/step -d /curves/loss -d /curves/cross_entropy -d /curves/rate_noisy_bits \
+    -d /curves/rate_exact_bits -d /curves/train_error -d /curves/test_error "$1" | grep -v '^HDF5'
+}
+
+case $case_name in
+grad_equal)
+  # P = 1, 2, 3 see the same global batches: the averaged gradient of a step
+  # agrees up to float summation order.
+  for np in 1 2 3; do
+    EPR_TEST_DUMP_GRAD="$work/g$np.bin:4" run $np r$np --set train.steps=5 > log$np 2>&1 || { cat log$np; fail "np=$np run failed"; }
+  done
+  python3 - "$work" <<'PY'
+import struct, sys
+def load(p):
+    b = open(p, "rb").read()
+    return struct.unpack("<%df" % (len(b) // 4), b)
+g1, g2, g3 = (load(f"{sys.argv[1]}/g{n}.bin") for n in (1, 2, 3))
+assert len(g1) == len(g2) == len(g3) and len(g1) > 1000, "gradient sizes differ"
+scale = max(abs(v) for v in g1)
+for name, g in (("np2", g2), ("np3", g3)):
+    d = max(abs(a - b) for a, b in zip(g1, g))
+    print(f"{name}: max |diff| = {d:.3g} (max |g| = {scale:.3g})")
+    assert d <= 1e-4 * scale, f"{name} gradient differs from np1 by {d} (scale {scale})"
+    nz = sum(1 for a in g if a != 0.0)
+    assert nz > len(g) // 2, "gradient mostly zero: the test would not see a difference"
+PY
+  ;;
+resume_bitwise|resume_bitwise_np2)
+  np=1; [ $case_name = resume_bitwise_np2 ] && np=2
+  run $np full > log_full 2>&1 || { cat log_full; fail "uninterrupted run failed"; }
+  set +e; EPR_TEST_STOP_AT=29 run $np part > log_part 2>&1; rc=$?; set -e
+  [ $rc = 75 ] || { cat log_part; fail "stopped run exited $rc, expected 75"; }
+  grep -q "stopping on signal" log_part || fail "no checkpoint message"
+  run $np part --resume part/run.h5 > log_resume 2>&1 || { cat log_resume; fail "resume failed"; }
+  grep -q "resumed from part/run.h5 at step 30" log_resume || { cat log_resume; fail "did not resume at step 30"; }
+  cmp full/model.epr part/model.epr || fail "model.epr differs after resume"
+  cmp <(curves full/run.h5) <(curves part/run.h5) || fail "curves differ after resume"
+  for d in train_block ema; do
+    cmp <(h5dump -d /model/$d full/run.h5 | grep -v '^HDF5') <(h5dump -d /model/$d part/run.h5 | grep -v '^HDF5') \
+      || fail "/model/$d differs after resume"
+  done
+  echo "resume at step 30 of 60 (np=$np): model.epr, curves, train block and EMA bitwise identical"
+  ;;
+kill_in_checkpoint)
+  # Checkpoint every step, SIGKILL at random moments: the run file under its
+  # final name must always be a whole, readable, resumable checkpoint.
+  kills=0
+  for i in 1 2 3 4 5 6; do
+    rm -rf k; mkdir k
+    "$epr" train tiny.ini --out k --set train.checkpoint_every=1 --set train.steps=400 --quiet > /dev/null 2>&1 &
+    pid=$!
+    sleep "0.$((3 + i))"
+    while [ ! -e k/run.h5 ] && kill -0 $pid 2>/dev/null; do sleep 0.05; done
+    sleep "0.0$i"
+    kill -KILL $pid 2>/dev/null && kills=$((kills + 1)); wait $pid 2>/dev/null || true
+    ls k/*.tmp.* >/dev/null 2>&1 && echo "kill $i: a temporary file was left (interrupted write)"
+    h5dump -a /step k/run.h5 > /dev/null || fail "kill $i: run.h5 unreadable after SIGKILL"
+    step=$(h5dump -a /step k/run.h5 | awk '/\(0\)/{print $2}')
+    "$epr" train tiny.ini --out k --set train.checkpoint_every=1 --set train.steps=400 --resume k/run.h5 --quiet \
+      > resume.log 2>&1 || { cat resume.log; fail "kill $i: resume from step $step failed"; }
+    echo "kill $i at step $step: checkpoint readable, resumed to the end"
+  done
+  [ $kills -ge 3 ] || fail "only $kills runs were killed (too fast?)"
+  ;;
+rank_failure|nan_failure|segv_failure)
+  kind=${case_name%_failure}; [ $kind = rank ] && kind=abort
+  set +e; EPR_TEST_FAIL="1:7:$kind" timeout 60 mpirun -np 2 "$epr" train tiny.ini --out f > log 2>&1; rc=$?; set -e
+  cat log | tail -20
+  [ $rc != 124 ] || fail "the job hung (timeout)"
+  [ $rc != 0 ] || fail "the job exited 0 after a rank failed"
+  case $kind in
+    abort) grep -q "rank 1: step 7: forced failure" log || fail "no message naming rank 1, step 7" ;;
+    nan) grep -q "step 7: non-finite loss" log || fail "no message about the non-finite loss" ;;
+    segv) grep -q "rank 1: step 7: fatal signal SIGSEGV" log || fail "no message naming the signal" ;;
+  esac
+  ;;
+config_error_np2)
+  sed 's/^steps = 60/steps = sixty/' tiny.ini > bad.ini
+  set +e; timeout 60 mpirun -np 2 "$epr" train bad.ini --out b > log 2>&1; rc=$?; set -e
+  cat log
+  [ $rc != 124 ] || fail "hung on a configuration error"
+  [ $rc != 0 ] || fail "exit 0 on a configuration error"
+  grep -q "bad.ini:[0-9]*: \[train\] steps" log || fail "message does not name file, line and key"
+  ;;
+*) fail "unknown case $case_name" ;;
+esac
+echo "PASS $case_name"
