@@ -73,10 +73,16 @@ const char *nn_builtin_spec(const char *name);
  *   maxpool k=K [stride=S]      avgpool k=K [stride=S]     gap
  *   relu    batchnorm [name=S] [momentum=0.1] [eps=1e-5]
  *   flatten add with=LAYERNAME
- * Every layer may carry name=S and in=LAYERNAME (default: previous layer).
- * Unnamed layers get "<type><index>".  The last layer's output is the
- * logits; its size is the number of classes.  On error returns EPR_EARG and
- * a message naming the layer (1-based) and the problem. */
+ * Every layer may carry name=S and in=LAYERNAME (default: previous layer);
+ * in=/with= may also name "input", the model input.  Unnamed layers get
+ * "<type><index>" (1-based, e.g. relu2).  '#' starts a comment to the end
+ * of the line; empty entries are skipped.  Pools default to stride=k, conv
+ * to stride=1 pad=0; dense flattens its input.  Batch norm has one tensor,
+ * beta, named "<layer>.bias", and buffers "<layer>.running_mean" /
+ * "<layer>.running_var" (momentum as in PyTorch: new = (1-m)*old + m*batch,
+ * running variance unbiased).  The last layer's output is the logits; its
+ * size is the number of classes.  On error returns EPR_EARG and a message
+ * naming the layer (1-based) and the problem. */
 int nn_model_build(const char *spec, int c, int h, int w, int max_batch, nn_model **out, epr_err *err);
 void nn_model_free(nn_model *m);
 
@@ -114,21 +120,25 @@ const float *nn_model_logits(const nn_model *m);  /* [n, classes] */
 int nn_count_errors(const nn_model *m, const int *labels, int n, int *preds);
 
 /* Backward of the last forward (which must have had labels): sets every
- * bound dw to grad_scale * d(sum CE)/dw.  grad_scale = 1/global_batch gives
- * the mean over a global batch split across ranks.  Overwrites, so no
- * zeroing is needed. */
+ * bound dw (dw may be NULL: skipped) to grad_scale * d(sum CE)/dw.
+ * grad_scale = 1/global_batch gives the mean over a global batch split
+ * across ranks.  Overwrites, so no zeroing is needed.  After a training=0
+ * forward, batch norm backpropagates as the fixed affine map it was. */
 void nn_backward(nn_model *m, float grad_scale);
 
-/* ---- optimizers on flat arrays ---- */
+/* ---- optimizers on flat arrays (torch.optim semantics) ---- */
 typedef struct {
     float lr, beta1, beta2, eps;
-    long t;  /* steps taken */
+    long t;  /* steps taken; nn_adam_step increments it, so call it once per
+              * step per nn_adam (one nn_adam per separately stepped array) */
 } nn_adam;
+/* Bias-corrected Adam: m1, m2 start at zero, same length n as w and g. */
 void nn_adam_step(nn_adam *o, float *w, const float *g, float *m1, float *m2, size_t n);
 
 typedef struct {
     float lr, momentum, weight_decay;
 } nn_sgd;
+/* g' = g + weight_decay*w; buf = momentum*buf + g'; w -= lr*buf (buf starts 0). */
 void nn_sgd_step(const nn_sgd *o, float *w, const float *g, float *buf, size_t n);
 
 /* Step schedule: base * factor^(number of milestones <= step). */

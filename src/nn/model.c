@@ -1,0 +1,635 @@
+/* model.c — the model graph: spec parsing, shape inference, buffer
+ * allocation (once, for max_batch), parameter binding and initialisation,
+ * the forward/backward walk over layers, softmax cross-entropy.
+ *
+ * Calls layers.c for the arithmetic, common/rng.h for initialisation, libc
+ * and libm.  Only nn_model_build, nn_model_alloc_params and
+ * nn_model_enable_input_grad allocate. */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rng.h"
+#include "nn/nn_internal.h"
+
+/* ---- built-in specs ---- */
+
+/* LeNet5-Caffe follows Caffe's examples/mnist/lenet_train_test.prototxt:
+ * conv1 -> pool1 -> conv2 -> pool2 -> ip1 -> relu1 -> ip2.  There is no
+ * nonlinearity after the convolutions (only max pooling), and the paper's
+ * parameter count (431K) is this net. */
+static const struct {
+    const char *name, *spec;
+} builtin_specs[] = {
+    {"lenet300-100", "dense name=fc1 out=300; relu; dense name=fc2 out=100; relu; dense name=fc3 out=10"},
+    {"lenet5-caffe", "conv name=conv1 out=20 k=5; maxpool k=2; conv name=conv2 out=50 k=5; maxpool k=2;"
+                     " flatten; dense name=fc1 out=500; relu; dense name=fc2 out=10"},
+};
+
+const char *nn_builtin_spec(const char *name) {
+    if (!name) return NULL;
+    for (size_t i = 0; i < sizeof builtin_specs / sizeof builtin_specs[0]; i++)
+        if (strcmp(builtin_specs[i].name, name) == 0) return builtin_specs[i].spec;
+    return NULL;
+}
+
+static const char *op_name(nn_op op) {
+    switch (op) {
+    case NN_DENSE: return "dense";
+    case NN_CONV: return "conv";
+    case NN_MAXPOOL: return "maxpool";
+    case NN_AVGPOOL: return "avgpool";
+    case NN_GAP: return "gap";
+    case NN_RELU: return "relu";
+    case NN_BATCHNORM: return "batchnorm";
+    case NN_ADD: return "add";
+    case NN_FLATTEN: return "flatten";
+    }
+    return "?";
+}
+
+/* Keys each layer type accepts (besides name= and in=). */
+static const char *allowed_keys(nn_op op) {
+    switch (op) {
+    case NN_DENSE: return " out bias ";
+    case NN_CONV: return " out k stride pad bias ";
+    case NN_MAXPOOL:
+    case NN_AVGPOOL: return " k stride ";
+    case NN_BATCHNORM: return " momentum eps ";
+    case NN_ADD: return " with ";
+    default: return " ";
+    }
+}
+
+/* ---- spec parsing ---- */
+
+typedef struct {
+    nn_layer L;
+    char in_name[NN_NAME_MAX], with_name[NN_NAME_MAX];
+} proto;
+
+static int parse_int(const char *v, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) return -1;
+    *out = x;
+    return 0;
+}
+
+static int parse_float(const char *v, float lo, float hi, float *out) {
+    char *end;
+    errno = 0;
+    float x = strtof(v, &end);
+    if (errno || end == v || *end || !(x >= lo && x <= hi)) return -1;
+    *out = x;
+    return 0;
+}
+
+/* Parse one non-empty layer entry (NUL-terminated, may be modified). */
+static int parse_layer(char *s, int num, proto *p, epr_err *err) {
+    memset(p, 0, sizeof *p);
+    nn_layer *L = &p->L;
+    L->stride = -1;
+    L->bias = 1;
+    L->momentum = 0.1f;
+    L->eps = 1e-5f;
+    L->wt = L->bt = L->rmean = L->rvar = -1;
+    char *save = NULL, *tok = strtok_r(s, " \t\r", &save);
+    static const nn_op ops[] = {NN_DENSE, NN_CONV, NN_MAXPOOL, NN_AVGPOOL, NN_GAP,
+                                NN_RELU, NN_BATCHNORM, NN_ADD, NN_FLATTEN};
+    int found = 0;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (strcmp(tok, op_name(ops[i])) == 0) {
+            L->op = ops[i];
+            found = 1;
+        }
+    RETURN_ERROR_IF(!found, err, EPR_EARG, "layer %d: unknown layer type '%s'", num, tok);
+    const char *type = op_name(L->op);
+    while ((tok = strtok_r(NULL, " \t\r", &save))) {
+        char *eq = strchr(tok, '=');
+        RETURN_ERROR_IF(!eq || eq == tok, err, EPR_EARG, "layer %d (%s): expected key=value, got '%s'",
+                        num, type, tok);
+        *eq = '\0';
+        const char *key = tok, *val = eq + 1;
+        char pat[40];
+        snprintf(pat, sizeof pat, " %.30s ", key);
+        long iv = 0;
+        if (strcmp(key, "name") == 0 || strcmp(key, "in") == 0 ||
+            (strcmp(key, "with") == 0 && L->op == NN_ADD)) {
+            RETURN_ERROR_IF(!*val || strlen(val) >= NN_NAME_MAX || strchr(val, '.'), err, EPR_EARG,
+                            "layer %d (%s): bad value '%s' for %s (1..%d characters, no '.')", num,
+                            type, val, key, NN_NAME_MAX - 1);
+            char *dst = key[0] == 'n' ? L->name : key[0] == 'i' ? p->in_name : p->with_name;
+            strcpy(dst, val);
+            continue;
+        }
+        RETURN_ERROR_IF(!strstr(allowed_keys(L->op), pat), err, EPR_EARG,
+                        "layer %d (%s): unknown key '%s'", num, type, key);
+        int bad;
+        if (strcmp(key, "out") == 0) {
+            bad = parse_int(val, 1, 1 << 24, &iv);
+            L->oc = (int)iv;
+        } else if (strcmp(key, "k") == 0) {
+            bad = parse_int(val, 1, 1 << 16, &iv);
+            L->k = (int)iv;
+        } else if (strcmp(key, "stride") == 0) {
+            bad = parse_int(val, 1, 1 << 16, &iv);
+            L->stride = (int)iv;
+        } else if (strcmp(key, "pad") == 0) {
+            bad = parse_int(val, 0, 1 << 16, &iv);
+            L->pad = (int)iv;
+        } else if (strcmp(key, "bias") == 0) {
+            bad = parse_int(val, 0, 1, &iv);
+            L->bias = (int)iv;
+        } else if (strcmp(key, "momentum") == 0) {
+            bad = parse_float(val, 0.0f, 1.0f, &L->momentum);
+        } else { /* eps */
+            bad = parse_float(val, 1e-30f, 1.0f, &L->eps);
+        }
+        RETURN_ERROR_IF(bad, err, EPR_EARG, "layer %d (%s): bad value '%s' for %s", num, type, val, key);
+    }
+    RETURN_ERROR_IF((L->op == NN_DENSE || L->op == NN_CONV) && L->oc == 0, err, EPR_EARG,
+                    "layer %d (%s): out= is required", num, type);
+    RETURN_ERROR_IF((L->op == NN_CONV || L->op == NN_MAXPOOL || L->op == NN_AVGPOOL) && L->k == 0,
+                    err, EPR_EARG, "layer %d (%s): k= is required", num, type);
+    RETURN_ERROR_IF(L->op == NN_ADD && !p->with_name[0], err, EPR_EARG,
+                    "layer %d (add): with= is required", num);
+    if (L->stride < 0) L->stride = (L->op == NN_CONV) ? 1 : L->k;
+    return 0;
+}
+
+static int find_layer(const proto *ps, int n, const char *name) {
+    if (strcmp(name, "input") == 0) return -1;
+    for (int i = 0; i < n; i++)
+        if (strcmp(ps[i].L.name, name) == 0) return i;
+    return -2;
+}
+
+/* Resolve in=/with=, infer the output shape of layer i. */
+static int shape_layer(proto *ps, int i, int c, int h, int w, epr_err *err) {
+    nn_layer *L = &ps[i].L;
+    const int num = i + 1;
+    const char *type = op_name(L->op);
+    if (ps[i].in_name[0]) {
+        L->in = find_layer(ps, i, ps[i].in_name);
+        RETURN_ERROR_IF(L->in == -2, err, EPR_EARG, "layer %d (%s): unknown in=%s (must name an earlier layer)",
+                        num, type, ps[i].in_name);
+    } else {
+        L->in = i - 1;
+    }
+    L->with = -1;
+    if (L->op == NN_ADD) {
+        L->with = find_layer(ps, i, ps[i].with_name);
+        RETURN_ERROR_IF(L->with == -2, err, EPR_EARG,
+                        "layer %d (add): unknown with=%s (must name an earlier layer)", num, ps[i].with_name);
+    }
+    if (L->in >= 0) {
+        const nn_layer *P = &ps[L->in].L;
+        c = P->oc, h = P->oh, w = P->ow;
+    }
+    L->c = c, L->h = h, L->w = w;
+    L->in_size = (size_t)c * h * w;
+    switch (L->op) {
+    case NN_DENSE:
+        L->oh = L->ow = 1;
+        L->k = L->stride = 0;
+        break;
+    case NN_CONV:
+        RETURN_ERROR_IF(h + 2 * L->pad < L->k || w + 2 * L->pad < L->k, err, EPR_EARG,
+                        "layer %d (conv): kernel %d does not fit input %dx%d with pad %d", num, L->k, h, w,
+                        L->pad);
+        L->oh = (h + 2 * L->pad - L->k) / L->stride + 1;
+        L->ow = (w + 2 * L->pad - L->k) / L->stride + 1;
+        break;
+    case NN_MAXPOOL:
+    case NN_AVGPOOL:
+        RETURN_ERROR_IF(h < L->k || w < L->k, err, EPR_EARG, "layer %d (%s): window %d does not fit input %dx%d",
+                        num, type, L->k, h, w);
+        L->oc = c;
+        L->oh = (h - L->k) / L->stride + 1;
+        L->ow = (w - L->k) / L->stride + 1;
+        break;
+    case NN_GAP:
+        L->oc = c, L->oh = L->ow = 1;
+        break;
+    case NN_FLATTEN:
+        L->oc = c * h * w, L->oh = L->ow = 1;
+        break;
+    case NN_ADD: {
+        int wc = c, wh = h, ww = w; /* with=input */
+        if (L->with >= 0) {
+            const nn_layer *Q = &ps[L->with].L;
+            wc = Q->oc, wh = Q->oh, ww = Q->ow;
+        }
+        RETURN_ERROR_IF(wc != c || wh != h || ww != w, err, EPR_EARG,
+                        "layer %d (add): shapes differ: [%d,%d,%d] + %s [%d,%d,%d]", num, c, h, w,
+                        ps[i].with_name, wc, wh, ww);
+    } /* fall through */
+    case NN_RELU:
+    case NN_BATCHNORM:
+        L->oc = c, L->oh = h, L->ow = w;
+        break;
+    }
+    L->out_size = (size_t)L->oc * L->oh * L->ow;
+    /* Kernels index one sample, and a weight row, with int. */
+    const size_t fan = L->op == NN_CONV ? (size_t)c * L->k * L->k * L->oh * L->ow : L->in_size;
+    RETURN_ERROR_IF(L->out_size > INT_MAX / 2 || fan > INT_MAX / 2, err, EPR_EARG,
+                    "layer %d (%s): output [%d,%d,%d] is too large", num, type, L->oc, L->oh, L->ow);
+    return 0;
+}
+
+static int add_tensor(nn_model *m, int layer, nn_param_kind kind, int ndim, const int *shape, int fan_in,
+                      int fan_out) {
+    nn_param *t = &m->tensors[m->n_tensors];
+    const nn_layer *L = &m->layers[layer];
+    snprintf(t->name, sizeof t->name, "%s.%s", L->name, kind == NN_PARAM_WEIGHT ? "weight" : "bias");
+    t->kind = kind;
+    t->layer = layer;
+    t->ndim = ndim;
+    t->size = 1;
+    for (int d = 0; d < ndim; d++) {
+        t->shape[d] = shape[d];
+        t->size *= (size_t)shape[d];
+    }
+    t->fan_in = fan_in;
+    t->fan_out = fan_out;
+    m->n_params += t->size;
+    return m->n_tensors++;
+}
+
+static int add_buffer(nn_model *m, int layer, const char *suffix, size_t size) {
+    nn_buffer *b = &m->buffers[m->n_buffers];
+    snprintf(b->name, sizeof b->name, "%s.%s", m->layers[layer].name, suffix);
+    b->layer = layer;
+    b->size = size;
+    b->data = calloc(size, sizeof(float));
+    if (!b->data) return -1;
+    return m->n_buffers++;
+}
+
+static int alloc_floats(float **p, size_t n) {
+    *p = malloc(sizeof(float) * (n ? n : 1));
+    return *p ? 0 : -1;
+}
+
+int nn_model_build(const char *spec, int c, int h, int w, int max_batch, nn_model **out, epr_err *err) {
+    *out = NULL;
+    RETURN_ERROR_IF(!spec, err, EPR_EARG, "model spec is NULL");
+    RETURN_ERROR_IF(c < 1 || h < 1 || w < 1 || max_batch < 1, err, EPR_EARG,
+                    "bad model input [%d, %d, %d, %d]", max_batch, c, h, w);
+    char *text = strdup(spec);
+    RETURN_ERROR_IF(!text, err, EPR_ENOMEM, "out of memory parsing the model spec");
+    /* Strip comments: '#' to end of line. */
+    for (char *p = text; *p; p++)
+        if (*p == '#')
+            while (*p && *p != '\n') *p++ = ' ';
+
+    proto *ps = NULL;
+    int n = 0, cap = 0, rc = 0;
+    char *save = NULL;
+    for (char *e = strtok_r(text, ";\n", &save); e; e = strtok_r(NULL, ";\n", &save)) {
+        char *q = e;
+        while (isspace((unsigned char)*q)) q++;
+        if (!*q) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            proto *np = realloc(ps, sizeof *ps * cap);
+            if (!np) {
+                rc = epr_fail(err, EPR_ENOMEM, "out of memory parsing the model spec");
+                goto done;
+            }
+            ps = np;
+        }
+        if ((rc = parse_layer(q, n + 1, &ps[n], err))) goto done;
+        nn_layer *L = &ps[n].L;
+        if (!L->name[0]) snprintf(L->name, sizeof L->name, "%s%d", op_name(L->op), n + 1);
+        if (strcmp(L->name, "input") == 0 || find_layer(ps, n, L->name) >= 0) {
+            rc = epr_fail(err, EPR_EARG, "layer %d (%s): duplicate or reserved name '%s'", n + 1,
+                          op_name(L->op), L->name);
+            goto done;
+        }
+        if ((rc = shape_layer(ps, n, c, h, w, err))) goto done;
+        n++;
+    }
+    if (n == 0) {
+        rc = epr_fail(err, EPR_EARG, "model spec has no layers");
+        goto done;
+    }
+
+    nn_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        rc = epr_fail(err, EPR_ENOMEM, "out of memory building the model");
+        goto done;
+    }
+    m->c = c, m->h = h, m->w = w, m->max_batch = max_batch;
+    m->in_size = (size_t)c * h * w;
+    m->n_layers = n;
+    m->col_owner = -1;
+    m->layers = calloc(n, sizeof *m->layers);
+    m->tensors = calloc(2 * (size_t)n, sizeof *m->tensors);
+    m->buffers = calloc(2 * (size_t)n, sizeof *m->buffers);
+    int oom = !m->layers || !m->tensors || !m->buffers;
+    for (int i = 0; i < n && !oom; i++) {
+        nn_layer *L = &m->layers[i];
+        *L = ps[i].L;
+        const size_t act = (size_t)max_batch * L->out_size;
+        if (L->op != NN_FLATTEN) oom |= alloc_floats(&L->y, act);
+        oom |= alloc_floats(&L->dy, act);
+        if (L->op == NN_DENSE) {
+            int in = (int)L->in_size;
+            L->wt = add_tensor(m, i, NN_PARAM_WEIGHT, 2, (int[]){L->oc, in}, in, L->oc);
+            if (L->bias) L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->oc}, in, L->oc);
+        } else if (L->op == NN_CONV) {
+            int kk = L->k * L->k;
+            L->wt = add_tensor(m, i, NN_PARAM_WEIGHT, 4, (int[]){L->oc, L->c, L->k, L->k}, L->c * kk,
+                               L->oc * kk);
+            if (L->bias)
+                L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->oc}, L->c * kk, L->oc * kk);
+            size_t chunk = (size_t)nn_conv_chunk(L, max_batch), per = (size_t)L->c * kk * L->oh * L->ow;
+            if (per * chunk > m->col_size) m->col_size = per * chunk;
+            size_t g = (size_t)L->oc * L->oh * L->ow * chunk; /* only used when chunk > 1 */
+            if (chunk > 1 && g > m->gather_size) m->gather_size = g;
+        } else if (L->op == NN_BATCHNORM) {
+            L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->c}, L->c, L->c); /* beta */
+            L->rmean = add_buffer(m, i, "running_mean", L->c);
+            L->rvar = add_buffer(m, i, "running_var", L->c);
+            oom |= L->rmean < 0 || L->rvar < 0;
+            oom |= alloc_floats(&L->bn_mean, L->c) | alloc_floats(&L->bn_invstd, L->c);
+        } else if (L->op == NN_MAXPOOL) {
+            L->argmax = malloc(sizeof(int) * act);
+            oom |= !L->argmax;
+        }
+    }
+    if (!oom && m->col_size) oom |= alloc_floats(&m->col, m->col_size) | alloc_floats(&m->gather, m->gather_size);
+    if (!oom) {
+        oom |= alloc_floats(&m->probs, (size_t)max_batch * m->layers[n - 1].out_size);
+        m->labels = malloc(sizeof(int) * max_batch);
+        oom |= !m->labels;
+    }
+    if (oom) {
+        nn_model_free(m);
+        rc = epr_fail(err, EPR_ENOMEM, "out of memory allocating model buffers for batch %d", max_batch);
+        goto done;
+    }
+    for (int b = 0; b < m->n_buffers; b++)
+        if (strstr(m->buffers[b].name, ".running_var"))
+            for (size_t j = 0; j < m->buffers[b].size; j++) m->buffers[b].data[j] = 1.0f;
+    *out = m;
+done:
+    free(ps);
+    free(text);
+    return rc;
+}
+
+void nn_model_free(nn_model *m) {
+    if (!m) return;
+    for (int i = 0; m->layers && i < m->n_layers; i++) {
+        nn_layer *L = &m->layers[i];
+        if (L->op != NN_FLATTEN) free(L->y);
+        free(L->dy);
+        free(L->argmax);
+        free(L->bn_mean);
+        free(L->bn_invstd);
+    }
+    for (int b = 0; m->buffers && b < m->n_buffers; b++) free(m->buffers[b].data);
+    free(m->layers);
+    free(m->tensors);
+    free(m->buffers);
+    free(m->param_block);
+    free(m->grad_block);
+    free(m->col);
+    free(m->gather);
+    free(m->probs);
+    free(m->labels);
+    free(m->dx_input);
+    free(m);
+}
+
+/* ---- accessors ---- */
+
+int nn_model_num_classes(const nn_model *m) { return (int)m->layers[m->n_layers - 1].out_size; }
+size_t nn_model_num_params(const nn_model *m) { return m->n_params; }
+int nn_model_num_tensors(const nn_model *m) { return m->n_tensors; }
+nn_param *nn_model_tensor(nn_model *m, int i) { return (i >= 0 && i < m->n_tensors) ? &m->tensors[i] : NULL; }
+int nn_model_find_tensor(const nn_model *m, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) return i;
+    return -1;
+}
+int nn_model_num_buffers(const nn_model *m) { return m->n_buffers; }
+nn_buffer *nn_model_buffer(nn_model *m, int i) { return (i >= 0 && i < m->n_buffers) ? &m->buffers[i] : NULL; }
+int nn_model_max_batch(const nn_model *m) { return m->max_batch; }
+float *nn_model_param_block(nn_model *m) { return m->param_block; }
+float *nn_model_grad_block(nn_model *m) { return m->grad_block; }
+const float *nn_model_logits(const nn_model *m) { return m->layers[m->n_layers - 1].y; }
+
+void nn_model_print(const nn_model *m, FILE *f) {
+    fprintf(f, "input [%d,%d,%d]\n", m->c, m->h, m->w);
+    for (int i = 0; i < m->n_layers; i++) {
+        const nn_layer *L = &m->layers[i];
+        size_t np = 0;
+        if (L->wt >= 0) np += m->tensors[L->wt].size;
+        if (L->bt >= 0) np += m->tensors[L->bt].size;
+        char src[2 * NN_NAME_MAX + 8] = "";
+        if (L->in != i - 1)
+            snprintf(src, sizeof src, " in=%s", L->in < 0 ? "input" : m->layers[L->in].name);
+        if (L->op == NN_ADD) {
+            size_t k = strlen(src);
+            snprintf(src + k, sizeof src - k, " with=%s", L->with < 0 ? "input" : m->layers[L->with].name);
+        }
+        char geo[48] = "";
+        if (L->op == NN_CONV)
+            snprintf(geo, sizeof geo, " k=%d stride=%d pad=%d", L->k, L->stride, L->pad);
+        else if (L->op == NN_MAXPOOL || L->op == NN_AVGPOOL)
+            snprintf(geo, sizeof geo, " k=%d stride=%d", L->k, L->stride);
+        fprintf(f, "%3d %-9s %-12s -> [%d,%d,%d] params %zu%s%s\n", i + 1, op_name(L->op), L->name, L->oc,
+                L->oh, L->ow, np, geo, src);
+    }
+    fprintf(f, "total params %zu in %d tensors\n", m->n_params, m->n_tensors);
+}
+
+/* ---- parameters ---- */
+
+void nn_model_bind(nn_model *m, int i, float *w, float *dw) {
+    assert(i >= 0 && i < m->n_tensors);
+    m->tensors[i].w = w;
+    m->tensors[i].dw = dw;
+}
+
+int nn_model_alloc_params(nn_model *m, epr_err *err) {
+    free(m->param_block);
+    free(m->grad_block);
+    m->param_block = calloc(m->n_params ? m->n_params : 1, sizeof(float));
+    m->grad_block = calloc(m->n_params ? m->n_params : 1, sizeof(float));
+    if (!m->param_block || !m->grad_block) {
+        free(m->param_block);
+        free(m->grad_block);
+        m->param_block = m->grad_block = NULL;
+        return epr_fail(err, EPR_ENOMEM, "out of memory for %zu parameters", m->n_params);
+    }
+    size_t off = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        nn_model_bind(m, i, m->param_block + off, m->grad_block + off);
+        off += m->tensors[i].size;
+    }
+    return 0;
+}
+
+void nn_model_init_params(nn_model *m, uint64_t seed) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        nn_param *t = &m->tensors[i];
+        if (!t->w) continue;
+        /* Each tensor draws from its own counter range, so its values do
+         * not depend on the sizes of the tensors before it. */
+        epr_rng r = {seed, EPR_STREAM_INIT, (uint64_t)i << 40};
+        const nn_op op = m->layers[t->layer].op;
+        if (t->kind == NN_PARAM_BIAS) {
+            memset(t->w, 0, sizeof(float) * t->size);
+        } else if (op == NN_CONV) { /* He-normal, fan_in */
+            const double sd = sqrt(2.0 / t->fan_in);
+            for (size_t j = 0; j < t->size; j += 2) {
+                double u1 = 1.0 - epr_rng_next_uniform(&r), u2 = epr_rng_next_uniform(&r);
+                double rad = sqrt(-2.0 * log(u1)), a = 2.0 * M_PI * u2;
+                t->w[j] = (float)(sd * rad * cos(a));
+                if (j + 1 < t->size) t->w[j + 1] = (float)(sd * rad * sin(a));
+            }
+        } else { /* Glorot-uniform */
+            const double lim = sqrt(6.0 / (t->fan_in + t->fan_out));
+            for (size_t j = 0; j < t->size; j++)
+                t->w[j] = (float)((2.0 * epr_rng_next_uniform(&r) - 1.0) * lim);
+        }
+    }
+    for (int b = 0; b < m->n_buffers; b++) {
+        nn_buffer *B = &m->buffers[b];
+        float v = strstr(B->name, ".running_var") ? 1.0f : 0.0f;
+        for (size_t j = 0; j < B->size; j++) B->data[j] = v;
+    }
+}
+
+/* ---- forward / backward ---- */
+
+double nn_forward(nn_model *m, const float *x, const int *labels, int n, int training) {
+    assert(n >= 1 && n <= m->max_batch);
+    m->x = x;
+    m->n_last = n;
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *L = &m->layers[i];
+        if (L->wt >= 0) assert(m->tensors[L->wt].w);
+        if (L->bt >= 0) assert(m->tensors[L->bt].w);
+        const float *in = L->in < 0 ? x : m->layers[L->in].y;
+        const float *with = L->op == NN_ADD ? (L->with < 0 ? x : m->layers[L->with].y) : NULL;
+        /* Flatten is only a change of view; it is never written through. */
+        if (L->op == NN_FLATTEN) L->y = (float *)in;
+        nn_layer_forward(m, L, in, with, n, training);
+    }
+    m->has_labels = labels != NULL;
+    if (!labels) return 0.0;
+    const int K = nn_model_num_classes(m);
+    const float *z = nn_model_logits(m);
+    double loss = 0.0;
+    for (int s = 0; s < n; s++) {
+        const float *zs = z + (size_t)s * K;
+        float *p = m->probs + (size_t)s * K;
+        assert(labels[s] >= 0 && labels[s] < K);
+        m->labels[s] = labels[s];
+        float mx = zs[0];
+        for (int k = 1; k < K; k++) mx = zs[k] > mx ? zs[k] : mx;
+        double sum = 0.0;
+        for (int k = 0; k < K; k++) {
+            p[k] = expf(zs[k] - mx);
+            sum += p[k];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int k = 0; k < K; k++) p[k] *= inv;
+        loss += log(sum) + (double)mx - (double)zs[labels[s]];
+    }
+    return loss;
+}
+
+int nn_count_errors(const nn_model *m, const int *labels, int n, int *preds) {
+    const int K = nn_model_num_classes(m);
+    const float *z = nn_model_logits(m);
+    int wrong = 0;
+    for (int s = 0; s < n; s++) {
+        const float *zs = z + (size_t)s * K;
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (zs[k] > zs[best]) best = k;
+        if (preds) preds[s] = best;
+        if (labels && best != labels[s]) wrong++;
+    }
+    return wrong;
+}
+
+static void zero_param_grads(nn_model *m, const nn_layer *L) {
+    int ts[2] = {L->wt, L->bt};
+    for (int j = 0; j < 2; j++)
+        if (ts[j] >= 0 && m->tensors[ts[j]].dw) memset(m->tensors[ts[j]].dw, 0, sizeof(float) * m->tensors[ts[j]].size);
+}
+
+/* Where layer L's gradient w.r.t. producer `src` goes, and whether to add. */
+static float *grad_target(nn_model *m, int src, int *acc, int *input_live) {
+    if (src < 0) {
+        *acc = *input_live;
+        if (m->dx_input) *input_live = 1;
+        return m->dx_input;
+    }
+    nn_layer *P = &m->layers[src];
+    *acc = P->dy_live;
+    P->dy_live = 1;
+    return P->dy;
+}
+
+static void backprop(nn_model *m) {
+    const int n = m->n_last;
+    int input_live = 0;
+    for (int i = 0; i < m->n_layers; i++) m->layers[i].dy_live = 0;
+    m->layers[m->n_layers - 1].dy_live = 1;
+    /* Consumers come after producers, so walking backwards every layer's
+     * dy is complete (all consumers have added in) before it is used. */
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        nn_layer *L = &m->layers[i];
+        if (!L->dy_live) { /* output feeds nothing: its params get zero */
+            zero_param_grads(m, L);
+            continue;
+        }
+        const float *x = L->in < 0 ? m->x : m->layers[L->in].y;
+        int acc = 0, acc2 = 0;
+        float *dx = grad_target(m, L->in, &acc, &input_live), *dx2 = NULL;
+        if (L->op == NN_ADD) dx2 = grad_target(m, L->with, &acc2, &input_live);
+        nn_layer_backward(m, L, x, dx, acc, dx2, acc2, n);
+    }
+}
+
+void nn_backward(nn_model *m, float grad_scale) {
+    assert(m->has_labels);
+    const int K = nn_model_num_classes(m), n = m->n_last;
+    nn_layer *last = &m->layers[m->n_layers - 1];
+    for (int s = 0; s < n; s++) {
+        const float *p = m->probs + (size_t)s * K;
+        float *d = last->dy + (size_t)s * K;
+        for (int k = 0; k < K; k++) d[k] = grad_scale * p[k];
+        d[m->labels[s]] -= grad_scale;
+    }
+    backprop(m);
+}
+
+void nn_backward_from(nn_model *m, const float *dout) {
+    nn_layer *last = &m->layers[m->n_layers - 1];
+    memcpy(last->dy, dout, sizeof(float) * m->n_last * last->out_size);
+    backprop(m);
+}
+
+int nn_model_enable_input_grad(nn_model *m, epr_err *err) {
+    if (m->dx_input) return 0;
+    m->dx_input = malloc(sizeof(float) * m->max_batch * m->in_size);
+    RETURN_ERROR_IF(!m->dx_input, err, EPR_ENOMEM, "out of memory for the input gradient");
+    return 0;
+}
+
+const float *nn_model_input_grad(const nn_model *m) { return m->dx_input; }

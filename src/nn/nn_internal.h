@@ -1,0 +1,86 @@
+/* nn_internal.h — the model graph's private structures, shared by the nn
+ * sources (model.c builds it, layers.c runs it) and by the nn tests, which
+ * drive backward from an arbitrary output gradient and read the input
+ * gradient to check every layer against finite differences.
+ *
+ * Not part of the interface other layers of epr code against: use nn.h. */
+#ifndef EPR_NN_INTERNAL_H
+#define EPR_NN_INTERNAL_H
+
+#include <stdio.h>
+
+#include "nn/nn.h"
+
+#define NN_NAME_MAX 48 /* leaves room for ".running_mean" in 64 bytes */
+
+typedef struct {
+    nn_op op;
+    char name[NN_NAME_MAX];
+    int in, with;          /* producer layer indices; -1 = model input */
+    int c, h, w;           /* input shape (per sample) */
+    int oc, oh, ow;        /* output shape (per sample) */
+    size_t in_size, out_size;
+    int k, stride, pad, bias;
+    float momentum, eps;   /* batch norm */
+    int wt, bt;            /* tensor indices, -1 if none */
+    int rmean, rvar;       /* buffer indices (batch norm), -1 if none */
+    float *y, *dy;         /* [max_batch, out_size]; flatten's y aliases its input */
+    int *argmax;           /* maxpool: input offset within the plane */
+    float *bn_mean, *bn_invstd; /* batch norm: statistics of the last forward */
+    int bn_training;       /* mode of the last forward */
+    int dy_live;           /* backward: dy holds a gradient (else overwrite) */
+} nn_layer;
+
+struct nn_model {
+    int c, h, w, max_batch;
+    size_t in_size;
+    int n_layers;
+    nn_layer *layers;
+    int n_tensors;
+    nn_param *tensors;
+    int n_buffers;
+    nn_buffer *buffers;
+    size_t n_params;
+    float *param_block, *grad_block; /* alloc_params only */
+    float *col;            /* shared im2col scratch, col_size floats */
+    float *gather;         /* shared [oc, chunk*P] scratch for conv */
+    size_t col_size, gather_size;
+    int col_owner;         /* conv layer whose whole-batch im2col is in col, or -1 */
+    const float *col_x;    /* ... of this input and batch size */
+    int col_n;
+    float *probs;          /* softmax of the last forward, [max_batch, classes] */
+    int *labels;           /* copy of the last forward's labels */
+    int n_last;            /* batch size of the last forward */
+    int has_labels;
+    const float *x;        /* input of the last forward (caller-owned) */
+    float *dx_input;       /* optional gradient w.r.t. the model input */
+};
+
+/* Convolutions run in chunks of whole samples: one im2col + one sgemm per
+ * chunk.  A chunk is as small as possible (so col stays in L2 and, for one
+ * sample, the product lands in y's layout with no reorder) but wide enough
+ * (N = samples * output pixels >= NN_CONV_MIN_N) for sgemm to be efficient,
+ * and never over NN_COL_CAP floats unless one sample needs more.  Measured
+ * on LeNet5 at batch 64: whole-batch im2col was 1.5x slower. */
+#ifndef NN_COL_CAP
+#define NN_COL_CAP ((size_t)1 << 17)
+#endif
+#define NN_CONV_MIN_N 128
+int nn_conv_chunk(const nn_layer *L, int n);
+
+/* Backward from an arbitrary gradient of the last layer's output
+ * (dout[n, out_size]); nn_backward is this with the cross-entropy gradient. */
+void nn_backward_from(nn_model *m, const float *dout);
+/* Allocate a gradient buffer for the model input (for tests: off by default
+ * because the first layer's dX is wasted work in training). */
+int nn_model_enable_input_grad(nn_model *m, epr_err *err);
+const float *nn_model_input_grad(const nn_model *m);
+
+/* Layer kernels (layers.c). */
+void nn_layer_forward(nn_model *m, nn_layer *L, const float *x, const float *x2, int n, int training);
+/* dx/dx2 may be NULL (no gradient wanted); acc/acc2: add into them instead
+ * of overwriting. */
+void nn_layer_backward(nn_model *m, nn_layer *L, const float *x, float *dx, int acc,
+                       float *dx2, int acc2, int n);
+
+#endif
