@@ -1,6 +1,7 @@
 /* epr/epr_model.c — see epr_model.h. */
 #include "epr/epr_model.h"
 
+#include <fnmatch.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +60,26 @@ static int fail_free(epr_model *em, int rc) {
     return rc;
 }
 
-int epr_model_create(nn_model *net, const epr_group_def *specs, int n_groups, uint64_t seed, epr_model **out,
-                     epr_err *err) {
+/* 1 if name matches one of the comma-separated patterns. */
+static int matches_any(const char *patterns, const char *name) {
+    if (!patterns) return 0;
+    const char *p = patterns;
+    while (*p) {
+        while (*p == ',' || *p == ' ') p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ') e++;
+        char pat[128];
+        size_t n = (size_t)(e - p) < sizeof pat - 1 ? (size_t)(e - p) : sizeof pat - 1;
+        memcpy(pat, p, n);
+        pat[n] = 0;
+        if (n && fnmatch(pat, name, 0) == 0) return 1;
+        p = e;
+    }
+    return 0;
+}
+
+int epr_model_create(nn_model *net, const epr_group_def *specs, int n_groups, const char *uncompressed,
+                     uint64_t seed, epr_model **out, epr_err *err) {
     *out = NULL;
     epr_model *em = calloc(1, sizeof *em);
     RETURN_ERROR_IF(!em, err, EPR_ENOMEM, "out of memory");
@@ -97,6 +116,9 @@ int epr_model_create(nn_model *net, const epr_group_def *specs, int n_groups, ui
             if (em->theta_off[ti] != SIZE_MAX)
                 return fail_free(em, epr_fail(err, EPR_EARG, "tensor %s is in two groups (second: %s)", name,
                                               g->spec.name));
+            if (matches_any(uncompressed, name))
+                return fail_free(em, epr_fail(err, EPR_EARG, "tensor %s is in group %s but also matches [epr] "
+                                              "uncompressed", name, g->spec.name));
             nn_param *p = nn_model_tensor(net, ti);
             if (p->size % (size_t)ell)
                 return fail_free(em, epr_fail(err, EPR_EARG,
@@ -124,19 +146,20 @@ int epr_model_create(nn_model *net, const epr_group_def *specs, int n_groups, ui
     }
     if (n_groups) {
         for (int i = 0; i < nt; i++)
-            if (em->theta_off[i] == SIZE_MAX)
+            if (em->theta_off[i] == SIZE_MAX && !matches_any(uncompressed, nn_model_tensor(net, i)->name))
                 return fail_free(em, epr_fail(err, EPR_EARG,
-                                              "tensor %s is in no group (with EPR on, every tensor is compressed)",
+                                              "tensor %s is in no group (with EPR on, put every tensor in a group "
+                                              "or list it in [epr] uncompressed)",
                                               nn_model_tensor(net, i)->name));
     }
-    size_t uncompressed = nn_model_num_params(net) - em->n_compressed;
+    size_t n_uncompressed = nn_model_num_params(net) - em->n_compressed;
     size_t off = latent_total;
     for (int gi = 0; gi < n_groups; gi++) {
         em->g[gi].psi_off = off;
         off += em->g[gi].npsi;
     }
     size_t unc_off = off;
-    em->net_n = off + uncompressed;
+    em->net_n = off + n_uncompressed;
     em->dens_off = em->net_n;
     em->dens_n = dens_total;
     em->n = em->net_n + dens_total;

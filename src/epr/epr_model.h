@@ -41,10 +41,12 @@ typedef struct {
 typedef struct epr_model epr_model;
 
 /* Validates the groups against the model (unknown tensor, tensor in two
- * groups, ell not dividing a tensor, a weight in no group while groups are
- * given), allocates and binds, and initialises everything from seed. */
-int epr_model_create(nn_model *net, const epr_group_def *groups, int n_groups, uint64_t seed, epr_model **out,
-                     epr_err *err);
+ * groups, ell not dividing a tensor, a tensor in no group while groups are
+ * given unless it matches one of the comma-separated fnmatch patterns in
+ * `uncompressed` (may be NULL), a grouped tensor matching them),
+ * allocates and binds, and initialises everything from seed. */
+int epr_model_create(nn_model *net, const epr_group_def *groups, int n_groups, const char *uncompressed,
+                     uint64_t seed, epr_model **out, epr_err *err);
 void epr_model_free(epr_model *em);
 
 nn_model *epr_model_net(epr_model *em);

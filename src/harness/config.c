@@ -32,6 +32,8 @@ static const key_def KEYS[] = {
     {"data", "test_labels", K_STR, F(test_labels), "", "IDX labels for set=idx"},
     {"data", "cifar_train", K_STR, F(cifar_train), "cifar-10-batches-bin/data_batch_1.bin,cifar-10-batches-bin/data_batch_2.bin,cifar-10-batches-bin/data_batch_3.bin,cifar-10-batches-bin/data_batch_4.bin,cifar-10-batches-bin/data_batch_5.bin", "comma-separated CIFAR-10 batch files for set=cifar10"},
     {"data", "cifar_test", K_STR, F(cifar_test), "cifar-10-batches-bin/test_batch.bin", "CIFAR-10 test batch file(s)"},
+    {"data", "augment", K_STR, F(augment), "none", "training augmentation: none | crop-flip (4-pixel padded random crop + horizontal flip)"},
+    {"data", "normalize", K_BOOL, F(normalize), "false", "normalise inputs per channel with the training set's mean and std"},
     {"model", "name", K_STR, F(model_name), "lenet300-100", "built-in network (lenet300-100, lenet5-caffe) or custom"},
     {"model", "layers", K_TEXT, 0, 0, "", "layer list for name=custom, one layer per (indented) line; see `epr train --help`"},
     {"train", "steps", K_LONG, F(steps), "6000", "optimizer steps"},
@@ -40,7 +42,7 @@ static const key_def KEYS[] = {
     {"train", "optimizer", K_STR, F(optimizer), "adam", "adam | sgd (momentum)"},
     {"train", "lr", K_FLOAT, F(lr), "1e-3", "learning rate of the network parameters"},
     {"train", "momentum", K_FLOAT, F(momentum), "0.9", "SGD momentum"},
-    {"train", "weight_decay", K_FLOAT, F(weight_decay), "0", "SGD weight decay (uncompressed parameters only)"},
+    {"train", "weight_decay", K_FLOAT, F(weight_decay), "0", "SGD weight decay (L2 on the whole network segment, latents included)"},
     {"train", "beta1", K_FLOAT, F(beta1), "0.9", "Adam beta1"},
     {"train", "beta2", K_FLOAT, F(beta2), "0.999", "Adam beta2"},
     {"train", "adam_eps", K_FLOAT, F(adam_eps), "1e-8", "Adam epsilon"},
@@ -55,6 +57,7 @@ static const key_def KEYS[] = {
     {"epr", "enabled", K_BOOL, F(epr_enabled), "false", "train with entropy-penalized reparameterization"},
     {"epr", "lambda", K_DOUBLE, F(lambda), "1e-6", "rate weight: loss = mean CE (nats) + lambda * rate_bits"},
     {"epr", "density_lr", K_FLOAT, F(density_lr), "1e-3", "Adam learning rate of the densities"},
+    {"epr", "uncompressed", K_STR, F(uncompressed), "", "comma-separated tensor names or patterns (e.g. *.bias) kept as float32 extras"},
     {"epr", "table_precision", K_INT, F(table_precision), "16", "maximum bits of the coder's frequency tables (<= 16)"},
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
@@ -357,6 +360,8 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
                         strcmp(cfg->data_set, "idx") && strcmp(cfg->data_set, "cifar10"),
                     err, EPR_EARG, "%s: [data] set: unknown data set '%s' (mnist10k | fashion-mnist | idx | cifar10)",
                     p, cfg->data_set);
+    RETURN_ERROR_IF(strcmp(cfg->augment, "none") && strcmp(cfg->augment, "crop-flip"), err, EPR_EARG,
+                    "%s: [data] augment: unknown '%s' (none | crop-flip)", p, cfg->augment);
     if (!strcmp(cfg->data_set, "idx"))
         RETURN_ERROR_IF(!cfg->train_images[0] || !cfg->train_labels[0] || !cfg->test_images[0] ||
                             !cfg->test_labels[0],

@@ -41,6 +41,8 @@ typedef struct {
     char test_images[1024], test_labels[1024];
     char cifar_train[1024];   /* comma separated batch files */
     char cifar_test[1024];
+    char augment[32];         /* none | crop-flip */
+    int normalize;            /* per-channel mean/std of the training set */
 
     /* [model] */
     char model_name[64];      /* built-in name, or "custom" */
@@ -65,6 +67,7 @@ typedef struct {
     double lambda;
     float density_lr;
     int table_precision;      /* max bits of the coder's frequency tables */
+    char uncompressed[1024];  /* comma-separated tensor patterns (fnmatch) left float32 */
 
     cfg_group groups[CFG_MAX_GROUPS];
     int n_groups;

@@ -60,7 +60,21 @@ int data_load_experiment(const cfg_experiment *cfg, dataset *train, dataset *tes
         size_t l = strlen(err->msg);
         snprintf(err->msg + l, sizeof err->msg - l, " (%s)", hint);
     }
-    if (!rc && (train->c != test->c || train->h != test->h || train->w != test->w))
+    if (!rc && cfg->normalize) {
+        /* the training set's statistics, applied to both splits */
+        rc = dataset_set_norm_from_data(train, err);
+        if (!rc) {
+            test->normalize = 1;
+            memcpy(test->mean, train->mean, sizeof test->mean);
+            memcpy(test->std, train->std, sizeof test->std);
+        }
+    }
+    if (rc) {
+        dataset_free(train);
+        dataset_free(test);
+        return rc;
+    }
+    if (train->c != test->c || train->h != test->h || train->w != test->w)
         rc = epr_fail(err, EPR_EFORMAT, "%s: train images are %dx%dx%d but test images are %dx%dx%d", cfg->path,
                       train->c, train->h, train->w, test->c, test->h, test->w);
     return rc;

@@ -435,6 +435,37 @@ int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *
     return 0;
 }
 
+int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, uint64_t seed,
+                             long step, int position) {
+    if (pad < 0 || pad > 64 || step < 0 || position < 0) return EPR_EARG;
+    CHECK_STATUS(dataset_gather(d, idx, n, x, y));
+    if (!x) return 0;
+    int H = d->h, W = d->w;
+    size_t hw = (size_t)H * (size_t)W, per = dataset_sample_bytes(d);
+    for (int i = 0; i < n; i++) {
+        uint64_t r = epr_rng_u64(seed, EPR_STREAM_AUGMENT, (uint64_t)step << 32 | (uint64_t)(position + i));
+        int dy = (int)(r % (uint64_t)(2 * pad + 1)) - pad;
+        int dx = (int)((r >> 16) % (uint64_t)(2 * pad + 1)) - pad;
+        int flip = (int)((r >> 32) & 1);
+        if (!dx && !dy && !flip) continue;
+        float *q = x + (size_t)i * per;
+        for (int ch = 0; ch < d->c; ch++, q += hw) {
+            /* padded pixels are byte 0, normalised like any other pixel */
+            float zero = d->normalize ? (0.0f - d->mean[ch]) / d->std[ch] : 0.0f;
+            float tmp[64 * 64];
+            float *src = hw <= sizeof tmp / sizeof tmp[0] ? tmp : NULL;
+            if (!src) return EPR_EARG; /* crop-flip is for small images (CIFAR) */
+            memcpy(src, q, hw * sizeof(float));
+            for (int yy = 0; yy < H; yy++)
+                for (int xx = 0; xx < W; xx++) {
+                    int sy = yy + dy, sx = (flip ? W - 1 - xx : xx) + dx;
+                    q[(size_t)yy * W + xx] = sy < 0 || sy >= H || sx < 0 || sx >= W ? zero : src[(size_t)sy * W + sx];
+                }
+        }
+    }
+    return 0;
+}
+
 /* ---- sampler ---- */
 
 void sampler_epoch_perm(uint64_t seed, int64_t epoch, int n, uint32_t *perm) {

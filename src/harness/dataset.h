@@ -70,6 +70,15 @@ int dataset_set_norm_from_data(dataset *d, epr_err *err);
  * nothing) if an index is >= d->n or n < 0. */
 int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *y);
 
+/* dataset_gather, then the standard CIFAR augmentation of each sample: a
+ * random crop of the image zero-padded by `pad` pixels (offsets in
+ * [-pad, pad]) and a horizontal flip with probability 1/2.  The random
+ * numbers of sample i are keyed by (seed, step, position + i), where
+ * position is the sample's place in the global batch, so they do not
+ * depend on the number of ranks.  Images up to 64x64 per channel. */
+int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, uint64_t seed,
+                             long step, int position);
+
 typedef struct {
     uint64_t seed;
     int n;          /* dataset size */

@@ -219,7 +219,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     int ng = groups_from_config(cfg, groups);
     RETURN_ERROR_IF(cfg->epr_enabled && ng == 0, err, EPR_EARG,
                     "%s: [epr] enabled = true needs at least one [group.NAME] section", cfg->path);
-    int rc = epr_model_create(t->net, groups, ng, cfg->seed, &t->em, err);
+    int rc = epr_model_create(t->net, groups, ng, cfg->epr_enabled ? cfg->uncompressed : NULL, cfg->seed, &t->em, err);
     if (rc) {
         char m[sizeof err->msg];
         memcpy(m, err->msg, sizeof m);
@@ -259,7 +259,12 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
     sampler_rank_slice(B, t->rank, t->nranks, &begin, &end);
     int n = end - begin;
     sampler_batch(&t->smp, t->step, B, begin, end, t->idx);
-    dataset_gather(&t->train, t->idx, n, t->x, t->y);
+    if (!strcmp(cfg->augment, "crop-flip")) {
+        if (dataset_gather_crop_flip(&t->train, t->idx, n, t->x, t->y, 4, cfg->seed, t->step, begin))
+            fatal("augmentation failed (images larger than 64x64?)");
+    } else {
+        dataset_gather(&t->train, t->idx, n, t->x, t->y);
+    }
 
     epr_model_decode(t->em);
     double ce = n ? nn_forward(t->net, t->x, t->y, n, 1) : 0.0;
