@@ -109,6 +109,7 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     a[na++] = h5run_f64v("log_accumulators", t->acc, N_SLOTS);
     a[na++] = h5run_i64("log_accumulated_steps", t->acc_steps);
     a[na++] = h5run_f64("wall_seconds", wall);
+    a[na++] = h5run_str("architecture", t->arch_text); /* what a .epr would store */
 
     h5run_curve c[N_CURVES];
     for (int i = 0; i < N_CURVES; i++) c[i] = (h5run_curve){CURVE_NAMES[i], t->curves[i]};

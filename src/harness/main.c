@@ -7,6 +7,7 @@
 
 #include "epr/codec.h"
 #include "harness/bitstream.h"
+#include "harness/compress.h"
 #include "harness/config.h"
 #include "harness/data_sets.h"
 #include "harness/sweep.h"
@@ -20,6 +21,7 @@ static void usage_main(FILE *f) {
             "commands:\n"
             "  train EXPERIMENT.ini   train a network (plain float32 or EPR); run under mpirun for\n"
             "                         data-parallel training: mpirun -np P epr train X.ini\n"
+            "  compress RUN.h5 -o MODEL.epr  write the bitstream of a finished run or checkpoint\n"
             "  inspect MODEL.epr      size of a bitstream by part, group and column\n"
             "  eval MODEL.epr         rebuild the network from the file alone and report its test error\n"
             "  sweep SWEEP.tsv --out DIR  run a lambda sweep table on this node (skips complete runs, resumes)\n"
@@ -284,6 +286,39 @@ static int cmd_eval(int argc, char **argv) {
     return rc ? 1 : 0;
 }
 
+static int cmd_compress(int argc, char **argv) {
+    const char *run = NULL, *out = NULL;
+    int raw = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: epr compress RUN.h5 -o MODEL.epr [--raw]\n\n"
+                   "Rebuilds the network and parameter groups of an EPR run from its run file (finished\n"
+                   "or a checkpoint), takes the EMA parameters (--raw: the raw ones) and writes the\n"
+                   "entropy-coded bitstream, printing its size by part.\n");
+            return 0;
+        } else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(argv[i], "--raw")) {
+            raw = 1;
+        } else if (argv[i][0] == '-' || run) {
+            fprintf(stderr, "epr compress: unexpected argument '%s' (see epr compress --help)\n", argv[i]);
+            return 2;
+        } else {
+            run = argv[i];
+        }
+    }
+    if (!run || !out) {
+        fprintf(stderr, "epr compress: need RUN.h5 and -o MODEL.epr (see epr compress --help)\n");
+        return 2;
+    }
+    epr_err e = {0};
+    if (compress_run(run, out, raw, stdout, &e)) {
+        fprintf(stderr, "epr compress: error: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage_main(stderr);
@@ -299,6 +334,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "compress")) return cmd_compress(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);

@@ -164,6 +164,7 @@ static void trainer_free(trainer *t) {
     free(t->ema);
     free(t->backup);
     for (int i = 0; i < N_CURVES; i++) free(t->curves[i]);
+    free(t->arch_text);
     sampler_free(&t->smp);
     epr_model_free(t->em);
     nn_model_free(t->net);
@@ -227,6 +228,8 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
         return rc;
     }
     CHECK_STATUS(sampler_init(&t->smp, t->train.n, cfg->seed, err));
+    t->arch_text = bitstream_arch_text(cfg->layers, &t->train);
+    RETURN_ERROR_IF(!t->arch_text, err, EPR_ENOMEM, "out of memory");
 
     size_t in = (size_t)t->train.c * t->train.h * t->train.w;
     ALLOC(t->x, (size_t)max_batch * in);
@@ -362,12 +365,9 @@ static void print_rate_report(trainer *t, FILE *f) {
  * model is the error of the bytes on disk, computed by the same code as
  * `epr eval`.  Expects the EMA values in the train block. */
 static int write_bitstream(trainer *t, train_result *res, FILE *out, epr_err *err) {
-    char *arch = bitstream_arch_text(t->cfg->layers, &t->train);
-    RETURN_ERROR_IF(!arch, err, EPR_ENOMEM, "out of memory");
     void *bytes = NULL;
     size_t len = 0;
-    int rc = bitstream_encode(t->em, arch, &bytes, &len, NULL, err);
-    free(arch);
+    int rc = bitstream_encode(t->em, t->arch_text, &bytes, &len, NULL, err);
     if (!rc) rc = fs_write_atomic(t->epr_path, bytes, len, err);
     epr_file *f = NULL;
     if (!rc) rc = epr_file_open_memory(bytes, len, &f, err);

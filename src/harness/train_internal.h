@@ -53,6 +53,7 @@ typedef struct {
     size_t n_rows, cap_rows;
     double wall_before; /* training seconds of the runs before a resume */
     char run_path[1200], epr_path[1200];
+    char *arch_text; /* bitstream architecture text (input shape, normalisation, layers) */
 } trainer;
 
 /* Write OUT/run.h5 atomically: configuration, train block, EMA, optimizer

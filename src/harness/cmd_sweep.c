@@ -1,0 +1,233 @@
+/* harness/cmd_sweep.c — the `epr sweep` and `epr pareto` commands:
+ * argument parsing over harness/sweep and harness/pareto.  No MPI here:
+ * sweep launches `epr train` children (under mpirun for P > 1). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness/pareto.h"
+#include "harness/sweep.h"
+
+void usage_sweep(FILE *f) {
+    fprintf(f,
+            "usage: epr sweep SWEEP.tsv --out DIR [options]\n\n"
+            "Runs every line of a sweep table on this node, one after another, each as\n"
+            "  mpirun -np P epr train EXP --set epr.lambda=L --set train.seed=S [--set K=V]... --out DIR/<run>\n"
+            "(without mpirun for P = 1).  Complete runs (DIR/<run>/run.h5 with a /final group)\n"
+            "are skipped; interrupted ones (run.h5 without /final) resume with --resume.\n"
+            "Each run's output goes to DIR/<run>/train.log.  Ctrl-C (or SIGTERM) asks the\n"
+            "running training to checkpoint and stop: rerun the same command to resume.\n"
+            "Then `epr pareto DIR` builds DIR/sweep.h5 and DIR/report.md.\n\n"
+            "SWEEP.tsv (tab-separated):\n"
+            "  experiment<TAB>lambda<TAB>seed<TAB>overrides        <- header line\n"
+            "  experiments/x.ini<TAB>3e-6<TAB>1                    <- one run per line\n"
+            "  experiments/x.ini<TAB>0<TAB>1<TAB>epr.enabled=false<TAB>name=plain\n"
+            "  overrides: section.key=value (as for epr train --set), or name=RUN_NAME;\n"
+            "  '#' lines and blank lines are ignored; run k (0-based, in file order) is\n"
+            "  Slurm array task k; EXPERIMENT is found from the current directory or\n"
+            "  beside the table.\n"
+            "  run name: <experiment stem>_l<lambda>_s<seed>, plus _<k> when the line has overrides\n\n"
+            "options:\n"
+            "  --out DIR         results directory (required)\n"
+            "  --np P            MPI ranks per run (default 1)\n"
+            "  --epr PATH        the epr binary to run (default: this one)\n"
+            "  --mpirun CMD      launcher for P > 1 (default $EPR_MPIRUN, else mpirun)\n"
+            "  --only K          run only run K (0-based)\n"
+            "  --dry-run         print what would run, start nothing\n"
+            "  --list            print each run: index, name, state (new|interrupted|complete|broken), line\n"
+            "  --task K --print-args\n"
+            "                    print the `epr train` arguments of run K, one per line (nothing when\n"
+            "                    it is complete): how slurm/sweep.sbatch launches its array task\n"
+            "  -v, --verbose     echo the runs' output too\n"
+            "  -h, --help        this text\n"
+            "As root, the children get OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM)=1; OPENBLAS_NUM_THREADS\n"
+            "defaults to 1.  Exit status: 0 all runs complete, 1 some failed, 75 interrupted.\n");
+}
+
+void usage_pareto(FILE *f) {
+    fprintf(f,
+            "usage: epr pareto DIR [--baseline RUN.h5] [--h5 FILE] [--report FILE] [--quiet]\n\n"
+            "Reads every finished run file DIR/*/run.h5 and writes\n"
+            "  DIR/sweep.h5   one row per run under /runs (name, experiment, model, data_set,\n"
+            "                 lambda, seed, size_bytes, bits_per_param, test_error, ratio vs\n"
+            "                 float32, is_pareto, is_baseline, ...) and /links/<run>, external\n"
+            "                 links to the run files\n"
+            "  DIR/report.md  the Pareto set, the uncompressed baseline, the paper's Table 1\n"
+            "                 figure for the same network, and all runs\n"
+            "A run is on the Pareto front when no other EPR run on the same data set is at\n"
+            "most as large and at most as wrong, one of them strictly.  Plain float32 runs\n"
+            "(epr disabled) in DIR are the baseline; else give one with --baseline.\n"
+            "Unfinished runs are listed and left out; malformed run files are rejected with\n"
+            "a message (exit status 1, the outputs still hold the good runs).\n"
+            "  --baseline RUN.h5   a plain run file from elsewhere\n"
+            "  --h5 FILE           write the table here instead of DIR/sweep.h5\n"
+            "  --report FILE       write the report here instead of DIR/report.md\n"
+            "  --quiet             no summary on stdout\n"
+            "Plot: /usr/bin/python3 analysis/plot_pareto.py DIR/sweep.h5 -o pareto.png\n");
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end || end == s || errno || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int cmd_sweep(int argc, char **argv) {
+    const char *table = NULL, *out = NULL, *epr = NULL, *mpirun = getenv("EPR_MPIRUN");
+    int np = 1, only = -1, task = -1, dry = 0, verbose = 0, list = 0, print_args = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage_sweep(stdout);
+            return 0;
+        } else if (!strcmp(a, "--out") && more) {
+            out = argv[++i];
+        } else if (!strcmp(a, "--np") && more) {
+            if (parse_int(argv[++i], 1, 100000, &np)) {
+                fprintf(stderr, "epr sweep: --np '%s' is not a rank count >= 1\n", argv[i]);
+                return 2;
+            }
+        } else if ((!strcmp(a, "--only") || !strcmp(a, "--task")) && more) {
+            int *dst = !strcmp(a, "--only") ? &only : &task;
+            if (parse_int(argv[++i], 0, 1 << 30, dst)) {
+                fprintf(stderr, "epr sweep: %s '%s' is not a run index >= 0\n", a, argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--epr") && more) {
+            epr = argv[++i];
+        } else if (!strcmp(a, "--mpirun") && more) {
+            mpirun = argv[++i];
+        } else if (!strcmp(a, "--dry-run")) {
+            dry = 1;
+        } else if (!strcmp(a, "--list")) {
+            list = 1;
+        } else if (!strcmp(a, "--print-args")) {
+            print_args = 1;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbose = 1;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "epr sweep: unknown or incomplete option '%s' (see epr sweep --help)\n", a);
+            return 2;
+        } else if (!table) {
+            table = a;
+        } else {
+            fprintf(stderr, "epr sweep: unexpected argument '%s'\n", a);
+            return 2;
+        }
+    }
+    if (!table || !out) {
+        fprintf(stderr, "epr sweep: need SWEEP.tsv and --out DIR (see epr sweep --help)\n");
+        return 2;
+    }
+    if (print_args != (task >= 0)) {
+        fprintf(stderr, "epr sweep: --task K and --print-args go together\n");
+        return 2;
+    }
+    sweep_table t;
+    epr_err err = {0};
+    if (sweep_load(table, &t, &err)) {
+        fprintf(stderr, "epr sweep: error: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 0;
+    if (print_args) {
+        if (task >= t.n_runs) {
+            fprintf(stderr, "epr sweep: %s has %d runs (0..%d): no run %d\n", table, t.n_runs, t.n_runs - 1, task);
+            rc = 1;
+        } else {
+            const sweep_run *r = &t.runs[task];
+            char run_file[1400];
+            sweep_state st = sweep_run_state(out, r, run_file, sizeof run_file, &err);
+            if (st == SWEEP_STATE_BROKEN) {
+                fprintf(stderr, "epr sweep: run %d (%s): %s\n", task, r->name, err.msg);
+                rc = 1;
+            } else if (st == SWEEP_STATE_COMPLETE) {
+                fprintf(stderr, "epr sweep: run %d (%s) is complete (%s has /final)\n", task, r->name, run_file);
+            } else {
+                int n;
+                char **args = sweep_train_args(r, out, st == SWEEP_STATE_PARTIAL ? run_file : NULL, &n);
+                if (!args) {
+                    fprintf(stderr, "epr sweep: out of memory\n");
+                    rc = 1;
+                } else {
+                    for (int i = 0; i < n; i++) printf("%s\n", args[i]);
+                    sweep_args_free(args);
+                    fprintf(stderr, "epr sweep: run %d (%s): %s\n", task, r->name,
+                            st == SWEEP_STATE_PARTIAL ? "resuming from its checkpoint" : "new");
+                }
+            }
+        }
+    } else if (list) {
+        for (int i = 0; i < t.n_runs; i++) {
+            char run_file[1400];
+            epr_err e = {0};
+            sweep_state st = sweep_run_state(out, &t.runs[i], run_file, sizeof run_file, &e);
+            printf("%d\t%s\t%s\tline %d%s%s\n", i, t.runs[i].name, sweep_state_name(st), t.runs[i].line,
+                   st == SWEEP_STATE_BROKEN ? "\t" : "", st == SWEEP_STATE_BROKEN ? e.msg : "");
+        }
+    } else {
+        char self[4096];
+        if (!epr) {
+            ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+            if (n > 0) {
+                self[n] = 0;
+                epr = self;
+            } else {
+                epr = "epr";
+            }
+        }
+        sweep_opts o = {.out_dir = out, .epr = epr, .mpirun = mpirun && *mpirun ? mpirun : "mpirun", .np = np,
+                        .dry_run = dry, .verbose = verbose, .only = only, .log = stdout};
+        rc = sweep_execute(&t, &o, &err);
+        if (rc < 0) {
+            fprintf(stderr, "epr sweep: error: %s\n", err.msg);
+            rc = rc == EPR_EARG ? 2 : 1;
+        }
+    }
+    sweep_free(&t);
+    return rc;
+}
+
+int cmd_pareto(int argc, char **argv) {
+    pareto_opts o = {.log = stdout};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage_pareto(stdout);
+            return 0;
+        } else if (!strcmp(a, "--baseline") && more) {
+            o.baseline = argv[++i];
+        } else if (!strcmp(a, "--h5") && more) {
+            o.h5_out = argv[++i];
+        } else if (!strcmp(a, "--report") && more) {
+            o.report_out = argv[++i];
+        } else if (!strcmp(a, "--quiet")) {
+            o.log = NULL;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "epr pareto: unknown or incomplete option '%s' (see epr pareto --help)\n", a);
+            return 2;
+        } else if (!o.dir) {
+            o.dir = a;
+        } else {
+            fprintf(stderr, "epr pareto: unexpected argument '%s'\n", a);
+            return 2;
+        }
+    }
+    if (!o.dir) {
+        fprintf(stderr, "epr pareto: missing DIR (see epr pareto --help)\n");
+        return 2;
+    }
+    epr_err err = {0};
+    int rc = pareto_run(&o, &err);
+    if (rc < 0) {
+        fprintf(stderr, "epr pareto: error: %s\n", err.msg);
+        return 1;
+    }
+    return rc;
+}
