@@ -114,7 +114,7 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     h5run_curve c[N_CURVES];
     for (int i = 0; i < N_CURVES; i++) c[i] = (h5run_curve){CURVE_NAMES[i], t->curves[i]};
 
-    h5run_attr f[16];
+    h5run_attr f[24];
     int nf = 0;
     const char *slash = strrchr(t->epr_path, '/');
     if (fin) {
@@ -130,6 +130,9 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
         f[nf++] = h5run_f64("wall_seconds", wall);
         f[nf++] = h5run_f64("rate_exact_bits", cfg->epr_enabled ? fin->rate_exact_bits : NAN);
         f[nf++] = h5run_i64("predictions_crc32", fin->predictions_crc);
+        f[nf++] = h5run_f64("step_images_per_s",
+                            t->step_s > 0 ? (double)t->timed_steps * cfg->batch / t->step_s : 0.0);
+        f[nf++] = h5run_f64("comm_share", t->step_s > 0 ? t->comm_s / t->step_s : 0.0);
         if (cfg->epr_enabled) f[nf++] = h5run_f64v("size_parts", fin->size_parts, 9);
         if (cfg->epr_enabled)
             f[nf++] = h5run_str("size_parts_names", "header,arch,decoder,tables,index,coded,extras,crc,total");

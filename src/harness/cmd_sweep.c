@@ -34,6 +34,9 @@ void usage_sweep(FILE *f) {
             "  --epr PATH        the epr binary to run (default: this one)\n"
             "  --mpirun CMD      launcher for P > 1 (default $EPR_MPIRUN, else mpirun)\n"
             "  --only K          run only run K (0-based)\n"
+            "  --set K=V         add --set K=V to every run, after the line's own (repeatable), e.g.\n"
+            "                    --set train.steps=200 for a quick try (names and the skip of complete\n"
+            "                    runs do not see it: use another --out)\n"
             "  --dry-run         print what would run, start nothing\n"
             "  --list            print each run: index, name, state (new|interrupted|complete|broken), line\n"
             "  --task K --print-args\n"
@@ -78,7 +81,8 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
 
 int cmd_sweep(int argc, char **argv) {
     const char *table = NULL, *out = NULL, *epr = NULL, *mpirun = getenv("EPR_MPIRUN");
-    int np = 1, only = -1, task = -1, dry = 0, verbose = 0, list = 0, print_args = 0;
+    int np = 1, only = -1, task = -1, dry = 0, verbose = 0, list = 0, print_args = 0, nsets = 0;
+    const char *sets[64];
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -98,6 +102,21 @@ int cmd_sweep(int argc, char **argv) {
                 fprintf(stderr, "epr sweep: %s '%s' is not a run index >= 0\n", a, argv[i]);
                 return 2;
             }
+        } else if (!strcmp(a, "--set") && more) {
+            const char *kv = argv[++i], *eq = strchr(kv, '='), *dot = strchr(kv, '.');
+            if (!eq || !dot || dot > eq || dot == kv || dot + 1 == eq) {
+                fprintf(stderr, "epr sweep: --set '%s' is not of the form section.key=value\n", kv);
+                return 2;
+            }
+            if (!strncmp(kv, "epr.lambda=", 11) || !strncmp(kv, "train.seed=", 11)) {
+                fprintf(stderr, "epr sweep: --set '%s' would override the table's lambda/seed columns\n", kv);
+                return 2;
+            }
+            if (nsets == 64) {
+                fprintf(stderr, "epr sweep: too many --set options\n");
+                return 2;
+            }
+            sets[nsets++] = kv;
         } else if (!strcmp(a, "--epr") && more) {
             epr = argv[++i];
         } else if (!strcmp(a, "--mpirun") && more) {
@@ -150,7 +169,7 @@ int cmd_sweep(int argc, char **argv) {
                 fprintf(stderr, "epr sweep: run %d (%s) is complete (%s has /final)\n", task, r->name, run_file);
             } else {
                 int n;
-                char **args = sweep_train_args(r, out, st == SWEEP_STATE_PARTIAL ? run_file : NULL, &n);
+                char **args = sweep_train_args_ex(r, out, st == SWEEP_STATE_PARTIAL ? run_file : NULL, sets, nsets, &n);
                 if (!args) {
                     fprintf(stderr, "epr sweep: out of memory\n");
                     rc = 1;
@@ -182,7 +201,8 @@ int cmd_sweep(int argc, char **argv) {
             }
         }
         sweep_opts o = {.out_dir = out, .epr = epr, .mpirun = mpirun && *mpirun ? mpirun : "mpirun", .np = np,
-                        .dry_run = dry, .verbose = verbose, .only = only, .log = stdout};
+                        .dry_run = dry, .verbose = verbose, .only = only, .log = stdout,
+                        .sets = sets, .n_sets = nsets};
         rc = sweep_execute(&t, &o, &err);
         if (rc < 0) {
             fprintf(stderr, "epr sweep: error: %s\n", err.msg);

@@ -24,7 +24,7 @@ typedef struct {
 #define F(field) offsetof(cfg_experiment, field), sizeof(((cfg_experiment *)0)->field)
 
 static const key_def KEYS[] = {
-    {"data", "set", K_STR, F(data_set), "mnist10k", "mnist10k | fashion-mnist | idx | cifar10"},
+    {"data", "set", K_STR, F(data_set), "mnist10k", "mnist10k | fashion-mnist | idx | cifar10 | pack"},
     {"data", "root", K_STR, F(data_root), "", "where relative data paths are resolved (default $EPR_DATA_ROOT, else <source>/data)"},
     {"data", "train_images", K_STR, F(train_images), "", "IDX images for set=idx (raw or .gz)"},
     {"data", "train_labels", K_STR, F(train_labels), "", "IDX labels for set=idx"},
@@ -32,9 +32,12 @@ static const key_def KEYS[] = {
     {"data", "test_labels", K_STR, F(test_labels), "", "IDX labels for set=idx"},
     {"data", "cifar_train", K_STR, F(cifar_train), "cifar-10-batches-bin/data_batch_1.bin,cifar-10-batches-bin/data_batch_2.bin,cifar-10-batches-bin/data_batch_3.bin,cifar-10-batches-bin/data_batch_4.bin,cifar-10-batches-bin/data_batch_5.bin", "comma-separated CIFAR-10 batch files for set=cifar10"},
     {"data", "cifar_test", K_STR, F(cifar_test), "cifar-10-batches-bin/test_batch.bin", "CIFAR-10 test batch file(s)"},
-    {"data", "augment", K_STR, F(augment), "none", "training augmentation: none | crop-flip (4-pixel padded random crop + horizontal flip)"},
+    {"data", "augment", K_STR, F(augment), "none", "training augmentation: none | crop-flip (4-pixel padded random crop + horizontal flip) | rrc-flip (random-resized crop to `crop` + flip; set=pack)"},
     {"data", "normalize", K_BOOL, F(normalize), "false", "normalise inputs per channel with the training set's mean and std"},
-    {"model", "name", K_STR, F(model_name), "lenet300-100", "built-in network (lenet300-100, lenet5-caffe) or custom"},
+    {"data", "train_pack", K_STR, F(train_pack), "imagenet/train.pack", "packed training images for set=pack (docs/imagenet-pack.md)"},
+    {"data", "test_pack", K_STR, F(test_pack), "imagenet/val.pack", "packed test images for set=pack"},
+    {"data", "crop", K_INT, F(crop), "0", "set=pack: network input HxW (0 = the stored size); test images are centre-cropped"},
+    {"model", "name", K_STR, F(model_name), "lenet300-100", "built-in network (lenet300-100, lenet5-caffe, vgg16-cifar, resnet20-4, resnet18, resnet50) or custom"},
     {"model", "layers", K_TEXT, 0, 0, "", "layer list for name=custom, one layer per (indented) line; see `epr train --help`"},
     {"train", "steps", K_LONG, F(steps), "6000", "optimizer steps"},
     {"train", "batch", K_INT, F(batch), "64", "global batch size (split across ranks)"},
@@ -63,7 +66,7 @@ static const key_def KEYS[] = {
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
 static const char *GROUP_KEYS[][2] = {
-    {"tensors", "comma-separated parameter tensors (e.g. fc1.weight, fc2.weight)"},
+    {"tensors", "comma-separated parameter tensors (e.g. fc1.weight, fc2.weight); long lists continue on indented lines"},
     {"decoder", "affine (theta = s*phi + b) | conv-affine (theta_row = T (s . phi_row) + c)"},
     {"transform", "identity | dft | random-orthogonal | learned (conv-affine only)"},
     {"ell", "columns per sample row, one density each (1 for affine; kh*kw for 3x3 conv kernels)"},
@@ -80,6 +83,7 @@ typedef struct {
     int line;        /* current line (1-based), counted by our reader */
     int long_line;
     int layers_lines;
+    char last_section[80], last_key[80]; /* of the previous handler call */
     epr_err *err;
     int failed;
 } parse_ctx;
@@ -214,10 +218,10 @@ static cfg_group *find_group(cfg_experiment *cfg, const char *name, int create, 
     return g;
 }
 
-static int set_group_key(cfg_group *g, const char *key, const char *val, char *why, size_t nwhy) {
+static int set_group_key(cfg_group *g, const char *key, const char *val, int append, char *why, size_t nwhy) {
     char *end;
     if (!strcmp(key, "tensors")) {
-        g->n_tensors = 0;
+        if (!append) g->n_tensors = 0;
         char buf[4096];
         snprintf(buf, sizeof buf, "%s", val);
         for (char *tok = strtok(buf, ", \t"); tok; tok = strtok(NULL, ", \t")) {
@@ -287,16 +291,17 @@ static int set_group_key(cfg_group *g, const char *key, const char *val, char *w
     return -1;
 }
 
-/* Apply one section/key/value; where = "FILE:LINE" or "--set". */
+/* Apply one section/key/value; where = "FILE:LINE" or "--set".  append: the
+ * value continues the previous line's (an indented continuation line). */
 static int apply(cfg_experiment *cfg, const char *section, const char *key, const char *value,
-                 const char *where, int line, epr_err *err) {
+                 const char *where, int line, int append, epr_err *err) {
     char why[256] = "";
     if (!strncmp(section, "group.", 6)) {
         const char *gname = section + 6;
         RETURN_ERROR_IF(!*gname, err, EPR_EARG, "%s: [%s] needs a group name, e.g. [group.fc]", where, section);
         cfg_group *g = find_group(cfg, gname, 1, line);
         RETURN_ERROR_IF(!g, err, EPR_EARG, "%s: [%s]: more than %d groups", where, section, CFG_MAX_GROUPS);
-        if (set_group_key(g, key, value, why, sizeof why))
+        if (set_group_key(g, key, value, append, why, sizeof why))
             return epr_fail(err, EPR_EARG, "%s: [%s] %s: %s", where, section, key, why);
         return 0;
     }
@@ -322,7 +327,13 @@ static int handler(void *user, const char *section, const char *name, const char
     snprintf(where, sizeof where, "%s:%d", c->path, c->line);
     char v[1024];
     snprintf(v, sizeof v, "%s", value);
-    if (apply(c->cfg, section, name, trim(v), where, c->line, c->err)) {
+    /* inih hands an indented continuation line over as the same section
+     * and key again; only a group's tensor list accumulates such lines
+     * (the layer list does so by itself), every other key keeps the last. */
+    int cont = !strcmp(c->last_section, section) && !strcmp(c->last_key, name);
+    snprintf(c->last_section, sizeof c->last_section, "%s", section);
+    snprintf(c->last_key, sizeof c->last_key, "%s", name);
+    if (apply(c->cfg, section, name, trim(v), where, c->line, cont, c->err)) {
         c->failed = 1;
         return 0;
     }
@@ -357,11 +368,17 @@ static void set_defaults(cfg_experiment *cfg) {
 static int validate(cfg_experiment *cfg, epr_err *err) {
     const char *p = cfg->path;
     RETURN_ERROR_IF(strcmp(cfg->data_set, "mnist10k") && strcmp(cfg->data_set, "fashion-mnist") &&
-                        strcmp(cfg->data_set, "idx") && strcmp(cfg->data_set, "cifar10"),
-                    err, EPR_EARG, "%s: [data] set: unknown data set '%s' (mnist10k | fashion-mnist | idx | cifar10)",
+                        strcmp(cfg->data_set, "idx") && strcmp(cfg->data_set, "cifar10") &&
+                        strcmp(cfg->data_set, "pack"),
+                    err, EPR_EARG, "%s: [data] set: unknown data set '%s' (mnist10k | fashion-mnist | idx | cifar10 | pack)",
                     p, cfg->data_set);
-    RETURN_ERROR_IF(strcmp(cfg->augment, "none") && strcmp(cfg->augment, "crop-flip"), err, EPR_EARG,
-                    "%s: [data] augment: unknown '%s' (none | crop-flip)", p, cfg->augment);
+    RETURN_ERROR_IF(strcmp(cfg->augment, "none") && strcmp(cfg->augment, "crop-flip") &&
+                        strcmp(cfg->augment, "rrc-flip"),
+                    err, EPR_EARG, "%s: [data] augment: unknown '%s' (none | crop-flip | rrc-flip)", p, cfg->augment);
+    RETURN_ERROR_IF(!strcmp(cfg->augment, "rrc-flip") && strcmp(cfg->data_set, "pack"), err, EPR_EARG,
+                    "%s: [data] augment = rrc-flip needs set = pack", p);
+    RETURN_ERROR_IF(cfg->crop && strcmp(cfg->data_set, "pack"), err, EPR_EARG, "%s: [data] crop needs set = pack", p);
+    RETURN_ERROR_IF(cfg->crop > 4096, err, EPR_EARG, "%s: [data] crop must be in 0..4096", p);
     if (!strcmp(cfg->data_set, "idx"))
         RETURN_ERROR_IF(!cfg->train_images[0] || !cfg->train_labels[0] || !cfg->test_images[0] ||
                             !cfg->test_labels[0],
@@ -371,7 +388,7 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
         RETURN_ERROR_IF(!cfg->layers, err, EPR_EARG, "%s: [model] name=custom needs a layers list", p);
     } else {
         const char *spec = nn_builtin_spec(cfg->model_name);
-        RETURN_ERROR_IF(!spec, err, EPR_EARG, "%s: [model] name: unknown network '%s' (built-in: lenet300-100, lenet5-caffe; or custom)",
+        RETURN_ERROR_IF(!spec, err, EPR_EARG, "%s: [model] name: unknown network '%s' (built-in: lenet300-100, lenet5-caffe, vgg16-cifar, resnet20-4, resnet18, resnet50; or custom)",
                         p, cfg->model_name);
         RETURN_ERROR_IF(cfg->layers, err, EPR_EARG, "%s: [model] layers is given, so name must be 'custom' (not '%s')", p,
                         cfg->model_name);
@@ -467,7 +484,7 @@ int cfg_load_string(const char *text, const char *path, const char *const *overr
             free(cfg->layers);
             cfg->layers = NULL;
         }
-        CHECK_STATUS(apply(cfg, sec, key, eq + 1, where, 0, err));
+        CHECK_STATUS(apply(cfg, sec, key, eq + 1, where, 0, 0, err));
         off += (size_t)snprintf(cfg->text + off, tl - off, "; --set %s\n", o);
     }
     if (!cfg->data_root[0]) {

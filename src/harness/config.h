@@ -35,14 +35,17 @@ typedef struct {
     char *text;               /* full INI text plus applied overrides */
 
     /* [data] */
-    char data_set[32];        /* mnist10k | fashion-mnist | idx | cifar10 */
+    char data_set[32];        /* mnist10k | fashion-mnist | idx | cifar10 | pack */
     char data_root[1024];     /* where relative data paths are resolved */
     char train_images[1024], train_labels[1024];
     char test_images[1024], test_labels[1024];
     char cifar_train[1024];   /* comma separated batch files */
     char cifar_test[1024];
-    char augment[32];         /* none | crop-flip */
+    char augment[32];         /* none | crop-flip | rrc-flip */
     int normalize;            /* per-channel mean/std of the training set */
+    char train_pack[1024];    /* set=pack: packed image files (docs/imagenet-pack.md) */
+    char test_pack[1024];
+    int crop;                 /* set=pack: network input HxW; 0 = stored size */
 
     /* [model] */
     char model_name[64];      /* built-in name, or "custom" */

@@ -51,6 +51,15 @@ int data_load_experiment(const cfg_experiment *cfg, dataset *train, dataset *tes
         rc = load_idx_pair(cfg, cfg->train_images, cfg->train_labels, train, err);
         if (!rc) rc = load_idx_pair(cfg, cfg->test_images, cfg->test_labels, test, err);
         hint = NULL;
+    } else if (!strcmp(s, "pack")) {
+        /* both splits report crop x crop (the network's input) when crop is
+         * set; the stored images stay larger (dataset.h) */
+        char a[2100], b[2100];
+        resolve(cfg, cfg->train_pack, a, sizeof a);
+        resolve(cfg, cfg->test_pack, b, sizeof b);
+        rc = dataset_load_pack(a, cfg->crop, train, err);
+        if (!rc) rc = dataset_load_pack(b, cfg->crop, test, err);
+        hint = NULL;
     } else {
         rc = load_cifar_list(cfg, cfg->cifar_train, train, err);
         if (!rc) rc = load_cifar_list(cfg, cfg->cifar_test, test, err);
@@ -62,7 +71,9 @@ int data_load_experiment(const cfg_experiment *cfg, dataset *train, dataset *tes
     }
     if (!rc && cfg->normalize) {
         /* the training set's statistics, applied to both splits */
-        rc = dataset_set_norm_from_data(train, err);
+        /* a packed set may be far larger than memory: 10,000 images are
+         * plenty for three means and deviations */
+        rc = strcmp(s, "pack") ? dataset_set_norm_from_data(train, err) : dataset_set_norm_sampled(train, 10000, err);
         if (!rc) {
             test->normalize = 1;
             memcpy(test->mean, train->mean, sizeof test->mean);

@@ -14,6 +14,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "common/rng.h"
@@ -373,7 +377,10 @@ int dataset_load_cifar(const char **files, int nfiles, dataset *d, epr_err *err)
 
 void dataset_free(dataset *d) {
     if (!d) return;
-    free(d->images);
+    if (d->map)
+        munmap(d->map, d->map_len);
+    else
+        free(d->images);
     free(d->labels);
     for (int i = 0; i < d->nfiles; i++) free(d->files[i]);
     free(d->files);
@@ -423,11 +430,23 @@ int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *
                 float f = (float)v / 255.0f;
                 lut[ch][v] = d->normalize ? (f - d->mean[ch]) / d->std[ch] : f;
             }
-        for (int i = 0; i < n; i++) {
-            const uint8_t *p = d->images + (size_t)idx[i] * per;
-            float *q = x + (size_t)i * per;
-            for (int ch = 0; ch < d->c; ch++, p += hw, q += hw)
-                for (size_t k = 0; k < hw; k++) q[k] = lut[ch][p[k]];
+        if (d->store_h) { /* packed: the centre h x w of the stored image */
+            const int SW = d->store_w, oy = (d->store_h - d->h) / 2, ox = (SW - d->w) / 2;
+            const size_t sp = (size_t)d->store_h * SW, sper = (size_t)d->c * sp;
+            for (int i = 0; i < n; i++) {
+                const uint8_t *p = d->images + (size_t)idx[i] * sper + (size_t)oy * SW + ox;
+                float *q = x + (size_t)i * per;
+                for (int ch = 0; ch < d->c; ch++, p += sp)
+                    for (int r = 0; r < d->h; r++, q += d->w)
+                        for (int k = 0; k < d->w; k++) q[k] = lut[ch][p[(size_t)r * SW + k]];
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                const uint8_t *p = d->images + (size_t)idx[i] * per;
+                float *q = x + (size_t)i * per;
+                for (int ch = 0; ch < d->c; ch++, p += hw, q += hw)
+                    for (size_t k = 0; k < hw; k++) q[k] = lut[ch][p[k]];
+            }
         }
     }
     if (y)
@@ -437,7 +456,7 @@ int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *
 
 int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, uint64_t seed,
                              long step, int position) {
-    if (pad < 0 || pad > 64 || step < 0 || position < 0) return EPR_EARG;
+    if (pad < 0 || pad > 64 || step < 0 || position < 0 || d->store_h) return EPR_EARG;
     CHECK_STATUS(dataset_gather(d, idx, n, x, y));
     if (!x) return 0;
     int H = d->h, W = d->w;
@@ -467,6 +486,213 @@ int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float
 }
 
 /* ---- sampler ---- */
+
+/* ---- packed image files (docs/imagenet-pack.md) ---- */
+
+enum { PACK_HEADER = 32, PACK_VERSION = 1 };
+static const char PACK_MAGIC[8] = {'E', 'P', 'R', '-', 'P', 'A', 'C', 'K'};
+
+static uint32_t le32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static unsigned le16(const unsigned char *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
+
+int dataset_load_pack(const char *path, int crop, dataset *d, epr_err *err) {
+    RETURN_ERROR_IF(!d, err, EPR_EARG, "dataset_load_pack: no dataset");
+    memset(d, 0, sizeof *d);
+    RETURN_ERROR_IF(!path, err, EPR_EARG, "dataset_load_pack: no file given");
+    int fd = open(path, O_RDONLY);
+    RETURN_ERROR_IF(fd < 0, err, EPR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return epr_fail(err, EPR_EIO, "%s: not a regular file", path);
+    }
+    const size_t len = (size_t)st.st_size;
+    if (len < PACK_HEADER) {
+        close(fd);
+        return epr_fail(err, EPR_EFORMAT, "%s: %zu bytes, shorter than the %d-byte pack header", path, len,
+                        PACK_HEADER);
+    }
+    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    int saved = errno;
+    close(fd);
+    RETURN_ERROR_IF(map == MAP_FAILED, err, EPR_EIO, "%s: cannot map: %s", path, strerror(saved));
+    const unsigned char *b = map;
+    int rc = 0;
+    const uint32_t version = le32(b + 8), n = le32(b + 12);
+    const unsigned c = le16(b + 16), h = le16(b + 18), w = le16(b + 20), classes = le16(b + 22);
+    const size_t per = (size_t)c * h * w;
+    if (memcmp(b, PACK_MAGIC, 8))
+        rc = epr_fail(err, EPR_EFORMAT, "%s: not a packed image file (magic is not \"EPR-PACK\")", path);
+    else if (version != PACK_VERSION)
+        rc = epr_fail(err, EPR_EFORMAT, "%s: pack version %u (this program reads version %d)", path, version,
+                      PACK_VERSION);
+    else if (n == 0 || n > INT_MAX)
+        rc = epr_fail(err, EPR_EFORMAT, "%s: image count %u out of range 1..%d", path, n, INT_MAX);
+    else if (c < 1 || c > DATASET_MAX_CHANNELS || h < 1 || w < 1)
+        rc = epr_fail(err, EPR_EFORMAT, "%s: image shape %ux%ux%u (channels 1..%d, sides >= 1)", path, c, h, w,
+                      DATASET_MAX_CHANNELS);
+    else if (classes < 1)
+        rc = epr_fail(err, EPR_EFORMAT, "%s: zero classes", path);
+    else if (le32(b + 28) != 0)
+        rc = epr_fail(err, EPR_EFORMAT, "%s: reserved header bytes 28..31 are not zero", path);
+    else if (len < PACK_HEADER + 2 * (size_t)n || (len - PACK_HEADER - 2 * (size_t)n) % per ||
+             (len - PACK_HEADER - 2 * (size_t)n) / per != n)
+        rc = epr_fail(err, EPR_EFORMAT, "%s: %zu bytes, but %u images of %ux%ux%u need exactly %.0f (truncated or "
+                      "trailing bytes)", path, len, n, c, h, w, PACK_HEADER + 2.0 * n + (double)n * (double)per);
+    else if (crop < 0 || crop > (int)h || crop > (int)w)
+        rc = epr_fail(err, EPR_EARG, "%s: crop %d does not fit the stored %ux%u images", path, crop, h, w);
+    const unsigned char *lab = b + PACK_HEADER;
+    if (!rc) {
+        /* crc32 over 2n bytes, in pieces (uInt may be 32 bits) */
+        uLong crc = crc32(0L, Z_NULL, 0);
+        for (size_t off = 0, tot = 2 * (size_t)n; off < tot;) {
+            size_t k = tot - off > (1u << 30) ? (1u << 30) : tot - off;
+            crc = crc32(crc, lab + off, (uInt)k);
+            off += k;
+        }
+        if ((uint32_t)crc != le32(b + 24))
+            rc = epr_fail(err, EPR_EFORMAT, "%s: label CRC32 %08x does not match the header's %08x (damaged file)",
+                          path, (uint32_t)crc, le32(b + 24));
+    }
+    if (!rc) {
+        d->labels = malloc(sizeof *d->labels * n);
+        if (!d->labels) rc = epr_fail(err, EPR_ENOMEM, "%s: out of memory for %u labels", path, n);
+    }
+    for (uint32_t i = 0; !rc && i < n; i++) {
+        unsigned v = le16(lab + 2 * (size_t)i);
+        if (v >= classes)
+            rc = epr_fail(err, EPR_EFORMAT, "%s: label %u of image %u out of range 0..%u", path, v, i, classes - 1);
+        else
+            d->labels[i] = (int)v;
+    }
+    if (!rc) rc = dup_files(d, &path, 1, err);
+    if (rc) {
+        free(d->labels);
+        d->labels = NULL;
+        dataset_free(d); /* files, if any */
+        munmap(map, len);
+        return rc;
+    }
+    /* Random access over a file far larger than memory: no read-ahead. */
+    madvise(map, len, MADV_RANDOM);
+    d->map = map;
+    d->map_len = len;
+    d->images = (uint8_t *)b + PACK_HEADER + 2 * (size_t)n; /* never written through */
+    d->n = (int)n;
+    d->c = (int)c;
+    d->n_classes = (int)classes;
+    d->h = crop ? crop : (int)h;
+    d->w = crop ? crop : (int)w;
+    if (crop && (crop != (int)h || crop != (int)w)) d->store_h = (int)h, d->store_w = (int)w;
+    set_default_norm(d);
+    return 0;
+}
+
+int dataset_set_norm_sampled(dataset *d, int max_images, epr_err *err) {
+    RETURN_ERROR_IF(!d || d->n <= 0 || !d->images || max_images < 1, err, EPR_EARG, "dataset: empty data set");
+    RETURN_ERROR_IF(d->c < 1 || d->c > DATASET_MAX_CHANNELS, err, EPR_EARG,
+                    "dataset: %d channels (at most %d)", d->c, DATASET_MAX_CHANNELS);
+    const int sh = d->store_h ? d->store_h : d->h, sw = d->store_h ? d->store_w : d->w;
+    const size_t hw = (size_t)sh * sw, per = (size_t)d->c * hw;
+    const int m = d->n < max_images ? d->n : max_images;
+    for (int ch = 0; ch < d->c; ch++) {
+        uint64_t s1 = 0, s2 = 0;
+        for (int j = 0; j < m; j++) {
+            const size_t i = (size_t)((uint64_t)j * (uint64_t)d->n / (uint64_t)m);
+            const uint8_t *p = d->images + i * per + (size_t)ch * hw;
+            for (size_t k = 0; k < hw; k++) {
+                s1 += p[k];
+                s2 += (uint64_t)p[k] * p[k];
+            }
+        }
+        double cnt = (double)m * (double)hw;
+        double mean = (double)s1 / cnt / 255.0;
+        double var = (double)s2 / cnt / (255.0 * 255.0) - mean * mean;
+        double sd = var > 0 ? sqrt(var) : 0.0;
+        d->mean[ch] = (float)mean;
+        d->std[ch] = sd > 1e-6 ? (float)sd : 1.0f;
+    }
+    d->normalize = 1;
+    return 0;
+}
+
+int dataset_gather_rrc_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, uint64_t seed, long step,
+                            int position) {
+    if (!d || n < 0 || (n > 0 && !idx) || step < 0 || position < 0) return EPR_EARG;
+    if (d->c < 1 || d->c > DATASET_MAX_CHANNELS) return EPR_EARG;
+    for (int i = 0; i < n; i++)
+        if (idx[i] >= (uint32_t)d->n) return EPR_EARG;
+    if (y)
+        for (int i = 0; i < n; i++) y[i] = d->labels[idx[i]];
+    if (!x) return 0;
+    const int SH = d->store_h ? d->store_h : d->h, SW = d->store_h ? d->store_w : d->w, H = d->h, W = d->w;
+    const size_t sp = (size_t)SH * SW, sper = (size_t)d->c * sp, op = (size_t)H * W;
+    float lut[DATASET_MAX_CHANNELS][256];
+    for (int ch = 0; ch < d->c; ch++)
+        for (int v = 0; v < 256; v++) {
+            float f = (float)v / 255.0f;
+            lut[ch][v] = d->normalize ? (f - d->mean[ch]) / d->std[ch] : f;
+        }
+    for (int i = 0; i < n; i++) {
+        /* One key per sample, as crop-flip; its draws come from a stream
+         * seeded by that key, so any number of them stays keyed by
+         * (seed, step, position). */
+        uint64_t key = epr_rng_u64(seed, EPR_STREAM_AUGMENT, (uint64_t)step << 32 | (uint64_t)(position + i));
+        epr_rng r = {key, EPR_STREAM_AUGMENT, 0};
+        const double area = (double)SH * SW, lo = log(3.0 / 4.0), hi = log(4.0 / 3.0);
+        int cropH = 0, cw = 0, y0 = 0, x0 = 0;
+        for (int attempt = 0; attempt < 10 && !cropH; attempt++) {
+            double target = area * (0.08 + 0.92 * epr_rng_next_uniform(&r));
+            double ratio = exp(lo + (hi - lo) * epr_rng_next_uniform(&r));
+            int tw = (int)lround(sqrt(target * ratio)), th = (int)lround(sqrt(target / ratio));
+            if (tw >= 1 && th >= 1 && tw <= SW && th <= SH) {
+                cropH = th, cw = tw;
+                y0 = (int)epr_rng_below(&r, (uint64_t)(SH - th + 1));
+                x0 = (int)epr_rng_below(&r, (uint64_t)(SW - tw + 1));
+            }
+        }
+        if (!cropH) { /* fallback: the whole image at a ratio within [3/4, 4/3] */
+            double in_ratio = (double)SW / SH;
+            if (in_ratio < 0.75) cw = SW, cropH = (int)lround(SW / 0.75);
+            else if (in_ratio > 4.0 / 3.0) cropH = SH, cw = (int)lround(SH * 4.0 / 3.0);
+            else cw = SW, cropH = SH;
+            if (cropH > SH) cropH = SH;
+            if (cw > SW) cw = SW;
+            y0 = (SH - cropH) / 2, x0 = (SW - cw) / 2;
+        }
+        const int flip = (int)(epr_rng_next(&r) & 1);
+        /* Bilinear, pixel centres aligned (half-pixel offsets), edges clamped. */
+        const float sy = (float)cropH / (float)H, sx = (float)cw / (float)W;
+        const uint8_t *img = d->images + (size_t)idx[i] * sper;
+        float *q = x + (size_t)i * (size_t)d->c * op;
+        for (int ch = 0; ch < d->c; ch++, q += op) {
+            const uint8_t *p = img + (size_t)ch * sp;
+            for (int oy = 0; oy < H; oy++) {
+                float fy = y0 + ((float)oy + 0.5f) * sy - 0.5f;
+                if (fy < y0) fy = (float)y0;
+                if (fy > y0 + cropH - 1) fy = (float)(y0 + cropH - 1);
+                int iy = (int)fy;
+                int iy1 = iy + 1 < y0 + cropH ? iy + 1 : iy;
+                float wy = fy - (float)iy;
+                const uint8_t *r0 = p + (size_t)iy * SW, *r1 = p + (size_t)iy1 * SW;
+                for (int ox = 0; ox < W; ox++) {
+                    float fx = x0 + ((float)ox + 0.5f) * sx - 0.5f;
+                    if (fx < x0) fx = (float)x0;
+                    if (fx > x0 + cw - 1) fx = (float)(x0 + cw - 1);
+                    int ix = (int)fx;
+                    int ix1 = ix + 1 < x0 + cw ? ix + 1 : ix;
+                    float wx = fx - (float)ix;
+                    float top = (1.0f - wx) * lut[ch][r0[ix]] + wx * lut[ch][r0[ix1]];
+                    float bot = (1.0f - wx) * lut[ch][r1[ix]] + wx * lut[ch][r1[ix1]];
+                    q[(size_t)oy * W + (flip ? W - 1 - ox : ox)] = (1.0f - wy) * top + wy * bot;
+                }
+            }
+        }
+    }
+    return 0;
+}
 
 void sampler_epoch_perm(uint64_t seed, int64_t epoch, int n, uint32_t *perm) {
     epr_rng r = {seed, EPR_STREAM_SHUFFLE, (uint64_t)epoch << 32};

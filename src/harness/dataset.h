@@ -1,7 +1,8 @@
 /* harness/dataset.h — image classification data sets and the shuffled sampler.
  *
- * Owns: loading IDX image/label pairs (raw or gzip) and CIFAR-10 binary
- * batches into one in-memory dataset of uint8 pixels and int labels;
+ * Owns: loading IDX image/label pairs (raw or gzip), CIFAR-10 binary
+ * batches and packed image files into one dataset of uint8 pixels and int
+ * labels;
  * gathering a float batch from it; the deterministic epoch sampler.
  * May call: libc, zlib, common/status.h, common/rng.h.  Never exits: every
  * failure comes back as an EPR_E* code with a one-line message naming the
@@ -42,6 +43,14 @@ typedef struct {
     float mean[DATASET_MAX_CHANNELS], std[DATASET_MAX_CHANNELS];
     int nfiles;
     char **files;    /* source paths, in load order (provenance, messages) */
+    /* Packed sets (dataset_load_pack): images are stored at store_h x
+     * store_w, larger than the h x w the dataset reports (the network's
+     * input, the crop); gather centre-crops, dataset_gather_rrc_flip
+     * random-resized-crops.  0 = stored at h x w.  images then points into
+     * a read-only mapping of the file (map, map_len), not into the heap. */
+    int store_h, store_w;
+    void *map;
+    size_t map_len;
 } dataset;
 
 static inline size_t dataset_sample_bytes(const dataset *d) {
@@ -57,6 +66,32 @@ int dataset_load_idx(const char *images, const char *labels, dataset *d, epr_err
  * (3x32x32, CHW), concatenated over the files in the given order; raw or
  * gzip.  c = 3, h = w = 32, n_classes = 10. */
 int dataset_load_cifar(const char **files, int nfiles, dataset *d, epr_err *err);
+
+/* Packed image file (docs/imagenet-pack.md): magic "EPR-PACK", version 1,
+ * n, C, H, W, classes, CRC32 of the labels, uint16 labels, uint8 CHW
+ * pixels; the file is mapped, not read (ImageNet at 256x256 is 250 GB).
+ * crop = 0 reports the stored size; 0 < crop <= min(H, W) reports
+ * crop x crop (the network's input) and gathers crops of the stored images.
+ * Every inconsistency (magic, version, sizes, a label out of range, a label
+ * CRC mismatch, a file size other than the header implies) is EPR_EFORMAT
+ * naming the file.  Normalisation statistics are not computed here (see
+ * dataset_set_norm_sampled). */
+int dataset_load_pack(const char *path, int crop, dataset *d, epr_err *err);
+
+/* dataset_set_norm_from_data over at most max_images images spread evenly
+ * over the set (all of them if n <= max_images), of the stored images (so
+ * packed sets work too). */
+int dataset_set_norm_sampled(dataset *d, int max_images, epr_err *err);
+
+/* dataset_gather with the training augmentation of the ImageNet ResNets
+ * (torchvision's RandomResizedCrop + RandomHorizontalFlip): an area of
+ * scale U(0.08, 1) of the stored image with aspect ratio log-uniform in
+ * [3/4, 4/3] (up to 10 draws; else the largest centred crop of a clamped
+ * ratio), resized bilinearly to h x w, flipped with probability 1/2.  Keyed
+ * by (seed, step, position + i) as crop-flip.  Returns EPR_EARG as
+ * dataset_gather does. */
+int dataset_gather_rrc_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, uint64_t seed, long step,
+                            int position);
 
 /* Frees what a loader allocated and zeroes *d; safe on a zeroed dataset. */
 void dataset_free(dataset *d);

@@ -518,13 +518,6 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
 
 static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static char *dupf(const char *fmt, const char *a, const char *b) {
-    size_t n = strlen(fmt) + strlen(a) + strlen(b) + 1;
-    char *s = malloc(n);
-    if (s) snprintf(s, n, fmt, a, b);
-    return s;
-}
-
 int pareto_run(const pareto_opts *o, epr_err *err) {
     FILE *log = o->log;
     DIR *d = opendir(o->dir);
@@ -633,7 +626,13 @@ int pareto_run(const pareto_opts *o, epr_err *err) {
                 size_t l = strlen(desc);
                 sfmt(desc + l, sizeof desc - l, "%s%s", l ? "," : "", rows[i].name);
             }
-            targets[i] = rows[i].rel_file[0] == '/' ? strdup(rows[i].rel_file) : dupf("%s%s", rows[i].rel_file, "");
+            /* relative to sweep.h5's folder (the directory moves as a whole);
+             * absolute when the table is written elsewhere (--h5) */
+            char absf[4096];
+            if (o->h5_out && rows[i].rel_file[0] != '/' && realpath(rows[i].run_file, absf))
+                targets[i] = strdup(absf);
+            else
+                targets[i] = strdup(rows[i].rel_file);
             if (!targets[i]) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
         }
         char h5p[1400], mdp[1400];

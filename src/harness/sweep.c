@@ -293,7 +293,12 @@ void sweep_args_free(char **argv) {
 }
 
 char **sweep_train_args(const sweep_run *r, const char *out_dir, const char *resume_from, int *argc) {
-    int max = 2 + 2 * (2 + r->n_overrides) + 4 + 1;
+    return sweep_train_args_ex(r, out_dir, resume_from, NULL, 0, argc);
+}
+
+char **sweep_train_args_ex(const sweep_run *r, const char *out_dir, const char *resume_from,
+                           const char *const *extra_sets, int n_extra, int *argc) {
+    int max = 2 + 2 * (2 + r->n_overrides + n_extra) + 4 + 1;
     char **v = calloc((size_t)max, sizeof *v);
     if (!v) return NULL;
     int n = 0, ok = 1;
@@ -313,6 +318,10 @@ char **sweep_train_args(const sweep_run *r, const char *out_dir, const char *res
     for (int i = 0; i < r->n_overrides; i++) {
         v[n++] = strdup("--set");
         v[n++] = strdup(r->overrides[i]);
+    }
+    for (int i = 0; i < n_extra; i++) {
+        v[n++] = strdup("--set");
+        v[n++] = strdup(extra_sets[i]);
     }
     v[n++] = strdup("--out");
     v[n++] = fmt_dup("%s/%s", out_dir, r->name);
@@ -388,6 +397,10 @@ static int run_child(char *const *argv, const char *log_path, int verbose, FILE 
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGUSR1, SIG_DFL);
+        /* its own process group is a background group on a terminal: it
+         * must never read the tty (mpirun forwards stdin to rank 0) */
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) dup2(devnull, 0), close(devnull);
         dup2(pfd[1], 1);
         dup2(pfd[1], 2);
         close(pfd[0]);
@@ -536,7 +549,8 @@ int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
             continue;
         }
         int targc;
-        char **targs = sweep_train_args(r, o->out_dir, st == SWEEP_STATE_PARTIAL ? run_file : NULL, &targc);
+        char **targs = sweep_train_args_ex(r, o->out_dir, st == SWEEP_STATE_PARTIAL ? run_file : NULL, o->sets,
+                                           o->n_sets, &targc);
         RETURN_ERROR_IF(!targs, err, EPR_ENOMEM, "out of memory");
         char np[16];
         snprintf(np, sizeof np, "%d", o->np);

@@ -77,6 +77,10 @@ const char *sweep_state_name(sweep_state s);
  * Returns a NULL-terminated malloc'd vector (free with sweep_args_free) and
  * its length in *argc; NULL when out of memory. */
 char **sweep_train_args(const sweep_run *r, const char *out_dir, const char *resume_from, int *argc);
+/* The same with extra "section.key=value" settings for every run, placed
+ * after the line's own (so they win): `epr sweep --set`. */
+char **sweep_train_args_ex(const sweep_run *r, const char *out_dir, const char *resume_from,
+                           const char *const *extra_sets, int n_extra, int *argc);
 void sweep_args_free(char **argv);
 
 typedef struct {
@@ -87,6 +91,8 @@ typedef struct {
     int dry_run;           /* print the commands, run nothing */
     int verbose;           /* echo the runs' output (it always goes to OUT/<name>/train.log) */
     int only;              /* run only this index (-1: all) */
+    const char *const *sets; /* extra --set for every run (after the line's own) */
+    int n_sets;
     FILE *log;             /* progress lines (stdout) */
 } sweep_opts;
 

@@ -265,6 +265,9 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
     if (!strcmp(cfg->augment, "crop-flip")) {
         if (dataset_gather_crop_flip(&t->train, t->idx, n, t->x, t->y, 4, cfg->seed, t->step, begin))
             fatal("augmentation failed (images larger than 64x64?)");
+    } else if (!strcmp(cfg->augment, "rrc-flip")) {
+        if (dataset_gather_rrc_flip(&t->train, t->idx, n, t->x, t->y, cfg->seed, t->step, begin))
+            fatal("augmentation failed (rrc-flip)");
     } else {
         dataset_gather(&t->train, t->idx, n, t->x, t->y);
     }
@@ -291,7 +294,9 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
     g[N + SLOT_SAMPLES] = (float)n;
     g[N + SLOT_STOP] = g_stop_signal || (t->rank == 0 && t->step == g_test_stop_at) ? 1.0f : 0.0f;
     g[N + SLOT_FAIL] = isfinite(ce) && isfinite(rate) ? 0.0f : 1.0f;
+    double tc = now_s();
     if (t->nranks > 1) MPI_Allreduce(MPI_IN_PLACE, g, (int)(N + N_SLOTS), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    t->comm_s += now_s() - tc;
     for (int i = 0; i < N_SLOTS; i++) m[i] = g[N + i];
     if (t->rank == 0 && t->step == g_test_dump_step) {
         FILE *f = fopen(g_test_dump_path, "wb");
@@ -322,7 +327,9 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
     if (nd) {
         if (t->rank == 0) nn_adam_step(&t->dens_adam, p + doff, g + doff, t->dens1, t->dens2, nd);
         else t->dens_adam.t++;
+        tc = now_s();
         if (t->nranks > 1) MPI_Bcast(p + doff, (int)nd, MPI_FLOAT, 0, MPI_COMM_WORLD);
+        t->comm_s += now_s() - tc;
     }
     if (t->ema) {
         /* warm-up as in TensorFlow's ExponentialMovingAverage(num_updates) */
@@ -410,7 +417,11 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
     res->test_error = evaluate_ema(t);
     res->steps = t->step;
     if (out) {
-        fprintf(out, "done: %ld steps in %.1f s\n", t->step, wall);
+        fprintf(out, "done: %ld steps in %.1f s; %.2f ms/step, %.0f img/s, allreduce + broadcast %.1f%% of step time "
+                     "(rank 0)\n",
+                t->step, wall, 1e3 * t->step_s / (double)(t->timed_steps ? t->timed_steps : 1),
+                t->step_s > 0 ? (double)t->timed_steps * cfg->batch / t->step_s : 0.0,
+                t->step_s > 0 ? 100.0 * t->comm_s / t->step_s : 0.0);
         fprintf(out, "test error: %.2f%% %s, %.2f%% raw weights\n", 100 * res->test_error,
                 cfg->epr_enabled ? "(quantised EMA)" : (t->ema ? "(EMA)" : ""), 100 * res->test_error_raw);
     }
@@ -479,7 +490,10 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
     long first_step = t.step, last_step = t.step;
     while (t.step < cfg->steps) {
         double m[N_SLOTS];
+        double ts = now_s();
         train_step(&t, m);
+        t.step_s += now_s() - ts;
+        t.timed_steps++;
         for (int i = 0; i < N_SLOTS; i++) t.acc[i] += m[i];
         t.acc_steps++;
         int stop = m[SLOT_STOP] > 0;

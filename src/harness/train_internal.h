@@ -52,6 +52,8 @@ typedef struct {
     double *curves[N_CURVES];
     size_t n_rows, cap_rows;
     double wall_before; /* training seconds of the runs before a resume */
+    double step_s, comm_s; /* time in train_step, and in its allreduce + broadcast */
+    long timed_steps;
     char run_path[1200], epr_path[1200];
     char *arch_text; /* bitstream architecture text (input shape, normalisation, layers) */
 } trainer;
