@@ -1,0 +1,365 @@
+/* codec/container_write.c — the encoder: epr_encode().
+ *
+ * Owns: validating the caller's groups and tensors, histogramming each
+ * group column over all its tensors, asking tables.c for the cheaper
+ * table, coding each tensor's phi as one rANS stream and laying out the
+ * file (docs/format.md) with its size report.  Calls tables, rans, crc32. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/bytes_internal.h"
+#include "codec/container_internal.h"
+#include "codec/rans_internal.h"
+#include "codec/tables_internal.h"
+#include "common/status.h"
+#include "epr/codec.h"
+
+static int64_t spec_elements(const epr_tensor_spec *t) {
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] < 0 || (t->shape[d] && n > EPR_MAX_ELEMENTS / t->shape[d])) return -1;
+        n *= t->shape[d];
+    }
+    return n;
+}
+
+static int validate(const epr_group_spec *groups, int n_groups, const epr_tensor_spec *tensors,
+                    int n_tensors, epr_err *err) {
+    RETURN_ERROR_IF(n_groups < 0 || n_tensors < 0 || (n_groups && !groups) ||
+                        (n_tensors && !tensors),
+                    err, EPR_EARG, "epr_encode: bad group/tensor arrays");
+    for (int g = 0; g < n_groups; g++) {
+        const epr_group_spec *G = &groups[g];
+        RETURN_ERROR_IF(G->ell < 1 || G->ell > (1 << 16), err, EPR_EARG, "group %d: ell %d", g,
+                        G->ell);
+        RETURN_ERROR_IF(!G->scale || !G->offset, err, EPR_EARG, "group %d: scale/offset missing",
+                        g);
+        if (G->decoder == EPR_DECODER_AFFINE) {
+            RETURN_ERROR_IF(G->ell != 1, err, EPR_EARG, "group %d: affine needs ell = 1, got %d",
+                            g, G->ell);
+        } else if (G->decoder == EPR_DECODER_CONV_AFFINE) {
+            switch (G->transform) {
+            case EPR_TRANSFORM_IDENTITY: break;
+            case EPR_TRANSFORM_DFT:
+                RETURN_ERROR_IF(G->dft_h < 1 || G->dft_w < 1 || G->dft_h > EPR_MAX_DFT_SIDE ||
+                                    G->dft_w > EPR_MAX_DFT_SIDE || G->dft_h * G->dft_w != G->ell,
+                                err, EPR_EARG, "group %d: DFT %d x %d does not match ell %d", g,
+                                G->dft_h, G->dft_w, G->ell);
+                break;
+            case EPR_TRANSFORM_RANDOM_ORTHOGONAL:
+            case EPR_TRANSFORM_LEARNED:
+            case EPR_TRANSFORM_EXPLICIT:
+                RETURN_ERROR_IF(!G->transform_matrix, err, EPR_EARG,
+                                "group %d: transform matrix missing", g);
+                break;
+            default:
+                return epr_fail(err, EPR_EARG, "group %d: unknown transform kind %d", g,
+                                G->transform);
+            }
+        } else {
+            return epr_fail(err, EPR_EARG, "group %d: unknown decoder kind %d", g, G->decoder);
+        }
+    }
+    for (int i = 0; i < n_tensors; i++) {
+        const epr_tensor_spec *T = &tensors[i];
+        RETURN_ERROR_IF(!T->name || strlen(T->name) > EPR_MAX_NAME, err, EPR_EARG,
+                        "tensor %d: name missing or longer than %d bytes", i, EPR_MAX_NAME);
+        RETURN_ERROR_IF(T->ndim < 0 || T->ndim > EPR_MAX_NDIM, err, EPR_EARG,
+                        "tensor '%s': ndim %d", T->name, T->ndim);
+        int64_t n = spec_elements(T);
+        RETURN_ERROR_IF(n < 0, err, EPR_EARG, "tensor '%s': bad shape", T->name);
+        RETURN_ERROR_IF(T->group < -1 || T->group >= n_groups, err, EPR_EARG,
+                        "tensor '%s': group %d of %d", T->name, T->group, n_groups);
+        if (T->group >= 0) {
+            RETURN_ERROR_IF(n && !T->phi, err, EPR_EARG, "tensor '%s': phi missing", T->name);
+            RETURN_ERROR_IF(n % groups[T->group].ell, err, EPR_EARG,
+                            "tensor '%s': %lld elements not a multiple of ell %d", T->name,
+                            (long long)n, groups[T->group].ell);
+        } else {
+            RETURN_ERROR_IF(n && !T->raw, err, EPR_EARG, "tensor '%s': raw data missing",
+                            T->name);
+        }
+    }
+    return EPR_OK;
+}
+
+/* Per-group state while encoding. */
+typedef struct {
+    int ell;
+    int64_t n_params;
+    epr_column_choice *cols; /* [ell] */
+    uint32_t **cum;          /* [ell][K] cumulative frequencies */
+} enc_group;
+
+static void free_groups(enc_group *eg, int n) {
+    if (!eg) return;
+    for (int g = 0; g < n; g++) {
+        for (int c = 0; eg[g].cols && c < eg[g].ell; c++) {
+            free(eg[g].cols[c].t.freq);
+            if (eg[g].cum) free(eg[g].cum[c]);
+        }
+        free(eg[g].cols);
+        free(eg[g].cum);
+    }
+    free(eg);
+}
+
+/* Support and histogram of every column of group g, then its tables. */
+static int build_group(const epr_group_spec *G, int g, const epr_tensor_spec *tensors,
+                       int n_tensors, enc_group *E, epr_err *err) {
+    const int ell = G->ell;
+    E->ell = ell;
+    E->cols = (epr_column_choice *)calloc((size_t)ell, sizeof *E->cols);
+    E->cum = (uint32_t **)calloc((size_t)ell, sizeof *E->cum);
+    int64_t *mn = (int64_t *)malloc(sizeof(int64_t) * (size_t)ell);
+    int64_t *mx = (int64_t *)malloc(sizeof(int64_t) * (size_t)ell);
+    int rc = EPR_OK;
+    uint64_t *counts = NULL;
+    if (!E->cols || !E->cum || !mn || !mx) {
+        rc = epr_fail(err, EPR_ENOMEM, "group %d: out of memory", g);
+        goto done;
+    }
+    for (int c = 0; c < ell; c++) { mn[c] = INT64_MAX; mx[c] = INT64_MIN; }
+    for (int i = 0; i < n_tensors; i++) {
+        if (tensors[i].group != g) continue;
+        int64_t n = spec_elements(&tensors[i]);
+        E->n_params += n;
+        for (int64_t e = 0; e < n; e++) {
+            int c = (int)(e % ell);
+            int64_t v = tensors[i].phi[e];
+            if (v < mn[c]) mn[c] = v;
+            if (v > mx[c]) mx[c] = v;
+        }
+    }
+    counts = (uint64_t *)malloc(sizeof(uint64_t) * EPR_MAX_SUPPORT);
+    if (!counts) {
+        rc = epr_fail(err, EPR_ENOMEM, "group %d: out of memory", g);
+        goto done;
+    }
+    for (int c = 0; c < ell; c++) {
+        if (mn[c] > mx[c]) mn[c] = mx[c] = 0; /* no samples: a one-symbol table */
+        int64_t K = mx[c] - mn[c] + 1;
+        if (K > (int64_t)EPR_MAX_SUPPORT) {
+            rc = epr_fail(err, EPR_EUNSUP,
+                          "group %d column %d: phi spans [%lld, %lld], more than 2^%d values", g,
+                          c, (long long)mn[c], (long long)mx[c], EPR_MAX_PRECISION);
+            goto done;
+        }
+        memset(counts, 0, sizeof(uint64_t) * (size_t)K);
+        for (int i = 0; i < n_tensors; i++) {
+            if (tensors[i].group != g) continue;
+            int64_t n = spec_elements(&tensors[i]);
+            for (int64_t e = c; e < n; e += ell) counts[tensors[i].phi[e] - mn[c]]++;
+        }
+        const float *dens = G->density ? G->density + (size_t)c * EPR_DENSITY_PARAMS_PER_COLUMN
+                                       : NULL;
+        rc = epr_column_choose(counts, (int32_t)mn[c], (uint32_t)K, dens, &E->cols[c], err);
+        if (rc) goto done;
+        E->cum[c] = (uint32_t *)malloc(sizeof(uint32_t) * (size_t)K);
+        if (!E->cum[c]) {
+            rc = epr_fail(err, EPR_ENOMEM, "group %d: out of memory", g);
+            goto done;
+        }
+        uint32_t s = 0;
+        for (int64_t k = 0; k < K; k++) {
+            E->cum[c][k] = s;
+            s += E->cols[c].t.freq[k];
+        }
+    }
+done:
+    free(mn);
+    free(mx);
+    free(counts);
+    return rc;
+}
+
+/* Codes phi (n elements, row-major [n/ell x ell]) into a fresh buffer. */
+static int code_tensor(const enc_group *E, const int32_t *phi, int64_t n, uint8_t **out,
+                       size_t *out_len, epr_err *err, const char *name) {
+    /* Renormalisation emits at most 2 bytes per symbol (x < 2^31 and
+     * x_max >= 2^15 for p <= 16), plus 8 for the final states. */
+    size_t cap = 2 * (size_t)n + 8;
+    uint8_t *buf = (uint8_t *)malloc(cap);
+    RETURN_ERROR_IF(!buf, err, EPR_ENOMEM, "tensor '%s': out of memory", name);
+    uint8_t *ptr = buf + cap;
+    epr_rans_state x[2];
+    epr_rans_enc_init(&x[0]);
+    epr_rans_enc_init(&x[1]);
+    /* Reverse order: the decoder reads forward (see rans_internal.h). */
+    for (int64_t e = n - 1; e >= 0; e--) {
+        const int c = (int)(e % E->ell);
+        const epr_ctable *t = &E->cols[c].t;
+        if (t->K == 1) continue; /* coding the only symbol is the identity */
+        uint32_t s = (uint32_t)(phi[e] - t->min);
+        epr_rans_enc_put(&x[e & 1], &ptr, E->cum[c][s], t->freq[s], t->p);
+    }
+    epr_rans_enc_flush(&x[1], &ptr);
+    epr_rans_enc_flush(&x[0], &ptr);
+    *out_len = (size_t)(buf + cap - ptr);
+    memmove(buf, ptr, *out_len);
+    *out = buf;
+    return EPR_OK;
+}
+
+void epr_encode_report_free(epr_encode_report *r) {
+    if (!r) return;
+    for (int g = 0; g < r->n_groups; g++) free(r->groups[g].columns);
+    free(r->groups);
+    memset(r, 0, sizeof *r);
+}
+
+int epr_encode(const char *arch, size_t arch_len, const epr_group_spec *groups, int n_groups,
+               const epr_tensor_spec *tensors, int n_tensors, void **out, size_t *out_size,
+               epr_encode_report *report, epr_err *err) {
+    RETURN_ERROR_IF(!out || !out_size || (arch_len && !arch) || arch_len > UINT32_MAX, err,
+                    EPR_EARG, "epr_encode: bad arguments");
+    *out = NULL;
+    *out_size = 0;
+    if (report) memset(report, 0, sizeof *report);
+    CHECK_STATUS(validate(groups, n_groups, tensors, n_tensors, err));
+
+    int rc = EPR_OK;
+    epr_wbuf b = {0};
+    epr_size_parts parts = {0};
+    enc_group *eg = (enc_group *)calloc((size_t)(n_groups ? n_groups : 1), sizeof *eg);
+    size_t *coded_by_group = (size_t *)calloc((size_t)(n_groups ? n_groups : 1), sizeof(size_t));
+    RETURN_ERROR_IF(!eg || !coded_by_group, err, EPR_ENOMEM, "epr_encode: out of memory");
+    for (int g = 0; g < n_groups && !rc; g++)
+        rc = build_group(&groups[g], g, tensors, n_tensors, &eg[g], err);
+    if (rc) goto fail;
+
+    epr_put_bytes(&b, EPR_MAGIC, 4);
+    epr_put_u16(&b, EPR_FORMAT_VERSION);
+    epr_put_u16(&b, 0);
+    epr_put_u32(&b, (uint32_t)n_groups);
+    epr_put_u32(&b, (uint32_t)n_tensors);
+    parts.header = b.n;
+    epr_put_u32(&b, (uint32_t)arch_len);
+    epr_put_bytes(&b, arch, arch_len);
+    parts.arch = b.n - parts.header;
+
+    size_t *dec_bytes = (size_t *)calloc((size_t)(n_groups ? n_groups : 1), sizeof(size_t));
+    if (!dec_bytes) {
+        rc = epr_fail(err, EPR_ENOMEM, "epr_encode: out of memory");
+        goto fail;
+    }
+    for (int g = 0; g < n_groups; g++) {
+        const epr_group_spec *G = &groups[g];
+        size_t start = b.n;
+        int conv = G->decoder == EPR_DECODER_CONV_AFFINE;
+        int store = !conv || G->transform == EPR_TRANSFORM_IDENTITY ? EPR_STORE_NONE
+                    : G->transform == EPR_TRANSFORM_DFT            ? EPR_STORE_DFT
+                                                                   : EPR_STORE_EXPLICIT;
+        epr_put_u8(&b, (uint32_t)G->decoder);
+        epr_put_u8(&b, (uint32_t)store);
+        epr_put_u8(&b, conv ? (uint32_t)G->transform : 0);
+        epr_put_u8(&b, 0);
+        epr_put_u32(&b, (uint32_t)G->ell);
+        if (store == EPR_STORE_DFT) {
+            epr_put_u16(&b, (uint32_t)G->dft_h);
+            epr_put_u16(&b, (uint32_t)G->dft_w);
+        }
+        for (int j = 0; j < G->ell; j++) epr_put_f32(&b, G->scale[j]);
+        for (int j = 0; j < G->ell; j++) epr_put_f32(&b, G->offset[j]);
+        if (store == EPR_STORE_EXPLICIT)
+            for (size_t j = 0; j < (size_t)G->ell * (size_t)G->ell; j++)
+                epr_put_f32(&b, G->transform_matrix[j]);
+        dec_bytes[g] = b.n - start;
+        parts.decoder += dec_bytes[g];
+        size_t tstart = b.n;
+        for (int c = 0; c < G->ell; c++)
+            epr_column_write(&b, &eg[g].cols[c].t,
+                             G->density ? G->density + (size_t)c * EPR_DENSITY_PARAMS_PER_COLUMN
+                                        : NULL);
+        parts.tables += b.n - tstart;
+    }
+
+    double self_info = 0;
+    for (int i = 0; i < n_tensors && !rc; i++) {
+        const epr_tensor_spec *T = &tensors[i];
+        int64_t n = spec_elements(T);
+        size_t start = b.n, nlen = strlen(T->name);
+        epr_put_u16(&b, (uint32_t)nlen);
+        epr_put_bytes(&b, T->name, nlen);
+        epr_put_u8(&b, (uint32_t)T->ndim);
+        for (int d = 0; d < T->ndim; d++) epr_put_u64(&b, (uint64_t)T->shape[d]);
+        epr_put_u32(&b, (uint32_t)(int32_t)T->group);
+        if (T->group < 0) {
+            epr_put_u64(&b, 4 * (uint64_t)n);
+            parts.index += b.n - start;
+            for (int64_t e = 0; e < n; e++) epr_put_f32(&b, T->raw[e]);
+            parts.extras += 4 * (size_t)n;
+        } else {
+            uint8_t *stream = NULL;
+            size_t len = 0;
+            rc = code_tensor(&eg[T->group], T->phi, n, &stream, &len, err, T->name);
+            if (rc) break;
+            epr_put_u64(&b, len);
+            parts.index += b.n - start;
+            epr_put_bytes(&b, stream, len);
+            free(stream);
+            parts.coded += len;
+            coded_by_group[T->group] += len;
+        }
+    }
+    if (rc) {
+        free(dec_bytes);
+        goto fail;
+    }
+    if (!b.oom) epr_put_u32(&b, epr_crc32(b.p, b.n));
+    parts.crc = EPR_CRC_BYTES;
+    if (b.oom) {
+        free(dec_bytes);
+        rc = epr_fail(err, EPR_ENOMEM, "epr_encode: out of memory");
+        goto fail;
+    }
+    parts.total = b.n;
+
+    for (int g = 0; g < n_groups; g++)
+        for (int c = 0; c < eg[g].ell; c++) self_info += eg[g].cols[c].data_bits;
+    if (report) {
+        report->parts = parts;
+        report->self_info_bits = self_info;
+        report->n_groups = n_groups;
+        report->groups = (epr_group_report *)calloc((size_t)(n_groups ? n_groups : 1),
+                                                    sizeof *report->groups);
+        for (int g = 0; report->groups && g < n_groups; g++) {
+            epr_group_report *R = &report->groups[g];
+            R->ell = eg[g].ell;
+            R->n_params = eg[g].n_params;
+            R->decoder_bytes = dec_bytes[g];
+            R->coded_bytes = coded_by_group[g];
+            R->columns = (epr_column_report *)calloc((size_t)R->ell, sizeof *R->columns);
+            for (int c = 0; c < R->ell; c++) {
+                const epr_column_choice *ch = &eg[g].cols[c];
+                R->table_bytes += ch->table_bytes;
+                if (!R->columns) continue;
+                epr_column_report *C = &R->columns[c];
+                C->table_kind = ch->t.kind;
+                C->precision = (int)ch->t.p;
+                C->min = ch->t.min;
+                C->max = (int32_t)(ch->t.min + (int64_t)ch->t.K - 1);
+                C->table_bytes = ch->table_bytes;
+                C->coded_bits = ch->data_bits;
+                C->histogram_bits = ch->hist_total_bits;
+                C->density_bits = ch->dens_total_bits;
+            }
+            R->bits_per_param =
+                R->n_params ? 8.0 * (double)(R->decoder_bytes + R->table_bytes + R->coded_bytes) /
+                                  (double)R->n_params
+                            : 0.0;
+        }
+    }
+    free(dec_bytes);
+    free_groups(eg, n_groups);
+    free(coded_by_group);
+    *out = b.p;
+    *out_size = b.n;
+    return EPR_OK;
+fail:
+    free(b.p);
+    free_groups(eg, n_groups);
+    free(coded_by_group);
+    return rc;
+}
