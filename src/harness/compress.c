@@ -7,25 +7,9 @@
 #include "epr/epr_model.h"
 #include "harness/bitstream.h"
 #include "harness/config.h"
+#include "harness/experiment.h"
 #include "harness/fsutil.h"
 #include "harness/h5run.h"
-
-static int load_groups(const cfg_experiment *cfg, epr_group_def *g) {
-    for (int i = 0; i < cfg->n_groups; i++) {
-        const cfg_group *c = &cfg->groups[i];
-        memset(&g[i], 0, sizeof g[i]);
-        snprintf(g[i].name, sizeof g[i].name, "%s", c->name);
-        g[i].decoder = strcmp(c->decoder, "affine") ? EPR_DECODER_CONV_AFFINE : EPR_DECODER_AFFINE;
-        epr_transform_parse(c->transform, &g[i].transform, NULL);
-        g[i].ell = c->ell;
-        g[i].kh = c->kh;
-        g[i].kw = c->kw;
-        g[i].log_step = c->log_step;
-        g[i].n_tensors = c->n_tensors;
-        for (int j = 0; j < c->n_tensors; j++) g[i].tensors[j] = c->tensors[j];
-    }
-    return cfg->n_groups;
-}
 
 int compress_run(const char *run_path, const char *out_path, int use_raw, FILE *report, epr_err *err) {
     h5run *h = NULL;
@@ -69,7 +53,7 @@ int compress_run(const char *run_path, const char *out_path, int use_raw, FILE *
     }
     if (!rc) rc = bitstream_arch_parse(arch, strlen(arch), &a, err);
     if (!rc) rc = nn_model_build(cfg.layers, a.c, a.h, a.w, 1, &net, err);
-    if (!rc) rc = epr_model_create(net, groups, load_groups(&cfg, groups), cfg.uncompressed, cfg.seed, &em, err);
+    if (!rc) rc = epr_model_create(net, groups, experiment_groups(&cfg, groups), cfg.uncompressed, cfg.seed, &em, err);
     if (!rc) rc = h5run_read(h, "/model/train_block", H5RUN_F32, epr_model_params(em), epr_model_size(em), err);
     if (!rc && !use_raw && h5run_has(h, "/model/ema"))
         rc = h5run_read(h, "/model/ema", H5RUN_F32, epr_model_params(em), epr_model_net_size(em), err);

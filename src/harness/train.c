@@ -25,6 +25,7 @@
 
 #include "harness/bitstream.h"
 #include "harness/data_sets.h"
+#include "harness/experiment.h"
 #include "harness/fsutil.h"
 #include "harness/train_internal.h"
 
@@ -172,26 +173,6 @@ static void trainer_free(trainer *t) {
     dataset_free(&t->test);
 }
 
-static int groups_from_config(const cfg_experiment *cfg, epr_group_def *g) {
-    for (int i = 0; i < cfg->n_groups; i++) {
-        const cfg_group *c = &cfg->groups[i];
-        memset(&g[i], 0, sizeof g[i]);
-        snprintf(g[i].name, sizeof g[i].name, "%s", c->name);
-        g[i].decoder = strcmp(c->decoder, "affine") ? EPR_DECODER_CONV_AFFINE : EPR_DECODER_AFFINE;
-        g[i].transform = !strcmp(c->transform, "dft")                 ? EPR_TRANSFORM_DFT
-                         : !strcmp(c->transform, "random-orthogonal") ? EPR_TRANSFORM_RANDOM_ORTHOGONAL
-                         : !strcmp(c->transform, "learned")           ? EPR_TRANSFORM_LEARNED
-                                                                      : EPR_TRANSFORM_IDENTITY;
-        g[i].ell = c->ell;
-        g[i].kh = c->kh;
-        g[i].kw = c->kw;
-        g[i].log_step = c->log_step;
-        g[i].n_tensors = c->n_tensors;
-        for (int j = 0; j < c->n_tensors; j++) g[i].tensors[j] = c->tensors[j];
-    }
-    return cfg->epr_enabled ? cfg->n_groups : 0;
-}
-
 #define ALLOC(ptr, count)                                                                    \
     do {                                                                                     \
         (ptr) = calloc((size_t)(count) + 1, sizeof *(ptr));                                  \
@@ -217,7 +198,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
                     nn_model_num_classes(t->net), t->train.n_classes);
 
     epr_group_def groups[CFG_MAX_GROUPS];
-    int ng = groups_from_config(cfg, groups);
+    int ng = cfg->epr_enabled ? experiment_groups(cfg, groups) : 0;
     RETURN_ERROR_IF(cfg->epr_enabled && ng == 0, err, EPR_EARG,
                     "%s: [epr] enabled = true needs at least one [group.NAME] section", cfg->path);
     int rc = epr_model_create(t->net, groups, ng, cfg->epr_enabled ? cfg->uncompressed : NULL, cfg->seed, &t->em, err);
