@@ -41,7 +41,7 @@ static const key_def KEYS[] = {
     {"model", "layers", K_TEXT, 0, 0, "", "layer list for name=custom, one layer per (indented) line; see `epr train --help`"},
     {"train", "steps", K_LONG, F(steps), "6000", "optimizer steps"},
     {"train", "batch", K_INT, F(batch), "64", "global batch size (split across ranks)"},
-    {"train", "eval_batch", K_INT, F(eval_batch), "500", "batch size for evaluation"},
+    {"train", "eval_batch", K_INT, F(eval_batch), "100", "batch size for evaluation (epr eval uses the same default)"},
     {"train", "optimizer", K_STR, F(optimizer), "adam", "adam | sgd (momentum)"},
     {"train", "lr", K_FLOAT, F(lr), "1e-3", "learning rate of the network parameters"},
     {"train", "momentum", K_FLOAT, F(momentum), "0.9", "SGD momentum"},

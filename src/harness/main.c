@@ -203,13 +203,13 @@ static void usage_eval(FILE *f) {
                "  --data SET           mnist10k | fashion-mnist | cifar10 (prepared under the data root)\n"
                "  --images F --labels F  any IDX pair instead of --data\n"
                "  --data-root DIR      where SET lives (default $EPR_DATA_ROOT, else the source tree's data/)\n"
-               "  --batch N            evaluation batch (default 500)\n"
+               "  --batch N            evaluation batch (default 100, as epr train)\n"
                "  --predictions FILE   write one predicted class per line\n");
 }
 
 static int cmd_eval(int argc, char **argv) {
     const char *path = NULL, *set = NULL, *images = NULL, *labels = NULL, *root = NULL, *pred_path = NULL;
-    int batch = 500;
+    int batch = 100;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
