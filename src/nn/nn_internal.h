@@ -54,13 +54,18 @@ struct nn_model {
     int has_labels;
     const float *x;        /* input of the last forward (caller-owned) */
     float *dx_input;       /* optional gradient w.r.t. the model input */
+    /* Optional profile (benchmarks; NULL otherwise): the forward and the
+     * backward walk add each layer's seconds to op_time[2*op] (forward)
+     * and op_time[2*op + 1] (backward), op an nn_op. */
+    double *op_time;
 };
+#define NN_N_OPS (NN_FLATTEN + 1)
 
 /* Convolutions run in chunks of whole samples: one im2col + one sgemm per
  * chunk.  A chunk is as small as possible (so col stays in L2 and, for one
  * sample, the product lands in y's layout with no reorder) but wide enough
  * (N = samples * output pixels >= NN_CONV_MIN_N) for sgemm to be efficient,
- * and never over NN_COL_CAP floats unless one sample needs more.  Measured
+ * and never over NN_COL_CAP floats unless that width needs more.  Measured
  * on LeNet5 at batch 64: whole-batch im2col was 1.5x slower. */
 #ifndef NN_COL_CAP
 #define NN_COL_CAP ((size_t)1 << 17)

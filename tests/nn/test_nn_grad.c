@@ -267,6 +267,8 @@ static void test_pools(void **st) {
     assert_int_equal(run_case(CASE(.spec = "conv name=a out=2 k=1; maxpool k=2 name=p; maxpool k=2 in=a; add with=p",
                                    .c = 1, .h = 4, .w = 6, .n = 2, .input = INPUT_DISTINCT, LIN), 26), 0);
     assert_int_equal(run_case(CASE(.spec = "maxpool k=3 stride=2", .c = 2, .h = 7, .w = 8, .n = 2, .input = INPUT_DISTINCT, LIN), 9), 0);
+    /* padded (ResNet stem): border windows are clipped, not zero-filled */
+    assert_int_equal(run_case(CASE(.spec = "maxpool k=3 stride=2 pad=1", .c = 2, .h = 7, .w = 6, .n = 2, .input = INPUT_DISTINCT, LIN), 12), 0);
     assert_int_equal(run_case(CASE(.spec = "avgpool k=2", .c = 2, .h = 5, .w = 6, .n = 2, LIN), 10), 0);
     assert_int_equal(run_case(CASE(.spec = "avgpool k=3 stride=2", .c = 3, .h = 7, .w = 6, .n = 2, LIN), 11), 0);
     assert_int_equal(run_case(CASE(.spec = "gap", .c = 3, .h = 4, .w = 5, .n = 2, LIN), 12), 0);
