@@ -344,3 +344,12 @@ void epr_model_group_layout(const epr_model *em, int gi, size_t *latent_off, siz
     *psi_n = g->npsi;
     *density_off = g->dens_off;
 }
+
+void epr_model_psi_range(const epr_model *em, size_t *begin, size_t *end) {
+    if (!em->ng) {
+        *begin = *end = 0;
+        return;
+    }
+    *begin = em->g[0].psi_off;
+    *end = em->g[em->ng - 1].psi_off + em->g[em->ng - 1].npsi;
+}

@@ -84,6 +84,8 @@ int epr_model_group_tensor(const epr_model *em, int g, int t); /* nn tensor inde
 /* Current decoder values for the codec: s[ell or 1], offset[ell or 1], T. */
 void epr_model_decoder_values(epr_model *em, int g, float *s, float *offset, float *T);
 const float *epr_model_density(epr_model *em, int g); /* [ell x 43] */
+/* [begin, end) of all groups' Ψ in the train block (empty without groups). */
+void epr_model_psi_range(const epr_model *em, size_t *begin, size_t *end);
 /* Offsets (into the train block) and sizes of group g's latent, Ψ and density. */
 void epr_model_group_layout(const epr_model *em, int g, size_t *latent_off, size_t *latent_n, size_t *psi_off,
                             size_t *psi_n, size_t *density_off);

@@ -28,7 +28,7 @@
 
 #define SCHEMA_VERSION 1
 #define MAX_DS 512
-#define MAX_ATTRS 32
+#define MAX_ATTRS 40
 
 const char *const CURVE_NAMES[N_CURVES] = {"step",          "loss",           "cross_entropy",
                                            "rate_noisy_bits", "rate_exact_bits", "train_error",
@@ -71,6 +71,10 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
         add_ds(&L, "/optimizer/", "density_adam_m", H5RUN_F32, nd, t->dens1);
         add_ds(&L, "/optimizer/", "density_adam_v", H5RUN_F32, nd, t->dens2);
     }
+    if (t->dec1) {
+        add_ds(&L, "/optimizer/", "decoder_adam_m", H5RUN_F32, t->psi_end - t->psi_begin, t->dec1);
+        add_ds(&L, "/optimizer/", "decoder_adam_v", H5RUN_F32, t->psi_end - t->psi_begin, t->dec2);
+    }
     int64_t rng[2] = {(int64_t)cfg->seed, t->step};
     add_ds(&L, "/rng/", "state", H5RUN_I64, 2, rng);
     /* per-group views for readers (h5py users); resume reads train_block */
@@ -106,6 +110,7 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     a[na++] = h5run_i64("batch", cfg->batch);
     a[na++] = h5run_i64("adam_t", t->net_adam.t);
     a[na++] = h5run_i64("density_adam_t", t->dens_adam.t);
+    a[na++] = h5run_i64("decoder_adam_t", t->dec_adam.t);
     a[na++] = h5run_f64v("log_accumulators", t->acc, N_SLOTS);
     a[na++] = h5run_i64("log_accumulated_steps", t->acc_steps);
     a[na++] = h5run_f64("wall_seconds", wall);
@@ -187,6 +192,11 @@ static int resume_rank0(trainer *t, const char *path, epr_err *err) {
     if (!rc && nd) rc = read_f32(h, "/optimizer/density_adam_v", t->dens2, nd, err);
     if (!rc && !(rc = h5run_get_i64(h, "/", "adam_t", &v, err))) t->net_adam.t = (long)v;
     if (!rc && !(rc = h5run_get_i64(h, "/", "density_adam_t", &v, err))) t->dens_adam.t = (long)v;
+    if (!rc && t->dec1 && !(rc = h5run_get_i64(h, "/", "decoder_adam_t", &v, err))) t->dec_adam.t = (long)v;
+    if (!rc && t->dec1)
+        rc = read_f32(h, "/optimizer/decoder_adam_m", t->dec1, t->psi_end - t->psi_begin, err);
+    if (!rc && t->dec1)
+        rc = read_f32(h, "/optimizer/decoder_adam_v", t->dec2, t->psi_end - t->psi_begin, err);
     if (!rc) rc = h5run_get_f64v(h, "/", "log_accumulators", t->acc, N_SLOTS, err);
     if (!rc && !(rc = h5run_get_i64(h, "/", "log_accumulated_steps", &v, err))) t->acc_steps = (long)v;
     if (!rc) rc = h5run_get_f64(h, "/", "wall_seconds", &t->wall_before, err);
@@ -212,11 +222,16 @@ int checkpoint_resume(trainer *t, const char *path, epr_err *err) {
         return rc;
     }
     /* every rank holds the network state and its optimizer state */
-    long long st[3] = {t->step, t->net_adam.t, t->dens_adam.t};
-    MPI_Bcast(st, 3, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+    long long st[4] = {t->step, t->net_adam.t, t->dens_adam.t, t->dec_adam.t};
+    MPI_Bcast(st, 4, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
     t->step = (long)st[0];
     t->net_adam.t = (long)st[1];
     t->dens_adam.t = (long)st[2];
+    t->dec_adam.t = (long)st[3];
+    if (t->dec1) {
+        MPI_Bcast(t->dec1, (int)(t->psi_end - t->psi_begin), MPI_FLOAT, 0, MPI_COMM_WORLD);
+        MPI_Bcast(t->dec2, (int)(t->psi_end - t->psi_begin), MPI_FLOAT, 0, MPI_COMM_WORLD);
+    }
     size_t nn = epr_model_net_size(t->em);
     MPI_Bcast(epr_model_params(t->em), (int)epr_model_size(t->em), MPI_FLOAT, 0, MPI_COMM_WORLD);
     if (t->ema) MPI_Bcast(t->ema, (int)nn, MPI_FLOAT, 0, MPI_COMM_WORLD);

@@ -69,6 +69,7 @@ typedef struct {
     int epr_enabled;
     double lambda;
     float density_lr;
+    float decoder_lr;         /* Adam lr of Ψ when the network optimizer is SGD */
     int table_precision;      /* max bits of the coder's frequency tables */
     char uncompressed[1024];  /* comma-separated tensor patterns (fnmatch) left float32 */
 

@@ -162,6 +162,8 @@ static void trainer_free(trainer *t) {
     free(t->opt2);
     free(t->dens1);
     free(t->dens2);
+    free(t->dec1);
+    free(t->dec2);
     free(t->ema);
     free(t->backup);
     for (int i = 0; i < N_CURVES; i++) free(t->curves[i]);
@@ -219,6 +221,14 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     size_t nn = epr_model_net_size(t->em), nd = epr_model_density_size(t->em);
     ALLOC(t->opt1, nn);
     if (!strcmp(cfg->optimizer, "adam")) ALLOC(t->opt2, nn);
+    epr_model_psi_range(t->em, &t->psi_begin, &t->psi_end);
+    if (!t->opt2 && t->psi_end > t->psi_begin) {
+        /* Ψ's gradients sum over whole tensors (a conv group's offsets c over
+         * every kernel): plain SGD steps on them would be thousands of times
+         * a weight's.  Adam's steps do not depend on the gradient's scale. */
+        ALLOC(t->dec1, t->psi_end - t->psi_begin);
+        ALLOC(t->dec2, t->psi_end - t->psi_begin);
+    }
     if (nd && t->rank == 0) {
         ALLOC(t->dens1, nd);
         ALLOC(t->dens2, nd);
@@ -232,6 +242,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     for (int i = 0; i < N_CURVES; i++) ALLOC(t->curves[i], t->cap_rows);
     t->net_adam = (nn_adam){cfg->lr, cfg->beta1, cfg->beta2, cfg->adam_eps, 0};
     t->dens_adam = (nn_adam){cfg->density_lr, 0.9f, 0.999f, 1e-8f, 0};
+    t->dec_adam = (nn_adam){cfg->decoder_lr, 0.9f, 0.999f, 1e-8f, 0};
     return 0;
 }
 
@@ -302,7 +313,15 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
         nn_adam_step(&t->net_adam, p, g, t->opt1, t->opt2, nn);
     } else {
         nn_sgd sgd = {lr, cfg->momentum, cfg->weight_decay};
-        nn_sgd_step(&sgd, p, g, t->opt1, nn);
+        if (t->dec1) {
+            size_t b = t->psi_begin, e = t->psi_end;
+            nn_sgd_step(&sgd, p, g, t->opt1, b);
+            nn_sgd_step(&sgd, p + e, g + e, t->opt1 + e, nn - e);
+            t->dec_adam.lr = cfg->decoder_lr * lr / cfg->lr; /* follows the schedule */
+            nn_adam_step(&t->dec_adam, p + b, g + b, t->dec1, t->dec2, e - b);
+        } else {
+            nn_sgd_step(&sgd, p, g, t->opt1, nn);
+        }
     }
     size_t doff = epr_model_density_offset(t->em), nd = epr_model_density_size(t->em);
     if (nd) {

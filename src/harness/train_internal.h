@@ -41,8 +41,10 @@ typedef struct {
     uint32_t *idx;
     float *opt1, *opt2;   /* network optimizer state (Adam m, v / SGD buf) */
     float *dens1, *dens2; /* density Adam state (rank 0 only, DESIGN §3) */
+    float *dec1, *dec2;   /* Ψ Adam state when the network optimizer is SGD */
+    size_t psi_begin, psi_end;
     float *ema, *backup;
-    nn_adam net_adam, dens_adam;
+    nn_adam net_adam, dens_adam, dec_adam;
     long step;
     /* log accumulators since the last log point (part of the checkpoint so
      * that a resumed run logs the same numbers) */

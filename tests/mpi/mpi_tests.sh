@@ -2,7 +2,7 @@
 # Distributed training, checkpoints and failure handling, end to end with
 # the real `epr` binary under mpirun (DESIGN.md §3).
 #   mpi_tests.sh CASE EPR_BINARY WORKDIR
-# Cases: grad_equal resume_bitwise resume_bitwise_np2 kill_in_checkpoint
+# Cases: grad_equal resume_bitwise resume_bitwise_np2 resume_bitwise_sgd kill_in_checkpoint
 #        rank_failure nan_failure segv_failure config_error_np2
 set -euo pipefail
 case_name=$1 epr=$2 work=$3/$1
@@ -82,13 +82,14 @@ for name, g in (("np2", g2), ("np3", g3)):
     assert nz > len(g) // 2, "gradient mostly zero: the test would not see a difference"
 PY
   ;;
-resume_bitwise|resume_bitwise_np2)
+resume_bitwise|resume_bitwise_np2|resume_bitwise_sgd)
   np=1; [ $case_name = resume_bitwise_np2 ] && np=2
-  run $np full > log_full 2>&1 || { cat log_full; fail "uninterrupted run failed"; }
-  set +e; EPR_TEST_STOP_AT=29 run $np part > log_part 2>&1; rc=$?; set -e
+  extra=(); [ $case_name = resume_bitwise_sgd ] && extra=(--set train.optimizer=sgd --set train.lr=0.05)
+  run $np full "${extra[@]}" > log_full 2>&1 || { cat log_full; fail "uninterrupted run failed"; }
+  set +e; EPR_TEST_STOP_AT=29 run $np part "${extra[@]}" > log_part 2>&1; rc=$?; set -e
   [ $rc = 75 ] || { cat log_part; fail "stopped run exited $rc, expected 75"; }
   grep -q "stopping on signal" log_part || fail "no checkpoint message"
-  run $np part --resume part/run.h5 > log_resume 2>&1 || { cat log_resume; fail "resume failed"; }
+  run $np part "${extra[@]}" --resume part/run.h5 > log_resume 2>&1 || { cat log_resume; fail "resume failed"; }
   grep -q "resumed from part/run.h5 at step 30" log_resume || { cat log_resume; fail "did not resume at step 30"; }
   cmp full/model.epr part/model.epr || fail "model.epr differs after resume"
   cmp <(curves full/run.h5) <(curves part/run.h5) || fail "curves differ after resume"
