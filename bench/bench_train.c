@@ -32,6 +32,7 @@
 
 #include "epr/epr_model.h"
 #include "harness/config.h"
+#include "harness/experiment.h"
 #include "harness/dataset.h"
 #include "nn/nn.h"
 
@@ -99,25 +100,6 @@ typedef struct {
     double last_bits;                    /* noisy rate of the last step */
 } bench_trainer;
 
-static void groups_from_cfg(const cfg_experiment *cfg, epr_group_def *g) {
-    for (int i = 0; i < cfg->n_groups; i++) {
-        const cfg_group *c = &cfg->groups[i];
-        memset(&g[i], 0, sizeof g[i]);
-        snprintf(g[i].name, sizeof g[i].name, "%s", c->name);
-        g[i].decoder = strcmp(c->decoder, "affine") ? EPR_DECODER_CONV_AFFINE : EPR_DECODER_AFFINE;
-        g[i].transform = !strcmp(c->transform, "dft")                 ? EPR_TRANSFORM_DFT
-                         : !strcmp(c->transform, "random-orthogonal") ? EPR_TRANSFORM_RANDOM_ORTHOGONAL
-                         : !strcmp(c->transform, "learned")           ? EPR_TRANSFORM_LEARNED
-                                                                      : EPR_TRANSFORM_IDENTITY;
-        g[i].ell = c->ell;
-        g[i].kh = c->kh;
-        g[i].kw = c->kw;
-        g[i].log_step = c->log_step;
-        g[i].n_tensors = c->n_tensors;
-        for (int j = 0; j < c->n_tensors; j++) g[i].tensors[j] = c->tensors[j];
-    }
-}
-
 /* 8,004 random 28x28 images, random labels: the mnist10k train split's shape. */
 static void synthetic_dataset(dataset *d, int n, uint64_t seed) {
     memset(d, 0, sizeof *d);
@@ -144,7 +126,7 @@ static void trainer_setup(bench_trainer *t, int max_batch) {
     if (nn_model_build(t->cfg.layers, t->train.c, t->train.h, t->train.w, max_batch, &t->net, &err))
         die("nn_model_build", &err);
     epr_group_def groups[CFG_MAX_GROUPS];
-    groups_from_cfg(&t->cfg, groups);
+    experiment_groups(&t->cfg, groups);
     if (epr_model_create(t->net, groups, t->epr ? t->cfg.n_groups : 0, NULL, t->cfg.seed, &t->em, &err))
         die("epr_model_create", &err);
     if (sampler_init(&t->smp, t->train.n, t->cfg.seed, &err)) die("sampler_init", &err);

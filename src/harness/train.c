@@ -15,6 +15,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <glob.h>
 #include <math.h>
 #include <mpi.h>
 #include <signal.h>
@@ -189,7 +190,17 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     openblas_set_num_threads(cfg->threads);
     snprintf(t->run_path, sizeof t->run_path, "%s/run.h5", opts->out_dir);
     snprintf(t->epr_path, sizeof t->epr_path, "%s/model.epr", opts->out_dir);
-    if (t->rank == 0) CHECK_STATUS(fs_mkdir_p(opts->out_dir, err));
+    if (t->rank == 0) {
+        CHECK_STATUS(fs_mkdir_p(opts->out_dir, err));
+        /* temporaries of checkpoints that a killed run was writing */
+        char pat[1300];
+        snprintf(pat, sizeof pat, "%s.tmp.*", t->run_path);
+        glob_t gl;
+        if (glob(pat, 0, NULL, &gl) == 0) {
+            for (size_t i = 0; i < gl.gl_pathc; i++) unlink(gl.gl_pathv[i]);
+            globfree(&gl);
+        }
+    }
 
     CHECK_STATUS(data_load_experiment(cfg, &t->train, &t->test, err));
     int local_max = (cfg->batch + t->nranks - 1) / t->nranks;

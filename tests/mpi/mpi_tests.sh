@@ -116,6 +116,7 @@ kill_in_checkpoint)
     step=$(h5dump -a /step k/run.h5 | awk '/\(0\)/{print $2}')
     "$epr" train tiny.ini --out k --set train.checkpoint_every=1 --set train.steps=400 --resume k/run.h5 --quiet \
       > resume.log 2>&1 || { cat resume.log; fail "kill $i: resume from step $step failed"; }
+    ! ls k/*.tmp.* >/dev/null 2>&1 || fail "kill $i: the resumed run left the stale temporary file"
     echo "kill $i at step $step: checkpoint readable, resumed to the end"
   done
   [ $kills -ge 3 ] || fail "only $kills runs were killed (too fast?)"
