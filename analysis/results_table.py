@@ -54,7 +54,7 @@ def table(d, target):
     if not runs:
         return f"(no finished runs in {d})\n"
     r0 = runs[0]
-    out = [f"### {r0['model']} on {r0['data']}\n"]
+    out = [f"### {r0['model']} on {r0['data']} (`{os.path.basename(os.path.normpath(d))}`)\n"]
     if base:
         b = sum(r["err"] for r in base) / len(base)
         out.append(f"Plain float32 baseline ({r0['f32']:,} bytes), EMA weights, {base[0]['steps']} steps, batch "
