@@ -24,22 +24,10 @@
 #include "common/rng.h"
 #include "epr/decoder.h"
 #include "epr/transform.h"
+#include "epr_test_util.h"
 
 static double urand(uint64_t seed, uint64_t k) { return epr_rng_uniform(seed, 90, k) - 0.5; }
 
-static void check_close(const char *what, const float *a, const double *f, size_t n, double rtol, double atol_rel) {
-    double fmax = 0;
-    for (size_t k = 0; k < n; k++) fmax = fmax > fabs(f[k]) ? fmax : fabs(f[k]);
-    int bad = 0;
-    for (size_t k = 0; k < n; k++) {
-        double tol = rtol * fabs(f[k]) + atol_rel * fmax + 1e-12;
-        if (!(fabs(a[k] - f[k]) <= tol)) {
-            if (!bad) print_error("%s[%zu]: analytic %.9g, finite difference %.9g\n", what, k, a[k], f[k]);
-            bad++;
-        }
-    }
-    assert_int_equal(bad, 0);
-}
 
 /* ---------------- affine ---------------- */
 

@@ -16,41 +16,9 @@
 #include "common/density_layout.h"
 #include "common/rng.h"
 #include "epr/density.h"
+#include "epr_test_util.h"
 
 /* ---- independent oracle: the density straight from the layout comment ---- */
-
-static double sp(double x) { return log1p(exp(x)); }
-static double sig(double z) { return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z)); }
-
-static double oracle_logits(const double *P, double x) {
-    const int hoff[4] = {EPR_DENSITY_H0, EPR_DENSITY_H1, EPR_DENSITY_H2, EPR_DENSITY_H3};
-    const int boff[4] = {EPR_DENSITY_B0, EPR_DENSITY_B1, EPR_DENSITY_B2, EPR_DENSITY_B3};
-    const int aoff[3] = {EPR_DENSITY_A0, EPR_DENSITY_A1, EPR_DENSITY_A2};
-    const int width[5] = {1, 3, 3, 3, 1};
-    double v[3] = {x, 0, 0}, o[3];
-    for (int k = 0; k < 4; k++) {
-        for (int i = 0; i < width[k + 1]; i++) {
-            double z = P[boff[k] + i];
-            for (int j = 0; j < width[k]; j++) z += sp(P[hoff[k] + i * width[k] + j]) * v[j];
-            if (k < 3) z += tanh(P[aoff[k] + i]) * tanh(z);
-            o[i] = z;
-        }
-        memcpy(v, o, sizeof o);
-    }
-    return v[0];
-}
-
-/* unbounded p(y) */
-static double oracle_p(const double *P, double y) {
-    double l = oracle_logits(P, y - 0.5), u = oracle_logits(P, y + 0.5);
-    double s = l + u > 0 ? -1.0 : 1.0;
-    return fabs(sig(s * u) - sig(s * l));
-}
-
-static double oracle_bits(const double *P, double y) {
-    double p = oracle_p(P, y);
-    return -log2(p < 1e-9 ? 1e-9 : p);
-}
 
 /* A non-trivial column: the init plus a seeded perturbation so that the
  * factors a_k are non-zero (their tanh' paths get exercised). */
@@ -58,21 +26,6 @@ static void make_params(float *P, uint64_t seed) {
     epr_density_init(P, 1, seed);
     for (int k = 0; k < EPR_DENSITY_NPARAMS; k++)
         P[k] += 0.6f * (epr_rng_uniform(seed, 99, (uint64_t)k) - 0.5f);
-}
-
-/* |a - f| <= rtol |f| + atol * max|f| for all k; prints the first failure. */
-static void check_close(const char *what, const float *a, const double *f, int n, double rtol, double atol_rel) {
-    double fmax = 0;
-    for (int k = 0; k < n; k++) fmax = fmax > fabs(f[k]) ? fmax : fabs(f[k]);
-    int bad = 0;
-    for (int k = 0; k < n; k++) {
-        double tol = rtol * fabs(f[k]) + atol_rel * fmax + 1e-12;
-        if (!(fabs(a[k] - f[k]) <= tol)) {
-            if (!bad) print_error("%s[%d]: analytic %.9g, finite difference %.9g\n", what, k, a[k], f[k]);
-            bad++;
-        }
-    }
-    assert_int_equal(bad, 0);
 }
 
 static void test_init(void **state) {

@@ -19,35 +19,9 @@
 #include "common/rng.h"
 #include "epr/density.h"
 #include "epr/rate.h"
+#include "epr_test_util.h"
 
 /* ---- independent double oracle of one column's density ---- */
-static double sp(double x) { return log1p(exp(x)); }
-static double sig(double z) { return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z)); }
-
-static double oracle_logits(const double *P, double x) {
-    const int hoff[4] = {EPR_DENSITY_H0, EPR_DENSITY_H1, EPR_DENSITY_H2, EPR_DENSITY_H3};
-    const int boff[4] = {EPR_DENSITY_B0, EPR_DENSITY_B1, EPR_DENSITY_B2, EPR_DENSITY_B3};
-    const int aoff[3] = {EPR_DENSITY_A0, EPR_DENSITY_A1, EPR_DENSITY_A2};
-    const int width[5] = {1, 3, 3, 3, 1};
-    double v[3] = {x, 0, 0}, o[3];
-    for (int k = 0; k < 4; k++) {
-        for (int i = 0; i < width[k + 1]; i++) {
-            double z = P[boff[k] + i];
-            for (int j = 0; j < width[k]; j++) z += sp(P[hoff[k] + i * width[k] + j]) * v[j];
-            if (k < 3) z += tanh(P[aoff[k] + i]) * tanh(z);
-            o[i] = z;
-        }
-        memcpy(v, o, sizeof o);
-    }
-    return v[0];
-}
-
-static double oracle_bits(const double *P, double y) {
-    double l = oracle_logits(P, y - 0.5), u = oracle_logits(P, y + 0.5);
-    double s = l + u > 0 ? -1.0 : 1.0;
-    double p = fabs(sig(s * u) - sig(s * l));
-    return -log2(p < 1e-9 ? 1e-9 : p);
-}
 
 /* The documented noise: counter = step<<40 | group<<32 | (base + row*ell + col). */
 static double oracle_noise(uint64_t seed, uint64_t step, uint32_t group, uint64_t base, size_t row, int ell, int col) {
@@ -80,19 +54,6 @@ static void to_float(const double *a, float *b, size_t n) {
     for (size_t i = 0; i < n; i++) b[i] = (float)a[i];
 }
 
-static void check_close(const char *what, const float *a, const double *f, size_t n, double rtol, double atol_rel) {
-    double fmax = 0;
-    for (size_t k = 0; k < n; k++) fmax = fmax > fabs(f[k]) ? fmax : fabs(f[k]);
-    int bad = 0;
-    for (size_t k = 0; k < n; k++) {
-        double tol = rtol * fabs(f[k]) + atol_rel * fmax + 1e-12;
-        if (!(fabs(a[k] - f[k]) <= tol)) {
-            if (!bad) print_error("%s[%zu]: analytic %.9g, finite difference %.9g\n", what, k, a[k], f[k]);
-            bad++;
-        }
-    }
-    assert_int_equal(bad, 0);
-}
 
 /* latent ~ s * N-ish(0, 3) in theta units, densities init + perturbation */
 static void make_problem(problem *pr, int ell, int n_log_s, size_t rows, uint64_t seed) {
@@ -304,7 +265,7 @@ static void test_exact(void **state) {
             double k = phi[r * ell + c];
             double l = oracle_logits(P, k - 0.5), u = oracle_logits(P, k + 0.5);
             double s = l + u > 0 ? -1.0 : 1.0;
-            double p = fabs(sig(s * u) - sig(s * l));
+            double p = fabs(oracle_sig(s * u) - oracle_sig(s * l));
             if (p < 1e-9) p = 1e-9;
             want_col[c] += -log2(p);
         }
