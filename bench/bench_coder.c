@@ -90,7 +90,7 @@ int main(void) {
     int32_t *phi = malloc(sizeof *phi * N);
     for (size_t i = 0; i < N; i++) phi[i] = (int32_t)sym[i] - 3;
     float s = 0.01f, b = 0.0f;
-    epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &s, &b, NULL};
+    epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &s, &b, NULL, NULL, 0};
     epr_tensor_spec ts = {"w", 1, {N}, 0, phi, NULL};
     void *file;
     size_t size;

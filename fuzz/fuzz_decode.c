@@ -1,6 +1,6 @@
 /* fuzz/fuzz_decode.c — libFuzzer target for the decoder library: open from
- * memory, list groups, columns and tensors, decode every tensor (theta, phi
- * and self-information), close.  Built with the CRC check disabled
+ * memory, list groups (and codebooks), columns and tensors, decode every
+ * tensor (theta, phi and self-information), close.  Built with the CRC check disabled
  * (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION) so mutations reach the parser.
  * fuzz_replay.c runs the same function over the corpus in plain ctest. */
 #include <stddef.h>
@@ -26,6 +26,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int g = 0; g < epr_file_group_count(f); g++) {
         epr_group_info gi;
         if (epr_file_group_info(f, g, &gi, &e)) abort();
+        const float *cb;
+        int k;
+        if ((epr_file_group_codebook(f, g, &cb, &k, &e) == 0) != (gi.decoder == EPR_DECODER_CODEBOOK))
+            abort();
         for (int c = 0; c < gi.ell; c++) {
             epr_column_info ci;
             if (epr_file_column_info(f, g, c, &ci, &e)) abort();

@@ -53,8 +53,12 @@ extern "C" {
 /* Parameter decoders f. */
 typedef enum {
     EPR_DECODER_AFFINE = 0,      /* theta = s*phi + b, scalars (ell = 1) */
-    EPR_DECODER_CONV_AFFINE = 1  /* theta_row = T (s .* phi_row) + c */
+    EPR_DECODER_CONV_AFFINE = 1, /* theta_row = T (s .* phi_row) + c */
+    EPR_DECODER_CODEBOOK = 2     /* theta = codebook[phi], K float32 entries, phi in
+                                    [0, K) (ell = 1); weight sharing (k-means baseline) */
 } epr_decoder_kind;
+
+#define EPR_MAX_CODEBOOK 65536 /* most entries of a codebook group (K = 1..65536) */
 
 /* Transforms T of conv-affine, as the writer knew them.  IDENTITY stores
  * nothing, DFT stores only H and W (the library rebuilds the basis),
@@ -77,7 +81,7 @@ typedef enum {
 typedef struct {
     size_t header;  /* magic, version, counts */
     size_t arch;    /* architecture text and its length field */
-    size_t decoder; /* per group: kinds, ell, H/W, s, b/c, explicit T */
+    size_t decoder; /* per group: kinds, ell, H/W, s, b/c, explicit T, codebook */
     size_t tables;  /* per column: kind, precision, support, table payload */
     size_t index;   /* per tensor: name, shape, group, stream length */
     size_t coded;   /* the rANS streams of phi */
@@ -114,6 +118,7 @@ typedef struct {
     int ell;              /* columns */
     int transform;        /* epr_transform_kind as recorded by the writer */
     int dft_h, dft_w;     /* DFT only */
+    int codebook_size;    /* CODEBOOK only: K entries, else 0 */
     int64_t n_params;     /* elements of all tensors of the group */
     size_t decoder_bytes, table_bytes, coded_bytes;
 } epr_group_info;
@@ -138,6 +143,11 @@ EPR_API int epr_file_group_info(const epr_file *f, int g, epr_group_info *info, 
 EPR_API int epr_file_column_info(const epr_file *f, int g, int column, epr_column_info *info,
                                  epr_err *err);
 EPR_API void epr_file_sizes(const epr_file *f, epr_size_parts *parts);
+/* The K entries of codebook group g (owned by the file, valid until
+ * epr_file_close; every entry is finite).  EPR_EARG if g is out of range or
+ * not a codebook group. */
+EPR_API int epr_file_group_codebook(const epr_file *f, int g, const float **codebook, int *k,
+                                    epr_err *err);
 
 /* theta (n_elements floats) of tensor i: decoded phi through the group's
  * decoder f, or the raw floats of an extra. */
@@ -155,15 +165,18 @@ EPR_API int epr_file_tensor_self_info(epr_file *f, int i, double *bits, epr_err 
 
 typedef struct {
     int decoder;   /* epr_decoder_kind */
-    int ell;       /* 1 for affine; H*W for a conv kernel */
+    int ell;       /* 1 for affine and codebook; H*W for a conv kernel */
     int transform; /* epr_transform_kind (conv-affine only) */
     int dft_h, dft_w; /* DFT: ell = dft_h * dft_w */
     const float *transform_matrix; /* [ell*ell] row-major T[position][coefficient]
                                       for RANDOM_ORTHOGONAL/LEARNED/EXPLICIT, else NULL */
-    const float *scale;  /* affine: 1 value s; conv-affine: ell values */
-    const float *offset; /* affine: 1 value b; conv-affine: ell values c */
+    const float *scale;  /* affine: 1 value s; conv-affine: ell values; codebook: unused */
+    const float *offset; /* affine: 1 value b; conv-affine: ell values c; codebook: unused */
     const float *density; /* [ell*43] density parameters, or NULL for
                              histogram tables only */
+    const float *codebook; /* CODEBOOK: [codebook_size] finite entries; every phi
+                              of the group's tensors must lie in [0, K) */
+    int codebook_size;     /* CODEBOOK: K, 1..EPR_MAX_CODEBOOK; else ignored */
 } epr_group_spec;
 
 typedef struct {

@@ -7,8 +7,9 @@
  * Untrusted input: every count and length is checked against the bytes
  * that remain before anything is allocated, and the decode tables, whose
  * size depends on the precision rather than on bytes in the file, are
- * capped at EPR_TABLE_BUDGET(file size).  Corrupt input gives an error,
- * never a crash. */
+ * capped at EPR_TABLE_BUDGET(file size).  A codebook's entries are
+ * bounded by its bytes and converted at open time.  Corrupt input gives an
+ * error, never a crash. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@
 typedef struct {
     int decoder, store, transform, ell, h, w;
     const uint8_t *scale, *offset, *matrix; /* float32 LE in the file */
+    float *codebook;           /* CODEBOOK: [codebook_size], converted at open */
+    int codebook_size;
     epr_column_desc *cols;
     int64_t n_params;
     size_t decoder_bytes, table_bytes, coded_bytes;
@@ -92,6 +95,7 @@ void epr_file_close(epr_file *f) {
         group_release_tables(G);
         for (int c = 0; G->cols && c < G->ell; c++) free(G->cols[c].t.freq);
         free(G->cols);
+        free(G->codebook);
     }
     for (int i = 0; f->tensors && i < f->n_tensors; i++) free(f->tensors[i].name);
     free(f->groups);
@@ -104,6 +108,27 @@ void epr_file_close(epr_file *f) {
 #define TRUNC(cond, what, ...) \
     RETURN_ERROR_IF(cond, err, EPR_EFORMAT, "truncated or corrupt file: " what, __VA_ARGS__)
 
+/* CODEBOOK decoder parameters: u32 K (1..EPR_MAX_CODEBOOK), f32[K] finite
+ * entries, converted to floats now (K is bounded by the bytes left). */
+static int parse_codebook(epr_rbuf *r, file_group *G, int g, epr_err *err) {
+    uint32_t k;
+    TRUNC(epr_get_u32(r, &k), "group %d codebook size", g);
+    RETURN_ERROR_IF(k < 1 || k > EPR_MAX_CODEBOOK, err, EPR_EFORMAT,
+                    "group %d: codebook size %u outside 1..%d", g, k, EPR_MAX_CODEBOOK);
+    TRUNC(k > epr_rbuf_left(r) / 4, "group %d codebook of %u entries, %zu bytes left", g, k,
+          epr_rbuf_left(r));
+    G->codebook = (float *)malloc(sizeof(float) * k);
+    RETURN_ERROR_IF(!G->codebook, err, EPR_ENOMEM, "group %d: out of memory", g);
+    G->codebook_size = (int)k;
+    for (uint32_t j = 0; j < k; j++) {
+        G->codebook[j] = load_f32(r->p + 4 * (size_t)j);
+        RETURN_ERROR_IF(!isfinite(G->codebook[j]), err, EPR_EFORMAT,
+                        "group %d: codebook entry %u is not finite", g, j);
+    }
+    r->p += 4 * (size_t)k;
+    return EPR_OK;
+}
+
 static int parse_group(epr_file *f, epr_rbuf *r, int g, epr_err *err) {
     file_group *G = &f->groups[g];
     uint32_t dec, store, tr, rsv, ell;
@@ -111,7 +136,7 @@ static int parse_group(epr_file *f, epr_rbuf *r, int g, epr_err *err) {
     TRUNC(epr_get_u8(r, &dec) || epr_get_u8(r, &store) || epr_get_u8(r, &tr) ||
               epr_get_u8(r, &rsv) || epr_get_u32(r, &ell),
           "group %d header", g);
-    RETURN_ERROR_IF(dec > EPR_DECODER_CONV_AFFINE || store > EPR_STORE_EXPLICIT ||
+    RETURN_ERROR_IF(dec > EPR_DECODER_CODEBOOK || store > EPR_STORE_EXPLICIT ||
                         tr > EPR_TRANSFORM_EXPLICIT || rsv != 0,
                     err, EPR_EFORMAT, "group %d: unknown decoder %u / transform %u,%u", g, dec,
                     store, tr);
@@ -121,9 +146,11 @@ static int parse_group(epr_file *f, epr_rbuf *r, int g, epr_err *err) {
     int expected_store = tr == EPR_TRANSFORM_IDENTITY ? EPR_STORE_NONE
                          : tr == EPR_TRANSFORM_DFT    ? EPR_STORE_DFT
                                                       : EPR_STORE_EXPLICIT;
-    if (dec == EPR_DECODER_AFFINE) {
+    if (dec == EPR_DECODER_AFFINE || dec == EPR_DECODER_CODEBOOK) {
         RETURN_ERROR_IF(ell != 1 || store != EPR_STORE_NONE || tr != 0, err, EPR_EFORMAT,
-                        "group %d: affine decoder needs ell 1 and no transform", g);
+                        "group %d: %s decoder needs ell 1 and no transform (ell %u, transform "
+                        "%u,%u)",
+                        g, dec == EPR_DECODER_AFFINE ? "affine" : "codebook", ell, store, tr);
     } else {
         RETURN_ERROR_IF((int)store != expected_store, err, EPR_EFORMAT,
                         "group %d: transform kind %u stored as %u", g, tr, store);
@@ -142,13 +169,18 @@ static int parse_group(epr_file *f, epr_rbuf *r, int g, epr_err *err) {
         G->h = (int)h;
         G->w = (int)w;
     }
-    uint64_t nfloat = 2 * (uint64_t)ell + (store == EPR_STORE_EXPLICIT ? (uint64_t)ell * ell : 0);
-    TRUNC(nfloat > epr_rbuf_left(r) / 4, "group %d decoder parameters (%llu floats)", g,
-          (unsigned long long)nfloat);
-    G->scale = r->p;
-    G->offset = r->p + 4 * (size_t)ell;
-    G->matrix = store == EPR_STORE_EXPLICIT ? r->p + 8 * (size_t)ell : NULL;
-    r->p += 4 * nfloat;
+    if (dec == EPR_DECODER_CODEBOOK) {
+        CHECK_STATUS(parse_codebook(r, G, g, err));
+    } else {
+        uint64_t nfloat =
+            2 * (uint64_t)ell + (store == EPR_STORE_EXPLICIT ? (uint64_t)ell * ell : 0);
+        TRUNC(nfloat > epr_rbuf_left(r) / 4, "group %d decoder parameters (%llu floats)", g,
+              (unsigned long long)nfloat);
+        G->scale = r->p;
+        G->offset = r->p + 4 * (size_t)ell;
+        G->matrix = store == EPR_STORE_EXPLICIT ? r->p + 8 * (size_t)ell : NULL;
+        r->p += 4 * nfloat;
+    }
     G->decoder_bytes = (size_t)(r->p - start);
     f->parts.decoder += G->decoder_bytes;
 
@@ -159,6 +191,15 @@ static int parse_group(epr_file *f, epr_rbuf *r, int g, epr_err *err) {
         G->table_bytes += G->cols[c].bytes;
     }
     f->parts.tables += G->table_bytes;
+    if (dec == EPR_DECODER_CODEBOOK) {
+        /* Every decoded phi lies in its column's support, so checking the
+         * support here makes codebook[phi] safe for every tensor. */
+        const epr_ctable *t = &G->cols[0].t;
+        const int64_t max = (int64_t)t->min + (int64_t)t->K - 1;
+        RETURN_ERROR_IF(t->min < 0 || max >= G->codebook_size, err, EPR_EFORMAT,
+                        "group %d: phi support [%d, %lld] outside the codebook's [0, %d]", g,
+                        t->min, (long long)max, G->codebook_size - 1);
+    }
     return EPR_OK;
 }
 
@@ -384,10 +425,23 @@ int epr_file_group_info(const epr_file *f, int g, epr_group_info *info, epr_err 
     info->transform = G->transform;
     info->dft_h = G->h;
     info->dft_w = G->w;
+    info->codebook_size = G->codebook_size;
     info->n_params = G->n_params;
     info->decoder_bytes = G->decoder_bytes;
     info->table_bytes = G->table_bytes;
     info->coded_bytes = G->coded_bytes;
+    return EPR_OK;
+}
+
+int epr_file_group_codebook(const epr_file *f, int g, const float **codebook, int *k,
+                            epr_err *err) {
+    RETURN_ERROR_IF(!f || !codebook || !k || g < 0 || g >= f->n_groups, err, EPR_EARG,
+                    "group index %d out of range", g);
+    const file_group *G = &f->groups[g];
+    RETURN_ERROR_IF(G->decoder != EPR_DECODER_CODEBOOK, err, EPR_EARG,
+                    "group %d has no codebook (decoder %d)", g, G->decoder);
+    *codebook = G->codebook;
+    *k = G->codebook_size;
     return EPR_OK;
 }
 
@@ -436,19 +490,24 @@ static int group_prepare(epr_file *f, int g, epr_err *err) {
             }
         }
     }
-    G->s = (float *)malloc(4 * ell);
-    G->c = (float *)malloc(4 * ell);
+    /* A codebook group has no s, c: its entries were converted at open. */
+    const int has_sc = G->decoder != EPR_DECODER_CODEBOOK;
+    if (has_sc) {
+        G->s = (float *)malloc(4 * ell);
+        G->c = (float *)malloc(4 * ell);
+    }
     G->slots = (epr_rans_slot **)calloc(ell, sizeof *G->slots);
     size_t nslots = 0;
     for (size_t c = 0; c < ell; c++)
         if (G->cols[c].t.K > 1) nslots += (size_t)1 << G->cols[c].t.p;
     G->slot_block = (epr_rans_slot *)malloc(sizeof(epr_rans_slot) * (nslots ? nslots : 1));
     if (G->store != EPR_STORE_NONE) G->T = (float *)malloc(4 * ell * ell);
-    if (!G->s || !G->c || !G->slots || !G->slot_block || (G->store != EPR_STORE_NONE && !G->T)) {
+    if ((has_sc && (!G->s || !G->c)) || !G->slots || !G->slot_block ||
+        (G->store != EPR_STORE_NONE && !G->T)) {
         group_release_tables(G);
         return epr_fail(err, EPR_ENOMEM, "group %d: out of memory for decode tables", g);
     }
-    for (size_t j = 0; j < ell; j++) {
+    for (size_t j = 0; has_sc && j < ell; j++) {
         G->s[j] = load_f32(G->scale + 4 * j);
         G->c[j] = load_f32(G->offset + 4 * j);
     }
@@ -561,6 +620,19 @@ int epr_file_decode_tensor(epr_file *f, int i, float *theta, epr_err *err) {
             memcpy(&q, theta + e, 4);
             float v = s * (float)q;
             theta[e] = v + b;
+        }
+        return EPR_OK;
+    }
+    if (G->decoder == EPR_DECODER_CODEBOOK) {
+        /* The support was checked against K at open, so phi indexes the
+         * codebook; the bound is checked again as it costs nothing. */
+        for (int64_t e = 0; e < T->n; e++) {
+            int32_t q;
+            memcpy(&q, theta + e, 4);
+            RETURN_ERROR_IF(q < 0 || q >= G->codebook_size, err, EPR_EFORMAT,
+                            "tensor '%s': phi %d outside the codebook of %d entries", T->name, q,
+                            G->codebook_size);
+            theta[e] = G->codebook[q];
         }
         return EPR_OK;
     }

@@ -1,6 +1,7 @@
 /* codec/container_write.c — the encoder: epr_encode().
  *
- * Owns: validating the caller's groups and tensors, histogramming each
+ * Owns: validating the caller's groups and tensors (for codebook groups
+ * also every phi against the codebook size), histogramming each
  * group column over all its tensors, asking tables.c for the cheaper
  * table, coding each tensor's phi as one rANS stream and laying out the
  * file (docs/format.md) with its size report.  Calls tables, rans, crc32. */
@@ -33,6 +34,18 @@ static int validate(const epr_group_spec *groups, int n_groups, const epr_tensor
         const epr_group_spec *G = &groups[g];
         RETURN_ERROR_IF(G->ell < 1 || G->ell > (1 << 16), err, EPR_EARG, "group %d: ell %d", g,
                         G->ell);
+        if (G->decoder == EPR_DECODER_CODEBOOK) {
+            RETURN_ERROR_IF(G->ell != 1, err, EPR_EARG,
+                            "group %d: codebook decoder needs ell = 1, got %d", g, G->ell);
+            RETURN_ERROR_IF(!G->codebook, err, EPR_EARG, "group %d: codebook missing", g);
+            RETURN_ERROR_IF(G->codebook_size < 1 || G->codebook_size > EPR_MAX_CODEBOOK, err,
+                            EPR_EARG, "group %d: codebook size %d outside 1..%d", g,
+                            G->codebook_size, EPR_MAX_CODEBOOK);
+            for (int j = 0; j < G->codebook_size; j++)
+                RETURN_ERROR_IF(!isfinite(G->codebook[j]), err, EPR_EARG,
+                                "group %d: codebook entry %d is not finite", g, j);
+            continue; /* no scale/offset; phi is checked with its tensors */
+        }
         RETURN_ERROR_IF(!G->scale || !G->offset, err, EPR_EARG, "group %d: scale/offset missing",
                         g);
         if (G->decoder == EPR_DECODER_AFFINE) {
@@ -73,9 +86,15 @@ static int validate(const epr_group_spec *groups, int n_groups, const epr_tensor
                         "tensor '%s': group %d of %d", T->name, T->group, n_groups);
         if (T->group >= 0) {
             RETURN_ERROR_IF(n && !T->phi, err, EPR_EARG, "tensor '%s': phi missing", T->name);
-            RETURN_ERROR_IF(n % groups[T->group].ell, err, EPR_EARG,
+            const epr_group_spec *G = &groups[T->group];
+            RETURN_ERROR_IF(n % G->ell, err, EPR_EARG,
                             "tensor '%s': %lld elements not a multiple of ell %d", T->name,
-                            (long long)n, groups[T->group].ell);
+                            (long long)n, G->ell);
+            for (int64_t e = 0; G->decoder == EPR_DECODER_CODEBOOK && e < n; e++)
+                RETURN_ERROR_IF(T->phi[e] < 0 || T->phi[e] >= G->codebook_size, err, EPR_EARG,
+                                "tensor '%s': phi[%lld] = %d outside codebook group %d's "
+                                "[0, %d)",
+                                T->name, (long long)e, T->phi[e], T->group, G->codebook_size);
         } else {
             RETURN_ERROR_IF(n && !T->raw, err, EPR_EARG, "tensor '%s': raw data missing",
                             T->name);
@@ -260,11 +279,16 @@ int epr_encode(const char *arch, size_t arch_len, const epr_group_spec *groups, 
             epr_put_u16(&b, (uint32_t)G->dft_h);
             epr_put_u16(&b, (uint32_t)G->dft_w);
         }
-        for (int j = 0; j < G->ell; j++) epr_put_f32(&b, G->scale[j]);
-        for (int j = 0; j < G->ell; j++) epr_put_f32(&b, G->offset[j]);
-        if (store == EPR_STORE_EXPLICIT)
-            for (size_t j = 0; j < (size_t)G->ell * (size_t)G->ell; j++)
-                epr_put_f32(&b, G->transform_matrix[j]);
+        if (G->decoder == EPR_DECODER_CODEBOOK) {
+            epr_put_u32(&b, (uint32_t)G->codebook_size);
+            for (int j = 0; j < G->codebook_size; j++) epr_put_f32(&b, G->codebook[j]);
+        } else {
+            for (int j = 0; j < G->ell; j++) epr_put_f32(&b, G->scale[j]);
+            for (int j = 0; j < G->ell; j++) epr_put_f32(&b, G->offset[j]);
+            if (store == EPR_STORE_EXPLICIT)
+                for (size_t j = 0; j < (size_t)G->ell * (size_t)G->ell; j++)
+                    epr_put_f32(&b, G->transform_matrix[j]);
+        }
         dec_bytes[g] = b.n - start;
         parts.decoder += dec_bytes[g];
         size_t tstart = b.n;

@@ -281,9 +281,14 @@ void bitstream_print_sizes(epr_file *f, FILE *out, int per_column) {
             else
                 nh++;
         }
+        char kind[32];
+        if (gi.decoder == EPR_DECODER_CODEBOOK)
+            snprintf(kind, sizeof kind, "codebook K=%d", gi.codebook_size);
+        else
+            snprintf(kind, sizeof kind, "%s", gi.decoder == EPR_DECODER_AFFINE ? "affine" : "conv-affine");
         fprintf(out, "  group %d: %s ell=%d %lld params: decoder %zu B, tables %zu B (%d histogram, %d density), "
                      "coded %zu B, %.4f bits/param\n",
-                g, gi.decoder == EPR_DECODER_AFFINE ? "affine" : "conv-affine", gi.ell, (long long)gi.n_params,
+                g, kind, gi.ell, (long long)gi.n_params,
                 gi.decoder_bytes, gi.table_bytes, nh, nd, gi.coded_bytes,
                 gi.n_params ? 8.0 * (double)(gi.decoder_bytes + gi.table_bytes + gi.coded_bytes) / (double)gi.n_params
                             : 0.0);

@@ -62,6 +62,11 @@ static const key_def KEYS[] = {
     {"epr", "decoder_lr", K_FLOAT, F(decoder_lr), "1e-3", "with optimizer = sgd: Adam learning rate of the decoder parameters (their gradients sum over whole tensors)"},
     {"epr", "density_lr", K_FLOAT, F(density_lr), "1e-3", "Adam learning rate of the densities"},
     {"epr", "uncompressed", K_STR, F(uncompressed), "", "comma-separated tensor names or patterns (e.g. *.bias) kept as float32 extras"},
+    {"baseline", "post", K_STR, F(baseline_post), "", "comma-separated post-training baselines written at the end of a plain run, each a file through the codec: float32, gzip, xz (of the float32 file), uniformN (N-bit uniform quantisation per group, N = 2..16, entropy-coded), kmeansN (k-means weight sharing, 2^N entries per group, entropy-coded), prune-kmeans (the codebook of a run with prune/kmeans_bits)"},
+    {"baseline", "prune", K_FLOAT, F(prune), "0", "fraction of each group's weights zeroed by magnitude at step prune_at, then fine-tuned with the mask (0 = no pruning; needs epr.enabled = false)"},
+    {"baseline", "prune_at", K_LONG, F(prune_at), "0", "step at which pruning happens (1..steps-1)"},
+    {"baseline", "kmeans_bits", K_INT, F(kmeans_bits), "0", "weight sharing: at step kmeans_at each group's weights are clustered (1-D k-means, 2^bits entries, one of them 0 when pruning) and only the centroids train afterwards (0 = off)"},
+    {"baseline", "kmeans_at", K_LONG, F(kmeans_at), "0", "step at which weights are clustered (prune_at..steps-1)"},
     {"epr", "table_precision", K_INT, F(table_precision), "16", "maximum bits of the coder's frequency tables (<= 16)"},
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
@@ -317,7 +322,7 @@ static int apply(cfg_experiment *cfg, const char *section, const char *key, cons
     }
     if (!section_known)
         return epr_fail(err, EPR_EARG,
-                        "%s: unknown section [%s] (sections: data, model, train, epr, group.NAME)", where, section);
+                        "%s: unknown section [%s] (sections: data, model, train, epr, baseline, group.NAME)", where, section);
     return epr_fail(err, EPR_EARG, "%s: [%s] unknown key '%s' (see `epr train --help`)", where, section, key);
 }
 
@@ -364,6 +369,55 @@ static void set_defaults(cfg_experiment *cfg) {
     char why[256];
     for (int i = 0; i < N_KEYS; i++)
         if (KEYS[i].type != K_TEXT) parse_value(&KEYS[i], KEYS[i].def, cfg, why, sizeof why);
+}
+
+int cfg_baseline_method_ok(const char *name) {
+    if (!strcmp(name, "float32") || !strcmp(name, "gzip") || !strcmp(name, "xz") || !strcmp(name, "prune-kmeans"))
+        return 1;
+    int lo, hi;
+    const char *d;
+    if (!strncmp(name, "uniform", 7)) d = name + 7, lo = 2, hi = 16;
+    else if (!strncmp(name, "kmeans", 6)) d = name + 6, lo = 1, hi = 16;
+    else return 0;
+    if (!*d || strlen(d) > 2 || !isdigit((unsigned char)d[0]) || (d[1] && !isdigit((unsigned char)d[1])) || d[0] == '0')
+        return 0;
+    int n = atoi(d);
+    return n >= lo && n <= hi;
+}
+
+static int validate_baseline(cfg_experiment *cfg, epr_err *err) {
+    const char *p = cfg->path;
+    char list[sizeof cfg->baseline_post];
+    memcpy(list, cfg->baseline_post, sizeof list);
+    for (char *save = NULL, *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
+        RETURN_ERROR_IF(!cfg_baseline_method_ok(tok), err, EPR_EARG,
+                        "%s: [baseline] post: unknown method '%s' (float32, gzip, xz, uniform2..uniform16, kmeans1..kmeans16, prune-kmeans)",
+                        p, tok);
+    RETURN_ERROR_IF(!(cfg->prune >= 0 && cfg->prune < 1), err, EPR_EARG, "%s: [baseline] prune must be in [0, 1)", p);
+    RETURN_ERROR_IF(cfg->kmeans_bits < 0 || cfg->kmeans_bits > 16, err, EPR_EARG,
+                    "%s: [baseline] kmeans_bits must be in 0..16", p);
+    if (cfg->prune > 0) {
+        RETURN_ERROR_IF(cfg->prune_at < 1 || cfg->prune_at >= cfg->steps, err, EPR_EARG,
+                        "%s: [baseline] prune_at must be in 1..steps-1 (%ld) when prune > 0", p, cfg->steps - 1);
+    } else {
+        RETURN_ERROR_IF(cfg->prune_at, err, EPR_EARG, "%s: [baseline] prune_at is set but prune is 0", p);
+    }
+    if (cfg->kmeans_bits) {
+        RETURN_ERROR_IF(cfg->kmeans_at < 1 || cfg->kmeans_at >= cfg->steps, err, EPR_EARG,
+                        "%s: [baseline] kmeans_at must be in 1..steps-1 (%ld) when kmeans_bits > 0", p, cfg->steps - 1);
+        RETURN_ERROR_IF(cfg->prune > 0 && cfg->kmeans_at < cfg->prune_at, err, EPR_EARG,
+                        "%s: [baseline] kmeans_at (%ld) must not come before prune_at (%ld)", p, cfg->kmeans_at,
+                        cfg->prune_at);
+        RETURN_ERROR_IF(cfg->prune > 0 && cfg->kmeans_bits < 2, err, EPR_EARG,
+                        "%s: [baseline] kmeans_bits must be >= 2 with pruning (one entry is the 0 of pruned weights)", p);
+    } else {
+        RETURN_ERROR_IF(cfg->kmeans_at, err, EPR_EARG, "%s: [baseline] kmeans_at is set but kmeans_bits is 0", p);
+    }
+    RETURN_ERROR_IF((cfg->prune > 0 || cfg->kmeans_bits) && cfg->epr_enabled, err, EPR_EARG,
+                    "%s: [baseline] prune / kmeans_bits train a plain network: set epr.enabled = false", p);
+    RETURN_ERROR_IF((cfg->prune > 0 || cfg->kmeans_bits || cfg->baseline_post[0]) && !cfg->n_groups, err, EPR_EARG,
+                    "%s: [baseline] methods work on the experiment's parameter groups, and it has none", p);
+    return EPR_OK;
 }
 
 static int validate(cfg_experiment *cfg, epr_err *err) {
@@ -493,7 +547,8 @@ int cfg_load_string(const char *text, const char *path, const char *const *overr
         const char *env = getenv("EPR_DATA_ROOT");
         snprintf(cfg->data_root, sizeof cfg->data_root, "%s", env && *env ? env : EPR_SOURCE_DIR "/data");
     }
-    return validate(cfg, err);
+    int vrc = validate(cfg, err);
+    return vrc ? vrc : validate_baseline(cfg, err);
 }
 
 int cfg_load(const char *path, const char *const *overrides, int n_overrides, cfg_experiment *cfg, epr_err *err) {

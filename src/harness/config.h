@@ -73,9 +73,23 @@ typedef struct {
     int table_precision;      /* max bits of the coder's frequency tables */
     char uncompressed[1024];  /* comma-separated tensor patterns (fnmatch) left float32 */
 
+    /* [baseline] (docs/baselines.md) */
+    char baseline_post[512];  /* comma-separated post-training methods written at the end of a
+                                 plain run: float32 gzip xz uniformN (N = 2..16) kmeansN
+                                 (N = 1..16) prune-kmeans */
+    float prune;              /* fraction of each group's weights zeroed by magnitude (0 = off) */
+    long prune_at;            /* step at which pruning happens (fine-tuning follows) */
+    int kmeans_bits;          /* weight sharing: 2^bits codebook entries per group, one of
+                                 them 0 when pruning is on (0 = off) */
+    long kmeans_at;           /* step at which weights are clustered (centroids trained after) */
+
     cfg_group groups[CFG_MAX_GROUPS];
     int n_groups;
 } cfg_experiment;
+
+/* 1 if `name` is a known [baseline] post method (float32, gzip, xz,
+ * uniformN with N in 2..16, kmeansN with N in 1..16, prune-kmeans). */
+int cfg_baseline_method_ok(const char *name);
 
 /* Defaults, then the file, then each override "section.key=value" in turn.
  * data_root_default is used when [data] root is not given. */

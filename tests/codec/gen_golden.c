@@ -27,7 +27,7 @@ static int write_corpus(const char *dir) {
     epr_err e;
     float s = 1.0f, b = 0.0f, extra[2] = {1.0f, -1.0f};
     int32_t zeros[1000] = {0};
-    epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &s, &b, NULL};
+    epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &s, &b, NULL, NULL, 0};
     epr_tensor_spec t[2] = {{"zeros", 1, {1000}, 0, zeros, NULL}, {"x", 1, {2}, -1, NULL, extra}};
     struct { const char *name; int ng, nt; const epr_tensor_spec *t; } v[3] = {
         {"seed_empty.epr", 0, 0, NULL}, {"seed_extra.epr", 0, 1, t + 1}, {"seed_zeros.epr", 1, 2, t}};

@@ -55,10 +55,10 @@ static void fixture_init(fixture *F, int transform) {
     for (int j = 0; j < 81; j++) F->T9[j] = epr_rng_next_uniform(&r) - 0.5f;
     for (int j = 0; j < 7; j++) F->extra[j] = 1.5f * j - 2.0f;
     make_density(F->dens9, 9, 5);
-    F->g[0] = (epr_group_spec){EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &F->s_aff, &F->b_aff, NULL};
+    F->g[0] = (epr_group_spec){EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &F->s_aff, &F->b_aff, NULL, NULL, 0};
     F->g[1] = (epr_group_spec){EPR_DECODER_CONV_AFFINE, 9, transform, 3, 3,
                                transform >= EPR_TRANSFORM_RANDOM_ORTHOGONAL ? F->T9 : NULL,
-                               F->s9, F->c9, F->dens9};
+                               F->s9, F->c9, F->dens9, NULL, 0};
     F->phi[0] = random_phi(1, 300 * 100, 1.5, 0.8);
     F->phi[1] = random_phi(2, 100, 1.5, 0.5);
     F->phi[2] = random_phi(3, 16 * 8 * 9, 3.0, 0.2);
@@ -202,7 +202,7 @@ static void test_roundtrip_random_shapes(void **s) {
     epr_rng r = {21, 1, 0};
     for (int trial = 0; trial < 40; trial++) {
         float sc = 0.5f, off = 0.25f;
-        epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &sc, &off, NULL};
+        epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &sc, &off, NULL, NULL, 0};
         int64_t n = (int64_t)epr_rng_below(&r, 5000);
         double spread = pow(10, epr_rng_next_uniform(&r) * 4 - 1);
         int32_t *phi = random_phi(100 + trial, n, spread, epr_rng_next_uniform(&r));
@@ -232,7 +232,7 @@ static void test_encode_errors(void **s) {
     (void)s;
     float sc = 1, off = 0;
     int32_t phi[4] = {0, 1, 2, 70000};
-    epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &sc, &off, NULL};
+    epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &sc, &off, NULL, NULL, 0};
     epr_tensor_spec t = {"w", 1, {4}, 0, phi, NULL};
     void *buf;
     size_t size;
@@ -245,7 +245,7 @@ static void test_encode_errors(void **s) {
     t.group = 0;
     g.ell = 2;
     assert_int_equal(epr_encode("", 0, &g, 1, &t, 1, &buf, &size, NULL, &e), EPR_EARG);
-    g = (epr_group_spec){EPR_DECODER_CONV_AFFINE, 3, EPR_TRANSFORM_DFT, 2, 2, NULL, &sc, &off, NULL};
+    g = (epr_group_spec){EPR_DECODER_CONV_AFFINE, 3, EPR_TRANSFORM_DFT, 2, 2, NULL, &sc, &off, NULL, NULL, 0};
     assert_int_equal(epr_encode("", 0, &g, 1, &t, 1, &buf, &size, NULL, &e), EPR_EARG);
     print_message("%s\n", e.msg);
 }
@@ -262,7 +262,7 @@ static void test_open_errors(void **s) {
     /* a valid file with a wrong version */
     float sc = 1, off = 0;
     int32_t phi[3] = {1, 2, 3};
-    epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &sc, &off, NULL};
+    epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &sc, &off, NULL, NULL, 0};
     epr_tensor_spec t = {"w", 1, {3}, 0, phi, NULL};
     void *buf;
     size_t size;
@@ -296,7 +296,7 @@ static void test_density_tables_chosen(void **s) {
     broad_density(q, 9, 3, -6.0f);
     const int64_t rows = 3000;
     int32_t *phi = sample_density(q, 9, rows, 400, 8);
-    epr_group_spec g = {EPR_DECODER_CONV_AFFINE, 9, EPR_TRANSFORM_DFT, 3, 3, NULL, sc, off, q};
+    epr_group_spec g = {EPR_DECODER_CONV_AFFINE, 9, EPR_TRANSFORM_DFT, 3, 3, NULL, sc, off, q, NULL, 0};
     epr_tensor_spec t = {"conv", 4, {rows, 1, 3, 3}, 0, phi, NULL};
     void *buf;
     size_t size;

@@ -11,22 +11,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "codec_test_util.h"
 #include "golden_inputs.h"
-
-static uint8_t *read_golden(const char *name, size_t *size) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/golden/%s", EPR_TEST_DATA, name);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) fail_msg("cannot open %s", path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *size = (size_t)n;
-    return buf;
-}
 
 static void test_decode_matches_expected(void **state) {
     (void)state;
@@ -86,25 +72,6 @@ static void test_encoder_reproduces_golden(void **state) {
     }
 }
 
-/* Opens, then decodes every tensor; returns the first error code.  Tensors
- * claiming more than 2^22 elements are skipped: their buffer is the
- * caller's, and a corrupt shape may claim up to 2^40. */
-static int open_and_decode(const uint8_t *buf, size_t size, epr_err *e) {
-    epr_file *f;
-    int rc = epr_file_open_memory(buf, size, &f, e);
-    if (rc) return rc;
-    for (int i = 0; i < epr_file_tensor_count(f) && !rc; i++) {
-        epr_tensor_info ti;
-        epr_file_tensor_info(f, i, &ti, e);
-        if (ti.n_elements > (1 << 22)) continue;
-        float *th = malloc(4 * (size_t)ti.n_elements + 4);
-        rc = epr_file_decode_tensor(f, i, th, e);
-        free(th);
-    }
-    epr_file_close(f);
-    return rc;
-}
-
 static void test_every_bit_flip_rejected(void **state) {
     (void)state;
     for (int w = 0; w < GOLDEN_COUNT; w++) {
@@ -160,8 +127,7 @@ static void test_bit_flips_past_the_crc(void **state) {
         for (size_t bit = 0; bit < 8 * (size - 4); bit += step) {
             memcpy(t, buf, size);
             t[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-            uint32_t crc = epr_crc32(t, size - 4);
-            for (int k = 0; k < 4; k++) t[size - 4 + k] = (uint8_t)(crc >> (8 * k));
+            fix_crc(t, size);
             epr_err e;
             int rc = open_and_decode(t, size, &e);
             rejected += rc != 0;
