@@ -115,35 +115,16 @@ int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len,
             index_in[ti] = j;
         }
     }
-    int n = 0;
     for (int i = 0; i < nt; i++) {
-        nn_param *p = nn_model_tensor(net, i);
-        epr_tensor_spec *t = &ts[n++];
-        t->name = p->name;
-        t->ndim = p->ndim;
-        for (int k = 0; k < p->ndim; k++) t->shape[k] = p->shape[k];
-        t->group = group_of[i];
-        if (group_of[i] >= 0) {
-            phis[i] = malloc(p->size * sizeof(int32_t) + 1);
-            if (!phis[i]) {
-                rc = epr_fail(err, EPR_ENOMEM, "out of memory");
-                goto done;
-            }
-            epr_model_phi(em, group_of[i], index_in[i], phis[i]);
-            t->phi = phis[i];
-        } else {
-            t->raw = p->w;
+        if (group_of[i] < 0) continue;
+        phis[i] = malloc(nn_model_tensor(net, i)->size * sizeof(int32_t) + 1);
+        if (!phis[i]) {
+            rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            goto done;
         }
+        epr_model_phi(em, group_of[i], index_in[i], phis[i]);
     }
-    for (int i = 0; i < nb; i++) {
-        nn_buffer *b = nn_model_buffer(net, i);
-        epr_tensor_spec *t = &ts[n++];
-        t->name = b->name;
-        t->ndim = 1;
-        t->shape[0] = (int64_t)b->size;
-        t->group = -1;
-        t->raw = b->data;
-    }
+    int n = bitstream_tensor_specs(net, group_of, (const int32_t *const *)phis, ts);
     rc = epr_encode(arch, strlen(arch), gs, ng, ts, n, bytes, len, rep, err);
 done:
     for (int i = 0; phis && i < nt; i++) free(phis[i]);
@@ -154,6 +135,34 @@ done:
     free(group_of);
     free(index_in);
     return rc;
+}
+
+int bitstream_tensor_specs(nn_model *net, const int *group_of, const int32_t *const *phi_of, epr_tensor_spec *ts) {
+    int n = 0;
+    for (int i = 0; i < nn_model_num_tensors(net); i++) {
+        nn_param *p = nn_model_tensor(net, i);
+        epr_tensor_spec *t = &ts[n++];
+        memset(t, 0, sizeof *t);
+        t->name = p->name;
+        t->ndim = p->ndim;
+        for (int k = 0; k < p->ndim; k++) t->shape[k] = p->shape[k];
+        t->group = group_of ? group_of[i] : -1;
+        if (t->group >= 0)
+            t->phi = phi_of[i];
+        else
+            t->raw = p->w;
+    }
+    for (int i = 0; i < nn_model_num_buffers(net); i++) {
+        nn_buffer *b = nn_model_buffer(net, i);
+        epr_tensor_spec *t = &ts[n++];
+        memset(t, 0, sizeof *t);
+        t->name = b->name;
+        t->ndim = 1;
+        t->shape[0] = (int64_t)b->size;
+        t->group = -1;
+        t->raw = b->data;
+    }
+    return n;
 }
 
 int bitstream_load_model(epr_file *f, int max_batch, nn_model **out, bitstream_arch *arch, epr_err *err) {

@@ -39,6 +39,13 @@ void bitstream_arch_free(bitstream_arch *a);
 int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len, epr_encode_report *rep,
                      epr_err *err);
 
+/* The tensor list of a .epr for a network, in the order every writer
+ * uses: the network's tensors, then its buffers (batch-norm running
+ * statistics) as float32 extras.  Tensor i goes to group group_of[i] with
+ * phi phi_of[i] when group_of[i] >= 0, else it is a float32 extra (group_of
+ * NULL: all extras).  ts has room for tensors + buffers; returns the count. */
+int bitstream_tensor_specs(nn_model *net, const int *group_of, const int32_t *const *phi_of, epr_tensor_spec *ts);
+
 /* Build the network described by an open file for batches up to
  * max_batch, and fill every tensor and buffer from the file. */
 int bitstream_load_model(epr_file *f, int max_batch, nn_model **net, bitstream_arch *arch, epr_err *err);

@@ -142,7 +142,8 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
         if (cfg->epr_enabled)
             f[nf++] = h5run_str("size_parts_names", "header,arch,decoder,tables,index,coded,extras,crc,total");
     }
-    h5run_desc desc = {a, na, L.ds, L.n, c, N_CURVES, t->n_rows, f, nf};
+    h5run_desc desc = {.attrs = a, .n_attrs = na, .datasets = L.ds, .n_datasets = L.n, .curves = c,
+                       .n_curves = N_CURVES, .curve_len = t->n_rows, .final_attrs = f, .n_final_attrs = nf};
     return h5run_write(t->run_path, &desc, err);
 }
 

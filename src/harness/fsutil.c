@@ -77,3 +77,31 @@ int fs_write_atomic(const char *path, const void *data, size_t len, epr_err *err
     }
     return fs_sync_parent_dir(path, err);
 }
+
+int fs_read_file(const char *path, void **data, size_t *len, epr_err *err) {
+    *data = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    RETURN_ERROR_IF(!f, err, EPR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return epr_fail(err, EPR_EIO, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return epr_fail(err, EPR_ENOMEM, "%s: out of memory for %zu bytes", path, n);
+    }
+    size_t got = fread(buf, 1, n, f);
+    int bad = ferror(f) || got != n || fgetc(f) != EOF;
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return epr_fail(err, EPR_EIO, "%s: read error (the file changed while being read?)", path);
+    }
+    *data = buf;
+    *len = n;
+    return 0;
+}

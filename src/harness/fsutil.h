@@ -14,5 +14,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, epr_err *err
 /* fsync the directory that holds path (after a rename). */
 int fs_sync_parent_dir(const char *path, epr_err *err);
 int fs_exists(const char *path);
+/* The whole file at path into a malloc'd buffer (*data, *len). */
+int fs_read_file(const char *path, void **data, size_t *len, epr_err *err);
 
 #endif

@@ -248,6 +248,15 @@ static int check_desc(const char *path, const h5run_desc *d, epr_err *err) {
         RETURN_ERROR_IF(d->curve_len > 0 && !c->v, err, EPR_EARG, "%.200s: curve %.80s: values are NULL", path,
                         c->name);
     }
+    RETURN_ERROR_IF(d->n_groups < 0 || (d->n_groups > 0 && !d->groups), err, EPR_EARG,
+                    "%.200s: bad group list (%d)", path, d->n_groups);
+    for (int i = 0; i < d->n_groups; i++) {
+        const h5run_group *g = &d->groups[i];
+        RETURN_ERROR_IF(!g->path || g->path[0] != '/' || !strcmp(g->path, "/"), err, EPR_EARG,
+                        "%.200s: group %d: bad path '%.120s' (absolute, not the root)", path, i,
+                        g->path ? g->path : "(null)");
+        CHECK_STATUS(check_attrs(path, g->path, g->attrs, g->n_attrs, err));
+    }
     return 0;
 }
 
@@ -412,6 +421,14 @@ static int write_contents(writer *w, hid_t file, const h5run_desc *d) {
         hid_t g = open_or_create_group(w, file, "/final");
         if (g < 0) return EPR_EIO;
         int rc = write_attrs(w, g, "/final", d->final_attrs, d->n_final_attrs);
+        H5Gclose(g);
+        CHECK_STATUS(rc);
+    }
+    for (int i = 0; i < d->n_groups; i++) {
+        const h5run_group *gd = &d->groups[i];
+        hid_t g = open_or_create_group(w, file, gd->path);
+        if (g < 0) return EPR_EIO;
+        int rc = write_attrs(w, g, gd->path, gd->attrs, gd->n_attrs);
         H5Gclose(g);
         CHECK_STATUS(rc);
     }
@@ -732,6 +749,60 @@ int h5run_get_str(h5run *h, const char *obj, const char *name, char *buf, size_t
     else
         memcpy(buf, s, n + 1);
     free(s);
+    return rc;
+}
+
+void h5run_list_free(char **names, int n) {
+    for (int i = 0; names && i < n; i++) free(names[i]);
+    free(names);
+}
+
+int h5run_list(h5run *h, const char *path, char ***names, int *n, epr_err *err) {
+    RETURN_ERROR_IF(!h || !names || !n, err, EPR_EARG, "h5run_list: bad arguments");
+    *names = NULL;
+    *n = 0;
+    path = obj_name(path);
+    quiet q;
+    quiet_on(&q);
+    int rc = 0;
+    hid_t g = -1;
+    if (!has_path(h, path)) {
+        rc = epr_fail(err, EPR_EFORMAT, "%.200s: no group %.200s", h->path, path);
+    } else {
+        hid_t o = H5Oopen(h->file, path, H5P_DEFAULT);
+        if (o < 0)
+            rc = h5_fail(err, EPR_EFORMAT, h->path, "H5Oopen", path);
+        else if (H5Iget_type(o) != H5I_GROUP)
+            rc = epr_fail(err, EPR_EFORMAT, "%.200s: %.200s is not a group", h->path, path);
+        if (o >= 0 && rc) H5Oclose(o);
+        if (!rc) g = o; /* an object id of a group is a group id */
+    }
+    H5G_info_t gi;
+    char **l = NULL;
+    int k = 0;
+    if (!rc && H5Gget_info(g, &gi) < 0) rc = h5_fail(err, EPR_EFORMAT, h->path, "H5Gget_info", path);
+    if (!rc && gi.nlinks > (hsize_t)1 << 24)
+        rc = epr_fail(err, EPR_EFORMAT, "%.200s: %.200s has %llu links", h->path, path, (unsigned long long)gi.nlinks);
+    if (!rc && !(l = calloc((size_t)gi.nlinks + 1, sizeof *l))) rc = epr_fail(err, EPR_ENOMEM, "%.200s: out of memory", h->path);
+    for (; !rc && (hsize_t)k < gi.nlinks; k++) {
+        ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)k, NULL, 0, H5P_DEFAULT);
+        if (len < 0) {
+            rc = h5_fail(err, EPR_EFORMAT, h->path, "H5Lget_name_by_idx", path);
+        } else if (!(l[k] = malloc((size_t)len + 1))) {
+            rc = epr_fail(err, EPR_ENOMEM, "%.200s: out of memory", h->path);
+        } else if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)k, l[k], (size_t)len + 1,
+                                      H5P_DEFAULT) < 0) {
+            rc = h5_fail(err, EPR_EFORMAT, h->path, "H5Lget_name_by_idx", path);
+        }
+    }
+    if (g >= 0) H5Oclose(g);
+    if (rc) {
+        h5run_list_free(l, k + 1);
+    } else {
+        *names = l;
+        *n = k;
+    }
+    quiet_off(&q);
     return rc;
 }
 

@@ -21,6 +21,7 @@
  *   /curves/<name>     1-D float64, chunked, maxdims unlimited (extendible),
  *                      all of length d->curve_len (only if n_curves > 0)
  *   /final             group with attributes d->final_attrs (only if any)
+ *   <group paths>      groups with attributes (d->groups), parents created
  * Strings are variable-length UTF-8 (h5py reads them as str).  File types are
  * little-endian IEEE / two's-complement whatever the host.
  *
@@ -88,6 +89,12 @@ typedef struct {
 } h5run_curve;
 
 typedef struct {
+    const char *path;   /* e.g. "/methods/uniform4"; groups on the way are created */
+    const h5run_attr *attrs;
+    int n_attrs;
+} h5run_group;
+
+typedef struct {
     const h5run_attr *attrs;        /* root attributes */
     int n_attrs;
     const h5run_dataset *datasets;
@@ -97,6 +104,8 @@ typedef struct {
     size_t curve_len;
     const h5run_attr *final_attrs;  /* attributes of /final (created iff n_final_attrs > 0) */
     int n_final_attrs;
+    const h5run_group *groups;      /* groups carrying attributes (written last) */
+    int n_groups;
 } h5run_desc;
 
 /* Integrity: every dataset h5run_write writes (not the curves, which others
@@ -178,6 +187,13 @@ int h5run_get_i64(h5run *h, const char *obj, const char *name, int64_t *v, epr_e
 int h5run_get_f64(h5run *h, const char *obj, const char *name, double *v, epr_err *err);
 int h5run_get_i64v(h5run *h, const char *obj, const char *name, int64_t *v, size_t n, epr_err *err);
 int h5run_get_f64v(h5run *h, const char *obj, const char *name, double *v, size_t n, epr_err *err);
+
+/* The names of the links directly under group path (a group), in
+ * ascending name order, as a malloc'd array of malloc'd strings (*n of
+ * them; free with h5run_list_free).  EPR_EFORMAT if path is missing or not
+ * a group. */
+int h5run_list(h5run *h, const char *path, char ***names, int *n, epr_err *err);
+void h5run_list_free(char **names, int n);
 
 /* Element count (product of dims) and shape of a dataset. */
 int h5run_dataset_size(h5run *h, const char *path, size_t *n, epr_err *err);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "epr/codec.h"
+#include "harness/baseline.h"
 #include "harness/bitstream.h"
 #include "harness/compress.h"
 #include "harness/config.h"
@@ -24,6 +25,8 @@ static void usage_main(FILE *f) {
             "  compress RUN.h5 -o MODEL.epr  write the bitstream of a finished run or checkpoint\n"
             "  inspect MODEL.epr      size of a bitstream by part, group and column\n"
             "  eval MODEL.epr         rebuild the network from the file alone and report its test error\n"
+            "  baseline RUN.h5        post-training baselines of a finished plain run (float32, gzip, xz,\n"
+            "                         uniform / k-means quantisation), each a real file: RUN_DIR/baselines.h5\n"
             "  sweep SWEEP.tsv --out DIR  run a lambda sweep table on this node (skips complete runs, resumes)\n"
             "  pareto DIR             DIR/sweep.h5 and DIR/report.md (Pareto set, baseline, paper) from DIR/*/run.h5\n"
             "  help                   this text\n\n"
@@ -319,6 +322,69 @@ static int cmd_compress(int argc, char **argv) {
     return 0;
 }
 
+static void usage_baseline(FILE *f) {
+    fprintf(f,
+            "usage: epr baseline RUN.h5 [--methods LIST] [--data-root DIR]\n\n"
+            "Post-training baselines of a finished plain run (epr.enabled = false): what could be\n"
+            "done with its network instead of EPR, each written as a real file next to RUN.h5 through\n"
+            "the same coder and byte counting, its test error that of the network decoded from the\n"
+            "file.  The results go to baselines.h5 beside RUN.h5 (methods not recomputed are kept).\n"
+            "See docs/baselines.md.\n\n"
+            "  --methods LIST   comma-separated methods, each writing one file beside RUN.h5:\n"
+            "                     float32       every tensor raw float32 (baseline_float32.epr)\n"
+            "                     gzip          that file through gzip -9 (baseline_float32.epr.gz)\n"
+            "                     xz            that file through xz -9e (baseline_float32.epr.xz)\n"
+            "                     uniformN      N-bit uniform grid per group, N = 2..16, entropy-coded\n"
+            "                                   (baseline_uniformN.epr)\n"
+            "                     kmeansN       k-means codebook of up to 2^N entries per group, N = 1..16,\n"
+            "                                   entropy-coded indices (baseline_kmeansN.epr)\n"
+            "                     prune-kmeans  the codebook of a run trained with [baseline] prune /\n"
+            "                                   kmeans_bits (baseline_prune-kmeans.epr)\n"
+            "                   default: the run's [baseline] post, else\n"
+            "                   " BASELINE_DEFAULT_METHODS "\n"
+            "  --data-root DIR  where the run's data set lives (overrides its [data] root)\n"
+            "  -h, --help       this text\n");
+}
+
+static int cmd_baseline(int argc, char **argv) {
+    const char *run = NULL, *methods = NULL, *root = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage_baseline(stdout);
+            return 0;
+        } else if (!strcmp(a, "--methods") && more) {
+            methods = argv[++i];
+        } else if (!strcmp(a, "--data-root") && more) {
+            root = argv[++i];
+        } else if (a[0] == '-' || run) {
+            fprintf(stderr, "epr baseline: unexpected or incomplete argument '%s' (see epr baseline --help)\n", a);
+            return 2;
+        } else {
+            run = a;
+        }
+    }
+    if (!run) {
+        fprintf(stderr, "epr baseline: missing RUN.h5 (see epr baseline --help)\n");
+        return 2;
+    }
+    epr_err e = {0};
+    if (methods) {
+        char names[BASELINE_MAX_METHODS][BASELINE_NAME_LEN];
+        int n;
+        if (baseline_parse_methods(methods, names, BASELINE_MAX_METHODS, &n, &e)) {
+            fprintf(stderr, "epr baseline: --methods: %s\n", e.msg);
+            return 2;
+        }
+    }
+    if (baseline_run_file(run, methods, root, stdout, &e)) {
+        fprintf(stderr, "epr baseline: error: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage_main(stderr);
@@ -337,6 +403,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "compress")) return cmd_compress(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "baseline")) return cmd_baseline(argc - 2, argv + 2);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
     if (!strcmp(cmd, "pareto")) return cmd_pareto(argc - 2, argv + 2);
     fprintf(stderr, "epr: unknown command '%s' (see epr --help)\n", cmd);

@@ -6,9 +6,11 @@
  *   dθ → dϑ, dΨ                                       (epr_model_backward)
  *   λ·∂rate/∂(ϑ, log s, density) on this rank's rows  (epr_model_rate_noisy)
  *   one in-place MPI_Allreduce of the gradient block (+ metric slots)
+ *   [baseline] pruning / weight sharing: mask or tie the gradients (prune.h)
  *   network optimizer step, EMA; rank 0: density Adam step, broadcast
  *
- * Nothing in the loop allocates.  Around it: checkpoints (checkpoint.c),
+ * Nothing in the loop allocates (but the two one-off [baseline] events:
+ * pruning and weight sharing, prune.h).  Around it: checkpoints (checkpoint.c),
  * signals (SIGTERM/SIGUSR1: finish the step, checkpoint, exit 75; fatal
  * signals: MPI_Abort with rank and step), and the final report. */
 #include "harness/train.h"
@@ -24,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness/baseline.h"
 #include "harness/bitstream.h"
 #include "harness/data_sets.h"
 #include "harness/experiment.h"
@@ -169,6 +172,7 @@ static void trainer_free(trainer *t) {
     free(t->backup);
     for (int i = 0; i < N_CURVES; i++) free(t->curves[i]);
     free(t->arch_text);
+    prune_free(t->pr);
     sampler_free(&t->smp);
     epr_model_free(t->em);
     nn_model_free(t->net);
@@ -181,6 +185,53 @@ static void trainer_free(trainer *t) {
         (ptr) = calloc((size_t)(count) + 1, sizeof *(ptr));                                  \
         if (!(ptr)) return epr_fail(err, EPR_ENOMEM, "out of memory (%s)", #ptr);             \
     } while (0)
+
+/* ---- Deep Compression baseline (prune.h, docs/baselines.md) ------------ */
+
+/* The pruning / weight-sharing state over the experiment's groups, which
+ * (EPR being off) are plain nn tensors of the network segment. */
+static int baseline_setup(trainer *t, epr_err *err) {
+    const cfg_experiment *cfg = t->cfg;
+    if (!(cfg->prune > 0) && !cfg->kmeans_bits) return 0;
+    RETURN_ERROR_IF(!strcmp(cfg->optimizer, "adam") && !(cfg->adam_eps > 0), err, EPR_EARG,
+                    "[baseline] prune / kmeans_bits need [train] adam_eps > 0 (a pruned weight's Adam step is 0/eps)");
+    prune_group_def defs[CFG_MAX_GROUPS];
+    _Static_assert(CFG_MAX_TENSORS <= PRUNE_MAX_TENSORS, "a config group must fit a prune group");
+    for (int g = 0; g < cfg->n_groups; g++) {
+        defs[g].name = cfg->groups[g].name;
+        defs[g].n_tensors = cfg->groups[g].n_tensors;
+        for (int j = 0; j < cfg->groups[g].n_tensors; j++) defs[g].tensors[j] = cfg->groups[g].tensors[j];
+    }
+    return prune_create(t->net, epr_model_params(t->em), epr_model_net_size(t->em), defs, cfg->n_groups, cfg->prune,
+                        cfg->kmeans_bits, &t->pr, err);
+}
+
+/* At the start of step prune_at: magnitude pruning of the raw weights (EMA
+ * and optimizer state of the pruned elements to 0).  At the start of step
+ * kmeans_at: weight sharing of the EMA weights (raw without EMA), optimizer
+ * state of the groups reset.  Every rank does the same. */
+static void baseline_events(trainer *t) {
+    const cfg_experiment *cfg = t->cfg;
+    int prune_now = cfg->prune > 0 && t->step == cfg->prune_at;
+    int share_now = cfg->kmeans_bits && t->step == cfg->kmeans_at;
+    if (!prune_now && !share_now) return;
+    FILE *log = t->rank == 0 && !t->opts->quiet ? stdout : NULL;
+    float *p = epr_model_params(t->em);
+    float *state[3] = {t->opt1, t->opt2, t->ema};
+    epr_err err = {0};
+    if (prune_now) {
+        if (log) fprintf(log, "step %ld: magnitude pruning of %g of each group's weights\n", t->step, cfg->prune);
+        if (prune_magnitude(t->pr, p, state, 3, log, &err)) fatal(err.msg);
+    }
+    if (share_now) {
+        if (log)
+            fprintf(log, "step %ld: weight sharing, %d-bit codebook per group (1-D k-means of the %s weights)\n", t->step,
+                    cfg->kmeans_bits, t->ema ? "EMA" : "raw");
+        if (prune_share_weights(t->pr, p, t->ema ? t->ema : p, t->ema, state, 2, PRUNE_KMEANS_ITERS, log, &err))
+            fatal(err.msg);
+    }
+    if (log) fflush(log);
+}
 
 static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, epr_err *err) {
     t->cfg = cfg;
@@ -215,6 +266,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     RETURN_ERROR_IF(cfg->epr_enabled && ng == 0, err, EPR_EARG,
                     "%s: [epr] enabled = true needs at least one [group.NAME] section", cfg->path);
     int rc = epr_model_create(t->net, groups, ng, cfg->epr_enabled ? cfg->uncompressed : NULL, cfg->seed, &t->em, err);
+    if (!rc) rc = baseline_setup(t, err);
     if (rc) {
         char m[sizeof err->msg];
         memcpy(m, err->msg, sizeof m);
@@ -265,6 +317,7 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
     sampler_rank_slice(B, t->rank, t->nranks, &begin, &end);
     int n = end - begin;
     sampler_batch(&t->smp, t->step, B, begin, end, t->idx);
+    if (t->pr) baseline_events(t);
     if (!strcmp(cfg->augment, "crop-flip")) {
         if (dataset_gather_crop_flip(&t->train, t->idx, n, t->x, t->y, 4, cfg->seed, t->step, begin))
             fatal("augmentation failed (images larger than 64x64?)");
@@ -315,6 +368,7 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
         if (local || (m[SLOT_FAIL] == 0 && t->rank == 0)) fatal(msg);
         pause(); /* that rank takes the job down */
     }
+    if (t->pr) prune_tie_grads(t->pr, g); /* identical on every rank: after the allreduce */
 
     float *p = epr_model_params(t->em);
     size_t nn = epr_model_net_size(t->em);
@@ -456,6 +510,11 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
         rc = checkpoint_write(t, res, wall, err);
     }
     if (!rc && out) fprintf(out, "run file: %s\n", t->run_path);
+    if (!rc && cfg->baseline_post[0]) { /* post-training baselines of the EMA weights (baseline.h) */
+        swap_ema(t, 1);
+        rc = baseline_after_training(t->net, cfg, t->arch_text, &t->test, t->opts->out_dir, res->steps, wall, out, err);
+        swap_ema(t, 0);
+    }
     return rc;
 }
 
@@ -467,6 +526,9 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
     int rc = trainer_setup(&t, cfg, opts, err);
     g_rank = t.rank;
     if (!rc && opts->resume) rc = checkpoint_resume(&t, opts->resume, err);
+    if (!rc && opts->resume && t.pr) /* the mask and clusters follow from the weights (prune.h) */
+        rc = prune_restore(t.pr, epr_model_params(t.em), cfg->prune > 0 && t.step > cfg->prune_at,
+                           cfg->kmeans_bits && t.step > cfg->kmeans_at, err);
     if (t.nranks > 1) {
         /* a rank that could not start takes the job down (no rank may wait
          * in a collective for it) */
@@ -493,7 +555,19 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
                     epr_model_num_groups(t.em), epr_model_num_compressed(t.em), cfg->lambda,
                     cfg->lambda * (double)epr_model_num_compressed(t.em), cfg->density_lr);
         fprintf(out, "\n");
+        if (t.pr) {
+            fprintf(out, "  Deep Compression baseline over %d groups:", cfg->n_groups);
+            if (cfg->prune > 0) fprintf(out, " prune %g at step %ld", cfg->prune, cfg->prune_at);
+            if (cfg->kmeans_bits) fprintf(out, "%s %d-bit weight sharing at step %ld", cfg->prune > 0 ? "," : "",
+                                          cfg->kmeans_bits, cfg->kmeans_at);
+            fprintf(out, "\n");
+        }
         if (opts->resume) fprintf(out, "resumed from %s at step %ld\n", opts->resume, t.step);
+        if (opts->resume && t.pr && ((cfg->prune > 0 && t.step > cfg->prune_at) ||
+                                     (cfg->kmeans_bits && t.step > cfg->kmeans_at))) {
+            fprintf(out, "  pruning / weight sharing state rebuilt from the restored weights:\n");
+            prune_print(t.pr, out);
+        }
         fflush(out);
     }
 

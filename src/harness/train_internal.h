@@ -8,6 +8,7 @@
 #include "epr/epr_model.h"
 #include "harness/config.h"
 #include "harness/dataset.h"
+#include "harness/prune.h"
 #include "harness/train.h"
 #include "nn/nn.h"
 
@@ -44,6 +45,7 @@ typedef struct {
     float *dec1, *dec2;   /* Ψ Adam state when the network optimizer is SGD */
     size_t psi_begin, psi_end;
     float *ema, *backup;
+    prune_state *pr; /* Deep Compression baseline ([baseline] prune / kmeans_bits), else NULL */
     nn_adam net_adam, dens_adam, dec_adam;
     long step;
     /* log accumulators since the last log point (part of the checkpoint so

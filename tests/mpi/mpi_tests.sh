@@ -4,9 +4,11 @@
 #   mpi_tests.sh CASE EPR_BINARY WORKDIR
 # Cases: grad_equal resume_bitwise resume_bitwise_np2 resume_bitwise_sgd kill_in_checkpoint
 #        rank_failure nan_failure segv_failure config_error_np2
+#        prune_kmeans prune_kmeans_np2 prune_kmeans_sgd (Deep Compression baseline, src/harness/prune.h)
 set -euo pipefail
 case_name=$1 epr=$2 work=$3/$1
 here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
@@ -50,13 +52,33 @@ tensors = conv1.bias, fc1.bias, fc2.bias
 INI
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+ini=tiny.ini # the experiment `run` trains
 run() { # NP OUT [extra args...]
   local np=$1 out=$2; shift 2
-  timeout 120 mpirun -np "$np" "$epr" train tiny.ini --out "$out" "$@"
+  timeout 120 mpirun -np "$np" "$epr" train "$ini" --out "$out" "$@"
 }
 curves() { # print /curves without the timing column, for bitwise comparison
   h5dump -d /curves/step -d /curves/loss -d /curves/cross_entropy -d /curves/rate_noisy_bits \
     -d /curves/rate_exact_bits -d /curves/train_error -d /curves/test_error "$1" | grep -v '^HDF5'
+}
+dataset() { h5dump -d "$1" "$2" | grep -v '^HDF5'; } # DATASET FILE: its values as text
+stop_and_resume() { # NP STOP [extra args...]: a run stopped after step STOP (into part/) and resumed ends
+  # bitwise like the uninterrupted run in full/ (model.epr if there is one, curves, weights, EMA, optimizer)
+  local np=$1 stop=$2 rc d; shift 2
+  rm -rf part
+  set +e; EPR_TEST_STOP_AT=$stop run "$np" part "$@" > log_part 2>&1; rc=$?; set -e
+  [ $rc = 75 ] || { cat log_part; fail "stopped run exited $rc, expected 75"; }
+  grep -q "stopping on signal" log_part || fail "no checkpoint message"
+  run "$np" part "$@" --resume part/run.h5 > log_resume 2>&1 || { cat log_resume; fail "resume failed"; }
+  grep -q "resumed from part/run.h5 at step $((stop + 1))" log_resume \
+    || { cat log_resume; fail "did not resume at step $((stop + 1))"; }
+  [ ! -e full/model.epr ] || cmp full/model.epr part/model.epr || fail "model.epr differs after resume"
+  cmp <(curves full/run.h5) <(curves part/run.h5) || fail "curves differ after resume"
+  for d in /model/train_block /model/ema /optimizer/adam_m /optimizer/adam_v /optimizer/sgd_momentum; do
+    h5dump -H -d $d full/run.h5 > /dev/null 2>&1 || continue
+    cmp <(dataset $d full/run.h5) <(dataset $d part/run.h5) || fail "$d differs after resume at step $((stop + 1))"
+  done
+  echo "stopped after step $stop, resumed (np=$np): curves, weights, EMA and optimizer state bitwise identical"
 }
 
 case $case_name in
@@ -86,18 +108,63 @@ resume_bitwise|resume_bitwise_np2|resume_bitwise_sgd)
   np=1; [ $case_name = resume_bitwise_np2 ] && np=2
   extra=(); [ $case_name = resume_bitwise_sgd ] && extra=(--set train.optimizer=sgd --set train.lr=0.05)
   run $np full "${extra[@]}" > log_full 2>&1 || { cat log_full; fail "uninterrupted run failed"; }
-  set +e; EPR_TEST_STOP_AT=29 run $np part "${extra[@]}" > log_part 2>&1; rc=$?; set -e
-  [ $rc = 75 ] || { cat log_part; fail "stopped run exited $rc, expected 75"; }
-  grep -q "stopping on signal" log_part || fail "no checkpoint message"
-  run $np part "${extra[@]}" --resume part/run.h5 > log_resume 2>&1 || { cat log_resume; fail "resume failed"; }
-  grep -q "resumed from part/run.h5 at step 30" log_resume || { cat log_resume; fail "did not resume at step 30"; }
-  cmp full/model.epr part/model.epr || fail "model.epr differs after resume"
-  cmp <(curves full/run.h5) <(curves part/run.h5) || fail "curves differ after resume"
-  for d in train_block ema; do
-    cmp <(h5dump -d /model/$d full/run.h5 | grep -v '^HDF5') <(h5dump -d /model/$d part/run.h5 | grep -v '^HDF5') \
-      || fail "/model/$d differs after resume"
-  done
-  echo "resume at step 30 of 60 (np=$np): model.epr, curves, train block and EMA bitwise identical"
+  [ -e full/model.epr ] || fail "the EPR run wrote no model.epr"
+  stop_and_resume $np 29 "${extra[@]}"
+  ;;
+prune_kmeans|prune_kmeans_np2|prune_kmeans_sgd)
+  # Deep Compression during training on LeNet300-100 / mnist10k: prune 0.9
+  # at step 20, 3-bit weight sharing at step 40 of 60.  At the end every
+  # group has exactly its mask's zeros and at most 2^3 distinct values (raw
+  # and EMA); stopped and resumed around both events, the run is bitwise
+  # the same (the mask and the clusters are rebuilt from the weights).
+  # _sgd: SGD with momentum and weight decay, no EMA (raw weights clustered).
+  np=1; [ $case_name = prune_kmeans_np2 ] && np=2
+  [ -e "$root/data/mnist10k/train-images-idx3-ubyte" ] || { echo "SKIPPED: no data/mnist10k (scripts/setup.sh)"; exit 77; }
+  ini=$root/experiments/lenet300-100_mnist10k.ini
+  dc=(--set epr.enabled=false --set train.steps=60 --set train.log_every=10 --set train.eval_every=0
+      --set train.checkpoint_every=20 --set baseline.prune=0.9 --set baseline.prune_at=20
+      --set baseline.kmeans_bits=3 --set baseline.kmeans_at=40)
+  [ $case_name = prune_kmeans_sgd ] && dc+=(--set train.optimizer=sgd --set train.lr=0.05
+      --set train.weight_decay=1e-3 --set train.ema=0)
+  run $np full "${dc[@]}" > log_full 2>&1 || { cat log_full; fail "uninterrupted run failed"; }
+  h5dump -d /model/train_block -b LE -o w.bin full/run.h5 > /dev/null
+  ema=w.bin; [ $case_name = prune_kmeans_sgd ] || { h5dump -d /model/ema -b LE -o ema.bin full/run.h5 > /dev/null; ema=ema.bin; }
+  python3 - log_full w.bin $ema <<'PY'
+import re, struct, sys
+log = open(sys.argv[1]).read()
+def load(p):
+    b = open(p, "rb").read()
+    return struct.unpack("<%df" % (len(b) // 4), b)
+w, ema = load(sys.argv[2]), load(sys.argv[3])  # no EMA: the weights twice
+# LeNet300-100's tensors in block order, and the experiment's groups
+sizes = [("fc1.weight", 300 * 784), ("fc1.bias", 300), ("fc2.weight", 100 * 300), ("fc2.bias", 100),
+         ("fc3.weight", 10 * 100), ("fc3.bias", 10)]
+assert len(w) == len(ema) == sum(n for _, n in sizes), "train block is not LeNet300-100's"
+off, o = {}, 0
+for name, n in sizes:
+    off[name] = (o, n)
+    o += n
+groups = {"fc12": ["fc1.weight", "fc2.weight"], "fc3": ["fc3.weight"], "bias": ["fc1.bias", "fc2.bias", "fc3.bias"]}
+for g, tensors in groups.items():
+    idx = [i for t in tensors for i in range(off[t][0], off[t][0] + off[t][1])]
+    n = len(idx)
+    m = re.search(r"prune group %s\s+(\d+) of (\d+) weights" % g, log)
+    assert m and int(m.group(2)) == n, f"{g}: no pruning line for {n} weights"
+    masked = int(m.group(1))
+    assert masked == 9 * n // 10, f"{g}: {masked} weights pruned, floor(0.9 * {n}) = {9 * n // 10} expected"
+    m = re.search(r"share group %s\s+a centroid was 0: its (\d+) weights" % g, log)
+    masked += int(m.group(1)) if m else 0
+    zeros = [i for i in idx if w[i] == 0]
+    assert len(zeros) == masked, f"{g}: {len(zeros)} zeros at the end, the mask has {masked}"
+    assert all(ema[i] == 0 for i in zeros), f"{g}: a pruned weight's EMA is not 0"
+    for what, v in (("weights", w), ("EMA", ema)):
+        distinct = {v[i] for i in idx}
+        assert len(distinct) <= 8, f"{g}: {len(distinct)} distinct {what}, at most 2^3 expected"
+    print(f"{g}: {n} weights, {masked} zeros = floor(0.9 n), {len({w[i] for i in idx})} distinct values")
+PY
+  stops="29 44"; [ $case_name = prune_kmeans ] && stops="19 29 39 44"
+  for stop in $stops; do stop_and_resume $np $stop "${dc[@]}"; done
+  grep -q "state rebuilt from the restored weights" log_resume || fail "the resumed run did not rebuild the state"
   ;;
 kill_in_checkpoint)
   # Checkpoint every step, SIGKILL at random moments: the run file under its

@@ -1,0 +1,10 @@
+# tests/harness/extra.cmake — harness tests driven by the real `epr` binary
+# (the cmocka programs tests/harness/test_*.c are picked up by the top-level
+# CMakeLists.txt).  baseline_cli_tests.sh skips when MNIST-10k is not prepared.
+foreach(case train errors)
+  add_test(NAME harness/baseline_cli_${case}
+    COMMAND bash ${CMAKE_SOURCE_DIR}/tests/harness/baseline_cli_tests.sh ${case} $<TARGET_FILE:epr>
+            ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/baseline-tests)
+  set_tests_properties(harness/baseline_cli_${case} PROPERTIES LABELS harness TIMEOUT 300
+    SKIP_REGULAR_EXPRESSION "SKIPPED: ")
+endforeach()
