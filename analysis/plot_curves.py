@@ -6,7 +6,8 @@ usage: plot_curves.py SWEEP.h5 [-o OUT.png] [--runs NAME,...] [--title T]
        plot_curves.py RUN.h5 [RUN.h5 ...] [-o OUT.png]
 
 With a sweep.h5 (from `epr pareto`) the runs are read through its
-/links/<name> external links (the run files must still be beside it); run
+/links/<name> external links (the run files must still be beside it; rows
+without a link, the baselines.h5 points, have no curves of their own); run
 files can also be given directly.  Reads /curves/{step, rate_exact_bits,
 rate_noisy_bits, test_error, train_error}; NaN rows (not measured at that
 step) are skipped.  Needs Debian's python3 with h5py and matplotlib."""
@@ -49,6 +50,8 @@ def load(paths, only):
         if "links" in f and "runs" in f:
             for name in [s(x) for x in f["runs/name"][...]]:
                 if only and name not in only:
+                    continue
+                if name not in f["links"]:  # a baselines.h5 point: its run is plotted already
                     continue
                 try:
                     runs.append(read_run(f["links"][name], name))

@@ -3,16 +3,32 @@
 run files (run.h5) of result directories made by `epr sweep`.
 
 usage: /usr/bin/python3 analysis/results_table.py [--target RATIO:POINTS] DIR [DIR ...]
+       /usr/bin/python3 analysis/results_table.py --methods [--points P1,P2] DIR [DIR ...]
 
 For each DIR (one network and data set): the plain float32 runs (epr
-disabled) give the baseline (mean over seeds); every EPR run is one row:
-lambda, seed, test error of the network decoded from its .epr file, the
-difference to the baseline, the error of the raw (non-EMA, still quantised)
-weights, the exact self-information under the learned densities, the real
-file size, the ratio to float32, steps and wall time.  --target RATIO:POINTS
-adds a line saying which runs reach RATIO x at <= baseline + POINTS."""
+disabled, no [baseline] prune / kmeans_bits) give the baseline (mean over
+seeds); every EPR run is one row: lambda, seed, test error of the network
+decoded from its .epr file, the difference to the baseline, the error of the
+raw (non-EMA, still quantised) weights, the exact self-information under the
+learned densities, the real file size, the ratio to float32, steps and wall
+time (a method column when the directory holds EPR runs of several
+methods, e.g. SQ and DFT).  --target RATIO:POINTS adds a line saying which
+runs reach RATIO x at <= baseline + POINTS.
+
+--methods: EPR against the baselines (issue 8), from DIR/sweep.h5 (run
+`epr pareto DIR` first: it reads the run files and their baselines.h5 and
+checks every file's size).  One row per method family (epr-sq, epr-dft,
+float32, gzip, xz, uniformN and kmeansN over all their bit counts,
+prune-kmeans): for each threshold (default +0.3 and +1.0 percentage points
+over the plain baseline's mean error) the smallest file within it, with its
+size (bytes and KB = 1000 bytes), ratio to float32, error, and the steps and
+wall time that produced it (for a baseline: the plain run's training plus
+the method's own seconds); "—" where no file qualifies.  Then, per
+threshold, which method is smallest and whether EPR beats every baseline,
+and the paper's Table 1 figure for the network and data set."""
 import glob
 import os
+import re
 import sys
 
 try:
@@ -28,6 +44,63 @@ def attr(obj, name, default=None):
     return v
 
 
+def is_pruned(text):
+    """A plain run trained with [baseline] prune / kmeans_bits (its float32
+    weights are not the plain baseline): the stored experiment text, with
+    the '; --set section.key=value' lines of its overrides."""
+    on = {"prune": False, "kmeans_bits": False}
+    section = None
+    for line in (text or "").splitlines():
+        st = line.strip()
+        m = re.match(r";\s*--set\s+baseline\.(prune|kmeans_bits)=(.*)$", st)
+        if m:
+            on[m.group(1)] = _nonzero(m.group(2))
+            continue
+        if not st or st[0] in ";#":
+            continue
+        if st.startswith("["):
+            section = st.strip("[] ")
+            continue
+        if section == "baseline" and line[:1] not in " \t" and "=" in st:
+            k, v = (x.strip() for x in st.split("=", 1))
+            if k in on:
+                on[k] = _nonzero(re.split(r"\s[;#]", v)[0])
+    return on["prune"] or on["kmeans_bits"]
+
+
+def _nonzero(v):
+    try:
+        return float(v.strip()) != 0
+    except ValueError:
+        return False
+
+
+def epr_method(text):
+    """epr-sq, epr-dft, ... from the [group.*] transform lines (as `epr pareto`)."""
+    groups, section = {}, None
+    for line in (text or "").splitlines():
+        st = line.strip()
+        m = re.match(r";\s*--set\s+group\.(.+)\.transform=(.*)$", st)
+        if m:
+            groups[m.group(1)] = m.group(2).strip()
+            continue
+        if not st or st[0] in ";#":
+            continue
+        if st.startswith("["):
+            section = st.strip("[] ")
+            if section.startswith("group."):
+                groups.setdefault(section[6:], "identity")
+            continue
+        if section and section.startswith("group.") and line[:1] not in " \t" and "=" in st:
+            k, v = (x.strip() for x in st.split("=", 1))
+            if k == "transform":
+                groups[section[6:]] = re.split(r"\s[;#]", v)[0].strip()
+    tags = [t for tr, t in (("dft", "dft"), ("random-orthogonal", "ro"), ("learned", "learned"))
+            if tr in groups.values()]
+    tags += sorted({v for v in groups.values() if v not in ("identity", "dft", "random-orthogonal", "learned")})
+    return "epr-" + "+".join(tags) if tags else "epr-sq"
+
+
 def load(d):
     runs = []
     for p in sorted(glob.glob(os.path.join(d, "*", "run.h5"))):
@@ -39,17 +112,18 @@ def load(d):
                 name=os.path.basename(os.path.dirname(p)),
                 experiment=attr(f, "experiment_name"), model=attr(f, "model"), data=attr(f, "data_set"),
                 epr=int(attr(f, "epr_enabled")), lam=float(attr(f, "lambda")), seed=int(attr(f, "seed")),
-                steps=int(attr(f, "steps")), batch=int(attr(f, "batch")), ranks=int(attr(f, "world_size")),
+                steps=int(attr(f, "steps")), batch=int(attr(f, "batch", 0)), ranks=int(attr(f, "world_size")),
                 err=float(attr(fin, "test_error")), err_raw=float(attr(fin, "test_error_raw")),
                 size=int(attr(fin, "size_bytes")), f32=int(attr(fin, "float32_bytes")),
                 bits=float(attr(fin, "rate_exact_bits", float("nan"))), wall=float(attr(fin, "wall_seconds")),
-                ncomp=int(attr(fin, "n_compressed", 0))))
+                ncomp=int(attr(fin, "n_compressed", 0)), pruned=is_pruned(attr(f, "experiment", "")),
+                method=epr_method(attr(f, "experiment", "")) if int(attr(f, "epr_enabled")) else "plain"))
     return runs
 
 
 def table(d, target):
     runs = load(d)
-    base = [r for r in runs if not r["epr"]]
+    base = [r for r in runs if not r["epr"] and not r["pruned"]]
     epr = sorted((r for r in runs if r["epr"]), key=lambda r: (r["lam"], r["seed"]))
     if not runs:
         return f"(no finished runs in {d})\n"
@@ -63,12 +137,17 @@ def table(d, target):
     else:
         b = None
         out.append("No plain baseline run in this directory.\n")
-    out.append("| λ | λ·n | seed | steps | test error (decoded .epr) | Δ vs baseline | raw weights | "
+    several = len({r["method"] for r in epr}) > 1
+    if several:
+        epr.sort(key=lambda r: (r["method"], r["lam"], r["seed"]))
+    mh, ms = ("method | ", "---|") if several else ("", "")
+    out.append(f"| {mh}λ | λ·n | seed | steps | test error (decoded .epr) | Δ vs baseline | raw weights | "
                "self-information | file size | × float32 | wall |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append(f"|{ms}---|---|---|---|---|---|---|---|---|---|---|")
     for r in epr:
         delta = f"{100 * (r['err'] - b):+.2f}" if b is not None else "–"
-        out.append(f"| {r['lam']:g} | {r['lam'] * r['ncomp']:.3g} | {r['seed']} | {r['steps']} | {100 * r['err']:.2f}% | "
+        mc = f"{r['method']} | " if several else ""
+        out.append(f"| {mc}{r['lam']:g} | {r['lam'] * r['ncomp']:.3g} | {r['seed']} | {r['steps']} | {100 * r['err']:.2f}% | "
                    f"{delta} | {100 * r['err_raw']:.2f}% | {r['bits'] / 8192:.2f} KB | {r['size']:,} B | "
                    f"{r['f32'] / r['size']:.0f}× | {r['wall']:.0f} s |")
     if target and b is not None:
@@ -83,17 +162,191 @@ def table(d, target):
     return "\n".join(out) + "\n"
 
 
+# ---- --methods: EPR against the baselines ----
+
+# The paper's Table 1 (DESIGN.md §6) for the pairs of docs/results.md; the
+# paper trains on the full MNIST and has no Fashion-MNIST figures.
+PAPER = {
+    ("lenet300-100", "mnist"): "EPR (SQ) 8.56 KB, 124×, 1.9% error; float32 1.06 MB, 1.6% error",
+    ("lenet5-caffe", "mnist"): "EPR (SQ) 2.84 KB, 606×, 0.9% error; float32 1.72 MB, 0.7% error",
+}
+BASELINE_ORDER = ["float32", "gzip", "xz", "uniformN", "kmeansN", "prune-kmeans"]
+
+
+def family(method):
+    m = re.fullmatch(r"(uniform|kmeans)\d+", method)
+    return m.group(1) + "N" if m else method
+
+
+EPR_ORDER = ["epr-sq", "epr-dft", "epr-ro", "epr-learned"]
+
+
+def family_key(fam):
+    if fam in EPR_ORDER:
+        return (0, EPR_ORDER.index(fam), fam)
+    if fam.startswith("epr"):
+        return (0, 9, fam)
+    if fam in BASELINE_ORDER:
+        return (1, BASELINE_ORDER.index(fam), fam)
+    return (100, 0, fam)
+
+
+def paper_figure(model, data):
+    if "fashion" in data:
+        return "— (the paper has no Fashion-MNIST figures)"
+    key = (model, "mnist") if "mnist" in data else None
+    return PAPER.get(key, "— (no figure for this pair)") + (" (full MNIST, 60,000 training images)" if key in PAPER else "")
+
+
+def load_points(d):
+    path = os.path.join(d, "sweep.h5")
+    if not os.path.exists(path):
+        raise SystemExit(f"results_table.py: {path}: missing: run `epr pareto {d}` first")
+    with h5py.File(path, "r") as f:
+        r = f["runs"]
+        if "method" not in r:
+            raise SystemExit(f"results_table.py: {path}: no method column (written by an older `epr pareto`): "
+                             f"run `epr pareto {d}` again")
+        n = len(r["name"])
+        col = lambda k, default=None: [r[k][i] for i in range(n)] if k in r else [default] * n  # noqa: E731
+        pts = []
+        for i, (name, method, model, data, size, f32, err, steps, wall, post, seed, base, lam, src) in enumerate(zip(
+                col("name"), col("method"), col("model"), col("data_set"), col("size_bytes"), col("float32_bytes"),
+                col("test_error"), col("steps"), col("wall_seconds"), col("post_seconds", 0.0), col("seed"),
+                col("is_baseline"), col("lambda"), col("source_run", b""))):
+            pts.append(dict(name=s(name), method=s(method), family=family(s(method)), model=s(model), data=s(data),
+                            size=int(size), f32=int(f32), err=float(err), steps=int(steps), wall=float(wall),
+                            post=float(post), seed=int(seed), ref=bool(base), lam=float(lam), source=s(src)))
+    newest = max((os.path.getmtime(p) for p in glob.glob(os.path.join(d, "*", "run.h5"))
+                  + glob.glob(os.path.join(d, "*", "baselines.h5"))), default=0)
+    if newest > os.path.getmtime(path):
+        print(f"results_table.py: warning: {path} is older than some run files: rerun `epr pareto {d}`",
+              file=sys.stderr)
+    return pts
+
+
+def s(x):
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def fmt_size(b):
+    return f"{b:,} B ({b / 1e3:.2f} KB)" if b < 1e6 else f"{b:,} B ({b / 1e6:.2f} MB)"
+
+
+def fmt_cost(p):
+    if p["family"].startswith("epr") or p["method"] == "plain":
+        return f"{p['steps']}, {p['wall']:.0f} s"
+    post = f"{p['post']:.1f}" if p["post"] < 10 else f"{p['post']:.0f}"
+    return f"{p['steps']}, {p['wall']:.0f} + {post} s"
+
+
+def fmt_point(p):
+    if p["family"].startswith("epr"):
+        return f"λ {p['lam']:g}, seed {p['seed']}"
+    return f"`{p['name']}`"
+
+
+def fmt_pts(t):
+    return f"{t:.1f}" if round(t, 1) == t else f"{t:g}"
+
+
+def methods_table(d, thresholds):
+    pts = load_points(d)
+    name = os.path.basename(os.path.normpath(d))
+    if not pts:
+        return f"(no points in {d}/sweep.h5)\n"
+    ref = [p for p in pts if p["ref"]]
+    model, data = pts[0]["model"], pts[0]["data"]
+    out = [f"### {model} on {data} (`{name}`): EPR against baselines\n"]
+    if not ref:
+        return "\n".join(out + ["No plain float32 run in this directory: no reference error, no thresholds.\n"])
+    f32 = ref[0]["f32"]
+    b = 100 * sum(p["err"] for p in ref) / len(ref)
+    lim = [b + t for t in thresholds]
+    out.append(f"Plain float32 reference ({f32:,} bytes): " + ", ".join(
+        f"{100 * p['err']:.2f}% (seed {p['seed']})" for p in ref) + f"; mean **{b:.2f}%**. Thresholds: "
+        + ", ".join(f"+{fmt_pts(t)} points = {x:.2f}%" for t, x in zip(thresholds, lim))
+        + ". For a baseline, steps and wall are the plain run's training plus the method's own seconds.\n")
+    cand = [p for p in pts if not p["ref"] and p["method"] != "plain-pruned"]
+    fams = sorted({p["family"] for p in cand}, key=family_key)
+    head = "| method | files |"
+    rule = "|---|---|"
+    for t in thresholds:
+        head += f" smallest ≤ +{fmt_pts(t)} | size | × float32 | error | steps, wall |"
+        rule += "---|---|---|---|---|"
+    out += [head, rule]
+    best = {}  # (threshold index, family) -> point
+    for fam in fams:
+        mine = [p for p in cand if p["family"] == fam]
+        line = f"| {fam} | {len(mine)} |"
+        for k, x in enumerate(lim):
+            ok = [p for p in mine if 100 * p["err"] <= x + 1e-9]
+            if not ok:
+                line += " — | — | — | — | — |"
+                continue
+            p = min(ok, key=lambda p: (p["size"], p["err"]))
+            best[(k, fam)] = p
+            line += (f" {fmt_point(p)} | {fmt_size(p['size'])} | {p['f32'] / p['size']:.1f}× | {100 * p['err']:.2f}% | "
+                     f"{fmt_cost(p)} |")
+        out.append(line)
+    out.append("")
+    out.append(f"Paper (Table 1) for {model} on {data}: {paper_figure(model, data)}.\n")
+    has_base = any(not f.startswith("epr") for f in fams)
+    for k, (t, x) in enumerate(zip(thresholds, lim)):
+        here = [(fam, p) for (kk, fam), p in best.items() if kk == k]
+        epr = [(fam, p) for fam, p in here if fam.startswith("epr")]
+        base = [(fam, p) for fam, p in here if not fam.startswith("epr")]
+        head = f"- **Within +{fmt_pts(t)} points** (≤ {x:.2f}%): "
+        if not here:
+            out.append(head + "no file qualifies.")
+            continue
+        fam0, p0 = min(here, key=lambda fp: (fp[1]["size"], fp[1]["err"]))
+        line = head + f"smallest is **{fam0}**: {fmt_point(p0)}, {p0['size']:,} B. "
+        if not has_base:
+            line += "No baseline files in this directory (nothing to compare EPR with)."
+        elif not epr:
+            line += "No EPR file qualifies: EPR does not beat the baselines at this threshold."
+        elif not base:
+            fe, pe = min(epr, key=lambda fp: fp[1]["size"])
+            line += f"No baseline file qualifies: EPR ({fe}, {pe['size']:,} B) beats every baseline at this threshold."
+        else:
+            fe, pe = min(epr, key=lambda fp: fp[1]["size"])
+            fb, pb = min(base, key=lambda fp: fp[1]["size"])
+            if pe["size"] < pb["size"]:
+                line += (f"EPR beats every baseline here: the smallest baseline within it, {fb} "
+                         f"({pb['size']:,} B), is {pb['size'] / pe['size']:.1f}× larger than EPR's {pe['size']:,} B.")
+            elif pe["size"] == pb["size"]:
+                line += f"EPR ({fe}) and {fb} tie at {pe['size']:,} B: EPR does not beat every baseline here."
+            else:
+                line += (f"A baseline is smaller: {fb} ({pb['size']:,} B) against EPR's smallest, {fe} "
+                         f"({pe['size']:,} B, {pe['size'] / pb['size']:.1f}× larger): EPR does not beat every "
+                         f"baseline at this threshold.")
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
-    target = None
-    if argv[0] == "--target":
-        r, p = argv[1].split(":")
-        target = (float(r), float(p))
-        argv = argv[2:]
+    target, methods, points = None, False, [0.3, 1.0]
+    while argv and argv[0].startswith("--"):
+        if argv[0] == "--target" and len(argv) > 1:
+            r, p = argv[1].split(":")
+            target = (float(r), float(p))
+            argv = argv[2:]
+        elif argv[0] == "--methods":
+            methods = True
+            argv = argv[1:]
+        elif argv[0] == "--points" and len(argv) > 1:
+            points = [float(x) for x in argv[1].split(",") if x]
+            argv = argv[2:]
+        else:
+            sys.exit(f"results_table.py: unknown or incomplete option {argv[0]} (see --help)")
+    if not argv:
+        sys.exit("results_table.py: no DIR (see --help)")
     for d in argv:
-        print(table(d, target))
+        print(methods_table(d, points) if methods else table(d, target))
     return 0
 
 

@@ -1,35 +1,54 @@
 #!/usr/bin/env bash
 # Regenerates docs/results.md: runs every sweeps/results_*.tsv with
-# `epr sweep` (finished runs are skipped, interrupted ones resumed), then
-# writes the tables from the run files (analysis/results_table.py) with the
-# notes of docs/results-notes.md.  Hours of CPU on two cores from scratch.
-#   scripts/results.sh [--out DIR] [--np P] [--no-run]
-#     --out DIR   where the runs live (default runs/results); one folder per table
-#     --np P      ranks per run (default 1)
-#     --no-run    only rebuild docs/results.md from the existing run files
+# `epr sweep` (finished runs are skipped, interrupted ones resumed, complete
+# plain runs get the baselines their line asks for), then writes part 1, EPR
+# against the plain baseline (analysis/results_table.py), with the notes of
+# docs/results-notes.md, and part 2, EPR against the baselines, for the four
+# main tables: `epr pareto DIR`, the methods table (results_table.py
+# --methods) and the Pareto plot (analysis/plot_pareto.py -> DIR/pareto.png,
+# copied to docs/img/pareto_<table>.png).  Hours of CPU on two cores from scratch.
+#   scripts/results.sh [--out DIR] [--np P] [--no-run] [--build DIR]
+#     --out DIR    where the runs live (default runs/results); one folder per table
+#     --np P       ranks per run (default 1)
+#     --no-run     only rebuild docs/results.md (and DIR/<table>/sweep.h5, report.md,
+#                  pareto.png, docs/img/) from the existing run files
+#     --build DIR  the CMake build directory whose epr is used (default build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=runs/results np=1 run=1
+out=runs/results np=1 run=1 build=build
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$2; shift ;;
     --np) np=$2; shift ;;
     --no-run) run=0 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --build) build=$2; shift ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "results.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 export OPENBLAS_NUM_THREADS=1
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-if [ $run = 1 ]; then
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build build -j"$(nproc)" --target epr >/dev/null
-fi
+# epr pareto writes the method column part 2 reads: build epr even with --no-run
+# (quick when it is up to date)
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j"$(nproc)" --target epr >/dev/null
+epr=$build/epr
+py=/usr/bin/python3
 # table name -> target "ratio:points" of the issue
-declare -A target=([lenet300_mnist10k]=300:0.3 [lenet300_fashion]=50:0.5 [lenet5_mnist10k]=450:0.3
-                   [lenet5_fashion]=100:0.5 [lenet5_mnist10k_decay]=450:0.3)
+declare -A target=([lenet300_mnist10k]=300:0.3 [lenet300_fashion]=50:0.5 [lenet300_fashion_decay]=50:0.5
+                   [lenet5_mnist10k]=450:0.3 [lenet5_fashion]=100:0.5 [lenet5_mnist10k_decay]=450:0.3
+                   [lenet5_mnist10k_long]=450:0.3)
+tables="lenet300_mnist10k lenet300_fashion lenet300_fashion_decay lenet5_mnist10k lenet5_mnist10k_decay
+        lenet5_mnist10k_long lenet5_fashion"
+# part 2: the four main tables, with the paper's Table 1 EPR point (MNIST only:
+# the paper has no Fashion-MNIST figures) and a title for the plot
+main_tables="lenet300_mnist10k lenet300_fashion lenet5_mnist10k lenet5_fashion"
+declare -A paper=([lenet300_mnist10k]=8.56:1.9 [lenet5_mnist10k]=2.84:0.9)
+declare -A title=([lenet300_mnist10k]="LeNet300-100 on MNIST-10k" [lenet300_fashion]="LeNet300-100 on Fashion-MNIST"
+                  [lenet5_mnist10k]="LeNet5-Caffe on MNIST-10k" [lenet5_fashion]="LeNet5-Caffe on Fashion-MNIST")
 doc=docs/results.md
+mkdir -p docs/img
 {
   echo "# Results: EPR against the plain float32 baseline"
   echo
@@ -40,14 +59,66 @@ doc=docs/results.md
   echo "φ under the learned densities; the file can be smaller, since each column"
   echo "keeps the cheaper of a density table and its own histogram."
   echo
-  for t in lenet300_mnist10k lenet300_fashion lenet5_mnist10k lenet5_mnist10k_decay lenet5_fashion; do
+  for t in $tables; do
     tsv=sweeps/results_$t.tsv
-    if [ $run = 1 ]; then build/epr sweep "$tsv" --out "$out/$t" --np "$np" >&2 || true; fi
+    if [ $run = 1 ]; then "$epr" sweep "$tsv" --out "$out/$t" --np "$np" >&2 || true; fi
     echo "Command: \`build/epr sweep $tsv --out $out/$t\`"
     echo
-    /usr/bin/python3 analysis/results_table.py --target "${target[$t]}" "$out/$t"
+    if [ -d "$out/$t" ]; then
+      $py analysis/results_table.py --target "${target[$t]}" "$out/$t"
+    else
+      echo "(not run yet: no \`$out/$t\`)"
+      echo
+    fi
   done
   [ -f docs/results-notes.md ] && cat docs/results-notes.md
+  echo
+  echo "## EPR against baselines"
+  echo
+  echo "The same runs against what a user could do instead of EPR with the plain"
+  echo "network (docs/baselines.md): every baseline is a real file written by"
+  echo "\`epr baseline\` beside a plain run (\`baseline.post\` on the plain rows of"
+  echo "the sweep tables; \`epr sweep\` makes them for finished runs), measured like"
+  echo "\`model.epr\`: its size on disk, the test error of the network decoded from"
+  echo "it.  Methods: **epr-sq** (EPR, all groups identity), **epr-dft** (a group"
+  echo "with the DFT), **float32**, **gzip**, **xz** (of the float32 file),"
+  echo "**uniformN** and **kmeansN** (N-bit uniform grid / 2^N-entry k-means"
+  echo "codebook per group, entropy coded: one row for all N, as one row for all λ),"
+  echo "**prune-kmeans** (Deep Compression: magnitude pruning and k-means weight"
+  echo "sharing during training).  Per method, the smallest file within +0.3 and"
+  echo "+1.0 points of the plain baseline's mean error (\"—\": none), then which"
+  echo "method is smallest at each threshold.  Plots: x the file size in bytes (log),"
+  echo "y the test error; EPR as lines through their Pareto fronts, baselines as"
+  echo "markers, the plain baseline's mean as a line with bands up to +0.3 and +1.0"
+  echo "points; the gold star is the paper's Table 1 EPR point (full MNIST)."
+  echo
+  for t in $main_tables; do
+    d=$out/$t
+    if [ ! -d "$d" ]; then
+      echo "### $t"; echo; echo "(not run yet: no \`$d\`)"; echo
+      continue
+    fi
+    # exit status 1 = some file was rejected (named on stderr, listed in DIR/report.md)
+    "$epr" pareto "$d" --quiet || echo "results.sh: epr pareto $d: exit status $? (see $d/report.md)" >&2
+    if [ ! -f "$d/sweep.h5" ]; then
+      echo "### $t"; echo; echo "(no finished runs in \`$d\`)"; echo
+      continue
+    fi
+    $py analysis/results_table.py --methods "$d"
+    pp=(--no-paper) ppdoc=--no-paper
+    if [ -n "${paper[$t]:-}" ]; then
+      pp=(--paper "${paper[$t]}:paper, Table 1: EPR (SQ), full MNIST")
+      ppdoc="--paper '${paper[$t]}:paper, Table 1: EPR (SQ), full MNIST'"
+    fi
+    $py analysis/plot_pareto.py "$d/sweep.h5" -o "$d/pareto.png" "${pp[@]}" \
+        --title "${title[$t]}: file size against test error" >&2
+    cp "$d/pareto.png" "docs/img/pareto_$t.png"
+    echo "![${title[$t]}: file size against test error, per method](img/pareto_$t.png)"
+    echo
+    echo "Commands: \`build/epr pareto $d\`; \`/usr/bin/python3 analysis/results_table.py --methods $d\`;"
+    echo "\`/usr/bin/python3 analysis/plot_pareto.py $d/sweep.h5 -o $d/pareto.png $ppdoc\`."
+    echo
+  done
 } > "$doc.tmp"
 mv "$doc.tmp" "$doc"
 echo "wrote $doc"

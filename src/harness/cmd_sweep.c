@@ -16,7 +16,11 @@ void usage_sweep(FILE *f) {
             "  mpirun -np P epr train EXP --set epr.lambda=L --set train.seed=S [--set K=V]... --out DIR/<run>\n"
             "(without mpirun for P = 1).  Complete runs (DIR/<run>/run.h5 with a /final group)\n"
             "are skipped; interrupted ones (run.h5 without /final) resume with --resume.\n"
-            "Each run's output goes to DIR/<run>/train.log.  Ctrl-C (or SIGTERM) asks the\n"
+            "Each run's output goes to DIR/<run>/train.log.  A complete plain run whose line\n"
+            "has baseline.post=LIST and whose DIR/<run>/baselines.h5 lacks one of those methods\n"
+            "gets them with `epr baseline DIR/<run>/run.h5 --methods LIST` (same binary, output\n"
+            "appended to its train.log; a failure counts as a failed run): finished runs of\n"
+            "older sweeps gain their baselines without training again.  Ctrl-C (or SIGTERM) asks the\n"
             "running training to checkpoint and stop: rerun the same command to resume.\n"
             "Then `epr pareto DIR` builds DIR/sweep.h5 and DIR/report.md.\n\n"
             "SWEEP.tsv (tab-separated):\n"
@@ -39,6 +43,7 @@ void usage_sweep(FILE *f) {
             "                    runs do not see it: use another --out)\n"
             "  --dry-run         print what would run, start nothing\n"
             "  --list            print each run: index, name, state (new|interrupted|complete|broken), line\n"
+            "                    (then 'baselines missing: LIST' for a complete run that lacks some)\n"
             "  --task K --print-args\n"
             "                    print the `epr train` arguments of run K, one per line (nothing when\n"
             "                    it is complete): how slurm/sweep.sbatch launches its array task\n"
@@ -51,18 +56,22 @@ void usage_sweep(FILE *f) {
 void usage_pareto(FILE *f) {
     fprintf(f,
             "usage: epr pareto DIR [--baseline RUN.h5] [--h5 FILE] [--report FILE] [--quiet]\n\n"
-            "Reads every finished run file DIR/*/run.h5 and writes\n"
-            "  DIR/sweep.h5   one row per run under /runs (name, experiment, model, data_set,\n"
-            "                 lambda, seed, size_bytes, bits_per_param, test_error, ratio vs\n"
-            "                 float32, is_pareto, is_baseline, ...) and /links/<run>, external\n"
-            "                 links to the run files\n"
-            "  DIR/report.md  the Pareto set, the uncompressed baseline, the paper's Table 1\n"
-            "                 figure for the same network, and all runs\n"
+            "Reads every finished run file DIR/*/run.h5 and the baselines.h5 beside plain runs\n"
+            "(files of `epr baseline`: float32, gzip, xz, uniformN, kmeansN, prune-kmeans) and writes\n"
+            "  DIR/sweep.h5   one row per point under /runs (name, method, experiment, model,\n"
+            "                 data_set, lambda, seed, size_bytes, bits_per_param, test_error,\n"
+            "                 ratio vs float32, is_pareto, is_method_front, is_overall_front,\n"
+            "                 is_baseline, ...) and /links/<run>, external links to the run files\n"
+            "  DIR/report.md  the Pareto set, the fronts per method and across methods, the\n"
+            "                 uncompressed baseline, the paper's Table 1 figure, and all points\n"
+            "Methods: epr-sq (every group transform identity), epr-dft / epr-ro / epr-learned\n"
+            "(a group with that transform), plain (the reference), or the baselines.h5 method.\n"
             "A run is on the Pareto front when no other EPR run on the same data set is at\n"
             "most as large and at most as wrong, one of them strictly.  Plain float32 runs\n"
             "(epr disabled) in DIR are the baseline; else give one with --baseline.\n"
-            "Unfinished runs are listed and left out; malformed run files are rejected with\n"
-            "a message (exit status 1, the outputs still hold the good runs).\n"
+            "Unfinished runs are listed and left out; malformed run files and baselines.h5\n"
+            "are rejected with a message naming them (exit status 1, the outputs still hold\n"
+            "the good ones).\n"
             "  --baseline RUN.h5   a plain run file from elsewhere\n"
             "  --h5 FILE           write the table here instead of DIR/sweep.h5\n"
             "  --report FILE       write the report here instead of DIR/report.md\n"
@@ -186,8 +195,14 @@ int cmd_sweep(int argc, char **argv) {
             char run_file[1400];
             epr_err e = {0};
             sweep_state st = sweep_run_state(out, &t.runs[i], run_file, sizeof run_file, &e);
-            printf("%d\t%s\t%s\tline %d%s%s\n", i, t.runs[i].name, sweep_state_name(st), t.runs[i].line,
-                   st == SWEEP_STATE_BROKEN ? "\t" : "", st == SWEEP_STATE_BROKEN ? e.msg : "");
+            char miss[1024] = "", extra[1100] = "";
+            const char *bl = sweep_baseline_list(&t.runs[i], sets, nsets);
+            int is_epr = 0;
+            if (st == SWEEP_STATE_COMPLETE && bl && sweep_baselines_missing(out, &t.runs[i], bl, miss, sizeof miss, &is_epr) &&
+                !is_epr)
+                snprintf(extra, sizeof extra, "\tbaselines missing: %s", miss);
+            printf("%d\t%s\t%s\tline %d%s%s%s\n", i, t.runs[i].name, sweep_state_name(st), t.runs[i].line,
+                   st == SWEEP_STATE_BROKEN ? "\t" : "", st == SWEEP_STATE_BROKEN ? e.msg : "", extra);
         }
     } else {
         char self[4096];

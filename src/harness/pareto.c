@@ -45,6 +45,156 @@ const pareto_paper_row *pareto_paper_lookup(const char *model) {
     return NULL;
 }
 
+/* ---- methods ---- */
+
+static void trim(char **b, char **e) {
+    while (*b < *e && (**b == ' ' || **b == '\t' || **b == '\r')) (*b)++;
+    while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r')) (*e)--;
+}
+
+typedef struct {
+    char name[64];
+    char transform[32];
+} text_group;
+
+/* Records "transform = value" of group `name` (created when new). */
+static void set_transform(text_group *g, int *ng, int max, const char *name, size_t nlen, const char *val,
+                          size_t vlen) {
+    int i;
+    for (i = 0; i < *ng; i++)
+        if (strlen(g[i].name) == nlen && !strncmp(g[i].name, name, nlen)) break;
+    if (i == *ng) {
+        if (*ng == max) return;
+        sfmt(g[i].name, sizeof g[i].name, "%.*s", (int)nlen, name);
+        snprintf(g[i].transform, sizeof g[i].transform, "identity");
+        (*ng)++;
+    }
+    if (val) sfmt(g[i].transform, sizeof g[i].transform, "%.*s", (int)vlen, val);
+}
+
+/* A [baseline] prune / kmeans_bits value that switches the method on. */
+static int nonzero_value(const char *v, size_t n) {
+    char tmp[64];
+    sfmt(tmp, sizeof tmp, "%.*s", (int)(n < 63 ? n : 63), v);
+    char *end;
+    double d = strtod(tmp, &end);
+    return end != tmp && d != 0;
+}
+
+void pareto_method_of(const char *text, int epr_enabled, char *buf, size_t cap) {
+    text_group g[64];
+    int ng = 0, prune_on = 0, kmeans_on = 0, in_baseline = 0;
+    const char *cur = NULL; /* the [group.X] section we are in, NULL elsewhere */
+    size_t curlen = 0;
+    for (const char *line = text ? text : ""; *line;) {
+        const char *nl = strchr(line, '\n');
+        const char *end = nl ? nl : line + strlen(line);
+        char *b = (char *)line, *e = (char *)end;
+        trim(&b, &e);
+        if (e - b > 8 && !strncmp(b, "; --set ", 8)) {
+            /* an override: section.key=value, the section up to the last '.' before '=' */
+            const char *o = b + 8, *eq = memchr(o, '=', (size_t)(e - o)), *dot = NULL;
+            for (const char *q = o; eq && q < eq; q++)
+                if (*q == '.') dot = q;
+            char *vb = eq ? (char *)eq + 1 : NULL, *ve = e;
+            if (vb) trim(&vb, &ve);
+            if (eq && dot && dot - o > 6 && !strncmp(o, "group.", 6) && (size_t)(eq - dot - 1) == 9 &&
+                !strncmp(dot + 1, "transform", 9))
+                set_transform(g, &ng, 64, o + 6, (size_t)(dot - o - 6), vb, (size_t)(ve - vb));
+            if (eq && !strncmp(o, "baseline.prune=", 15)) prune_on = nonzero_value(vb, (size_t)(ve - vb));
+            if (eq && !strncmp(o, "baseline.kmeans_bits=", 21)) kmeans_on = nonzero_value(vb, (size_t)(ve - vb));
+        } else if (b < e && (*b == ';' || *b == '#')) {
+            /* comment */
+        } else if (b < e && *b == '[') {
+            char *close = memchr(b, ']', (size_t)(e - b));
+            cur = NULL;
+            in_baseline = 0;
+            if (close) {
+                char *sb = b + 1, *se = close;
+                trim(&sb, &se);
+                in_baseline = se - sb == 8 && !strncmp(sb, "baseline", 8);
+                if (se - sb > 6 && !strncmp(sb, "group.", 6)) {
+                    cur = sb + 6, curlen = (size_t)(se - sb - 6);
+                    set_transform(g, &ng, 64, cur, curlen, NULL, 0);
+                }
+            }
+        } else if ((cur || in_baseline) && b < e && b == line) {
+            /* a key line of a group section (indented lines continue a value) */
+            char *eq = memchr(b, '=', (size_t)(e - b));
+            if (!eq) eq = memchr(b, ':', (size_t)(e - b));
+            if (eq) {
+                char *kb = b, *ke = eq, *vb = eq + 1, *ve = e;
+                trim(&kb, &ke);
+                /* inline comment: " ;" or " #" */
+                for (char *q = vb; q < ve; q++)
+                    if ((*q == ';' || *q == '#') && q > vb && (q[-1] == ' ' || q[-1] == '\t')) {
+                        ve = q;
+                        break;
+                    }
+                trim(&vb, &ve);
+                if (cur && ke - kb == 9 && !strncmp(kb, "transform", 9))
+                    set_transform(g, &ng, 64, cur, curlen, vb, (size_t)(ve - vb));
+                if (in_baseline && ke - kb == 5 && !strncmp(kb, "prune", 5))
+                    prune_on = nonzero_value(vb, (size_t)(ve - vb));
+                if (in_baseline && ke - kb == 11 && !strncmp(kb, "kmeans_bits", 11))
+                    kmeans_on = nonzero_value(vb, (size_t)(ve - vb));
+            }
+        }
+        line = nl ? nl + 1 : end;
+    }
+    if (!epr_enabled) {
+        snprintf(buf, cap, "%s", prune_on || kmeans_on ? "plain-pruned" : "plain");
+        return;
+    }
+    /* the non-identity transforms used, in a fixed order, joined by '+' */
+    static const struct {
+        const char *transform, *tag;
+    } KNOWN[] = {{"dft", "dft"}, {"random-orthogonal", "ro"}, {"learned", "learned"}};
+    char out[96] = "epr";
+    int any = 0;
+    for (size_t k = 0; k < sizeof KNOWN / sizeof KNOWN[0]; k++) {
+        int used = 0;
+        for (int i = 0; i < ng; i++) used |= !strcmp(g[i].transform, KNOWN[k].transform);
+        if (used) {
+            size_t l = strlen(out);
+            sfmt(out + l, sizeof out - l, "%s%s", any ? "+" : "-", KNOWN[k].tag);
+            any = 1;
+        }
+    }
+    for (int i = 0; i < ng; i++) { /* a transform this epr does not know (a newer file) */
+        int known = !strcmp(g[i].transform, "identity");
+        for (size_t k = 0; k < sizeof KNOWN / sizeof KNOWN[0]; k++) known |= !strcmp(g[i].transform, KNOWN[k].transform);
+        if (!known && !strstr(out, g[i].transform)) {
+            size_t l = strlen(out);
+            sfmt(out + l, sizeof out - l, "%s%s", any ? "+" : "-", g[i].transform);
+            any = 1;
+        }
+    }
+    if (!any) snprintf(out, sizeof out, "epr-sq");
+    snprintf(buf, cap, "%s", out);
+}
+
+void pareto_method_family(const char *method, char *buf, size_t cap) {
+    const char *fam[] = {"uniform", "kmeans"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t l = strlen(fam[i]);
+        if (!strncmp(method, fam[i], l) && method[l] >= '0' && method[l] <= '9' &&
+            strspn(method + l, "0123456789") == strlen(method + l)) {
+            snprintf(buf, cap, "%sN", fam[i]);
+            return;
+        }
+    }
+    snprintf(buf, cap, "%s", method);
+}
+
+static int is_reference(const pareto_row *r) { return !r->epr_enabled && (!r->method[0] || !strcmp(r->method, "plain")); }
+/* Runs whose own point is 4 bytes per parameter: the reference, and the
+ * float32 weights of a pruned / clustered training run (its file is the
+ * prune-kmeans point of its baselines.h5).  On no front. */
+static int off_front(const pareto_row *r) { return is_reference(r) || !strcmp(r->method, "plain-pruned"); }
+/* A point of a baselines.h5 file (not a run of its own). */
+static int is_file_point(const pareto_row *r) { return r->source_run[0] && strcmp(r->source_run, r->name); }
+
 /* ---- reading run files ---- */
 
 static int get_str_attr(h5run *h, const char *obj, const char *name, char *buf, size_t cap, epr_err *err) {
@@ -82,6 +232,10 @@ int pareto_read_run(const char *path, pareto_row *r, epr_err *err) {
     TRY(h5run_get_i64(h, "/final", "n_compressed", &r->n_compressed, err));
     char bs[256] = "";
     TRY(get_str_attr(h, "/final", "bitstream", bs, sizeof bs, err));
+    char *text = NULL;
+    TRY(h5run_get_strdup(h, NULL, "experiment", &text, err));
+    if (!rc) pareto_method_of(text, epr != 0, r->method, sizeof r->method);
+    free(text);
     TRY(h5run_get_f64(h, "/final", "wall_seconds", &r->wall_seconds, err));
     TRY(h5run_get_f64(h, "/final", "rate_exact_bits", &r->rate_exact_bits, err));
 #undef TRY
@@ -125,18 +279,232 @@ int pareto_read_run(const char *path, pareto_row *r, epr_err *err) {
     return 0;
 }
 
+/* ---- baselines.h5 ---- */
+
+/* Names of the members of /methods (in name order), or an error. */
+static int list_methods(const char *path, char ***names, int *n, epr_err *err) {
+    *names = NULL, *n = 0;
+    H5E_auto2_t old_fn;
+    void *old_data;
+    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    char **v = NULL;
+    int nv = 0, rc = 0;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1, g = -1;
+#if H5_VERSION_GE(1, 10, 7)
+    if (fapl >= 0) H5Pset_file_locking(fapl, 0, 1);
+#endif
+    if (fapl >= 0) f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (f < 0) rc = epr_fail(err, EPR_EFORMAT, "%s: cannot open as HDF5", path);
+    if (!rc && H5Lexists(f, "methods", H5P_DEFAULT) <= 0)
+        rc = epr_fail(err, EPR_EFORMAT, "%s: no /methods group", path);
+    if (!rc && (g = H5Gopen2(f, "methods", H5P_DEFAULT)) < 0)
+        rc = epr_fail(err, EPR_EFORMAT, "%s: /methods is not a group", path);
+    H5G_info_t gi;
+    if (!rc && H5Gget_info(g, &gi) < 0) rc = epr_fail(err, EPR_EFORMAT, "%s: cannot list /methods", path);
+    if (!rc && gi.nlinks > 4096) rc = epr_fail(err, EPR_EFORMAT, "%s: /methods has %llu members", path,
+                                                (unsigned long long)gi.nlinks);
+    if (!rc && gi.nlinks && !(v = calloc((size_t)gi.nlinks, sizeof *v))) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    for (hsize_t i = 0; !rc && i < gi.nlinks; i++) {
+        char name[256];
+        ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
+        if (len < 0 || len >= (ssize_t)sizeof name)
+            rc = epr_fail(err, EPR_EFORMAT, "%s: /methods: member %llu has no usable name", path, (unsigned long long)i);
+        else if (!(v[nv++] = strdup(name)))
+            rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    }
+    if (g >= 0) H5Gclose(g);
+    if (f >= 0) H5Fclose(f);
+    if (fapl >= 0) H5Pclose(fapl);
+    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    if (rc) {
+        for (int i = 0; i < nv; i++) free(v[i]);
+        free(v);
+        return rc;
+    }
+    *names = v, *n = nv;
+    return 0;
+}
+
+static int method_name_ok(const char *s) {
+    size_t n = strlen(s);
+    if (!n || n >= 32 || !strcmp(s, "plain") || !strncmp(s, "epr", 3) || !strcmp(s, ".") || !strcmp(s, "..")) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("._+-", *s)))
+            return 0;
+    return 1;
+}
+
+void pareto_baselines_free(pareto_baselines *b) {
+    if (!b) return;
+    for (int i = 0; i < b->n_rejected; i++) free(b->rejected[i]);
+    free(b->rejected);
+    free(b->rows);
+    memset(b, 0, sizeof *b);
+}
+
+static int add_rejected(pareto_baselines *b, const char *msg) {
+    char **nr = realloc(b->rejected, (size_t)(b->n_rejected + 1) * sizeof *nr);
+    if (!nr) return -1;
+    b->rejected = nr;
+    if (!(b->rejected[b->n_rejected] = strdup(msg))) return -1;
+    b->n_rejected++;
+    return 0;
+}
+
+int pareto_read_baselines(const char *path, const pareto_row *run, const char *run_dir_rel, pareto_baselines *b,
+                          epr_err *err) {
+    memset(b, 0, sizeof *b);
+    RETURN_ERROR_IF(run->epr_enabled, err, EPR_EFORMAT,
+                    "%s: baselines of an EPR run (%s): baselines.h5 belongs beside a plain run", path, run->run_file);
+    h5run *h;
+    CHECK_STATUS(h5run_open(path, &h, err));
+    int rc = 0;
+    char source[256] = "";
+    int64_t steps = 0, f32 = 0, np = 0;
+    double wall = 0;
+    char *text = NULL;
+#define TRY(x) \
+    if (!rc) rc = (x)
+    TRY(h5run_get_str(h, NULL, "source", source, sizeof source, err));
+    TRY(h5run_get_i64(h, NULL, "steps", &steps, err));
+    TRY(h5run_get_f64(h, NULL, "wall_seconds", &wall, err));
+    TRY(h5run_get_i64(h, NULL, "float32_bytes", &f32, err));
+    TRY(h5run_get_i64(h, NULL, "n_params", &np, err));
+    TRY(h5run_get_strdup(h, NULL, "experiment", &text, err));
+    free(text);
+    if (!rc) {
+        const char *base = strrchr(source, '/');
+        base = base ? base + 1 : source;
+        if (strcmp(base, "run.h5"))
+            rc = epr_fail(err, EPR_EFORMAT, "%s: source '%s' is not the run file run.h5", path, source);
+    }
+    if (!rc && (f32 != run->float32_bytes || np != run->n_params))
+        rc = epr_fail(err, EPR_EFORMAT,
+                      "%s: float32_bytes %lld and n_params %lld are not those of %s (%lld, %lld): the baselines of another run?",
+                      path, (long long)f32, (long long)np, run->run_file, (long long)run->float32_bytes,
+                      (long long)run->n_params);
+    if (!rc && steps != run->steps)
+        rc = epr_fail(err, EPR_EFORMAT, "%s: steps %lld but %s has %lld: stale baselines (rerun epr baseline)", path,
+                      (long long)steps, run->run_file, (long long)run->steps);
+    if (!rc && !(isfinite(wall) && wall >= 0))
+        rc = epr_fail(err, EPR_EFORMAT, "%s: wall_seconds %g is not a time >= 0", path, wall);
+    /* list /methods with the file closed (HDF5 opens one file twice only
+     * with the same access properties) */
+    h5run_close(h);
+    h = NULL;
+    char **names = NULL;
+    int nn = 0;
+    if (!rc) rc = list_methods(path, &names, &nn, err);
+    if (!rc) rc = h5run_open(path, &h, err);
+    if (!rc && nn && !(b->rows = calloc((size_t)nn, sizeof *b->rows))) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    char dir[1400];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    for (int i = 0; i < nn && !rc; i++) {
+        char obj[300], method[64] = "", file[256] = "", *desc = NULL;
+        int64_t bytes = 0;
+        double terr = NAN, secs = NAN;
+        epr_err me = {0};
+        int mr = 0;
+        sfmt(obj, sizeof obj, "/methods/%s", names[i]);
+#define MTRY(x) \
+    if (!mr) mr = (x)
+        if (!method_name_ok(names[i]))
+            mr = epr_fail(&me, EPR_EFORMAT, "%s: /methods/%s: not a method name (letters, digits, . _ + -; not plain or epr*)",
+                          path, names[i]);
+        MTRY(h5run_get_str(h, obj, "method", method, sizeof method, &me));
+        MTRY(h5run_get_str(h, obj, "file", file, sizeof file, &me));
+        MTRY(h5run_get_i64(h, obj, "file_bytes", &bytes, &me));
+        MTRY(h5run_get_f64(h, obj, "test_error", &terr, &me));
+        MTRY(h5run_get_f64(h, obj, "seconds", &secs, &me));
+        MTRY(h5run_get_strdup(h, obj, "description", &desc, &me));
+        free(desc);
+#undef MTRY
+        if (!mr && strcmp(method, names[i]))
+            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: attribute method '%s' differs from the group name", path, obj,
+                          method);
+        if (!mr && !(terr >= 0 && terr <= 1))
+            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: test_error %g is not a fraction in [0, 1]", path, obj, terr);
+        if (!mr && !(isfinite(secs) && secs >= 0))
+            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: seconds %g is not a time >= 0", path, obj, secs);
+        if (!mr && bytes <= 0)
+            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: file_bytes %lld is not > 0", path, obj, (long long)bytes);
+        if (!mr && (!file[0] || strchr(file, '/') || !strcmp(file, ".") || !strcmp(file, "..")))
+            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: file '%s' must be a file name inside the run directory", path,
+                          obj, file);
+        if (!mr) {
+            char fpath[1700];
+            struct stat st;
+            sfmt(fpath, sizeof fpath, "%s/%s", dir, file);
+            if (stat(fpath, &st) != 0 || !S_ISREG(st.st_mode))
+                mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: its file %s is missing", path, obj, fpath);
+            else if ((int64_t)st.st_size != bytes)
+                mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: file_bytes %lld but %s has %lld bytes", path, obj,
+                              (long long)bytes, fpath, (long long)st.st_size);
+        }
+        if (mr) {
+            if (mr == EPR_ENOMEM || add_rejected(b, me.msg)) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            continue;
+        }
+        pareto_row *p = &b->rows[b->n++];
+        *p = *run;
+        sfmt(p->name, sizeof p->name, "%s:%s", run->name, method);
+        sfmt(p->source_run, sizeof p->source_run, "%s", run->name);
+        sfmt(p->method, sizeof p->method, "%s", method);
+        if (run_dir_rel && run_dir_rel[0])
+            sfmt(p->bitstream, sizeof p->bitstream, "%s/%s", run_dir_rel, file);
+        else
+            sfmt(p->bitstream, sizeof p->bitstream, "%s", file);
+        p->size_bytes = bytes;
+        p->test_error = terr;
+        p->test_error_raw = NAN;
+        p->rate_exact_bits = NAN;
+        p->n_compressed = 0;
+        p->post_seconds = secs;
+        p->bits_per_param = 8.0 * (double)bytes / (double)p->n_params;
+        p->ratio = (double)p->float32_bytes / (double)bytes;
+        p->is_pareto = p->is_method_front = p->is_overall_front = 0;
+    }
+#undef TRY
+    for (int i = 0; i < nn; i++) free(names[i]);
+    free(names);
+    h5run_close(h);
+    if (rc) pareto_baselines_free(b);
+    return rc;
+}
+
 /* ---- the Pareto rule ---- */
+
+static int dominates(const pareto_row *b, const pareto_row *a) {
+    int le = b->size_bytes <= a->size_bytes && b->test_error <= a->test_error;
+    int strict = b->size_bytes < a->size_bytes || b->test_error < a->test_error;
+    return le && strict;
+}
 
 void pareto_mark(pareto_row *rows, int n) {
     for (int i = 0; i < n; i++) {
         pareto_row *a = &rows[i];
-        a->is_pareto = a->epr_enabled && isfinite(a->test_error);
-        for (int j = 0; j < n && a->is_pareto; j++) {
+        int ok = isfinite(a->test_error) && !off_front(a);
+        char fa[32];
+        pareto_method_family(a->method, fa, sizeof fa);
+        a->is_pareto = ok && a->epr_enabled;
+        a->is_method_front = ok;
+        a->is_overall_front = ok;
+        for (int j = 0; j < n && ok; j++) {
             const pareto_row *b = &rows[j];
-            if (j == i || !b->epr_enabled || strcmp(a->data_set, b->data_set) || !isfinite(b->test_error)) continue;
-            int le = b->size_bytes <= a->size_bytes && b->test_error <= a->test_error;
-            int strict = b->size_bytes < a->size_bytes || b->test_error < a->test_error;
-            if (le && strict) a->is_pareto = 0;
+            if (j == i || off_front(b) || strcmp(a->data_set, b->data_set) || !isfinite(b->test_error) ||
+                !dominates(b, a))
+                continue;
+            a->is_overall_front = 0;
+            if (b->epr_enabled && a->epr_enabled) a->is_pareto = 0;
+            char fb[32];
+            pareto_method_family(b->method, fb, sizeof fb);
+            if (!strcmp(fa, fb)) a->is_method_front = 0;
         }
     }
 }
@@ -151,6 +519,26 @@ static int row_cmp(const void *pa, const void *pb) {
     if (a->lambda != b->lambda) return a->lambda < b->lambda ? -1 : 1;
     if (a->seed != b->seed) return a->seed < b->seed ? -1 : 1;
     return strcmp(a->name, b->name);
+}
+
+/* Order of method families in the report: EPR ones first, then the
+ * baselines from the least to the most elaborate, then anything else. */
+static int family_rank(const char *fam) {
+    static const char *ORDER[] = {"float32", "gzip", "xz", "uniformN", "kmeansN", "prune-kmeans"};
+    static const char *EPR_ORDER[] = {"epr-sq", "epr-dft", "epr-ro", "epr-learned"};
+    for (int i = 0; i < (int)(sizeof EPR_ORDER / sizeof EPR_ORDER[0]); i++)
+        if (!strcmp(fam, EPR_ORDER[i])) return i;
+    if (!strncmp(fam, "epr", 3)) return 9;
+    if (!strcmp(fam, "plain") || !strcmp(fam, "plain-pruned")) return 50;
+    for (int i = 0; i < (int)(sizeof ORDER / sizeof ORDER[0]); i++)
+        if (!strcmp(fam, ORDER[i])) return 10 + i;
+    return 100;
+}
+
+static int family_cmp(const void *pa, const void *pb) {
+    const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
+    int ra = family_rank(a), rb = family_rank(b);
+    return ra != rb ? ra - rb : strcmp(a, b);
 }
 
 /* ---- sweep.h5 ---- */
@@ -243,28 +631,38 @@ static void write_columns(h5w *w, hid_t g, const pareto_row *rows, const int *is
         COL_STR(experiment, "experiment name (the INI file's stem)");
         COL_STR(model, "network");
         COL_STR(data_set, "data set (errors are comparable within one data set only)");
+        COL_STR(method, "epr-sq | epr-dft | epr-ro | epr-learned (EPR runs, by their groups' transforms), plain (the "
+                        "float32 reference run), or a baselines.h5 method (float32, gzip, xz, uniformN, kmeansN, prune-kmeans)");
+        COL_STR(source_run, "the run the point comes from: the row's own name for runs, the plain run for baselines.h5 methods");
         for (int i = 0; i < n; i++) strs[i] = rows[i].rel_file;
         column(w, g, "run_file", vstr, vstr, strs, (hsize_t)n, "run file, relative to the sweep directory");
-        COL_STR(bitstream, "the .epr file, relative to the sweep directory (\"\" for plain runs)");
+        COL_STR(bitstream, "the file whose size is size_bytes, relative to the sweep directory (\"\" for plain runs)");
         COL_I8(epr_enabled, "1: trained with EPR (size = .epr bytes); 0: plain float32");
         COL_F64(lambda, "rate weight: loss = mean cross-entropy (nats) + lambda * rate (bits)");
         COL_I64(seed, "train.seed");
-        COL_I64(size_bytes, "model size in bytes: the .epr file for EPR runs, 4 x parameters for plain runs");
+        COL_I64(size_bytes, "model size in bytes: the .epr file for EPR runs, the method's file for baselines, 4 x parameters "
+                            "for plain runs");
         COL_I64(float32_bytes, "4 x parameters");
         COL_I64(n_params, "parameters of the network");
         COL_I64(n_compressed, "parameters coded through EPR groups");
         COL_F64(bits_per_param, "8 x size_bytes / n_params");
         COL_F64(ratio, "float32_bytes / size_bytes");
-        COL_F64(test_error, "test error (fraction) of the network decoded from the .epr (EPR) or the EMA model (plain)");
-        COL_F64(test_error_raw, "test error (fraction) of the raw, non-EMA weights");
+        COL_F64(test_error, "test error (fraction) of the network decoded from the file (EPR, baselines) or the EMA "
+                            "model (plain)");
+        COL_F64(test_error_raw, "test error (fraction) of the raw, non-EMA weights (NaN for baselines.h5 methods)");
         COL_F64(rate_exact_bits, "exact self-information of the quantised model under the learned densities (bits)");
-        COL_F64(wall_seconds, "training wall time (s)");
+        COL_F64(wall_seconds, "training wall time (s) of the run (for a baseline: of the plain run it comes from)");
+        COL_F64(post_seconds, "seconds the baselines.h5 method took after training (0 for runs)");
         COL_I64(steps, "optimizer steps");
         COL_I64(world_size, "MPI ranks");
         COL_I8(is_pareto, "1: no EPR run on the same data set is at most as large and at most as wrong, one strictly");
+        COL_I8(is_method_front, "1: no point of the same method family (uniformN, kmeansN: all N) on the same data set is "
+                                "at most as large and at most as wrong, one strictly");
+        COL_I8(is_overall_front, "1: no point of any method (plain reference runs aside) on the same data set is at most "
+                                 "as large and at most as wrong, one strictly");
         for (int i = 0; i < n; i++) i8[i] = (signed char)is_baseline[i];
         column(w, g, "is_baseline", H5T_STD_I8LE, H5T_NATIVE_SCHAR, i8, (hsize_t)n,
-               "1: a plain float32 run used as the uncompressed baseline");
+               "1: a plain float32 run used as the uncompressed reference (method plain)");
     }
     H5Tclose(vstr);
     free(f64);
@@ -289,13 +687,39 @@ static int write_sweep_h5(const char *path, const char *dir, const pareto_row *r
     }
     char absdir[4096];
     if (!realpath(dir, absdir)) snprintf(absdir, sizeof absdir, "%s", dir);
-    attr_i64(&w, w.file, "schema_version", 1);
+    attr_i64(&w, w.file, "schema_version", 2);
     attr_str(&w, w.file, "kind", "epr sweep");
     attr_str(&w, w.file, "code_version", EPR_VERSION);
     attr_str(&w, w.file, "directory", absdir);
     attr_i64(&w, w.file, "n_runs", n);
+    int64_t n_files = 0;
+    for (int i = 0; i < n; i++) n_files += !is_file_point(&rows[i]);
+    attr_i64(&w, w.file, "n_run_files", n_files);
+    {
+        char fams[64][32];
+        const char *famp[64];
+        int nf = 0;
+        for (int i = 0; i < n; i++) {
+            char fam[32];
+            pareto_method_family(rows[i].method, fam, sizeof fam);
+            int seen = 0;
+            for (int j = 0; j < nf; j++) seen |= !strcmp(fams[j], fam);
+            if (!seen && nf < 64) snprintf(fams[nf], sizeof fams[nf], "%s", fam), famp[nf] = fams[nf], nf++;
+        }
+        qsort(famp, (size_t)nf, sizeof *famp, family_cmp);
+        char methods[1024] = "";
+        for (int i = 0; i < nf; i++) {
+            size_t l = strlen(methods);
+            sfmt(methods + l, sizeof methods - l, "%s%s", l ? "," : "", famp[i]);
+        }
+        attr_str(&w, w.file, "methods", methods);
+    }
     attr_str(&w, w.file, "pareto_rule",
              "is_pareto: EPR runs only; no other EPR run on the same data set has size_bytes <= and test_error <=, one strictly");
+    attr_str(&w, w.file, "front_rule",
+             "is_method_front: no point of the same method family on the same data set has size_bytes <= and test_error <=, "
+             "one strictly; is_overall_front: the same against the points of every method (plain reference runs are on no "
+             "front and dominate nothing)");
     attr_str(&w, w.file, "baseline_run", baseline_desc);
     double be = NAN;
     int64_t bs = 0;
@@ -316,7 +740,7 @@ static int write_sweep_h5(const char *path, const char *dir, const pareto_row *r
     hid_t l = H5Gcreate2(w.file, "links", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (l < 0) h5w_fail(&w, "/links");
     for (int i = 0; i < n && l >= 0 && !w.failed; i++)
-        if (H5Lcreate_external(link_target[i], "/", l, rows[i].name, H5P_DEFAULT, H5P_DEFAULT) < 0)
+        if (link_target[i] && H5Lcreate_external(link_target[i], "/", l, rows[i].name, H5P_DEFAULT, H5P_DEFAULT) < 0)
             h5w_fail(&w, rows[i].name);
     if (l >= 0) H5Gclose(l);
     if (H5Fclose(w.file) < 0) h5w_fail(&w, "H5Fclose");
@@ -348,19 +772,31 @@ static void row_line(FILE *f, const pareto_row *r, int is_baseline, const pareto
     char lam[32];
     if (r->epr_enabled)
         snprintf(lam, sizeof lam, "%g", r->lambda);
+    else if (is_file_point(r))
+        snprintf(lam, sizeof lam, "—");
     else
         snprintf(lam, sizeof lam, "— (plain)");
     char delta[32] = "";
     if (base && base != r)
         snprintf(delta, sizeof delta, "%+.2f", 100 * (r->test_error - base->test_error));
-    fprintf(f, "| %s | %s | %s | %lld | %lld | %s | %.3f | %.1f× | %.2f%% | %.2f%% | %s | %s |\n", r->name, r->model,
-            lam, (long long)r->seed, (long long)r->size_bytes, sz, r->bits_per_param, r->ratio, 100 * r->test_error,
-            100 * r->test_error_raw, delta, r->is_pareto ? "**yes**" : is_baseline ? "baseline" : "");
+    char raw[32];
+    if (isfinite(r->test_error_raw))
+        snprintf(raw, sizeof raw, "%.2f%%", 100 * r->test_error_raw);
+    else
+        snprintf(raw, sizeof raw, "—");
+    const char *fronts = r->is_method_front && r->is_overall_front ? "method, overall"
+                         : r->is_method_front                      ? "method"
+                         : r->is_overall_front                     ? "overall"
+                                                                   : "";
+    fprintf(f, "| %s | %s | %s | %s | %lld | %lld | %s | %.3f | %.1f× | %.2f%% | %s | %s | %s | %s |\n", r->name,
+            r->model, r->method, lam, (long long)r->seed, (long long)r->size_bytes, sz, r->bits_per_param, r->ratio,
+            100 * r->test_error, raw, delta, r->is_pareto ? "**yes**" : is_baseline ? "baseline" : "", fronts);
 }
 
 static const char *TABLE_HEAD =
-    "| run | model | λ | seed | size (bytes) | size | bits/param | vs float32 | test error | raw error | Δ error vs baseline (points) | Pareto |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    "| run | model | method | λ | seed | size (bytes) | size | bits/param | vs float32 | test error | raw error | Δ error vs baseline (points) | Pareto (EPR) | fronts |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+
 
 static const pareto_row *baseline_for(const pareto_row *rows, const int *is_baseline, int n, const pareto_row *r) {
     for (int i = 0; i < n; i++)
@@ -418,6 +854,67 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
         }
         fputs(TABLE_HEAD, f);
         for (int i = 0; i < k; i++) row_line(f, sorted[i], 0, baseline_for(rows, is_baseline, n, sorted[i]));
+        fputc('\n', f);
+    }
+
+    fprintf(f, "## Fronts by method\n\n");
+    fprintf(f, "Every run file is a point, and so is every method of a plain run's `baselines.h5` (files written by "
+               "`epr baseline`). Per method family (uniformN and kmeansN with all their bit counts, as EPR with all its "
+               "λ), the points that no other point of the family beats in both size and error, smallest first; then the "
+               "front across all methods (the plain reference runs aside).\n\n");
+    for (int s = 0; s < nsets; s++) {
+        char fams[64][32];
+        const char *famp[64];
+        int nf = 0;
+        for (int i = 0; i < n; i++) {
+            if (strcmp(rows[i].data_set, sets[s]) || off_front(&rows[i])) continue;
+            char fam[32];
+            pareto_method_family(rows[i].method, fam, sizeof fam);
+            int seen = 0;
+            for (int j = 0; j < nf; j++) seen |= !strcmp(fams[j], fam);
+            if (!seen && nf < 64) snprintf(fams[nf], sizeof fams[nf], "%s", fam), famp[nf] = fams[nf], nf++;
+        }
+        qsort(famp, (size_t)nf, sizeof *famp, family_cmp);
+        fprintf(f, "### %s\n\n", sets[s]);
+        if (!nf) {
+            fprintf(f, "No compressed points.\n\n");
+            continue;
+        }
+        fprintf(f, "| method | points | front, smallest first: size, test error (point) |\n|---|---|---|\n");
+        for (int m = 0; m <= nf; m++) {
+            int k = 0, total = 0;
+            for (int i = 0; i < n; i++) {
+                if (strcmp(rows[i].data_set, sets[s]) || off_front(&rows[i])) continue;
+                char fam[32];
+                pareto_method_family(rows[i].method, fam, sizeof fam);
+                if (m < nf && strcmp(fam, famp[m])) continue;
+                total++;
+                if (m < nf ? rows[i].is_method_front : rows[i].is_overall_front) sorted[k++] = &rows[i];
+            }
+            qsort(sorted, (size_t)k, sizeof *sorted, size_cmp);
+            fprintf(f, "| %s | %d | ", m < nf ? famp[m] : "**all methods**", total);
+            for (int i = 0; i < k; i++) {
+                char sz[32];
+                kb(sz, sizeof sz, (double)sorted[i]->size_bytes);
+                if (m < nf)
+                    fprintf(f, "%s%s %.2f%% (%s)", i ? " · " : "", sz, 100 * sorted[i]->test_error, sorted[i]->name);
+                else
+                    fprintf(f, "%s%s %.2f%% %s (%s)", i ? " · " : "", sz, 100 * sorted[i]->test_error,
+                            sorted[i]->method, sorted[i]->name);
+            }
+            fprintf(f, "%s|\n", k ? " " : "— ");
+        }
+        const pareto_row *ref = NULL;
+        double sum = 0;
+        int nref = 0;
+        for (int i = 0; i < n; i++)
+            if (is_baseline[i] && !strcmp(rows[i].data_set, sets[s])) sum += rows[i].test_error, nref++, ref = &rows[i];
+        if (ref) {
+            char sz[32];
+            kb(sz, sizeof sz, (double)ref->size_bytes);
+            fprintf(f, "\nPlain float32 reference: %s, test error %.2f%% (mean of %d run%s).\n", sz, 100 * sum / nref,
+                    nref, nref == 1 ? "" : "s");
+        }
         fputc('\n', f);
     }
 
@@ -506,13 +1003,17 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
         fprintf(f, "\n");
     }
     if (n_rejected) {
-        fprintf(f, "## Rejected run files (not included)\n\n");
+        fprintf(f, "## Rejected run files and baseline methods (not included)\n\n");
         for (int i = 0; i < n_rejected; i++) fprintf(f, "- %s\n", rejected[i]);
         fprintf(f, "\n");
     }
     fprintf(f, "## Runs and files\n\n");
     for (int i = 0; i < n; i++)
-        fprintf(f, "- `%s`: run file `%s`%s%s%s, %lld steps on %lld rank%s, %.0f s\n", rows[i].name, rows[i].rel_file,
+        if (is_file_point(&rows[i]))
+            fprintf(f, "- `%s`: file `%s`, method %s of run `%s`, %.1f s after its training\n", rows[i].name,
+                    rows[i].bitstream, rows[i].method, rows[i].source_run, rows[i].post_seconds);
+        else
+            fprintf(f, "- `%s`: run file `%s`%s%s%s, %lld steps on %lld rank%s, %.0f s\n", rows[i].name, rows[i].rel_file,
                 rows[i].bitstream[0] ? ", bitstream `" : "", rows[i].bitstream, rows[i].bitstream[0] ? "`" : "",
                 (long long)rows[i].steps, (long long)rows[i].world_size, rows[i].world_size == 1 ? "" : "s",
                 rows[i].wall_seconds);
@@ -534,76 +1035,138 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
 
 static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+typedef struct {
+    pareto_row *rows;
+    int n, cap;
+} row_vec;
+
+static pareto_row *row_push(row_vec *v) {
+    if (v->n == v->cap) {
+        int nc = v->cap ? 2 * v->cap : 32;
+        pareto_row *nr = realloc(v->rows, (size_t)nc * sizeof *nr);
+        if (!nr) return NULL;
+        v->rows = nr, v->cap = nc;
+    }
+    pareto_row *r = &v->rows[v->n++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+typedef struct {
+    char **v;
+    int n, cap;
+} str_vec;
+
+static int str_push(str_vec *v, const char *s) {
+    if (v->n == v->cap) {
+        int nc = v->cap ? 2 * v->cap : 16;
+        char **nv = realloc(v->v, (size_t)nc * sizeof *nv);
+        if (!nv) return -1;
+        v->v = nv, v->cap = nc;
+    }
+    if (!(v->v[v->n] = strdup(s))) return -1;
+    v->n++;
+    return 0;
+}
+
+static void str_free(str_vec *v) {
+    for (int i = 0; i < v->n; i++) free(v->v[i]);
+    free(v->v);
+    memset(v, 0, sizeof *v);
+}
+
 int pareto_run(const pareto_opts *o, epr_err *err) {
     FILE *log = o->log;
     DIR *d = opendir(o->dir);
     RETURN_ERROR_IF(!d, err, EPR_EIO, "%s: cannot open the sweep directory: %s", o->dir, strerror(errno));
-    char **names = NULL;
-    int nn = 0, cap = 0, rc = 0;
+    str_vec names = {0}, rejected = {0}, pending = {0};
+    row_vec rv = {0};
+    int rc = 0, n_bfiles = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         char p[1400];
         snprintf(p, sizeof p, "%s/%s/run.h5", o->dir, e->d_name);
         if (access(p, F_OK)) continue;
-        if (nn == cap) {
-            cap = cap ? 2 * cap : 32;
-            char **nnames = realloc(names, (size_t)cap * sizeof *names);
-            if (!nnames) {
-                rc = epr_fail(err, EPR_ENOMEM, "out of memory");
-                break;
-            }
-            names = nnames;
-        }
-        if (!(names[nn] = strdup(e->d_name))) {
+        if (str_push(&names, e->d_name)) {
             rc = epr_fail(err, EPR_ENOMEM, "out of memory");
             break;
         }
-        nn++;
     }
     closedir(d);
-    if (nn) qsort(names, (size_t)nn, sizeof *names, name_cmp);
+    if (names.n) qsort(names.v, (size_t)names.n, sizeof *names.v, name_cmp);
 
-    int total = nn + (o->baseline ? 1 : 0);
-    pareto_row *rows = calloc((size_t)total + 1, sizeof *rows);
-    int *is_baseline = calloc((size_t)total + 1, sizeof *is_baseline);
-    char **rejected = calloc((size_t)total + 1, sizeof *rejected);
-    char **pending = calloc((size_t)total + 1, sizeof *pending);
-    char **targets = calloc((size_t)total + 1, sizeof *targets);
-    if (!rc && (!rows || !is_baseline || !rejected || !pending || !targets)) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
-    int n = 0, n_rej = 0, n_pend = 0;
-    for (int i = 0; i < nn && !rc; i++) {
+    for (int i = 0; i < names.n && !rc; i++) {
         char p[1400];
-        snprintf(p, sizeof p, "%s/%s/run.h5", o->dir, names[i]);
+        snprintf(p, sizeof p, "%s/%s/run.h5", o->dir, names.v[i]);
         epr_err re = {0};
-        int r = pareto_read_run(p, &rows[n], &re);
+        pareto_row row;
+        int r = pareto_read_run(p, &row, &re);
         if (r == EPR_EUNSUP && strstr(re.msg, "no /final")) {
-            pending[n_pend++] = strdup(re.msg);
+            if (str_push(&pending, re.msg)) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
             if (log) fprintf(log, "epr pareto: note: %s\n", re.msg);
             continue;
         }
         if (r) {
-            rejected[n_rej++] = strdup(re.msg);
+            if (str_push(&rejected, re.msg)) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
             fprintf(stderr, "epr pareto: rejected: %s\n", re.msg);
             continue;
         }
-        sfmt(rows[n].name, sizeof rows[n].name, "%s", names[i]);
-        sfmt(rows[n].rel_file, sizeof rows[n].rel_file, "%s/run.h5", names[i]);
-        if (rows[n].bitstream[0]) {
+        sfmt(row.name, sizeof row.name, "%s", names.v[i]);
+        sfmt(row.source_run, sizeof row.source_run, "%s", names.v[i]);
+        sfmt(row.rel_file, sizeof row.rel_file, "%s/run.h5", names.v[i]);
+        if (row.bitstream[0]) {
             char tmpb[512];
-            sfmt(tmpb, sizeof tmpb, "%s/%s", names[i], rows[n].bitstream);
-            sfmt(rows[n].bitstream, sizeof rows[n].bitstream, "%s", tmpb);
+            sfmt(tmpb, sizeof tmpb, "%s/%s", names.v[i], row.bitstream);
+            sfmt(row.bitstream, sizeof row.bitstream, "%s", tmpb);
         }
-        n++;
+        pareto_row *slot = row_push(&rv);
+        if (!slot) {
+            rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            break;
+        }
+        *slot = row;
+        /* the baselines written beside a plain run */
+        char bp[1400];
+        snprintf(bp, sizeof bp, "%s/%s/baselines.h5", o->dir, names.v[i]);
+        if (access(bp, F_OK)) continue;
+        pareto_baselines b;
+        int br = pareto_read_baselines(bp, &row, names.v[i], &b, &re);
+        if (br == EPR_ENOMEM) {
+            rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            break;
+        }
+        if (br) {
+            if (str_push(&rejected, re.msg)) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            fprintf(stderr, "epr pareto: rejected: %s\n", re.msg);
+            continue;
+        }
+        n_bfiles++;
+        for (int k = 0; k < b.n_rejected && !rc; k++) {
+            if (str_push(&rejected, b.rejected[k])) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            fprintf(stderr, "epr pareto: rejected: %s\n", b.rejected[k]);
+        }
+        for (int k = 0; k < b.n && !rc; k++) {
+            pareto_row *bs = row_push(&rv);
+            if (!bs)
+                rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            else
+                *bs = b.rows[k];
+        }
+        pareto_baselines_free(&b);
     }
     if (!rc && o->baseline) {
         epr_err re = {0};
-        int r = pareto_read_run(o->baseline, &rows[n], &re);
+        pareto_row row;
+        int r = pareto_read_run(o->baseline, &row, &re);
         if (r) {
             rc = epr_fail(err, r, "--baseline: %s", re.msg);
-        } else if (rows[n].epr_enabled) {
+        } else if (row.epr_enabled) {
             rc = epr_fail(err, EPR_EARG, "--baseline %s: an EPR run (epr_enabled = 1), not a plain float32 run",
                           o->baseline);
+        } else if (!is_reference(&row)) {
+            rc = epr_fail(err, EPR_EARG, "--baseline %s: a %s run ([baseline] prune / kmeans_bits), not a plain float32 run",
+                          o->baseline, row.method);
         } else {
             /* name: the run's directory, made unique among the rows */
             char dirbuf[1400];
@@ -615,33 +1178,45 @@ int pareto_run(const pareto_opts *o, epr_err *err) {
                 char *s2 = strrchr(dirbuf, '/');
                 stem = s2 ? s2 + 1 : dirbuf;
             }
-            sfmt(rows[n].name, sizeof rows[n].name, "%s", stem);
-            for (int i = 0; i < n; i++)
-                if (!strcmp(rows[i].name, rows[n].name)) {
-                    sfmt(rows[n].name, sizeof rows[n].name, "%s_baseline", stem);
+            sfmt(row.name, sizeof row.name, "%s", stem);
+            for (int i = 0; i < rv.n; i++)
+                if (!strcmp(rv.rows[i].name, row.name)) {
+                    sfmt(row.name, sizeof row.name, "%s_baseline", stem);
                     break;
                 }
+            sfmt(row.source_run, sizeof row.source_run, "%s", row.name);
             char abs[4096];
             if (!realpath(o->baseline, abs)) snprintf(abs, sizeof abs, "%s", o->baseline);
-            sfmt(rows[n].rel_file, sizeof rows[n].rel_file, "%s", abs);
-            if (rows[n].bitstream[0]) rows[n].bitstream[0] = 0;
-            n++;
+            sfmt(row.rel_file, sizeof row.rel_file, "%s", abs);
+            row.bitstream[0] = 0;
+            pareto_row *slot = row_push(&rv);
+            if (!slot)
+                rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            else
+                *slot = row;
         }
     }
+    int n = rv.n;
+    pareto_row *rows = rv.rows;
     if (!rc && n == 0)
         rc = epr_fail(err, EPR_EARG, "%s: no finished run files (%s/*/run.h5 with a /final group)%s", o->dir, o->dir,
-                      n_rej ? "; the ones found were rejected (see above)" : "");
+                      rejected.n ? "; the ones found were rejected (see above)" : "");
+    int *is_baseline = NULL;
+    char **targets = NULL;
+    if (!rc && (!(is_baseline = calloc((size_t)n + 1, sizeof *is_baseline)) ||
+                !(targets = calloc((size_t)n + 1, sizeof *targets))))
+        rc = epr_fail(err, EPR_ENOMEM, "out of memory");
     if (!rc) {
-        /* keep the baseline flag through the sort: mark plain runs first */
         qsort(rows, (size_t)n, sizeof *rows, row_cmp);
-        for (int i = 0; i < n; i++) is_baseline[i] = !rows[i].epr_enabled;
+        for (int i = 0; i < n; i++) is_baseline[i] = is_reference(&rows[i]);
         pareto_mark(rows, n);
         char desc[1024] = "";
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < n && !rc; i++) {
             if (is_baseline[i]) {
                 size_t l = strlen(desc);
                 sfmt(desc + l, sizeof desc - l, "%s%s", l ? "," : "", rows[i].name);
             }
+            if (is_file_point(&rows[i])) continue; /* no link: its run has one */
             /* relative to sweep.h5's folder (the directory moves as a whole);
              * absolute when the table is written elsewhere (--h5) */
             char absf[4096];
@@ -661,29 +1236,30 @@ int pareto_run(const pareto_opts *o, epr_err *err) {
         else
             snprintf(mdp, sizeof mdp, "%s/report.md", o->dir);
         if (!rc) rc = write_sweep_h5(h5p, o->dir, rows, is_baseline, (const char **)targets, n, desc, err);
-        if (!rc) rc = write_report(mdp, o->dir, h5p, rows, is_baseline, n, rejected, n_rej, pending, n_pend, err);
+        if (!rc)
+            rc = write_report(mdp, o->dir, h5p, rows, is_baseline, n, rejected.v, rejected.n, pending.v, pending.n,
+                              err);
         if (!rc && log) {
-            int np = 0, nb = 0;
-            for (int i = 0; i < n; i++) np += rows[i].is_pareto, nb += is_baseline[i];
-            fprintf(log, "epr pareto %s: %d run%s (%d on the Pareto front, %d baseline%s), %d unfinished, %d rejected\n",
-                    o->dir, n, n == 1 ? "" : "s", np, nb, nb == 1 ? "" : "s", n_pend, n_rej);
-            fprintf(log, "  %-40s %10s %9s %9s %8s\n", "run", "bytes", "x f32", "error", "pareto");
+            int np = 0, nb = 0, nfp = 0;
+            for (int i = 0; i < n; i++) np += rows[i].is_pareto, nb += is_baseline[i], nfp += is_file_point(&rows[i]);
+            fprintf(log,
+                    "epr pareto %s: %d run%s (%d on the Pareto front, %d baseline%s), %d point%s from %d baselines.h5, "
+                    "%d unfinished, %d rejected\n",
+                    o->dir, n - nfp, n - nfp == 1 ? "" : "s", np, nb, nb == 1 ? "" : "s", nfp, nfp == 1 ? "" : "s",
+                    n_bfiles, pending.n, rejected.n);
+            fprintf(log, "  %-40s %-14s %10s %9s %9s %8s\n", "run", "method", "bytes", "x f32", "error", "pareto");
             for (int i = 0; i < n; i++)
-                fprintf(log, "  %-40s %10lld %8.1fx %8.2f%% %8s\n", rows[i].name, (long long)rows[i].size_bytes,
-                        rows[i].ratio, 100 * rows[i].test_error,
-                        rows[i].is_pareto ? "yes" : is_baseline[i] ? "baseline" : "");
+                fprintf(log, "  %-40s %-14s %10lld %8.1fx %8.2f%% %8s\n", rows[i].name, rows[i].method,
+                        (long long)rows[i].size_bytes, rows[i].ratio, 100 * rows[i].test_error,
+                        rows[i].is_pareto ? "yes" : is_baseline[i] ? "baseline" : rows[i].is_overall_front ? "overall" : "");
             fprintf(log, "wrote %s\nwrote %s\n", h5p, mdp);
         }
     }
-    for (int i = 0; i < nn; i++) free(names[i]);
-    free(names);
-    for (int i = 0; i < total; i++) {
-        if (rejected) free(rejected[i]);
-        if (pending) free(pending[i]);
-        if (targets) free(targets[i]);
-    }
-    free(rejected);
-    free(pending);
+    int n_rej = rejected.n;
+    str_free(&names);
+    str_free(&rejected);
+    str_free(&pending);
+    for (int i = 0; targets && i < n; i++) free(targets[i]);
     free(targets);
     free(rows);
     free(is_baseline);

@@ -338,6 +338,85 @@ char **sweep_train_args_ex(const sweep_run *r, const char *out_dir, const char *
     return v;
 }
 
+/* ---- baselines (issue 8) ---- */
+
+const char *sweep_baseline_list(const sweep_run *r, const char *const *extra_sets, int n_extra) {
+    const char *list = NULL;
+    for (int i = 0; i < r->n_overrides; i++)
+        if (!strncmp(r->overrides[i], "baseline.post=", 14)) list = r->overrides[i] + 14;
+    for (int i = 0; i < n_extra; i++)
+        if (!strncmp(extra_sets[i], "baseline.post=", 14)) list = extra_sets[i] + 14;
+    if (list && !list[strspn(list, ", \t")]) list = NULL;
+    return list;
+}
+
+/* 1 when the baselines.h5 open in h holds method m with its file (in
+ * run_dir) of the size it records. */
+static int method_present(h5run *h, const char *run_dir, const char *m) {
+    char obj[200], file[256], path[1700];
+    int64_t bytes = 0;
+    epr_err e = {0};
+    snprintf(obj, sizeof obj, "/methods/%s", m);
+    if (!h5run_has(h, obj) || h5run_get_str(h, obj, "file", file, sizeof file, &e) ||
+        h5run_get_i64(h, obj, "file_bytes", &bytes, &e) || !file[0] || strchr(file, '/'))
+        return 0;
+    snprintf(path, sizeof path, "%s/%s", run_dir, file);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (int64_t)st.st_size == bytes;
+}
+
+int sweep_baselines_missing(const char *out_dir, const sweep_run *r, const char *list, char *missing, size_t cap,
+                            int *is_epr) {
+    char run_dir[1400], path[1500];
+    snprintf(run_dir, sizeof run_dir, "%s/%s", out_dir, r->name);
+    if (cap) missing[0] = 0;
+    if (is_epr) {
+        *is_epr = 0;
+        h5run *rh;
+        epr_err e = {0};
+        int64_t enabled = 0;
+        snprintf(path, sizeof path, "%s/run.h5", run_dir);
+        if (!h5run_open(path, &rh, &e)) {
+            if (!h5run_get_i64(rh, NULL, "epr_enabled", &enabled, &e)) *is_epr = enabled != 0;
+            h5run_close(rh);
+        }
+    }
+    snprintf(path, sizeof path, "%s/baselines.h5", run_dir);
+    h5run *h = NULL;
+    epr_err e = {0};
+    if (access(path, F_OK) == 0 && h5run_open(path, &h, &e)) h = NULL;
+    int n = 0;
+    char copy[1024];
+    snprintf(copy, sizeof copy, "%s", list ? list : "");
+    for (char *save = NULL, *m = strtok_r(copy, ", \t", &save); m; m = strtok_r(NULL, ", \t", &save)) {
+        if (h && method_present(h, run_dir, m)) continue;
+        size_t l = strlen(missing);
+        if (l + strlen(m) + 2 < cap) snprintf(missing + l, cap - l, "%s%s", l ? "," : "", m);
+        n++;
+    }
+    h5run_close(h);
+    return n;
+}
+
+char **sweep_baseline_args(const sweep_run *r, const char *out_dir, const char *list, int *argc) {
+    char **v = calloc(5, sizeof *v);
+    if (!v) return NULL;
+    v[0] = strdup("baseline");
+    v[1] = fmt_dup("%s/%s", out_dir, r->name);
+    char *rf = v[1] ? fmt_dup("%s%s", v[1], "/run.h5") : NULL;
+    free(v[1]);
+    v[1] = rf;
+    v[2] = strdup("--methods");
+    v[3] = strdup(list);
+    if (!v[0] || !v[1] || !v[2] || !v[3]) {
+        for (int i = 0; i < 4; i++) free(v[i]);
+        free(v);
+        return NULL;
+    }
+    *argc = 4;
+    return v;
+}
+
 /* ---- running ---- */
 
 static volatile sig_atomic_t g_signal, g_stop;
@@ -493,6 +572,79 @@ static void summary_line(FILE *out, const char *run_file) {
     h5run_close(h);
 }
 
+/* The baseline step of run r (complete): `EPR baseline` when its
+ * baseline.post methods are not all in its baselines.h5.  Returns 0 when
+ * nothing was missing or the step succeeded (*ran = 1 if it ran), 1 when it
+ * failed, 75 when a signal stopped it; -1 with err out of memory. */
+static int baseline_step(const sweep_run *r, const sweep_opts *o, int k, int total, double t0, const char *when,
+                         int *ran, epr_err *err) {
+    FILE *log = o->log ? o->log : stdout;
+    *ran = 0;
+    const char *list = sweep_baseline_list(r, o->sets, o->n_sets);
+    if (!list) return 0;
+    char missing[1024], el[32];
+    int is_epr = 0;
+    if (!sweep_baselines_missing(o->out_dir, r, list, missing, sizeof missing, &is_epr)) return 0;
+    fmt_duration(now_s() - t0, el, sizeof el);
+    if (is_epr) {
+        fprintf(log, "[%d/%d] %s: baseline.post ignored: an EPR run (baselines are made from plain runs)\n", k, total,
+                r->name);
+        return 0;
+    }
+    int bargc;
+    char **bargs = sweep_baseline_args(r, o->out_dir, list, &bargc);
+    RETURN_ERROR_IF(!bargs, err, EPR_ENOMEM, "out of memory");
+    char **argv = calloc((size_t)bargc + 2, sizeof *argv);
+    if (!argv) {
+        sweep_args_free(bargs);
+        return epr_fail(err, EPR_ENOMEM, "out of memory");
+    }
+    argv[0] = (char *)o->epr;
+    for (int j = 0; j < bargc; j++) argv[1 + j] = bargs[j];
+    fprintf(log, "[%d/%d] %s: %s; baselines missing from baselines.h5: %s (elapsed %s)\n    ", k, total, r->name, when,
+            missing, el);
+    print_cmd(log, argv);
+    fflush(log);
+    if (o->dry_run) {
+        free(argv);
+        sweep_args_free(bargs);
+        return 0;
+    }
+    char log_path[1500];
+    snprintf(log_path, sizeof log_path, "%s/%s/train.log", o->out_dir, r->name);
+    epr_err se = {0};
+    double ts = now_s();
+    int rc = run_child(argv, log_path, o->verbose, log, &se);
+    if (rc < 0) rc = 127;
+    free(argv);
+    sweep_args_free(bargs);
+    *ran = 1;
+    char took[32];
+    fmt_duration(now_s() - ts, took, sizeof took);
+    fmt_duration(now_s() - t0, el, sizeof el);
+    char still[1024] = "";
+    int n_still = rc == 0 ? sweep_baselines_missing(o->out_dir, r, list, still, sizeof still, NULL) : 0;
+    if (rc == 0 && !n_still) {
+        fprintf(log, "[%d/%d] %s: baselines done in %s (elapsed %s)\n", k, total, r->name, took, el);
+        return 0;
+    }
+    if (rc == 75 || (g_stop && rc != 0)) {
+        fprintf(log, "[%d/%d] %s: baselines stopped by a signal after %s (exit %d); rerun the same command to resume\n",
+                k, total, r->name, took, rc);
+        return 75;
+    }
+    if (rc == 0)
+        fprintf(log, "[%d/%d] %s: FAILED: epr baseline exited 0 but %s/%s/baselines.h5 still lacks %s\n", k, total,
+                r->name, o->out_dir, r->name, still);
+    else if (se.msg[0])
+        fprintf(log, "[%d/%d] %s: FAILED: epr baseline could not run: %s\n", k, total, r->name, se.msg);
+    else
+        fprintf(log, "[%d/%d] %s: FAILED: epr baseline exited with status %d after %s (log: %s)\n", k, total, r->name,
+                rc, took, log_path);
+    if (!o->verbose) print_tail(log, log_path, 12);
+    return 1;
+}
+
 int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
     FILE *log = o->log ? o->log : stdout;
     RETURN_ERROR_IF(o->np < 1, err, EPR_EARG, "--np must be >= 1");
@@ -519,7 +671,7 @@ int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
     g_signal = 0, g_stop = 0;
 
     int first = o->only >= 0 ? o->only : 0, last = o->only >= 0 ? o->only : t->n_runs - 1;
-    int total = last - first + 1, failed = 0, skipped = 0, ran = 0, interrupted = 0;
+    int total = last - first + 1, failed = 0, skipped = 0, ran = 0, interrupted = 0, baseline_steps = 0;
     char failed_names[1024] = "";
     double t0 = now_s();
     fprintf(log, "epr sweep %s: %d run%s, %d rank%s each, results under %s\n", t->path, total, total == 1 ? "" : "s",
@@ -538,8 +690,23 @@ int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
         fmt_duration(now_s() - t0, el, sizeof el);
         int k = i - first + 1;
         if (st == SWEEP_STATE_COMPLETE) {
-            fprintf(log, "[%d/%d] %s: complete, skipped (elapsed %s)\n", k, total, r->name, el);
+            char miss[1024];
+            int is_epr = 0;
+            const char *bl = sweep_baseline_list(r, o->sets, o->n_sets);
+            if (!bl || !sweep_baselines_missing(o->out_dir, r, bl, miss, sizeof miss, &is_epr) || is_epr)
+                fprintf(log, "[%d/%d] %s: complete, skipped (elapsed %s)\n", k, total, r->name, el);
             skipped++;
+            int bran = 0, brc = baseline_step(r, o, k, total, t0, "complete", &bran, err);
+            if (brc < 0) return brc;
+            baseline_steps += bran;
+            if (brc == 75) interrupted = 1;
+            if (brc == 1) {
+                failed++;
+                if (strlen(failed_names) + strlen(r->name) + 2 < sizeof failed_names)
+                    snprintf(failed_names + strlen(failed_names), sizeof failed_names - strlen(failed_names), " %s",
+                             r->name);
+            }
+            fflush(log);
             continue;
         }
         if (st == SWEEP_STATE_BROKEN) {
@@ -596,6 +763,18 @@ int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
         if (rc == 0 && after == SWEEP_STATE_COMPLETE) {
             fprintf(log, "[%d/%d] %s: done in %s (elapsed %s)\n", k, total, r->name, took, el);
             summary_line(log, run_file);
+            /* `epr train` writes the baselines itself; an older binary (or a
+             * failed hook) leaves them to this step */
+            int bran = 0, brc = g_stop ? 0 : baseline_step(r, o, k, total, t0, "trained", &bran, err);
+            if (brc < 0) return brc;
+            baseline_steps += bran;
+            if (brc == 75) interrupted = 1;
+            if (brc == 1) {
+                failed++;
+                if (strlen(failed_names) + strlen(r->name) + 2 < sizeof failed_names)
+                    snprintf(failed_names + strlen(failed_names), sizeof failed_names - strlen(failed_names), " %s",
+                             r->name);
+            }
         } else if (rc == 75 || (g_stop && rc != 0)) {
             fprintf(log, "[%d/%d] %s: stopped by a signal after %s (exit %d); rerun the same command to resume\n", k,
                     total, r->name, took, rc);
@@ -624,7 +803,10 @@ int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
         fprintf(log, "epr sweep: dry run, nothing started\n");
         return 0;
     }
-    fprintf(log, "epr sweep: %d ran, %d skipped (complete), %d failed%s; %s; wall %s\n", ran, skipped, failed,
+    char bsteps[64] = "";
+    if (baseline_steps)
+        snprintf(bsteps, sizeof bsteps, ", %d baseline step%s", baseline_steps, baseline_steps == 1 ? "" : "s");
+    fprintf(log, "epr sweep: %d ran, %d skipped (complete), %d failed%s%s; %s; wall %s\n", ran, skipped, failed, bsteps,
             interrupted ? ", interrupted" : "", o->out_dir, el);
     if (failed) fprintf(log, "epr sweep: failed runs:%s\n", failed_names);
     fflush(log);

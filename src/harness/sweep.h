@@ -5,7 +5,9 @@
  * run directory (new / interrupted / complete, from its run file), the
  * `epr train` command line of a run, and the local sequential driver that
  * launches each run as a child (mpirun -np P, or directly for P = 1),
- * skipping complete runs and resuming interrupted ones.
+ * skipping complete runs and resuming interrupted ones, and the baseline
+ * step of complete plain runs whose line asks for baselines
+ * (baseline.post=LIST) that their baselines.h5 lacks.
  * May call: libc, POSIX (fork/exec/waitpid/signals), harness/h5run,
  * harness/fsutil, common/status.h.  The Slurm scripts (slurm/sweep.sbatch) ask
  * `epr sweep --task N --print-args` for a run's arguments, so the naming and
@@ -72,6 +74,22 @@ typedef enum {
 sweep_state sweep_run_state(const char *out_dir, const sweep_run *r, char *run_file, size_t cap, epr_err *err);
 const char *sweep_state_name(sweep_state s);
 
+/* Baselines (issue 8).  The methods a run asks for: the value of its last
+ * "baseline.post=LIST" setting (the line's own overrides, then extra_sets,
+ * the later winning); NULL when none or the list is empty. */
+const char *sweep_baseline_list(const sweep_run *r, const char *const *extra_sets, int n_extra);
+/* Which methods of the comma/blank-separated list are missing from
+ * OUT/<name>/baselines.h5: their names, comma-separated, into missing
+ * (cap bytes; "" when none); returns how many.  A missing or unreadable
+ * baselines.h5 lacks every method.  *is_epr (may be NULL) is set to 1 when
+ * the run file says the run is an EPR run (baselines are made from plain
+ * runs only: `epr train` ignores baseline.post there), else 0. */
+int sweep_baselines_missing(const char *out_dir, const sweep_run *r, const char *list, char *missing, size_t cap,
+                            int *is_epr);
+/* The arguments after "epr": baseline OUT/<name>/run.h5 --methods LIST
+ * (NULL-terminated, malloc'd; free with sweep_args_free). */
+char **sweep_baseline_args(const sweep_run *r, const char *out_dir, const char *list, int *argc);
+
 /* The arguments after "epr": train EXP --set epr.lambda=L --set
  * train.seed=S [--set OVERRIDE]... --out OUT/<name> [--resume RUN_FILE].
  * Returns a NULL-terminated malloc'd vector (free with sweep_args_free) and
@@ -96,7 +114,10 @@ typedef struct {
     FILE *log;             /* progress lines (stdout) */
 } sweep_opts;
 
-/* Runs the table.  Returns 0 when every run is complete at the end, 75 when
+/* Runs the table.  A complete run (or one that has just completed) whose
+ * line has baseline.post=LIST missing from its baselines.h5 then runs
+ * `EPR baseline OUT/<name>/run.h5 --methods LIST` (output appended to its
+ * train.log; a failure counts as a failed run).  Returns 0 when every run is complete at the end, 75 when
  * the sweep was interrupted by a signal (rerun to resume), 1 when some runs
  * failed (the others still ran), 2 for bad options. */
 int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err);

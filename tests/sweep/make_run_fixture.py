@@ -6,11 +6,14 @@ training.  Nothing here is a real result.
 
 usage: make_run_fixture.py RUN_DIR [--model M] [--data D] [--lambda L]
            [--seed S] [--plain] [--size BYTES] [--error FRAC] [--incomplete]
-           [--drop ATTR] [--steps N]
+           [--drop ATTR] [--steps N] [--transform T] [--prune FRAC] [--wall S]
 RUN_DIR/run.h5 is written; for EPR runs also RUN_DIR/model.epr, a file of
 --size bytes (filler), since the size reported must be the file's size.
 --incomplete writes no /final group (an interrupted run); --drop ATTR leaves
-one /final or root attribute out (a malformed file)."""
+one /final or root attribute out (a malformed file).  --transform T puts a
+group with that transform into the stored experiment text (epr pareto reads
+the method from it: dft -> epr-dft); --prune FRAC a [baseline] prune setting
+(a plain run trained with pruning: method plain-pruned)."""
 import argparse
 import math
 import os
@@ -36,6 +39,9 @@ def main():
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--incomplete", action="store_true")
     ap.add_argument("--drop", default=None)
+    ap.add_argument("--transform", default=None)
+    ap.add_argument("--prune", type=float, default=None)
+    ap.add_argument("--wall", type=float, default=12.5)
     a = ap.parse_args()
 
     n_params = PARAMS.get(a.model, 10000)
@@ -48,7 +54,9 @@ def main():
         root = {
             "schema_version": np.int64(1),
             "code_version": "fixture",
-            "experiment": f"; TEST FIXTURE\n[model]\nname = {a.model}\n",
+            "experiment": f"; TEST FIXTURE\n[model]\nname = {a.model}\n"
+                          + (f"[group.fc]\ntensors = fc1.weight\ntransform = {a.transform}\n" if a.transform else "")
+                          + (f"[baseline]\nprune = {a.prune}\nprune_at = 10\n" if a.prune is not None else ""),
             "experiment_path": f"experiments/{exp}.ini",
             "experiment_name": exp,
             "model": a.model,
@@ -82,7 +90,7 @@ def main():
                 "n_params": np.int64(n_params),
                 "n_compressed": np.int64(0 if a.plain else n_params),
                 "bitstream": "" if a.plain else "model.epr",
-                "wall_seconds": 12.5,
+                "wall_seconds": float(a.wall),
                 "rate_exact_bits": math.nan if a.plain else 8.0 * size - 900,
             }
             for k, v in fin.items():

@@ -5,7 +5,17 @@
 #   pareto   fixture run files (tests/sweep/make_run_fixture.py: fake results
 #            in the run-file schema) -> sweep.h5 columns, is_pareto, external
 #            links, report sections, rejected/unfinished runs, --baseline,
-#            errors; plot_pareto.py / plot_curves.py write PNGs
+#            errors; plot_pareto.py / plot_curves.py write PNGs; then methods:
+#            SQ and DFT runs, baselines.h5 fixtures (make_baselines_fixture.py,
+#            good and malformed), a pruned run -> the method column, fronts,
+#            rejections naming the file; results_table.py --methods and the
+#            per-method plot on that directory
+#   baselines the sweep's baseline step with a fake epr (fake_epr.sh): a
+#            complete plain run whose line has baseline.post gets `epr
+#            baseline`, a run trained by an epr without the hook too; nothing
+#            when all methods are there; a missing method reruns it; failure,
+#            exit 0 without the file, --dry-run, --list, an interruption; with
+#            the real binary when it has `epr baseline`
 #   sweep    a tiny real sweep: a complete run is skipped, an interrupted one
 #            (EPR_TEST_STOP_AT) exits 75 and is resumed on the next call with
 #            the same result as an uninterrupted run; bad tables are rejected
@@ -40,14 +50,14 @@ pareto)
   md=d/report.md
   for s in "## Pareto set" "## Uncompressed baseline" "## The paper (Oktay et al., Table 1)" "## All runs" \
            "## Unfinished runs" "## Rejected run files" "| LeNet300-100 (MNIST) | 1.06 MB, 1.6% | 8.56 KB (124×) SQ | 1.9% |" \
-           "| plain | lenet300-100 | — (plain) |" "| b | lenet300-100 | 3e-06 | 1 | 5000 | 5.00 KB | 0.150 | 213.3× | 2.50% |" \
+           "| plain | lenet300-100 | plain | — (plain) |" "| b | lenet300-100 | epr-sq | 3e-06 | 1 | 5000 | 5.00 KB | 0.150 | 213.3× | 2.50% |" \
            "d/unfinished/run.h5: no /final group" "d/broken/run.h5"; do
     expect_in "$s" "$md"
   done
   $PY - d/sweep.h5 <<'PY'
 import math, sys, h5py
 f = h5py.File(sys.argv[1], "r")
-assert f.attrs["schema_version"] == 1 and f.attrs["kind"] == "epr sweep"
+assert f.attrs["schema_version"] == 2 and f.attrs["kind"] == "epr sweep"
 assert f.attrs["baseline_run"] == "plain" and abs(f.attrs["baseline_test_error"] - 0.018) < 1e-12
 r = f["runs"]
 names = [x.decode() for x in r["name"][...]]
@@ -84,7 +94,7 @@ PY
   "$epr" pareto e2 > /dev/null
   expect_in "None: no run in this directory has EPR disabled" e2/report.md
   "$epr" pareto e2 --baseline base/plainrun/run.h5 > /dev/null
-  expect_in "| plainrun | lenet300-100 | — (plain) |" e2/report.md
+  expect_in "| plainrun | lenet300-100 | plain | — (plain) |" e2/report.md
   expect_in "+0.80" e2/report.md     # b against the 1.7% baseline
   set +e
   "$epr" pareto e2 --baseline d/a/run.h5 > o 2>&1; rc=$?
@@ -103,6 +113,234 @@ PY
   [ -s p.png ] && [ -s c.png ] || fail "no PNG"
   if $PY "$repo/analysis/plot_pareto.py" d/a/run.h5 -o x.png > o 2>&1; then fail "a run file is not a sweep.h5"; fi
   expect_in "no /runs group" o
+
+  # ---- methods: SQ, DFT, a plain run with baselines.h5, a malformed one, a pruned run ----
+  BX="$PY $repo/tests/sweep/make_baselines_fixture.py"
+  $FX m/sq1 --lambda 1e-6 --size 8000 --error 0.021 --wall 100
+  $FX m/sq2 --lambda 1e-5 --size 3000 --error 0.030 --wall 90
+  $FX m/dft1 --lambda 1e-6 --size 6000 --error 0.022 --transform dft --experiment x_dft
+  $FX m/plain_s1 --plain --error 0.020 --seed 1 --wall 50
+  $FX m/plain_s2 --plain --error 0.019 --seed 2 --wall 60
+  $FX m/pruned --plain --prune 0.9 --error 0.024
+  $BX m/plain_s1 float32:1066500:0.020:1 gzip:990000:0.020:2 xz:950000:0.020:3 uniform8:266700:0.0205 \
+      uniform4:133400:0.027 uniform2:66700:0.6 kmeans3:100000:0.024
+  $BX m/pruned prune-kmeans:40000:0.025:4
+  $BX m/plain_s2 gzip:991000:0.019 kmeans5:166000:0.0195 --break wrong-size   # gzip's file is one byte off
+  set +e
+  "$epr" pareto m > m.txt 2> m.err; rc=$?
+  set -e
+  [ "$rc" = 1 ] || { cat m.txt m.err; fail "a malformed baselines.h5 must give exit status 1 (got $rc)"; }
+  expect_in "m/plain_s2/baselines.h5: /methods/gzip: file_bytes 991000 but m/plain_s2/baseline_gzip.epr has 991001 bytes" m.err
+  expect_in "m/plain_s2/baselines.h5: /methods/gzip" m/report.md     # listed as rejected
+  for s in "## Fronts by method" "| epr-sq | 2 | 3.00 KB 3.00% (sq2) · 8.00 KB 2.10% (sq1) |" \
+           "| epr-dft | 1 | 6.00 KB 2.20% (dft1) |" "| uniformN | 3 |" "| prune-kmeans | 1 | 40.00 KB 2.50% (pruned:prune-kmeans) |" \
+           "| **all methods** | 12 | 3.00 KB 3.00% epr-sq (sq2) · 6.00 KB 2.20% epr-dft (dft1) · 8.00 KB 2.10% epr-sq (sq1) · 166.00 KB 1.95% kmeans5 (plain_s2:kmeans5) |" \
+           "| plain_s1:uniform8 | lenet300-100 | uniform8 | — | 1 | 266700 |" "| pruned | lenet300-100 | plain-pruned | — (plain) |" \
+           "- \`plain_s1:xz\`: file \`plain_s1/baseline_xz.epr\`, method xz of run \`plain_s1\`, 3.0 s after its training" \
+           "Plain float32 reference: 1.07 MB, test error 1.95% (mean of 2 runs)."; do
+    expect_in "$s" m/report.md
+  done
+  $PY - m/sweep.h5 <<'PY'
+import math, sys, h5py
+f = h5py.File(sys.argv[1], "r")
+assert f.attrs["schema_version"] == 2
+assert f.attrs["methods"] == "epr-sq,epr-dft,float32,gzip,xz,uniformN,kmeansN,prune-kmeans,plain,plain-pruned", f.attrs["methods"]
+assert f.attrs["n_run_files"] == 6 and f.attrs["n_runs"] == 6 + 7 + 1 + 1, (f.attrs["n_runs"], f.attrs["n_run_files"])
+assert f.attrs["baseline_run"] == "plain_s1,plain_s2", f.attrs["baseline_run"]
+r = f["runs"]
+names = [x.decode() for x in r["name"][...]]
+col = lambda k: dict(zip(names, [x.decode() if isinstance(x, bytes) else x for x in r[k][...].tolist()]))
+m = col("method")
+assert m["sq1"] == "epr-sq" and m["dft1"] == "epr-dft" and m["plain_s1"] == "plain" and m["pruned"] == "plain-pruned", m
+assert m["plain_s1:uniform8"] == "uniform8" and m["pruned:prune-kmeans"] == "prune-kmeans", m
+assert "plain_s2:gzip" not in names and "plain_s2:kmeans5" in names      # the malformed method alone is left out
+assert col("is_baseline") == {n: int(n in ("plain_s1", "plain_s2")) for n in names}
+assert col("source_run")["plain_s1:xz"] == "plain_s1" and col("source_run")["sq1"] == "sq1"
+assert col("bitstream")["plain_s1:xz"] == "plain_s1/baseline_xz.epr"
+assert col("size_bytes")["plain_s1:xz"] == 950000 and abs(col("test_error")["plain_s1:xz"] - 0.02) < 1e-12
+assert col("post_seconds")["plain_s1:xz"] == 3.0 and col("post_seconds")["sq1"] == 0.0
+assert col("wall_seconds")["plain_s1:xz"] == 50.0 and math.isnan(col("test_error_raw")["plain_s1:xz"])
+front = {n for n, v in col("is_overall_front").items() if v}
+assert front == {"sq2", "dft1", "sq1", "plain_s2:kmeans5"}, front
+assert col("is_pareto") == {n: int(n in ("sq1", "sq2", "dft1")) for n in names}
+mf = {n for n, v in col("is_method_front").items() if v}
+assert {"sq1", "sq2", "dft1", "plain_s1:kmeans3", "plain_s2:kmeans5", "plain_s1:uniform2", "pruned:prune-kmeans"} <= mf, mf
+assert "plain_s1:uniform4" in mf and "pruned" not in mf and "plain_s1" not in mf
+assert sorted(f["links"].keys()) == ["dft1", "plain_s1", "plain_s2", "pruned", "sq1", "sq2"]   # runs only
+for k in ("method", "source_run", "post_seconds", "is_method_front", "is_overall_front"):
+    assert "description" in r[k].attrs, k
+print("methods sweep.h5 ok")
+PY
+  # results_table.py --methods, the EPR table mode, the plots
+  $PY "$repo/analysis/results_table.py" --methods m > mt.md
+  for s in "### lenet300-100 on mnist10k (\`m\`): EPR against baselines" \
+           "mean **1.95%**. Thresholds: +0.3 points = 2.25%, +1.0 points = 2.95%." \
+           "| epr-sq | 2 | λ 1e-06, seed 1 | 8,000 B (8.00 KB) | 133.3× | 2.10% | 100, 100 s | λ 1e-06, seed 1 |" \
+           "| kmeansN | 2 | \`plain_s2:kmeans5\` | 166,000 B (166.00 KB) | 6.4× | 1.95% | 100, 60 + 1.5 s | \`plain_s1:kmeans3\` | 100,000 B (100.00 KB) |" \
+           "| prune-kmeans | 1 | — | — | — | — | — | \`pruned:prune-kmeans\` | 40,000 B (40.00 KB) | 26.7× | 2.50% | 100, 12 + 4.0 s |" \
+           "| float32 | 1 | \`plain_s1:float32\` | 1,066,500 B (1.07 MB) |" \
+           "Paper (Table 1) for lenet300-100 on mnist10k: EPR (SQ) 8.56 KB, 124×, 1.9% error; float32 1.06 MB, 1.6% error" \
+           "- **Within +0.3 points** (≤ 2.25%): smallest is **epr-dft**: λ 1e-06, seed 1, 6,000 B. EPR beats every baseline here: the smallest baseline within it, kmeansN (166,000 B), is 27.7× larger than EPR's 6,000 B." \
+           "- **Within +1.0 points** (≤ 2.95%): smallest is **epr-dft**: λ 1e-06, seed 1, 6,000 B."; do
+    expect_in "$s" mt.md
+  done
+  # a baseline that beats EPR is said so
+  mkdir -p m2 && cp -r m/sq1 m/plain_s1 m2/ && $BX m2/plain_s1 kmeans2:5000:0.021 --merge
+  "$epr" pareto m2 > /dev/null
+  $PY "$repo/analysis/results_table.py" --methods m2 > m2.md
+  expect_in "smallest is **kmeansN**: \`plain_s1:kmeans2\`, 5,000 B. A baseline is smaller: kmeansN (5,000 B) against EPR's smallest, epr-sq (8,000 B, 1.6× larger): EPR does not beat every baseline at this threshold." m2.md
+  # the Fashion-MNIST pair has no paper figure
+  $FX fm/sq --data fashion-mnist --lambda 1e-6 --size 9000 --error 0.1
+  $FX fm/plain --data fashion-mnist --plain --error 0.09
+  "$epr" pareto fm > /dev/null
+  $PY "$repo/analysis/results_table.py" --methods fm > fm.md
+  expect_in "Paper (Table 1) for lenet300-100 on fashion-mnist: — (the paper has no Fashion-MNIST figures)." fm.md
+  expect_in "No baseline files in this directory" fm.md
+  # the EPR table mode keeps the pruned run out of the baseline and shows the methods
+  $PY "$repo/analysis/results_table.py" --target 100:0.3 m > et.md
+  expect_in "mean **1.95%**" et.md
+  expect_in "| method | λ | λ·n | seed |" et.md
+  expect_in "| epr-dft | 1e-06 |" et.md
+  # an older sweep.h5 (schema 1: no method column) is refused by --methods, still plotted
+  cp -r e2 old && $PY -c "import h5py; f = h5py.File('old/sweep.h5', 'a'); del f['runs/method']"
+  if $PY "$repo/analysis/results_table.py" --methods old > o 2>&1; then fail "a sweep.h5 without methods accepted"; fi
+  expect_in "no method column" o
+  $PY "$repo/analysis/plot_pareto.py" old/sweep.h5 -o old.png > /dev/null || fail "plot of a schema-1 sweep.h5"
+  $PY "$repo/analysis/plot_pareto.py" m/sweep.h5 -o m.png --paper 8.56:1.9
+  $PY "$repo/analysis/plot_pareto.py" m/sweep.h5:one m2/sweep.h5:two -o m2.png --no-paper --ymax 5
+  [ -s m.png ] && [ -s m2.png ] || fail "no per-method PNG"
+  if $PY "$repo/analysis/plot_pareto.py" m/sweep.h5 --paper 8.56 -o x.png > o 2>&1; then fail "--paper without an error"; fi
+  expect_in "expected SIZE_KB:ERR%" o
+  $PY "$repo/analysis/plot_curves.py" m/sweep.h5 -o mc.png > o 2>&1 || { cat o; fail "plot_curves on a sweep with baselines"; }
+  grep -q "skipped" o && { cat o; fail "plot_curves must not try the baseline points"; }
+  ;;
+
+baselines)
+  FAKE=$repo/tests/sweep/fake_epr.sh
+  export FAKE_EPR_LOG=$work/calls.log
+  printf '[model]\nname = lenet300-100\n' > x.ini
+  {
+    printf 'experiment\tlambda\tseed\toverrides\n'
+    printf 'x.ini\t0\t1\tepr.enabled=false\tbaseline.post=float32,gzip,uniform4\tname=plain\n'
+    printf 'x.ini\t1e-6\t1\tbaseline.post=gzip\tname=epr\n'
+    printf 'x.ini\t0\t2\tepr.enabled=false\tname=plain2\n'
+    printf 'x.ini\t0\t3\tepr.enabled=false\tbaseline.post=xz\tname=new\n'
+  } > t.tsv
+  $FX out/plain --plain --error 0.02
+  $FX out/epr --lambda 1e-6 --size 4000 --error 0.025
+  $FX out/plain2 --plain --seed 2 --error 0.021
+  "$epr" sweep t.tsv --out out --list > list.txt
+  printf '0\tplain\tcomplete\tline 2\tbaselines missing: float32,gzip,uniform4\n1\tepr\tcomplete\tline 3\n2\tplain2\tcomplete\tline 4\n3\tnew\tnew\tline 5\n' \
+    | diff - list.txt || fail "--list with baselines"
+  "$epr" sweep t.tsv --out out --epr "$FAKE" --dry-run > dry.txt
+  expect_in "[1/4] plain: complete; baselines missing from baselines.h5: float32,gzip,uniform4" dry.txt
+  expect_in "$FAKE baseline out/plain/run.h5 --methods float32,gzip,uniform4" dry.txt
+  [ ! -e calls.log ] && [ ! -e out/plain/baselines.h5 ] || fail "--dry-run ran something"
+  echo "earlier training output" > out/plain/train.log
+  "$epr" sweep t.tsv --out out --epr "$FAKE" > s1.txt 2>&1 || { cat s1.txt; fail "sweep with baseline steps"; }
+  expect_in "[1/4] plain: complete; baselines missing from baselines.h5: float32,gzip,uniform4" s1.txt
+  expect_in "[1/4] plain: baselines done in" s1.txt
+  expect_in "[2/4] epr: complete, skipped" s1.txt
+  expect_in "[2/4] epr: baseline.post ignored: an EPR run" s1.txt
+  expect_in "[3/4] plain2: complete, skipped" s1.txt
+  expect_in "[4/4] new: starting" s1.txt
+  expect_in "[4/4] new: done in" s1.txt
+  expect_in "[4/4] new: trained; baselines missing from baselines.h5: xz" s1.txt
+  expect_in "[4/4] new: baselines done in" s1.txt
+  expect_in "epr sweep: 1 ran, 3 skipped (complete), 0 failed, 2 baseline steps;" s1.txt
+  grep -q "plain: complete, skipped" s1.txt && fail "a run whose baselines are missing is not just skipped"
+  expect_in "earlier training output" out/plain/train.log          # appended, not replaced
+  expect_in "fake epr: baseline out/plain/run.h5 --methods float32,gzip,uniform4" out/plain/train.log
+  expect_in "fake epr: baseline out/new/run.h5 --methods xz" out/new/train.log
+  [ "$(grep -c '^baseline' calls.log)" = 2 ] || { cat calls.log; fail "two baseline calls expected"; }
+  $PY -c "
+import h5py
+f = h5py.File('out/plain/baselines.h5', 'r')
+assert sorted(f['methods']) == ['float32', 'gzip', 'uniform4'], list(f['methods'])"
+  # all there: nothing to do
+  "$epr" sweep t.tsv --out out --epr "$FAKE" > s2.txt 2>&1 || { cat s2.txt; fail "second sweep"; }
+  expect_in "epr sweep: 0 ran, 4 skipped (complete), 0 failed;" s2.txt
+  expect_in "[1/4] plain: complete, skipped" s2.txt
+  [ "$(grep -c '^baseline' calls.log)" = 2 ] || fail "nothing may run when every method is there"
+  # a method missing (its file gone) reruns the step; --set baseline.post= on the command line wins
+  rm out/plain/baseline_uniform4.epr
+  "$epr" sweep t.tsv --out out --list | grep -q "plain	complete	line 2	baselines missing: uniform4" || fail "--list: uniform4"
+  "$epr" sweep t.tsv --out out --epr "$FAKE" --only 0 > s3.txt 2>&1 || { cat s3.txt; fail "rerun of a missing method"; }
+  expect_in "[1/1] plain: complete; baselines missing from baselines.h5: uniform4" s3.txt
+  "$epr" sweep t.tsv --out out --epr "$FAKE" --only 2 --set baseline.post=kmeans3 > s4.txt 2>&1 || { cat s4.txt; fail "--set"; }
+  expect_in "--methods kmeans3" s4.txt
+  # a failing step is a failed run (status 1, the end of its log shown); the sweep goes on
+  rm out/plain/baseline_gzip.epr
+  set +e
+  FAKE_BASELINE=fail "$epr" sweep t.tsv --out out --epr "$FAKE" > s5.txt 2>&1; rc=$?
+  set -e
+  [ "$rc" = 1 ] || { cat s5.txt; fail "a failed baseline step must give status 1 (got $rc)"; }
+  expect_in "[1/4] plain: FAILED: epr baseline exited with status 3" s5.txt
+  expect_in "fake epr baseline: failing on purpose" s5.txt
+  expect_in "failed runs: plain" s5.txt
+  expect_in "[4/4] new: complete, skipped" s5.txt
+  set +e
+  FAKE_BASELINE=nowrite "$epr" sweep t.tsv --out out --epr "$FAKE" --only 0 > s6.txt 2>&1; rc=$?
+  set -e
+  [ "$rc" = 1 ] || { cat s6.txt; fail "exit 0 without the methods must fail (got $rc)"; }
+  expect_in "FAILED: epr baseline exited 0 but out/plain/baselines.h5 still lacks gzip" s6.txt
+  # an interruption: the step is stopped, the sweep exits 75, the next call does it
+  FAKE_BASELINE=sleep "$epr" sweep t.tsv --out out --epr "$FAKE" > s7.txt 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do grep -q "baselines missing" s7.txt && break; sleep 0.1; done
+  sleep 0.3
+  kill -TERM $pid
+  set +e
+  wait $pid; rc=$?
+  set -e
+  [ "$rc" = 75 ] || { cat s7.txt; fail "an interrupted baseline step: status $rc, want 75"; }
+  expect_in "[1/4] plain: baselines stopped by a signal" s7.txt
+  "$epr" sweep t.tsv --out out --epr "$FAKE" > s8.txt 2>&1 || { cat s8.txt; fail "resume after the interruption"; }
+  expect_in "[1/4] plain: baselines done in" s8.txt
+  # epr pareto reads what the step wrote
+  "$epr" pareto out > p.txt 2>&1 || { cat p.txt; fail "pareto on the fixture baselines"; }
+  expect_in "| plain:uniform4 | lenet300-100 | uniform4 |" out/report.md
+  # the real command, once epr has it
+  if "$epr" baseline --help > /dev/null 2>&1; then
+    $PY "$repo/tests/mpi/make_tiny_data.py" data > /dev/null
+    cat > tiny.ini <<INI
+[data]
+set = idx
+root = $work/data
+train_images = train-images-idx3-ubyte
+train_labels = train-labels-idx1-ubyte
+test_images = t10k-images-idx3-ubyte
+test_labels = t10k-labels-idx1-ubyte
+[model]
+name = custom
+layers = dense out=16 name=fc1
+  relu
+  dense out=10 name=fc2
+[train]
+steps = 20
+batch = 32
+eval_batch = 100
+log_every = 10
+eval_every = 20
+checkpoint_every = 10
+[epr]
+enabled = false
+[group.fc]
+tensors = fc1.weight, fc2.weight
+[group.bias]
+tensors = fc1.bias, fc2.bias
+INI
+    printf 'experiment\tlambda\tseed\toverrides\ntiny.ini\t0\t1\tname=p\n' > r1.tsv
+    "$epr" sweep r1.tsv --out real > r1.txt 2>&1 || { cat r1.txt; fail "real plain run"; }
+    printf 'experiment\tlambda\tseed\toverrides\ntiny.ini\t0\t1\tbaseline.post=float32,gzip,uniform4\tname=p\n' > r2.tsv
+    "$epr" sweep r2.tsv --out real > r2.txt 2>&1 || { cat r2.txt real/p/train.log; fail "real epr baseline step"; }
+    expect_in "[1/1] p: baselines done in" r2.txt
+    "$epr" pareto real > rp.txt 2>&1 || { cat rp.txt; fail "pareto on real baselines"; }
+    expect_in "| p:uniform4 | custom | uniform4 |" real/report.md
+    echo "real epr baseline: ok"
+  else
+    echo "note: $epr has no 'baseline' command yet: the real-binary part is skipped"
+  fi
   ;;
 
 sweep)
