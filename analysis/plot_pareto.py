@@ -40,6 +40,9 @@ import matplotlib.ticker  # noqa: E402
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from epr_results import family, family_key, s  # noqa: E402
+
 # DESIGN.md §6, the paper's Table 1: (label, uncompressed bytes, error %, EPR bytes, EPR error %)
 PAPER = {
     "lenet300-100": ("LeNet300-100", 1.06e6, 1.6, 8.56e3, 1.9),
@@ -60,27 +63,6 @@ STYLE = {
     "uniformN": ("#ff7f0e", "D"), "kmeansN": ("#2ca02c", "P"), "prune-kmeans": ("#e377c2", "X"),
 }
 EXTRA = [("#393b79", "h"), ("#637939", "p"), ("#843c39", "*"), ("#7b4173", "d")]
-ORDER = ["float32", "gzip", "xz", "uniformN", "kmeansN", "prune-kmeans"]
-
-
-def s(x):
-    return x.decode() if isinstance(x, bytes) else str(x)
-
-
-def family(method):
-    m = re.fullmatch(r"(uniform|kmeans)(\d+)", method)
-    return m.group(1) + "N" if m else method
-
-
-EPR_ORDER = ["epr-sq", "epr-dft", "epr-ro", "epr-learned"]
-
-
-def family_key(fam):
-    if fam in EPR_ORDER:
-        return (0, EPR_ORDER.index(fam), fam)
-    if fam.startswith("epr"):
-        return (0, 9, fam)
-    return (1, ORDER.index(fam), fam) if fam in ORDER else (100, 0, fam)
 
 
 def load(path):

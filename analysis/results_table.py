@@ -36,6 +36,9 @@ try:
 except ImportError:  # the pyenv python3 on PATH has no h5py
     sys.exit("results_table.py: needs h5py: run it with /usr/bin/python3")
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from epr_results import family, family_key, s  # noqa: E402
+
 
 def attr(obj, name, default=None):
     v = obj.attrs.get(name, default)
@@ -170,25 +173,6 @@ PAPER = {
     ("lenet300-100", "mnist"): "EPR (SQ) 8.56 KB, 124×, 1.9% error; float32 1.06 MB, 1.6% error",
     ("lenet5-caffe", "mnist"): "EPR (SQ) 2.84 KB, 606×, 0.9% error; float32 1.72 MB, 0.7% error",
 }
-BASELINE_ORDER = ["float32", "gzip", "xz", "uniformN", "kmeansN", "prune-kmeans"]
-
-
-def family(method):
-    m = re.fullmatch(r"(uniform|kmeans)\d+", method)
-    return m.group(1) + "N" if m else method
-
-
-EPR_ORDER = ["epr-sq", "epr-dft", "epr-ro", "epr-learned"]
-
-
-def family_key(fam):
-    if fam in EPR_ORDER:
-        return (0, EPR_ORDER.index(fam), fam)
-    if fam.startswith("epr"):
-        return (0, 9, fam)
-    if fam in BASELINE_ORDER:
-        return (1, BASELINE_ORDER.index(fam), fam)
-    return (100, 0, fam)
 
 
 def paper_figure(model, data):
@@ -223,10 +207,6 @@ def load_points(d):
         print(f"results_table.py: warning: {path} is older than some run files: rerun `epr pareto {d}`",
               file=sys.stderr)
     return pts
-
-
-def s(x):
-    return x.decode() if isinstance(x, bytes) else str(x)
 
 
 def fmt_size(b):

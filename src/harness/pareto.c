@@ -541,6 +541,23 @@ static int family_cmp(const void *pa, const void *pb) {
     return ra != rb ? ra - rb : strcmp(a, b);
 }
 
+/* The distinct method families of ROWS (with SET: only the rows of that data
+ * set that are on a front, see off_front), at most 64, in family_cmp order:
+ * their names go to FAMS, FAMP[i] points at each.  Returns their count. */
+static int collect_families(const pareto_row *rows, int n, const char *set, char fams[64][32], const char *famp[64]) {
+    int nf = 0;
+    for (int i = 0; i < n; i++) {
+        if (set && (strcmp(rows[i].data_set, set) || off_front(&rows[i]))) continue;
+        char fam[32];
+        pareto_method_family(rows[i].method, fam, sizeof fam);
+        int seen = 0;
+        for (int j = 0; j < nf; j++) seen |= !strcmp(fams[j], fam);
+        if (!seen && nf < 64) snprintf(fams[nf], sizeof fams[nf], "%s", fam), famp[nf] = fams[nf], nf++;
+    }
+    qsort(famp, (size_t)nf, sizeof *famp, family_cmp);
+    return nf;
+}
+
 /* ---- sweep.h5 ---- */
 
 typedef struct {
@@ -698,15 +715,7 @@ static int write_sweep_h5(const char *path, const char *dir, const pareto_row *r
     {
         char fams[64][32];
         const char *famp[64];
-        int nf = 0;
-        for (int i = 0; i < n; i++) {
-            char fam[32];
-            pareto_method_family(rows[i].method, fam, sizeof fam);
-            int seen = 0;
-            for (int j = 0; j < nf; j++) seen |= !strcmp(fams[j], fam);
-            if (!seen && nf < 64) snprintf(fams[nf], sizeof fams[nf], "%s", fam), famp[nf] = fams[nf], nf++;
-        }
-        qsort(famp, (size_t)nf, sizeof *famp, family_cmp);
+        int nf = collect_families(rows, n, NULL, fams, famp);
         char methods[1024] = "";
         for (int i = 0; i < nf; i++) {
             size_t l = strlen(methods);
@@ -865,16 +874,7 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
     for (int s = 0; s < nsets; s++) {
         char fams[64][32];
         const char *famp[64];
-        int nf = 0;
-        for (int i = 0; i < n; i++) {
-            if (strcmp(rows[i].data_set, sets[s]) || off_front(&rows[i])) continue;
-            char fam[32];
-            pareto_method_family(rows[i].method, fam, sizeof fam);
-            int seen = 0;
-            for (int j = 0; j < nf; j++) seen |= !strcmp(fams[j], fam);
-            if (!seen && nf < 64) snprintf(fams[nf], sizeof fams[nf], "%s", fam), famp[nf] = fams[nf], nf++;
-        }
-        qsort(famp, (size_t)nf, sizeof *famp, family_cmp);
+        int nf = collect_families(rows, n, sets[s], fams, famp);
         fprintf(f, "### %s\n\n", sets[s]);
         if (!nf) {
             fprintf(f, "No compressed points.\n\n");

@@ -15,6 +15,12 @@ int run_load_open(const char *path, const char *const *extra, int n_extra, run_l
     int rc = h5run_open(path, &r->h, err);
     if (!rc) rc = h5run_get_strdup(r->h, "/", "experiment", &r->text, err);
     if (!rc) rc = h5run_get_strdup(r->h, "/", "experiment_path", &epath, err);
+    /* run files of an epr before `epr compress` (323d088) lack it */
+    if (!rc && !h5run_has_attr(r->h, "/", "architecture"))
+        rc = epr_fail(err, EPR_EFORMAT,
+                      "%.300s: this run file has no architecture text (written by an epr older than 'epr compress'); "
+                      "retrain the run",
+                      path);
     if (!rc) rc = h5run_get_strdup(r->h, "/", "architecture", &r->arch, err);
     if (!rc) rc = h5run_get_i64(r->h, "/", "epr_enabled", &enabled, err);
     r->epr_enabled = enabled != 0;

@@ -645,6 +645,25 @@ static int baseline_step(const sweep_run *r, const sweep_opts *o, int k, int tot
     return 1;
 }
 
+/* Appends " NAME" to the list of failed runs NAMES (CAP bytes) when it fits
+ * whole. */
+static void add_failed_name(char *names, size_t cap, const char *name) {
+    if (strlen(names) + strlen(name) + 2 < cap) snprintf(names + strlen(names), cap - strlen(names), " %s", name);
+}
+
+/* Counts a baseline step of run NAME (BRC: baseline_step's return, >= 0;
+ * BRAN: its *ran) in the sweep's totals: 75 interrupts the sweep, 1 is a
+ * failed run. */
+static void count_baseline_step(int brc, int bran, const char *name, int *baseline_steps, int *interrupted,
+                                int *failed, char *failed_names, size_t cap) {
+    *baseline_steps += bran;
+    if (brc == 75) *interrupted = 1;
+    if (brc == 1) {
+        (*failed)++;
+        add_failed_name(failed_names, cap, name);
+    }
+}
+
 int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
     FILE *log = o->log ? o->log : stdout;
     RETURN_ERROR_IF(o->np < 1, err, EPR_EARG, "--np must be >= 1");
@@ -698,14 +717,8 @@ int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
             skipped++;
             int bran = 0, brc = baseline_step(r, o, k, total, t0, "complete", &bran, err);
             if (brc < 0) return brc;
-            baseline_steps += bran;
-            if (brc == 75) interrupted = 1;
-            if (brc == 1) {
-                failed++;
-                if (strlen(failed_names) + strlen(r->name) + 2 < sizeof failed_names)
-                    snprintf(failed_names + strlen(failed_names), sizeof failed_names - strlen(failed_names), " %s",
-                             r->name);
-            }
+            count_baseline_step(brc, bran, r->name, &baseline_steps, &interrupted, &failed, failed_names,
+                                sizeof failed_names);
             fflush(log);
             continue;
         }
@@ -767,14 +780,8 @@ int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
              * failed hook) leaves them to this step */
             int bran = 0, brc = g_stop ? 0 : baseline_step(r, o, k, total, t0, "trained", &bran, err);
             if (brc < 0) return brc;
-            baseline_steps += bran;
-            if (brc == 75) interrupted = 1;
-            if (brc == 1) {
-                failed++;
-                if (strlen(failed_names) + strlen(r->name) + 2 < sizeof failed_names)
-                    snprintf(failed_names + strlen(failed_names), sizeof failed_names - strlen(failed_names), " %s",
-                             r->name);
-            }
+            count_baseline_step(brc, bran, r->name, &baseline_steps, &interrupted, &failed, failed_names,
+                                sizeof failed_names);
         } else if (rc == 75 || (g_stop && rc != 0)) {
             fprintf(log, "[%d/%d] %s: stopped by a signal after %s (exit %d); rerun the same command to resume\n", k,
                     total, r->name, took, rc);
@@ -788,9 +795,7 @@ int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
                         took, log_path);
             if (!o->verbose) print_tail(log, log_path, 12);
             failed++;
-            if (strlen(failed_names) + strlen(r->name) + 2 < sizeof failed_names)
-                snprintf(failed_names + strlen(failed_names), sizeof failed_names - strlen(failed_names), " %s",
-                         r->name);
+            add_failed_name(failed_names, sizeof failed_names, r->name);
         }
         fflush(log);
     }

@@ -10,7 +10,8 @@
 #           xz tools; a file re-evaluated with `epr eval`; `epr baseline
 #           --methods uniform2` adds a method and keeps the others
 #   errors  usage errors (exit 2), an EPR run (and `epr compress` of it, which
-#           shares the run loader), an unfinished run, a missing
+#           shares the run loader; and of a copy without the architecture
+#           text, as run files before `epr compress` were), an unfinished run, a missing
 #           run file, a corrupt baselines.h5 (exit 1, named, untouched); the
 #           default method list
 set -euo pipefail
@@ -113,6 +114,12 @@ errors)
   # epr compress loads runs through the same code (run_load.c): the run's own bitstream again
   expect_status 0 compress.log "$epr" compress erun/run.h5 -o again.epr
   cmp again.epr erun/model.epr || fail "epr compress of a finished run differs from its model.epr"
+  # a run file written before `epr compress` (no root attribute 'architecture'): the loader says so
+  mkdir old && cp erun/run.h5 old/run.h5
+  $PY -c "import h5py; f = h5py.File('old/run.h5', 'r+'); del f.attrs['architecture']; f.close()"
+  expect_status 1 e9.log "$epr" compress old/run.h5 -o old.epr
+  expect_in "old/run.h5: this run file has no architecture text (written by an epr older than 'epr compress'); retrain the run" e9.log
+  [ ! -e old.epr ] || fail "epr compress wrote a file for a run without architecture text"
   # an unfinished run (stopped at step 3 of 30: a checkpoint without /final)
   expect_status 75 stop.log env EPR_TEST_STOP_AT=3 "$epr" train "$EXP" "${TINY[@]}" --out unfinished
   expect_status 1 e6.log "$epr" baseline unfinished/run.h5 --methods float32
@@ -131,7 +138,7 @@ errors)
   echo "garbage" > p/baselines.h5
   expect_status 1 e8.log "$epr" baseline p/run.h5 --methods uniform2
   expect_in "p/baselines.h5: not an HDF5 file" e8.log
-  echo "errors: usage, EPR run, unfinished run, missing file, corrupt baselines.h5; default methods"
+  echo "errors: usage, EPR run, run file without architecture text, unfinished run, missing file, corrupt baselines.h5; default methods"
   ;;
 *) fail "unknown case $case_name" ;;
 esac

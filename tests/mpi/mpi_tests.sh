@@ -9,18 +9,14 @@ set -euo pipefail
 case_name=$1 epr=$2 work=$3/$1
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+source "$here/../test_lib.sh" # tiny_data, tiny_data_section
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-python3 "$here/make_tiny_data.py" data
-cat > tiny.ini <<INI
-[data]
-set = idx
-root = $work/data
-train_images = train-images-idx3-ubyte
-train_labels = train-labels-idx1-ubyte
-test_images = t10k-images-idx3-ubyte
-test_labels = t10k-labels-idx1-ubyte
+tiny_data data
+{
+  tiny_data_section "$work/data"
+  cat <<INI
 [model]
 name = custom
 layers = conv out=4 k=3 name=conv1
@@ -50,6 +46,7 @@ tensors = fc1.weight, fc2.weight
 [group.bias]
 tensors = conv1.bias, fc1.bias, fc2.bias
 INI
+} > tiny.ini
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ini=tiny.ini # the experiment `run` trains

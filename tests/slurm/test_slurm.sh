@@ -31,6 +31,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "needs root (slurmd runs jobs as their users; munged runs as user munge)"
 [ -x "$epr" ] || fail "$epr: no epr binary"
 PY=/usr/bin/python3
+source "$repo/tests/test_lib.sh" # tiny_data, tiny_dense_ini
 
 work=$(mktemp -d /tmp/epr-slurm-test.XXXXXX) || fail "mktemp"
 chmod 755 "$work"
@@ -135,35 +136,8 @@ echo "slurm up: node $host idle, ports $port/$((port + 1))"
 # ---- a tiny sweep: 2 EPR runs + the plain baseline, 2 ranks each ----
 cd "$work" || fail "cd"
 mkdir -p "$work/tmpfs"
-$PY "$repo/tests/mpi/make_tiny_data.py" data >/dev/null || fail "tiny data"
-cat > tiny.ini <<EOF
-; test experiment: a two-layer network on 12x12 synthetic images
-[data]
-set = idx
-root = $work/data
-train_images = train-images-idx3-ubyte
-train_labels = train-labels-idx1-ubyte
-test_images = t10k-images-idx3-ubyte
-test_labels = t10k-labels-idx1-ubyte
-[model]
-name = custom
-layers = dense out=16 name=fc1
-  relu
-  dense out=10 name=fc2
-[train]
-steps = 50
-batch = 32
-eval_batch = 100
-log_every = 10
-eval_every = 25
-checkpoint_every = 25
-[epr]
-enabled = true
-[group.fc]
-tensors = fc1.weight, fc2.weight
-[group.bias]
-tensors = fc1.bias, fc2.bias
-EOF
+tiny_data data >/dev/null || fail "tiny data"
+tiny_dense_ini "$work/data" 50 25 25 true > tiny.ini
 # run 0 is long enough to be interrupted: it gets USR1 below.
 printf 'experiment\tlambda\tseed\toverrides\n' > sweep.tsv
 printf 'tiny.ini\t1e-4\t1\ttrain.steps=5000\ttrain.log_every=500\ttrain.eval_every=5000\ttrain.checkpoint_every=100000\tname=long\n' >> sweep.tsv

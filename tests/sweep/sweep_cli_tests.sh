@@ -22,6 +22,7 @@
 #            naming file:line; --print-args / --list
 set -euo pipefail
 case_name=$1 epr=$(cd "$(dirname "$2")" && pwd)/$(basename "$2") repo=$3 work=$4/$1
+source "$repo/tests/test_lib.sh" # tiny_data, tiny_dense_ini
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
@@ -302,34 +303,8 @@ assert sorted(f['methods']) == ['float32', 'gzip', 'uniform4'], list(f['methods'
   expect_in "| plain:uniform4 | lenet300-100 | uniform4 |" out/report.md
   # the real command, once epr has it
   if "$epr" baseline --help > /dev/null 2>&1; then
-    $PY "$repo/tests/mpi/make_tiny_data.py" data > /dev/null
-    cat > tiny.ini <<INI
-[data]
-set = idx
-root = $work/data
-train_images = train-images-idx3-ubyte
-train_labels = train-labels-idx1-ubyte
-test_images = t10k-images-idx3-ubyte
-test_labels = t10k-labels-idx1-ubyte
-[model]
-name = custom
-layers = dense out=16 name=fc1
-  relu
-  dense out=10 name=fc2
-[train]
-steps = 20
-batch = 32
-eval_batch = 100
-log_every = 10
-eval_every = 20
-checkpoint_every = 10
-[epr]
-enabled = false
-[group.fc]
-tensors = fc1.weight, fc2.weight
-[group.bias]
-tensors = fc1.bias, fc2.bias
-INI
+    tiny_data data > /dev/null
+    tiny_dense_ini "$work/data" 20 20 10 false > tiny.ini
     printf 'experiment\tlambda\tseed\toverrides\ntiny.ini\t0\t1\tname=p\n' > r1.tsv
     "$epr" sweep r1.tsv --out real > r1.txt 2>&1 || { cat r1.txt; fail "real plain run"; }
     printf 'experiment\tlambda\tseed\toverrides\ntiny.ini\t0\t1\tbaseline.post=float32,gzip,uniform4\tname=p\n' > r2.tsv
@@ -344,35 +319,8 @@ INI
   ;;
 
 sweep)
-  $PY "$repo/tests/mpi/make_tiny_data.py" data > /dev/null
-  cat > tiny.ini <<INI
-; test experiment: a two-layer network on 12x12 synthetic images
-[data]
-set = idx
-root = $work/data
-train_images = train-images-idx3-ubyte
-train_labels = train-labels-idx1-ubyte
-test_images = t10k-images-idx3-ubyte
-test_labels = t10k-labels-idx1-ubyte
-[model]
-name = custom
-layers = dense out=16 name=fc1
-  relu
-  dense out=10 name=fc2
-[train]
-steps = 40
-batch = 32
-eval_batch = 100
-log_every = 10
-eval_every = 20
-checkpoint_every = 10
-[epr]
-enabled = true
-[group.fc]
-tensors = fc1.weight, fc2.weight
-[group.bias]
-tensors = fc1.bias, fc2.bias
-INI
+  tiny_data data > /dev/null
+  tiny_dense_ini "$work/data" 40 20 10 true > tiny.ini
   printf 'experiment\tlambda\tseed\toverrides\n# comment\ntiny.ini\t1e-4\t1\ntiny.ini\t1e-3\t2\ntiny.ini\t0\t1\tepr.enabled=false\tname=plain\n' > s.tsv
   "$epr" sweep --help | grep -q "usage: epr sweep" || fail "--help"
   # run 1 already complete (a fixture with /final): it must be skipped, untouched

@@ -1,0 +1,56 @@
+# shellcheck shell=bash
+# tests/test_lib.sh — shell helpers shared by the end-to-end test scripts
+# (tests/mpi/mpi_tests.sh, tests/sweep/sweep_cli_tests.sh,
+# tests/slurm/test_slurm.sh); sourced, not run.  It sets no shell options and
+# changes no directory.
+#   tiny_data DIR            the synthetic 12x12 IDX data set
+#                            (tests/mpi/make_tiny_data.py) under DIR, with
+#                            $PY (python3 when unset)
+#   tiny_data_section DIR    prints the [data] section of an experiment that
+#                            reads tiny_data's DIR (absolute)
+#   tiny_dense_ini DIR STEPS EVAL_EVERY CHECKPOINT_EVERY EPR_ENABLED
+#                            prints a whole experiment: a two-layer dense
+#                            network (fc1 16, fc2 10) on DIR, batch 32,
+#                            log_every 10, EPR groups fc and bias
+TEST_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+tiny_data() {
+  "${PY:-python3}" "$TEST_LIB_DIR/mpi/make_tiny_data.py" "$1"
+}
+
+tiny_data_section() {
+  cat <<INI
+[data]
+set = idx
+root = $1
+train_images = train-images-idx3-ubyte
+train_labels = train-labels-idx1-ubyte
+test_images = t10k-images-idx3-ubyte
+test_labels = t10k-labels-idx1-ubyte
+INI
+}
+
+tiny_dense_ini() {
+  echo "; test experiment: a two-layer network on 12x12 synthetic images"
+  tiny_data_section "$1"
+  cat <<INI
+[model]
+name = custom
+layers = dense out=16 name=fc1
+  relu
+  dense out=10 name=fc2
+[train]
+steps = $2
+batch = 32
+eval_batch = 100
+log_every = 10
+eval_every = $3
+checkpoint_every = $4
+[epr]
+enabled = $5
+[group.fc]
+tensors = fc1.weight, fc2.weight
+[group.bias]
+tensors = fc1.bias, fc2.bias
+INI
+}
