@@ -203,7 +203,11 @@ static void usage_eval(FILE *f) {
     fprintf(f, "usage: epr eval MODEL.epr --data SET [options]\n\n"
                "Rebuilds the network from the bitstream alone (architecture, decoders, tables,\n"
                "coded phi, extras) and reports its error on the test split of a data set.\n"
-               "  --data SET           mnist10k | fashion-mnist | cifar10 (prepared under the data root)\n"
+               "  --data SET           mnist10k | fashion-mnist | cifar10 (prepared under the data root),\n"
+               "                       or pack: the packed test images of --pack, centre-cropped to the\n"
+               "                       input size the file records (docs/imagenet-pack.md)\n"
+               "  --pack FILE          set=pack: the packed test images (default imagenet/val.pack\n"
+               "                       under the data root)\n"
                "  --images F --labels F  any IDX pair instead of --data\n"
                "  --data-root DIR      where SET lives (default $EPR_DATA_ROOT, else the source tree's data/)\n"
                "  --batch N            evaluation batch (default 100, as epr train)\n"
@@ -212,6 +216,7 @@ static void usage_eval(FILE *f) {
 
 static int cmd_eval(int argc, char **argv) {
     const char *path = NULL, *set = NULL, *images = NULL, *labels = NULL, *root = NULL, *pred_path = NULL;
+    const char *pack = NULL;
     int batch = 100;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -221,6 +226,8 @@ static int cmd_eval(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--data") && more) {
             set = argv[++i];
+        } else if (!strcmp(a, "--pack") && more) {
+            pack = argv[++i];
         } else if (!strcmp(a, "--images") && more) {
             images = argv[++i];
         } else if (!strcmp(a, "--labels") && more) {
@@ -259,9 +266,27 @@ static int cmd_eval(int argc, char **argv) {
     epr_file *f = NULL;
     int *preds = NULL;
     int rc = cfg_load_string(text, "epr eval", NULL, 0, &cfg, &e);
-    if (!rc) rc = data_load_experiment(&cfg, &train, &test, &e);
-    dataset_free(&train);
+    if (!rc && pack && strcmp(cfg.data_set, "pack"))
+        rc = epr_fail(&e, EPR_EARG, "--pack needs --data pack");
     if (!rc) rc = epr_file_open(path, &f, &e);
+    if (!rc && !strcmp(cfg.data_set, "pack")) {
+        /* only the test split, centre-cropped to the network's input as training did */
+        bitstream_arch a;
+        size_t alen;
+        const char *at = epr_file_arch(f, &alen);
+        rc = bitstream_arch_parse(at, alen, &a, &e);
+        if (!rc) {
+            char pp[2200];
+            const char *rel = pack ? pack : cfg.test_pack;
+            if (rel[0] == '/' || pack) snprintf(pp, sizeof pp, "%s", rel);
+            else snprintf(pp, sizeof pp, "%s/%s", cfg.data_root, rel);
+            rc = dataset_load_pack(pp, a.h, &test, &e);
+            bitstream_arch_free(&a);
+        }
+    } else if (!rc) {
+        rc = data_load_experiment(&cfg, &train, &test, &e);
+    }
+    dataset_free(&train);
     if (!rc && !(preds = malloc((size_t)test.n * sizeof *preds + 1))) rc = epr_fail(&e, EPR_ENOMEM, "out of memory");
     double err = 0;
     if (!rc) rc = bitstream_evaluate(f, &test, batch, &err, preds, &e);

@@ -105,7 +105,14 @@ if [ "$case_name" = pack ]; then
   grep -q "^decoded run/model.epr: test error" train.log || fail "no decoded evaluation of model.epr"
   # the network was built for the crop, not the stored size
   grep -a -q "^input 3 32 32$" run/model.epr || fail "model.epr does not record a 3x32x32 input"
-  echo "pack: trained at crop 32 from 40x40 stored images with rrc-flip; model.epr decoded and evaluated"
+  # epr eval centre-crops the stored 40x40 test images to the file's 32x32 input, as training did
+  crc_train=$(sed -n 's/^decoded .*predictions crc32 \([0-9a-f]*\)$/\1/p' train.log)
+  "$epr" eval run/model.epr --data pack --pack data/test.pack > eval.log 2>&1 || { cat eval.log; fail "epr eval --data pack failed"; }
+  cat eval.log
+  grep -q "predictions crc32 $crc_train\$" eval.log || fail "epr eval --data pack: predictions differ from training's ($crc_train)"
+  if "$epr" eval run/model.epr --data mnist10k --pack data/test.pack > bad.log 2>&1; then fail "--pack without --data pack accepted"; fi
+  grep -q "needs --data pack" bad.log || { cat bad.log; fail "no clear message for --pack without --data pack"; }
+  echo "pack: trained at crop 32 from 40x40 stored images with rrc-flip; model.epr decoded and evaluated, epr eval agrees"
   exit 0
 fi
 crc_train=$(sed -n 's/^decoded .*predictions crc32 \([0-9a-f]*\)$/\1/p' train.log)
