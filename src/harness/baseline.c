@@ -277,8 +277,9 @@ static void describe(method_kind m, int bits, const cfg_experiment *cfg, char *d
                             "fine-tuning), histogram-coded indices", 1 << bits, BASELINE_KMEANS_ITERS);
         break;
     case M_PRUNE_KMEANS:
-        snprintf(desc, cap, "codebook of the trained weights' distinct values per group (prune %g, kmeans_bits %d), "
-                            "histogram-coded indices", cfg->prune, cfg->kmeans_bits);
+        snprintf(desc, cap, "codebook of the trained weights' distinct values per group (prune %g%s%s, kmeans_bits %d), "
+                            "histogram-coded indices", cfg->prune, cfg->prune_groups[0] ? "; " : "", cfg->prune_groups,
+                 cfg->kmeans_bits);
         break;
     }
 }

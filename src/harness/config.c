@@ -64,6 +64,7 @@ static const key_def KEYS[] = {
     {"epr", "uncompressed", K_STR, F(uncompressed), "", "comma-separated tensor names or patterns (e.g. *.bias) kept as float32 extras"},
     {"baseline", "post", K_STR, F(baseline_post), "", "comma-separated post-training baselines written at the end of a plain run, each a file through the codec: float32, gzip, xz (of the float32 file), uniformN (N-bit uniform quantisation per group, N = 2..16, entropy-coded), kmeansN (k-means weight sharing, 2^N entries per group, entropy-coded), prune-kmeans (the codebook of a run with prune/kmeans_bits)"},
     {"baseline", "prune", K_FLOAT, F(prune), "0", "fraction of each group's weights zeroed by magnitude at step prune_at, then fine-tuned with the mask (0 = no pruning; needs epr.enabled = false)"},
+    {"baseline", "prune_groups", K_STR, F(prune_groups), "", "per-group fractions that override prune, as Deep Compression prunes each layer at its own rate: comma-separated GROUP:FRACTION (e.g. fc3:0.7, bias:0)"},
     {"baseline", "prune_at", K_LONG, F(prune_at), "0", "step at which pruning happens (1..steps-1)"},
     {"baseline", "kmeans_bits", K_INT, F(kmeans_bits), "0", "weight sharing: at step kmeans_at each group's weights are clustered (1-D k-means, 2^bits entries, one of them 0 when pruning) and only the centroids train afterwards (0 = off)"},
     {"baseline", "kmeans_at", K_LONG, F(kmeans_at), "0", "step at which weights are clustered (prune_at..steps-1)"},
@@ -385,8 +386,51 @@ int cfg_baseline_method_ok(const char *name) {
     return n >= lo && n <= hi;
 }
 
+/* Walks "name:fraction" entries of prune_groups; returns the entry count or
+ * -1 with *bad set to the offending entry (copied into badbuf). */
+static int parse_prune_groups(const char *list, const char *want, float *frac, char *badbuf, size_t badcap) {
+    char buf[sizeof ((cfg_experiment *)0)->prune_groups];
+    snprintf(buf, sizeof buf, "%s", list);
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+        char *colon = strchr(tok, ':'), *end = NULL;
+        double v = colon ? strtod(colon + 1, &end) : 0;
+        if (!colon || colon == tok || end == colon + 1 || *end || !(v >= 0 && v < 1)) {
+            snprintf(badbuf, badcap, "%s", tok);
+            return -1;
+        }
+        *colon = 0;
+        if (want && !strcmp(tok, want)) *frac = (float)v;
+        n++;
+    }
+    return n;
+}
+
+float cfg_group_prune(const cfg_experiment *cfg, int g, int *own) {
+    float f = -1;
+    char bad[128];
+    parse_prune_groups(cfg->prune_groups, cfg->groups[g].name, &f, bad, sizeof bad);
+    if (own) *own = f >= 0;
+    return f >= 0 ? f : cfg->prune;
+}
+
 static int validate_baseline(cfg_experiment *cfg, epr_err *err) {
     const char *p = cfg->path;
+    char bad[128];
+    RETURN_ERROR_IF(parse_prune_groups(cfg->prune_groups, NULL, NULL, bad, sizeof bad) < 0, err, EPR_EARG,
+                    "%s: [baseline] prune_groups: '%s' is not GROUP:FRACTION with a fraction in [0, 1)", p, bad);
+    {
+        char buf[sizeof cfg->prune_groups];
+        snprintf(buf, sizeof buf, "%s", cfg->prune_groups);
+        for (char *save = NULL, *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+            *strchr(tok, ':') = 0;
+            int found = 0;
+            for (int g = 0; g < cfg->n_groups; g++) found |= !strcmp(cfg->groups[g].name, tok);
+            RETURN_ERROR_IF(!found, err, EPR_EARG, "%s: [baseline] prune_groups: no group named '%s'", p, tok);
+        }
+    }
+    RETURN_ERROR_IF(cfg->prune_groups[0] && !(cfg->prune > 0), err, EPR_EARG,
+                    "%s: [baseline] prune_groups needs prune > 0 (the fraction of the groups it does not name)", p);
     char list[sizeof cfg->baseline_post];
     memcpy(list, cfg->baseline_post, sizeof list);
     for (char *save = NULL, *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))

@@ -79,6 +79,7 @@ typedef struct {
                                  (N = 1..16) prune-kmeans */
     float prune;              /* fraction of each group's weights zeroed by magnitude (0 = off) */
     long prune_at;            /* step at which pruning happens (fine-tuning follows) */
+    char prune_groups[512];   /* per-group fractions overriding `prune`: "fc3:0.7, bias:0" */
     int kmeans_bits;          /* weight sharing: 2^bits codebook entries per group, one of
                                  them 0 when pruning is on (0 = off) */
     long kmeans_at;           /* step at which weights are clustered (centroids trained after) */
@@ -90,6 +91,10 @@ typedef struct {
 /* 1 if `name` is a known [baseline] post method (float32, gzip, xz,
  * uniformN with N in 2..16, kmeansN with N in 1..16, prune-kmeans). */
 int cfg_baseline_method_ok(const char *name);
+
+/* Pruning fraction of group g: its entry in [baseline] prune_groups, else
+ * [baseline] prune.  *own = 1 when prune_groups names the group. */
+float cfg_group_prune(const cfg_experiment *cfg, int g, int *own);
 
 /* Defaults, then the file, then each override "section.key=value" in turn.
  * data_root_default is used when [data] root is not given. */

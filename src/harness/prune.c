@@ -168,6 +168,7 @@ long prune_distinct(const float *x, size_t n, float *values, long max, int32_t *
 
 typedef struct {
     char name[64];
+    float prune;     /* this group's pruning fraction (when pruning is on) */
     int n_ranges;
     size_t off[PRUNE_MAX_TENSORS], len[PRUNE_MAX_TENSORS];
     size_t n;        /* elements */
@@ -213,6 +214,11 @@ int prune_create(nn_model *net, const float *block, size_t block_n, const prune_
         const prune_group_def *d = &groups[gi];
         pgroup *G = &ps->g[gi];
         snprintf(G->name, sizeof G->name, "%s", d->name);
+        G->prune = d->has_prune ? d->prune : prune;
+        if (!(G->prune >= 0 && G->prune < 1)) {
+            rc = epr_fail(err, EPR_EARG, "group %s: prune fraction %g is not in [0, 1)", d->name, G->prune);
+            break;
+        }
         if (d->n_tensors < 1 || d->n_tensors > PRUNE_MAX_TENSORS) {
             rc = epr_fail(err, EPR_EARG, "group %s: %d tensors (1..%d)", d->name, d->n_tensors, PRUNE_MAX_TENSORS);
             break;
@@ -296,7 +302,7 @@ int prune_magnitude(prune_state *ps, float *w, float *const *zero, int n_zero, F
         pgroup *G = &ps->g[gi];
         FOR_ELEMENTS(G, e, i) m[e] = (mag){fabsf(w[i]), (uint32_t)e};
         qsort(m, G->n, sizeof *m, cmp_mag);
-        size_t cut = prune_count(ps->prune, G->n);
+        size_t cut = prune_count(G->prune, G->n);
         while (cut < G->n && m[cut].a == 0) cut++; /* every exact 0 is pruned (prune.h: resume) */
         for (size_t e = 0; e < G->n; e++) G->cls[e] = 0;
         for (size_t j = 0; j < cut; j++) G->cls[m[j].e] = PRUNED;
@@ -421,7 +427,7 @@ int prune_restore(prune_state *ps, const float *w, int pruned, int shared, epr_e
             else x[nk++] = w[i];
         }
         G->k = 0;
-        size_t want = prune_count(ps->prune, G->n);
+        size_t want = prune_count(G->prune, G->n);
         if (pruned && G->n_pruned < want) {
             rc = epr_fail(err, EPR_EFORMAT,
                           "group %s has %zu weights that are exactly 0, fewer than the %zu that pruning zeroed: not a "

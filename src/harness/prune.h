@@ -94,6 +94,8 @@ typedef struct {
     const char *name;
     int n_tensors;
     const char *tensors[PRUNE_MAX_TENSORS]; /* nn tensor names */
+    int has_prune; /* 1: `prune` below is this group's fraction; 0: the global one */
+    float prune;   /* in [0, 1); used only while the global fraction is > 0 (pruning on) */
 } prune_group_def;
 
 typedef struct prune_state prune_state;
@@ -102,7 +104,8 @@ typedef struct prune_state prune_state;
 
 /* Groups over `block` [0, block_n), where every listed tensor of `net` must be
  * bound; a tensor may be in one group only.  prune in [0, 1) (0: no
- * pruning), kmeans_bits in 0..16 (0: no sharing; the cluster count is
+ * pruning; with pruning on, a group with has_prune prunes its own fraction,
+ * as Deep Compression prunes each layer at its own rate), kmeans_bits in 0..16 (0: no sharing; the cluster count is
  * 2^bits − 1 with pruning, since entry 0 of the group's codebook is the
  * pruned weights' 0, else 2^bits).  Errors name the group and tensor. */
 int prune_create(nn_model *net, const float *block, size_t block_n, const prune_group_def *groups, int n_groups,

@@ -201,6 +201,7 @@ static int baseline_setup(trainer *t, epr_err *err) {
         defs[g].name = cfg->groups[g].name;
         defs[g].n_tensors = cfg->groups[g].n_tensors;
         for (int j = 0; j < cfg->groups[g].n_tensors; j++) defs[g].tensors[j] = cfg->groups[g].tensors[j];
+        defs[g].prune = cfg_group_prune(cfg, g, &defs[g].has_prune);
     }
     return prune_create(t->net, epr_model_params(t->em), epr_model_net_size(t->em), defs, cfg->n_groups, cfg->prune,
                         cfg->kmeans_bits, &t->pr, err);
@@ -220,7 +221,9 @@ static void baseline_events(trainer *t) {
     float *state[3] = {t->opt1, t->opt2, t->ema};
     epr_err err = {0};
     if (prune_now) {
-        if (log) fprintf(log, "step %ld: magnitude pruning of %g of each group's weights\n", t->step, cfg->prune);
+        if (log)
+            fprintf(log, "step %ld: magnitude pruning of %g of each group's weights%s%s%s\n", t->step, cfg->prune,
+                    cfg->prune_groups[0] ? " (except " : "", cfg->prune_groups, cfg->prune_groups[0] ? ")" : "");
         if (prune_magnitude(t->pr, p, state, 3, log, &err)) fatal(err.msg);
     }
     if (share_now) {

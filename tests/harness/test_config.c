@@ -172,6 +172,37 @@ static void test_missing_file(void **state) {
     assert_non_null(strstr(e.msg, "/nonexistent/dir/x.ini"));
 }
 
+/* [baseline]: methods, pruning schedule, per-group fractions. */
+static void test_baseline_keys(void **state) {
+    (void)state;
+    const char *plain = "epr.enabled=false";
+    const char *o1[] = {plain, "baseline.post=float32,uniform4,uniform1"};
+    expect_error(GOOD, o1, 2, "exp.ini", "unknown method 'uniform1'");
+    const char *o2[] = {plain, "baseline.prune=0.9"};
+    expect_error(GOOD, o2, 2, "exp.ini", "prune_at must be in 1..steps-1");
+    const char *o3[] = {plain, "baseline.prune=0.9", "baseline.prune_at=50", "baseline.kmeans_bits=4",
+                        "baseline.kmeans_at=40"};
+    expect_error(GOOD, o3, 5, "exp.ini", "must not come before prune_at");
+    const char *o4[] = {"baseline.prune=0.9", "baseline.prune_at=50"};
+    expect_error(GOOD, o4, 2, "exp.ini", "epr.enabled = false");
+    const char *o5[] = {plain, "baseline.prune=0.9", "baseline.prune_at=50", "baseline.prune_groups=rest:0.5,fc9:0.1"};
+    expect_error(GOOD, o5, 4, "exp.ini", "no group named 'fc9'");
+    const char *o6[] = {plain, "baseline.prune=0.9", "baseline.prune_at=50", "baseline.prune_groups=rest:1"};
+    expect_error(GOOD, o6, 4, "exp.ini", "'rest:1' is not GROUP:FRACTION");
+    const char *o7[] = {plain, "baseline.prune_groups=rest:0.5"};
+    expect_error(GOOD, o7, 2, "exp.ini", "needs prune > 0");
+    const char *ok[] = {plain, "baseline.prune=0.9", "baseline.prune_at=50", "baseline.prune_groups=rest:0.25"};
+    cfg_experiment c;
+    epr_err e = {0};
+    assert_int_equal(cfg_load_string(GOOD, "exp.ini", ok, 4, &c, &e), 0);
+    int own = -1;
+    assert_float_equal(cfg_group_prune(&c, 0, &own), 0.9f, 1e-7); /* conv: the global fraction */
+    assert_int_equal(own, 0);
+    assert_float_equal(cfg_group_prune(&c, 1, &own), 0.25f, 1e-7); /* rest: its own */
+    assert_int_equal(own, 1);
+    cfg_free(&c);
+}
+
 static void test_shipped_experiments_parse(void **state) {
     (void)state;
     const char *names[] = {"lenet300-100_mnist10k", "lenet300-100_fashion", "lenet5-caffe_mnist10k",
@@ -202,6 +233,7 @@ int main(void) {
         cmocka_unit_test(test_bad_overrides),
         cmocka_unit_test(test_custom_layers_multiline),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_baseline_keys),
         cmocka_unit_test(test_shipped_experiments_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -219,7 +219,7 @@ static size_t group_positions(net *N, const prune_group_def *d, size_t *pos) {
     return k;
 }
 
-static const prune_group_def FC_GROUP = {"fc", 2, {"fc1.weight", "fc2.weight"}};
+static const prune_group_def FC_GROUP = {"fc", 2, {"fc1.weight", "fc2.weight"}, 0, 0};
 #define SMALL_NET "dense out=8 name=fc1; dense out=3 name=fc2" /* smooth: no kinks for the differences */
 
 static void test_pruning_order_and_zeros(void **st) {
@@ -235,7 +235,7 @@ static void test_pruning_order_and_zeros(void **st) {
     memcpy(fc1, v1, sizeof v1);
     float *ema = malloc(N.np * sizeof *ema), *m1 = malloc(N.np * sizeof *m1);
     for (size_t i = 0; i < N.np; i++) ema[i] = m1[i] = 1.0f;
-    prune_group_def d = {"g", 2, {"fc2.weight", "fc1.weight"}};
+    prune_group_def d = {"g", 2, {"fc2.weight", "fc1.weight"}, 0, 0};
     prune_state *ps;
     epr_err err = {0};
     assert_int_equal(prune_create(N.m, N.w, N.np, &d, 1, 0.5f, 0, &ps, &err), 0);
@@ -263,19 +263,43 @@ static void test_pruning_order_and_zeros(void **st) {
     net_free(&N);
 }
 
+/* Each group prunes its own fraction when it has one (Deep Compression's
+ * per-layer rates); the others the global one. */
+static void test_per_group_fraction(void **st) {
+    (void)st;
+    net N;
+    net_build(&N, "dense out=4 name=fc1; dense out=5 name=fc2", 5, 1, 1);
+    for (size_t i = 0; i < N.np; i++) N.w[i] = 0.01f * (float)(i + 1); /* distinct, non-zero */
+    prune_group_def d[2] = {{"a", 1, {"fc1.weight"}, 0, 0}, {"b", 1, {"fc2.weight"}, 1, 0.25f}};
+    prune_state *ps;
+    epr_err err = {0};
+    assert_int_equal(prune_create(N.m, N.w, N.np, d, 2, 0.75f, 0, &ps, &err), 0);
+    assert_int_equal(prune_magnitude(ps, N.w, NULL, 0, NULL, &err), 0);
+    assert_int_equal(prune_group_pruned(ps, 0), 15); /* floor(0.75 * 20) */
+    assert_int_equal(prune_group_pruned(ps, 1), 5);  /* floor(0.25 * 20) */
+    /* the resume rule uses the same per-group counts */
+    assert_int_equal(prune_restore(ps, N.w, 1, 0, &err), 0);
+    assert_int_equal(prune_group_pruned(ps, 1), 5);
+    prune_free(ps);
+    prune_group_def bad[1] = {{"b", 1, {"fc2.weight"}, 1, 1.0f}};
+    assert_int_equal(prune_create(N.m, N.w, N.np, bad, 1, 0.5f, 0, &ps, &err), EPR_EARG);
+    assert_non_null(strstr(err.msg, "group b: prune fraction 1"));
+    net_free(&N);
+}
+
 static void test_create_errors(void **st) {
     (void)st;
     net N;
     net_build(&N, SMALL_NET, 4, 1, 1);
     prune_state *ps = NULL;
     epr_err err = {0};
-    prune_group_def bad = {"g", 1, {"fc9.weight"}};
+    prune_group_def bad = {"g", 1, {"fc9.weight"}, 0, 0};
     assert_int_equal(prune_create(N.m, N.w, N.np, &bad, 1, 0.5f, 2, &ps, &err), EPR_EARG);
     assert_non_null(strstr(err.msg, "fc9.weight"));
-    prune_group_def two[2] = {{"a", 1, {"fc1.weight"}}, {"b", 2, {"fc2.weight", "fc1.weight"}}};
+    prune_group_def two[2] = {{"a", 1, {"fc1.weight"}, 0, 0}, {"b", 2, {"fc2.weight", "fc1.weight"}, 0, 0}};
     assert_int_equal(prune_create(N.m, N.w, N.np, two, 2, 0.5f, 2, &ps, &err), EPR_EARG);
     assert_non_null(strstr(err.msg, "in group a and in group b"));
-    prune_group_def dup = {"a", 2, {"fc1.weight", "fc1.weight"}};
+    prune_group_def dup = {"a", 2, {"fc1.weight", "fc1.weight"}, 0, 0};
     assert_int_equal(prune_create(N.m, N.w, N.np, &dup, 1, 0.5f, 2, &ps, &err), EPR_EARG);
     assert_int_equal(prune_create(N.m, N.w, N.np, &FC_GROUP, 1, 0.5f, 1, &ps, &err), EPR_EARG); /* 1 bit + prune */
     assert_null(ps);
@@ -469,6 +493,7 @@ int main(void) {
         cmocka_unit_test(test_kmeans_degenerate),
         cmocka_unit_test(test_count_and_distinct),
         cmocka_unit_test(test_pruning_order_and_zeros),
+        cmocka_unit_test(test_per_group_fraction),
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_tied_gradient_finite_differences),
         cmocka_unit_test(test_optimizers_keep_clusters),
