@@ -119,6 +119,7 @@ mkdir -p docs/img
     echo "\`/usr/bin/python3 analysis/plot_pareto.py $d/sweep.h5 -o $d/pareto.png $ppdoc\`."
     echo
   done
+  [ -f docs/results-notes-baselines.md ] && cat docs/results-notes-baselines.md
 } > "$doc.tmp"
 mv "$doc.tmp" "$doc"
 echo "wrote $doc"
