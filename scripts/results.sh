@@ -3,7 +3,7 @@
 # `epr sweep` (finished runs are skipped, interrupted ones resumed, complete
 # plain runs get the baselines their line asks for), then writes part 1, EPR
 # against the plain baseline (analysis/results_table.py), with the notes of
-# docs/results-notes.md, and part 2, EPR against the baselines, for the four
+# docs/results-notes.md, and part 2, EPR against the baselines, for the four main (and the two _long)
 # main tables: `epr pareto DIR`, the methods table (results_table.py
 # --methods) and the Pareto plot (analysis/plot_pareto.py -> DIR/pareto.png,
 # copied to docs/img/pareto_<table>.png).  Hours of CPU on two cores from scratch.
@@ -41,12 +41,14 @@ declare -A target=([lenet300_mnist10k]=300:0.3 [lenet300_fashion]=50:0.5 [lenet3
                    [lenet5_mnist10k_long]=450:0.3)
 tables="lenet300_mnist10k lenet300_fashion lenet300_fashion_decay lenet300_fashion_long lenet5_mnist10k lenet5_mnist10k_decay
         lenet5_mnist10k_long lenet5_fashion"
-# part 2: the four main tables, with the paper's Table 1 EPR point (MNIST only:
+# part 2: the four main tables and the two longer schedules, with the paper's Table 1 EPR point (MNIST only:
 # the paper has no Fashion-MNIST figures) and a title for the plot
-main_tables="lenet300_mnist10k lenet300_fashion lenet5_mnist10k lenet5_fashion"
-declare -A paper=([lenet300_mnist10k]=8.56:1.9 [lenet5_mnist10k]=2.84:0.9)
+main_tables="lenet300_mnist10k lenet300_fashion lenet300_fashion_long lenet5_mnist10k lenet5_mnist10k_long lenet5_fashion"
+declare -A paper=([lenet300_mnist10k]=8.56:1.9 [lenet5_mnist10k]=2.84:0.9 [lenet5_mnist10k_long]=2.84:0.9)
 declare -A title=([lenet300_mnist10k]="LeNet300-100 on MNIST-10k" [lenet300_fashion]="LeNet300-100 on Fashion-MNIST"
-                  [lenet5_mnist10k]="LeNet5-Caffe on MNIST-10k" [lenet5_fashion]="LeNet5-Caffe on Fashion-MNIST")
+                  [lenet5_mnist10k]="LeNet5-Caffe on MNIST-10k" [lenet5_fashion]="LeNet5-Caffe on Fashion-MNIST"
+                  [lenet300_fashion_long]="LeNet300-100 on Fashion-MNIST, 20k steps + lr decay"
+                  [lenet5_mnist10k_long]="LeNet5-Caffe on MNIST-10k, 12k steps + lr decay")
 doc=docs/results.md
 mkdir -p docs/img
 {
