@@ -3,8 +3,8 @@
 # `epr sweep` (finished runs are skipped, interrupted ones resumed, complete
 # plain runs get the baselines their line asks for), then writes part 1, EPR
 # against the plain baseline (analysis/results_table.py), with the notes of
-# docs/results-notes.md, and part 2, EPR against the baselines, for the four main (and the two _long)
-# main tables: `epr pareto DIR`, the methods table (results_table.py
+# docs/results-notes.md, and part 2, EPR against the baselines, for the four
+# main tables and the two _long ones: `epr pareto DIR`, the methods table (results_table.py
 # --methods) and the Pareto plot (analysis/plot_pareto.py -> DIR/pareto.png,
 # copied to docs/img/pareto_<table>.png).  Hours of CPU on two cores from scratch.
 #   scripts/results.sh [--out DIR] [--np P] [--no-run] [--build DIR]
