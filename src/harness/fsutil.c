@@ -28,6 +28,9 @@ int fs_mkdir_p(const char *path, epr_err *err) {
     }
     if (mkdir(buf, 0777) && errno != EEXIST)
         return epr_fail(err, EPR_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
+    struct stat st; /* EEXIST: a file, or a dangling symbolic link, is not a directory */
+    RETURN_ERROR_IF(stat(buf, &st) || !S_ISDIR(st.st_mode), err, EPR_EIO,
+                    "%s: exists but is not a directory (or is a dangling symbolic link)", buf);
     return 0;
 }
 

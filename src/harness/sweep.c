@@ -757,6 +757,7 @@ int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
         char run_dir[1400], log_path[1500];
         snprintf(run_dir, sizeof run_dir, "%s/%s", o->out_dir, r->name);
         snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
+        se.msg[0] = 0; /* from here on, se holds only why the run could not start */
         int rc = fs_mkdir_p(run_dir, &se);
         double ts = now_s();
         if (!rc) {
@@ -790,6 +791,8 @@ int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
             if (rc == 0)
                 fprintf(log, "[%d/%d] %s: FAILED: epr train exited 0 but %s has no /final group (%s)\n", k, total,
                         r->name, run_file, after == SWEEP_STATE_NEW ? "no run file" : sweep_state_name(after));
+            else if (se.msg[0]) /* the run could not even start: its directory, its log, fork */
+                fprintf(log, "[%d/%d] %s: FAILED to start: %s\n", k, total, r->name, se.msg);
             else
                 fprintf(log, "[%d/%d] %s: FAILED with exit status %d after %s (log: %s)\n", k, total, r->name, rc,
                         took, log_path);

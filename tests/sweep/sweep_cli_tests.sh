@@ -371,6 +371,11 @@ sweep)
   expect_in "bad2.tsv:1: expected the header line" o
   if "$epr" sweep s.tsv --out x --np 0 > o 2>&1; then fail "--np 0"; fi
   if "$epr" sweep s.tsv --out x --set steps=3 > o 2>&1; then fail "--set without a section"; fi
+  # a run directory that cannot be made (here a dangling symbolic link) is
+  # reported as such, not as a bare exit status
+  mkdir -p dangling && ln -s ../nowhere/plain dangling/plain
+  if "$epr" sweep s.tsv --out dangling --only 2 > o 2>&1; then fail "a dangling run directory must fail"; fi
+  expect_in "plain: FAILED to start: dangling/plain: exists but is not a directory" o
   # a run that fails is reported and the sweep goes on, exit status 1
   printf 'experiment\tlambda\tseed\toverrides\ntiny.ini\t1e-4\t1\ttrain.batch=-5\ntiny.ini\t1e-4\t3\n' > failing.tsv
   set +e
