@@ -427,6 +427,13 @@ static int validate_baseline(cfg_experiment *cfg, epr_err *err) {
             int found = 0;
             for (int g = 0; g < cfg->n_groups; g++) found |= !strcmp(cfg->groups[g].name, tok);
             RETURN_ERROR_IF(!found, err, EPR_EARG, "%s: [baseline] prune_groups: no group named '%s'", p, tok);
+            char key[80];
+            snprintf(key, sizeof key, "%s:", tok);
+            int entries = 0; /* occurrences of "name:" that start an entry (not the tail of a longer name) */
+            for (const char *at = strstr(cfg->prune_groups, key); at; at = strstr(at + 1, key))
+                entries += at == cfg->prune_groups || strchr(", \t", at[-1]) != NULL;
+            RETURN_ERROR_IF(entries > 1, err, EPR_EARG, "%s: [baseline] prune_groups: group '%s' is given twice", p,
+                            tok);
         }
     }
     RETURN_ERROR_IF(cfg->prune_groups[0] && !(cfg->prune > 0), err, EPR_EARG,

@@ -281,51 +281,6 @@ int pareto_read_run(const char *path, pareto_row *r, epr_err *err) {
 
 /* ---- baselines.h5 ---- */
 
-/* Names of the members of /methods (in name order), or an error. */
-static int list_methods(const char *path, char ***names, int *n, epr_err *err) {
-    *names = NULL, *n = 0;
-    H5E_auto2_t old_fn;
-    void *old_data;
-    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    char **v = NULL;
-    int nv = 0, rc = 0;
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1, g = -1;
-#if H5_VERSION_GE(1, 10, 7)
-    if (fapl >= 0) H5Pset_file_locking(fapl, 0, 1);
-#endif
-    if (fapl >= 0) f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    if (f < 0) rc = epr_fail(err, EPR_EFORMAT, "%s: cannot open as HDF5", path);
-    if (!rc && H5Lexists(f, "methods", H5P_DEFAULT) <= 0)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: no /methods group", path);
-    if (!rc && (g = H5Gopen2(f, "methods", H5P_DEFAULT)) < 0)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: /methods is not a group", path);
-    H5G_info_t gi;
-    if (!rc && H5Gget_info(g, &gi) < 0) rc = epr_fail(err, EPR_EFORMAT, "%s: cannot list /methods", path);
-    if (!rc && gi.nlinks > 4096) rc = epr_fail(err, EPR_EFORMAT, "%s: /methods has %llu members", path,
-                                                (unsigned long long)gi.nlinks);
-    if (!rc && gi.nlinks && !(v = calloc((size_t)gi.nlinks, sizeof *v))) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
-    for (hsize_t i = 0; !rc && i < gi.nlinks; i++) {
-        char name[256];
-        ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
-        if (len < 0 || len >= (ssize_t)sizeof name)
-            rc = epr_fail(err, EPR_EFORMAT, "%s: /methods: member %llu has no usable name", path, (unsigned long long)i);
-        else if (!(v[nv++] = strdup(name)))
-            rc = epr_fail(err, EPR_ENOMEM, "out of memory");
-    }
-    if (g >= 0) H5Gclose(g);
-    if (f >= 0) H5Fclose(f);
-    if (fapl >= 0) H5Pclose(fapl);
-    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
-    if (rc) {
-        for (int i = 0; i < nv; i++) free(v[i]);
-        free(v);
-        return rc;
-    }
-    *names = v, *n = nv;
-    return 0;
-}
-
 static int method_name_ok(const char *s) {
     size_t n = strlen(s);
     if (!n || n >= 32 || !strcmp(s, "plain") || !strncmp(s, "epr", 3) || !strcmp(s, ".") || !strcmp(s, "..")) return 0;
@@ -389,14 +344,10 @@ int pareto_read_baselines(const char *path, const pareto_row *run, const char *r
                       (long long)steps, run->run_file, (long long)run->steps);
     if (!rc && !(isfinite(wall) && wall >= 0))
         rc = epr_fail(err, EPR_EFORMAT, "%s: wall_seconds %g is not a time >= 0", path, wall);
-    /* list /methods with the file closed (HDF5 opens one file twice only
-     * with the same access properties) */
-    h5run_close(h);
-    h = NULL;
     char **names = NULL;
     int nn = 0;
-    if (!rc) rc = list_methods(path, &names, &nn, err);
-    if (!rc) rc = h5run_open(path, &h, err);
+    if (!rc) rc = h5run_list(h, "/methods", &names, &nn, err);
+    if (!rc && nn > 4096) rc = epr_fail(err, EPR_EFORMAT, "%s: /methods has %d members", path, nn);
     if (!rc && nn && !(b->rows = calloc((size_t)nn, sizeof *b->rows))) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
     char dir[1400];
     snprintf(dir, sizeof dir, "%s", path);
@@ -471,8 +422,7 @@ int pareto_read_baselines(const char *path, const pareto_row *run, const char *r
         p->is_pareto = p->is_method_front = p->is_overall_front = 0;
     }
 #undef TRY
-    for (int i = 0; i < nn; i++) free(names[i]);
-    free(names);
+    h5run_list_free(names, nn);
     h5run_close(h);
     if (rc) pareto_baselines_free(b);
     return rc;

@@ -189,6 +189,8 @@ static void test_baseline_keys(void **state) {
     expect_error(GOOD, o5, 4, "exp.ini", "no group named 'fc9'");
     const char *o6[] = {plain, "baseline.prune=0.9", "baseline.prune_at=50", "baseline.prune_groups=rest:1"};
     expect_error(GOOD, o6, 4, "exp.ini", "'rest:1' is not GROUP:FRACTION");
+    const char *o8[] = {plain, "baseline.prune=0.9", "baseline.prune_at=50", "baseline.prune_groups=rest:0.5, rest:0.2"};
+    expect_error(GOOD, o8, 4, "exp.ini", "group 'rest' is given twice");
     const char *o7[] = {plain, "baseline.prune_groups=rest:0.5"};
     expect_error(GOOD, o7, 2, "exp.ini", "needs prune > 0");
     const char *ok[] = {plain, "baseline.prune=0.9", "baseline.prune_at=50", "baseline.prune_groups=rest:0.25"};

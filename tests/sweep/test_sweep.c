@@ -481,7 +481,7 @@ static void test_read_baselines(void **state) {
         const char *brk, *why;
     } whole[] = {
         {"not-hdf5", "not an HDF5 file"},   {"source", "not the run file"}, {"steps", "stale"},
-        {"no-experiment", "experiment"},    {"no-methods", "no /methods"},
+        {"no-experiment", "experiment"},    {"no-methods", "no group /methods"},
     };
     for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++) {
         write_baselines(dir, m, 3, whole[i].brk);
