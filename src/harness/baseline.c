@@ -11,6 +11,7 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "common/timeutil.h"
 #include "epr/codec.h"
 #include "harness/bitstream.h"
 #include "harness/data_sets.h"
@@ -84,24 +85,6 @@ void baseline_uniform(const float *x, size_t n, int bits, int32_t *phi, float *s
         double q = nearbyint(((double)x[i] - (double)lo) / (double)step);
         phi[i] = q < 0 ? 0 : q > top ? top : (int32_t)q;
     }
-}
-
-static int cmp_float(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-/* Index of v in the ascending array c[0..k) (v is one of its values). */
-static int32_t index_of(const float *c, int k, float v) {
-    int lo = 0, hi = k - 1;
-    while (lo < hi) {
-        int mid = lo + (hi - lo) / 2;
-        if (c[mid] < v)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 /* Drops the codebook entries no phi uses (empty clusters, e.g. k above the
@@ -240,19 +223,19 @@ static int quantise_group(method_kind m, int bits, const cfg_experiment *cfg, co
     if (m == M_KMEANS) {
         return kmeans_codebook(x, n, 1 << bits, 0, &q->codebook, &q->k, q->phi, err);
     }
-    /* prune-kmeans: the sorted distinct values, if there are few enough */
-    float *u = malloc((n + 1) * sizeof *u);
-    RETURN_ERROR_IF(!u, err, EPR_ENOMEM, "out of memory");
-    memcpy(u, x, n * sizeof *u);
-    qsort(u, n, sizeof *u, cmp_float);
-    size_t d = 0;
-    for (size_t i = 0; i < n; i++)
-        if (d == 0 || u[i] != u[d - 1]) u[d++] = u[i];
+    /* prune-kmeans: the sorted distinct values (as training's resume rule
+     * sees them, prune.h), if there are few enough */
     size_t limit = (size_t)1 << cfg->kmeans_bits;
-    if (d <= limit && d > 0) {
+    float *u = malloc((limit + 1) * sizeof *u);
+    RETURN_ERROR_IF(!u, err, EPR_ENOMEM, "out of memory");
+    long d = prune_distinct(x, n, u, (long)limit, q->phi);
+    if (d == -2) {
+        free(u);
+        return epr_fail(err, EPR_ENOMEM, "out of memory (%zu weights)", n);
+    }
+    if (d > 0) {
         q->codebook = u;
         q->k = (int)d;
-        for (size_t i = 0; i < n; i++) q->phi[i] = index_of(u, q->k, x[i]);
         return 0;
     }
     free(u);
@@ -262,7 +245,7 @@ static int quantise_group(method_kind m, int bits, const cfg_experiment *cfg, co
     if (!strstr(desc, "; fallback"))
         desc_append(desc, cap, "; fallback to k-means with k = %d%s where a group has more than %zu distinct values:",
                     1 << fb_bits, cfg->prune > 0 ? " (0 kept exact for pruned weights)" : "", limit);
-    desc_append(desc, cap, " %s (%zu)", gname, d);
+    desc_append(desc, cap, " %s", gname);
     return kmeans_codebook(x, n, 1 << fb_bits, zero_exact, &q->codebook, &q->k, q->phi, err);
 }
 
@@ -474,12 +457,6 @@ int baseline_unxz(const void *in, size_t n, void **out, size_t *out_n, epr_err *
 
 /* ---- files ------------------------------------------------------------- */
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int file_size(const char *path, int64_t *n, epr_err *err) {
     struct stat st;
     RETURN_ERROR_IF(stat(path, &st), err, EPR_EIO, "%s: cannot stat: %s", path, strerror(errno));
@@ -510,7 +487,7 @@ static void path_in(const ctx *c, const char *file, char *buf, size_t cap) { snp
 
 /* Writes an .epr method's file and evaluates the decoded file. */
 static int run_epr_method(ctx *c, const char *method, baseline_result *r, epr_err *err) {
-    double t0 = now_s();
+    double t0 = epr_now_s();
     void *bytes = NULL;
     size_t len = 0;
     char path[1400];
@@ -522,7 +499,7 @@ static int run_epr_method(ctx *c, const char *method, baseline_result *r, epr_er
     free(bytes);
     if (!rc) rc = file_size(path, &r->file_bytes, err);
     if (!rc) rc = evaluate_file(path, c->test, c->cfg->eval_batch, &r->test_error, err);
-    r->seconds = now_s() - t0;
+    r->seconds = epr_now_s() - t0;
     return rc;
 }
 
@@ -537,7 +514,7 @@ static int ensure_float32(ctx *c, epr_err *err) {
  * and comparing with the float32 file's bytes on disk. */
 static int run_wrapped(ctx *c, method_kind m, baseline_result *r, epr_err *err) {
     CHECK_STATUS(ensure_float32(c, err));
-    double t0 = now_s();
+    double t0 = epr_now_s();
     const char *method = m == M_GZIP ? "gzip" : "xz";
     char src[1400], path[1400];
     snprintf(r->method, sizeof r->method, "%s", method);
@@ -556,7 +533,7 @@ static int run_wrapped(ctx *c, method_kind m, baseline_result *r, epr_err *err) 
         rc = epr_fail(err, EPR_ECRC, "%s: does not decompress to the bytes of %s", path, src);
     if (!rc) rc = file_size(path, &r->file_bytes, err);
     r->test_error = c->float32.test_error; /* the same bytes, so the same network */
-    r->seconds = now_s() - t0;
+    r->seconds = epr_now_s() - t0;
     free(raw);
     free(packed);
     free(back);
