@@ -1,5 +1,6 @@
-"""Helpers shared by the analysis scripts (plot_pareto.py, results_table.py):
-method families of a sweep table's method column and their order.
+"""Helpers shared by the analysis scripts (plot_pareto.py, plot_curves.py,
+results_table.py): method families of a sweep table's method column and
+their order, and writing a finished figure.
 
 Imported from the scripts' own directory (each script puts it on sys.path),
 so they run from any working directory.  Standard library only."""
@@ -30,3 +31,10 @@ def family_key(fam):
     if fam in BASELINE_ORDER:
         return (1, BASELINE_ORDER.index(fam), fam)
     return (100, 0, fam)
+
+
+def save_figure(fig, path, dpi):
+    """Lay out a finished matplotlib figure, write it to path and say so."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    print(f"wrote {path}")

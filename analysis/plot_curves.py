@@ -24,9 +24,8 @@ import matplotlib.ticker  # noqa: E402
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
-
-def s(x):
-    return x.decode() if isinstance(x, bytes) else str(x)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from epr_results import s, save_figure  # noqa: E402
 
 
 def read_run(g, name):
@@ -112,9 +111,7 @@ def main(argv=None):
             ax.legend(fontsize=8, loc="best")
     if a.title:
         fig.suptitle(a.title)
-    fig.tight_layout()
-    fig.savefig(a.output, dpi=a.dpi)
-    print(f"wrote {a.output}")
+    save_figure(fig, a.output, a.dpi)
     return 0
 
 

@@ -41,7 +41,7 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from epr_results import family, family_key, s  # noqa: E402
+from epr_results import family, family_key, s, save_figure  # noqa: E402
 
 # DESIGN.md §6, the paper's Table 1: (label, uncompressed bytes, error %, EPR bytes, EPR error %)
 PAPER = {
@@ -236,9 +236,7 @@ def main(argv=None):
     ax.set_title(title, fontsize=11)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7.5, loc="upper right", framealpha=0.9)
-    fig.tight_layout()
-    fig.savefig(a.output, dpi=a.dpi)
-    print(f"wrote {a.output}")
+    save_figure(fig, a.output, a.dpi)
     return 0
 
 

@@ -15,16 +15,11 @@
 #include "codec/rans_internal.h"
 #include "codec/tables_internal.h"
 #include "common/rng.h"
+#include "common/timeutil.h"
 #include "epr/codec.h"
 
 #define N 10000000
 #define K 64
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int main(void) {
     uint16_t *sym = malloc(sizeof *sym * N), *out = malloc(sizeof *out * N);
@@ -56,7 +51,7 @@ int main(void) {
         double best_enc = 1e9, best_dec = 1e9;
         size_t bytes = 0;
         for (int rep = 0; rep < 5; rep++) {
-            double t0 = now();
+            double t0 = epr_now_s();
             uint8_t *ptr = buf + 2 * (size_t)N + 8;
             epr_rans_state x[2];
             epr_rans_enc_init(&x[0]);
@@ -64,7 +59,7 @@ int main(void) {
             for (size_t i = N; i-- > 0;) epr_rans_enc_put(&x[i & 1], &ptr, cum[sym[i]], freq[sym[i]], p);
             epr_rans_enc_flush(&x[1], &ptr);
             epr_rans_enc_flush(&x[0], &ptr);
-            double t1 = now();
+            double t1 = epr_now_s();
             bytes = (size_t)(buf + 2 * (size_t)N + 8 - ptr);
             const uint8_t *q = ptr, *end = buf + 2 * (size_t)N + 8;
             uint32_t y[2] = {epr_load_u32(q), epr_load_u32(q + 4)};
@@ -73,7 +68,7 @@ int main(void) {
                 out[i] = (uint16_t)epr_rans_dec_get(&y[0], slots, p, &q, end);
                 out[i + 1] = (uint16_t)epr_rans_dec_get(&y[1], slots, p, &q, end);
             }
-            double t2 = now();
+            double t2 = epr_now_s();
             if (memcmp(out, sym, sizeof *sym * N) || y[0] != EPR_RANS_L || y[1] != EPR_RANS_L) {
                 fprintf(stderr, "round trip FAILED at p=%u\n", p);
                 return 1;
@@ -96,16 +91,16 @@ int main(void) {
     size_t size;
     epr_encode_report rep;
     epr_err e;
-    double t0 = now();
+    double t0 = epr_now_s();
     if (epr_encode("", 0, &g, 1, &ts, 1, &file, &size, &rep, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
-    double t1 = now();
+    double t1 = epr_now_s();
     epr_file *f;
     if (epr_file_open_memory(file, size, &f, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
     double best = 1e9;
     for (int r2 = 0; r2 < 5; r2++) {
-        double a = now();
+        double a = epr_now_s();
         if (epr_file_decode_phi(f, 0, phi, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
-        double z = now() - a;
+        double z = epr_now_s() - a;
         if (z < best) best = z;
     }
     printf("library: epr_encode %.1f Msym/s (incl. table choice), epr_file_decode_phi %.1f Msym/s, "

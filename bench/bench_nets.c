@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "epr/epr_model.h"
+#include "common/timeutil.h"
 #include "harness/config.h"
 #include "harness/experiment.h"
 #include "nn/nn_internal.h"
@@ -39,20 +40,6 @@
 #ifndef EPR_SOURCE_DIR
 #define EPR_SOURCE_DIR "."
 #endif
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* CPU seconds of this (single-threaded) process: on a shared machine the
- * wall clock also counts time the process waited for a core. */
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void die(const char *what, const char *msg) {
     fprintf(stderr, "bench_nets: %s: %s\n", what, msg);
@@ -146,27 +133,27 @@ int main(int argc, char **argv) {
     for (int it = 0; it < warmup + steps; it++) {
         const int timed = it >= warmup;
         net->op_time = timed ? op_time : NULL;
-        double c0 = cpu_s(), t0 = now_s();
+        double c0 = epr_cpu_s(), t0 = epr_now_s();
         epr_model_decode(em);
-        double t1 = now_s();
+        double t1 = epr_now_s();
         nn_forward(net, x, y, batch, 1);
         nn_count_errors(net, y, batch, NULL);
-        double t2 = now_s();
+        double t2 = epr_now_s();
         nn_backward(net, 1.0f / (float)batch);
-        double t3 = now_s();
+        double t3 = epr_now_s();
         epr_model_backward(em);
         if (epr) epr_model_rate_noisy(em, cfg.seed, it, cfg.lambda, 0, 1);
-        double t4 = now_s();
+        double t4 = epr_now_s();
         float *p = epr_model_params(em), *g = epr_model_grads(em);
         nn_sgd sgd = {cfg.lr * 0.01f, cfg.momentum, cfg.weight_decay}; /* small lr: random data */
         nn_sgd_step(&sgd, p, g, mom, nn);
         if (nd) nn_adam_step(&dens_adam, p + doff, g + doff, d1, d2, nd);
         nn_ema_update(ema, p, nn, 0.999f);
-        double t5 = now_s();
+        double t5 = epr_now_s();
         if (timed) {
             t_decode += t1 - t0, t_fwd += t2 - t1, t_bwd += t3 - t2, t_epr += t4 - t3, t_opt += t5 - t4;
             t_total += t5 - t0;
-            t_cpu += cpu_s() - c0;
+            t_cpu += epr_cpu_s() - c0;
         }
     }
     struct rusage ru;

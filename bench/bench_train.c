@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "epr/epr_model.h"
+#include "common/timeutil.h"
 #include "harness/config.h"
 #include "harness/experiment.h"
 #include "harness/dataset.h"
@@ -39,12 +40,6 @@
 #ifndef EPR_SOURCE_DIR
 #define EPR_SOURCE_DIR "."
 #endif
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void die(const char *what, const epr_err *err) {
     fprintf(stderr, "bench_train: %s: %s\n", what, err ? err->msg : "out of memory");
@@ -65,12 +60,6 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static long maxrss_kb(void) {
@@ -166,10 +155,10 @@ static void trainer_free(bench_trainer *t) {
 static void train_step(bench_trainer *t) {
     const cfg_experiment *cfg = &t->cfg;
     int B = t->batch;
-    double t0 = now_s();
+    double t0 = epr_now_s();
     sampler_batch(&t->smp, t->step, B, 0, B, t->idx);
     dataset_gather(&t->train, t->idx, B, t->x, t->y);
-    double t1 = now_s(), c1 = cpu_s();
+    double t1 = epr_now_s(), c1 = epr_cpu_s();
 
     epr_model_decode(t->em);
     volatile double ce = nn_forward(t->net, t->x, t->y, B, 1);
@@ -177,11 +166,11 @@ static void train_step(bench_trainer *t) {
     (void)ce, (void)wrong;
     nn_backward(t->net, 1.0f / (float)B);
     epr_model_backward(t->em);
-    double t2 = now_s(), c2 = cpu_s();
+    double t2 = epr_now_s(), c2 = epr_cpu_s();
     if (t->epr) {
         t->last_bits = epr_model_rate_noisy(t->em, cfg->seed, t->step, cfg->lambda, 0, 1);
     }
-    double t3 = now_s(), c3 = cpu_s();
+    double t3 = epr_now_s(), c3 = epr_cpu_s();
 
     float *p = epr_model_params(t->em);
     float *g = epr_model_grads(t->em);
@@ -194,7 +183,7 @@ static void train_step(bench_trainer *t) {
     if (d > cfg->ema) d = cfg->ema;
     nn_ema_update(t->ema, p, nn, d);
     t->step++;
-    double t4 = now_s();
+    double t4 = epr_now_s();
     t->t_data += t1 - t0;
     t->t_net += t2 - t1;
     t->t_rate += t3 - t2;
@@ -233,11 +222,11 @@ static void bench_throughput(const char *net, int batch, int epr, int steps, int
     double *c_net = xcalloc((size_t)repeats, sizeof(double)), *c_rate = xcalloc((size_t)repeats, sizeof(double));
     for (int r = 0; r < repeats; r++) {
         t.t_data = t.t_net = t.t_rate = t.t_opt = t.c_net = t.c_rate = 0;
-        double t0 = now_s(), c0 = cpu_s();
+        double t0 = epr_now_s(), c0 = epr_cpu_s();
         for (int i = 0; i < steps; i++) train_step(&t);
-        double wall = now_s() - t0;
+        double wall = epr_now_s() - t0;
         ms[r] = 1e3 * wall / steps;
-        cpu[r] = 1e3 * (cpu_s() - c0) / steps;
+        cpu[r] = 1e3 * (epr_cpu_s() - c0) / steps;
         f_data[r] = 1e3 * t.t_data / steps;
         f_net[r] = 1e3 * t.t_net / steps;
         f_rate[r] = 1e3 * t.t_rate / steps;
@@ -299,9 +288,9 @@ static int bench_memory(int batch, int eval_batch, int steps) {
     int max_batch = batch > t.cfg.eval_batch ? batch : t.cfg.eval_batch;
     trainer_setup(&t, max_batch);
     long rss_setup = maxrss_kb();
-    double t0 = now_s();
+    double t0 = epr_now_s();
     for (int i = 0; i < steps; i++) train_step(&t);
-    double wall = now_s() - t0;
+    double wall = epr_now_s() - t0;
     long rss_train = maxrss_kb();
     /* one evaluation pass over the test set at eval_batch, as at eval_every */
     long wrong = 0;

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/timeutil.h"
 #include "harness/baseline.h"
 #include "harness/bitstream.h"
 #include "harness/data_sets.h"
@@ -106,12 +107,6 @@ static void parse_test_hooks(void) {
 }
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void fmt_duration(double s, char *buf, size_t n) {
     if (!(s >= 0) || s > 1e7) s = 0;
@@ -353,9 +348,9 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
     g[N + SLOT_SAMPLES] = (float)n;
     g[N + SLOT_STOP] = g_stop_signal || (t->rank == 0 && t->step == g_test_stop_at) ? 1.0f : 0.0f;
     g[N + SLOT_FAIL] = isfinite(ce) && isfinite(rate) ? 0.0f : 1.0f;
-    double tc = now_s();
+    double tc = epr_now_s();
     if (t->nranks > 1) MPI_Allreduce(MPI_IN_PLACE, g, (int)(N + N_SLOTS), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-    t->comm_s += now_s() - tc;
+    t->comm_s += epr_now_s() - tc;
     for (int i = 0; i < N_SLOTS; i++) m[i] = g[N + i];
     if (t->rank == 0 && t->step == g_test_dump_step) {
         FILE *f = fopen(g_test_dump_path, "wb");
@@ -395,9 +390,9 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
     if (nd) {
         if (t->rank == 0) nn_adam_step(&t->dens_adam, p + doff, g + doff, t->dens1, t->dens2, nd);
         else t->dens_adam.t++;
-        tc = now_s();
+        tc = epr_now_s();
         if (t->nranks > 1) MPI_Bcast(p + doff, (int)nd, MPI_FLOAT, 0, MPI_COMM_WORLD);
-        t->comm_s += now_s() - tc;
+        t->comm_s += epr_now_s() - tc;
     }
     if (t->ema) {
         /* warm-up as in TensorFlow's ExponentialMovingAverage(num_updates) */
@@ -574,19 +569,19 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
         fflush(out);
     }
 
-    double t0 = now_s(), tlast = t0;
+    double t0 = epr_now_s(), tlast = t0;
     long first_step = t.step, last_step = t.step;
     while (t.step < cfg->steps) {
         double m[N_SLOTS];
-        double ts = now_s();
+        double ts = epr_now_s();
         train_step(&t, m);
-        t.step_s += now_s() - ts;
+        t.step_s += epr_now_s() - ts;
         t.timed_steps++;
         for (int i = 0; i < N_SLOTS; i++) t.acc[i] += m[i];
         t.acc_steps++;
         int stop = m[SLOT_STOP] > 0;
         if (t.step % cfg->log_every == 0 || t.step == cfg->steps) {
-            double tn = now_s();
+            double tn = epr_now_s();
             double ips = (double)(t.step - last_step) * cfg->batch / (tn - tlast);
             double k = (double)t.acc_steps;
             double ce = t.acc[SLOT_CE] / t.acc[SLOT_SAMPLES], rate = t.acc[SLOT_RATE] / k;
@@ -633,11 +628,11 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
                 fprintf(out, "\n");
                 fflush(out);
             }
-            tlast = now_s(); /* evaluation time is not training throughput */
+            tlast = epr_now_s(); /* evaluation time is not training throughput */
         }
         if (t.step < cfg->steps && (stop || t.step % cfg->checkpoint_every == 0)) {
             if (t.rank == 0) {
-                rc = checkpoint_write(&t, NULL, t.wall_before + now_s() - t0, err);
+                rc = checkpoint_write(&t, NULL, t.wall_before + epr_now_s() - t0, err);
                 if (rc) fatal(err->msg);
                 if (root) fprintf(out, "checkpoint %s at step %ld%s\n", t.run_path, t.step,
                                   stop ? " (stopping on signal; resume with --resume)" : "");
@@ -647,10 +642,10 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
                 trainer_free(&t);
                 return TRAIN_STOPPED;
             }
-            tlast = now_s();
+            tlast = epr_now_s();
         }
     }
-    double wall = t.wall_before + now_s() - t0;
+    double wall = t.wall_before + epr_now_s() - t0;
     rc = 0;
     if (t.rank == 0) rc = finish(&t, res, wall, root ? out : NULL, err);
     if (t.nranks > 1) MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);

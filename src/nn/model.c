@@ -16,13 +16,8 @@
 #include <time.h>
 
 #include "common/rng.h"
+#include "common/timeutil.h"
 #include "nn/nn_internal.h"
-
-static double prof_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---- built-in specs ---- */
 
@@ -637,9 +632,9 @@ double nn_forward(nn_model *m, const float *x, const int *labels, int n, int tra
         /* Flatten is only a change of view; it is never written through. */
         if (L->op == NN_FLATTEN) L->y = (float *)in;
         if (m->op_time) {
-            double t0 = prof_now();
+            double t0 = epr_now_s();
             nn_layer_forward(m, L, in, with, n, training);
-            m->op_time[2 * L->op] += prof_now() - t0;
+            m->op_time[2 * L->op] += epr_now_s() - t0;
         } else {
             nn_layer_forward(m, L, in, with, n, training);
         }
@@ -719,9 +714,9 @@ static void backprop(nn_model *m) {
         int acc = 0, acc2 = 0;
         float *dx = grad_target(m, L->in, &acc, &input_live), *dx2 = NULL;
         if (L->op == NN_ADD) dx2 = grad_target(m, L->with, &acc2, &input_live);
-        double t0 = m->op_time ? prof_now() : 0.0;
+        double t0 = m->op_time ? epr_now_s() : 0.0;
         nn_layer_backward(m, L, x, dx, acc, dx2, acc2, n);
-        if (m->op_time) m->op_time[2 * L->op + 1] += prof_now() - t0;
+        if (m->op_time) m->op_time[2 * L->op + 1] += epr_now_s() - t0;
     }
 }
 

@@ -19,6 +19,7 @@
 #include <jpeglib.h>
 
 #include "harness/dataset.h"
+#include "../harness/harness_test_util.h"
 
 static char g_dir[256];
 
@@ -85,15 +86,12 @@ static int output_has(const char *needle) {
 
 static int setup(void **st) {
     (void)st;
-    snprintf(g_dir, sizeof g_dir, "/tmp/epr-packjpeg-test-XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
+    return test_mkdtemp(g_dir, sizeof g_dir, "/tmp/epr-packjpeg-test-XXXXXX");
 }
 
 static int teardown(void **st) {
     (void)st;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_rmtree(g_dir);
 }
 
 static void expect_colour(const dataset *d, int i, int r, int g, int b) {

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "harness/dataset.h"
+#include "harness_test_util.h"
 
 #define N_IMG 5
 #define ROWS 3
@@ -23,13 +24,7 @@
 
 static char tmpdir[1024];
 
-static const char *tmp_path(const char *name) {
-    static char buf[8][1200];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, name);
-    return p;
-}
+static const char *tmp_path(const char *name) { return test_join(tmpdir, name); }
 
 static void write_raw(const char *path, const void *b, size_t n) {
     FILE *f = fopen(path, "wb");

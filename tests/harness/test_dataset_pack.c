@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "harness/dataset.h"
+#include "harness_test_util.h"
 
 typedef struct {
     uint32_t version, n, reserved;
@@ -70,15 +71,12 @@ static void path_of(char *out, size_t n, const char *name) { snprintf(out, n, "%
 
 static int setup(void **st) {
     (void)st;
-    snprintf(g_dir, sizeof g_dir, "/tmp/epr-pack-test-XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
+    return test_mkdtemp(g_dir, sizeof g_dir, "/tmp/epr-pack-test-XXXXXX");
 }
 
 static int teardown(void **st) {
     (void)st;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_rmtree(g_dir);
 }
 
 static void test_load_and_gather(void **st) {

@@ -19,16 +19,11 @@
 #include <hdf5.h>
 
 #include "harness/h5run.h"
+#include "harness_test_util.h"
 
 static char tmpdir[1024];
 
-static const char *tmp_path(const char *name) {
-    static char buf[8][1200];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, name);
-    return p;
-}
+static const char *tmp_path(const char *name) { return test_join(tmpdir, name); }
 
 static int setup_dir(void **state) {
     (void)state;
