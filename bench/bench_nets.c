@@ -33,8 +33,8 @@
 
 #include "epr/epr_model.h"
 #include "common/timeutil.h"
-#include "harness/config.h"
-#include "harness/experiment.h"
+#include "run/config.h"
+#include "run/experiment.h"
 #include "nn/nn_internal.h"
 
 #ifndef EPR_SOURCE_DIR

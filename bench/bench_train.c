@@ -32,9 +32,9 @@
 
 #include "epr/epr_model.h"
 #include "common/timeutil.h"
-#include "harness/config.h"
-#include "harness/experiment.h"
-#include "harness/dataset.h"
+#include "run/config.h"
+#include "run/experiment.h"
+#include "run/dataset.h"
 #include "nn/nn.h"
 
 #ifndef EPR_SOURCE_DIR

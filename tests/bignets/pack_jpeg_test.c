@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <jpeglib.h>
 
-#include "harness/dataset.h"
+#include "run/dataset.h"
 #include "../harness/harness_test_util.h"
 
 static char g_dir[256];

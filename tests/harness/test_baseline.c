@@ -23,10 +23,10 @@
 
 #include "common/rng.h"
 #include "epr/codec.h"
-#include "harness/baseline.h"
-#include "harness/bitstream.h"
-#include "harness/fsutil.h"
-#include "harness/h5run.h"
+#include "study/baseline.h"
+#include "run/bitstream.h"
+#include "run/fsutil.h"
+#include "run/h5run.h"
 
 /* conv (grouped with fc) -> batch norm (its bias an extra, its running
  * statistics buffers) -> dense; the biases form a second group. */

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "harness/config.h"
+#include "run/config.h"
 
 static const char *GOOD =
     "; a comment\n"

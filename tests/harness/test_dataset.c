@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "harness/dataset.h"
+#include "run/dataset.h"
 #include "harness_test_util.h"
 
 #define N_IMG 5

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "harness/dataset.h"
+#include "run/dataset.h"
 
 static const int mnist10k_per_class[10] = {1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978};
 

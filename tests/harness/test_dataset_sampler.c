@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "harness/dataset.h"
+#include "run/dataset.h"
 
 enum { N = 37, EPOCHS = 12 };
 

@@ -18,8 +18,8 @@
 #include <cmocka.h>
 
 #include "epr/epr_model.h"
-#include "harness/config.h"
-#include "harness/experiment.h"
+#include "run/config.h"
+#include "run/experiment.h"
 #include "nn/nn.h"
 
 static void input_shape(const cfg_experiment *cfg, int *c, int *hw) {

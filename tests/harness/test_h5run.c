@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <hdf5.h>
 
-#include "harness/h5run.h"
+#include "run/h5run.h"
 #include "harness_test_util.h"
 
 static char tmpdir[1024];

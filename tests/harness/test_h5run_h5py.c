@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "harness/h5run.h"
+#include "run/h5run.h"
 
 #ifndef PYTHON /* overridable to exercise the skip path */
 #define PYTHON "/usr/bin/python3"

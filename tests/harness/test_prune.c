@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "common/rng.h"
-#include "harness/prune.h"
+#include "run/prune.h"
 
 /* ---- k-means ---------------------------------------------------------- */
 

@@ -4,7 +4,7 @@
 #   mpi_tests.sh CASE EPR_BINARY WORKDIR
 # Cases: grad_equal resume_bitwise resume_bitwise_np2 resume_bitwise_sgd kill_in_checkpoint
 #        rank_failure nan_failure segv_failure config_error_np2
-#        prune_kmeans prune_kmeans_np2 prune_kmeans_sgd (Deep Compression baseline, src/harness/prune.h)
+#        prune_kmeans prune_kmeans_np2 prune_kmeans_sgd (Deep Compression baseline, src/run/prune.h)
 set -euo pipefail
 case_name=$1 epr=$2 work=$3/$1
 here=$(cd "$(dirname "$0")" && pwd)

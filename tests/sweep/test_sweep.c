@@ -20,9 +20,9 @@
 #include <cmocka.h>
 #include <hdf5.h>
 
-#include "harness/h5run.h"
-#include "harness/pareto.h"
-#include "harness/sweep.h"
+#include "run/h5run.h"
+#include "study/pareto.h"
+#include "study/sweep.h"
 
 static char g_dir[256];
 

@@ -1,5 +1,5 @@
 /* harness/bitstream.c — see bitstream.h. */
-#include "harness/bitstream.h"
+#include "run/bitstream.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* harness/experiment.c — see experiment.h. */
-#include "harness/experiment.h"
+#include "run/experiment.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* harness/fsutil.c — see fsutil.h. */
-#include "harness/fsutil.h"
+#include "run/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>

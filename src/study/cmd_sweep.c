@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness/pareto.h"
-#include "harness/sweep.h"
+#include "study/pareto.h"
+#include "study/sweep.h"
 
 void usage_sweep(FILE *f) {
     fprintf(f,

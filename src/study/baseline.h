@@ -26,8 +26,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "harness/config.h"
-#include "harness/dataset.h"
+#include "run/config.h"
+#include "run/dataset.h"
 #include "nn/nn.h"
 
 #define BASELINE_DEFAULT_METHODS "float32,gzip,xz,uniform8,uniform6,uniform4,uniform3,uniform2"

@@ -6,7 +6,7 @@
  * kept elements alone.  prune_tie_grads is on the step's path: zeroing the
  * pruned gradients is one branch-free (SSE) pass, since the pruned/kept
  * pattern is random, and the cluster sums visit only the kept elements. */
-#include "harness/prune.h"
+#include "run/prune.h"
 
 #include <math.h>
 #include <stdlib.h>

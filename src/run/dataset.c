@@ -6,7 +6,7 @@
  * one code path serves both; gzip is recognised by its magic bytes only to
  * say so in messages.  May call: libc, libm, zlib, common/status.h,
  * common/rng.h.  See dataset.h for the sampler's definition. */
-#include "harness/dataset.h"
+#include "run/dataset.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -19,7 +19,7 @@
 
 #include "epr/codec.h"
 #include "epr/epr_model.h"
-#include "harness/dataset.h"
+#include "run/dataset.h"
 
 typedef struct {
     int c, h, w;

@@ -5,7 +5,7 @@
 #define EPR_HARNESS_EXPERIMENT_H
 
 #include "epr/epr_model.h"
-#include "harness/config.h"
+#include "run/config.h"
 
 /* Fills g[0..cfg->n_groups) (tensor names point into cfg) and returns
  * the number of groups, whether or not [epr] enabled is set. */

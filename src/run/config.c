@@ -1,6 +1,6 @@
 /* harness/config.c — see config.h.  The key table below is the single
  * source of truth for keys, types, defaults and help text. */
-#include "harness/config.h"
+#include "run/config.h"
 
 #include <ctype.h>
 #include <errno.h>

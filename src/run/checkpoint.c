@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/h5run.h"
-#include "harness/train_internal.h"
+#include "run/h5run.h"
+#include "run/train_internal.h"
 
 #define SCHEMA_VERSION 1
 #define MAX_DS 512

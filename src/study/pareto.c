@@ -1,5 +1,5 @@
 /* harness/pareto.c — see pareto.h. */
-#include "harness/pareto.h"
+#include "study/pareto.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "harness/fsutil.h"
-#include "harness/h5run.h"
+#include "run/fsutil.h"
+#include "run/h5run.h"
 
 #ifndef EPR_VERSION
 #define EPR_VERSION "unknown"

@@ -13,7 +13,7 @@
  * pruning and weight sharing, prune.h).  Around it: checkpoints (checkpoint.c),
  * signals (SIGTERM/SIGUSR1: finish the step, checkpoint, exit 75; fatal
  * signals: MPI_Abort with rank and step), and the final report. */
-#include "harness/train.h"
+#include "run/train.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -27,12 +27,12 @@
 #include <unistd.h>
 
 #include "common/timeutil.h"
-#include "harness/baseline.h"
-#include "harness/bitstream.h"
-#include "harness/data_sets.h"
-#include "harness/experiment.h"
-#include "harness/fsutil.h"
-#include "harness/train_internal.h"
+#include "study/baseline.h"
+#include "run/bitstream.h"
+#include "run/data_sets.h"
+#include "run/experiment.h"
+#include "run/fsutil.h"
+#include "run/train_internal.h"
 
 /* ---- failure handling ---------------------------------------------- */
 

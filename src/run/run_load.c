@@ -1,10 +1,10 @@
 /* harness/run_load.c — see run_load.h. */
-#include "harness/run_load.h"
+#include "run/run_load.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/experiment.h"
+#include "run/experiment.h"
 
 #define MAX_OVERRIDES 256
 

@@ -6,7 +6,7 @@
  * before any other HDF5 call, since the next call clears the error stack; it
  * keeps the innermost (most specific) description, e.g. "truncated file" or
  * "name already exists", for the one-line message. */
-#include "harness/h5run.h"
+#include "run/h5run.h"
 
 #include <errno.h>
 #include <fcntl.h>

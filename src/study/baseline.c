@@ -1,5 +1,5 @@
 /* harness/baseline.c — see baseline.h and docs/baselines.md. */
-#include "harness/baseline.h"
+#include "study/baseline.h"
 
 #include <errno.h>
 #include <lzma.h>
@@ -13,12 +13,12 @@
 
 #include "common/timeutil.h"
 #include "epr/codec.h"
-#include "harness/bitstream.h"
-#include "harness/data_sets.h"
-#include "harness/fsutil.h"
-#include "harness/h5run.h"
-#include "harness/prune.h"
-#include "harness/run_load.h"
+#include "run/bitstream.h"
+#include "run/data_sets.h"
+#include "run/fsutil.h"
+#include "run/h5run.h"
+#include "run/prune.h"
+#include "run/run_load.h"
 
 /* ---- method names ------------------------------------------------------ */
 

@@ -1,5 +1,5 @@
 /* harness/sweep.c — see sweep.h. */
-#include "harness/sweep.h"
+#include "study/sweep.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "harness/fsutil.h"
-#include "harness/h5run.h"
+#include "run/fsutil.h"
+#include "run/h5run.h"
 
 /* ---- parsing ---- */
 

@@ -1,12 +1,12 @@
 /* harness/compress.c — see compress.h. */
-#include "harness/compress.h"
+#include "run/compress.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/bitstream.h"
-#include "harness/fsutil.h"
-#include "harness/run_load.h"
+#include "run/bitstream.h"
+#include "run/fsutil.h"
+#include "run/run_load.h"
 
 int compress_run(const char *run_path, const char *out_path, int use_raw, FILE *report, epr_err *err) {
     run_loaded r;

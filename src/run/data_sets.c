@@ -1,5 +1,5 @@
 /* harness/data_sets.c — see data_sets.h. */
-#include "harness/data_sets.h"
+#include "run/data_sets.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -9,9 +9,9 @@
 #define EPR_HARNESS_RUN_LOAD_H
 
 #include "epr/epr_model.h"
-#include "harness/bitstream.h"
-#include "harness/config.h"
-#include "harness/h5run.h"
+#include "run/bitstream.h"
+#include "run/config.h"
+#include "run/h5run.h"
 
 typedef struct {
     h5run *h;            /* the run file, open read-only */

@@ -4,8 +4,8 @@
 #ifndef EPR_HARNESS_DATA_SETS_H
 #define EPR_HARNESS_DATA_SETS_H
 
-#include "harness/config.h"
-#include "harness/dataset.h"
+#include "run/config.h"
+#include "run/dataset.h"
 
 int data_load_experiment(const cfg_experiment *cfg, dataset *train, dataset *test, epr_err *err);
 

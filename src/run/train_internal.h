@@ -6,10 +6,10 @@
 #include <stdio.h>
 
 #include "epr/epr_model.h"
-#include "harness/config.h"
-#include "harness/dataset.h"
-#include "harness/prune.h"
-#include "harness/train.h"
+#include "run/config.h"
+#include "run/dataset.h"
+#include "run/prune.h"
+#include "run/train.h"
 #include "nn/nn.h"
 
 /* Per-step metrics that travel in the gradient allreduce. */

@@ -5,7 +5,7 @@
 #ifndef EPR_HARNESS_TRAIN_H
 #define EPR_HARNESS_TRAIN_H
 
-#include "harness/config.h"
+#include "run/config.h"
 
 typedef struct {
     const char *out_dir;   /* run directory (created) */

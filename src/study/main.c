@@ -6,13 +6,13 @@
 #include <sys/stat.h>
 
 #include "epr/codec.h"
-#include "harness/baseline.h"
-#include "harness/bitstream.h"
-#include "harness/compress.h"
-#include "harness/config.h"
-#include "harness/data_sets.h"
-#include "harness/sweep.h"
-#include "harness/train.h"
+#include "study/baseline.h"
+#include "run/bitstream.h"
+#include "run/compress.h"
+#include "run/config.h"
+#include "run/data_sets.h"
+#include "study/sweep.h"
+#include "run/train.h"
 
 static void usage_main(FILE *f) {
     fprintf(f,
