@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #include "common/timeutil.h"
-#include "study/baseline.h"
 #include "run/bitstream.h"
 #include "run/data_sets.h"
 #include "run/experiment.h"
@@ -508,9 +507,9 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
         rc = checkpoint_write(t, res, wall, err);
     }
     if (!rc && out) fprintf(out, "run file: %s\n", t->run_path);
-    if (!rc && cfg->baseline_post[0]) { /* post-training baselines of the EMA weights (baseline.h) */
+    if (!rc && t->opts->after_training) { /* e.g. post-training baselines of the EMA weights */
         swap_ema(t, 1);
-        rc = baseline_after_training(t->net, cfg, t->arch_text, &t->test, t->opts->out_dir, res->steps, wall, out, err);
+        rc = t->opts->after_training(t->net, cfg, t->arch_text, &t->test, t->opts->out_dir, res->steps, wall, out, err);
         swap_ema(t, 0);
     }
     return rc;

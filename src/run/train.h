@@ -5,12 +5,25 @@
 #ifndef EPR_HARNESS_TRAIN_H
 #define EPR_HARNESS_TRAIN_H
 
+#include <stdio.h>
+
+#include "nn/nn.h"
 #include "run/config.h"
+#include "run/dataset.h"
+
+/* What runs after training on rank 0, once /final is written, with the EMA
+ * weights in the network: the study layer's post-training baselines
+ * ([baseline] post; `epr train` passes study/baseline.h's
+ * baseline_after_training).  The run layer cannot call the study layer, so
+ * the command line hands it down. */
+typedef int (*train_after_fn)(nn_model *net, const cfg_experiment *cfg, const char *arch, dataset *test,
+                              const char *dir, long steps, double wall_seconds, FILE *log, epr_err *err);
 
 typedef struct {
     const char *out_dir;   /* run directory (created) */
     const char *resume;    /* checkpoint to resume from, or NULL */
     int quiet;
+    train_after_fn after_training; /* NULL: nothing after training */
 } train_opts;
 
 typedef struct {

@@ -112,7 +112,8 @@ static int cmd_train(int argc, char **argv) {
             snprintf(dir, sizeof dir, "%s", out_dir);
         else
             snprintf(dir, sizeof dir, "runs/%s", cfg.name);
-        train_opts o = {.out_dir = dir, .resume = resume, .quiet = quiet};
+        train_opts o = {.out_dir = dir, .resume = resume, .quiet = quiet,
+                        .after_training = cfg.baseline_post[0] ? baseline_after_training : NULL};
         train_result res;
         rc = train_run(&cfg, &o, &res, &err);
     }
