@@ -137,7 +137,7 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
         f[nf++] = h5run_i64("predictions_crc32", fin->predictions_crc);
         f[nf++] = h5run_f64("step_images_per_s",
                             t->step_s > 0 ? (double)t->timed_steps * cfg->batch / t->step_s : 0.0);
-        f[nf++] = h5run_f64("comm_share", t->step_s > 0 ? t->comm_s / t->step_s : 0.0);
+        f[nf++] = h5run_f64("comm_share", t->step_s > 0 ? t->times.comm / t->step_s : 0.0);
         if (cfg->epr_enabled) f[nf++] = h5run_f64v("size_parts", fin->size_parts, 9);
         if (cfg->epr_enabled)
             f[nf++] = h5run_str("size_parts_names", "header,arch,decoder,tables,index,coded,extras,crc,total");

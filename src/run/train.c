@@ -44,7 +44,9 @@ static int g_rank;
 static void fatal(const char *cause) {
     fprintf(stderr, "epr: rank %d: step %ld: %s: aborting the job\n", g_rank, g_step, cause);
     fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 3);
+    int mpi_on = 0;
+    MPI_Initialized(&mpi_on);
+    if (mpi_on) MPI_Abort(MPI_COMM_WORLD, 3);
     _exit(3);
 }
 
@@ -152,7 +154,7 @@ static double evaluate_ema(trainer *t) {
     return e;
 }
 
-static void trainer_free(trainer *t) {
+static void trainer_release(trainer *t) {
     free(t->x);
     free(t->y);
     free(t->idx);
@@ -230,15 +232,32 @@ static void baseline_events(trainer *t) {
     if (log) fflush(log);
 }
 
-static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, epr_err *err) {
+/* train / test: see trainer_create. */
+static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, dataset *train, dataset *test,
+                         epr_err *err) {
     t->cfg = cfg;
     t->opts = opts;
-    MPI_Comm_rank(MPI_COMM_WORLD, &t->rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &t->nranks);
+    if (train) { /* the caller's data sets: the trainer's from now on */
+        t->train = *train;
+        memset(train, 0, sizeof *train);
+        if (test) {
+            t->test = *test;
+            memset(test, 0, sizeof *test);
+        }
+    }
+    int mpi_on = 0;
+    MPI_Initialized(&mpi_on);
+    t->rank = 0, t->nranks = 1;
+    if (mpi_on) {
+        MPI_Comm_rank(MPI_COMM_WORLD, &t->rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &t->nranks);
+    }
     openblas_set_num_threads(cfg->threads);
-    snprintf(t->run_path, sizeof t->run_path, "%s/run.h5", opts->out_dir);
-    snprintf(t->epr_path, sizeof t->epr_path, "%s/model.epr", opts->out_dir);
-    if (t->rank == 0) {
+    if (opts->out_dir) {
+        snprintf(t->run_path, sizeof t->run_path, "%s/run.h5", opts->out_dir);
+        snprintf(t->epr_path, sizeof t->epr_path, "%s/model.epr", opts->out_dir);
+    }
+    if (t->rank == 0 && opts->out_dir) {
         CHECK_STATUS(fs_mkdir_p(opts->out_dir, err));
         /* temporaries of checkpoints that a killed run was writing */
         char pat[1300];
@@ -250,7 +269,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
         }
     }
 
-    CHECK_STATUS(data_load_experiment(cfg, &t->train, &t->test, err));
+    if (!train) CHECK_STATUS(data_load_experiment(cfg, &t->train, &t->test, err));
     int local_max = (cfg->batch + t->nranks - 1) / t->nranks;
     int max_batch = local_max > cfg->eval_batch ? local_max : cfg->eval_batch;
     CHECK_STATUS(nn_model_build(cfg->layers, t->train.c, t->train.h, t->train.w, max_batch, &t->net, err));
@@ -306,14 +325,15 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     return 0;
 }
 
-/* One optimizer step; m[] receives the global per-step metrics. */
-static void train_step(trainer *t, double m[N_SLOTS]) {
+/* ---- the step (train.h) ------------------------------------------------ */
+
+/* This rank's slice of global batch t into x, y; returns its size. */
+static int step_batch(trainer *t) {
     const cfg_experiment *cfg = t->cfg;
-    int B = cfg->batch;
     int begin, end;
-    sampler_rank_slice(B, t->rank, t->nranks, &begin, &end);
+    sampler_rank_slice(cfg->batch, t->rank, t->nranks, &begin, &end);
     int n = end - begin;
-    sampler_batch(&t->smp, t->step, B, begin, end, t->idx);
+    sampler_batch(&t->smp, t->step, cfg->batch, begin, end, t->idx);
     if (t->pr) baseline_events(t);
     if (!strcmp(cfg->augment, "crop-flip")) {
         if (dataset_gather_crop_flip(&t->train, t->idx, n, t->x, t->y, 4, cfg->seed, t->step, begin))
@@ -324,15 +344,13 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
     } else {
         dataset_gather(&t->train, t->idx, n, t->x, t->y);
     }
+    return n;
+}
 
-    epr_model_decode(t->em);
-    double ce = n ? nn_forward(t->net, t->x, t->y, n, 1) : 0.0;
-    int wrong = n ? nn_count_errors(t->net, t->y, n, NULL) : 0;
-    if (n) nn_backward(t->net, 1.0f / (float)B);
-    epr_model_backward(t->em);
-    double rate = 0;
-    if (cfg->epr_enabled) rate = epr_model_rate_noisy(t->em, cfg->seed, t->step, cfg->lambda, t->rank, t->nranks);
-
+/* The metrics into the slots after the gradient block, one in-place
+ * allreduce of both, m[] = the summed slots; a non-finite loss on any rank
+ * takes the job down (one message). */
+static void step_allreduce(trainer *t, double ce, double rate, int wrong, int n, double m[N_SLOTS]) {
     if (t->rank == g_test_fail.rank && t->step == g_test_fail.step) {
         if (!strcmp(g_test_fail.kind, "nan")) ce = NAN;
         if (!strcmp(g_test_fail.kind, "abort")) fatal("forced failure (EPR_TEST_FAIL)");
@@ -347,9 +365,7 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
     g[N + SLOT_SAMPLES] = (float)n;
     g[N + SLOT_STOP] = g_stop_signal || (t->rank == 0 && t->step == g_test_stop_at) ? 1.0f : 0.0f;
     g[N + SLOT_FAIL] = isfinite(ce) && isfinite(rate) ? 0.0f : 1.0f;
-    double tc = epr_now_s();
     if (t->nranks > 1) MPI_Allreduce(MPI_IN_PLACE, g, (int)(N + N_SLOTS), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-    t->comm_s += epr_now_s() - tc;
     for (int i = 0; i < N_SLOTS; i++) m[i] = g[N + i];
     if (t->rank == 0 && t->step == g_test_dump_step) {
         FILE *f = fopen(g_test_dump_path, "wb");
@@ -365,9 +381,12 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
         if (local || (m[SLOT_FAIL] == 0 && t->rank == 0)) fatal(msg);
         pause(); /* that rank takes the job down */
     }
-    if (t->pr) prune_tie_grads(t->pr, g); /* identical on every rank: after the allreduce */
+}
 
-    float *p = epr_model_params(t->em);
+/* The network optimizer on the network segment (Ψ by Adam under SGD). */
+static void step_update_net(trainer *t) {
+    const cfg_experiment *cfg = t->cfg;
+    float *p = epr_model_params(t->em), *g = epr_model_grads(t->em);
     size_t nn = epr_model_net_size(t->em);
     float lr = nn_lr_step_schedule(cfg->lr, cfg->lr_decay, cfg->lr_milestones, cfg->n_milestones, t->step);
     if (t->opt2) {
@@ -385,22 +404,100 @@ static void train_step(trainer *t, double m[N_SLOTS]) {
             nn_sgd_step(&sgd, p, g, t->opt1, nn);
         }
     }
+}
+
+/* The densities: Adam on rank 0 (DESIGN §3), then broadcast; returns the
+ * seconds spent in the broadcast. */
+static double step_update_density(trainer *t) {
+    float *p = epr_model_params(t->em), *g = epr_model_grads(t->em);
     size_t doff = epr_model_density_offset(t->em), nd = epr_model_density_size(t->em);
-    if (nd) {
-        if (t->rank == 0) nn_adam_step(&t->dens_adam, p + doff, g + doff, t->dens1, t->dens2, nd);
-        else t->dens_adam.t++;
-        tc = epr_now_s();
-        if (t->nranks > 1) MPI_Bcast(p + doff, (int)nd, MPI_FLOAT, 0, MPI_COMM_WORLD);
-        t->comm_s += epr_now_s() - tc;
-    }
-    if (t->ema) {
-        /* warm-up as in TensorFlow's ExponentialMovingAverage(num_updates) */
-        float d = (float)((1.0 + (double)t->step) / (10.0 + (double)t->step));
-        if (d > cfg->ema) d = cfg->ema;
-        nn_ema_update(t->ema, p, nn, d);
-    }
+    if (!nd) return 0;
+    if (t->rank == 0) nn_adam_step(&t->dens_adam, p + doff, g + doff, t->dens1, t->dens2, nd);
+    else t->dens_adam.t++;
+    double tc = epr_now_s();
+    if (t->nranks > 1) MPI_Bcast(p + doff, (int)nd, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    return epr_now_s() - tc;
+}
+
+/* EMA of the network segment, warm-up as in TensorFlow's
+ * ExponentialMovingAverage(num_updates). */
+static void step_ema(trainer *t) {
+    if (!t->ema) return;
+    float d = (float)((1.0 + (double)t->step) / (10.0 + (double)t->step));
+    if (d > t->cfg->ema) d = t->cfg->ema;
+    nn_ema_update(t->ema, epr_model_params(t->em), epr_model_net_size(t->em), d);
+}
+
+void trainer_step(trainer *t, double m[N_SLOTS]) {
+    const cfg_experiment *cfg = t->cfg;
+    trainer_times *tm = &t->times;
+    double t0 = epr_now_s();
+    int n = step_batch(t);
+
+    double t1 = epr_now_s(), c1 = t->opts->phase_cpu ? epr_cpu_s() : 0;
+    epr_model_decode(t->em);
+    double ce = n ? nn_forward(t->net, t->x, t->y, n, 1) : 0.0;
+    int wrong = n ? nn_count_errors(t->net, t->y, n, NULL) : 0;
+    if (n) nn_backward(t->net, 1.0f / (float)cfg->batch);
+    epr_model_backward(t->em);
+
+    double t2 = epr_now_s(), c2 = t->opts->phase_cpu ? epr_cpu_s() : 0;
+    double rate = 0;
+    if (cfg->epr_enabled) rate = epr_model_rate_noisy(t->em, cfg->seed, t->step, cfg->lambda, t->rank, t->nranks);
+
+    double t3 = epr_now_s(), c3 = t->opts->phase_cpu ? epr_cpu_s() : 0;
+    step_allreduce(t, ce, rate, wrong, n, m);
+
+    double t4 = epr_now_s();
+    if (t->pr) prune_tie_grads(t->pr, epr_model_grads(t->em)); /* identical on every rank: after the allreduce */
+    step_update_net(t);
+    double bcast = step_update_density(t);
+    step_ema(t);
     t->step++;
     g_step = t->step;
+
+    double t5 = epr_now_s();
+    tm->batch += t1 - t0;
+    tm->net += t2 - t1;
+    tm->rate += t3 - t2;
+    tm->comm += t4 - t3 + bcast;
+    tm->update += t5 - t4 - bcast;
+    if (t->opts->phase_cpu) {
+        tm->net_cpu += c2 - c1;
+        tm->rate_cpu += c3 - c2;
+    }
+}
+
+int trainer_create(const cfg_experiment *cfg, const train_opts *opts, dataset *train, dataset *test, trainer **out,
+                   epr_err *err) {
+    static const train_opts defaults = {.quiet = 1};
+    if (!opts) opts = &defaults;
+    *out = NULL;
+    trainer *t = calloc(1, sizeof *t);
+    RETURN_ERROR_IF(!t, err, EPR_ENOMEM, "out of memory (trainer)");
+    int rc = trainer_setup(t, cfg, opts, train, test, err);
+    if (rc) {
+        trainer_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+double trainer_test_error(trainer *t, int ema) {
+    if (ema) return evaluate_ema(t);
+    epr_model_decode(t->em);
+    return evaluate(t->net, &t->test, t->cfg->eval_batch, t->x, t->y, t->idx);
+}
+
+long trainer_steps(const trainer *t) { return t->step; }
+epr_model *trainer_model(trainer *t) { return t->em; }
+const trainer_times *trainer_phase_times(const trainer *t) { return &t->times; }
+
+void trainer_free(trainer *t) {
+    if (!t) return;
+    trainer_release(t);
+    free(t);
 }
 
 /* Make the last curve row the one of `step` (appending a row of NaN if
@@ -483,7 +580,7 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
                      "(rank 0)\n",
                 t->step, wall, 1e3 * t->step_s / (double)(t->timed_steps ? t->timed_steps : 1),
                 t->step_s > 0 ? (double)t->timed_steps * cfg->batch / t->step_s : 0.0,
-                t->step_s > 0 ? 100.0 * t->comm_s / t->step_s : 0.0);
+                t->step_s > 0 ? 100.0 * t->times.comm / t->step_s : 0.0);
         fprintf(out, "test error: %.2f%% %s, %.2f%% raw weights\n", 100 * res->test_error,
                 cfg->epr_enabled ? "(quantised EMA)" : (t->ema ? "(EMA)" : ""), 100 * res->test_error_raw);
     }
@@ -520,7 +617,7 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
     memset(&t, 0, sizeof t);
     memset(res, 0, sizeof *res);
     parse_test_hooks();
-    int rc = trainer_setup(&t, cfg, opts, err);
+    int rc = trainer_setup(&t, cfg, opts, NULL, NULL, err);
     g_rank = t.rank;
     if (!rc && opts->resume) rc = checkpoint_resume(&t, opts->resume, err);
     if (!rc && opts->resume && t.pr) /* the mask and clusters follow from the weights (prune.h) */
@@ -535,7 +632,7 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
         if (any) pause();
     }
     if (rc) {
-        trainer_free(&t);
+        trainer_release(&t);
         return rc;
     }
     g_step = t.step;
@@ -573,7 +670,7 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
     while (t.step < cfg->steps) {
         double m[N_SLOTS];
         double ts = epr_now_s();
-        train_step(&t, m);
+        trainer_step(&t, m);
         t.step_s += epr_now_s() - ts;
         t.timed_steps++;
         for (int i = 0; i < N_SLOTS; i++) t.acc[i] += m[i];
@@ -638,7 +735,7 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
                 fflush(out);
             }
             if (stop) {
-                trainer_free(&t);
+                trainer_release(&t);
                 return TRAIN_STOPPED;
             }
             tlast = epr_now_s();
@@ -648,6 +745,6 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
     rc = 0;
     if (t.rank == 0) rc = finish(&t, res, wall, root ? out : NULL, err);
     if (t.nranks > 1) MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    trainer_free(&t);
+    trainer_release(&t);
     return rc;
 }

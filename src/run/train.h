@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "epr/epr_model.h"
 #include "nn/nn.h"
 #include "run/config.h"
 #include "run/dataset.h"
@@ -20,10 +21,11 @@ typedef int (*train_after_fn)(nn_model *net, const cfg_experiment *cfg, const ch
                               const char *dir, long steps, double wall_seconds, FILE *log, epr_err *err);
 
 typedef struct {
-    const char *out_dir;   /* run directory (created) */
+    const char *out_dir;   /* run directory (created); NULL for a trainer without run files */
     const char *resume;    /* checkpoint to resume from, or NULL */
     int quiet;
     train_after_fn after_training; /* NULL: nothing after training */
+    int phase_cpu;         /* trainer_times: also process CPU seconds (benchmarks) */
 } train_opts;
 
 typedef struct {
@@ -43,5 +45,48 @@ typedef struct {
 
 /* Runs on every rank of MPI_COMM_WORLD (MPI must be initialised). */
 int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *res, epr_err *err);
+
+/* ---- the training step: one home for `epr train`, bench_train and the tests ----
+ *
+ * A trainer is one rank's state (network, EPR model, optimizer states, EMA,
+ * sampler, data).  trainer_step is the step of the design (DESIGN.md §2):
+ *   batch       sampler slice of global batch t, gather (+ augmentation)
+ *   decode      θ = f(round(ϑ/s)) for compressed tensors
+ *   forward, backward (gradient scale 1/B), decoder backward dθ → dϑ, dΨ
+ *   rate        λ·∂rate/∂(ϑ, log s, density) on this rank's rows
+ *   allreduce   one in-place MPI_Allreduce of the gradient block + metrics
+ *   update      network optimizer (Ψ by Adam under SGD), rank 0 density
+ *               Adam + broadcast, pruning / weight sharing ties
+ *   EMA         TensorFlow-style warm-up, capped at [train] ema
+ * With MPI not initialised a trainer is rank 0 of 1 and makes no MPI call. */
+
+/* Per-step metrics, summed over ranks by the allreduce. */
+enum { SLOT_CE, SLOT_RATE, SLOT_ERRORS, SLOT_SAMPLES, SLOT_STOP, SLOT_FAIL, N_SLOTS };
+
+/* Wall seconds in each part of trainer_step, summed over the steps taken
+ * (the *_cpu ones only with train_opts.phase_cpu). */
+typedef struct {
+    double batch, net, rate, comm, update;
+    double net_cpu, rate_cpu;
+} trainer_times;
+
+typedef struct trainer trainer;
+
+/* A trainer for cfg.  train / test: data sets to use (moved into the
+ * trainer, even on failure: *train and *test are left empty; test may be
+ * NULL: no test set), or train NULL to load the experiment's [data].  opts may be NULL (quiet, no
+ * run directory); opts->out_dir, when set, is created (rank 0).  cfg and
+ * opts must outlive the trainer.  *out is NULL on failure. */
+int trainer_create(const cfg_experiment *cfg, const train_opts *opts, dataset *train, dataset *test, trainer **out,
+                   epr_err *err);
+/* One optimizer step; m[] receives the step's metrics summed over ranks. */
+void trainer_step(trainer *t, double m[N_SLOTS]);
+/* Test error (fraction) of the network as it stands, or (ema) with the EMA
+ * weights swapped in (quantised when EPR is on). */
+double trainer_test_error(trainer *t, int ema);
+long trainer_steps(const trainer *t);
+epr_model *trainer_model(trainer *t);
+const trainer_times *trainer_phase_times(const trainer *t);
+void trainer_free(trainer *t);
 
 #endif

@@ -12,9 +12,6 @@
 #include "run/train.h"
 #include "nn/nn.h"
 
-/* Per-step metrics that travel in the gradient allreduce. */
-enum { SLOT_CE, SLOT_RATE, SLOT_ERRORS, SLOT_SAMPLES, SLOT_STOP, SLOT_FAIL, N_SLOTS };
-
 /* One row per log point (and per evaluation between them). */
 enum {
     CURVE_STEP,
@@ -29,7 +26,7 @@ enum {
 };
 extern const char *const CURVE_NAMES[N_CURVES];
 
-typedef struct {
+struct trainer {
     const cfg_experiment *cfg;
     const train_opts *opts;
     int rank, nranks;
@@ -56,11 +53,12 @@ typedef struct {
     double *curves[N_CURVES];
     size_t n_rows, cap_rows;
     double wall_before; /* training seconds of the runs before a resume */
-    double step_s, comm_s; /* time in train_step, and in its allreduce + broadcast */
+    double step_s;        /* time in trainer_step */
+    trainer_times times;  /* and in its parts (comm: allreduce + broadcast) */
     long timed_steps;
     char run_path[1200], epr_path[1200];
     char *arch_text; /* bitstream architecture text (input shape, normalisation, layers) */
-} trainer;
+};
 
 /* Write OUT/run.h5 atomically: configuration, train block, EMA, optimizer
  * state, batch-norm buffers, curves; /final when fin != NULL.  Rank 0. */
