@@ -28,7 +28,6 @@ threshold, which method is smallest and whether EPR beats every baseline,
 and the paper's Table 1 figure for the network and data set."""
 import glob
 import os
-import re
 import sys
 
 try:
@@ -47,61 +46,14 @@ def attr(obj, name, default=None):
     return v
 
 
-def is_pruned(text):
-    """A plain run trained with [baseline] prune / kmeans_bits (its float32
-    weights are not the plain baseline): the stored experiment text, with
-    the '; --set section.key=value' lines of its overrides."""
-    on = {"prune": False, "kmeans_bits": False}
-    section = None
-    for line in (text or "").splitlines():
-        st = line.strip()
-        m = re.match(r";\s*--set\s+baseline\.(prune|kmeans_bits)=(.*)$", st)
-        if m:
-            on[m.group(1)] = _nonzero(m.group(2))
-            continue
-        if not st or st[0] in ";#":
-            continue
-        if st.startswith("["):
-            section = st.strip("[] ")
-            continue
-        if section == "baseline" and line[:1] not in " \t" and "=" in st:
-            k, v = (x.strip() for x in st.split("=", 1))
-            if k in on:
-                on[k] = _nonzero(re.split(r"\s[;#]", v)[0])
-    return on["prune"] or on["kmeans_bits"]
-
-
-def _nonzero(v):
-    try:
-        return float(v.strip()) != 0
-    except ValueError:
-        return False
-
-
-def epr_method(text):
-    """epr-sq, epr-dft, ... from the [group.*] transform lines (as `epr pareto`)."""
-    groups, section = {}, None
-    for line in (text or "").splitlines():
-        st = line.strip()
-        m = re.match(r";\s*--set\s+group\.(.+)\.transform=(.*)$", st)
-        if m:
-            groups[m.group(1)] = m.group(2).strip()
-            continue
-        if not st or st[0] in ";#":
-            continue
-        if st.startswith("["):
-            section = st.strip("[] ")
-            if section.startswith("group."):
-                groups.setdefault(section[6:], "identity")
-            continue
-        if section and section.startswith("group.") and line[:1] not in " \t" and "=" in st:
-            k, v = (x.strip() for x in st.split("=", 1))
-            if k == "transform":
-                groups[section[6:]] = re.split(r"\s[;#]", v)[0].strip()
-    tags = [t for tr, t in (("dft", "dft"), ("random-orthogonal", "ro"), ("learned", "learned"))
-            if tr in groups.values()]
-    tags += sorted({v for v in groups.values() if v not in ("identity", "dft", "random-orthogonal", "learned")})
-    return "epr-" + "+".join(tags) if tags else "epr-sq"
+def run_method(f, path):
+    """The run's method as `epr train` records it (root attribute "method",
+    src/run/run_info.h: plain, plain-pruned, epr-sq, epr-dft, ...)."""
+    m = attr(f, "method")
+    if m is None:
+        raise SystemExit(f"results_table.py: {path}: no 'method' attribute (a run file of an epr before the study "
+                         "attributes); `epr pareto` still reads it: use --methods with the sweep.h5 it writes")
+    return m
 
 
 def load(d):
@@ -119,8 +71,8 @@ def load(d):
                 err=float(attr(fin, "test_error")), err_raw=float(attr(fin, "test_error_raw")),
                 size=int(attr(fin, "size_bytes")), f32=int(attr(fin, "float32_bytes")),
                 bits=float(attr(fin, "rate_exact_bits", float("nan"))), wall=float(attr(fin, "wall_seconds")),
-                ncomp=int(attr(fin, "n_compressed", 0)), pruned=is_pruned(attr(f, "experiment", "")),
-                method=epr_method(attr(f, "experiment", "")) if int(attr(f, "epr_enabled")) else "plain"))
+                ncomp=int(attr(fin, "n_compressed", 0)), method=run_method(f, p)))
+            runs[-1]["pruned"] = runs[-1]["method"] == "plain-pruned"
     return runs
 
 

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "run/h5run.h"
+#include "run/run_info.h"
 #include "run/train_internal.h"
 
 #define SCHEMA_VERSION 1
@@ -115,6 +116,9 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     a[na++] = h5run_i64("log_accumulated_steps", t->acc_steps);
     a[na++] = h5run_f64("wall_seconds", wall);
     a[na++] = h5run_str("architecture", t->arch_text); /* what a .epr would store */
+    run_info info; /* what studies read (h5run.h, "Study attributes") */
+    run_info_fill(cfg, &t->train, &t->test, &info);
+    na += run_info_attrs(&info, a + na);
 
     h5run_curve c[N_CURVES];
     for (int i = 0; i < N_CURVES; i++) c[i] = (h5run_curve){CURVE_NAMES[i], t->curves[i]};

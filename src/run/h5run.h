@@ -25,6 +25,28 @@
  * Strings are variable-length UTF-8 (h5py reads them as str).  File types are
  * little-endian IEEE / two's-complement whatever the host.
  *
+ * Study attributes.  What studies (sweeps, Pareto fronts, reports,
+ * the analysis/ scripts) read about a run is in root attributes that `epr train`
+ * writes with every checkpoint (checkpoint.c, run/run_info.h); nothing
+ * reads the stored experiment text to find it out:
+ *   model, data_set      [model] name, [data] set
+ *   method               plain | plain-pruned | epr-sq | epr-dft | epr-ro |
+ *                        epr-learned | joined, e.g. epr-dft+learned
+ *                        (run_info.h); a Pareto series is the triple
+ *                        (model, data_set, method)
+ *   epr_enabled, lambda, seed, world_size, steps, batch
+ *   group_names          [group.NAME] names, comma-separated, file order
+ *   group_decoders       each group's decoder (affine | conv-affine), same order
+ *   group_transforms     each group's transform (identity | dft |
+ *                        random-orthogonal | learned), same order
+ *   prune, kmeans_bits   [baseline] pruning fraction and weight-sharing bits
+ *                        (0 = off)
+ *   data_train, data_test  the files each split was read from, comma-separated
+ *   n_train, n_test      the number of samples of each split
+ * Run files written before method, group_*, prune, kmeans_bits, data_*
+ * and n_* existed (the same schema_version 1) lack those; run_info_method
+ * gives their method from their stored experiment (run_load.h).
+ *
  * Atomicity, read me first: h5run_write creates "<path>.tmp.<pid>" in the
  * same directory, writes everything, H5Fflush, H5Fclose, fsync(file),
  * rename() over <path>, fsync(directory).  On any failure the temporary is

@@ -13,6 +13,7 @@
 
 #include "run/fsutil.h"
 #include "run/h5run.h"
+#include "run/run_info.h"
 
 #ifndef EPR_VERSION
 #define EPR_VERSION "unknown"
@@ -46,133 +47,6 @@ const pareto_paper_row *pareto_paper_lookup(const char *model) {
 }
 
 /* ---- methods ---- */
-
-static void trim(char **b, char **e) {
-    while (*b < *e && (**b == ' ' || **b == '\t' || **b == '\r')) (*b)++;
-    while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r')) (*e)--;
-}
-
-typedef struct {
-    char name[64];
-    char transform[32];
-} text_group;
-
-/* Records "transform = value" of group `name` (created when new). */
-static void set_transform(text_group *g, int *ng, int max, const char *name, size_t nlen, const char *val,
-                          size_t vlen) {
-    int i;
-    for (i = 0; i < *ng; i++)
-        if (strlen(g[i].name) == nlen && !strncmp(g[i].name, name, nlen)) break;
-    if (i == *ng) {
-        if (*ng == max) return;
-        sfmt(g[i].name, sizeof g[i].name, "%.*s", (int)nlen, name);
-        snprintf(g[i].transform, sizeof g[i].transform, "identity");
-        (*ng)++;
-    }
-    if (val) sfmt(g[i].transform, sizeof g[i].transform, "%.*s", (int)vlen, val);
-}
-
-/* A [baseline] prune / kmeans_bits value that switches the method on. */
-static int nonzero_value(const char *v, size_t n) {
-    char tmp[64];
-    sfmt(tmp, sizeof tmp, "%.*s", (int)(n < 63 ? n : 63), v);
-    char *end;
-    double d = strtod(tmp, &end);
-    return end != tmp && d != 0;
-}
-
-void pareto_method_of(const char *text, int epr_enabled, char *buf, size_t cap) {
-    text_group g[64];
-    int ng = 0, prune_on = 0, kmeans_on = 0, in_baseline = 0;
-    const char *cur = NULL; /* the [group.X] section we are in, NULL elsewhere */
-    size_t curlen = 0;
-    for (const char *line = text ? text : ""; *line;) {
-        const char *nl = strchr(line, '\n');
-        const char *end = nl ? nl : line + strlen(line);
-        char *b = (char *)line, *e = (char *)end;
-        trim(&b, &e);
-        if (e - b > 8 && !strncmp(b, "; --set ", 8)) {
-            /* an override: section.key=value, the section up to the last '.' before '=' */
-            const char *o = b + 8, *eq = memchr(o, '=', (size_t)(e - o)), *dot = NULL;
-            for (const char *q = o; eq && q < eq; q++)
-                if (*q == '.') dot = q;
-            char *vb = eq ? (char *)eq + 1 : NULL, *ve = e;
-            if (vb) trim(&vb, &ve);
-            if (eq && dot && dot - o > 6 && !strncmp(o, "group.", 6) && (size_t)(eq - dot - 1) == 9 &&
-                !strncmp(dot + 1, "transform", 9))
-                set_transform(g, &ng, 64, o + 6, (size_t)(dot - o - 6), vb, (size_t)(ve - vb));
-            if (eq && !strncmp(o, "baseline.prune=", 15)) prune_on = nonzero_value(vb, (size_t)(ve - vb));
-            if (eq && !strncmp(o, "baseline.kmeans_bits=", 21)) kmeans_on = nonzero_value(vb, (size_t)(ve - vb));
-        } else if (b < e && (*b == ';' || *b == '#')) {
-            /* comment */
-        } else if (b < e && *b == '[') {
-            char *close = memchr(b, ']', (size_t)(e - b));
-            cur = NULL;
-            in_baseline = 0;
-            if (close) {
-                char *sb = b + 1, *se = close;
-                trim(&sb, &se);
-                in_baseline = se - sb == 8 && !strncmp(sb, "baseline", 8);
-                if (se - sb > 6 && !strncmp(sb, "group.", 6)) {
-                    cur = sb + 6, curlen = (size_t)(se - sb - 6);
-                    set_transform(g, &ng, 64, cur, curlen, NULL, 0);
-                }
-            }
-        } else if ((cur || in_baseline) && b < e && b == line) {
-            /* a key line of a group section (indented lines continue a value) */
-            char *eq = memchr(b, '=', (size_t)(e - b));
-            if (!eq) eq = memchr(b, ':', (size_t)(e - b));
-            if (eq) {
-                char *kb = b, *ke = eq, *vb = eq + 1, *ve = e;
-                trim(&kb, &ke);
-                /* inline comment: " ;" or " #" */
-                for (char *q = vb; q < ve; q++)
-                    if ((*q == ';' || *q == '#') && q > vb && (q[-1] == ' ' || q[-1] == '\t')) {
-                        ve = q;
-                        break;
-                    }
-                trim(&vb, &ve);
-                if (cur && ke - kb == 9 && !strncmp(kb, "transform", 9))
-                    set_transform(g, &ng, 64, cur, curlen, vb, (size_t)(ve - vb));
-                if (in_baseline && ke - kb == 5 && !strncmp(kb, "prune", 5))
-                    prune_on = nonzero_value(vb, (size_t)(ve - vb));
-                if (in_baseline && ke - kb == 11 && !strncmp(kb, "kmeans_bits", 11))
-                    kmeans_on = nonzero_value(vb, (size_t)(ve - vb));
-            }
-        }
-        line = nl ? nl + 1 : end;
-    }
-    if (!epr_enabled) {
-        snprintf(buf, cap, "%s", prune_on || kmeans_on ? "plain-pruned" : "plain");
-        return;
-    }
-    /* the non-identity transforms used, in a fixed order, joined by '+' */
-    static const struct {
-        const char *transform, *tag;
-    } KNOWN[] = {{"dft", "dft"}, {"random-orthogonal", "ro"}, {"learned", "learned"}};
-    char out[96] = "epr";
-    int any = 0;
-    for (size_t k = 0; k < sizeof KNOWN / sizeof KNOWN[0]; k++) {
-        int used = 0;
-        for (int i = 0; i < ng; i++) used |= !strcmp(g[i].transform, KNOWN[k].transform);
-        if (used) {
-            size_t l = strlen(out);
-            sfmt(out + l, sizeof out - l, "%s%s", any ? "+" : "-", KNOWN[k].tag);
-            any = 1;
-        }
-    }
-    for (int i = 0; i < ng; i++) { /* a transform this epr does not know (a newer file) */
-        int known = !strcmp(g[i].transform, "identity");
-        for (size_t k = 0; k < sizeof KNOWN / sizeof KNOWN[0]; k++) known |= !strcmp(g[i].transform, KNOWN[k].transform);
-        if (!known && !strstr(out, g[i].transform)) {
-            size_t l = strlen(out);
-            sfmt(out + l, sizeof out - l, "%s%s", any ? "+" : "-", g[i].transform);
-            any = 1;
-        }
-    }
-    if (!any) snprintf(out, sizeof out, "epr-sq");
-    snprintf(buf, cap, "%s", out);
-}
 
 void pareto_method_family(const char *method, char *buf, size_t cap) {
     const char *fam[] = {"uniform", "kmeans"};
@@ -232,10 +106,7 @@ int pareto_read_run(const char *path, pareto_row *r, epr_err *err) {
     TRY(h5run_get_i64(h, "/final", "n_compressed", &r->n_compressed, err));
     char bs[256] = "";
     TRY(get_str_attr(h, "/final", "bitstream", bs, sizeof bs, err));
-    char *text = NULL;
-    TRY(h5run_get_strdup(h, NULL, "experiment", &text, err));
-    if (!rc) pareto_method_of(text, epr != 0, r->method, sizeof r->method);
-    free(text);
+    TRY(run_info_method(h, path, r->method, sizeof r->method, err)); /* run/run_info.h */
     TRY(h5run_get_f64(h, "/final", "wall_seconds", &r->wall_seconds, err));
     TRY(h5run_get_f64(h, "/final", "rate_exact_bits", &r->rate_exact_bits, err));
 #undef TRY

@@ -17,8 +17,8 @@
  *   plain         plain float32 run (epr disabled): the reference
  *   <name>        a baselines.h5 method: float32, gzip, xz, uniformN,
  *                 kmeansN, prune-kmeans (as named in the file)
- * read from the run's stored experiment text ([group.*] transform lines
- * and the "; --set group.X.transform=..." lines of its overrides).  A
+ * a run's being its run file's "method" attribute (run/run_info.h, which
+ * also derives it for run files written before the attribute).  A
  * method's family is the method with the bit count of uniformN / kmeansN
  * dropped ("uniformN", "kmeansN"), as EPR's λ is dropped from epr-sq: the
  * fronts per method below are per family.
@@ -91,10 +91,6 @@ typedef struct {
  * /final group (an unfinished run); EPR_EFORMAT/EPR_EIO naming the file and
  * the attribute for anything malformed. */
 int pareto_read_run(const char *path, pareto_row *r, epr_err *err);
-
-/* The method of an EPR (epr_enabled = 1) or plain run from its stored
- * experiment text (see above) into buf: "plain", "epr-sq", "epr-dft", ... */
-void pareto_method_of(const char *experiment_text, int epr_enabled, char *buf, size_t cap);
 
 /* A method's family ("uniform6" -> "uniformN", "kmeans3" -> "kmeansN",
  * anything else itself) into buf. */

@@ -11,9 +11,9 @@ RUN_DIR/run.h5 is written; for EPR runs also RUN_DIR/model.epr, a file of
 --size bytes (filler), since the size reported must be the file's size.
 --incomplete writes no /final group (an interrupted run); --drop ATTR leaves
 one /final or root attribute out (a malformed file).  --transform T puts a
-group with that transform into the stored experiment text (epr pareto reads
-the method from it: dft -> epr-dft); --prune FRAC a [baseline] prune setting
-(a plain run trained with pruning: method plain-pruned)."""
+group with that transform into the stored experiment text and sets the
+"method" attribute as `epr train` would (dft -> epr-dft); --prune FRAC a
+[baseline] prune setting (a plain run trained with pruning: plain-pruned)."""
 import argparse
 import math
 import os
@@ -66,6 +66,10 @@ def main():
             "seed": np.int64(a.seed),
             "world_size": np.int64(2),
             "steps": np.int64(a.steps),
+            # what `epr train` records for studies (src/run/run_info.h)
+            "method": ("plain-pruned" if a.prune else "plain") if a.plain
+                      else "epr-" + {None: "sq", "identity": "sq", "dft": "dft", "random-orthogonal": "ro",
+                                     "learned": "learned"}[a.transform],
         }
         for k, v in root.items():
             if k != a.drop:

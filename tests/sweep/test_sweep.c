@@ -142,6 +142,7 @@ typedef struct {
     double error, lambda;
     long size;
     const char *text; /* experiment text (default: a fixture comment) */
+    const char *method; /* the "method" attribute (default: epr-sq / plain) */
 } fixture;
 
 static void write_run(const char *dir, const fixture *fx) {
@@ -161,6 +162,7 @@ static void write_run(const char *dir, const fixture *fx) {
         h5run_i64("seed", 1),
         h5run_i64("world_size", 2),
         h5run_i64("steps", 50),
+        h5run_str("method", fx->method ? fx->method : fx->epr ? "epr-sq" : "plain"),
     };
     long f32 = 4L * 266610;
     long size = fx->epr ? fx->size : f32;
@@ -287,39 +289,8 @@ static void test_read_run_checks(void **state) {
 
 /* ---- methods, fronts, baselines.h5 (issue 8) ---- */
 
-static void test_method_of(void **state) {
+static void test_method_family(void **state) {
     (void)state;
-    struct {
-        const char *text;
-        int epr;
-        const char *want;
-    } cases[] = {
-        {"[model]\nname = x\n[group.fc]\ntensors = fc1.weight\n[group.bias]\ntensors = fc1.bias\n", 1, "epr-sq"},
-        {"[group.conv]\ntensors = conv1.weight\ndecoder = conv-affine\ntransform = dft\n[group.fc]\ntensors = a\n", 1,
-         "epr-dft"},
-        {"[group.conv]\ntransform = identity\n; --set group.conv.transform=dft\n", 1, "epr-dft"},
-        {"[group.conv]\ntransform = dft\n; --set group.conv.transform=identity\n", 1, "epr-sq"},
-        {"[group.conv]\ntransform = dft ; the paper's choice\n", 1, "epr-dft"},
-        {"[group.conv]\ntensors = a,\n  transform = dft\n", 1, "epr-sq"}, /* an indented line continues tensors */
-        {"; transform = dft\n[group.a]\n# transform = dft\n", 1, "epr-sq"},
-        {"[epr]\ntransform = dft\n[group.a]\n", 1, "epr-sq"},    /* not a group section */
-        {"[group.a]\ntransform = random-orthogonal\n", 1, "epr-ro"},
-        {"[group.a]\ntransform = learned\n[group.b]\ntransform = dft\n", 1, "epr-dft+learned"},
-        {"[group.a]\ntransform = wavelet\n", 1, "epr-wavelet"},
-        {"; --set group.new.transform=learned\n", 1, "epr-learned"},
-        {"", 1, "epr-sq"},
-        {"[group.a]\ntransform = dft\n", 0, "plain"},
-        {"[baseline]\nprune = 0.9\nprune_at = 100\n", 0, "plain-pruned"},
-        {"[baseline]\nprune = 0\nkmeans_bits = 4\n", 0, "plain-pruned"},
-        {"[baseline]\npost = float32,gzip\n", 0, "plain"},
-        {"[train]\nsteps = 5\n; --set baseline.prune=0.95\n; --set baseline.kmeans_bits=4\n", 0, "plain-pruned"},
-        {"[baseline]\nprune = 0.9\n; --set baseline.prune=0\n", 0, "plain"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char m[64];
-        pareto_method_of(cases[i].text, cases[i].epr, m, sizeof m);
-        if (strcmp(m, cases[i].want)) fail_msg("case %zu: method '%s', want '%s'", i, m, cases[i].want);
-    }
     char fam[32];
     const char *fams[][2] = {{"uniform6", "uniformN"}, {"uniform16", "uniformN"}, {"kmeans3", "kmeansN"},
                              {"uniform", "uniform"},   {"uniform6x", "uniform6x"}, {"prune-kmeans", "prune-kmeans"},
@@ -587,7 +558,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_good),     cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_run_state),      cmocka_unit_test(test_pareto_rule),
-        cmocka_unit_test(test_read_run_checks), cmocka_unit_test(test_method_of),
+        cmocka_unit_test(test_read_run_checks), cmocka_unit_test(test_method_family),
         cmocka_unit_test(test_method_fronts),  cmocka_unit_test(test_read_baselines),
         cmocka_unit_test(test_sweep_baselines),
     };
