@@ -539,15 +539,12 @@ static int group_prepare(epr_file *f, int g, epr_err *err) {
 /* The rANS decode loop: one stream, element e coded with column e % ell by
  * state e & 1 (see rans_internal.h). */
 static int decode_stream(const file_group *G, const file_tensor *T, int32_t *phi, epr_err *err) {
-    const uint8_t *p = T->payload, *end = T->payload + T->payload_len;
+    epr_rans2_dec d;
     RETURN_ERROR_IF(T->payload_len < 8, err, EPR_EFORMAT,
                     "tensor '%s': coded stream of %zu bytes, shorter than its two states",
                     T->name, T->payload_len);
-    uint32_t x[2] = {epr_load_u32(p), epr_load_u32(p + 4)};
-    p += 8;
-    RETURN_ERROR_IF(x[0] < EPR_RANS_L || x[0] >= (EPR_RANS_L << 8) || x[1] < EPR_RANS_L ||
-                        x[1] >= (EPR_RANS_L << 8),
-                    err, EPR_EFORMAT, "tensor '%s': corrupt coded stream (initial state)", T->name);
+    RETURN_ERROR_IF(epr_rans2_dec_init(&d, T->payload, T->payload_len), err, EPR_EFORMAT,
+                    "tensor '%s': corrupt coded stream (initial state)", T->name);
     const int ell = G->ell;
     const int64_t n = T->n;
     if (ell == 1 && G->cols[0].t.K > 1) {
@@ -558,14 +555,14 @@ static int decode_stream(const file_group *G, const file_tensor *T, int32_t *phi
         const int32_t min = G->cols[0].t.min;
         int64_t e = 0;
         for (; e + 1 < n; e += 2) {
-            int32_t a = epr_rans_dec_get(&x[0], slots, pb, &p, end);
-            int32_t b = epr_rans_dec_get(&x[1], slots, pb, &p, end);
+            int32_t a = epr_rans2_dec_get(&d, 0, slots, pb);
+            int32_t b = epr_rans2_dec_get(&d, 1, slots, pb);
             if ((a | b) < 0) return STREAM_ENDS_EARLY(e);
             phi[e] = min + a;
             phi[e + 1] = min + b;
         }
         if (e < n) {
-            int32_t a = epr_rans_dec_get(&x[0], slots, pb, &p, end);
+            int32_t a = epr_rans2_dec_get(&d, 0, slots, pb);
             if (a < 0) return STREAM_ENDS_EARLY(e);
             phi[e] = min + a;
         }
@@ -576,16 +573,16 @@ static int decode_stream(const file_group *G, const file_tensor *T, int32_t *phi
             if (t->K == 1) {
                 phi[e] = t->min;
             } else {
-                int32_t a = epr_rans_dec_get(&x[e & 1], G->slots[c], t->p, &p, end);
+                int32_t a = epr_rans2_dec_get(&d, (uint64_t)e, G->slots[c], t->p);
                 if (a < 0) return STREAM_ENDS_EARLY(e);
                 phi[e] = (int32_t)(t->min + (int64_t)a);
             }
             if (++c == ell) c = 0;
         }
     }
-    RETURN_ERROR_IF(x[0] != EPR_RANS_L || x[1] != EPR_RANS_L || p != end, err, EPR_EFORMAT,
+    RETURN_ERROR_IF(!epr_rans2_dec_done(&d), err, EPR_EFORMAT,
                     "tensor '%s': corrupt coded stream (final states %08x %08x, %zu bytes unused)",
-                    T->name, x[0], x[1], (size_t)(end - p));
+                    T->name, d.x[0], d.x[1], (size_t)(d.end - d.p));
     return EPR_OK;
 }
 

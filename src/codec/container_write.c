@@ -196,25 +196,20 @@ done:
 /* Codes phi (n elements, row-major [n/ell x ell]) into a fresh buffer. */
 static int code_tensor(const enc_group *E, const int32_t *phi, int64_t n, uint8_t **out,
                        size_t *out_len, epr_err *err, const char *name) {
-    /* Renormalisation emits at most 2 bytes per symbol (x < 2^31 and
-     * x_max >= 2^15 for p <= 16), plus 8 for the final states. */
-    size_t cap = 2 * (size_t)n + 8;
+    size_t cap = EPR_RANS2_BOUND(n);
     uint8_t *buf = (uint8_t *)malloc(cap);
     RETURN_ERROR_IF(!buf, err, EPR_ENOMEM, "tensor '%s': out of memory", name);
-    uint8_t *ptr = buf + cap;
-    epr_rans_state x[2];
-    epr_rans_enc_init(&x[0]);
-    epr_rans_enc_init(&x[1]);
+    epr_rans2_enc enc;
+    epr_rans2_enc_init(&enc, buf + cap);
     /* Reverse order: the decoder reads forward (see rans_internal.h). */
     for (int64_t e = n - 1; e >= 0; e--) {
         const int c = (int)(e % E->ell);
         const epr_ctable *t = &E->cols[c].t;
         if (t->K == 1) continue; /* coding the only symbol is the identity */
         uint32_t s = (uint32_t)(phi[e] - t->min);
-        epr_rans_enc_put(&x[e & 1], &ptr, E->cum[c][s], t->freq[s], t->p);
+        epr_rans2_enc_put(&enc, (uint64_t)e, E->cum[c][s], t->freq[s], t->p);
     }
-    epr_rans_enc_flush(&x[1], &ptr);
-    epr_rans_enc_flush(&x[0], &ptr);
+    uint8_t *ptr = epr_rans2_enc_finish(&enc);
     *out_len = (size_t)(buf + cap - ptr);
     memmove(buf, ptr, *out_len);
     *out = buf;
