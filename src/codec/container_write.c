@@ -238,7 +238,11 @@ int epr_encode(const char *arch, size_t arch_len, const epr_group_spec *groups, 
     epr_size_parts parts = {0};
     enc_group *eg = (enc_group *)calloc((size_t)(n_groups ? n_groups : 1), sizeof *eg);
     size_t *coded_by_group = (size_t *)calloc((size_t)(n_groups ? n_groups : 1), sizeof(size_t));
-    RETURN_ERROR_IF(!eg || !coded_by_group, err, EPR_ENOMEM, "epr_encode: out of memory");
+    if (!eg || !coded_by_group) { /* either may have succeeded */
+        free(eg);
+        free(coded_by_group);
+        return epr_fail(err, EPR_ENOMEM, "epr_encode: out of memory");
+    }
     for (int g = 0; g < n_groups && !rc; g++)
         rc = build_group(&groups[g], g, tensors, n_tensors, &eg[g], err);
     if (rc) goto fail;

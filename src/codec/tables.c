@@ -48,7 +48,7 @@ int epr_hist_quantise(const uint64_t *counts, uint32_t K, uint32_t p, uint32_t *
     for (uint32_t k = 0; k < K; k++) freq[k] = 1;
     if (K == M) return 0;
     heap_item *h = (heap_item *)malloc(sizeof *h * K);
-    if (!h) return -1;
+    if (!h) return EPR_QUANTISE_NOMEM;
     for (uint32_t k = 0; k < K; k++) {
         h[k].k = k;
         h[k].key = inc_gain(counts[k], 1);
@@ -166,7 +166,7 @@ int epr_density_quantise(const double *pmf, uint32_t K, uint32_t p, uint32_t *fr
     if (!(total > 0.0)) return -1;
     const uint32_t spare = M - K;
     frac_item *fr = (frac_item *)malloc(sizeof *fr * K);
-    if (!fr) return -1;
+    if (!fr) return EPR_QUANTISE_NOMEM;
     int64_t sum = 0;
     for (uint32_t k = 0; k < K; k++) {
         double q = pmf[k] / total * (double)spare;
@@ -376,10 +376,12 @@ int epr_column_build_density(epr_column_desc *c, epr_err *err, int group, int co
     double *pmf = (double *)malloc(sizeof(double) * K);
     uint32_t *freq = (uint32_t *)malloc(sizeof(uint32_t) * K);
     int rc = EPR_OK;
-    if (!pmf || !freq) {
+    int q = -1; /* 0: a table; -1: no valid distribution; EPR_QUANTISE_NOMEM */
+    if (pmf && freq && epr_density_pmf(c->density, c->t.min, K, pmf) == 0)
+        q = epr_density_quantise(pmf, K, c->t.p, freq);
+    if (!pmf || !freq || q == EPR_QUANTISE_NOMEM) {
         rc = epr_fail(err, EPR_ENOMEM, "group %d column %d: out of memory", group, column);
-    } else if (epr_density_pmf(c->density, c->t.min, K, pmf) ||
-               epr_density_quantise(pmf, K, c->t.p, freq)) {
+    } else if (q) {
         rc = epr_fail(err, EPR_EFORMAT,
                       "group %d column %d: density parameters give no valid distribution", group,
                       column);
@@ -424,8 +426,11 @@ int epr_column_choose(const uint64_t *counts, int32_t min, uint32_t K, const flo
     out->hist_total_bits = -1;
     out->dens_total_bits = -1;
     const uint32_t p0 = min_precision(K);
-    for (uint32_t p = p0; p <= EPR_MAX_PRECISION; p++) {
-        if (epr_hist_quantise(counts, K, p, freq)) continue;
+    int nomem = 0; /* a quantiser could not allocate: an error, not a table to skip */
+    for (uint32_t p = p0; p <= EPR_MAX_PRECISION && !nomem; p++) {
+        int q = epr_hist_quantise(counts, K, p, freq);
+        nomem = q == EPR_QUANTISE_NOMEM;
+        if (q) continue;
         t.p = p;
         t.freq = freq;
         size_t bytes = column_header_size(&t) + epr_hist_payload_size(freq, K);
@@ -442,9 +447,11 @@ int epr_column_choose(const uint64_t *counts, int32_t min, uint32_t K, const flo
         }
         if (K == 1) break; /* p = 0 already costs no data */
     }
-    if (density && K > 1 && epr_density_pmf(density, min, K, pmf) == 0) {
-        for (uint32_t p = p0; p <= EPR_MAX_PRECISION; p++) {
-            if (epr_density_quantise(pmf, K, p, freq)) continue;
+    if (!nomem && density && K > 1 && epr_density_pmf(density, min, K, pmf) == 0) {
+        for (uint32_t p = p0; p <= EPR_MAX_PRECISION && !nomem; p++) {
+            int q = epr_density_quantise(pmf, K, p, freq);
+            nomem = q == EPR_QUANTISE_NOMEM;
+            if (q) continue;
             t.p = p;
             size_t bytes = column_header_size(&t) + 4 * EPR_DENSITY_PARAMS_PER_COLUMN;
             double data = epr_table_data_bits(counts, freq, K, p);
@@ -463,6 +470,10 @@ int epr_column_choose(const uint64_t *counts, int32_t min, uint32_t K, const flo
     }
     free(freq);
     free(pmf);
+    if (nomem) {
+        free(best);
+        return epr_fail(err, EPR_ENOMEM, "out of memory choosing a table");
+    }
     out->t.kind = best_kind;
     out->t.p = best_p;
     out->t.min = min;

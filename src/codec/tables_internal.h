@@ -38,6 +38,9 @@ typedef struct {
 /* Histogram counts -> frequencies at precision p with minimal added cost
  * (greedy from proportional rounding; exact for this separable convex
  * problem).  counts may contain zeros; needs K <= 2^p.  0 or -1 (no memory). */
+/* What the quantisers return when they cannot allocate their scratch
+ * (other failures: -1, the table is not possible at that precision). */
+#define EPR_QUANTISE_NOMEM (-2)
 int epr_hist_quantise(const uint64_t *counts, uint32_t K, uint32_t p, uint32_t *freq);
 /* sum_k counts[k] * (p - log2 freq[k]). */
 double epr_table_data_bits(const uint64_t *counts, const uint32_t *freq, uint32_t K, uint32_t p);

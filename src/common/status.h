@@ -12,19 +12,31 @@
 
 #include "epr/status.h"
 
-static inline int epr_fail(epr_err *e, int code, const char *fmt, ...)
+/* epr_fail(err, code, fmt, ...): the message into *err (when err != NULL),
+ * returns code.  In builds with EPR_ERROR_WHERE defined (CMake defines it
+ * for CMAKE_BUILD_TYPE=Debug) an allocation failure (EPR_ENOMEM) also says
+ * where it was raised: "... (at src/codec/container_write.c:241)". */
+#define epr_fail(e, code, ...) epr_fail_at(__FILE__, __LINE__, (e), (code), __VA_ARGS__)
+
+static inline int epr_fail_at(const char *file, int line, epr_err *e, int code, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
+    __attribute__((format(printf, 5, 6)))
 #endif
     ;
-static inline int epr_fail(epr_err *e, int code, const char *fmt, ...) {
+static inline int epr_fail_at(const char *file, int line, epr_err *e, int code, const char *fmt, ...) {
     if (e) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
         va_end(ap);
         e->code = code;
+#ifdef EPR_ERROR_WHERE
+        if (code == EPR_ENOMEM && n >= 0 && (size_t)n < sizeof e->msg)
+            snprintf(e->msg + n, sizeof e->msg - (size_t)n, " (at %s:%d)", file, line);
+#endif
+        (void)n;
     }
+    (void)file, (void)line;
     return code;
 }
 

@@ -10,3 +10,10 @@ set_tests_properties(codec/shared_lib_deps PROPERTIES LABELS codec)
 # gen_golden OUTDIR rewrites tests/data/golden/ when the format changes.
 add_executable(gen_golden ${CMAKE_SOURCE_DIR}/tests/codec/gen_golden.c)
 target_link_libraries(gen_golden PRIVATE epr-codec-static m)
+
+# test_alloc_fail: every allocation of the codec through the test's wrappers
+# (the N-th fails), and epr_encode wrapped so only its own are armed.
+if(TARGET test_alloc_fail)
+  target_link_options(test_alloc_fail PRIVATE
+    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=epr_encode)
+endif()
