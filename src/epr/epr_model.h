@@ -13,7 +13,9 @@
  * With no groups the train block is just the nn parameters (plain training).
  *
  * May call: nn, the epr numerical modules (density, decoder, transform,
- * rate), codec (for writing bitstreams), libc, libm. */
+ * rate), codec (its decoder and transform kinds, epr/codec.h), libc, libm.
+ * Bitstreams are not written here: run/bitstream.c encodes an epr_model
+ * with the codec. */
 #ifndef EPR_EPR_MODEL_H
 #define EPR_EPR_MODEL_H
 

@@ -1,4 +1,4 @@
-/* harness/bitstream.c — see bitstream.h. */
+/* run/bitstream.c — see bitstream.h. */
 #include "run/bitstream.h"
 
 #include <stdlib.h>

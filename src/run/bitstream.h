@@ -1,4 +1,4 @@
-/* harness/bitstream — between a trained epr_model and a .epr file: the
+/* run/bitstream — between a trained epr_model and a .epr file: the
  * architecture text, encoding through the codec, rebuilding a runnable
  * network from a file alone, and evaluating it.  `epr train` (at the end of
  * an EPR run), `epr compress`, `epr eval` and `epr inspect` all go through

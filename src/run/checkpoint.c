@@ -1,4 +1,4 @@
-/* harness/checkpoint.c — the HDF5 run file of a training run (DESIGN §4):
+/* run/checkpoint.c — the HDF5 run file of a training run (DESIGN §4):
  * what it holds, written atomically by rank 0 at every checkpoint and at
  * the end, and read back by --resume.
  *

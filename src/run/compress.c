@@ -1,4 +1,4 @@
-/* harness/compress.c — see compress.h. */
+/* run/compress.c — see compress.h. */
 #include "run/compress.h"
 
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* harness/compress — `epr compress RUN.h5 -o MODEL.epr`: rebuild a run's
+/* run/compress — `epr compress RUN.h5 -o MODEL.epr`: rebuild a run's
  * network and groups from the experiment text stored in its run file (a
  * finished run or any checkpoint), load its EMA (or raw) parameters and
  * write the bitstream.  May call: run_load, bitstream, fsutil. */

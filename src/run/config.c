@@ -1,4 +1,4 @@
-/* harness/config.c — see config.h.  The key table below is the single
+/* run/config.c — see config.h.  The key table below is the single
  * source of truth for keys, types, defaults and help text. */
 #include "run/config.h"
 

@@ -1,4 +1,4 @@
-/* harness/config — the experiment INI file (libinih) and command-line
+/* run/config — the experiment INI file (libinih) and command-line
  * overrides (--set section.key=value).
  *
  * Owns: parsing, validation and defaults of every setting; the text of the
@@ -97,7 +97,8 @@ int cfg_baseline_method_ok(const char *name);
 float cfg_group_prune(const cfg_experiment *cfg, int g, int *own);
 
 /* Defaults, then the file, then each override "section.key=value" in turn.
- * data_root_default is used when [data] root is not given. */
+ * When [data] root is not given, data_root is $EPR_DATA_ROOT, else
+ * <source dir>/data (EPR_SOURCE_DIR). */
 int cfg_load(const char *path, const char *const *overrides, int n_overrides,
              cfg_experiment *cfg, epr_err *err);
 /* Parse from memory (tests; `path` names it in messages). */

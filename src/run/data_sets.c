@@ -1,4 +1,4 @@
-/* harness/data_sets.c — see data_sets.h. */
+/* run/data_sets.c — see data_sets.h. */
 #include "run/data_sets.h"
 
 #include <stdio.h>

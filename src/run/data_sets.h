@@ -1,4 +1,4 @@
-/* harness/data_sets — resolves the [data] section of an experiment to the
+/* run/data_sets — resolves the [data] section of an experiment to the
  * files of a data set and loads train and test splits.
  * May call: dataset, config, libc. */
 #ifndef EPR_HARNESS_DATA_SETS_H

@@ -1,4 +1,4 @@
-/* harness/dataset.c — IDX and CIFAR-10 loaders, batch gather, epoch sampler.
+/* run/dataset.c — IDX and CIFAR-10 loaders, batch gather, epoch sampler.
  *
  * Owns the file formats' validation: every byte of an input file is either
  * header, payload or an error (no silent truncation, no ignored tail).

@@ -1,4 +1,4 @@
-/* harness/dataset.h — image classification data sets and the shuffled sampler.
+/* run/dataset.h — image classification data sets and the shuffled sampler.
  *
  * Owns: loading IDX image/label pairs (raw or gzip), CIFAR-10 binary
  * batches and packed image files into one dataset of uint8 pixels and int

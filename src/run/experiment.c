@@ -1,4 +1,4 @@
-/* harness/experiment.c — see experiment.h. */
+/* run/experiment.c — see experiment.h. */
 #include "run/experiment.h"
 
 #include <stdio.h>

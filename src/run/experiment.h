@@ -1,4 +1,4 @@
-/* harness/experiment — what an experiment's configuration means to the
+/* run/experiment — what an experiment's configuration means to the
  * layers below: its [group.NAME] sections as epr group definitions.
  * May call: config, epr_model. */
 #ifndef EPR_HARNESS_EXPERIMENT_H

@@ -1,4 +1,4 @@
-/* harness/fsutil.c — see fsutil.h. */
+/* run/fsutil.c — see fsutil.h. */
 #include "run/fsutil.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* harness/fsutil — small file-system helpers: mkdir -p and atomic whole-
+/* run/fsutil — small file-system helpers: mkdir -p and atomic whole-
  * file writes (temporary name, fsync, rename, fsync of the directory), so a
  * crash never leaves a half-written file under the final name.
  * May call: POSIX, libc. */

@@ -1,4 +1,4 @@
-/* harness/h5run.c — see h5run.h.
+/* run/h5run.c — see h5run.h.
  *
  * Error handling, read me first: every public function switches HDF5's
  * automatic error printing off on entry and restores the caller's handler on

@@ -1,4 +1,4 @@
-/* harness/h5run.h — the HDF5 run file: an atomic, description-driven writer
+/* run/h5run.h — the HDF5 run file: an atomic, description-driven writer
  * and a checking reader.
  *
  * Owns: turning an h5run_desc (attributes, datasets at arbitrary paths,

@@ -1,4 +1,4 @@
-/* harness/prune.c — see prune.h.
+/* run/prune.c — see prune.h.
  *
  * Per group the state is one int32 per element (the group's tensors
  * concatenated): PRUNED, or a cluster index (0 for every kept element before

@@ -1,4 +1,4 @@
-/* harness/prune — the Deep Compression baseline's training-time parts
+/* run/prune — the Deep Compression baseline's training-time parts
  * (Han, Mao, Dally 2016): magnitude pruning with a fixed mask, 1-D k-means
  * weight sharing, and tying the gradients of shared weights so that only
  * the centroids train.  Works on the experiment's parameter groups of a

@@ -1,4 +1,4 @@
-/* harness/run_load.c — see run_load.h. */
+/* run/run_load.c — see run_load.h. */
 #include "run/run_load.h"
 
 #include <stdlib.h>

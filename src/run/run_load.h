@@ -1,4 +1,4 @@
-/* harness/run_load — a run file back in memory: the experiment rebuilt
+/* run/run_load — a run file back in memory: the experiment rebuilt
  * from the text the run stores (its "; --set" override comments applied
  * again), the network with its EMA (or raw) parameters and batch-norm
  * statistics, and for EPR runs its parameter groups.  `epr compress` and

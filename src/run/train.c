@@ -1,4 +1,4 @@
-/* harness/train.c — see train.h.  The step, top to bottom:
+/* run/train.c — see train.h.  The step, top to bottom:
  *
  *   indices of this rank's slice of global batch t   (sampler)
  *   θ = f(round(ϑ/s)) for compressed tensors          (epr_model_decode)

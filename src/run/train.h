@@ -1,4 +1,4 @@
-/* harness/train — the training loop of `epr train` (one readable loop:
+/* run/train — the training loop of `epr train` (one readable loop:
  * batch, decode, forward, backward, rate, allreduce, update, EMA), its
  * evaluation and its final report.
  * May call: every lower layer, MPI, HDF5 (run files), config, data. */

@@ -1,4 +1,4 @@
-/* harness/train_internal.h — the trainer's state, shared by the training
+/* run/train_internal.h — the trainer's state, shared by the training
  * loop (train.c) and the run file / checkpoint code (checkpoint.c). */
 #ifndef EPR_HARNESS_TRAIN_INTERNAL_H
 #define EPR_HARNESS_TRAIN_INTERNAL_H

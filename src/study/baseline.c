@@ -1,4 +1,4 @@
-/* harness/baseline.c — see baseline.h and docs/baselines.md. */
+/* study/baseline.c — see baseline.h and docs/baselines.md. */
 #include "study/baseline.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* harness/baseline — post-training baselines (docs/baselines.md): what a
+/* study/baseline — post-training baselines (docs/baselines.md): what a
  * user could do with a trained plain network instead of EPR, each measured
  * as a real file through the codec with the same byte counting, its test
  * error that of the network decoded from the file on disk.

@@ -1,4 +1,4 @@
-/* harness/cmd_sweep.c — the `epr sweep` and `epr pareto` commands:
+/* study/cmd_sweep.c — the `epr sweep` and `epr pareto` commands:
  * argument parsing over harness/sweep and harness/pareto.  No MPI here:
  * sweep launches `epr train` children (under mpirun for P > 1). */
 #include <errno.h>

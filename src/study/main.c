@@ -1,4 +1,4 @@
-/* harness/main.c — the `epr` command: argument parsing and dispatch. */
+/* study/main.c — the `epr` command: argument parsing and dispatch. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* harness/pareto.c — see pareto.h. */
+/* study/pareto.c — see pareto.h. */
 #include "study/pareto.h"
 
 #include <dirent.h>

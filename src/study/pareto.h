@@ -1,4 +1,4 @@
-/* harness/pareto — `epr pareto`: collect the run files of a sweep
+/* study/pareto — `epr pareto`: collect the run files of a sweep
  * directory and the baseline files beside them, mark the Pareto fronts,
  * write DIR/sweep.h5 and DIR/report.md.
  *

@@ -1,4 +1,4 @@
-/* harness/sweep.c — see sweep.h. */
+/* study/sweep.c — see sweep.h. */
 #include "study/sweep.h"
 
 #include <ctype.h>

@@ -1,4 +1,4 @@
-/* harness/sweep — λ sweep tables (sweeps/<name>.tsv) and running them on this
+/* study/sweep — λ sweep tables (sweeps/<name>.tsv) and running them on this
  * node, one run after another (`epr sweep`).
  *
  * Owns: parsing and checking a sweep table, the run names, the state of a
