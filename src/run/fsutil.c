@@ -47,9 +47,28 @@ int fs_sync_parent_dir(const char *path, epr_err *err) {
     return 0;
 }
 
+void fs_tmp_name(const char *path, char *tmp, size_t cap) { snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid()); }
+
+int fs_commit(const char *tmp, const char *path, epr_err *err) {
+    int fd = open(tmp, O_RDONLY);
+    int e = errno, rc = fd < 0 ? -1 : fsync(fd);
+    if (rc) e = errno;
+    if (fd >= 0) close(fd);
+    if (rc) {
+        unlink(tmp);
+        return epr_fail(err, EPR_EIO, "%s: fsync failed: %s", tmp, strerror(e));
+    }
+    if (rename(tmp, path)) {
+        e = errno;
+        unlink(tmp);
+        return epr_fail(err, EPR_EIO, "%s: cannot rename into place: %s", path, strerror(e));
+    }
+    return fs_sync_parent_dir(path, err);
+}
+
 int fs_write_atomic(const char *path, const void *data, size_t len, epr_err *err) {
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    fs_tmp_name(path, tmp, sizeof tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     RETURN_ERROR_IF(fd < 0, err, EPR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
     const char *p = data;
@@ -66,19 +85,12 @@ int fs_write_atomic(const char *path, const void *data, size_t len, epr_err *err
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd)) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return epr_fail(err, EPR_EIO, "%s: fsync failed: %s", tmp, strerror(e));
-    }
-    close(fd);
-    if (rename(tmp, path)) {
+    if (close(fd)) {
         int e = errno;
         unlink(tmp);
-        return epr_fail(err, EPR_EIO, "%s: cannot rename into place: %s", path, strerror(e));
+        return epr_fail(err, EPR_EIO, "%s: close failed: %s", tmp, strerror(e));
     }
-    return fs_sync_parent_dir(path, err);
+    return fs_commit(tmp, path, err);
 }
 
 int fs_read_file(const char *path, void **data, size_t *len, epr_err *err) {

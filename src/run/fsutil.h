@@ -11,6 +11,14 @@
 
 int fs_mkdir_p(const char *path, epr_err *err);
 int fs_write_atomic(const char *path, const void *data, size_t len, epr_err *err);
+/* The one way a file replaces another (every writer: fs_write_atomic,
+ * h5run_write, pareto's sweep.h5 and report.md): write it in full under
+ * fs_tmp_name(path), close it, then fs_commit: fsync(tmp), rename(tmp,
+ * path), fsync(the directory).  On a failure before the rename tmp is
+ * removed and path is untouched; a failed directory fsync is reported
+ * although path already holds the new file. */
+void fs_tmp_name(const char *path, char *tmp, size_t cap);
+int fs_commit(const char *tmp, const char *path, epr_err *err);
 /* fsync the directory that holds path (after a rename). */
 int fs_sync_parent_dir(const char *path, epr_err *err);
 int fs_exists(const char *path);

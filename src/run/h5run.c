@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "run/fsutil.h"
+
 int h5run_test_fail_after = -1;
 
 /* Curves are extended a few values at a time: 1024 float64 = 8 KiB chunks. */
@@ -435,33 +437,12 @@ static int write_contents(writer *w, hid_t file, const h5run_desc *d) {
     return 0;
 }
 
-static int fsync_path(const char *p, int is_dir, const char *file, epr_err *err) {
-    int fd = open(p, O_RDONLY | O_CLOEXEC | (is_dir ? O_DIRECTORY : 0));
-    RETURN_ERROR_IF(fd < 0, err, EPR_EIO, "%.200s: cannot open %.200s for fsync: %s", file, p, strerror(errno));
-    int r = fsync(fd), e = errno;
-    close(fd);
-    RETURN_ERROR_IF(r != 0, err, EPR_EIO, "%.200s: fsync(%.200s) failed: %s", file, p, strerror(e));
-    return 0;
-}
-
 int h5run_write(const char *path, const h5run_desc *d, epr_err *err) {
     CHECK_STATUS(check_desc(path, d, err));
     size_t len = strlen(path);
-    char *tmp = malloc(len + 32), *dir = malloc(len + 2);
-    if (!tmp || !dir) {
-        free(tmp);
-        free(dir);
-        return epr_fail(err, EPR_ENOMEM, "%.200s: out of memory", path);
-    }
-    snprintf(tmp, len + 32, "%s.tmp.%ld", path, (long)getpid());
-    memcpy(dir, path, len + 1);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == dir)
-        dir[1] = 0;
-    else
-        *slash = 0;
+    char *tmp = malloc(len + 32);
+    RETURN_ERROR_IF(!tmp, err, EPR_ENOMEM, "%.200s: out of memory", path);
+    fs_tmp_name(path, tmp, len + 32);
 
     quiet q;
     quiet_on(&q);
@@ -479,20 +460,14 @@ int h5run_write(const char *path, const h5run_desc *d, epr_err *err) {
     if (!rc) rc = write_contents(&w, file, d);
     if (!rc && H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) rc = h5_fail(err, EPR_EIO, path, "H5Fflush", tmp);
     if (file >= 0 && H5Fclose(file) < 0 && !rc) rc = h5_fail(err, EPR_EIO, path, "H5Fclose", tmp);
-    if (!rc) rc = fsync_path(tmp, 0, path, err);
-    if (!rc && rename(tmp, path) != 0)
-        rc = epr_fail(err, EPR_EIO, "%.200s: rename(%.200s) failed: %s", path, tmp, strerror(errno));
     if (rc)
         unlink(tmp); /* H5Fcreate may have created it before failing: remove regardless */
     else
-        /* The new file is in place; this makes the rename itself durable.
-         * A failure here is reported, but <path> already holds the new file. */
-        rc = fsync_path(dir, 1, path, err);
+        rc = fs_commit(tmp, path, err); /* fsync, rename, fsync of the directory (fsutil.h) */
     if (w.lcpl >= 0) H5Pclose(w.lcpl);
     if (fapl >= 0) H5Pclose(fapl);
     quiet_off(&q);
     free(tmp);
-    free(dir);
     return rc;
 }
 

@@ -6,7 +6,7 @@
  * file back with every element type and element count checked.  It knows
  * HDF5, not training: which tensors, curves and attributes a run holds is
  * the trainer's choice (DESIGN.md §4 gives the layout it should choose).
- * May call: libc, POSIX (open/fsync/rename/unlink), HDF5 (serial), zlib
+ * May call: libc, POSIX (unlink), fsutil (the atomic replace), HDF5 (serial), zlib
  * (crc32), common/status.h.  Never exits and never prints: HDF5's automatic
  * error printing is switched off inside every call (and restored
  * afterwards), and every failure comes back as an EPR_E* code with a

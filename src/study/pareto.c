@@ -512,7 +512,7 @@ static void write_columns(h5w *w, hid_t g, const pareto_row *rows, const int *is
 static int write_sweep_h5(const char *path, const char *dir, const pareto_row *rows, const int *is_baseline,
                           const char **link_target, int n, const char *baseline_desc, epr_err *err) {
     char tmp[1500];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    fs_tmp_name(path, tmp, sizeof tmp);
     H5E_auto2_t old_fn;
     void *old_data;
     H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
@@ -579,12 +579,7 @@ static int write_sweep_h5(const char *path, const char *dir, const pareto_row *r
         unlink(tmp);
         return epr_fail(err, EPR_EIO, "%s: writing '%s' failed", tmp, w.where);
     }
-    if (rename(tmp, path)) {
-        int e = errno;
-        unlink(tmp);
-        return epr_fail(err, EPR_EIO, "rename %s -> %s: %s", tmp, path, strerror(e));
-    }
-    return fs_sync_parent_dir(path, err);
+    return fs_commit(tmp, path, err);
 }
 
 /* ---- report.md ---- */
@@ -645,7 +640,7 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
                         const int *is_baseline, int n, char **rejected, int n_rejected, char **pending,
                         int n_pending, epr_err *err) {
     char tmp[1500];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    fs_tmp_name(path, tmp, sizeof tmp);
     FILE *f = fopen(tmp, "w");
     RETURN_ERROR_IF(!f, err, EPR_EIO, "%s: cannot write: %s", tmp, strerror(errno));
     fprintf(f, "# Sweep report: %s\n\n", dir);
@@ -844,12 +839,7 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
         unlink(tmp);
         return epr_fail(err, EPR_EIO, "%s: write error", tmp);
     }
-    if (rename(tmp, path)) {
-        int e = errno;
-        unlink(tmp);
-        return epr_fail(err, EPR_EIO, "rename %s -> %s: %s", tmp, path, strerror(e));
-    }
-    return 0;
+    return fs_commit(tmp, path, err);
 }
 
 /* ---- driver ---- */
