@@ -13,7 +13,9 @@
  * EPR_OK (0) or a negative EPR_E* code and fills the epr_err it is given
  * (which may be NULL).  Nothing here aborts; corrupt input is reported.
  *
- * Decode side:
+ * Decode side (a file is refused at open if it exceeds the reader's
+ * limits, epr_read_limits: by default 1 GiB, 2^28 elements per tensor, 2^30
+ * in all, so n_elements below is at most 2^28):
  *     epr_file *f; epr_err e;
  *     if (epr_file_open("model.epr", &f, &e)) { puts(e.msg); ... }
  *     for (int i = 0; i < epr_file_tensor_count(f); i++) {
@@ -123,11 +125,40 @@ typedef struct {
     size_t decoder_bytes, table_bytes, coded_bytes;
 } epr_group_info;
 
+/* What a reader accepts beyond the format's own bounds.  A field left 0
+ * takes its default; a file over a limit is refused with EPR_EUNSUP and a
+ * message naming the limit.  Everything the library allocates for an open
+ * file is bounded by the file's size (the decode tables by 64 MiB + 64 x
+ * the size); these limits bound what a caller allocates to decode it and
+ * the time that takes, since a constant column codes any number of
+ * elements in no bytes. */
+typedef struct {
+    uint64_t max_file_bytes;     /* default 2^30 (1 GiB); epr_file_open reads no more */
+    int64_t max_tensor_elements; /* elements of one tensor, default 2^28 */
+    int64_t max_total_elements;  /* elements of all tensors together, default 2^30 */
+    uint64_t max_arch_bytes;     /* architecture text, default 2^20 (1 MiB) */
+} epr_read_limits;
+
+#define EPR_DEFAULT_MAX_FILE_BYTES ((uint64_t)1 << 30)
+#define EPR_DEFAULT_MAX_TENSOR_ELEMENTS ((int64_t)1 << 28)
+#define EPR_DEFAULT_MAX_TOTAL_ELEMENTS ((int64_t)1 << 30)
+#define EPR_DEFAULT_MAX_ARCH_BYTES ((uint64_t)1 << 20)
+
 /* Opens a file held in memory; the bytes are copied, so `data` may be freed
- * afterwards.  Checks the CRC and the structure of every header. */
+ * afterwards.  Checks the CRC and the structure of every header.  Uses the
+ * default limits. */
 EPR_API int epr_file_open_memory(const void *data, size_t size, epr_file **out, epr_err *err);
-/* Reads and opens a file; error messages name the path. */
+/* Reads and opens a file; error messages name the path.  Uses the default
+ * limits: a file above 1 GiB is refused before it is read, and a stream
+ * (a pipe, /dev/zero) is read no further than the limit or, if it does not
+ * start with the magic and version, than its 8 header bytes. */
 EPR_API int epr_file_open(const char *path, epr_file **out, epr_err *err);
+/* The same with caller-set limits (NULL: all defaults). */
+EPR_API int epr_file_open_memory_limited(const void *data, size_t size,
+                                         const epr_read_limits *limits, epr_file **out,
+                                         epr_err *err);
+EPR_API int epr_file_open_limited(const char *path, const epr_read_limits *limits,
+                                  epr_file **out, epr_err *err);
 EPR_API void epr_file_close(epr_file *f);
 
 /* The architecture text stored by the writer (not NUL-terminated in the
@@ -156,7 +187,10 @@ EPR_API int epr_file_decode_tensor(epr_file *f, int i, float *theta, epr_err *er
 EPR_API int epr_file_decode_phi(epr_file *f, int i, int32_t *phi, epr_err *err);
 /* Self-information of tensor i's phi under the file's tables, in bits:
  * sum over elements of -log2(freq/2^p).  The coded stream is within
- * 0.2% + 8 bytes of bits/8 (rANS overhead). */
+ * 0.2% + 8 bytes of bits/8 (rANS overhead).  Decodes the stream in chunks
+ * of a few KB (it allocates nothing per element) and checks it as
+ * epr_file_decode_phi does, so a corrupt stream is an error; a tensor whose
+ * columns all have one symbol costs no decoding at all. */
 EPR_API int epr_file_tensor_self_info(epr_file *f, int i, double *bits, epr_err *err);
 
 /* ------------------------------------------------------------------ */

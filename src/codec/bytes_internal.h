@@ -109,17 +109,24 @@ static inline int epr_get_f32(epr_rbuf *r, float *f) {
     memcpy(f, &v, 4);
     return 0;
 }
-/* At most 10 bytes; rejects overlong encodings of more than 64 bits. */
+/* Unsigned LEB128, canonical form only: at most 10 bytes, no value above
+ * 2^64 - 1, and no final 0x00 byte after a continuation (the shortest
+ * encoding is the only one).  0, -1 when the bytes run out, -2 when the
+ * encoding is not canonical. */
 static inline int epr_get_varint(epr_rbuf *r, uint64_t *v) {
     uint64_t acc = 0;
     for (int i = 0; i < 10; i++) {
         if (r->p >= r->end) return -1;
         uint32_t c = *r->p++;
-        if (i == 9 && c > 1) return -1;
+        if (i == 9 && c > 1) return -2;
         acc |= (uint64_t)(c & 0x7f) << (7 * i);
-        if (!(c & 0x80)) { *v = acc; return 0; }
+        if (!(c & 0x80)) {
+            if (i > 0 && c == 0) return -2;
+            *v = acc;
+            return 0;
+        }
     }
-    return -1;
+    return -2;
 }
 
 #endif

@@ -13,6 +13,7 @@
 #include "codec/container_internal.h"
 #include "codec/rans_internal.h"
 #include "codec/tables_internal.h"
+#include "codec/validate_internal.h"
 #include "common/status.h"
 #include "epr/codec.h"
 
@@ -23,6 +24,26 @@ static int64_t spec_elements(const epr_tensor_spec *t) {
         n *= t->shape[d];
     }
     return n;
+}
+
+/* What the reader refuses, the writer refuses to write. */
+static int check_finite(const float *v, int n, int g, const char *what, epr_err *err) {
+    for (int j = 0; j < n; j++)
+        RETURN_ERROR_IF(!isfinite(v[j]), err, EPR_EARG, "group %d: %s[%d] is not finite", g, what,
+                        j);
+    return EPR_OK;
+}
+
+static int check_names(const epr_tensor_spec *tensors, int n_tensors, epr_err *err) {
+    const char **names = (const char **)malloc(sizeof *names * ((size_t)n_tensors + 1));
+    RETURN_ERROR_IF(!names, err, EPR_ENOMEM, "out of memory");
+    for (int i = 0; i < n_tensors; i++) names[i] = tensors[i].name;
+    int a = 0, b = 0, rc = epr_names_duplicate(names, n_tensors, &a, &b);
+    free(names);
+    RETURN_ERROR_IF(rc < 0, err, EPR_ENOMEM, "out of memory");
+    RETURN_ERROR_IF(rc > 0, err, EPR_EARG, "tensor %d: name '%s' is already tensor %d's", b,
+                    tensors[b].name, a);
+    return EPR_OK;
 }
 
 static int validate(const epr_group_spec *groups, int n_groups, const epr_tensor_spec *tensors,
@@ -73,11 +94,21 @@ static int validate(const epr_group_spec *groups, int n_groups, const epr_tensor
         } else {
             return epr_fail(err, EPR_EARG, "group %d: unknown decoder kind %d", g, G->decoder);
         }
+        /* ell is now known to match the decoder: the arrays have ell (or
+         * ell^2) values */
+        CHECK_STATUS(check_finite(G->scale, G->ell, g, "scale s", err));
+        CHECK_STATUS(check_finite(G->offset, G->ell, g, "offset", err));
+        if (G->decoder == EPR_DECODER_CONV_AFFINE && G->transform_matrix &&
+            G->transform != EPR_TRANSFORM_IDENTITY && G->transform != EPR_TRANSFORM_DFT)
+            CHECK_STATUS(check_finite(G->transform_matrix, G->ell * G->ell, g, "transform T", err));
     }
     for (int i = 0; i < n_tensors; i++) {
         const epr_tensor_spec *T = &tensors[i];
         RETURN_ERROR_IF(!T->name || strlen(T->name) > EPR_MAX_NAME, err, EPR_EARG,
                         "tensor %d: name missing or longer than %d bytes", i, EPR_MAX_NAME);
+        const size_t nlen = strlen(T->name);
+        RETURN_ERROR_IF(epr_utf8_invalid_at((const uint8_t *)T->name, nlen) != nlen, err, EPR_EARG,
+                        "tensor %d: name is not valid UTF-8", i);
         RETURN_ERROR_IF(T->ndim < 0 || T->ndim > EPR_MAX_NDIM, err, EPR_EARG,
                         "tensor '%s': ndim %d", T->name, T->ndim);
         int64_t n = spec_elements(T);
@@ -100,7 +131,7 @@ static int validate(const epr_group_spec *groups, int n_groups, const epr_tensor
                             T->name);
         }
     }
-    return EPR_OK;
+    return check_names(tensors, n_tensors, err);
 }
 
 /* Per-group state while encoding. */

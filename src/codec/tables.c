@@ -295,14 +295,35 @@ static int bitr_get(bitr *br, uint32_t *bit) {
     return 0;
 }
 
+static int read_varint(epr_rbuf *r, uint64_t *v, const char *field, epr_err *err, int group,
+                       int column) {
+    int rc = epr_get_varint(r, v);
+    RETURN_ERROR_IF(rc == -1, err, EPR_EFORMAT, "group %d column %d: truncated table header (%s)",
+                    group, column, field);
+    RETURN_ERROR_IF(rc, err, EPR_EFORMAT,
+                    "group %d column %d: %s is not a canonical varint (overlong or over 64 bits)",
+                    group, column, field);
+    return EPR_OK;
+}
+
+/* The bit string of a histogram payload ends at a byte boundary with zero
+ * padding bits. */
+static int check_padding(const bitr *br, epr_err *err, int group, int column) {
+    RETURN_ERROR_IF(br->acc != 0, err, EPR_EFORMAT,
+                    "group %d column %d: non-zero padding bits after the frequencies", group,
+                    column);
+    return EPR_OK;
+}
+
 int epr_column_read(epr_rbuf *r, epr_column_desc *c, epr_err *err, int group, int column) {
     const uint8_t *start = r->p;
     uint32_t kind, p;
     uint64_t zmin, km1;
     memset(c, 0, sizeof *c);
-    RETURN_ERROR_IF(epr_get_u8(r, &kind) || epr_get_u8(r, &p) || epr_get_varint(r, &zmin) ||
-                        epr_get_varint(r, &km1),
-                    err, EPR_EFORMAT, "group %d column %d: truncated table header", group, column);
+    RETURN_ERROR_IF(epr_get_u8(r, &kind) || epr_get_u8(r, &p), err, EPR_EFORMAT,
+                    "group %d column %d: truncated table header", group, column);
+    CHECK_STATUS(read_varint(r, &zmin, "zigzag(min)", err, group, column));
+    CHECK_STATUS(read_varint(r, &km1, "K - 1", err, group, column));
     RETURN_ERROR_IF(kind > EPR_TABLE_DENSITY, err, EPR_EFORMAT,
                     "group %d column %d: unknown table kind %u", group, column, kind);
     RETURN_ERROR_IF(p > EPR_MAX_PRECISION, err, EPR_EFORMAT,
@@ -318,9 +339,13 @@ int epr_column_read(epr_rbuf *r, epr_column_desc *c, epr_err *err, int group, in
     c->t.K = (uint32_t)km1 + 1;
     const uint32_t K = c->t.K, M = 1u << p;
     if (kind == EPR_TABLE_DENSITY) {
-        for (int i = 0; i < EPR_DENSITY_PARAMS_PER_COLUMN; i++)
+        for (int i = 0; i < EPR_DENSITY_PARAMS_PER_COLUMN; i++) {
             RETURN_ERROR_IF(epr_get_f32(r, &c->density[i]), err, EPR_EFORMAT,
                             "group %d column %d: truncated density parameters", group, column);
+            RETURN_ERROR_IF(!isfinite(c->density[i]), err, EPR_EFORMAT,
+                            "group %d column %d: density parameter %d is not finite", group,
+                            column, i);
+        }
         c->bytes = (size_t)(r->p - start);
         return EPR_OK;
     }
@@ -366,6 +391,7 @@ int epr_column_read(epr_rbuf *r, epr_column_desc *c, epr_err *err, int group, in
             c->t.freq[i] = (uint32_t)f;
         }
         c->t.freq[K - 1] = (uint32_t)(M - sum); /* >= 1 by the check above */
+        CHECK_STATUS(check_padding(&br, err, group, column));
     }
     c->bytes = (size_t)(r->p - start);
     return EPR_OK;
@@ -447,7 +473,11 @@ int epr_column_choose(const uint64_t *counts, int32_t min, uint32_t K, const flo
         }
         if (K == 1) break; /* p = 0 already costs no data */
     }
-    if (!nomem && density && K > 1 && epr_density_pmf(density, min, K, pmf) == 0) {
+    /* A density with a non-finite parameter is never chosen: the reader
+     * refuses to parse one. */
+    int finite = density != NULL;
+    for (int i = 0; finite && i < EPR_DENSITY_PARAMS_PER_COLUMN; i++) finite = isfinite(density[i]);
+    if (!nomem && finite && K > 1 && epr_density_pmf(density, min, K, pmf) == 0) {
         for (uint32_t p = p0; p <= EPR_MAX_PRECISION && !nomem; p++) {
             int q = epr_density_quantise(pmf, K, p, freq);
             nomem = q == EPR_QUANTISE_NOMEM;

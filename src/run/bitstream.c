@@ -1,6 +1,7 @@
 /* run/bitstream.c — see bitstream.h. */
 #include "run/bitstream.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,47 @@ void bitstream_arch_free(bitstream_arch *a) {
     a->layers = NULL;
 }
 
+/* Layer entries of an nn layer spec as nn_model_build splits it: ';' or
+ * newline separated, '#' to the end of the line a comment, blank entries
+ * skipped.  One pass, no allocation. */
+static long count_layer_entries(const char *p) {
+    long n = 0;
+    int content = 0, comment = 0;
+    for (;; p++) {
+        const char ch = *p;
+        if (ch == '\0' || ch == ';' || ch == '\n') {
+            n += content;
+            content = 0;
+            if (ch != ';') comment = 0;
+            if (ch == '\0') return n;
+        } else if (ch == '#') {
+            comment = 1;
+        } else if (!comment && !isspace((unsigned char)ch)) {
+            content = 1;
+        }
+    }
+}
+
 int bitstream_arch_parse(const char *text, size_t len, bitstream_arch *a, epr_err *err) {
+    return bitstream_arch_parse_limited(text, len, NULL, a, err);
+}
+
+/* The text's input size and layer count against the limits. */
+static int arch_check_limits(const bitstream_arch *a, const bitstream_limits *lim, epr_err *err) {
+    const long long max_input = lim && lim->max_input > 0 ? lim->max_input : BITSTREAM_MAX_INPUT;
+    const long max_layers = lim && lim->max_layers > 0 ? lim->max_layers : BITSTREAM_MAX_LAYERS;
+    const long long input = (long long)a->c * a->h * a->w;
+    RETURN_ERROR_IF(input > max_input, err, EPR_EUNSUP,
+                    "architecture text: input %dx%dx%d (%lld values) is over the limit of %lld",
+                    a->c, a->h, a->w, input, max_input);
+    const long layers = count_layer_entries(a->layers);
+    RETURN_ERROR_IF(layers > max_layers, err, EPR_EUNSUP,
+                    "architecture text: %ld layers, over the limit of %ld", layers, max_layers);
+    return EPR_OK;
+}
+
+int bitstream_arch_parse_limited(const char *text, size_t len, const bitstream_limits *lim,
+                                 bitstream_arch *a, epr_err *err) {
     memset(a, 0, sizeof *a);
     char *t = malloc(len + 1);
     RETURN_ERROR_IF(!t, err, EPR_ENOMEM, "out of memory");
@@ -68,12 +109,11 @@ int bitstream_arch_parse(const char *text, size_t len, bitstream_arch *a, epr_er
     if (strncmp(p, "layers\n", 7)) goto bad;
     p += 7;
     a->layers = strdup(p);
-    if (!a->layers) {
-        free(t);
-        return epr_fail(err, EPR_ENOMEM, "out of memory");
-    }
     free(t);
-    return 0;
+    RETURN_ERROR_IF(!a->layers, err, EPR_ENOMEM, "out of memory");
+    rc = arch_check_limits(a, lim, err);
+    if (rc) bitstream_arch_free(a);
+    return rc;
 bad:
     free(t);
     return epr_fail(err, rc, "architecture text: %s", why);
@@ -165,42 +205,47 @@ int bitstream_tensor_specs(nn_model *net, const int *group_of, const int32_t *co
     return n;
 }
 
-int bitstream_load_model(epr_file *f, int max_batch, nn_model **out, bitstream_arch *arch, epr_err *err) {
+/* The file has a tensor called name of exactly size elements. */
+static int find_sized(epr_file *f, const char *what, const char *name, size_t size, epr_err *err) {
+    const int i = epr_file_find_tensor(f, name);
+    RETURN_ERROR_IF(i < 0, err, EPR_EFORMAT, "the file has no %s '%s' that its architecture needs", what, name);
+    epr_tensor_info ti;
+    CHECK_STATUS(epr_file_tensor_info(f, i, &ti, err));
+    RETURN_ERROR_IF(ti.n_elements != (int64_t)size, err, EPR_EFORMAT,
+                    "%s '%s' has %lld elements in the file, the architecture needs %zu", what, name,
+                    (long long)ti.n_elements, size);
+    return EPR_OK;
+}
+
+int bitstream_load_model(epr_file *f, int max_batch, const bitstream_limits *lim, nn_model **out,
+                         bitstream_arch *arch, epr_err *err) {
     *out = NULL;
     size_t alen;
     const char *atext = epr_file_arch(f, &alen);
-    CHECK_STATUS(bitstream_arch_parse(atext, alen, arch, err));
+    CHECK_STATUS(bitstream_arch_parse_limited(atext, alen, lim, arch, err));
     nn_model *net;
     int rc = nn_model_build(arch->layers, arch->c, arch->h, arch->w, max_batch, &net, err);
-    if (rc) return rc;
-    rc = nn_model_alloc_params(net, err);
-    for (int i = 0; !rc && i < nn_model_num_tensors(net); i++) {
-        nn_param *p = nn_model_tensor(net, i);
-        int k = epr_file_find_tensor(f, p->name);
-        epr_tensor_info ti;
-        if (k < 0) {
-            rc = epr_fail(err, EPR_EFORMAT, "the file has no tensor '%s' that its architecture needs", p->name);
-            break;
-        }
-        rc = epr_file_tensor_info(f, k, &ti, err);
-        if (!rc && ti.n_elements != (int64_t)p->size)
-            rc = epr_fail(err, EPR_EFORMAT, "tensor '%s' has %lld elements in the file, the architecture needs %zu",
-                          p->name, (long long)ti.n_elements, p->size);
-        if (!rc) rc = epr_file_decode_tensor(f, k, p->w, err);
+    if (rc) {
+        bitstream_arch_free(arch);
+        return rc;
     }
-    for (int i = 0; !rc && i < nn_model_num_buffers(net); i++) {
-        nn_buffer *b = nn_model_buffer(net, i);
-        int k = epr_file_find_tensor(f, b->name);
-        epr_tensor_info ti;
-        if (k < 0) {
-            rc = epr_fail(err, EPR_EFORMAT, "the file has no buffer '%s' that its architecture needs", b->name);
-            break;
-        }
-        rc = epr_file_tensor_info(f, k, &ti, err);
-        if (!rc && ti.n_elements != (int64_t)b->size)
-            rc = epr_fail(err, EPR_EFORMAT, "buffer '%s' has %lld elements in the file, needs %zu", b->name,
-                          (long long)ti.n_elements, b->size);
-        if (!rc) rc = epr_file_decode_tensor(f, k, b->data, err);
+    /* Every tensor and buffer the network needs is in the file with its
+     * size, checked before the parameters are allocated: their memory is
+     * then bounded by the file's element limits. */
+    const int nt = nn_model_num_tensors(net), nb = nn_model_num_buffers(net);
+    for (int i = 0; !rc && i < nt + nb; i++) {
+        const int is_t = i < nt;
+        const char *name = is_t ? nn_model_tensor(net, i)->name : nn_model_buffer(net, i - nt)->name;
+        const size_t size = is_t ? nn_model_tensor(net, i)->size : nn_model_buffer(net, i - nt)->size;
+        rc = find_sized(f, is_t ? "tensor" : "buffer", name, size, err);
+    }
+    if (!rc) rc = nn_model_alloc_params(net, err);
+    for (int i = 0; !rc && i < nt + nb; i++) {
+        const int is_t = i < nt;
+        const char *name = is_t ? nn_model_tensor(net, i)->name : nn_model_buffer(net, i - nt)->name;
+        float *dst = is_t ? nn_model_tensor(net, i)->w : nn_model_buffer(net, i - nt)->data;
+        int k = epr_file_find_tensor(f, name);
+        rc = epr_file_decode_tensor(f, k, dst, err);
     }
     if (rc) {
         nn_model_free(net);
@@ -214,12 +259,16 @@ int bitstream_load_model(epr_file *f, int max_batch, nn_model **out, bitstream_a
 int bitstream_evaluate(epr_file *f, dataset *test, int eval_batch, double *error, int *preds, epr_err *err) {
     nn_model *net;
     bitstream_arch a;
-    CHECK_STATUS(bitstream_load_model(f, eval_batch, &net, &a, err));
+    size_t alen;
+    const char *atext = epr_file_arch(f, &alen);
+    /* the shape first: a network is not built for data it cannot take */
+    CHECK_STATUS(bitstream_arch_parse(atext, alen, &a, err));
+    const int fits = a.c == test->c && a.h == test->h && a.w == test->w;
+    bitstream_arch_free(&a);
+    RETURN_ERROR_IF(!fits, err, EPR_EARG, "the model takes %dx%dx%d inputs but the data has %dx%dx%d", a.c, a.h,
+                    a.w, test->c, test->h, test->w);
+    CHECK_STATUS(bitstream_load_model(f, eval_batch, NULL, &net, &a, err));
     int rc = 0;
-    if (a.c != test->c || a.h != test->h || a.w != test->w) {
-        rc = epr_fail(err, EPR_EARG, "the model takes %dx%dx%d inputs but the data has %dx%dx%d", a.c, a.h, a.w,
-                      test->c, test->h, test->w);
-    }
     float *x = NULL;
     int *y = NULL;
     uint32_t *idx = NULL;

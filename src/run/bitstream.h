@@ -11,6 +11,7 @@
  *     normalize 0 | normalize C mean_1..mean_C std_1..std_C   (%.9g)
  *     layers
  *     <the nn layer spec, one layer per line>
+ * (grammar, layers and input scaling: docs/format.md §6-7).
  * May call: codec, nn, epr, dataset, libc. */
 #ifndef EPR_HARNESS_BITSTREAM_H
 #define EPR_HARNESS_BITSTREAM_H
@@ -21,6 +22,17 @@
 #include "epr/epr_model.h"
 #include "run/dataset.h"
 
+/* What an architecture text may ask for, checked when it is parsed, before
+ * any network is built (nn_model_build allocates activations for every
+ * layer, so the text alone could otherwise claim gigabytes).  A field left
+ * 0 takes its default. */
+typedef struct {
+    int max_layers;        /* layer entries, default BITSTREAM_MAX_LAYERS */
+    long long max_input;   /* C*H*W of one input, default BITSTREAM_MAX_INPUT */
+} bitstream_limits;
+#define BITSTREAM_MAX_LAYERS 1024           /* resnet50 has 174 */
+#define BITSTREAM_MAX_INPUT (3 * 512 * 512) /* a 512x512 RGB image */
+
 typedef struct {
     int c, h, w;
     int normalize;
@@ -30,7 +42,11 @@ typedef struct {
 
 /* malloc'd architecture text for a network spec and its input data. */
 char *bitstream_arch_text(const char *layers, const dataset *data);
+/* Parses the text with the default limits (bitstream_arch_parse_limited:
+ * the caller's, NULL for the defaults); refuses a text over them. */
 int bitstream_arch_parse(const char *text, size_t len, bitstream_arch *a, epr_err *err);
+int bitstream_arch_parse_limited(const char *text, size_t len, const bitstream_limits *lim,
+                                 bitstream_arch *a, epr_err *err);
 void bitstream_arch_free(bitstream_arch *a);
 
 /* Encode the model's current parameters (call with the EMA values in the
@@ -47,12 +63,16 @@ int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len,
 int bitstream_tensor_specs(nn_model *net, const int *group_of, const int32_t *const *phi_of, epr_tensor_spec *ts);
 
 /* Build the network described by an open file for batches up to
- * max_batch, and fill every tensor and buffer from the file. */
-int bitstream_load_model(epr_file *f, int max_batch, nn_model **net, bitstream_arch *arch, epr_err *err);
+ * max_batch, and fill every tensor and buffer from the file.  The
+ * architecture text is checked against lim (NULL: the defaults) before
+ * anything is built. */
+int bitstream_load_model(epr_file *f, int max_batch, const bitstream_limits *lim, nn_model **net,
+                         bitstream_arch *arch, epr_err *err);
 
 /* Test error of an open file's network on a data set (fraction).  The
- * data set must have the file's input shape; the file's normalisation is
- * applied.  preds (may be NULL) receives test->n predicted classes. */
+ * data set must have the file's input shape (checked before the network is
+ * built); the file's normalisation is applied.  preds (may be NULL)
+ * receives test->n predicted classes.  Default limits. */
 int bitstream_evaluate(epr_file *f, dataset *test, int eval_batch, double *error, int *preds, epr_err *err);
 
 /* Human-readable size breakdown of a file (for inspect and train). */

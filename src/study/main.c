@@ -134,22 +134,46 @@ static int cmd_train(int argc, char **argv) {
     return 0;
 }
 
+/* --max-elements N (inspect, eval): the reader's per-tensor element limit,
+ * and at least as much in all (docs/format.md §5).  0 if argv[*i] is not
+ * that option, 1 if taken, -1 if its value is bad. */
+static int limits_option(const char *cmd, int argc, char **argv, int *i, epr_read_limits *lim) {
+    if (strcmp(argv[*i], "--max-elements")) return 0;
+    char *end = NULL;
+    long long n = *i + 1 < argc ? strtoll(argv[*i + 1], &end, 10) : 0;
+    if (!end || *end || n < 1 || n > (1LL << 40)) {
+        fprintf(stderr, "epr %s: --max-elements needs a count in 1..2^40\n", cmd);
+        return -1;
+    }
+    ++*i;
+    lim->max_tensor_elements = n;
+    lim->max_total_elements = n > EPR_DEFAULT_MAX_TOTAL_ELEMENTS ? n : 0;
+    return 1;
+}
+#define LIMITS_HELP                                                                            \
+    "  --max-elements N  refuse tensors of more than N elements (default 2^28; the total\n"    \
+    "              allowed is the larger of N and 2^30)\n"
+
 static void usage_inspect(FILE *f) {
     fprintf(f, "usage: epr inspect MODEL.epr [--columns] [--arch]\n\n"
                "Prints the file's size by part (header, architecture, decoder parameters, tables,\n"
                "tensor index, coded phi, extras, crc), by group (bits per parameter, table choice)\n"
                "and its tensors.\n"
                "  --columns   one line per column: table kind (histogram | density), precision, support\n"
-               "  --arch      print the stored architecture text\n");
+               "  --arch      print the stored architecture text\n" LIMITS_HELP
+               "Exits 1 when the file is refused or one of its coded streams does not decode.\n");
 }
 
 static int cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
-    int columns = 0, arch = 0;
+    int columns = 0, arch = 0, lo;
+    epr_read_limits lim = {0, 0, 0, 0};
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage_inspect(stdout);
             return 0;
+        } else if ((lo = limits_option("inspect", argc, argv, &i, &lim))) {
+            if (lo < 0) return 2;
         } else if (!strcmp(argv[i], "--columns")) {
             columns = 1;
         } else if (!strcmp(argv[i], "--arch")) {
@@ -167,13 +191,14 @@ static int cmd_inspect(int argc, char **argv) {
     }
     epr_file *f;
     epr_err e = {0};
-    if (epr_file_open(path, &f, &e)) {
+    if (epr_file_open_limited(path, &lim, &f, &e)) {
         fprintf(stderr, "epr inspect: error: %s\n", e.msg);
         return 1;
     }
     printf("%s\n", path);
     bitstream_print_sizes(f, stdout, columns);
     printf("tensors:\n");
+    int bad = 0; /* tensors whose stream does not decode: exit 1 */
     for (int i = 0; i < epr_file_tensor_count(f); i++) {
         epr_tensor_info ti;
         if (epr_file_tensor_info(f, i, &ti, &e)) continue;
@@ -183,7 +208,11 @@ static int cmd_inspect(int argc, char **argv) {
             o += snprintf(shape + o, sizeof shape - (size_t)o, "%s%lld", d ? "x" : "", (long long)ti.shape[d]);
         if (ti.compressed) {
             double bits = 0;
-            epr_file_tensor_self_info(f, i, &bits, NULL);
+            if (epr_file_tensor_self_info(f, i, &bits, &e)) {
+                fprintf(stderr, "epr inspect: error: %s: %s\n", path, e.msg);
+                bad++;
+                continue;
+            }
             printf("  %-24s %-14s group %d  %9lld params  coded %8zu B  (%.4f bits/param; self-information %.0f bits)\n",
                    ti.name, shape, ti.group, (long long)ti.n_elements, ti.stored_bytes,
                    ti.n_elements ? 8.0 * (double)ti.stored_bytes / (double)ti.n_elements : 0.0, bits);
@@ -197,7 +226,8 @@ static int cmd_inspect(int argc, char **argv) {
         printf("architecture:\n%s", epr_file_arch(f, &n));
     }
     epr_file_close(f);
-    return 0;
+    if (bad) fprintf(stderr, "epr inspect: %s: %d coded tensor(s) do not decode\n", path, bad);
+    return bad ? 1 : 0;
 }
 
 static void usage_eval(FILE *f) {
@@ -212,19 +242,24 @@ static void usage_eval(FILE *f) {
                "  --images F --labels F  any IDX pair instead of --data\n"
                "  --data-root DIR      where SET lives (default $EPR_DATA_ROOT, else the source tree's data/)\n"
                "  --batch N            evaluation batch (default 100, as epr train)\n"
-               "  --predictions FILE   write one predicted class per line\n");
+               "  --predictions FILE   write one predicted class per line\n" LIMITS_HELP
+               "The file is refused (exit 1) before anything is built if its architecture has more than\n"
+               "1024 layers or an input of more than 3x512x512 values (docs/format.md section 6).\n");
 }
 
 static int cmd_eval(int argc, char **argv) {
     const char *path = NULL, *set = NULL, *images = NULL, *labels = NULL, *root = NULL, *pred_path = NULL;
     const char *pack = NULL;
-    int batch = 100;
+    int batch = 100, lo;
+    epr_read_limits lim = {0, 0, 0, 0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage_eval(stdout);
             return 0;
+        } else if ((lo = limits_option("eval", argc, argv, &i, &lim))) {
+            if (lo < 0) return 2;
         } else if (!strcmp(a, "--data") && more) {
             set = argv[++i];
         } else if (!strcmp(a, "--pack") && more) {
@@ -269,7 +304,7 @@ static int cmd_eval(int argc, char **argv) {
     int rc = cfg_load_string(text, "epr eval", NULL, 0, &cfg, &e);
     if (!rc && pack && strcmp(cfg.data_set, "pack"))
         rc = epr_fail(&e, EPR_EARG, "--pack needs --data pack");
-    if (!rc) rc = epr_file_open(path, &f, &e);
+    if (!rc) rc = epr_file_open_limited(path, &lim, &f, &e);
     if (!rc && !strcmp(cfg.data_set, "pack")) {
         /* only the test split, centre-cropped to the network's input as training did */
         bitstream_arch a;
@@ -290,7 +325,8 @@ static int cmd_eval(int argc, char **argv) {
     dataset_free(&train);
     if (!rc && !(preds = malloc((size_t)test.n * sizeof *preds + 1))) rc = epr_fail(&e, EPR_ENOMEM, "out of memory");
     double err = 0;
-    if (!rc) rc = bitstream_evaluate(f, &test, batch, &err, preds, &e);
+    int model_rc = 0; /* the file's own content was refused: name it */
+    if (!rc) rc = model_rc = bitstream_evaluate(f, &test, batch, &err, preds, &e);
     if (!rc) {
         epr_size_parts parts;
         epr_file_sizes(f, &parts);
@@ -307,7 +343,7 @@ static int cmd_eval(int argc, char **argv) {
             }
         }
     }
-    if (rc) fprintf(stderr, "epr eval: error: %s\n", e.msg);
+    if (rc) fprintf(stderr, "epr eval: error: %s%s%s\n", model_rc ? path : "", model_rc ? ": " : "", e.msg);
     free(preds);
     epr_file_close(f);
     dataset_free(&test);
