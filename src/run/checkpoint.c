@@ -54,6 +54,7 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     epr_model *em = t->em;
     static ds_list L; /* large: keep it off the stack; rank 0 only, not reentrant */
     L.n = 0;
+    if (t->dev) t->dops->download(t); /* the device state into the host arrays written below */
     size_t N = epr_model_size(em), nn = epr_model_net_size(em), nd = epr_model_density_size(em);
     h5run_attr block_attrs[3] = {h5run_i64("network_size", (int64_t)nn),
                                  h5run_i64("density_offset", (int64_t)epr_model_density_offset(em)),
@@ -106,6 +107,8 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     a[na++] = h5run_f64("lambda", cfg->lambda);
     a[na++] = h5run_i64("seed", (int64_t)cfg->seed);
     a[na++] = h5run_i64("world_size", t->nranks);
+    a[na++] = h5run_str("device", cfg->device); /* of the last writer: a checkpoint resumes on either */
+    a[na++] = h5run_str("device_name", t->device_name);
     a[na++] = h5run_i64("steps", cfg->steps);
     a[na++] = h5run_i64("step", t->step);
     a[na++] = h5run_i64("batch", cfg->batch);
@@ -142,6 +145,8 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
         f[nf++] = h5run_f64("step_images_per_s",
                             t->step_s > 0 ? (double)t->timed_steps * cfg->batch / t->step_s : 0.0);
         f[nf++] = h5run_f64("comm_share", t->step_s > 0 ? t->times.comm / t->step_s : 0.0);
+        if (fin->device_predictions_differ >= 0)
+            f[nf++] = h5run_i64("device_predictions_differ", fin->device_predictions_differ);
         if (cfg->epr_enabled) f[nf++] = h5run_f64v("size_parts", fin->size_parts, 9);
         if (cfg->epr_enabled)
             f[nf++] = h5run_str("size_parts_names", "header,arch,decoder,tables,index,coded,extras,crc,total");
@@ -165,7 +170,7 @@ static int resume_rank0(trainer *t, const char *path, epr_err *err) {
     char *text = NULL;
     int64_t v;
     rc = h5run_get_strdup(h, "/", "experiment", &text, err);
-    if (!rc && strcmp(text, cfg->text))
+    if (!rc && !cfg_same_experiment(text, cfg->text))
         rc = epr_fail(err, EPR_EARG,
                       "%s: the checkpoint was written for a different experiment (its INI text or --set "
                       "overrides differ from %s); resume with the same experiment and options",
@@ -216,7 +221,15 @@ static int resume_rank0(trainer *t, const char *path, epr_err *err) {
     return rc;
 }
 
+static int resume_ranks(trainer *t, const char *path, epr_err *err);
+
 int checkpoint_resume(trainer *t, const char *path, epr_err *err) {
+    int rc = resume_ranks(t, path, err);
+    if (!rc && t->dev) t->dops->upload(t); /* the restored host state onto the device */
+    return rc;
+}
+
+static int resume_ranks(trainer *t, const char *path, epr_err *err) {
     int rc = 0;
     if (t->rank == 0) rc = resume_rank0(t, path, err);
     if (t->nranks == 1) return rc;

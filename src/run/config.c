@@ -57,6 +57,7 @@ static const key_def KEYS[] = {
     {"train", "eval_every", K_LONG, F(eval_every), "1000", "steps between test evaluations (0 = only at the end)"},
     {"train", "checkpoint_every", K_LONG, F(checkpoint_every), "1000", "steps between checkpoints"},
     {"train", "threads", K_INT, F(threads), "1", "OpenBLAS threads per rank"},
+    {"train", "device", K_STR, F(device), "cpu", "cpu | cuda: where the step runs (cuda: one GPU per rank, node-local rank mod the node's GPU count; needs a build with -DEPR_CUDA=ON; docs/gpu.md)"},
     {"epr", "enabled", K_BOOL, F(epr_enabled), "false", "train with entropy-penalized reparameterization"},
     {"epr", "lambda", K_DOUBLE, F(lambda), "1e-6", "rate weight: loss = mean CE (nats) + lambda * rate_bits"},
     {"epr", "decoder_lr", K_FLOAT, F(decoder_lr), "1e-3", "with optimizer = sgd: Adam learning rate of the decoder parameters (their gradients sum over whole tensors)"},
@@ -512,6 +513,8 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
     RETURN_ERROR_IF(cfg->log_every < 1, err, EPR_EARG, "%s: [train] log_every must be >= 1", p);
     RETURN_ERROR_IF(cfg->checkpoint_every < 1, err, EPR_EARG, "%s: [train] checkpoint_every must be >= 1", p);
     RETURN_ERROR_IF(cfg->threads < 1 || cfg->threads > 256, err, EPR_EARG, "%s: [train] threads must be in 1..256", p);
+    RETURN_ERROR_IF(strcmp(cfg->device, "cpu") && strcmp(cfg->device, "cuda"), err, EPR_EARG,
+                    "%s: [train] device: unknown '%s' (cpu | cuda)", p, cfg->device);
     RETURN_ERROR_IF(cfg->lambda < 0, err, EPR_EARG, "%s: [epr] lambda must be >= 0", p);
     RETURN_ERROR_IF(!(cfg->density_lr > 0), err, EPR_EARG, "%s: [epr] density_lr must be > 0", p);
     RETURN_ERROR_IF(!(cfg->decoder_lr > 0), err, EPR_EARG, "%s: [epr] decoder_lr must be > 0", p);
@@ -600,6 +603,30 @@ int cfg_load_string(const char *text, const char *path, const char *const *overr
     }
     int vrc = validate(cfg, err);
     return vrc ? vrc : validate_baseline(cfg, err);
+}
+
+/* The next line of *s that is not a device override; NULL at the end. */
+static const char *next_line(const char **s, size_t *len) {
+    static const char dev[] = "; --set train.device=";
+    while (**s) {
+        const char *b = *s, *e = strchr(b, '\n');
+        size_t n = e ? (size_t)(e - b) : strlen(b);
+        *s = e ? e + 1 : b + n;
+        if (strncmp(b, dev, sizeof dev - 1)) {
+            *len = n;
+            return b;
+        }
+    }
+    return NULL;
+}
+
+int cfg_same_experiment(const char *a, const char *b) {
+    for (;;) {
+        size_t na = 0, nb = 0;
+        const char *la = next_line(&a, &na), *lb = next_line(&b, &nb);
+        if (!la || !lb) return !la && !lb;
+        if (na != nb || memcmp(la, lb, na)) return 0;
+    }
 }
 
 int cfg_load(const char *path, const char *const *overrides, int n_overrides, cfg_experiment *cfg, epr_err *err) {

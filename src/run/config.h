@@ -64,6 +64,7 @@ typedef struct {
     uint64_t seed;
     long log_every, eval_every, checkpoint_every;
     int threads;
+    char device[16];          /* cpu | cuda (run/train_cuda.c; needs -DEPR_CUDA=ON) */
 
     /* [epr] */
     int epr_enabled;
@@ -105,6 +106,12 @@ int cfg_load(const char *path, const char *const *overrides, int n_overrides,
 int cfg_load_string(const char *text, const char *path, const char *const *overrides,
                     int n_overrides, cfg_experiment *cfg, epr_err *err);
 void cfg_free(cfg_experiment *cfg);
+
+/* 1 if two experiment texts (cfg_experiment.text) describe the same
+ * experiment: equal but for "--set train.device=..." override lines (where
+ * a run's steps are computed is not part of what it is: a checkpoint
+ * written on the GPU resumes on the CPU and the other way round). */
+int cfg_same_experiment(const char *a, const char *b);
 
 /* Print every key with its meaning and default (for --help). */
 void cfg_print_reference(FILE *f);

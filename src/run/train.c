@@ -119,7 +119,7 @@ static void fmt_duration(double s, char *buf, size_t n) {
 }
 
 /* Test error of the network as it stands (parameters already decoded). */
-static double evaluate(nn_model *net, const dataset *test, int eval_batch, float *x, int *y, uint32_t *idx) {
+static double evaluate_host(nn_model *net, const dataset *test, int eval_batch, float *x, int *y, uint32_t *idx) {
     long wrong = 0;
     for (int i = 0; i < test->n; i += eval_batch) {
         int n = test->n - i < eval_batch ? test->n - i : eval_batch;
@@ -131,30 +131,83 @@ static double evaluate(nn_model *net, const dataset *test, int eval_batch, float
     return test->n ? (double)wrong / test->n : 0.0;
 }
 
-/* Swap the EMA values into the network segment (and back). */
-static void swap_ema(trainer *t, int in) {
-    if (!t->ema) return;
-    size_t nn = epr_model_net_size(t->em);
-    float *p = epr_model_params(t->em);
-    if (in) {
-        memcpy(t->backup, p, nn * sizeof *p);
-        memcpy(p, t->ema, nn * sizeof *p);
-    } else {
-        memcpy(p, t->backup, nn * sizeof *p);
-    }
-    epr_model_decode(t->em);
+/* The step's arrays where the step runs (train_internal.h). */
+static trainer_arrays arrays(trainer *t) {
+    if (t->dev) return t->da;
+    return (trainer_arrays){epr_model_params(t->em), epr_model_grads(t->em), t->opt1, t->opt2, t->dec1, t->dec2,
+                            t->dens1, t->dens2, t->ema, t->backup};
 }
 
+/* The operations that differ between the paths. */
+static void do_adam(trainer *t, nn_adam *o, float *w, const float *g, float *m1, float *m2, size_t n) {
+    if (t->dev) t->dops->adam(t, o, w, g, m1, m2, n);
+    else nn_adam_step(o, w, g, m1, m2, n);
+}
+
+static void do_sgd(trainer *t, const nn_sgd *o, float *w, const float *g, float *buf, size_t n) {
+    if (t->dev) t->dops->sgd(t, o, w, g, buf, n);
+    else nn_sgd_step(o, w, g, buf, n);
+}
+
+static void copy_host(trainer *t, float *dst, const float *src, size_t n) {
+    (void)t;
+    memcpy(dst, src, n * sizeof *dst);
+}
+
+static void do_copy(trainer *t, float *dst, const float *src, size_t n) {
+    if (t->dev) t->dops->copy(t, dst, src, n);
+    else copy_host(t, dst, src, n);
+}
+
+static void do_decode(trainer *t) {
+    if (t->dev) t->dops->decode(t);
+    else epr_model_decode(t->em);
+}
+
+/* Test error of the network as it stands (decoded), where the step runs. */
+static double evaluate(trainer *t, int *preds) {
+    if (t->dev) return t->dops->evaluate(t, preds);
+    return evaluate_host(t->net, &t->test, t->cfg->eval_batch, t->x, t->y, t->idx);
+}
+
+/* Swap the EMA values into the network segment (and back): where the step
+ * runs, or (host) in the host arrays, which the bitstream writer reads. */
+static void swap_ema_in(trainer *t, int in, int host) {
+    if (!t->ema) return;
+    int dev = t->dev && !host;
+    trainer_arrays a = dev ? t->da : (trainer_arrays){.p = epr_model_params(t->em), .ema = t->ema, .backup = t->backup};
+    size_t nn = epr_model_net_size(t->em);
+    void (*copy)(trainer *, float *, const float *, size_t) = dev ? do_copy : copy_host;
+    if (in) {
+        copy(t, a.backup, a.p, nn);
+        copy(t, a.p, a.ema, nn);
+    } else {
+        copy(t, a.p, a.backup, nn);
+    }
+    if (dev) do_decode(t);
+    else epr_model_decode(t->em);
+}
+static void swap_ema(trainer *t, int in) { swap_ema_in(t, in, 0); }
+static void swap_ema_host(trainer *t, int in) { swap_ema_in(t, in, 1); }
+
 /* Evaluate with the EMA weights swapped in (quantised when EPR is on). */
-static double evaluate_ema(trainer *t) {
+static double evaluate_ema(trainer *t, int *preds) {
     swap_ema(t, 1);
-    epr_model_decode(t->em);
-    double e = evaluate(t->net, &t->test, t->cfg->eval_batch, t->x, t->y, t->idx);
+    do_decode(t);
+    double e = evaluate(t, preds);
     swap_ema(t, 0);
     return e;
 }
 
+/* Exact rate of the model as it stands, where the step runs. */
+static double rate_exact(trainer *t, double *per_group) {
+    if (t->dev) return t->dops->rate_exact(t, per_group);
+    return epr_model_rate_exact(t->em, per_group);
+}
+
 static void trainer_release(trainer *t) {
+    if (t->dev) t->dops->free(t);
+    t->dev = NULL;
     free(t->x);
     free(t->y);
     free(t->idx);
@@ -322,29 +375,52 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     t->net_adam = (nn_adam){cfg->lr, cfg->beta1, cfg->beta2, cfg->adam_eps, 0};
     t->dens_adam = (nn_adam){cfg->density_lr, 0.9f, 0.999f, 1e-8f, 0};
     t->dec_adam = (nn_adam){cfg->decoder_lr, 0.9f, 0.999f, 1e-8f, 0};
+    snprintf(t->device_name, sizeof t->device_name, "cpu");
+    if (!strcmp(cfg->device, "cuda")) {
+        RETURN_ERROR_IF(t->pr, err, EPR_EUNSUP,
+                        "%s: [baseline] prune / kmeans_bits run on the CPU only: set train.device = cpu", cfg->path);
+#ifdef EPR_CUDA
+        int drc = trainer_dev_create(t, err);
+        if (drc) {
+            char m[sizeof err->msg];
+            memcpy(m, err->msg, sizeof m);
+            snprintf(err->msg, sizeof err->msg, "%.200s: [train] device = cuda: %.300s", cfg->path, m);
+            return drc;
+        }
+#else
+        return epr_fail(err, EPR_EUNSUP,
+                        "%s: [train] device = cuda, but this epr was built without CUDA: rebuild with -DEPR_CUDA=ON "
+                        "(docs/gpu.md), or set train.device = cpu",
+                        cfg->path);
+#endif
+    }
     return 0;
 }
 
 /* ---- the step (train.h) ------------------------------------------------ */
 
-/* This rank's slice of global batch t into x, y; returns its size. */
-static int step_batch(trainer *t) {
+int trainer_gather(trainer *t, long step, float *x, int *y, uint32_t *idx) {
     const cfg_experiment *cfg = t->cfg;
     int begin, end;
     sampler_rank_slice(cfg->batch, t->rank, t->nranks, &begin, &end);
     int n = end - begin;
-    sampler_batch(&t->smp, t->step, cfg->batch, begin, end, t->idx);
-    if (t->pr) baseline_events(t);
+    sampler_batch(&t->smp, step, cfg->batch, begin, end, idx);
     if (!strcmp(cfg->augment, "crop-flip")) {
-        if (dataset_gather_crop_flip(&t->train, t->idx, n, t->x, t->y, 4, cfg->seed, t->step, begin))
+        if (dataset_gather_crop_flip(&t->train, idx, n, x, y, 4, cfg->seed, step, begin))
             fatal("augmentation failed (images larger than 64x64?)");
     } else if (!strcmp(cfg->augment, "rrc-flip")) {
-        if (dataset_gather_rrc_flip(&t->train, t->idx, n, t->x, t->y, cfg->seed, t->step, begin))
+        if (dataset_gather_rrc_flip(&t->train, idx, n, x, y, cfg->seed, step, begin))
             fatal("augmentation failed (rrc-flip)");
     } else {
-        dataset_gather(&t->train, t->idx, n, t->x, t->y);
+        dataset_gather(&t->train, idx, n, x, y);
     }
     return n;
+}
+
+void trainer_hparams(const trainer *t, long step, float *lr, double *lambda) {
+    const cfg_experiment *cfg = t->cfg;
+    *lr = nn_lr_step_schedule(cfg->lr, cfg->lr_decay, cfg->lr_milestones, cfg->n_milestones, step);
+    *lambda = cfg->lambda;
 }
 
 /* The metrics into the slots after the gradient block, one in-place
@@ -358,7 +434,9 @@ static void step_allreduce(trainer *t, double ce, double rate, int wrong, int n,
     }
 
     size_t N = epr_model_size(t->em);
-    float *g = epr_model_grads(t->em);
+    float *g = epr_model_grads(t->em); /* the host block: the staging buffer of the device path */
+    int dump = t->rank == 0 && t->step == g_test_dump_step;
+    if (t->dev && (t->nranks > 1 || dump)) t->dops->to_host(t, 1, 0, N);
     g[N + SLOT_CE] = (float)ce;
     g[N + SLOT_RATE] = (float)rate;
     g[N + SLOT_ERRORS] = (float)wrong;
@@ -366,8 +444,9 @@ static void step_allreduce(trainer *t, double ce, double rate, int wrong, int n,
     g[N + SLOT_STOP] = g_stop_signal || (t->rank == 0 && t->step == g_test_stop_at) ? 1.0f : 0.0f;
     g[N + SLOT_FAIL] = isfinite(ce) && isfinite(rate) ? 0.0f : 1.0f;
     if (t->nranks > 1) MPI_Allreduce(MPI_IN_PLACE, g, (int)(N + N_SLOTS), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    if (t->dev && t->nranks > 1) t->dops->to_device(t, 1, 0, N);
     for (int i = 0; i < N_SLOTS; i++) m[i] = g[N + i];
-    if (t->rank == 0 && t->step == g_test_dump_step) {
+    if (dump) {
         FILE *f = fopen(g_test_dump_path, "wb");
         if (!f || fwrite(g, sizeof(float), N, f) != N || fclose(f)) fatal("cannot write EPR_TEST_DUMP_GRAD");
     }
@@ -383,39 +462,45 @@ static void step_allreduce(trainer *t, double ce, double rate, int wrong, int n,
     }
 }
 
-/* The network optimizer on the network segment (Ψ by Adam under SGD). */
-static void step_update_net(trainer *t) {
+/* The network optimizer on the network segment (Ψ by Adam under SGD), at
+ * learning rate lr (trainer_hparams). */
+static void step_update_net(trainer *t, float lr) {
     const cfg_experiment *cfg = t->cfg;
-    float *p = epr_model_params(t->em), *g = epr_model_grads(t->em);
+    trainer_arrays a = arrays(t);
+    float *p = a.p, *g = a.g;
     size_t nn = epr_model_net_size(t->em);
-    float lr = nn_lr_step_schedule(cfg->lr, cfg->lr_decay, cfg->lr_milestones, cfg->n_milestones, t->step);
     if (t->opt2) {
         t->net_adam.lr = lr;
-        nn_adam_step(&t->net_adam, p, g, t->opt1, t->opt2, nn);
+        do_adam(t, &t->net_adam, p, g, a.opt1, a.opt2, nn);
     } else {
         nn_sgd sgd = {lr, cfg->momentum, cfg->weight_decay};
         if (t->dec1) {
             size_t b = t->psi_begin, e = t->psi_end;
-            nn_sgd_step(&sgd, p, g, t->opt1, b);
-            nn_sgd_step(&sgd, p + e, g + e, t->opt1 + e, nn - e);
+            do_sgd(t, &sgd, p, g, a.opt1, b);
+            do_sgd(t, &sgd, p + e, g + e, a.opt1 + e, nn - e);
             t->dec_adam.lr = cfg->decoder_lr * lr / cfg->lr; /* follows the schedule */
-            nn_adam_step(&t->dec_adam, p + b, g + b, t->dec1, t->dec2, e - b);
+            do_adam(t, &t->dec_adam, p + b, g + b, a.dec1, a.dec2, e - b);
         } else {
-            nn_sgd_step(&sgd, p, g, t->opt1, nn);
+            do_sgd(t, &sgd, p, g, a.opt1, nn);
         }
     }
 }
 
-/* The densities: Adam on rank 0 (DESIGN §3), then broadcast; returns the
- * seconds spent in the broadcast. */
+/* The densities: Adam on rank 0 (DESIGN §3), then broadcast (device path:
+ * staged through the host train block); returns the seconds spent in the
+ * broadcast. */
 static double step_update_density(trainer *t) {
-    float *p = epr_model_params(t->em), *g = epr_model_grads(t->em);
+    trainer_arrays a = arrays(t);
     size_t doff = epr_model_density_offset(t->em), nd = epr_model_density_size(t->em);
     if (!nd) return 0;
-    if (t->rank == 0) nn_adam_step(&t->dens_adam, p + doff, g + doff, t->dens1, t->dens2, nd);
+    if (t->rank == 0) do_adam(t, &t->dens_adam, a.p + doff, a.g + doff, a.dens1, a.dens2, nd);
     else t->dens_adam.t++;
     double tc = epr_now_s();
-    if (t->nranks > 1) MPI_Bcast(p + doff, (int)nd, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    if (t->nranks > 1) {
+        if (t->dev && t->rank == 0) t->dops->to_host(t, 0, doff, nd);
+        MPI_Bcast(epr_model_params(t->em) + doff, (int)nd, MPI_FLOAT, 0, MPI_COMM_WORLD);
+        if (t->dev && t->rank != 0) t->dops->to_device(t, 0, doff, nd);
+    }
     return epr_now_s() - tc;
 }
 
@@ -425,32 +510,46 @@ static void step_ema(trainer *t) {
     if (!t->ema) return;
     float d = (float)((1.0 + (double)t->step) / (10.0 + (double)t->step));
     if (d > t->cfg->ema) d = t->cfg->ema;
-    nn_ema_update(t->ema, epr_model_params(t->em), epr_model_net_size(t->em), d);
+    trainer_arrays a = arrays(t);
+    if (t->dev) t->dops->ema(t, a.ema, a.p, epr_model_net_size(t->em), d);
+    else nn_ema_update(a.ema, a.p, epr_model_net_size(t->em), d);
 }
 
 void trainer_step(trainer *t, double m[N_SLOTS]) {
     const cfg_experiment *cfg = t->cfg;
     trainer_times *tm = &t->times;
     double t0 = epr_now_s();
-    int n = step_batch(t);
+    float lr;
+    double lambda;
+    trainer_hparams(t, t->step, &lr, &lambda);
+    if (t->pr) baseline_events(t);
+    int n = t->dev ? t->dops->batch(t) : trainer_gather(t, t->step, t->x, t->y, t->idx);
 
     double t1 = epr_now_s(), c1 = t->opts->phase_cpu ? epr_cpu_s() : 0;
-    epr_model_decode(t->em);
-    double ce = n ? nn_forward(t->net, t->x, t->y, n, 1) : 0.0;
-    int wrong = n ? nn_count_errors(t->net, t->y, n, NULL) : 0;
-    if (n) nn_backward(t->net, 1.0f / (float)cfg->batch);
-    epr_model_backward(t->em);
+    double ce = 0;
+    int wrong = 0;
+    if (t->dev) {
+        t->dops->net(t, n, &ce, &wrong);
+    } else {
+        epr_model_decode(t->em);
+        ce = n ? nn_forward(t->net, t->x, t->y, n, 1) : 0.0;
+        wrong = n ? nn_count_errors(t->net, t->y, n, NULL) : 0;
+        if (n) nn_backward(t->net, 1.0f / (float)cfg->batch);
+        epr_model_backward(t->em);
+    }
 
     double t2 = epr_now_s(), c2 = t->opts->phase_cpu ? epr_cpu_s() : 0;
     double rate = 0;
-    if (cfg->epr_enabled) rate = epr_model_rate_noisy(t->em, cfg->seed, t->step, cfg->lambda, t->rank, t->nranks);
+    if (cfg->epr_enabled)
+        rate = t->dev ? t->dops->rate(t, lambda)
+                      : epr_model_rate_noisy(t->em, cfg->seed, t->step, lambda, t->rank, t->nranks);
 
     double t3 = epr_now_s(), c3 = t->opts->phase_cpu ? epr_cpu_s() : 0;
     step_allreduce(t, ce, rate, wrong, n, m);
 
     double t4 = epr_now_s();
     if (t->pr) prune_tie_grads(t->pr, epr_model_grads(t->em)); /* identical on every rank: after the allreduce */
-    step_update_net(t);
+    step_update_net(t, lr);
     double bcast = step_update_density(t);
     step_ema(t);
     t->step++;
@@ -485,9 +584,9 @@ int trainer_create(const cfg_experiment *cfg, const train_opts *opts, dataset *t
 }
 
 double trainer_test_error(trainer *t, int ema) {
-    if (ema) return evaluate_ema(t);
-    epr_model_decode(t->em);
-    return evaluate(t->net, &t->test, t->cfg->eval_batch, t->x, t->y, t->idx);
+    if (ema) return evaluate_ema(t, NULL);
+    do_decode(t);
+    return evaluate(t, NULL);
 }
 
 long trainer_steps(const trainer *t) { return t->step; }
@@ -530,7 +629,7 @@ static void print_rate_report(trainer *t, FILE *f) {
  * decode that file and evaluate it: the error reported for the compressed
  * model is the error of the bytes on disk, computed by the same code as
  * `epr eval`.  Expects the EMA values in the train block. */
-static int write_bitstream(trainer *t, train_result *res, FILE *out, epr_err *err) {
+static int write_bitstream(trainer *t, train_result *res, const int *dev_preds, FILE *out, epr_err *err) {
     void *bytes = NULL;
     size_t len = 0;
     int rc = bitstream_encode(t->em, t->arch_text, &bytes, &len, NULL, err);
@@ -553,6 +652,10 @@ static int write_bitstream(trainer *t, train_result *res, FILE *out, epr_err *er
         res->file_bytes = (long)len;
         res->test_error_file = e;
         res->predictions_crc = epr_crc32(preds, (size_t)t->test.n * sizeof *preds);
+        if (dev_preds) {
+            res->device_predictions_differ = 0;
+            for (int i = 0; i < t->test.n; i++) res->device_predictions_differ += preds[i] != dev_preds[i];
+        }
         if (out) {
             fprintf(out, "wrote %s: %zu bytes (%.2f KB), %.1fx smaller than float32 (%zu bytes)\n", t->epr_path, len,
                     len / 1024.0, 4.0 * (double)nn_model_num_params(t->net) / (double)len,
@@ -560,6 +663,10 @@ static int write_bitstream(trainer *t, train_result *res, FILE *out, epr_err *er
             bitstream_print_sizes(f, out, 0);
             fprintf(out, "decoded %s: test error %.2f%% (%d/%d wrong), predictions crc32 %08x\n", t->epr_path,
                     100 * e, (int)(e * t->test.n + 0.5), t->test.n, res->predictions_crc);
+            if (dev_preds)
+                fprintf(out, "%s's final evaluation (quantised EMA) and the CPU's decode of %s differ on %ld of %d "
+                             "test predictions\n",
+                        t->device_name, t->epr_path, res->device_predictions_differ, t->test.n);
         }
     }
     free(preds);
@@ -571,9 +678,16 @@ static int write_bitstream(trainer *t, train_result *res, FILE *out, epr_err *er
  * rate, the bitstream and its decoded error, then the final run file. */
 static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err *err) {
     const cfg_experiment *cfg = t->cfg;
-    epr_model_decode(t->em);
-    res->test_error_raw = evaluate(t->net, &t->test, cfg->eval_batch, t->x, t->y, t->idx);
-    res->test_error = evaluate_ema(t);
+    int *dev_preds = NULL;
+    res->device_predictions_differ = -1;
+    if (t->dev) { /* the host arrays take the device state: the .epr and run file are written from them */
+        t->dops->download(t);
+        dev_preds = malloc((size_t)t->test.n * sizeof *dev_preds + 1);
+        RETURN_ERROR_IF(!dev_preds, err, EPR_ENOMEM, "out of memory");
+    }
+    do_decode(t);
+    res->test_error_raw = evaluate(t, NULL);
+    res->test_error = evaluate_ema(t, dev_preds); /* on the device when the step runs there */
     res->steps = t->step;
     if (out) {
         fprintf(out, "done: %ld steps in %.1f s; %.2f ms/step, %.0f img/s, allreduce + broadcast %.1f%% of step time "
@@ -586,7 +700,7 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
     }
     int rc = 0;
     if (cfg->epr_enabled) {
-        swap_ema(t, 1);
+        swap_ema_host(t, 1);
         res->rate_exact_bits = epr_model_rate_exact(t->em, NULL);
         if (out) {
             fprintf(out, "exact self-information of the quantised EMA model (learned densities):\n");
@@ -594,9 +708,10 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
             fprintf(out, "lambda %g, lambda * compressed params %g\n", cfg->lambda,
                     cfg->lambda * (double)epr_model_num_compressed(t->em));
         }
-        rc = write_bitstream(t, res, out, err);
-        swap_ema(t, 0);
+        rc = write_bitstream(t, res, dev_preds, out, err);
+        swap_ema_host(t, 0);
     }
+    free(dev_preds);
     if (!rc) {
         add_row(t, t->step);
         set_cell(t, CURVE_TEST_ERROR, cfg->epr_enabled ? res->test_error_file : res->test_error);
@@ -605,9 +720,9 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
     }
     if (!rc && out) fprintf(out, "run file: %s\n", t->run_path);
     if (!rc && t->opts->after_training) { /* e.g. post-training baselines of the EMA weights */
-        swap_ema(t, 1);
+        swap_ema_host(t, 1);
         rc = t->opts->after_training(t->net, cfg, t->arch_text, &t->test, t->opts->out_dir, res->steps, wall, out, err);
-        swap_ema(t, 0);
+        swap_ema_host(t, 0);
     }
     return rc;
 }
@@ -640,9 +755,9 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
     int root = t.rank == 0 && !opts->quiet;
     FILE *out = stdout;
     if (root) {
-        fprintf(out, "epr train %s: %s on %s (%d train / %d test), %d rank%s, batch %d, %ld steps\n", cfg->path,
-                cfg->model_name, cfg->data_set, t.train.n, t.test.n, t.nranks, t.nranks > 1 ? "s" : "", cfg->batch,
-                cfg->steps);
+        fprintf(out, "epr train %s: %s on %s (%d train / %d test), %d rank%s, batch %d, %ld steps, on %s\n",
+                cfg->path, cfg->model_name, cfg->data_set, t.train.n, t.test.n, t.nranks, t.nranks > 1 ? "s" : "",
+                cfg->batch, cfg->steps, t.device_name);
         fprintf(out, "  %zu parameters (float32 %zu bytes)", nn_model_num_params(t.net), 4 * nn_model_num_params(t.net));
         if (cfg->epr_enabled)
             fprintf(out, "; EPR: %d groups over %zu parameters, lambda %g (lambda*n = %g), density lr %g",
@@ -707,13 +822,13 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
             last_step = t.step;
         }
         if (cfg->eval_every > 0 && t.step % cfg->eval_every == 0 && t.step != cfg->steps && t.rank == 0) {
-            double e = evaluate_ema(&t);
+            double e = evaluate_ema(&t, NULL);
             add_row(&t, t.step);
             set_cell(&t, CURVE_TEST_ERROR, e);
             double bits = NAN;
             if (cfg->epr_enabled) {
                 swap_ema(&t, 1);
-                bits = epr_model_rate_exact(t.em, NULL);
+                bits = rate_exact(&t, NULL);
                 swap_ema(&t, 0);
                 set_cell(&t, CURVE_RATE_EXACT, bits);
             }

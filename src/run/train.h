@@ -35,6 +35,9 @@ typedef struct {
     long file_bytes;          /* .epr size, EPR only */
     double test_error_file;   /* error of the network decoded from the .epr */
     unsigned predictions_crc; /* CRC32 of the decoded network's test predictions */
+    long device_predictions_differ; /* [train] device = cuda, EPR: test predictions of the device's final
+                                       evaluation (quantised EMA) that differ from those of the .epr decoded
+                                       on the CPU; -1 otherwise */
     double size_parts[9];     /* .epr bytes: header, arch, decoder, tables, index, coded, extras, crc, total */
     long steps;
 } train_result;

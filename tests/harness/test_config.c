@@ -114,6 +114,33 @@ static void test_bad_values(void **state) {
     expect_error("[epr]\ntable_precision = 20\n", NULL, 0, "exp.ini", "table_precision");
 }
 
+/* [train] device: cpu (default) | cuda, settable with --set, recorded in
+ * the text; a device override alone does not make another experiment (a
+ * checkpoint resumes on either device). */
+static void test_device_key(void **state) {
+    (void)state;
+    cfg_experiment c, d;
+    epr_err e = {0};
+    assert_int_equal(cfg_load_string(GOOD, "exp.ini", NULL, 0, &c, &e), 0);
+    assert_string_equal(c.device, "cpu");
+    const char *ov[] = {"train.device=cuda"};
+    assert_int_equal(cfg_load_string(GOOD, "exp.ini", ov, 1, &d, &e), 0);
+    assert_string_equal(d.device, "cuda");
+    assert_non_null(strstr(d.text, "; --set train.device=cuda\n"));
+    assert_true(cfg_same_experiment(c.text, d.text));
+    assert_true(cfg_same_experiment(d.text, c.text));
+    cfg_free(&d);
+    const char *ov2[] = {"train.device=cuda", "epr.lambda=1e-5"};
+    assert_int_equal(cfg_load_string(GOOD, "exp.ini", ov2, 2, &d, &e), 0);
+    assert_false(cfg_same_experiment(c.text, d.text));
+    cfg_free(&d);
+    assert_true(cfg_same_experiment("a\nb", "a\nb\n; --set train.device=cpu\n"));
+    assert_false(cfg_same_experiment("a\nb", "a\n"));
+    assert_false(cfg_same_experiment("a\nb\n", "a\nbb\n"));
+    cfg_free(&c);
+    expect_error("[train]\ndevice = tpu\n", NULL, 0, "exp.ini", "device: unknown 'tpu' (cpu | cuda)");
+}
+
 static void test_syntax_error(void **state) {
     (void)state;
     expect_error("[train]\nsteps = 5\nthis line has no equals sign\n", NULL, 0, "exp.ini:3", "syntax");
@@ -229,6 +256,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_key_names_file_line_key),
         cmocka_unit_test(test_unknown_section),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_device_key),
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_long_line),
         cmocka_unit_test(test_group_errors),

@@ -170,6 +170,30 @@ static void test_create_errors(void **state) {
     cfg_free(&cfg);
 }
 
+/* [train] device = cuda in a build without CUDA: refused, saying how to get
+ * it.  (With -DEPR_CUDA=ON, tests/gpu/test_gpu_train.c covers the device.) */
+static void test_device_cuda_refused_without_cuda(void **state) {
+    (void)state;
+#ifdef EPR_CUDA
+    skip();
+#else
+    const char *ov[] = {"train.device=cuda"};
+    cfg_experiment cfg;
+    load(&cfg, ov, 1);
+    dataset train;
+    make_data(&train, 64, 1);
+    trainer *t = NULL;
+    epr_err err = {0};
+    int rc = trainer_create(&cfg, NULL, &train, NULL, &t, &err);
+    assert_int_equal(rc, EPR_EUNSUP);
+    assert_null(t);
+    if (!strstr(err.msg, "test_trainer.ini: [train] device = cuda, but this epr was built without CUDA: rebuild "
+                         "with -DEPR_CUDA=ON"))
+        fail_msg("message: %s", err.msg);
+    cfg_free(&cfg);
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns),
@@ -177,6 +201,7 @@ int main(void) {
         cmocka_unit_test(test_deterministic_sgd_psi),
         cmocka_unit_test(test_deterministic_plain_prune_share),
         cmocka_unit_test(test_create_errors),
+        cmocka_unit_test(test_device_cuda_refused_without_cuda),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
