@@ -30,11 +30,11 @@
 
 #include <stddef.h>
 
-#include "nn/nn.h"
-
 #ifdef __cplusplus
-extern "C" {
+extern "C" { /* nn.h's functions have C linkage when a .cu includes this */
 #endif
+
+#include "nn/nn.h"
 
 /* nn_cuda_open's code when no usable CUDA device is present (tests map it
  * to exit 77, "skipped"). */
