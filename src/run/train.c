@@ -305,6 +305,14 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
         MPI_Comm_rank(MPI_COMM_WORLD, &t->rank);
         MPI_Comm_size(MPI_COMM_WORLD, &t->nranks);
     }
+    t->local_rank = t->rank;
+    if (mpi_on && t->nranks > 1 && !strcmp(cfg->device, "cuda")) {
+        /* collective: before anything that can fail on one rank only */
+        MPI_Comm node;
+        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node);
+        MPI_Comm_rank(node, &t->local_rank);
+        MPI_Comm_free(&node);
+    }
     openblas_set_num_threads(cfg->threads);
     if (opts->out_dir) {
         snprintf(t->run_path, sizeof t->run_path, "%s/run.h5", opts->out_dir);
@@ -590,7 +598,10 @@ double trainer_test_error(trainer *t, int ema) {
 }
 
 long trainer_steps(const trainer *t) { return t->step; }
-epr_model *trainer_model(trainer *t) { return t->em; }
+epr_model *trainer_model(trainer *t) {
+    if (t->dev) t->dops->download(t); /* the host arrays take the device state */
+    return t->em;
+}
 const trainer_times *trainer_phase_times(const trainer *t) { return &t->times; }
 
 void trainer_free(trainer *t) {

@@ -77,6 +77,7 @@ struct trainer {
     const cfg_experiment *cfg;
     const train_opts *opts;
     int rank, nranks;
+    int local_rank; /* rank within the node (MPI_COMM_TYPE_SHARED): picks the GPU */
     dataset train, test;
     nn_model *net;
     epr_model *em;
