@@ -22,6 +22,9 @@ usage: slurm/submit.sh SWEEP.tsv [options]
   --epr PATH         the epr binary             (\$EPR_BIN, default $REPO/build/epr)
   --baseline RUN.h5  plain run for the report   (\$EPR_BASELINE)
   --set K=V          add "--set K=V" to every run (repeatable), e.g. --set train.steps=200
+  --gpus             train on GPUs, one per rank (\$EPR_GPUS=1): the array job asks for
+                     --gpus-per-task=1 and every run gets --set train.device=cuda (epr
+                     built with -DEPR_CUDA=ON, e.g. --epr build-cuda/epr; docs/gpu.md)
   --sbatch-arg ARG   extra sbatch option for both jobs, repeatable
                      (\$EPR_SBATCH_ARGS, space-separated), e.g. --sbatch-arg=--qos=short
   --dry-run          print the sbatch commands, submit nothing
@@ -39,7 +42,7 @@ die() { echo "submit.sh: error: $*" >&2; exit 2; }
 sweep="" out=${EPR_SWEEP_OUT:-} ranks=${EPR_RANKS:-1} maxpar=${EPR_MAX_PARALLEL:-4}
 partition=${EPR_PARTITION:-} account=${EPR_ACCOUNT:-} time_limit=${EPR_TIME:-02:00:00}
 merge_time=${EPR_MERGE_TIME:-00:15:00} epr=${EPR_BIN:-$REPO/build/epr} baseline=${EPR_BASELINE:-}
-dry=0
+dry=0 gpus=${EPR_GPUS:-0}
 sets=()
 read -r -a extra <<< "${EPR_SBATCH_ARGS:-}"
 while [ $# -gt 0 ]; do
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
         --sbatch-arg) extra+=("${2:?--sbatch-arg needs a value}"); shift ;;
         --sbatch-arg=*) extra+=("${1#--sbatch-arg=}") ;;
         --set) sets+=("${2:?--set needs a value}"); shift ;;
+        --gpus) gpus=1 ;;
         --dry-run) dry=1 ;;
         -*) usage >&2; die "unknown option '$1'" ;;
         *) [ -z "$sweep" ] || die "unexpected argument '$1'"; sweep=$1 ;;
@@ -69,6 +73,12 @@ done
 [[ "$maxpar" =~ ^[1-9][0-9]*$ ]] || die "--max-parallel '$maxpar' is not a positive integer"
 [ -x "$epr" ] || die "$epr: no epr binary (build it: cmake -S . -B build && cmake --build build, or pass --epr)"
 [ -z "$baseline" ] || [ -f "$baseline" ] || die "--baseline $baseline: no such file"
+[[ "$gpus" =~ ^[01]$ ]] || die "EPR_GPUS='$gpus': expected 0 or 1"
+gpu_args=()
+if [ "$gpus" = 1 ]; then
+    sets+=(train.device=cuda) # one GPU per rank: the rank's node-local index picks it
+    gpu_args=(--gpus-per-task=1)
+fi
 command -v sbatch >/dev/null || [ "$dry" = 1 ] || die "sbatch not found (is this a Slurm login node?)"
 
 abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s/%s\n' "$PWD" "$1" ;; esac; }
@@ -91,9 +101,9 @@ common=(--parsable --chdir="$PWD")
 [ -n "$account" ] && common+=(--account="$account")
 common+=(${extra[@]+"${extra[@]}"})
 
-array_cmd=(sbatch "${common[@]}" --array="0-$((n - 1))%$maxpar" --ntasks="$ranks" --time="$time_limit"
+array_cmd=(sbatch "${common[@]}" --array="0-$((n - 1))%$maxpar" --ntasks="$ranks" ${gpu_args[@]+"${gpu_args[@]}"} --time="$time_limit"
     --output="$out/slurm/%x_%A_%a.out" "$REPO/slurm/sweep.sbatch" "$sweep" "$out" "$epr" ${sets[@]+"${sets[@]}"})
-echo "sweep $sweep: $n run(s), $ranks rank(s) each, at most $maxpar at a time"
+echo "sweep $sweep: $n run(s), $ranks rank(s) each${gpu_args[*]:+ (one GPU per rank)}, at most $maxpar at a time"
 if [ "$dry" = 1 ]; then
     printf '%q ' "${array_cmd[@]}"; echo
     echo "sbatch ${common[*]} --dependency=afterok:<array id> --time=$merge_time --output=$out/slurm/%x_%j.out $REPO/slurm/merge.sbatch $out $epr $REPO${baseline:+ $baseline}"
