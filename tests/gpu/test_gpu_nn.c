@@ -181,6 +181,13 @@ static int run_cmp(const cmp_case *cc, uint64_t seed) {
     double loss_g;
     gpu_pass(cc, dm, dx, dlab, ddout, &loss_g);
     int err_g = nn_cuda_count_errors(dm, dlab, n, pred_g);
+    if (cc->ce) { /* the forward's own loss and error count survive count_errors */
+        double l2;
+        int e2;
+        nn_cuda_last_loss(dm, &l2, &e2);
+        assert_true(l2 == loss_g);
+        assert_int_equal(e2, err_g);
+    }
 
     int bad = 0, bw_fwd = 1, bw_grad = 1;
     const double tol_y = cc->model ? 1e-4 : 1e-4, tol_g = cc->model ? 1e-3 : 1e-4;
