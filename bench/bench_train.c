@@ -18,7 +18,17 @@
  *
  * Output: one line per configuration, "key=value" tokens, e.g.
  *   impl=c net=lenet300-100 batch=64 mode=plain img/s=... ms/step=... ...
- * bench/torch_train.py prints the same line with impl=torch. */
+ * bench/torch_train.py prints the same line with impl=torch.
+ *
+ * --device cuda ([train] device = cuda, a build with -DEPR_CUDA=ON): the same
+ * trainer_step on the GPU (docs/gpu.md), impl=c-cuda, plus the big networks
+ * (vgg16-cifar and resnet20-4 on 3x32x32, resnet18 and resnet50 on
+ * 3x224x224, with the groups and optimizer of their *_dft.ini experiment,
+ * augmentation off) and mem_mb: device memory the trainer holds after the
+ * timed steps (cudaMemGetInfo: free memory after the CUDA context was made
+ * minus free memory then; the trainer allocates everything up front, so this
+ * is its peak).  The input batch is gathered on the host and copied every
+ * step, as in `epr train` (overlapped with the previous step's compute). */
 #include <cblas.h>
 #include <math.h>
 #include <stdint.h>
@@ -33,6 +43,10 @@
 #include "run/data_sets.h"
 #include "run/dataset.h"
 #include "run/train.h"
+
+#ifdef EPR_CUDA
+#include <cuda_runtime_api.h>
+#endif
 
 #ifndef EPR_SOURCE_DIR
 #define EPR_SOURCE_DIR "."
@@ -65,23 +79,57 @@ static long maxrss_kb(void) {
     return ru.ru_maxrss; /* Linux: kilobytes */
 }
 
-/* 8,004 random 28x28 images, random labels: the mnist10k train split's shape. */
-static void synthetic_dataset(dataset *d, int n, uint64_t seed) {
+/* The networks: experiment file, input shape, classes, synthetic train set size. */
+typedef struct {
+    const char *net, *experiment;
+    int c, side, classes, n_train;
+} bench_net;
+
+static const bench_net NETS[] = {
+    {"lenet300-100", "lenet300-100_mnist10k.ini", 1, 28, 10, 8004},
+    {"lenet5-caffe", "lenet5-caffe_mnist10k.ini", 1, 28, 10, 8004},
+    {"vgg16-cifar", "vgg16_cifar10_dft.ini", 3, 32, 10, 8004},
+    {"resnet20-4", "resnet20-4_cifar10_dft.ini", 3, 32, 10, 8004},
+    {"resnet18", "resnet18_imagenet_dft.ini", 3, 224, 1000, 512},
+    {"resnet50", "resnet50_imagenet_dft.ini", 3, 224, 1000, 512},
+};
+#define N_NETS ((int)(sizeof NETS / sizeof NETS[0]))
+
+static const bench_net *find_net(const char *name) {
+    for (int i = 0; i < N_NETS; i++)
+        if (!strcmp(NETS[i].net, name)) return &NETS[i];
+    return NULL;
+}
+
+/* n random c x side x side images, random labels (8,004 28x28 ones: the
+ * mnist10k train split's shape). */
+static void synthetic_dataset(dataset *d, int n, int c, int side, int classes, uint64_t seed) {
     memset(d, 0, sizeof *d);
+    size_t in = (size_t)c * side * side;
     d->n = n;
-    d->c = 1, d->h = 28, d->w = 28;
-    d->n_classes = 10;
-    d->images = xcalloc((size_t)n * 784, 1);
+    d->c = c, d->h = side, d->w = side;
+    d->n_classes = classes;
+    d->images = xcalloc((size_t)n * in, 1);
     d->labels = xcalloc((size_t)n, sizeof(int));
     uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < (size_t)n * 784; i++) {
+    for (size_t i = 0; i < (size_t)n * in; i++) {
         s ^= s << 13, s ^= s >> 7, s ^= s << 17;
         d->images[i] = (uint8_t)(s >> 24);
     }
     for (int i = 0; i < n; i++) {
         s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        d->labels[i] = (int)(s % 10);
+        d->labels[i] = (int)(s % (uint64_t)classes);
     }
+}
+
+/* Free device memory (bytes) once the CUDA context exists; 0 without CUDA. */
+static double device_free_bytes(void) {
+#ifdef EPR_CUDA
+    size_t fr = 0, total = 0;
+    cudaFree(0); /* make the context first: its memory is not the trainer's */
+    if (cudaMemGetInfo(&fr, &total) == cudaSuccess) return (double)fr;
+#endif
+    return 0;
 }
 
 static trainer *make_trainer(const cfg_experiment *cfg, const train_opts *o, dataset *train, dataset *test) {
@@ -91,29 +139,38 @@ static trainer *make_trainer(const cfg_experiment *cfg, const train_opts *o, dat
     return t;
 }
 
-/* eval_batch 0: the experiment's own; epr 0: epr.enabled = false, 1: as the file says */
-static void load_cfg(const char *path, int batch, int eval_batch, int epr, cfg_experiment *cfg) {
-    char ov[3][64];
-    const char *ovs[3];
+/* eval_batch 0: the experiment's own; epr 0: epr.enabled = false, 1: as the file says;
+ * device: [train] device (NULL: the file's) */
+static void load_cfg(const char *path, int batch, int eval_batch, int epr, const char *device, cfg_experiment *cfg) {
+    char ov[5][64];
+    const char *ovs[5];
     int n = 0;
     snprintf(ov[n], sizeof ov[n], "train.batch=%d", batch), ovs[n] = ov[n], n++;
     if (!epr) snprintf(ov[n], sizeof ov[n], "epr.enabled=false"), ovs[n] = ov[n], n++;
     if (eval_batch > 0) snprintf(ov[n], sizeof ov[n], "train.eval_batch=%d", eval_batch), ovs[n] = ov[n], n++;
+    if (device) snprintf(ov[n], sizeof ov[n], "train.device=%s", device), ovs[n] = ov[n], n++;
+    /* synthetic data in memory: no augmentation (as the PyTorch side) */
+    snprintf(ov[n], sizeof ov[n], "data.augment=none"), ovs[n] = ov[n], n++;
     epr_err err;
     if (cfg_load(path, ovs, n, cfg, &err)) die(path, &err);
 }
 
 /* ---- throughput ---- */
 
-static void bench_throughput(const char *net, int batch, int epr, int steps, int warmup, int repeats) {
+static void bench_throughput(const bench_net *bn, int batch, int epr, int steps, int warmup, int repeats,
+                             const char *device) {
+    const char *net = bn->net;
+    int cuda = !strcmp(device, "cuda");
     cfg_experiment cfg;
     char path[2048];
-    snprintf(path, sizeof path, "%s/experiments/%s_mnist10k.ini", EPR_SOURCE_DIR, net);
-    load_cfg(path, batch, 0, epr, &cfg);
+    snprintf(path, sizeof path, "%s/experiments/%s", EPR_SOURCE_DIR, bn->experiment);
+    /* on the GPU the model is built for max(batch, eval_batch): evaluate at the batch (no test set here) */
+    load_cfg(path, batch, cuda ? batch : 0, epr, cuda ? "cuda" : NULL, &cfg);
     if (epr && !cfg.epr_enabled) die("the experiment has [epr] enabled = false", NULL);
     dataset train;
-    synthetic_dataset(&train, 8004, 1);
+    synthetic_dataset(&train, bn->n_train, bn->c, bn->side, bn->classes, 1);
     train_opts o = {.quiet = 1, .phase_cpu = 1};
+    double free0 = cuda ? device_free_bytes() : 0;
     trainer *t = make_trainer(&cfg, &o, &train, NULL);
 
     double m[N_SLOTS] = {0};
@@ -140,12 +197,14 @@ static void bench_throughput(const char *net, int batch, int epr, int steps, int
     double lo = ms[0], hi = ms[0];
     for (int r = 1; r < repeats; r++) lo = ms[r] < lo ? ms[r] : lo, hi = ms[r] > hi ? ms[r] : hi;
     double med = median(ms, repeats);
-    printf("impl=c net=%s batch=%d mode=%s img/s=%.1f ms/step=%.3f min_ms=%.3f max_ms=%.3f cpu_ms=%.3f repeats=%d"
+    char mem[64] = "";
+    if (cuda) snprintf(mem, sizeof mem, " mem_mb=%.1f", (free0 - device_free_bytes()) / 1048576.0);
+    printf("impl=%s net=%s batch=%d mode=%s img/s=%.1f ms/step=%.3f min_ms=%.3f max_ms=%.3f cpu_ms=%.3f repeats=%d"
            " steps=%d bits=%.0f data_ms=%.3f net_ms=%.3f rate_ms=%.3f opt_ms=%.3f"
-           " net_cpu_ms=%.3f rate_cpu_ms=%.3f\n",
-           net, batch, epr ? "epr" : "plain", batch * 1e3 / med, med, lo, hi, median(cpu, repeats), repeats, steps,
-           m[SLOT_RATE], median(f_data, repeats), median(f_net, repeats), median(f_rate, repeats),
-           median(f_opt, repeats), median(c_net, repeats), median(c_rate, repeats));
+           " net_cpu_ms=%.3f rate_cpu_ms=%.3f%s\n",
+           cuda ? "c-cuda" : "c", net, batch, epr ? "epr" : "plain", batch * 1e3 / med, med, lo, hi,
+           median(cpu, repeats), repeats, steps, m[SLOT_RATE], median(f_data, repeats), median(f_net, repeats),
+           median(f_rate, repeats), median(f_opt, repeats), median(c_net, repeats), median(c_rate, repeats), mem);
     fflush(stdout);
     free(ms);
     free(cpu);
@@ -166,7 +225,7 @@ static int bench_memory(int batch, int eval_batch, int steps) {
     cfg_experiment cfg;
     char path[2048];
     snprintf(path, sizeof path, "%s/experiments/lenet5-caffe_fashion.ini", EPR_SOURCE_DIR);
-    load_cfg(path, batch, eval_batch, 1, &cfg);
+    load_cfg(path, batch, eval_batch, 1, NULL, &cfg);
     dataset train, test;
     epr_err err;
     if (data_load_experiment(&cfg, &train, &test, &err)) {
@@ -198,7 +257,7 @@ static int bench_memory(int batch, int eval_batch, int steps) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: bench_train [--net lenet300-100|lenet5-caffe|all] [--batch N|all] [--mode plain|epr|all]\n"
+            "usage: bench_train [--net NET|all] [--batch N|all] [--mode plain|epr|all] [--device cpu|cuda]\n"
             "                   [--steps N] [--warmup N] [--repeats N]\n"
             "       bench_train --memory [--batch N] [--eval-batch N] [--steps N]\n"
             "\n"
@@ -206,6 +265,12 @@ static void usage(FILE *f) {
             "the step of `epr train` (run/train.h trainer_step) with the settings and groups of experiments/<net>_mnist10k.ini.\n"
             "Defaults: all nets, batches 64 and 128, both modes; warm-up 10 steps (plain) / 3 (epr);\n"
             "then the median over --repeats (5) runs of --steps steps (plain 100, epr 20).\n"
+            "NET: lenet300-100, lenet5-caffe (28x28), vgg16-cifar, resnet20-4 (3x32x32), resnet18, resnet50\n"
+            "(3x224x224), each with the settings and groups of its experiment file (the big ones: *_dft.ini).\n"
+            "--device cuda (a build with -DEPR_CUDA=ON): the step on the GPU, impl=c-cuda, and mem_mb (device\n"
+            "memory the trainer holds); 'all' is then the LeNets at batch 64 and 128, vgg16-cifar and\n"
+            "resnet20-4 at 128, resnet18 and resnet50 at 64; defaults warm-up 5 (big nets 2), 50 steps\n"
+            "(big nets 10), 3 repeats.\n"
             "One line per configuration: img/s, ms/step (median, min, max) and the per-step split\n"
             "data (sampler+gather), net (decode+forward+backward+decoder backward), rate, opt (Adams+EMA),\n"
             "in wall ms, and net and rate also in process CPU ms (steadier on a shared machine).\n"
@@ -218,8 +283,8 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    const char *net = "all", *mode = "all";
-    int batch = 0, steps = 0, warmup = -1, repeats = 5, memory = 0, eval_batch = 0;
+    const char *net = "all", *mode = "all", *device = "cpu";
+    int batch = 0, steps = 0, warmup = -1, repeats = 5, repeats_set = 0, memory = 0, eval_batch = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -232,6 +297,8 @@ int main(int argc, char **argv) {
             net = argv[++i];
         } else if (!strcmp(a, "--mode") && has) {
             mode = argv[++i];
+        } else if (!strcmp(a, "--device") && has) {
+            device = argv[++i];
         } else if (!strcmp(a, "--batch") && has) {
             i++;
             batch = strcmp(argv[i], "all") ? atoi(argv[i]) : 0;
@@ -246,6 +313,7 @@ int main(int argc, char **argv) {
             warmup = atoi(argv[++i]);
         } else if (!strcmp(a, "--repeats") && has) {
             repeats = atoi(argv[++i]);
+            repeats_set = 1;
             if (repeats < 1) return usage(stderr), 2;
         } else {
             fprintf(stderr, "bench_train: unknown or incomplete option '%s'\n", a);
@@ -256,9 +324,12 @@ int main(int argc, char **argv) {
     openblas_set_num_threads(1);
     if (memory) return bench_memory(batch ? batch : 64, eval_batch, steps ? steps : 100);
 
-    const char *nets[] = {"lenet300-100", "lenet5-caffe"};
-    const int batches[] = {64, 128};
-    if (strcmp(net, "all") && strcmp(net, nets[0]) && strcmp(net, nets[1])) {
+    if (strcmp(device, "cpu") && strcmp(device, "cuda")) {
+        fprintf(stderr, "bench_train: unknown device '%s' (cpu | cuda)\n", device);
+        return 2;
+    }
+    int cuda = !strcmp(device, "cuda");
+    if (strcmp(net, "all") && !find_net(net)) {
         fprintf(stderr, "bench_train: unknown net '%s'\n", net);
         return 2;
     }
@@ -266,17 +337,27 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_train: unknown mode '%s'\n", mode);
         return 2;
     }
-    for (int ni = 0; ni < 2; ni++) {
-        if (strcmp(net, "all") && strcmp(net, nets[ni])) continue;
-        for (int bi = 0; bi < 2; bi++) {
-            int b = batch ? batch : batches[bi];
-            if (batch && bi) break;
-            for (int e = 0; e < 2; e++) {
-                if (strcmp(mode, "all") && strcmp(mode, e ? "epr" : "plain")) continue;
-                int s = steps ? steps : (e ? 20 : 100);
-                int w = warmup >= 0 ? warmup : (e ? 3 : 10);
-                bench_throughput(nets[ni], b, e, s, w, repeats);
-            }
+    /* "all": the LeNets at 64 and 128 (CPU and GPU), the big nets on the GPU */
+    static const struct {
+        const char *net;
+        int batch, gpu_only;
+    } ALL[] = {{"lenet300-100", 64, 0}, {"lenet300-100", 128, 0}, {"lenet5-caffe", 64, 0}, {"lenet5-caffe", 128, 0},
+               {"vgg16-cifar", 128, 1}, {"resnet20-4", 128, 1},   {"resnet18", 64, 1},     {"resnet50", 64, 1}};
+    int done_net[N_NETS] = {0};
+    for (int k = 0; k < (int)(sizeof ALL / sizeof ALL[0]); k++) {
+        const bench_net *bn = find_net(ALL[k].net);
+        int ni = (int)(bn - NETS);
+        if (strcmp(net, "all") ? strcmp(net, bn->net) != 0 : ALL[k].gpu_only && !cuda) continue;
+        if (batch && done_net[ni]) continue; /* --batch N: once per net */
+        done_net[ni] = 1;
+        int b = batch ? batch : ALL[k].batch;
+        int big = bn->side > 28;
+        for (int e = 0; e < 2; e++) {
+            if (strcmp(mode, "all") && strcmp(mode, e ? "epr" : "plain")) continue;
+            int s = steps ? steps : cuda ? (big ? 10 : 50) : (e ? 20 : 100);
+            int w = warmup >= 0 ? warmup : cuda ? (big ? 2 : 5) : (e ? 3 : 10);
+            int r = repeats_set ? repeats : cuda ? 3 : repeats;
+            bench_throughput(bn, b, e, s, w, r, device);
         }
     }
     return 0;
