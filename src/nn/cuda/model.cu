@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/timeutil.h"
 #include "nn/cuda/nn_cuda_internal.h"
 
 #define GRID_LOOP(i, n) \
@@ -109,8 +110,8 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
         oom |= DALLOC(m->col, sizeof(float) * m->col_size) | DALLOC(m->gather, sizeof(float) * m->gather_size);
         oom |= DALLOC(m->bn_red, sizeof(float) * 2 * maxc) | DALLOC(m->probs, sizeof(float) * B * K);
         oom |= DALLOC(m->labels, sizeof(int) * B) | DALLOC(m->sample_loss, sizeof(double) * B);
-        oom |= DALLOC(m->wrong, sizeof(int) * 2 * B) | DALLOC(m->d_loss, sizeof(double) * 2);
-        if (!oom && cudaMallocHost((void **)&m->h_loss, sizeof(double) * 2) != cudaSuccess) {
+        oom |= DALLOC(m->wrong, sizeof(int) * 2 * B) | DALLOC(m->d_loss, sizeof(double) * 4);
+        if (!oom && cudaMallocHost((void **)&m->h_loss, sizeof(double) * 4) != cudaSuccess) {
             m->h_loss = NULL;
             oom = 1;
         }
@@ -124,6 +125,8 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
     *out = m;
     return 0;
 }
+
+extern "C" void nn_cuda_model_profile(nn_cuda_model *m, double *op_time) { m->op_time = op_time; }
 
 extern "C" nn_cuda *nn_cuda_model_context(nn_cuda_model *m) { return m->c; }
 
@@ -155,6 +158,9 @@ extern "C" int nn_cuda_model_alloc_params(nn_cuda_model *m, epr_err *err) {
 
 extern "C" float *nn_cuda_model_param_block(nn_cuda_model *m) { return m->param_block; }
 extern "C" float *nn_cuda_model_grad_block(nn_cuda_model *m) { return m->grad_block; }
+extern "C" const float *nn_cuda_model_layer_output(const nn_cuda_model *m, int i) {
+    return (i >= 0 && i < m->n_layers) ? m->layers[i].y : NULL;
+}
 extern "C" const float *nn_cuda_model_logits(const nn_cuda_model *m) { return m->layers[m->n_layers - 1].y; }
 extern "C" float *nn_cuda_model_buffer(nn_cuda_model *m, int i) {
     return (i >= 0 && i < m->n_buffers) ? m->buffers[i].data : NULL;
@@ -202,13 +208,14 @@ __global__ void k_softmax_ce(const float *z, const int *labels, int n, int K, fl
     }
 }
 
-/* Sum of n per-sample values in a fixed order (one block). */
+/* Sums of n per-sample losses (loss may be NULL) and error flags, in a
+ * fixed order (one block): out[0], out[1]. */
 #define SUM_T 256
 __global__ void k_sum_loss(const double *loss, const int *wrong, int n, double *out) {
     __shared__ double a[SUM_T], b[SUM_T];
     double s = 0.0, w = 0.0;
     for (int i = threadIdx.x; i < n; i += SUM_T) {
-        s += loss[i];
+        if (loss) s += loss[i];
         w += wrong[i];
     }
     a[threadIdx.x] = s;
@@ -249,7 +256,15 @@ extern "C" void nn_cuda_forward_async(nn_cuda_model *m, const float *d_x, const 
         const float *in = L->in < 0 ? d_x : m->layers[L->in].y;
         const float *with = L->op == NN_ADD ? (L->with < 0 ? d_x : m->layers[L->with].y) : NULL;
         if (L->op == NN_FLATTEN) L->y = (float *)in;
-        nn_cuda_layer_forward(m, L, in, with, n, training);
+        if (m->op_time) {
+            cudaStreamSynchronize(m->c->stream);
+            double t0 = epr_now_s();
+            nn_cuda_layer_forward(m, L, in, with, n, training);
+            cudaStreamSynchronize(m->c->stream);
+            m->op_time[2 * L->op] += epr_now_s() - t0;
+        } else {
+            nn_cuda_layer_forward(m, L, in, with, n, training);
+        }
     }
     m->has_labels = d_labels != NULL;
     if (!d_labels) return;
@@ -285,13 +300,12 @@ extern "C" int nn_cuda_count_errors(nn_cuda_model *m, const int *d_labels, int n
     cudaStream_t st = m->c->stream;
     int *preds = m->wrong + m->max_batch;
     k_argmax<<<nn_cuda_blocks(n), NN_CUDA_THREADS, 0, st>>>(nn_cuda_model_logits(m), d_labels, n, K, preds, m->wrong);
-    /* the per-sample losses are not needed: reuse them as the zero input */
-    cudaMemsetAsync(m->sample_loss, 0, sizeof(double) * n, st);
-    k_sum_loss<<<1, SUM_T, 0, st>>>(m->sample_loss, m->wrong, n, m->d_loss + 0);
+    /* into d_loss[2..3]: the forward's loss in d_loss[0..1] stays readable */
+    k_sum_loss<<<1, SUM_T, 0, st>>>(NULL, m->wrong, n, m->d_loss + 2);
     if (host_preds) cudaMemcpyAsync(host_preds, preds, sizeof(int) * n, cudaMemcpyDeviceToHost, st);
-    cudaMemcpyAsync(m->h_loss, m->d_loss, sizeof(double) * 2, cudaMemcpyDeviceToHost, st);
+    cudaMemcpyAsync(m->h_loss + 2, m->d_loss + 2, sizeof(double) * 2, cudaMemcpyDeviceToHost, st);
     cudaStreamSynchronize(st);
-    return (int)m->h_loss[1];
+    return (int)m->h_loss[3];
 }
 
 /* ---- backward: the walk of model.c's backprop ---- */
@@ -329,7 +343,15 @@ static void backprop(nn_cuda_model *m) {
         int acc = 0, acc2 = 0;
         float *dx = grad_target(m, L->in, &acc, &input_live), *dx2 = NULL;
         if (L->op == NN_ADD) dx2 = grad_target(m, L->with, &acc2, &input_live);
-        nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, n);
+        if (m->op_time) {
+            cudaStreamSynchronize(m->c->stream);
+            double t0 = epr_now_s();
+            nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, n);
+            cudaStreamSynchronize(m->c->stream);
+            m->op_time[2 * L->op + 1] += epr_now_s() - t0;
+        } else {
+            nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, n);
+        }
     }
 }
 

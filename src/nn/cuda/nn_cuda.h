@@ -104,6 +104,14 @@ void nn_cuda_backward_from(nn_cuda_model *m, const float *d_dout);
 /* Input gradient [max_batch, in] on the device (tests; off by default). */
 int nn_cuda_model_enable_input_grad(nn_cuda_model *m, epr_err *err);
 const float *nn_cuda_model_input_grad(const nn_cuda_model *m);
+/* Device output of layer i in the last forward (tests compare every layer). */
+const float *nn_cuda_model_layer_output(const nn_cuda_model *m, int i);
+
+/* Optional profile (benchmarks): with op_time non-NULL (2 * number of nn_op
+ * doubles) every layer's forward / backward seconds are added to
+ * op_time[2*op] / op_time[2*op + 1], the stream synchronised around each
+ * layer (slow: for finding where time goes only).  NULL turns it off. */
+void nn_cuda_model_profile(nn_cuda_model *m, double *op_time);
 
 /* Batch-norm running statistics, device <-> the host model's buffers
  * (same numbering as nn_model_buffer).  Download waits. */

@@ -45,11 +45,12 @@ struct nn_cuda_model {
     int *labels;   /* copy of the last forward's labels */
     double *sample_loss; /* [max_batch] */
     int *wrong;          /* [max_batch] 0/1; preds in wrong + max_batch */
-    double *d_loss;      /* device scalars: sum loss, then errors as double */
-    double *h_loss;      /* pinned mirror of d_loss (2 doubles) */
+    double *d_loss;      /* device scalars: forward's loss sum and errors, count_errors' errors in [3] */
+    double *h_loss;      /* pinned mirror of d_loss (4 doubles) */
     int n_last, has_labels;
     const float *x;
     float *dx_input;
+    double *op_time; /* optional profile, see nn_cuda_model_profile */
 };
 
 #define NN_CUDA_THREADS 256
