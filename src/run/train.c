@@ -392,7 +392,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
         if (drc) {
             char m[sizeof err->msg];
             memcpy(m, err->msg, sizeof m);
-            snprintf(err->msg, sizeof err->msg, "%.200s: [train] device = cuda: %.300s", cfg->path, m);
+            snprintf(err->msg, sizeof err->msg, "%.180s: [train] device = cuda: %.280s", cfg->path, m);
             return drc;
         }
 #else
