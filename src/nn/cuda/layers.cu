@@ -114,18 +114,35 @@ int nn_cuda_conv_chunk(const nn_layer *L, int n) {
     return (size_t)n < ch ? n : (int)ch;
 }
 
+/* [oc, cn*P] (+ bias) -> y[cn, oc, P] */
+__global__ void k_scatter_chunk(const float *g, const float *b, int cn, int oc, int P, float *y) {
+    const size_t N = (size_t)cn * P, total = (size_t)oc * N;
+    GRID_LOOP(idx, total) { /* idx runs over y's layout: coalesced writes */
+        size_t p = idx % P, o = (idx / P) % oc, s = idx / ((size_t)P * oc);
+        float v = g[o * N + s * P + p];
+        y[idx] = b ? v + b[o] : v;
+    }
+}
+
+/* One im2col and one GEMM W[oc, K] x col[K, cn*P] per chunk of samples
+ * (a wide product: cuBLAS is far more efficient on N = cn*P than on cn
+ * products of N = P), then a reorder into y's [n, oc, P] with the bias. */
 static void conv_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n) {
     const nn_param *Wt = &m->tensors[L->wt];
     const float *b = L->bt >= 0 ? m->tensors[L->bt].w : NULL;
     const int K = L->c * L->k * L->k, P = L->oh * L->ow, chunk = nn_cuda_conv_chunk(L, n);
-    if (b) k_bias_fill<<<LAUNCH((size_t)n * L->out_size)>>>(L->y, b, n, L->oc, P);
     for (int s0 = 0; s0 < n; s0 += chunk) {
-        int cn = n - s0 < chunk ? n - s0 : chunk;
-        k_im2col<<<LAUNCH((size_t)K * cn * P)>>>(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride,
-                                                 L->pad, L->oh, L->ow, m->col);
-        /* per sample s: y_s[oc, P] = W[oc, K] col[:, s*P .. s*P+P) */
-        nn_cuda_gemm_batched(m->c, 0, 0, L->oc, P, K, 1.0f, Wt->w, K, 0, m->col, cn * P, P, b ? 1.0f : 0.0f,
-                             L->y + (size_t)s0 * L->out_size, P, (long long)L->out_size, cn);
+        int cn = n - s0 < chunk ? n - s0 : chunk, N = cn * P;
+        float *y = L->y + (size_t)s0 * L->out_size;
+        k_im2col<<<LAUNCH((size_t)K * N)>>>(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride,
+                                            L->pad, L->oh, L->ow, m->col);
+        if (cn == 1) { /* [oc, P] is y's layout already */
+            if (b) k_bias_fill<<<LAUNCH(L->out_size)>>>(y, b, 1, L->oc, P);
+            nn_cuda_gemm(m->c, 0, 0, L->oc, P, K, 1.0f, Wt->w, K, m->col, P, b ? 1.0f : 0.0f, y, P);
+            continue;
+        }
+        nn_cuda_gemm(m->c, 0, 0, L->oc, N, K, 1.0f, Wt->w, K, m->col, N, 0.0f, m->gather, N);
+        k_scatter_chunk<<<LAUNCH((size_t)L->oc * N)>>>(m->gather, b, cn, L->oc, P, y);
     }
     m->col_owner = (chunk >= n) ? (int)(L - m->layers) : -1;
     m->col_x = x;
@@ -138,24 +155,25 @@ static void conv_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *
     const int K = L->c * L->k * L->k, P = L->oh * L->ow, chunk = nn_cuda_conv_chunk(L, n);
     const int self = (int)(L - m->layers);
     if (db) k_channel_sum<<<L->oc, RED_T, 0, m->c->stream>>>(L->dy, n, L->oc, P, db);
+    if (!dW && !dx) return;
     for (int s0 = 0; s0 < n; s0 += chunk) {
         int cn = n - s0 < chunk ? n - s0 : chunk, N = cn * P;
-        const float *dys = L->dy + (size_t)s0 * L->out_size;
+        const float *g = L->dy + (size_t)s0 * L->out_size; /* dY of the chunk as [oc, cn*P] */
+        if (cn > 1) {
+            k_gather_chunk<<<LAUNCH((size_t)L->oc * N)>>>(g, cn, L->oc, P, m->gather);
+            g = m->gather;
+        }
         if (dW) {
-            const float *g = dys; /* dY of the chunk as [oc, cn*P]; one sample already is */
-            if (cn > 1) {
-                k_gather_chunk<<<LAUNCH((size_t)L->oc * N)>>>(dys, cn, L->oc, P, m->gather);
-                g = m->gather;
-            }
+            /* The col buffer still holds this layer's forward im2col only if
+             * no later conv ran since; otherwise rebuild it. */
             if (!(m->col_owner == self && m->col_x == x && m->col_n == n))
                 k_im2col<<<LAUNCH((size_t)K * N)>>>(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k,
                                                     L->stride, L->pad, L->oh, L->ow, m->col);
             nn_cuda_gemm(m->c, 0, 1, L->oc, K, N, 1.0f, g, N, m->col, N, s0 == 0 ? 0.0f : 1.0f, dW, K);
         }
         if (dx) {
-            /* dcol[:, s*P..] = W^T dY_s overwrites col: it is no longer needed. */
-            nn_cuda_gemm_batched(m->c, 1, 0, K, P, L->oc, 1.0f, Wt->w, K, 0, dys, P, (long long)L->out_size, 0.0f,
-                                 m->col, N, P, cn);
+            /* dcol = W^T dY overwrites col: it is no longer needed. */
+            nn_cuda_gemm(m->c, 1, 0, K, N, L->oc, 1.0f, Wt->w, K, g, N, 0.0f, m->col, N);
             m->col_owner = -1;
             k_col2im<<<LAUNCH((size_t)cn * L->in_size)>>>(m->col, cn, L->c, L->h, L->w, L->k, L->stride, L->pad,
                                                           L->oh, L->ow, dx + (size_t)s0 * L->in_size, acc);
@@ -310,31 +328,83 @@ __global__ void k_pass(const float *dy, float *dx, size_t n, int acc) {
     GRID_LOOP(i, n) dx[i] = acc ? dx[i] + dy[i] : dy[i];
 }
 
-/* ---- batch norm ---- */
-/* Training statistics of channel c = blockIdx.x: mean, 1/sqrt(var + eps),
- * and the running-statistics update, with the formulas of bn_forward. */
-__global__ void k_bn_stats(const float *x, int n, int C, int P, float eps, float mom, float *mean_out,
-                           float *invstd_out, float *rm, float *rv) {
+/* ---- batch norm ----
+ * Per-channel reductions in two levels, so that a layer with few channels
+ * still fills the GPU: block (c, j) sums the j-th of S equal slices of the
+ * channel's n*P values (float per thread, as layers.c sums in float within
+ * a plane; double across threads), then one thread per channel adds the S
+ * partial sums in order.  Fixed slices and order: deterministic. */
+int nn_cuda_bn_split(size_t cnt) {
+    size_t s = cnt / 8192;
+    if (s < 1) s = 1;
+    if (s > NN_CUDA_BN_SPLIT) s = NN_CUDA_BN_SPLIT;
+    return (int)s;
+}
+
+/* mode 0: sum x; mode 1: sum (x - mean)^2; mode 2: sum dy and sum dy*(x - mean) */
+__global__ void k_bn_partial(const float *x, const float *dy, int n, int C, int P, const float *mean, int mode,
+                             double *part) {
     __shared__ double sh[RED_T];
-    const int c = blockIdx.x;
-    const size_t cnt = (size_t)n * P;
-    float acc = 0.0f;
-    for (size_t q = threadIdx.x; q < cnt; q += RED_T) acc += x[((q / P) * C + c) * P + q % P];
-    const double mu = block_sum<RED_T>((double)acc, sh) / (double)cnt;
-    const float muf = (float)mu;
-    acc = 0.0f;
-    for (size_t q = threadIdx.x; q < cnt; q += RED_T) {
-        float dv = x[((q / P) * C + c) * P + q % P] - muf;
-        acc += dv * dv;
+    const int c = blockIdx.x, j = blockIdx.y, S = gridDim.y;
+    const size_t cnt = (size_t)n * P, per = (cnt + S - 1) / S, q0 = (size_t)j * per,
+                 q1 = q0 + per < cnt ? q0 + per : cnt;
+    const float mu = mode ? mean[c] : 0.0f;
+    float a = 0.0f, b = 0.0f;
+    for (size_t q = q0 + threadIdx.x; q < q1; q += RED_T) {
+        size_t i = q / P, off = (i * C + c) * P + (q - i * P);
+        if (mode == 0) {
+            a += x[off];
+        } else if (mode == 1) {
+            float dv = x[off] - mu;
+            a += dv * dv;
+        } else {
+            float d = dy[off];
+            a += d;
+            b += d * (x[off] - mu);
+        }
     }
-    const double ss = block_sum<RED_T>((double)acc, sh);
-    if (threadIdx.x == 0) {
-        double var = ss / (double)cnt;
-        mean_out[c] = muf;
-        invstd_out[c] = (float)(1.0 / sqrt(var + eps));
-        double unb = cnt > 1 ? ss / (double)(cnt - 1) : var;
-        rm[c] = (1.0f - mom) * rm[c] + mom * muf;
+    double ra = block_sum<RED_T>((double)a, sh);
+    if (mode == 2) {
+        double rb = block_sum<RED_T>((double)b, sh);
+        if (threadIdx.x == 0) part[2 * ((size_t)c * S + j) + 1] = rb;
+    }
+    if (threadIdx.x == 0) part[2 * ((size_t)c * S + j)] = ra;
+}
+
+/* Training statistics of every channel from the partial sums, with the
+ * formulas of bn_forward: stage 0 the mean, stage 1 1/sqrt(var + eps) and
+ * the running-statistics update (unbiased variance). */
+__global__ void k_bn_stats_fin(const double *part, int C, int S, size_t cnt, int stage, float eps, float mom,
+                               float *mean, float *invstd, float *rm, float *rv) {
+    GRID_LOOP(c, (size_t)C) {
+        double t = 0.0;
+        for (int j = 0; j < S; j++) t += part[2 * (c * S + j)];
+        if (stage == 0) {
+            mean[c] = (float)(t / (double)cnt);
+            continue;
+        }
+        double var = t / (double)cnt;
+        invstd[c] = (float)(1.0 / sqrt(var + eps));
+        double unb = cnt > 1 ? t / (double)(cnt - 1) : var;
+        rm[c] = (1.0f - mom) * rm[c] + mom * mean[c];
         rv[c] = (1.0f - mom) * rv[c] + mom * (float)unb;
+    }
+}
+
+/* dbeta = sum dy, and the two mean terms of the training-mode gradient
+ * (zero in eval mode, where batch norm is a fixed affine map). */
+__global__ void k_bn_back_fin(const double *part, int C, int S, size_t cnt, const float *invstd, int training,
+                              float *dbeta, float *red) {
+    GRID_LOOP(c, (size_t)C) {
+        double sd = 0.0, sdx = 0.0;
+        for (int j = 0; j < S; j++) {
+            sd += part[2 * (c * S + j)];
+            sdx += part[2 * (c * S + j) + 1];
+        }
+        sdx *= invstd[c];
+        if (dbeta) dbeta[c] = (float)sd;
+        red[2 * c] = training ? (float)(sd / (double)cnt) : 0.0f;
+        red[2 * c + 1] = training ? (float)(sdx / (double)cnt) : 0.0f;
     }
 }
 
@@ -355,31 +425,6 @@ __global__ void k_bn_apply(const float *x, size_t total, int C, int P, const flo
     }
 }
 
-/* Backward reductions of channel c: dbeta = sum dy, and the two mean terms
- * of the training-mode gradient (zero in eval mode). */
-__global__ void k_bn_back_red(const float *x, const float *dy, int n, int C, int P, const float *mean,
-                              const float *invstd, int training, float *dbeta, float *red) {
-    __shared__ double sh[RED_T];
-    const int c = blockIdx.x;
-    const size_t cnt = (size_t)n * P;
-    const float mu = mean[c];
-    float a = 0.0f, b = 0.0f;
-    for (size_t q = threadIdx.x; q < cnt; q += RED_T) {
-        size_t off = ((q / P) * C + c) * P + q % P;
-        float d = dy[off];
-        a += d;
-        b += d * (x[off] - mu);
-    }
-    const double sd = block_sum<RED_T>((double)a, sh);
-    double sdx = block_sum<RED_T>((double)b, sh);
-    if (threadIdx.x == 0) {
-        sdx *= invstd[c];
-        if (dbeta) dbeta[c] = (float)sd;
-        red[2 * c] = training ? (float)(sd / (double)cnt) : 0.0f;
-        red[2 * c + 1] = training ? (float)(sdx / (double)cnt) : 0.0f;
-    }
-}
-
 __global__ void k_bn_back_apply(const float *x, const float *dy, size_t total, int C, int P, const float *mean,
                                 const float *invstd, const float *red, float *dx, int acc) {
     GRID_LOOP(idx, total) {
@@ -395,10 +440,20 @@ static void bn_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n, int
     const float *beta = L->bt >= 0 ? m->tensors[L->bt].w : NULL;
     float *rm = m->buffers[L->rmean].data, *rv = m->buffers[L->rvar].data;
     L->bn_training = training;
-    if (training)
-        k_bn_stats<<<C, RED_T, 0, m->c->stream>>>(x, n, C, P, L->eps, L->momentum, L->bn_mean, L->bn_invstd, rm, rv);
-    else
+    if (training) {
+        const size_t cnt = (size_t)n * P;
+        const int S = nn_cuda_bn_split(cnt);
+        const dim3 grid(C, S);
+        cudaStream_t st = m->c->stream;
+        k_bn_partial<<<grid, RED_T, 0, st>>>(x, NULL, n, C, P, NULL, 0, m->bn_part);
+        k_bn_stats_fin<<<LAUNCH((size_t)C)>>>(m->bn_part, C, S, cnt, 0, L->eps, L->momentum, L->bn_mean,
+                                              L->bn_invstd, rm, rv);
+        k_bn_partial<<<grid, RED_T, 0, st>>>(x, NULL, n, C, P, L->bn_mean, 1, m->bn_part);
+        k_bn_stats_fin<<<LAUNCH((size_t)C)>>>(m->bn_part, C, S, cnt, 1, L->eps, L->momentum, L->bn_mean,
+                                              L->bn_invstd, rm, rv);
+    } else {
         k_bn_eval_stats<<<LAUNCH((size_t)C)>>>(C, L->eps, rm, rv, L->bn_mean, L->bn_invstd);
+    }
     const size_t total = (size_t)n * C * P;
     k_bn_apply<<<LAUNCH(total)>>>(x, total, C, P, L->bn_mean, L->bn_invstd, beta, L->y);
 }
@@ -407,10 +462,12 @@ static void bn_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *dx
     const int C = L->c, P = L->h * L->w;
     float *dbeta = L->bt >= 0 ? m->tensors[L->bt].dw : NULL;
     if (!dbeta && !dx) return;
-    k_bn_back_red<<<C, RED_T, 0, m->c->stream>>>(x, L->dy, n, C, P, L->bn_mean, L->bn_invstd, L->bn_training, dbeta,
-                                                 m->bn_red);
+    const size_t cnt = (size_t)n * P;
+    const int S = nn_cuda_bn_split(cnt);
+    k_bn_partial<<<dim3(C, S), RED_T, 0, m->c->stream>>>(x, L->dy, n, C, P, L->bn_mean, 2, m->bn_part);
+    k_bn_back_fin<<<LAUNCH((size_t)C)>>>(m->bn_part, C, S, cnt, L->bn_invstd, L->bn_training, dbeta, m->bn_red);
     if (!dx) return;
-    const size_t total = (size_t)n * C * P;
+    const size_t total = cnt * C;
     k_bn_back_apply<<<LAUNCH(total)>>>(x, L->dy, total, C, P, L->bn_mean, L->bn_invstd, m->bn_red, dx, acc);
 }
 

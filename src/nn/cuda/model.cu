@@ -43,6 +43,7 @@ extern "C" void nn_cuda_model_free(nn_cuda_model *m) {
     cudaFree(m->col);
     cudaFree(m->gather);
     cudaFree(m->bn_red);
+    cudaFree(m->bn_part);
     cudaFree(m->probs);
     cudaFree(m->labels);
     cudaFree(m->sample_loss);
@@ -109,6 +110,7 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
     if (!oom) {
         oom |= DALLOC(m->col, sizeof(float) * m->col_size) | DALLOC(m->gather, sizeof(float) * m->gather_size);
         oom |= DALLOC(m->bn_red, sizeof(float) * 2 * maxc) | DALLOC(m->probs, sizeof(float) * B * K);
+        oom |= DALLOC(m->bn_part, sizeof(double) * 2 * maxc * NN_CUDA_BN_SPLIT);
         oom |= DALLOC(m->labels, sizeof(int) * B) | DALLOC(m->sample_loss, sizeof(double) * B);
         oom |= DALLOC(m->wrong, sizeof(int) * 2 * B) | DALLOC(m->d_loss, sizeof(double) * 4);
         if (!oom && cudaMallocHost((void **)&m->h_loss, sizeof(double) * 4) != cudaSuccess) {
