@@ -13,8 +13,10 @@
 #include "common/timeutil.h"
 #include "nn/cuda/nn_cuda_internal.h"
 
+/* 32-bit indices (64-bit division is many times slower on the GPU):
+ * nn_cuda_model_create checks that every buffer has < 2^31 elements. */
 #define GRID_LOOP(i, n) \
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)gridDim.x * blockDim.x)
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += gridDim.x * blockDim.x)
 
 static int dalloc(void **p, size_t bytes) {
     *p = NULL;
@@ -107,6 +109,18 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
         }
     }
     const size_t K = host->layers[host->n_layers - 1].out_size;
+    /* The kernels index with 32 bits: every buffer below 2^31 elements. */
+    size_t big = m->col_size > m->gather_size ? m->col_size : m->gather_size;
+    for (int i = 0; i < m->n_layers; i++) {
+        const nn_layer *L = &host->layers[i];
+        size_t a = B * (L->out_size > L->in_size ? L->out_size : L->in_size);
+        if (a > big) big = a;
+    }
+    if (big >= ((size_t)1 << 31)) {
+        nn_cuda_model_free(m);
+        return epr_fail(err, EPR_EARG, "CUDA: a buffer of %zu elements at batch %d; the GPU kernels take < 2^31",
+                        big, host->max_batch);
+    }
     if (!oom) {
         oom |= DALLOC(m->col, sizeof(float) * m->col_size) | DALLOC(m->gather, sizeof(float) * m->gather_size);
         oom |= DALLOC(m->bn_red, sizeof(float) * 2 * maxc) | DALLOC(m->probs, sizeof(float) * B * K);
@@ -195,7 +209,7 @@ extern "C" void nn_cuda_buffers_upload(nn_cuda_model *m, const nn_model *host) {
  * the argmax (first maximum) is wrong; the arithmetic of nn_forward. */
 __global__ void k_softmax_ce(const float *z, const int *labels, int n, int K, float *probs, int *lab_copy,
                              double *loss, int *wrong) {
-    GRID_LOOP(s, (size_t)n) {
+    GRID_LOOP(s, (unsigned)n) {
         const float *zs = z + s * K;
         float *p = probs + s * K;
         float mx = zs[0];
@@ -245,7 +259,7 @@ __global__ void k_sum_loss(const double *loss, const int *wrong, int n, double *
 }
 
 __global__ void k_argmax(const float *z, const int *labels, int n, int K, int *preds, int *wrong) {
-    GRID_LOOP(s, (size_t)n) {
+    GRID_LOOP(s, (unsigned)n) {
         const float *zs = z + s * K;
         int best = 0;
         for (int k = 1; k < K; k++)
@@ -366,7 +380,7 @@ static void backprop(nn_cuda_model *m) {
 }
 
 __global__ void k_ce_grad(const float *probs, const int *labels, int n, int K, float gs, float *d) {
-    GRID_LOOP(idx, (size_t)n * K) {
+    GRID_LOOP(idx, (unsigned)n * K) {
         float v = gs * probs[idx];
         if ((int)(idx % K) == labels[idx / K]) v -= gs;
         d[idx] = v;
