@@ -2,7 +2,9 @@
  * (src/nn/cuda) on synthetic data resident on the GPU.  A benchmark: it
  * prints figures, it checks nothing (tests/gpu/test_gpu_nn checks).
  *
- *   bench_gpu_nn [NET:BATCH[:SIZE] ...] [--seconds S] [--profile]
+ *   bench_gpu_nn [NET:BATCH[:SIZE] ...] [--seconds S] [--profile] [--tf32]
+ *   --tf32: cuBLAS may use TF32 tensor cores (nn_cuda_set_tf32), as
+ *   PyTorch's cuDNN convolutions do by default; the line says impl=epr-cuda-tf32
  *   default: lenet300-100:64 lenet300-100:128 lenet5-caffe:64
  *            lenet5-caffe:128 resnet20-4:128 vgg16-cifar:128
  *
@@ -39,6 +41,8 @@ static double used_mb(void) {
     cudaMemGetInfo(&free_b, &total_b);
     return (double)(total_b - free_b) / (1024.0 * 1024.0);
 }
+
+static int tf32;
 
 static void bench(nn_cuda *c, const char *net, int batch, int size, double seconds, int profile) {
     epr_err err = {0};
@@ -91,8 +95,8 @@ static void bench(nn_cuda *c, const char *net, int batch, int size, double secon
     double loss = 0;
     nn_cuda_last_loss(m, &loss, NULL);
     const double ms = 1e3 * (t1 - t0) / steps;
-    printf("impl=epr-cuda net=%s batch=%d size=%d img/s=%.1f ms/step=%.3f steps=%ld mem_mb=%.0f loss=%.4f\n", net,
-           batch, size, batch * 1e3 / ms, ms, steps, mem, loss / batch);
+    printf("impl=epr-cuda%s net=%s batch=%d size=%d img/s=%.1f ms/step=%.3f steps=%ld mem_mb=%.0f loss=%.4f\n",
+           tf32 ? "-tf32" : "", net, batch, size, batch * 1e3 / ms, ms, steps, mem, loss / batch);
     if (profile) { /* where the time goes: 10 more steps, synchronised per layer */
         static const char *ops[] = {"dense", "conv", "maxpool", "avgpool", "gap", "relu", "bn", "add", "flatten"};
         double op_time[2 * 9] = {0};
@@ -132,6 +136,8 @@ int main(int argc, char **argv) {
             seconds = atof(argv[++i]);
         else if (strcmp(argv[i], "--profile") == 0)
             profile = 1;
+        else if (strcmp(argv[i], "--tf32") == 0)
+            tf32 = 1;
         else if (n < 64)
             list[n++] = argv[i];
     }
@@ -144,6 +150,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_gpu_nn: %s\n", err.msg);
         return rc == NN_CUDA_ENODEV ? 77 : 1;
     }
+    nn_cuda_set_tf32(c, tf32);
     for (int i = 0; i < n; i++) {
         char net[64];
         int batch = 0, size = 0;

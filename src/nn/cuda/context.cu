@@ -54,6 +54,10 @@ extern "C" void nn_cuda_close(nn_cuda *c) {
     free(c);
 }
 
+extern "C" void nn_cuda_set_tf32(nn_cuda *c, int on) {
+    cublasSetMathMode(c->blas, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+}
+
 extern "C" int nn_cuda_device(const nn_cuda *c) { return c->device; }
 extern "C" void *nn_cuda_stream(nn_cuda *c) { return (void *)c->stream; }
 extern "C" void *nn_cuda_cublas(nn_cuda *c) { return (void *)c->blas; }

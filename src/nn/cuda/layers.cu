@@ -10,22 +10,24 @@
  * so the results are the same bits run to run.  Nothing here allocates. */
 #include "nn/cuda/nn_cuda_internal.h"
 
+/* 32-bit indices (64-bit division is many times slower on the GPU):
+ * nn_cuda_model_create checks that every buffer has < 2^31 elements. */
 #define GRID_LOOP(i, n) \
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)gridDim.x * blockDim.x)
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += gridDim.x * blockDim.x)
 #define LAUNCH(n) nn_cuda_blocks(n), NN_CUDA_THREADS, 0, m->c->stream
 
 /* ---- im2col / col2im: col is [K, ns*P], row r = (c*k + i)*k + j ---- */
 __global__ void k_im2col(const float *x, int ns, int C, int H, int W, int k, int stride, int pad, int OH, int OW,
                          float *col) {
-    const size_t P = (size_t)OH * OW, ld = (size_t)ns * P, total = (size_t)C * k * k * ld;
+    const unsigned P = (unsigned)OH * OW, ld = (unsigned)ns * P, total = (unsigned)C * k * k * ld;
     GRID_LOOP(idx, total) {
-        size_t r = idx / ld, q = idx % ld;
+        unsigned r = idx / ld, q = idx % ld;
         int s = (int)(q / P), p = (int)(q % P);
-        int j = (int)(r % k), i = (int)((r / k) % k), c = (int)(r / ((size_t)k * k));
+        int j = (int)(r % k), i = (int)((r / k) % k), c = (int)(r / ((unsigned)k * k));
         int oy = p / OW, ox = p % OW;
         int iy = oy * stride - pad + i, ix = ox * stride - pad + j;
         float v = 0.0f;
-        if (iy >= 0 && iy < H && ix >= 0 && ix < W) v = x[(((size_t)s * C + c) * H + iy) * W + ix];
+        if (iy >= 0 && iy < H && ix >= 0 && ix < W) v = x[(((unsigned)s * C + c) * H + iy) * W + ix];
         col[idx] = v;
     }
 }
@@ -33,10 +35,10 @@ __global__ void k_im2col(const float *x, int ns, int C, int H, int W, int k, int
 /* One thread per dx element; taps in (i, j) order as col2im in layers.c. */
 __global__ void k_col2im(const float *col, int ns, int C, int H, int W, int k, int stride, int pad, int OH, int OW,
                          float *dx, int acc) {
-    const size_t P = (size_t)OH * OW, ld = (size_t)ns * P, total = (size_t)ns * C * H * W;
+    const unsigned P = (unsigned)OH * OW, ld = (unsigned)ns * P, total = (unsigned)ns * C * H * W;
     GRID_LOOP(idx, total) {
-        int ix = (int)(idx % W), iy = (int)((idx / W) % H), c = (int)((idx / ((size_t)W * H)) % C);
-        int s = (int)(idx / ((size_t)W * H * C));
+        int ix = (int)(idx % W), iy = (int)((idx / W) % H), c = (int)((idx / ((unsigned)W * H)) % C);
+        int s = (int)(idx / ((unsigned)W * H * C));
         float v = acc ? dx[idx] : 0.0f;
         for (int i = 0; i < k; i++) {
             int ty = iy + pad - i;
@@ -48,7 +50,7 @@ __global__ void k_col2im(const float *col, int ns, int C, int H, int W, int k, i
                 if (tx < 0 || tx % stride) continue;
                 int ox = tx / stride;
                 if (ox >= OW) continue;
-                v += col[((size_t)(c * k + i) * k + j) * ld + (size_t)s * P + (size_t)oy * OW + ox];
+                v += col[((unsigned)(c * k + i) * k + j) * ld + (unsigned)s * P + (unsigned)oy * OW + ox];
             }
         }
         dx[idx] = v;
@@ -57,15 +59,15 @@ __global__ void k_col2im(const float *col, int ns, int C, int H, int W, int k, i
 
 /* y[s, o, p] = b[o] for every sample (bias before a beta=1 GEMM). */
 __global__ void k_bias_fill(float *y, const float *b, int n, int oc, int P) {
-    const size_t total = (size_t)n * oc * P;
+    const unsigned total = (unsigned)n * oc * P;
     GRID_LOOP(idx, total) y[idx] = b[(idx / P) % oc];
 }
 
 /* [cn, oc, P] -> [oc, cn*P] */
 __global__ void k_gather_chunk(const float *dy, int cn, int oc, int P, float *g) {
-    const size_t N = (size_t)cn * P, total = (size_t)oc * N;
+    const unsigned N = (unsigned)cn * P, total = (unsigned)oc * N;
     GRID_LOOP(idx, total) {
-        size_t o = idx / N, q = idx % N, s = q / P, p = q % P;
+        unsigned o = idx / N, q = idx % N, s = q / P, p = q % P;
         g[idx] = dy[(s * oc + o) * P + p];
     }
 }
@@ -90,9 +92,9 @@ template <int NT> __device__ double block_sum(double v, double *sh) {
 __global__ void k_channel_sum(const float *d, int n, int C, int P, float *out) {
     __shared__ double sh[RED_T];
     const int c = blockIdx.x;
-    const size_t cnt = (size_t)n * P;
+    const unsigned cnt = (unsigned)n * P;
     float acc = 0.0f;
-    for (size_t q = threadIdx.x; q < cnt; q += RED_T) acc += d[((q / P) * C + c) * P + q % P];
+    for (unsigned q = threadIdx.x; q < cnt; q += RED_T) acc += d[((q / P) * C + c) * P + q % P];
     double s = block_sum<RED_T>((double)acc, sh);
     if (threadIdx.x == 0) out[c] = (float)s;
 }
@@ -100,9 +102,9 @@ __global__ void k_channel_sum(const float *d, int n, int C, int P, float *out) {
 /* Dense bias gradient: db[o] = sum_s dy[s, o], in sample order (the CPU's
  * order exactly). */
 __global__ void k_col_sum(const float *dy, int n, int out, float *db) {
-    GRID_LOOP(o, (size_t)out) {
+    GRID_LOOP(o, (unsigned)out) {
         float s = 0.0f;
-        for (int i = 0; i < n; i++) s += dy[(size_t)i * out + o];
+        for (int i = 0; i < n; i++) s += dy[(unsigned)i * out + o];
         db[o] = s;
     }
 }
@@ -114,18 +116,35 @@ int nn_cuda_conv_chunk(const nn_layer *L, int n) {
     return (size_t)n < ch ? n : (int)ch;
 }
 
+/* [oc, cn*P] (+ bias) -> y[cn, oc, P] */
+__global__ void k_scatter_chunk(const float *g, const float *b, int cn, int oc, int P, float *y) {
+    const unsigned N = (unsigned)cn * P, total = (unsigned)oc * N;
+    GRID_LOOP(idx, total) { /* idx runs over y's layout: coalesced writes */
+        unsigned p = idx % P, o = (idx / P) % oc, s = idx / ((unsigned)P * oc);
+        float v = g[o * N + s * P + p];
+        y[idx] = b ? v + b[o] : v;
+    }
+}
+
+/* One im2col and one GEMM W[oc, K] x col[K, cn*P] per chunk of samples
+ * (a wide product: cuBLAS is far more efficient on N = cn*P than on cn
+ * products of N = P), then a reorder into y's [n, oc, P] with the bias. */
 static void conv_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n) {
     const nn_param *Wt = &m->tensors[L->wt];
     const float *b = L->bt >= 0 ? m->tensors[L->bt].w : NULL;
     const int K = L->c * L->k * L->k, P = L->oh * L->ow, chunk = nn_cuda_conv_chunk(L, n);
-    if (b) k_bias_fill<<<LAUNCH((size_t)n * L->out_size)>>>(L->y, b, n, L->oc, P);
     for (int s0 = 0; s0 < n; s0 += chunk) {
-        int cn = n - s0 < chunk ? n - s0 : chunk;
-        k_im2col<<<LAUNCH((size_t)K * cn * P)>>>(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride,
-                                                 L->pad, L->oh, L->ow, m->col);
-        /* per sample s: y_s[oc, P] = W[oc, K] col[:, s*P .. s*P+P) */
-        nn_cuda_gemm_batched(m->c, 0, 0, L->oc, P, K, 1.0f, Wt->w, K, 0, m->col, cn * P, P, b ? 1.0f : 0.0f,
-                             L->y + (size_t)s0 * L->out_size, P, (long long)L->out_size, cn);
+        int cn = n - s0 < chunk ? n - s0 : chunk, N = cn * P;
+        float *y = L->y + (size_t)s0 * L->out_size;
+        k_im2col<<<LAUNCH((size_t)K * N)>>>(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride,
+                                            L->pad, L->oh, L->ow, m->col);
+        if (cn == 1) { /* [oc, P] is y's layout already */
+            if (b) k_bias_fill<<<LAUNCH(L->out_size)>>>(y, b, 1, L->oc, P);
+            nn_cuda_gemm(m->c, 0, 0, L->oc, P, K, 1.0f, Wt->w, K, m->col, P, b ? 1.0f : 0.0f, y, P);
+            continue;
+        }
+        nn_cuda_gemm(m->c, 0, 0, L->oc, N, K, 1.0f, Wt->w, K, m->col, N, 0.0f, m->gather, N);
+        k_scatter_chunk<<<LAUNCH((size_t)L->oc * N)>>>(m->gather, b, cn, L->oc, P, y);
     }
     m->col_owner = (chunk >= n) ? (int)(L - m->layers) : -1;
     m->col_x = x;
@@ -138,24 +157,25 @@ static void conv_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *
     const int K = L->c * L->k * L->k, P = L->oh * L->ow, chunk = nn_cuda_conv_chunk(L, n);
     const int self = (int)(L - m->layers);
     if (db) k_channel_sum<<<L->oc, RED_T, 0, m->c->stream>>>(L->dy, n, L->oc, P, db);
+    if (!dW && !dx) return;
     for (int s0 = 0; s0 < n; s0 += chunk) {
         int cn = n - s0 < chunk ? n - s0 : chunk, N = cn * P;
-        const float *dys = L->dy + (size_t)s0 * L->out_size;
+        const float *g = L->dy + (size_t)s0 * L->out_size; /* dY of the chunk as [oc, cn*P] */
+        if (cn > 1) {
+            k_gather_chunk<<<LAUNCH((size_t)L->oc * N)>>>(g, cn, L->oc, P, m->gather);
+            g = m->gather;
+        }
         if (dW) {
-            const float *g = dys; /* dY of the chunk as [oc, cn*P]; one sample already is */
-            if (cn > 1) {
-                k_gather_chunk<<<LAUNCH((size_t)L->oc * N)>>>(dys, cn, L->oc, P, m->gather);
-                g = m->gather;
-            }
+            /* The col buffer still holds this layer's forward im2col only if
+             * no later conv ran since; otherwise rebuild it. */
             if (!(m->col_owner == self && m->col_x == x && m->col_n == n))
                 k_im2col<<<LAUNCH((size_t)K * N)>>>(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k,
                                                     L->stride, L->pad, L->oh, L->ow, m->col);
             nn_cuda_gemm(m->c, 0, 1, L->oc, K, N, 1.0f, g, N, m->col, N, s0 == 0 ? 0.0f : 1.0f, dW, K);
         }
         if (dx) {
-            /* dcol[:, s*P..] = W^T dY_s overwrites col: it is no longer needed. */
-            nn_cuda_gemm_batched(m->c, 1, 0, K, P, L->oc, 1.0f, Wt->w, K, 0, dys, P, (long long)L->out_size, 0.0f,
-                                 m->col, N, P, cn);
+            /* dcol = W^T dY overwrites col: it is no longer needed. */
+            nn_cuda_gemm(m->c, 1, 0, K, N, L->oc, 1.0f, Wt->w, K, g, N, 0.0f, m->col, N);
             m->col_owner = -1;
             k_col2im<<<LAUNCH((size_t)cn * L->in_size)>>>(m->col, cn, L->c, L->h, L->w, L->k, L->stride, L->pad,
                                                           L->oh, L->ow, dx + (size_t)s0 * L->in_size, acc);
@@ -164,7 +184,7 @@ static void conv_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *
 }
 
 __global__ void k_row_fill(float *y, const float *b, int n, int out) {
-    GRID_LOOP(idx, (size_t)n * out) y[idx] = b[idx % out];
+    GRID_LOOP(idx, (unsigned)n * out) y[idx] = b[idx % out];
 }
 
 static void dense_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n) {
@@ -190,11 +210,11 @@ static void dense_backward(nn_cuda_model *m, nn_layer *L, const float *x, float 
 /* Max over the window clipped to the image (padding = -inf); the first
  * maximum in row-major order wins, as in layers.c (its 2x2 fast path picks
  * the same element). */
-__global__ void k_maxpool(const float *x, size_t planes, int H, int W, int OH, int OW, int k, int st, int pad,
+__global__ void k_maxpool(const float *x, unsigned planes, int H, int W, int OH, int OW, int k, int st, int pad,
                           float *y, int *argmax) {
     GRID_LOOP(idx, planes * OH * OW) {
-        const size_t q = idx / ((size_t)OH * OW);
-        const int o = (int)(idx % ((size_t)OH * OW)), oy = o / OW, ox = o % OW;
+        const unsigned q = idx / ((unsigned)OH * OW);
+        const int o = (int)(idx % ((unsigned)OH * OW)), oy = o / OW, ox = o % OW;
         const float *xp = x + q * H * W;
         const int y0 = oy * st - pad, i0 = y0 < 0 ? -y0 : 0, i1 = y0 + k > H ? H - y0 : k;
         const int x0 = ox * st - pad, j0 = x0 < 0 ? -x0 : 0, j1 = x0 + k > W ? W - x0 : k;
@@ -223,11 +243,11 @@ __device__ void windows_of(int iy, int k, int st, int pad, int OH, int *lo, int 
     *hi = h;
 }
 
-__global__ void k_maxpool_back(const float *dy, const int *argmax, size_t planes, int H, int W, int OH, int OW, int k,
+__global__ void k_maxpool_back(const float *dy, const int *argmax, unsigned planes, int H, int W, int OH, int OW, int k,
                                int st, int pad, float *dx, int acc) {
     GRID_LOOP(idx, planes * H * W) {
-        const size_t q = idx / ((size_t)H * W);
-        const int a = (int)(idx % ((size_t)H * W)), iy = a / W, ix = a % W;
+        const unsigned q = idx / ((unsigned)H * W);
+        const int a = (int)(idx % ((unsigned)H * W)), iy = a / W, ix = a % W;
         int ylo, yhi, xlo, xhi;
         windows_of(iy, k, st, pad, OH, &ylo, &yhi);
         windows_of(ix, k, st, pad, OW, &xlo, &xhi);
@@ -241,11 +261,11 @@ __global__ void k_maxpool_back(const float *dy, const int *argmax, size_t planes
     }
 }
 
-__global__ void k_avgpool(const float *x, size_t planes, int H, int W, int OH, int OW, int k, int st, float *y) {
+__global__ void k_avgpool(const float *x, unsigned planes, int H, int W, int OH, int OW, int k, int st, float *y) {
     const float inv = 1.0f / (float)(k * k);
     GRID_LOOP(idx, planes * OH * OW) {
-        const size_t q = idx / ((size_t)OH * OW);
-        const int o = (int)(idx % ((size_t)OH * OW)), oy = o / OW, ox = o % OW;
+        const unsigned q = idx / ((unsigned)OH * OW);
+        const int o = (int)(idx % ((unsigned)OH * OW)), oy = o / OW, ox = o % OW;
         const float *xp = x + q * H * W;
         float s = 0.0f;
         for (int i = 0; i < k; i++)
@@ -254,12 +274,12 @@ __global__ void k_avgpool(const float *x, size_t planes, int H, int W, int OH, i
     }
 }
 
-__global__ void k_avgpool_back(const float *dy, size_t planes, int H, int W, int OH, int OW, int k, int st, float *dx,
+__global__ void k_avgpool_back(const float *dy, unsigned planes, int H, int W, int OH, int OW, int k, int st, float *dx,
                                int acc) {
     const float inv = 1.0f / (float)(k * k);
     GRID_LOOP(idx, planes * H * W) {
-        const size_t q = idx / ((size_t)H * W);
-        const int a = (int)(idx % ((size_t)H * W)), iy = a / W, ix = a % W;
+        const unsigned q = idx / ((unsigned)H * W);
+        const int a = (int)(idx % ((unsigned)H * W)), iy = a / W, ix = a % W;
         int ylo, yhi, xlo, xhi;
         windows_of(iy, k, st, 0, OH, &ylo, &yhi);
         windows_of(ix, k, st, 0, OW, &xlo, &xhi);
@@ -272,7 +292,7 @@ __global__ void k_avgpool_back(const float *dy, size_t planes, int H, int W, int
 }
 
 /* Global average pool: one thread per plane, summing in order (layers.c). */
-__global__ void k_gap(const float *x, size_t planes, int ip, float *y) {
+__global__ void k_gap(const float *x, unsigned planes, int ip, float *y) {
     const float inv = 1.0f / (float)ip;
     GRID_LOOP(q, planes) {
         const float *xp = x + q * ip;
@@ -282,7 +302,7 @@ __global__ void k_gap(const float *x, size_t planes, int ip, float *y) {
     }
 }
 
-__global__ void k_gap_back(const float *dy, size_t planes, int ip, float *dx, int acc) {
+__global__ void k_gap_back(const float *dy, unsigned planes, int ip, float *dx, int acc) {
     const float inv = 1.0f / (float)ip;
     GRID_LOOP(idx, planes * ip) {
         float g = dy[idx / ip] * inv;
@@ -291,62 +311,114 @@ __global__ void k_gap_back(const float *dy, size_t planes, int ip, float *dx, in
 }
 
 /* ---- element-wise ---- */
-__global__ void k_relu(const float *x, float *y, size_t n) {
+__global__ void k_relu(const float *x, float *y, unsigned n) {
     GRID_LOOP(i, n) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-__global__ void k_relu_back(const float *y, const float *dy, float *dx, size_t n, int acc) {
+__global__ void k_relu_back(const float *y, const float *dy, float *dx, unsigned n, int acc) {
     GRID_LOOP(i, n) {
         float g = y[i] > 0.0f ? dy[i] : 0.0f;
         dx[i] = acc ? dx[i] + g : g;
     }
 }
 
-__global__ void k_add(const float *a, const float *b, float *y, size_t n) {
+__global__ void k_add(const float *a, const float *b, float *y, unsigned n) {
     GRID_LOOP(i, n) y[i] = a[i] + b[i];
 }
 
-__global__ void k_pass(const float *dy, float *dx, size_t n, int acc) {
+__global__ void k_pass(const float *dy, float *dx, unsigned n, int acc) {
     GRID_LOOP(i, n) dx[i] = acc ? dx[i] + dy[i] : dy[i];
 }
 
-/* ---- batch norm ---- */
-/* Training statistics of channel c = blockIdx.x: mean, 1/sqrt(var + eps),
- * and the running-statistics update, with the formulas of bn_forward. */
-__global__ void k_bn_stats(const float *x, int n, int C, int P, float eps, float mom, float *mean_out,
-                           float *invstd_out, float *rm, float *rv) {
+/* ---- batch norm ----
+ * Per-channel reductions in two levels, so that a layer with few channels
+ * still fills the GPU: block (c, j) sums the j-th of S equal slices of the
+ * channel's n*P values (float per thread, as layers.c sums in float within
+ * a plane; double across threads), then one thread per channel adds the S
+ * partial sums in order.  Fixed slices and order: deterministic. */
+int nn_cuda_bn_split(size_t cnt) {
+    size_t s = cnt / 8192;
+    if (s < 1) s = 1;
+    if (s > NN_CUDA_BN_SPLIT) s = NN_CUDA_BN_SPLIT;
+    return (int)s;
+}
+
+/* mode 0: sum x; mode 1: sum (x - mean)^2; mode 2: sum dy and sum dy*(x - mean) */
+__global__ void k_bn_partial(const float *x, const float *dy, int n, int C, int P, const float *mean, int mode,
+                             double *part) {
     __shared__ double sh[RED_T];
-    const int c = blockIdx.x;
-    const size_t cnt = (size_t)n * P;
-    float acc = 0.0f;
-    for (size_t q = threadIdx.x; q < cnt; q += RED_T) acc += x[((q / P) * C + c) * P + q % P];
-    const double mu = block_sum<RED_T>((double)acc, sh) / (double)cnt;
-    const float muf = (float)mu;
-    acc = 0.0f;
-    for (size_t q = threadIdx.x; q < cnt; q += RED_T) {
-        float dv = x[((q / P) * C + c) * P + q % P] - muf;
-        acc += dv * dv;
+    const int c = blockIdx.x, j = blockIdx.y, S = gridDim.y;
+    const unsigned cnt = (unsigned)n * P, per = (cnt + S - 1) / S, q0 = (unsigned)j * per,
+                 q1 = q0 + per < cnt ? q0 + per : cnt;
+    const float mu = mode ? mean[c] : 0.0f;
+    float a = 0.0f, b = 0.0f;
+    for (unsigned q = q0 + threadIdx.x; q < q1; q += RED_T) {
+        unsigned i = q / P, off = (i * C + c) * P + (q - i * P);
+        if (mode == 0) {
+            a += x[off];
+        } else if (mode == 1) {
+            float dv = x[off] - mu;
+            a += dv * dv;
+        } else {
+            float d = dy[off];
+            a += d;
+            b += d * (x[off] - mu);
+        }
     }
-    const double ss = block_sum<RED_T>((double)acc, sh);
-    if (threadIdx.x == 0) {
-        double var = ss / (double)cnt;
-        mean_out[c] = muf;
-        invstd_out[c] = (float)(1.0 / sqrt(var + eps));
-        double unb = cnt > 1 ? ss / (double)(cnt - 1) : var;
-        rm[c] = (1.0f - mom) * rm[c] + mom * muf;
+    double ra = block_sum<RED_T>((double)a, sh);
+    if (mode == 2) {
+        double rb = block_sum<RED_T>((double)b, sh);
+        if (threadIdx.x == 0) part[2 * ((unsigned)c * S + j) + 1] = rb;
+    }
+    if (threadIdx.x == 0) part[2 * ((unsigned)c * S + j)] = ra;
+}
+
+/* Training statistics of every channel from the partial sums, with the
+ * formulas of bn_forward: stage 0 the mean, stage 1 1/sqrt(var + eps) and
+ * the running-statistics update (unbiased variance). */
+__global__ void k_bn_stats_fin(const double *part, int C, int S, unsigned cnt, int stage, float eps, float mom,
+                               float *mean, float *invstd, float *rm, float *rv) {
+    GRID_LOOP(c, (unsigned)C) {
+        double t = 0.0;
+        for (int j = 0; j < S; j++) t += part[2 * (c * S + j)];
+        if (stage == 0) {
+            mean[c] = (float)(t / (double)cnt);
+            continue;
+        }
+        double var = t / (double)cnt;
+        invstd[c] = (float)(1.0 / sqrt(var + eps));
+        double unb = cnt > 1 ? t / (double)(cnt - 1) : var;
+        rm[c] = (1.0f - mom) * rm[c] + mom * mean[c];
         rv[c] = (1.0f - mom) * rv[c] + mom * (float)unb;
+    }
+}
+
+/* dbeta = sum dy, and the two mean terms of the training-mode gradient
+ * (zero in eval mode, where batch norm is a fixed affine map). */
+__global__ void k_bn_back_fin(const double *part, int C, int S, unsigned cnt, const float *invstd, int training,
+                              float *dbeta, float *red) {
+    GRID_LOOP(c, (unsigned)C) {
+        double sd = 0.0, sdx = 0.0;
+        for (int j = 0; j < S; j++) {
+            sd += part[2 * (c * S + j)];
+            sdx += part[2 * (c * S + j) + 1];
+        }
+        sdx *= invstd[c];
+        if (dbeta) dbeta[c] = (float)sd;
+        red[2 * c] = training ? (float)(sd / (double)cnt) : 0.0f;
+        red[2 * c + 1] = training ? (float)(sdx / (double)cnt) : 0.0f;
     }
 }
 
 __global__ void k_bn_eval_stats(int C, float eps, const float *rm, const float *rv, float *mean_out,
                                 float *invstd_out) {
-    GRID_LOOP(c, (size_t)C) {
+    GRID_LOOP(c, (unsigned)C) {
         mean_out[c] = rm[c];
         invstd_out[c] = 1.0f / sqrtf(rv[c] + eps);
     }
 }
 
-__global__ void k_bn_apply(const float *x, size_t total, int C, int P, const float *mean, const float *invstd,
+__global__ void k_bn_apply(const float *x, unsigned total, int C, int P, const float *mean, const float *invstd,
                            const float *beta, float *y) {
     GRID_LOOP(idx, total) {
         int c = (int)((idx / P) % C);
@@ -355,32 +427,7 @@ __global__ void k_bn_apply(const float *x, size_t total, int C, int P, const flo
     }
 }
 
-/* Backward reductions of channel c: dbeta = sum dy, and the two mean terms
- * of the training-mode gradient (zero in eval mode). */
-__global__ void k_bn_back_red(const float *x, const float *dy, int n, int C, int P, const float *mean,
-                              const float *invstd, int training, float *dbeta, float *red) {
-    __shared__ double sh[RED_T];
-    const int c = blockIdx.x;
-    const size_t cnt = (size_t)n * P;
-    const float mu = mean[c];
-    float a = 0.0f, b = 0.0f;
-    for (size_t q = threadIdx.x; q < cnt; q += RED_T) {
-        size_t off = ((q / P) * C + c) * P + q % P;
-        float d = dy[off];
-        a += d;
-        b += d * (x[off] - mu);
-    }
-    const double sd = block_sum<RED_T>((double)a, sh);
-    double sdx = block_sum<RED_T>((double)b, sh);
-    if (threadIdx.x == 0) {
-        sdx *= invstd[c];
-        if (dbeta) dbeta[c] = (float)sd;
-        red[2 * c] = training ? (float)(sd / (double)cnt) : 0.0f;
-        red[2 * c + 1] = training ? (float)(sdx / (double)cnt) : 0.0f;
-    }
-}
-
-__global__ void k_bn_back_apply(const float *x, const float *dy, size_t total, int C, int P, const float *mean,
+__global__ void k_bn_back_apply(const float *x, const float *dy, unsigned total, int C, int P, const float *mean,
                                 const float *invstd, const float *red, float *dx, int acc) {
     GRID_LOOP(idx, total) {
         int c = (int)((idx / P) % C);
@@ -395,10 +442,20 @@ static void bn_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n, int
     const float *beta = L->bt >= 0 ? m->tensors[L->bt].w : NULL;
     float *rm = m->buffers[L->rmean].data, *rv = m->buffers[L->rvar].data;
     L->bn_training = training;
-    if (training)
-        k_bn_stats<<<C, RED_T, 0, m->c->stream>>>(x, n, C, P, L->eps, L->momentum, L->bn_mean, L->bn_invstd, rm, rv);
-    else
+    if (training) {
+        const size_t cnt = (size_t)n * P;
+        const int S = nn_cuda_bn_split(cnt);
+        const dim3 grid(C, S);
+        cudaStream_t st = m->c->stream;
+        k_bn_partial<<<grid, RED_T, 0, st>>>(x, NULL, n, C, P, NULL, 0, m->bn_part);
+        k_bn_stats_fin<<<LAUNCH((size_t)C)>>>(m->bn_part, C, S, cnt, 0, L->eps, L->momentum, L->bn_mean,
+                                              L->bn_invstd, rm, rv);
+        k_bn_partial<<<grid, RED_T, 0, st>>>(x, NULL, n, C, P, L->bn_mean, 1, m->bn_part);
+        k_bn_stats_fin<<<LAUNCH((size_t)C)>>>(m->bn_part, C, S, cnt, 1, L->eps, L->momentum, L->bn_mean,
+                                              L->bn_invstd, rm, rv);
+    } else {
         k_bn_eval_stats<<<LAUNCH((size_t)C)>>>(C, L->eps, rm, rv, L->bn_mean, L->bn_invstd);
+    }
     const size_t total = (size_t)n * C * P;
     k_bn_apply<<<LAUNCH(total)>>>(x, total, C, P, L->bn_mean, L->bn_invstd, beta, L->y);
 }
@@ -407,10 +464,12 @@ static void bn_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *dx
     const int C = L->c, P = L->h * L->w;
     float *dbeta = L->bt >= 0 ? m->tensors[L->bt].dw : NULL;
     if (!dbeta && !dx) return;
-    k_bn_back_red<<<C, RED_T, 0, m->c->stream>>>(x, L->dy, n, C, P, L->bn_mean, L->bn_invstd, L->bn_training, dbeta,
-                                                 m->bn_red);
+    const size_t cnt = (size_t)n * P;
+    const int S = nn_cuda_bn_split(cnt);
+    k_bn_partial<<<dim3(C, S), RED_T, 0, m->c->stream>>>(x, L->dy, n, C, P, L->bn_mean, 2, m->bn_part);
+    k_bn_back_fin<<<LAUNCH((size_t)C)>>>(m->bn_part, C, S, cnt, L->bn_invstd, L->bn_training, dbeta, m->bn_red);
     if (!dx) return;
-    const size_t total = (size_t)n * C * P;
+    const size_t total = cnt * C;
     k_bn_back_apply<<<LAUNCH(total)>>>(x, L->dy, total, C, P, L->bn_mean, L->bn_invstd, m->bn_red, dx, acc);
 }
 

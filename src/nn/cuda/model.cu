@@ -13,8 +13,10 @@
 #include "common/timeutil.h"
 #include "nn/cuda/nn_cuda_internal.h"
 
+/* 32-bit indices (64-bit division is many times slower on the GPU):
+ * nn_cuda_model_create checks that every buffer has < 2^31 elements. */
 #define GRID_LOOP(i, n) \
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)gridDim.x * blockDim.x)
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += gridDim.x * blockDim.x)
 
 static int dalloc(void **p, size_t bytes) {
     *p = NULL;
@@ -43,6 +45,7 @@ extern "C" void nn_cuda_model_free(nn_cuda_model *m) {
     cudaFree(m->col);
     cudaFree(m->gather);
     cudaFree(m->bn_red);
+    cudaFree(m->bn_part);
     cudaFree(m->probs);
     cudaFree(m->labels);
     cudaFree(m->sample_loss);
@@ -106,9 +109,22 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
         }
     }
     const size_t K = host->layers[host->n_layers - 1].out_size;
+    /* The kernels index with 32 bits: every buffer below 2^31 elements. */
+    size_t big = m->col_size > m->gather_size ? m->col_size : m->gather_size;
+    for (int i = 0; i < m->n_layers; i++) {
+        const nn_layer *L = &host->layers[i];
+        size_t a = B * (L->out_size > L->in_size ? L->out_size : L->in_size);
+        if (a > big) big = a;
+    }
+    if (big >= ((size_t)1 << 31)) {
+        nn_cuda_model_free(m);
+        return epr_fail(err, EPR_EARG, "CUDA: a buffer of %zu elements at batch %d; the GPU kernels take < 2^31",
+                        big, host->max_batch);
+    }
     if (!oom) {
         oom |= DALLOC(m->col, sizeof(float) * m->col_size) | DALLOC(m->gather, sizeof(float) * m->gather_size);
         oom |= DALLOC(m->bn_red, sizeof(float) * 2 * maxc) | DALLOC(m->probs, sizeof(float) * B * K);
+        oom |= DALLOC(m->bn_part, sizeof(double) * 2 * maxc * NN_CUDA_BN_SPLIT);
         oom |= DALLOC(m->labels, sizeof(int) * B) | DALLOC(m->sample_loss, sizeof(double) * B);
         oom |= DALLOC(m->wrong, sizeof(int) * 2 * B) | DALLOC(m->d_loss, sizeof(double) * 4);
         if (!oom && cudaMallocHost((void **)&m->h_loss, sizeof(double) * 4) != cudaSuccess) {
@@ -161,6 +177,14 @@ extern "C" float *nn_cuda_model_grad_block(nn_cuda_model *m) { return m->grad_bl
 extern "C" const float *nn_cuda_model_layer_output(const nn_cuda_model *m, int i) {
     return (i >= 0 && i < m->n_layers) ? m->layers[i].y : NULL;
 }
+extern "C" void nn_cuda_model_layer_state(const nn_cuda_model *m, int i, const int **argmax, const float **bn_mean,
+                                          const float **bn_invstd) {
+    const nn_layer *L = (i >= 0 && i < m->n_layers) ? &m->layers[i] : NULL;
+    *argmax = L ? L->argmax : NULL;
+    *bn_mean = L ? L->bn_mean : NULL;
+    *bn_invstd = L ? L->bn_invstd : NULL;
+}
+extern "C" const float *nn_cuda_model_probs(const nn_cuda_model *m) { return m->probs; }
 extern "C" const float *nn_cuda_model_logits(const nn_cuda_model *m) { return m->layers[m->n_layers - 1].y; }
 extern "C" float *nn_cuda_model_buffer(nn_cuda_model *m, int i) {
     return (i >= 0 && i < m->n_buffers) ? m->buffers[i].data : NULL;
@@ -185,7 +209,7 @@ extern "C" void nn_cuda_buffers_upload(nn_cuda_model *m, const nn_model *host) {
  * the argmax (first maximum) is wrong; the arithmetic of nn_forward. */
 __global__ void k_softmax_ce(const float *z, const int *labels, int n, int K, float *probs, int *lab_copy,
                              double *loss, int *wrong) {
-    GRID_LOOP(s, (size_t)n) {
+    GRID_LOOP(s, (unsigned)n) {
         const float *zs = z + s * K;
         float *p = probs + s * K;
         float mx = zs[0];
@@ -235,7 +259,7 @@ __global__ void k_sum_loss(const double *loss, const int *wrong, int n, double *
 }
 
 __global__ void k_argmax(const float *z, const int *labels, int n, int K, int *preds, int *wrong) {
-    GRID_LOOP(s, (size_t)n) {
+    GRID_LOOP(s, (unsigned)n) {
         const float *zs = z + s * K;
         int best = 0;
         for (int k = 1; k < K; k++)
@@ -356,7 +380,7 @@ static void backprop(nn_cuda_model *m) {
 }
 
 __global__ void k_ce_grad(const float *probs, const int *labels, int n, int K, float gs, float *d) {
-    GRID_LOOP(idx, (size_t)n * K) {
+    GRID_LOOP(idx, (unsigned)n * K) {
         float v = gs * probs[idx];
         if ((int)(idx % K) == labels[idx / K]) v -= gs;
         d[idx] = v;

@@ -23,8 +23,8 @@
  * statistics and updates the running ones (unbiased variance, PyTorch
  * momentum), after a training=0 forward batch norm backpropagates as the
  * fixed affine map it was.  Reductions are deterministic (no atomics): same
- * inputs give the same bits run to run.  TF32 is off (CUBLAS_DEFAULT_MATH,
- * pedantic): results match the CPU to float rounding. */
+ * inputs give the same bits run to run.  TF32 is off unless asked for
+ * (nn_cuda_set_tf32): results then match the CPU to float rounding. */
 #ifndef EPR_NN_CUDA_H
 #define EPR_NN_CUDA_H
 
@@ -49,6 +49,12 @@ void nn_cuda_close(nn_cuda *c);
 int nn_cuda_device(const nn_cuda *c);
 void *nn_cuda_stream(nn_cuda *c); /* cudaStream_t */
 void *nn_cuda_cublas(nn_cuda *c); /* cublasHandle_t, bound to the stream */
+/* GEMM precision: 0 (the default) plain FP32, as the CPU; 1 lets cuBLAS
+ * use TF32 tensor cores (10-bit mantissa products, FP32 sums: PyTorch's
+ * default for convolutions; several times faster on large layers, results
+ * no longer within float rounding of the CPU's). */
+void nn_cuda_set_tf32(nn_cuda *c, int on);
+
 /* Wait for the stream; reports any asynchronous CUDA error (EPR_ENUM is not
  * used: a CUDA failure is EPR_EIO with cudaGetErrorString in the message). */
 int nn_cuda_sync(nn_cuda *c, epr_err *err);
@@ -106,6 +112,15 @@ int nn_cuda_model_enable_input_grad(nn_cuda_model *m, epr_err *err);
 const float *nn_cuda_model_input_grad(const nn_cuda_model *m);
 /* Device output of layer i in the last forward (tests compare every layer). */
 const float *nn_cuda_model_layer_output(const nn_cuda_model *m, int i);
+/* The rest of the state the backward of layer i reads (NULL where the layer
+ * has none): max-pool argmax [n, C, OH, OW] (offset within the input plane),
+ * batch-norm mean and 1/std [C]; and the softmax of the last forward
+ * [n, classes].  Tests use them to run the CPU backward from the GPU's
+ * forward state, so that a ReLU or max-pool that flips on a near-tie
+ * between the two forwards does not show up as a backward error. */
+void nn_cuda_model_layer_state(const nn_cuda_model *m, int i, const int **argmax, const float **bn_mean,
+                               const float **bn_invstd);
+const float *nn_cuda_model_probs(const nn_cuda_model *m);
 
 /* Optional profile (benchmarks): with op_time non-NULL (2 * number of nn_op
  * doubles) every layer's forward / backward seconds are added to

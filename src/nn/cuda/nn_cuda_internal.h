@@ -40,7 +40,8 @@ struct nn_cuda_model {
     int col_owner; /* conv layer whose whole-batch im2col is in col, or -1 */
     const float *col_x;
     int col_n;
-    float *bn_red; /* batch-norm backward: per-channel mean terms, 2 * max C */
+    float *bn_red;   /* batch-norm backward: per-channel mean terms, 2 * max C */
+    double *bn_part; /* batch-norm partial sums, 2 * max C * NN_CUDA_BN_SPLIT */
     float *probs;  /* [max_batch, classes] */
     int *labels;   /* copy of the last forward's labels */
     double *sample_loss; /* [max_batch] */
@@ -73,6 +74,10 @@ void nn_cuda_gemm_batched(nn_cuda *c, int ta, int tb, int M, int N, int K, float
  * column buffer would pass NN_CUDA_COL_CAP floats. */
 #define NN_CUDA_COL_CAP ((size_t)1 << 24)
 int nn_cuda_conv_chunk(const nn_layer *L, int n);
+
+/* Batch-norm reductions: at most this many slices per channel. */
+#define NN_CUDA_BN_SPLIT 64
+int nn_cuda_bn_split(size_t cnt);
 
 void nn_cuda_layer_forward(nn_cuda_model *m, nn_layer *L, const float *x, const float *x2, int n, int training);
 void nn_cuda_layer_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *dx, int acc, float *dx2, int acc2,
