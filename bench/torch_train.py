@@ -20,7 +20,25 @@ shape), a batch drawn per step from a shuffled permutation, as bench_train.
 
 Output: one line per configuration, the format of bench_train:
   impl=torch net=... batch=... mode=... img/s=... ms/step=... min_ms=... ...
-Run with /usr/bin/python3 (Debian's python3-torch)."""
+Run with /usr/bin/python3 (Debian's python3-torch).
+
+--device cuda: the same step on the GPU (impl=torch-cuda), the counterpart
+of `bench_train --device cuda`, eager mode as a competent user writes it:
+synthetic data resident on the GPU (uint8 images, a batch gathered per step
+by a GPU permutation), no host synchronisation inside the step, fused Adam /
+SGD, EMA by torch._foreach_lerp_, cudnn.benchmark on, TF32 off everywhere
+(the precision epr's GPU path computes in).  Networks: the LeNets as above,
+and vgg16-cifar, resnet20-4 (3x32x32), resnet18, resnet50 (3x224x224) as the
+nn.Modules of bench/torch_gpu_nn.py (batch norm gamma fixed at 1).  Their EPR
+step (ModuleEPR) follows the groups of experiments/*_dft.ini by rule: every
+3x3 convolution in one conv-affine group with the orthonormal real 2-D DFT
+over 3x3 (theta_row = T (s * round_ST(vartheta_row / s)) + c, nine columns,
+nine densities evaluated at once as a batch of 9), the other convolution
+weights one affine group per kernel size, each dense weight its own affine
+group, biases and batch-norm betas uncompressed; the network segment by SGD
+(momentum 0.9) as those experiments, the decoder parameters and densities
+by Adam.  mem_mb: torch.cuda.max_memory_allocated (reserved_mb: the caching
+allocator's max_memory_reserved)."""
 import argparse
 import math
 import statistics
@@ -220,6 +238,262 @@ def make_step(net, mode, gen):
     return step
 
 
+# ---- the GPU step (--device cuda) ----
+BIG = {"vgg16-cifar": (3, 32, 10, 8004), "resnet20-4": (3, 32, 10, 8004),
+       "resnet18": (3, 224, 1000, 512), "resnet50": (3, 224, 1000, 512)}
+
+
+class DensityBank(torch.nn.Module):
+    """ell deep factorized densities (one per column) evaluated together:
+    the Density above with a leading batch dimension of ell."""
+
+    def __init__(self, ell, gen, init_scale=10.0, filters=(3, 3, 3)):
+        super().__init__()
+        widths = (1,) + tuple(filters) + (1,)
+        scale = init_scale ** (1.0 / (len(filters) + 1))
+        self.H, self.b, self.a = torch.nn.ParameterList(), torch.nn.ParameterList(), torch.nn.ParameterList()
+        for k in range(len(filters) + 1):
+            init = math.log(math.expm1(1.0 / scale / widths[k + 1]))
+            self.H.append(torch.nn.Parameter(torch.full((ell, widths[k + 1], widths[k]), init)))
+            self.b.append(torch.nn.Parameter(torch.rand(ell, widths[k + 1], 1, generator=gen) - 0.5))
+            if k < len(filters):
+                self.a.append(torch.nn.Parameter(torch.zeros(ell, widths[k + 1], 1)))
+
+    def bits(self, y):  # y [ell, n] -> sum of -log2 p(y)
+        n = y.shape[1]
+        x = torch.cat([y - 0.5, y + 0.5], dim=1).unsqueeze(1)  # [ell, 1, 2n]
+        for k in range(len(self.H)):
+            x = torch.baddbmm(self.b[k], F.softplus(self.H[k]), x)
+            if k < len(self.a):
+                x = x + torch.tanh(self.a[k]) * torch.tanh(x)
+        lower, upper = x[:, 0, :n], x[:, 0, n:]
+        sign = torch.where(lower + upper > 0, -1.0, 1.0).detach()
+        p = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
+        return -torch.log2(LowerBound.apply(p, LIKELIHOOD_BOUND)).sum()
+
+
+def dft3x3():
+    """Orthonormal real basis of the 2-D DFT over 3x3 (rows), 9x9."""
+    c = [1 / math.sqrt(3)] * 3
+    d = [[c[0]] * 3, [math.sqrt(2 / 3) * math.cos(2 * math.pi * k / 3) for k in range(3)],
+         [math.sqrt(2 / 3) * math.sin(2 * math.pi * k / 3) for k in range(3)]]
+    d1 = torch.tensor(d)
+    return torch.kron(d1, d1)
+
+
+class ModuleEPR:
+    """EPR over an nn.Module's parameters (groups by rule, see the module
+    docstring); forward through torch.func.functional_call."""
+
+    def __init__(self, model, gen, dev):
+        self.model = model
+        named = [(n, q) for n, q in model.named_parameters() if q.requires_grad]
+        dft = [(n, q) for n, q in named if q.dim() == 4 and tuple(q.shape[2:]) == (3, 3)]
+        other = {}
+        for n, q in named:
+            if q.dim() == 4 and tuple(q.shape[2:]) != (3, 3):
+                other.setdefault(tuple(q.shape[2:]), []).append((n, q))
+            elif q.dim() == 2:
+                other[n] = [(n, q)]
+        self.compressed = {n for n, _ in dft} | {n for g in other.values() for n, _ in g}
+        self.uncompressed = [q for n, q in named if n not in self.compressed]
+        self.groups = []  # (names, shapes, latent, log_s, offset, density, T or None)
+        s0 = torch.tensor(LOG_STEP)
+        if dft:
+            T = dft3x3().to(dev)
+            rows = torch.cat([q.detach().reshape(-1, 9) for _, q in dft])
+            latent = (rows @ T).clone().requires_grad_()  # T^-1 (theta - c), c = 0
+            self.groups.append(([n for n, _ in dft], [q.shape for _, q in dft], latent,
+                                torch.full((9,), LOG_STEP, device=dev, requires_grad=True),
+                                torch.zeros(9, device=dev, requires_grad=True), DensityBank(9, gen).to(dev), T))
+        for g in other.values():
+            latent = torch.cat([q.detach().flatten() for _, q in g]).clone().requires_grad_()
+            self.groups.append(([n for n, _ in g], [q.shape for _, q in g], latent,
+                                s0.clone().to(dev).requires_grad_(), torch.zeros((), device=dev, requires_grad=True),
+                                DensityBank(1, gen).to(dev), None))
+        self.net_params = [g[2] for g in self.groups] + self.uncompressed
+        self.psi_params = [q for g in self.groups for q in (g[3], g[4])]
+        self.density_params = [q for g in self.groups for q in g[5].parameters()]
+
+    def decode(self):
+        p, bits = {}, 0.0
+        for names, shapes, latent, log_s, off, density, T in self.groups:
+            s = torch.exp(log_s)
+            phi_hat = latent / s
+            phi_st = phi_hat + (torch.round(phi_hat) - phi_hat).detach()
+            if T is not None:
+                theta = (phi_st * s) @ T.t() + off
+                noisy = (phi_hat + (torch.rand_like(phi_hat) - 0.5)).t()  # [9, rows]
+            else:
+                theta = phi_st * s + off
+                noisy = (phi_hat + (torch.rand_like(phi_hat) - 0.5)).unsqueeze(0)
+            bits = bits + density.bits(noisy)
+            flat, k = theta.reshape(-1), 0
+            for n, shp in zip(names, shapes):
+                size = math.prod(shp)
+                p[n] = flat[k:k + size].view(shp)
+                k += size
+        return p, bits
+
+
+def ema_lerp(ema, params, d):
+    """ema <- d * ema + (1 - d) * params, one foreach call (torch >= 2: lerp)."""
+    src = [q.detach() for q in params]
+    if hasattr(torch, "_foreach_lerp_"):
+        torch._foreach_lerp_(ema, src, 1.0 - d)
+    else:  # older torch (the build machine's Debian 1.13), for checking this script
+        torch._foreach_mul_(ema, d)
+        torch._foreach_add_(ema, src, alpha=1.0 - d)
+
+
+def functional_call(model, params, args):
+    if hasattr(torch, "func"):
+        return torch.func.functional_call(model, params, args, strict=False)
+    from torch.nn.utils import stateless
+    return stateless.functional_call(model, params, args)
+
+
+def gpu_optimizer(kind, params, lr):
+    """Fused (one kernel for all tensors) where this torch and device have it."""
+    extra = {"fused": True}
+    try:
+        if kind == "adam":
+            return torch.optim.Adam(params, lr=lr, betas=BETAS, eps=EPS, **extra)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, **extra)
+    except (RuntimeError, TypeError):  # no fused variant: torch's default (foreach on CUDA)
+        if kind == "adam":
+            return torch.optim.Adam(params, lr=lr, betas=BETAS, eps=EPS)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+
+
+def make_gpu_step(net, mode, gen, dev):
+    """One training step on the GPU; returns (step(x, y) -> bits tensor, None)."""
+    state = {"t": 0}
+    if net in BIG:
+        import torch_gpu_nn
+        model = torch_gpu_nn.NETS[net][0]().to(dev).train()
+        sgd_lr = 0.1
+        if mode == "plain":
+            params = [q for q in model.parameters() if q.requires_grad]
+            opt = gpu_optimizer("sgd", params, sgd_lr)
+            ema = [q.detach().clone() for q in params]
+
+            def step(x, y):
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                d = min(EMA_DECAY, (1.0 + state["t"]) / (10.0 + state["t"]))
+                ema_lerp(ema, params, d)
+                state["t"] += 1
+                return None
+            return step
+        epr = ModuleEPR(model, gen, dev)
+        opt = gpu_optimizer("sgd", epr.net_params, sgd_lr)
+        popt = gpu_optimizer("adam", epr.psi_params, LR)
+        dopt = gpu_optimizer("adam", epr.density_params, DENSITY_LR)
+        ema = [q.detach().clone() for q in epr.net_params + epr.psi_params]
+
+        def step(x, y):
+            p, bits = epr.decode()
+            logits = functional_call(model, p, (x,))
+            loss = F.cross_entropy(logits, y) + LAMBDA * bits
+            for o in (opt, popt, dopt):
+                o.zero_grad(set_to_none=True)
+            loss.backward()
+            for o in (opt, popt, dopt):
+                o.step()
+            d = min(EMA_DECAY, (1.0 + state["t"]) / (10.0 + state["t"]))
+            ema_lerp(ema, epr.net_params + epr.psi_params, d)
+            state["t"] += 1
+            return bits.detach()
+        return step
+    # the LeNets: the CPU step above, its tensors on the GPU
+    if mode == "plain":
+        p = {k: v.to(dev) for k, v in init_params(net, gen).items()}
+        params = [t.requires_grad_() for t in p.values()]
+        opt = gpu_optimizer("adam", params, LR)
+        ema = [q.detach().clone() for q in params]
+
+        def step(x, y):
+            loss = F.cross_entropy(forward(net, p, x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            d = min(EMA_DECAY, (1.0 + state["t"]) / (10.0 + state["t"]))
+            ema_lerp(ema, params, d)
+            state["t"] += 1
+            return None
+        return step
+    model = EPRModel(net, gen)
+    model.groups = [(n, lat.detach().to(dev).requires_grad_(), ls.detach().to(dev).requires_grad_(),
+                     b.detach().to(dev).requires_grad_(), dens.to(dev)) for n, lat, ls, b, dens in model.groups]
+    model.net_params = [t for g in model.groups for t in g[1:4]]
+    model.density_params = [q for g in model.groups for q in g[4].parameters()]
+    opt = gpu_optimizer("adam", model.net_params, LR)
+    dopt = gpu_optimizer("adam", model.density_params, DENSITY_LR)
+    ema = [q.detach().clone() for q in model.net_params]
+
+    def step(x, y):
+        p, bits = model.decode()
+        loss = F.cross_entropy(forward(net, p, x), y) + LAMBDA * bits
+        opt.zero_grad(set_to_none=True)
+        dopt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        dopt.step()
+        d = min(EMA_DECAY, (1.0 + state["t"]) / (10.0 + state["t"]))
+        ema_lerp(ema, model.net_params, d)
+        state["t"] += 1
+        return bits.detach()
+    return step
+
+
+def bench_gpu(net, batch, mode, steps, warmup, repeats):
+    dev = torch.device("cuda")
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    gen = torch.Generator().manual_seed(1)
+    c, side, classes, n = BIG.get(net, (1, 28, 10, 8004))
+    images = torch.randint(0, 256, (n, c, side, side), dtype=torch.uint8, generator=gen).to(dev)
+    labels = torch.randint(0, classes, (n,), generator=gen).to(dev)
+    ggen = torch.Generator(device=dev).manual_seed(1)
+    perm = torch.randperm(n, device=dev, generator=ggen)
+    pos = 0
+
+    def batch_at():
+        nonlocal perm, pos
+        if pos + batch > n:
+            perm, pos = torch.randperm(n, device=dev, generator=ggen), 0
+        idx = perm[pos:pos + batch]
+        pos += batch
+        return images[idx].float().div_(255.0), labels[idx]
+
+    step = make_gpu_step(net, mode, gen, dev)
+    for _ in range(warmup):
+        step(*batch_at())
+    torch.cuda.synchronize()
+    ms, cpu, bits = [], [], None
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            bits = step(*batch_at())
+        torch.cuda.synchronize()
+        ms.append(1e3 * (time.perf_counter() - t0) / steps)
+        cpu.append(1e3 * (time.process_time() - c0) / steps)
+    m = statistics.median(ms)
+    print(f"impl=torch-cuda net={net} batch={batch} mode={mode} img/s={batch * 1e3 / m:.1f} ms/step={m:.3f} "
+          f"min_ms={min(ms):.3f} max_ms={max(ms):.3f} cpu_ms={statistics.median(cpu):.3f} repeats={repeats} "
+          f"steps={steps} bits={float(bits) if bits is not None else 0:.0f} "
+          f"mem_mb={torch.cuda.max_memory_allocated() / 2**20:.1f} "
+          f"reserved_mb={torch.cuda.max_memory_reserved() / 2**20:.1f}", flush=True)
+    del step, images, labels
+    torch.cuda.empty_cache()
+
+
 def bench(net, batch, mode, steps, warmup, repeats):
     gen = torch.Generator().manual_seed(1)
     images = torch.randint(0, 256, (8004, 1, 28, 28), dtype=torch.uint8, generator=gen)
@@ -253,7 +527,9 @@ def bench(net, batch, mode, steps, warmup, repeats):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--net", default="all", choices=["all", "lenet300-100", "lenet5-caffe"])
+    ap.add_argument("--net", default="all", choices=["all", "lenet300-100", "lenet5-caffe"] + list(BIG))
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="cuda: the step on the GPU (impl=torch-cuda); 'all' adds the big networks")
     ap.add_argument("--batch", default="all", help="batch size, or 'all' for 64 and 128")
     ap.add_argument("--mode", default="all", choices=["all", "plain", "epr"])
     ap.add_argument("--steps", type=int, default=0, help="steps per repeat (default: plain 100, epr 20)")
@@ -266,9 +542,29 @@ def main():
         return 2
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
+    modes = ["plain", "epr"] if a.mode == "all" else [a.mode]
+    if a.device == "cuda":  # the configurations of bench_train --device cuda
+        sys.path.insert(0, __file__.rsplit("/", 1)[0] if "/" in __file__ else ".")
+        print(f"torch {torch.__version__} cuda {torch.version.cuda} device {torch.cuda.get_device_name(0)}",
+              flush=True)
+        configs = [("lenet300-100", 64), ("lenet300-100", 128), ("lenet5-caffe", 64), ("lenet5-caffe", 128),
+                   ("vgg16-cifar", 128), ("resnet20-4", 128), ("resnet18", 64), ("resnet50", 64)]
+        done = set()
+        for net, b in configs:
+            if (a.net != "all" and net != a.net) or (a.batch != "all" and net in done):
+                continue
+            done.add(net)
+            b = b if a.batch == "all" else int(a.batch)
+            for mode in modes:
+                big = net in BIG
+                bench_gpu(net, b, mode, a.steps or (10 if big else 50), a.warmup if a.warmup >= 0 else (2 if big else 5),
+                          a.repeats if a.repeats != 5 else 3)
+        return 0
+    if a.net in BIG:
+        print("torch_train.py: the big networks are benchmarked with --device cuda only", file=sys.stderr)
+        return 2
     nets = ["lenet300-100", "lenet5-caffe"] if a.net == "all" else [a.net]
     batches = [64, 128] if a.batch == "all" else [int(a.batch)]
-    modes = ["plain", "epr"] if a.mode == "all" else [a.mode]
     for net in nets:
         for b in batches:
             for mode in modes:
