@@ -34,12 +34,13 @@ extern "C" void nn_cuda_model_free(nn_cuda_model *m) {
     for (int i = 0; m->layers && i < m->n_layers; i++) {
         nn_layer *L = &m->layers[i];
         if (L->op != NN_FLATTEN) cudaFree(L->y);
-        cudaFree(L->dy);
         cudaFree(L->argmax);
         cudaFree(L->bn_mean);
         cudaFree(L->bn_invstd);
     }
     for (int b = 0; m->buffers && b < m->n_buffers; b++) cudaFree(m->buffers[b].data);
+    for (int k = 0; k < m->n_dy_slots; k++) cudaFree(m->dy_slots[k]);
+    free(m->dy_slots);
     cudaFree(m->param_block);
     cudaFree(m->grad_block);
     cudaFree(m->col);
@@ -57,6 +58,51 @@ extern "C" void nn_cuda_model_free(nn_cuda_model *m) {
     free(m->tensors);
     free(m->buffers);
     free(m);
+}
+
+/* Output gradients share device buffers.  In the backward walk (layer
+ * index descending) layer i's dy is live from the backward of its last
+ * consumer, which writes it first, down to its own backward, which reads
+ * it: the interval [i, last(i)].  Layers whose intervals are disjoint
+ * share a slot (greedy, by interval start), which keeps about three
+ * activation-sized gradient buffers for a chain instead of one per layer. */
+static int assign_dy(nn_cuda_model *m) {
+    const int n = m->n_layers;
+    int *last = (int *)malloc(sizeof(int) * n), *slot = (int *)malloc(sizeof(int) * n);
+    int *end = (int *)malloc(sizeof(int) * n); /* per slot: index at which its occupant dies */
+    size_t *size = (size_t *)calloc(n, sizeof(size_t));
+    int rc = -1;
+    if (!last || !slot || !end || !size) goto out;
+    for (int i = 0; i < n; i++) last[i] = i;
+    for (int j = 0; j < n; j++) {
+        const nn_layer *L = &m->layers[j];
+        if (L->in >= 0 && j > last[L->in]) last[L->in] = j;
+        if (L->op == NN_ADD && L->with >= 0 && j > last[L->with]) last[L->with] = j;
+    }
+    m->n_dy_slots = 0;
+    for (int t = n - 1; t >= 0; t--) /* interval starts, latest first */
+        for (int i = 0; i < n; i++) {
+            if (last[i] != t) continue;
+            const size_t need = (size_t)m->max_batch * m->layers[i].out_size;
+            int best = -1;
+            for (int k = 0; k < m->n_dy_slots; k++) /* free: its occupant died before t */
+                if (end[k] > t && (best < 0 || (size[best] < need ? size[k] > size[best]
+                                                                  : size[k] >= need && size[k] < size[best])))
+                    best = k;
+            if (best < 0) best = m->n_dy_slots++;
+            if (size[best] < need) size[best] = need;
+            end[best] = i;
+            slot[i] = best;
+        }
+    m->dy_slots = (float **)calloc(m->n_dy_slots ? m->n_dy_slots : 1, sizeof(float *));
+    if (!m->dy_slots) goto out;
+    for (int k = 0; k < m->n_dy_slots; k++)
+        if (DALLOC(m->dy_slots[k], sizeof(float) * size[k])) goto out;
+    for (int i = 0; i < n; i++) m->layers[i].dy = m->dy_slots[slot[i]];
+    rc = 0;
+out:
+    free(last), free(slot), free(end), free(size);
+    return rc;
 }
 
 extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_model **out, epr_err *err) {
@@ -95,7 +141,6 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
         if (oom) continue;
         const size_t act = B * L->out_size;
         if (L->op != NN_FLATTEN) oom |= DALLOC(L->y, sizeof(float) * act);
-        oom |= DALLOC(L->dy, sizeof(float) * act);
         if (L->op == NN_MAXPOOL) oom |= DALLOC(L->argmax, sizeof(int) * act);
         if (L->op == NN_BATCHNORM) {
             oom |= DALLOC(L->bn_mean, sizeof(float) * L->c) | DALLOC(L->bn_invstd, sizeof(float) * L->c);
@@ -108,6 +153,7 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
             if (chunk > 1 && L->oc * P * chunk > m->gather_size) m->gather_size = L->oc * P * chunk;
         }
     }
+    if (!oom) oom |= assign_dy(m);
     const size_t K = host->layers[host->n_layers - 1].out_size;
     /* The kernels index with 32 bits: every buffer below 2^31 elements. */
     size_t big = m->col_size > m->gather_size ? m->col_size : m->gather_size;
