@@ -685,39 +685,50 @@ static void zero_param_grads(nn_model *m, const nn_layer *L) {
 }
 
 /* Where layer L's gradient w.r.t. producer `src` goes, and whether to add. */
-static float *grad_target(nn_model *m, int src, int *acc, int *input_live) {
+static float *grad_target(nn_layer *layers, float *dx_input, int src, int *acc, int *input_live) {
     if (src < 0) {
         *acc = *input_live;
-        if (m->dx_input) *input_live = 1;
-        return m->dx_input;
+        if (dx_input) *input_live = 1;
+        return dx_input;
     }
-    nn_layer *P = &m->layers[src];
+    nn_layer *P = &layers[src];
     *acc = P->dy_live;
     P->dy_live = 1;
     return P->dy;
 }
 
-static void backprop(nn_model *m) {
-    const int n = m->n_last;
+void nn_backward_walk(nn_layer *layers, int n_layers, const float *x, float *dx_input, nn_backward_fn backward,
+                      nn_zero_grads_fn zero_grads, void *ctx) {
     int input_live = 0;
-    for (int i = 0; i < m->n_layers; i++) m->layers[i].dy_live = 0;
-    m->layers[m->n_layers - 1].dy_live = 1;
+    for (int i = 0; i < n_layers; i++) layers[i].dy_live = 0;
+    layers[n_layers - 1].dy_live = 1;
     /* Consumers come after producers, so walking backwards every layer's
      * dy is complete (all consumers have added in) before it is used. */
-    for (int i = m->n_layers - 1; i >= 0; i--) {
-        nn_layer *L = &m->layers[i];
+    for (int i = n_layers - 1; i >= 0; i--) {
+        nn_layer *L = &layers[i];
         if (!L->dy_live) { /* output feeds nothing: its params get zero */
-            zero_param_grads(m, L);
+            zero_grads(ctx, L);
             continue;
         }
-        const float *x = L->in < 0 ? m->x : m->layers[L->in].y;
+        const float *in = L->in < 0 ? x : layers[L->in].y;
         int acc = 0, acc2 = 0;
-        float *dx = grad_target(m, L->in, &acc, &input_live), *dx2 = NULL;
-        if (L->op == NN_ADD) dx2 = grad_target(m, L->with, &acc2, &input_live);
-        double t0 = m->op_time ? epr_now_s() : 0.0;
-        nn_layer_backward(m, L, x, dx, acc, dx2, acc2, n);
-        if (m->op_time) m->op_time[2 * L->op + 1] += epr_now_s() - t0;
+        float *dx = grad_target(layers, dx_input, L->in, &acc, &input_live), *dx2 = NULL;
+        if (L->op == NN_ADD) dx2 = grad_target(layers, dx_input, L->with, &acc2, &input_live);
+        backward(ctx, L, in, dx, acc, dx2, acc2);
     }
+}
+
+static void cpu_zero_grads(void *ctx, const nn_layer *L) { zero_param_grads((nn_model *)ctx, L); }
+
+static void cpu_backward(void *ctx, nn_layer *L, const float *x, float *dx, int acc, float *dx2, int acc2) {
+    nn_model *m = ctx;
+    double t0 = m->op_time ? epr_now_s() : 0.0;
+    nn_layer_backward(m, L, x, dx, acc, dx2, acc2, m->n_last);
+    if (m->op_time) m->op_time[2 * L->op + 1] += epr_now_s() - t0;
+}
+
+static void backprop(nn_model *m) {
+    nn_backward_walk(m->layers, m->n_layers, m->x, m->dx_input, cpu_backward, cpu_zero_grads, m);
 }
 
 void nn_backward(nn_model *m, float grad_scale) {

@@ -378,7 +378,7 @@ extern "C" int nn_cuda_count_errors(nn_cuda_model *m, const int *d_labels, int n
     return (int)m->h_loss[3];
 }
 
-/* ---- backward: the walk of model.c's backprop ---- */
+/* ---- backward ---- */
 static void zero_param_grads(nn_cuda_model *m, const nn_layer *L) {
     int ts[2] = {L->wt, L->bt};
     for (int j = 0; j < 2; j++)
@@ -386,43 +386,25 @@ static void zero_param_grads(nn_cuda_model *m, const nn_layer *L) {
             cudaMemsetAsync(m->tensors[ts[j]].dw, 0, sizeof(float) * m->tensors[ts[j]].size, m->c->stream);
 }
 
-static float *grad_target(nn_cuda_model *m, int src, int *acc, int *input_live) {
-    if (src < 0) {
-        *acc = *input_live;
-        if (m->dx_input) *input_live = 1;
-        return m->dx_input;
+static void cuda_zero_grads(void *ctx, const nn_layer *L) { zero_param_grads((nn_cuda_model *)ctx, L); }
+
+static void cuda_backward(void *ctx, nn_layer *L, const float *x, float *dx, int acc, float *dx2, int acc2) {
+    nn_cuda_model *m = (nn_cuda_model *)ctx;
+    if (m->op_time) {
+        cudaStreamSynchronize(m->c->stream);
+        double t0 = epr_now_s();
+        nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, m->n_last);
+        cudaStreamSynchronize(m->c->stream);
+        m->op_time[2 * L->op + 1] += epr_now_s() - t0;
+    } else {
+        nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, m->n_last);
     }
-    nn_layer *P = &m->layers[src];
-    *acc = P->dy_live;
-    P->dy_live = 1;
-    return P->dy;
 }
 
+/* model.c's walk, with the device kernels (the gradient buffers it picks
+ * are this model's device ones). */
 static void backprop(nn_cuda_model *m) {
-    const int n = m->n_last;
-    int input_live = 0;
-    for (int i = 0; i < m->n_layers; i++) m->layers[i].dy_live = 0;
-    m->layers[m->n_layers - 1].dy_live = 1;
-    for (int i = m->n_layers - 1; i >= 0; i--) {
-        nn_layer *L = &m->layers[i];
-        if (!L->dy_live) {
-            zero_param_grads(m, L);
-            continue;
-        }
-        const float *x = L->in < 0 ? m->x : m->layers[L->in].y;
-        int acc = 0, acc2 = 0;
-        float *dx = grad_target(m, L->in, &acc, &input_live), *dx2 = NULL;
-        if (L->op == NN_ADD) dx2 = grad_target(m, L->with, &acc2, &input_live);
-        if (m->op_time) {
-            cudaStreamSynchronize(m->c->stream);
-            double t0 = epr_now_s();
-            nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, n);
-            cudaStreamSynchronize(m->c->stream);
-            m->op_time[2 * L->op + 1] += epr_now_s() - t0;
-        } else {
-            nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, n);
-        }
-    }
+    nn_backward_walk(m->layers, m->n_layers, m->x, m->dx_input, cuda_backward, cuda_zero_grads, m);
 }
 
 __global__ void k_ce_grad(const float *probs, const int *labels, int n, int K, float gs, float *d) {
