@@ -619,26 +619,44 @@ void nn_model_init_params(nn_model *m, uint64_t seed) {
 
 /* ---- forward / backward ---- */
 
+void nn_forward_walk(nn_layer *layers, int n_layers, const nn_param *tensors, const float *x, nn_forward_fn forward,
+                     void *ctx) {
+    for (int i = 0; i < n_layers; i++) {
+        nn_layer *L = &layers[i];
+        if (L->wt >= 0) assert(tensors[L->wt].w);
+        if (L->bt >= 0) assert(tensors[L->bt].w);
+        (void)tensors;
+        const float *in = L->in < 0 ? x : layers[L->in].y;
+        const float *with = L->op == NN_ADD ? (L->with < 0 ? x : layers[L->with].y) : NULL;
+        /* Flatten is only a change of view; it is never written through. */
+        if (L->op == NN_FLATTEN) L->y = (float *)in;
+        forward(ctx, L, in, with);
+    }
+}
+
+typedef struct {
+    nn_model *m;
+    int n, training;
+} cpu_pass;
+
+static void cpu_forward(void *ctx, nn_layer *L, const float *in, const float *with) {
+    const cpu_pass *p = ctx;
+    nn_model *m = p->m;
+    if (m->op_time) {
+        double t0 = epr_now_s();
+        nn_layer_forward(m, L, in, with, p->n, p->training);
+        m->op_time[2 * L->op] += epr_now_s() - t0;
+    } else {
+        nn_layer_forward(m, L, in, with, p->n, p->training);
+    }
+}
+
 double nn_forward(nn_model *m, const float *x, const int *labels, int n, int training) {
     assert(n >= 1 && n <= m->max_batch);
     m->x = x;
     m->n_last = n;
-    for (int i = 0; i < m->n_layers; i++) {
-        nn_layer *L = &m->layers[i];
-        if (L->wt >= 0) assert(m->tensors[L->wt].w);
-        if (L->bt >= 0) assert(m->tensors[L->bt].w);
-        const float *in = L->in < 0 ? x : m->layers[L->in].y;
-        const float *with = L->op == NN_ADD ? (L->with < 0 ? x : m->layers[L->with].y) : NULL;
-        /* Flatten is only a change of view; it is never written through. */
-        if (L->op == NN_FLATTEN) L->y = (float *)in;
-        if (m->op_time) {
-            double t0 = epr_now_s();
-            nn_layer_forward(m, L, in, with, n, training);
-            m->op_time[2 * L->op] += epr_now_s() - t0;
-        } else {
-            nn_layer_forward(m, L, in, with, n, training);
-        }
-    }
+    cpu_pass pass = {m, n, training};
+    nn_forward_walk(m->layers, m->n_layers, m->tensors, x, cpu_forward, &pass);
     m->has_labels = labels != NULL;
     if (!labels) return 0.0;
     const int K = nn_model_num_classes(m);

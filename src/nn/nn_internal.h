@@ -73,6 +73,13 @@ struct nn_model {
 #define NN_CONV_MIN_N 128
 int nn_conv_chunk(const nn_layer *L, int n);
 
+/* The forward walk (the same sharing): each layer's forward with its input
+ * (the model input x or a producer's output) and, for add, its second
+ * input; flatten's output becomes a view of its input. */
+typedef void (*nn_forward_fn)(void *ctx, nn_layer *L, const float *in, const float *with);
+void nn_forward_walk(nn_layer *layers, int n_layers, const nn_param *tensors, const float *x, nn_forward_fn forward,
+                     void *ctx);
+
 /* The backward walk over a layer graph, shared by the host model and the
  * device one (src/nn/cuda): layers in reverse, each layer's output gradient
  * complete before its own backward runs; a producer's gradient buffer is

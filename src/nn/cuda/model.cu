@@ -315,27 +315,31 @@ __global__ void k_argmax(const float *z, const int *labels, int n, int K, int *p
     }
 }
 
+typedef struct {
+    nn_cuda_model *m;
+    int n, training;
+} cuda_pass;
+
+static void cuda_forward(void *ctx, nn_layer *L, const float *in, const float *with) {
+    const cuda_pass *p = (const cuda_pass *)ctx;
+    nn_cuda_model *m = p->m;
+    if (m->op_time) {
+        cudaStreamSynchronize(m->c->stream);
+        double t0 = epr_now_s();
+        nn_cuda_layer_forward(m, L, in, with, p->n, p->training);
+        cudaStreamSynchronize(m->c->stream);
+        m->op_time[2 * L->op] += epr_now_s() - t0;
+    } else {
+        nn_cuda_layer_forward(m, L, in, with, p->n, p->training);
+    }
+}
+
 extern "C" void nn_cuda_forward_async(nn_cuda_model *m, const float *d_x, const int *d_labels, int n, int training) {
     assert(n >= 1 && n <= m->max_batch);
     m->x = d_x;
     m->n_last = n;
-    for (int i = 0; i < m->n_layers; i++) {
-        nn_layer *L = &m->layers[i];
-        if (L->wt >= 0) assert(m->tensors[L->wt].w);
-        if (L->bt >= 0) assert(m->tensors[L->bt].w);
-        const float *in = L->in < 0 ? d_x : m->layers[L->in].y;
-        const float *with = L->op == NN_ADD ? (L->with < 0 ? d_x : m->layers[L->with].y) : NULL;
-        if (L->op == NN_FLATTEN) L->y = (float *)in;
-        if (m->op_time) {
-            cudaStreamSynchronize(m->c->stream);
-            double t0 = epr_now_s();
-            nn_cuda_layer_forward(m, L, in, with, n, training);
-            cudaStreamSynchronize(m->c->stream);
-            m->op_time[2 * L->op] += epr_now_s() - t0;
-        } else {
-            nn_cuda_layer_forward(m, L, in, with, n, training);
-        }
-    }
+    cuda_pass pass = {m, n, training};
+    nn_forward_walk(m->layers, m->n_layers, m->tensors, d_x, cuda_forward, &pass);
     m->has_labels = d_labels != NULL;
     if (!d_labels) return;
     const int K = (int)m->layers[m->n_layers - 1].out_size;
