@@ -166,7 +166,7 @@ def bench(net, batch, size, seconds, tf32):
     ms = 1e3 * (t1 - t0) / steps
     mem = torch.cuda.max_memory_allocated() / 2**20
     print(f"impl=torch-{'tf32' if tf32 else 'fp32'} net={net} batch={batch} size={size} img/s={batch * 1e3 / ms:.1f} "
-          f"ms/step={ms:.3f} steps={steps} mem_mb={mem:.0f} loss={float(loss):.4f}", flush=True)
+          f"ms/step={ms:.3f} steps={steps} mem_mb={mem:.0f} loss={float(loss.detach()):.4f}", flush=True)
     del model, opt, x, y
 
 

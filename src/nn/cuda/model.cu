@@ -34,12 +34,13 @@ extern "C" void nn_cuda_model_free(nn_cuda_model *m) {
     for (int i = 0; m->layers && i < m->n_layers; i++) {
         nn_layer *L = &m->layers[i];
         if (L->op != NN_FLATTEN) cudaFree(L->y);
-        cudaFree(L->dy);
         cudaFree(L->argmax);
         cudaFree(L->bn_mean);
         cudaFree(L->bn_invstd);
     }
     for (int b = 0; m->buffers && b < m->n_buffers; b++) cudaFree(m->buffers[b].data);
+    for (int k = 0; k < m->n_dy_slots; k++) cudaFree(m->dy_slots[k]);
+    free(m->dy_slots);
     cudaFree(m->param_block);
     cudaFree(m->grad_block);
     cudaFree(m->col);
@@ -57,6 +58,51 @@ extern "C" void nn_cuda_model_free(nn_cuda_model *m) {
     free(m->tensors);
     free(m->buffers);
     free(m);
+}
+
+/* Output gradients share device buffers.  In the backward walk (layer
+ * index descending) layer i's dy is live from the backward of its last
+ * consumer, which writes it first, down to its own backward, which reads
+ * it: the interval [i, last(i)].  Layers whose intervals are disjoint
+ * share a slot (greedy, by interval start), which keeps about three
+ * activation-sized gradient buffers for a chain instead of one per layer. */
+static int assign_dy(nn_cuda_model *m) {
+    const int n = m->n_layers;
+    int *last = (int *)malloc(sizeof(int) * n), *slot = (int *)malloc(sizeof(int) * n);
+    int *end = (int *)malloc(sizeof(int) * n); /* per slot: index at which its occupant dies */
+    size_t *size = (size_t *)calloc(n, sizeof(size_t));
+    int rc = -1;
+    if (!last || !slot || !end || !size) goto out;
+    for (int i = 0; i < n; i++) last[i] = i;
+    for (int j = 0; j < n; j++) {
+        const nn_layer *L = &m->layers[j];
+        if (L->in >= 0 && j > last[L->in]) last[L->in] = j;
+        if (L->op == NN_ADD && L->with >= 0 && j > last[L->with]) last[L->with] = j;
+    }
+    m->n_dy_slots = 0;
+    for (int t = n - 1; t >= 0; t--) /* interval starts, latest first */
+        for (int i = 0; i < n; i++) {
+            if (last[i] != t) continue;
+            const size_t need = (size_t)m->max_batch * m->layers[i].out_size;
+            int best = -1;
+            for (int k = 0; k < m->n_dy_slots; k++) /* free: its occupant died before t */
+                if (end[k] > t && (best < 0 || (size[best] < need ? size[k] > size[best]
+                                                                  : size[k] >= need && size[k] < size[best])))
+                    best = k;
+            if (best < 0) best = m->n_dy_slots++;
+            if (size[best] < need) size[best] = need;
+            end[best] = i;
+            slot[i] = best;
+        }
+    m->dy_slots = (float **)calloc(m->n_dy_slots ? m->n_dy_slots : 1, sizeof(float *));
+    if (!m->dy_slots) goto out;
+    for (int k = 0; k < m->n_dy_slots; k++)
+        if (DALLOC(m->dy_slots[k], sizeof(float) * size[k])) goto out;
+    for (int i = 0; i < n; i++) m->layers[i].dy = m->dy_slots[slot[i]];
+    rc = 0;
+out:
+    free(last), free(slot), free(end), free(size);
+    return rc;
 }
 
 extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_model **out, epr_err *err) {
@@ -95,7 +141,6 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
         if (oom) continue;
         const size_t act = B * L->out_size;
         if (L->op != NN_FLATTEN) oom |= DALLOC(L->y, sizeof(float) * act);
-        oom |= DALLOC(L->dy, sizeof(float) * act);
         if (L->op == NN_MAXPOOL) oom |= DALLOC(L->argmax, sizeof(int) * act);
         if (L->op == NN_BATCHNORM) {
             oom |= DALLOC(L->bn_mean, sizeof(float) * L->c) | DALLOC(L->bn_invstd, sizeof(float) * L->c);
@@ -108,6 +153,7 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
             if (chunk > 1 && L->oc * P * chunk > m->gather_size) m->gather_size = L->oc * P * chunk;
         }
     }
+    if (!oom) oom |= assign_dy(m);
     const size_t K = host->layers[host->n_layers - 1].out_size;
     /* The kernels index with 32 bits: every buffer below 2^31 elements. */
     size_t big = m->col_size > m->gather_size ? m->col_size : m->gather_size;
@@ -269,27 +315,31 @@ __global__ void k_argmax(const float *z, const int *labels, int n, int K, int *p
     }
 }
 
+typedef struct {
+    nn_cuda_model *m;
+    int n, training;
+} cuda_pass;
+
+static void cuda_forward(void *ctx, nn_layer *L, const float *in, const float *with) {
+    const cuda_pass *p = (const cuda_pass *)ctx;
+    nn_cuda_model *m = p->m;
+    if (m->op_time) {
+        cudaStreamSynchronize(m->c->stream);
+        double t0 = epr_now_s();
+        nn_cuda_layer_forward(m, L, in, with, p->n, p->training);
+        cudaStreamSynchronize(m->c->stream);
+        m->op_time[2 * L->op] += epr_now_s() - t0;
+    } else {
+        nn_cuda_layer_forward(m, L, in, with, p->n, p->training);
+    }
+}
+
 extern "C" void nn_cuda_forward_async(nn_cuda_model *m, const float *d_x, const int *d_labels, int n, int training) {
     assert(n >= 1 && n <= m->max_batch);
     m->x = d_x;
     m->n_last = n;
-    for (int i = 0; i < m->n_layers; i++) {
-        nn_layer *L = &m->layers[i];
-        if (L->wt >= 0) assert(m->tensors[L->wt].w);
-        if (L->bt >= 0) assert(m->tensors[L->bt].w);
-        const float *in = L->in < 0 ? d_x : m->layers[L->in].y;
-        const float *with = L->op == NN_ADD ? (L->with < 0 ? d_x : m->layers[L->with].y) : NULL;
-        if (L->op == NN_FLATTEN) L->y = (float *)in;
-        if (m->op_time) {
-            cudaStreamSynchronize(m->c->stream);
-            double t0 = epr_now_s();
-            nn_cuda_layer_forward(m, L, in, with, n, training);
-            cudaStreamSynchronize(m->c->stream);
-            m->op_time[2 * L->op] += epr_now_s() - t0;
-        } else {
-            nn_cuda_layer_forward(m, L, in, with, n, training);
-        }
-    }
+    cuda_pass pass = {m, n, training};
+    nn_forward_walk(m->layers, m->n_layers, m->tensors, d_x, cuda_forward, &pass);
     m->has_labels = d_labels != NULL;
     if (!d_labels) return;
     const int K = (int)m->layers[m->n_layers - 1].out_size;
@@ -332,7 +382,7 @@ extern "C" int nn_cuda_count_errors(nn_cuda_model *m, const int *d_labels, int n
     return (int)m->h_loss[3];
 }
 
-/* ---- backward: the walk of model.c's backprop ---- */
+/* ---- backward ---- */
 static void zero_param_grads(nn_cuda_model *m, const nn_layer *L) {
     int ts[2] = {L->wt, L->bt};
     for (int j = 0; j < 2; j++)
@@ -340,43 +390,25 @@ static void zero_param_grads(nn_cuda_model *m, const nn_layer *L) {
             cudaMemsetAsync(m->tensors[ts[j]].dw, 0, sizeof(float) * m->tensors[ts[j]].size, m->c->stream);
 }
 
-static float *grad_target(nn_cuda_model *m, int src, int *acc, int *input_live) {
-    if (src < 0) {
-        *acc = *input_live;
-        if (m->dx_input) *input_live = 1;
-        return m->dx_input;
+static void cuda_zero_grads(void *ctx, const nn_layer *L) { zero_param_grads((nn_cuda_model *)ctx, L); }
+
+static void cuda_backward(void *ctx, nn_layer *L, const float *x, float *dx, int acc, float *dx2, int acc2) {
+    nn_cuda_model *m = (nn_cuda_model *)ctx;
+    if (m->op_time) {
+        cudaStreamSynchronize(m->c->stream);
+        double t0 = epr_now_s();
+        nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, m->n_last);
+        cudaStreamSynchronize(m->c->stream);
+        m->op_time[2 * L->op + 1] += epr_now_s() - t0;
+    } else {
+        nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, m->n_last);
     }
-    nn_layer *P = &m->layers[src];
-    *acc = P->dy_live;
-    P->dy_live = 1;
-    return P->dy;
 }
 
+/* model.c's walk, with the device kernels (the gradient buffers it picks
+ * are this model's device ones). */
 static void backprop(nn_cuda_model *m) {
-    const int n = m->n_last;
-    int input_live = 0;
-    for (int i = 0; i < m->n_layers; i++) m->layers[i].dy_live = 0;
-    m->layers[m->n_layers - 1].dy_live = 1;
-    for (int i = m->n_layers - 1; i >= 0; i--) {
-        nn_layer *L = &m->layers[i];
-        if (!L->dy_live) {
-            zero_param_grads(m, L);
-            continue;
-        }
-        const float *x = L->in < 0 ? m->x : m->layers[L->in].y;
-        int acc = 0, acc2 = 0;
-        float *dx = grad_target(m, L->in, &acc, &input_live), *dx2 = NULL;
-        if (L->op == NN_ADD) dx2 = grad_target(m, L->with, &acc2, &input_live);
-        if (m->op_time) {
-            cudaStreamSynchronize(m->c->stream);
-            double t0 = epr_now_s();
-            nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, n);
-            cudaStreamSynchronize(m->c->stream);
-            m->op_time[2 * L->op + 1] += epr_now_s() - t0;
-        } else {
-            nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, n);
-        }
-    }
+    nn_backward_walk(m->layers, m->n_layers, m->x, m->dx_input, cuda_backward, cuda_zero_grads, m);
 }
 
 __global__ void k_ce_grad(const float *probs, const int *labels, int n, int K, float gs, float *d) {

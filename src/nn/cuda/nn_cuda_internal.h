@@ -35,6 +35,8 @@ struct nn_cuda_model {
     nn_buffer *buffers;
     size_t n_params;
     float *param_block, *grad_block; /* alloc_params only */
+    float **dy_slots; /* the output-gradient buffers the layers share (model.cu assign_dy) */
+    int n_dy_slots;
     float *col, *gather;             /* conv scratch: [K, chunk*P], [oc, chunk*P] */
     size_t col_size, gather_size;
     int col_owner; /* conv layer whose whole-batch im2col is in col, or -1 */
