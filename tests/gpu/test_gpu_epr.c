@@ -23,8 +23,10 @@
  *    exp in double vs glibc's expf, which agree but for rare last-bit cases);
  *    <= 1e-5 where a T is applied (cuBLAS vs OpenBLAS sums of ell terms).
  *  - φ: no element may differ.
- *  - d latent: max <= 1e-6 (element-wise the same operations; with T, dQ
- *    = dΘ T is a sum of ell terms: 1e-5).
+ *  - d latent: backward max <= 1e-6 (element-wise the same operations;
+ *    with T, dQ = dΘ T is a sum of ell terms: 1e-5); noisy rate 1e-5 (the
+ *    same operations per value, but the prepared density parameters come
+ *    from the device's softplus/tanh, which may differ in the last bit).
  *  - d log s, d offset, d T, d density, bits: sums over up to 10^6 terms in
  *    another order, of terms that differ by float rounding where a T or the
  *    density's prepared parameters (device softplus/tanh) enter: max <= 1e-3
@@ -209,7 +211,8 @@ static void check_decode(fixture *f) {
 
 /* Compare the gradient block's EPR part: per group latent, log s, offset,
  * T, density. */
-static void cmp_grads(fixture *f, const char *stage, const float *gpu, const float *cpu, double tol_latent_T) {
+static void cmp_grads(fixture *f, const char *stage, const float *gpu, const float *cpu, double tol_latent,
+                      double tol_latent_T) {
     char what[128];
     for (int gi = 0; gi < epr_model_num_groups(f->em); gi++) {
         size_t lo, ln, po, pn, dof;
@@ -218,7 +221,7 @@ static void cmp_grads(fixture *f, const char *stage, const float *gpu, const flo
         const int nls = epr_model_group_n_log_s(f->em, gi);
         const int has_T = d->decoder == EPR_DECODER_CONV_AFFINE && d->transform != EPR_TRANSFORM_IDENTITY;
         snprintf(what, sizeof what, "%s %s d latent", stage, d->name);
-        cmp(f->name, what, gpu + lo, cpu + lo, ln, has_T ? tol_latent_T : 1e-6);
+        cmp(f->name, what, gpu + lo, cpu + lo, ln, has_T ? tol_latent_T : tol_latent);
         snprintf(what, sizeof what, "%s %s d log s", stage, d->name);
         cmp(f->name, what, gpu + po, cpu + po, (size_t)nls, 1e-3);
         snprintf(what, sizeof what, "%s %s d offset", stage, d->name);
@@ -272,7 +275,7 @@ static void check_backward(fixture *f) {
     epr_model_backward(f->em);
     epr_cuda_backward(f->dm);
     float *g1 = dl(epr_cuda_grads(f->dm), f->n);
-    cmp_grads(f, "backward", g1, hg, 1e-5);
+    cmp_grads(f, "backward", g1, hg, 1e-6, 1e-5);
     size_t begin, end;
     epr_model_psi_range(f->em, &begin, &end);
     cmp(f->name, "nn grads of uncompressed tensors", g1 + end, hg + end, epr_model_density_offset(f->em) - end,
@@ -308,7 +311,7 @@ static void check_rate(fixture *f) {
             cmp_scalar(f->name, what, bg, bc, 1e-5);
             float *g = dl(epr_cuda_grads(f->dm), f->n + EPR_MODEL_GRAD_TAIL);
             snprintf(what, sizeof what, "rate %d/%d", rank, nranks);
-            cmp_grads(f, what, g, epr_model_grads(f->em), 1e-6);
+            cmp_grads(f, what, g, epr_model_grads(f->em), 1e-5, 1e-5);
             /* nothing outside the EPR part is touched */
             size_t begin, end;
             epr_model_psi_range(f->em, &begin, &end);
