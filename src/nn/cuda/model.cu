@@ -161,6 +161,14 @@ extern "C" float *nn_cuda_model_grad_block(nn_cuda_model *m) { return m->grad_bl
 extern "C" const float *nn_cuda_model_layer_output(const nn_cuda_model *m, int i) {
     return (i >= 0 && i < m->n_layers) ? m->layers[i].y : NULL;
 }
+extern "C" void nn_cuda_model_layer_state(const nn_cuda_model *m, int i, const int **argmax, const float **bn_mean,
+                                          const float **bn_invstd) {
+    const nn_layer *L = (i >= 0 && i < m->n_layers) ? &m->layers[i] : NULL;
+    *argmax = L ? L->argmax : NULL;
+    *bn_mean = L ? L->bn_mean : NULL;
+    *bn_invstd = L ? L->bn_invstd : NULL;
+}
+extern "C" const float *nn_cuda_model_probs(const nn_cuda_model *m) { return m->probs; }
 extern "C" const float *nn_cuda_model_logits(const nn_cuda_model *m) { return m->layers[m->n_layers - 1].y; }
 extern "C" float *nn_cuda_model_buffer(nn_cuda_model *m, int i) {
     return (i >= 0 && i < m->n_buffers) ? m->buffers[i].data : NULL;

@@ -106,6 +106,15 @@ int nn_cuda_model_enable_input_grad(nn_cuda_model *m, epr_err *err);
 const float *nn_cuda_model_input_grad(const nn_cuda_model *m);
 /* Device output of layer i in the last forward (tests compare every layer). */
 const float *nn_cuda_model_layer_output(const nn_cuda_model *m, int i);
+/* The rest of the state the backward of layer i reads (NULL where the layer
+ * has none): max-pool argmax [n, C, OH, OW] (offset within the input plane),
+ * batch-norm mean and 1/std [C]; and the softmax of the last forward
+ * [n, classes].  Tests use them to run the CPU backward from the GPU's
+ * forward state, so that a ReLU or max-pool that flips on a near-tie
+ * between the two forwards does not show up as a backward error. */
+void nn_cuda_model_layer_state(const nn_cuda_model *m, int i, const int **argmax, const float **bn_mean,
+                               const float **bn_invstd);
+const float *nn_cuda_model_probs(const nn_cuda_model *m);
 
 /* Optional profile (benchmarks): with op_time non-NULL (2 * number of nn_op
  * doubles) every layer's forward / backward seconds are added to
