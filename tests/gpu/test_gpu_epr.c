@@ -15,7 +15,8 @@
  *  - noisy rate (rank 0 of 1, and ranks 0 and 1 of 2): bits, d latent,
  *    d log s, d density;
  *  - exact rate per group;
- *  - the device results twice: the same bits (determinism).
+ *  - the device results twice: the same bits (determinism; the second
+ *    noisy rate through epr_cuda_rate_noisy_async).
  *
  * Tolerances (TF32 off: NVIDIA_TF32_OVERRIDE=0, cuBLAS default math).
  * "max" = max |gpu - cpu| / max |cpu| over the compared block.
@@ -32,7 +33,10 @@
  *    density's prepared parameters (device softplus/tanh) enter: max <= 1e-3
  *    for the gradient blocks (they cancel: |sum| << sum |terms|), relative
  *    1e-5 for the noisy bits, 1e-9 for the exact bits (double throughout).
- *  - nn loss: relative 1e-4; dθ from the nn: relative L2 1e-3 (test_gpu_nn's).
+ *  - nn loss: relative 1e-4 (test_gpu_nn's); the nn's dθ and uncompressed
+ *    gradients: relative L2 1e-2 (they only check the binding here: a
+ *    ReLU or max-pool near-tie may flip between CPU and GPU, test_gpu_nn
+ *    checks the nn itself; a misbound tensor gives O(1)).
  * A wrong index, sign, scale (lambda) or row split gives O(1) errors.
  * Every comparison is printed.  Exit 77 (skipped) without a CUDA device. */
 #include <math.h>
@@ -269,7 +273,7 @@ static void check_backward(fixture *f) {
         nn_param *p = nn_model_tensor(f->net, i);
         if (epr_model_tensor_storage(f->em, i, &off)) memcpy(hdth + off, p->dw, sizeof(float) * p->size);
     }
-    cmp(f->name, "nn dtheta (compressed tensors)", dth, hdth, nth, -1e-3);
+    cmp(f->name, "nn dtheta (compressed tensors)", dth, hdth, nth, -1e-2);
     nn_cuda_upload(G, epr_cuda_dtheta(f->dm), hdth, sizeof(float) * nth);
 
     epr_model_backward(f->em);
@@ -279,7 +283,7 @@ static void check_backward(fixture *f) {
     size_t begin, end;
     epr_model_psi_range(f->em, &begin, &end);
     cmp(f->name, "nn grads of uncompressed tensors", g1 + end, hg + end, epr_model_density_offset(f->em) - end,
-        -1e-3);
+        -1e-2);
     /* determinism: again from the same state */
     nn_cuda_upload(G, epr_cuda_grads(f->dm), hg, sizeof(float) * f->n);
     epr_cuda_backward(f->dm);
@@ -318,12 +322,17 @@ static void check_rate(fixture *f) {
             cmp(f->name, "rate: uncompressed grads (0)", g + end, epr_model_grads(f->em) + end,
                 epr_model_density_offset(f->em) - end, 0.0);
             cmp(f->name, "rate: grad tail (0)", g + f->n, epr_model_grads(f->em) + f->n, EPR_MODEL_GRAD_TAIL, 0.0);
-            if (nranks == 1) { /* determinism */
+            if (nranks == 1) { /* determinism, through the asynchronous variant */
                 nn_cuda_memset0(G, epr_cuda_grads(f->dm), sizeof(float) * (f->n + EPR_MODEL_GRAD_TAIL));
-                double bg2 = epr_cuda_rate_noisy(f->dm, seed, step, lambda, rank, nranks);
+                double *d_bits = NULL, bg2 = -1.0;
+                assert_int_equal(nn_cuda_malloc(G, (void **)&d_bits, sizeof(double), NULL), 0);
+                epr_cuda_rate_noisy_async(f->dm, seed, step, lambda, rank, nranks, d_bits);
+                assert_int_equal(nn_cuda_download(G, &bg2, d_bits, sizeof(double)), 0);
+                nn_cuda_free(G, d_bits);
                 float *g2 = dl(epr_cuda_grads(f->dm), f->n + EPR_MODEL_GRAD_TAIL);
                 int same = bg2 == bg && memcmp(g, g2, sizeof(float) * (f->n + EPR_MODEL_GRAD_TAIL)) == 0;
-                fprintf(stderr, "  %-10s noisy rate twice: %s\n", f->name, same ? "same bits" : "DIFFERENT  FAIL");
+                fprintf(stderr, "  %-10s noisy rate twice (sync, async): %s\n", f->name,
+                        same ? "same bits" : "DIFFERENT  FAIL");
                 failures += !same;
                 free(g2);
             }
