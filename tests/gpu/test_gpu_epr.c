@@ -422,7 +422,7 @@ static void test_affine_ell2(void **state) {
     g[0].tensors[0] = "fc1.weight";
     g[0].tensors[1] = "fc2.weight";
     fixture f;
-    fixture_make(&f, "affine2", "dense name=fc1 out=23; relu; dense name=fc2 out=6", 1, 5, 7, 2, g, 1, "*.bias");
+    fixture_make(&f, "affine2", "dense name=fc1 out=23; relu; dense name=fc2 out=6", 1, 6, 7, 2, g, 1, "*.bias");
     check_model(&f);
     fixture_free(&f);
 }
