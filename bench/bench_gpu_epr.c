@@ -15,6 +15,7 @@
  *
  * Output: one line per experiment and side,
  *   impl=cpu|cuda exp=... compressed=N decode_ms=... backward_ms=... rate_ms=... total_ms=...
+ *   rate_ns_per_value=...
  * and the CPU/GPU ratio of the totals. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,8 +107,10 @@ static void bench(nn_cuda *c, const char *ini, double seconds) {
         double t_dec = time_phase(s, PH_DECODE, seconds), t_back = time_phase(s, PH_BACKWARD, seconds),
                t_rate = time_phase(s, PH_RATE, seconds);
         tot[sd] = t_dec + t_back + t_rate;
-        printf("impl=%s exp=%s compressed=%zu groups=%d decode_ms=%.3f backward_ms=%.3f rate_ms=%.3f total_ms=%.3f\n",
-               sd ? "cuda" : "cpu", cfg->name, epr_model_num_compressed(em), ng, t_dec, t_back, t_rate, tot[sd]);
+        printf("impl=%s exp=%s compressed=%zu groups=%d decode_ms=%.3f backward_ms=%.3f rate_ms=%.3f total_ms=%.3f "
+               "rate_ns_per_value=%.2f\n",
+               sd ? "cuda" : "cpu", cfg->name, epr_model_num_compressed(em), ng, t_dec, t_back, t_rate, tot[sd],
+               1e6 * t_rate / (double)epr_model_num_compressed(em));
         fflush(stdout);
     }
     printf("ratio exp=%s cpu/cuda=%.1f\n", cfg->name, tot[0] / tot[1]);
