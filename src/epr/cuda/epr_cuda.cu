@@ -277,17 +277,9 @@ extern "C" void epr_cuda_model_free(epr_cuda_model *m) {
     for (int gi = 0; gi < m->ng; gi++)
         if (m->g[gi].T_owned) nn_cuda_free(c, m->g[gi].T);
     free(m->g);
-    nn_cuda_free(c, m->params);
-    nn_cuda_free(c, m->grads);
-    nn_cuda_free(c, m->theta);
-    nn_cuda_free(c, m->dtheta);
-    nn_cuda_free(c, m->work);
-    nn_cuda_free(c, m->prep);
-    nn_cuda_free(c, m->part_f);
-    nn_cuda_free(c, m->part_d);
-    nn_cuda_free(c, m->red);
-    nn_cuda_free(c, m->group_bits);
-    nn_cuda_free(c, m->exact_part);
+    void *dev[] = {m->params, m->grads,  m->theta, m->dtheta,     m->work,      m->prep,
+                   m->part_f, m->part_d, m->red,   m->group_bits, m->exact_part};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) nn_cuda_free(c, dev[i]);
     nn_cuda_host_free(c, m->h_bits);
     free(m);
 }
@@ -490,9 +482,15 @@ extern "C" void epr_cuda_backward(epr_cuda_model *m) {
     }
 }
 
-extern "C" double epr_cuda_rate_noisy(epr_cuda_model *m, uint64_t seed, long step, double lambda, int rank,
-                                      int nranks) {
-    if (!m->ng) return 0.0;
+/* *out = the groups' bits summed in group order (as the CPU's total). */
+__global__ void k_sum_groups(const double *bits, int ng, double *out) {
+    double total = 0.0;
+    for (int gi = 0; gi < ng; gi++) total += bits[gi];
+    *out = total;
+}
+
+extern "C" void epr_cuda_rate_noisy_async(epr_cuda_model *m, uint64_t seed, long step, double lambda, int rank,
+                                          int nranks, double *d_bits) {
     if (step < 0 || (uint64_t)step >= (1ULL << 24) || m->ng > 256) {
         /* as the CPU: only reachable through a programming error */
         fprintf(stderr, "epr: internal error in the device rate: step %ld or %d groups beyond the noise counter\n",
@@ -522,10 +520,15 @@ extern "C" double epr_cuda_rate_noisy(epr_cuda_model *m, uint64_t seed, long ste
                                                                          m->grads + g->dens_off,
                                                                          m->grads + g->psi_off, m->group_bits + gi);
     }
-    nn_cuda_download(m->c, m->h_bits, m->group_bits, (size_t)m->ng * sizeof(double));
-    double total = 0.0;
-    for (int gi = 0; gi < m->ng; gi++) total += m->h_bits[gi];
-    return total;
+    k_sum_groups<<<1, 1, 0, st>>>(m->group_bits, m->ng, d_bits);
+}
+
+extern "C" double epr_cuda_rate_noisy(epr_cuda_model *m, uint64_t seed, long step, double lambda, int rank,
+                                      int nranks) {
+    if (!m->ng) return 0.0;
+    epr_cuda_rate_noisy_async(m, seed, step, lambda, rank, nranks, m->group_bits + m->ng);
+    nn_cuda_download(m->c, m->h_bits, m->group_bits + m->ng, sizeof(double));
+    return m->h_bits[0];
 }
 
 extern "C" double epr_cuda_rate_exact(epr_cuda_model *m, double *per_group) {

@@ -57,6 +57,10 @@ void epr_cuda_backward(epr_cuda_model *m);
 /* Noisy rate of this rank's rows of every group (rows split as on the
  * host); adds lambda * d(bits) into the gradient block; returns the bits. */
 double epr_cuda_rate_noisy(epr_cuda_model *m, uint64_t seed, long step, double lambda, int rank, int nranks);
+/* The same without waiting: the bits go to the DEVICE double *d_bits (0
+ * without groups), e.g. for a step that reads its metrics once. */
+void epr_cuda_rate_noisy_async(epr_cuda_model *m, uint64_t seed, long step, double lambda, int rank, int nranks,
+                               double *d_bits);
 /* Exact self-information (bits, double) of round(φ̂); per_group may be NULL. */
 double epr_cuda_rate_exact(epr_cuda_model *m, double *per_group);
 
