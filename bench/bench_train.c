@@ -104,22 +104,8 @@ static const bench_net *find_net(const char *name) {
 /* n random c x side x side images, random labels (8,004 28x28 ones: the
  * mnist10k train split's shape). */
 static void synthetic_dataset(dataset *d, int n, int c, int side, int classes, uint64_t seed) {
-    memset(d, 0, sizeof *d);
-    size_t in = (size_t)c * side * side;
-    d->n = n;
-    d->c = c, d->h = side, d->w = side;
-    d->n_classes = classes;
-    d->images = xcalloc((size_t)n * in, 1);
-    d->labels = xcalloc((size_t)n, sizeof(int));
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < (size_t)n * in; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        d->images[i] = (uint8_t)(s >> 24);
-    }
-    for (int i = 0; i < n; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        d->labels[i] = (int)(s % (uint64_t)classes);
-    }
+    epr_err err;
+    if (dataset_random(d, n, c, side, side, classes, seed, &err)) die("dataset_random", &err);
 }
 
 /* Free device memory (bytes) once the CUDA context exists; 0 without CUDA. */

@@ -366,87 +366,63 @@ def gpu_optimizer(kind, params, lr):
         return torch.optim.SGD(params, lr=lr, momentum=0.9)
 
 
-def make_gpu_step(net, mode, gen, dev):
-    """One training step on the GPU; returns (step(x, y) -> bits tensor, None)."""
+def gpu_step(logits_and_bits, opts, ema_params):
+    """The step: loss = mean CE + lambda * bits (bits None: plain), backward,
+    every optimizer, EMA of ema_params with the trainer's warm-up; returns
+    the bits (a tensor: no host synchronisation) or None."""
+    ema = [q.detach().clone() for q in ema_params]
     state = {"t": 0}
-    if net in BIG:
+
+    def step(x, y):
+        logits, bits = logits_and_bits(x)
+        loss = F.cross_entropy(logits, y)
+        if bits is not None:
+            loss = loss + LAMBDA * bits
+        for o in opts:
+            o.zero_grad(set_to_none=True)
+        loss.backward()
+        for o in opts:
+            o.step()
+        d = min(EMA_DECAY, (1.0 + state["t"]) / (10.0 + state["t"]))
+        ema_lerp(ema, ema_params, d)
+        state["t"] += 1
+        return None if bits is None else bits.detach()
+    return step
+
+
+def make_gpu_step(net, mode, gen, dev):
+    """One training step on the GPU: step(x, y) -> bits tensor (EPR) or None."""
+    if net in BIG:  # SGD with momentum as the *_dft.ini experiments; Ψ and densities by Adam
         import torch_gpu_nn
         model = torch_gpu_nn.NETS[net][0]().to(dev).train()
         sgd_lr = 0.1
         if mode == "plain":
             params = [q for q in model.parameters() if q.requires_grad]
-            opt = gpu_optimizer("sgd", params, sgd_lr)
-            ema = [q.detach().clone() for q in params]
-
-            def step(x, y):
-                loss = F.cross_entropy(model(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                d = min(EMA_DECAY, (1.0 + state["t"]) / (10.0 + state["t"]))
-                ema_lerp(ema, params, d)
-                state["t"] += 1
-                return None
-            return step
+            return gpu_step(lambda x: (model(x), None), [gpu_optimizer("sgd", params, sgd_lr)], params)
         epr = ModuleEPR(model, gen, dev)
-        opt = gpu_optimizer("sgd", epr.net_params, sgd_lr)
-        popt = gpu_optimizer("adam", epr.psi_params, LR)
-        dopt = gpu_optimizer("adam", epr.density_params, DENSITY_LR)
-        ema = [q.detach().clone() for q in epr.net_params + epr.psi_params]
 
-        def step(x, y):
+        def run(x):
             p, bits = epr.decode()
-            logits = functional_call(model, p, (x,))
-            loss = F.cross_entropy(logits, y) + LAMBDA * bits
-            for o in (opt, popt, dopt):
-                o.zero_grad(set_to_none=True)
-            loss.backward()
-            for o in (opt, popt, dopt):
-                o.step()
-            d = min(EMA_DECAY, (1.0 + state["t"]) / (10.0 + state["t"]))
-            ema_lerp(ema, epr.net_params + epr.psi_params, d)
-            state["t"] += 1
-            return bits.detach()
-        return step
-    # the LeNets: the CPU step above, its tensors on the GPU
+            return functional_call(model, p, (x,)), bits
+        opts = [gpu_optimizer("sgd", epr.net_params, sgd_lr), gpu_optimizer("adam", epr.psi_params, LR),
+                gpu_optimizer("adam", epr.density_params, DENSITY_LR)]
+        return gpu_step(run, opts, epr.net_params + epr.psi_params)
+    # the LeNets: the CPU step above (Adam), its tensors on the GPU
     if mode == "plain":
         p = {k: v.to(dev) for k, v in init_params(net, gen).items()}
         params = [t.requires_grad_() for t in p.values()]
-        opt = gpu_optimizer("adam", params, LR)
-        ema = [q.detach().clone() for q in params]
-
-        def step(x, y):
-            loss = F.cross_entropy(forward(net, p, x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            d = min(EMA_DECAY, (1.0 + state["t"]) / (10.0 + state["t"]))
-            ema_lerp(ema, params, d)
-            state["t"] += 1
-            return None
-        return step
+        return gpu_step(lambda x: (forward(net, p, x), None), [gpu_optimizer("adam", params, LR)], params)
     model = EPRModel(net, gen)
     model.groups = [(n, lat.detach().to(dev).requires_grad_(), ls.detach().to(dev).requires_grad_(),
                      b.detach().to(dev).requires_grad_(), dens.to(dev)) for n, lat, ls, b, dens in model.groups]
     model.net_params = [t for g in model.groups for t in g[1:4]]
     model.density_params = [q for g in model.groups for q in g[4].parameters()]
-    opt = gpu_optimizer("adam", model.net_params, LR)
-    dopt = gpu_optimizer("adam", model.density_params, DENSITY_LR)
-    ema = [q.detach().clone() for q in model.net_params]
 
-    def step(x, y):
+    def run(x):
         p, bits = model.decode()
-        loss = F.cross_entropy(forward(net, p, x), y) + LAMBDA * bits
-        opt.zero_grad(set_to_none=True)
-        dopt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        dopt.step()
-        d = min(EMA_DECAY, (1.0 + state["t"]) / (10.0 + state["t"]))
-        ema_lerp(ema, model.net_params, d)
-        state["t"] += 1
-        return bits.detach()
-    return step
+        return forward(net, p, x), bits
+    opts = [gpu_optimizer("adam", model.net_params, LR), gpu_optimizer("adam", model.density_params, DENSITY_LR)]
+    return gpu_step(run, opts, model.net_params)
 
 
 def bench_gpu(net, batch, mode, steps, warmup, repeats):

@@ -375,6 +375,30 @@ int dataset_load_cifar(const char **files, int nfiles, dataset *d, epr_err *err)
     return 0;
 }
 
+int dataset_random(dataset *d, int n, int c, int h, int w, int n_classes, uint64_t seed, epr_err *err) {
+    memset(d, 0, sizeof *d);
+    RETURN_ERROR_IF(n < 1 || c < 1 || h < 1 || w < 1 || n_classes < 1 || c > DATASET_MAX_CHANNELS, err, EPR_EARG,
+                    "dataset_random: bad shape %d x %d x %d x %d, %d classes", n, c, h, w, n_classes);
+    size_t in = (size_t)c * h * w;
+    d->images = malloc((size_t)n * in);
+    d->labels = malloc((size_t)n * sizeof *d->labels);
+    if (!d->images || !d->labels) {
+        dataset_free(d);
+        return epr_fail(err, EPR_ENOMEM, "out of memory (%d random images)", n);
+    }
+    d->n = n, d->c = c, d->h = h, d->w = w, d->n_classes = n_classes;
+    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1; /* xorshift64 */
+    for (size_t i = 0; i < (size_t)n * in; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        d->images[i] = (uint8_t)(s >> 24);
+    }
+    for (int i = 0; i < n; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        d->labels[i] = (int)(s % (uint64_t)n_classes);
+    }
+    return 0;
+}
+
 void dataset_free(dataset *d) {
     if (!d) return;
     if (d->map)

@@ -93,6 +93,11 @@ int dataset_set_norm_sampled(dataset *d, int max_images, epr_err *err);
 int dataset_gather_rrc_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, uint64_t seed, long step,
                             int position);
 
+/* n random c x h x w byte images with random labels in [0, n_classes), a
+ * pure function of seed (benchmarks and tests: bench_train, the GPU tests).
+ * On failure *d is left empty (safe to free). */
+int dataset_random(dataset *d, int n, int c, int h, int w, int n_classes, uint64_t seed, epr_err *err);
+
 /* Frees what a loader allocated and zeroes *d; safe on a zeroed dataset. */
 void dataset_free(dataset *d);
 

@@ -57,22 +57,8 @@
 
 /* n random images (c x side x side bytes) with random labels of 10 classes. */
 static void make_data(dataset *d, int n, int c, int side, uint64_t seed) {
-    memset(d, 0, sizeof *d);
-    d->n = n, d->c = c, d->h = side, d->w = side, d->n_classes = 10;
-    size_t in = (size_t)c * side * side;
-    d->images = calloc((size_t)n * in, 1);
-    d->labels = calloc((size_t)n, sizeof(int));
-    assert_non_null(d->images);
-    assert_non_null(d->labels);
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < (size_t)n * in; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        d->images[i] = (uint8_t)(s >> 24);
-    }
-    for (int i = 0; i < n; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        d->labels[i] = (int)(s % 10);
-    }
+    epr_err err = {0};
+    if (dataset_random(d, n, c, side, side, 10, seed, &err)) fail_msg("%s", err.msg);
 }
 
 typedef struct {
