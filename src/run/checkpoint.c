@@ -5,7 +5,8 @@
  *   /                      attributes: schema_version, code_version,
  *                          experiment (INI text), experiment_path,
  *                          experiment_name, model, data_set, epr_enabled,
- *                          lambda, seed, world_size, steps, step, ...
+ *                          lambda, seed, world_size, device, device_name,
+ *                          steps, step, ...
  *   /model/train_block     float32, the whole train block (DESIGN §2)
  *   /model/ema             float32, EMA of the network segment
  *   /model/buffers/NAME    float32, batch-norm running statistics
@@ -17,6 +18,9 @@
  *                          pure function of these (counter-based)
  *   /curves/NAME           float64, chunked and extendible
  *   /final                 attributes, once the run has finished
+ * With [train] device = cuda the device state is first copied into the host
+ * arrays (t->dops->download), and uploaded again after a resume: the file is
+ * the same whichever device wrote it or reads it.
  * May call: h5run, MPI, epr_model, nn. */
 #include <math.h>
 #include <mpi.h>

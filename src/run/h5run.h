@@ -43,6 +43,11 @@
  *                        (0 = off)
  *   data_train, data_test  the files each split was read from, comma-separated
  *   n_train, n_test      the number of samples of each split
+ *   device, device_name  [train] device (cpu | cuda) and the device of the
+ *                        checkpoint's writer, e.g. "cuda:0 (NVIDIA H200)"
+ *                        (docs/gpu.md); /final device_predictions_differ:
+ *                        test predictions of the GPU's final evaluation that
+ *                        differ from the CPU's decode of the .epr (EPR, cuda)
  * Run files written before method, group_*, prune, kmeans_bits, data_*
  * and n_* existed (the same schema_version 1) lack those; run_info_method
  * gives their method from their stored experiment (run_load.h).

@@ -9,6 +9,9 @@
  *   [baseline] pruning / weight sharing: mask or tie the gradients (prune.h)
  *   network optimizer step, EMA; rank 0: density Adam step, broadcast
  *
+ * With [train] device = cuda the same step runs on the GPU: the parts that
+ * differ go through t->dops (run/train_cuda.c, train_internal.h); the
+ * learning rate and lambda of a step come from trainer_hparams on both paths.
  * Nothing in the loop allocates (but the two one-off [baseline] events:
  * pruning and weight sharing, prune.h).  Around it: checkpoints (checkpoint.c),
  * signals (SIGTERM/SIGUSR1: finish the step, checkpoint, exit 75; fatal

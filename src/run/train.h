@@ -61,7 +61,11 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
  *   update      network optimizer (Ψ by Adam under SGD), rank 0 density
  *               Adam + broadcast, pruning / weight sharing ties
  *   EMA         TensorFlow-style warm-up, capped at [train] ema
- * With MPI not initialised a trainer is rank 0 of 1 and makes no MPI call. */
+ * With MPI not initialised a trainer is rank 0 of 1 and makes no MPI call.
+ * With [train] device = cuda (a build with -DEPR_CUDA=ON) the step runs on
+ * the rank's GPU and only the input batch and a few scalars move per step
+ * (several ranks: the gradient block is staged through the host for the
+ * allreduce); see docs/gpu.md. */
 
 /* Per-step metrics, summed over ranks by the allreduce. */
 enum { SLOT_CE, SLOT_RATE, SLOT_ERRORS, SLOT_SAMPLES, SLOT_STOP, SLOT_FAIL, N_SLOTS };
