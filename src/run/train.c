@@ -174,6 +174,7 @@ static void trainer_release(trainer *t) {
     nn_model_free(t->net);
     dataset_free(&t->train);
     dataset_free(&t->test);
+    fs_unlock_dir(&t->lock);
 }
 
 #define ALLOC(ptr, count)                                                                    \
@@ -232,6 +233,37 @@ static void baseline_events(trainer *t) {
     if (log) fflush(log);
 }
 
+/* A directory that holds a run (finished or not) is never replaced by
+ * accident: without --resume or --force it is refused; --force removes the
+ * old run's files first (a run killed before its first checkpoint must not
+ * leave the old run.h5 looking like its own).  Rank 0, lock held. */
+static int claim_run_dir(trainer *t, const train_opts *opts, epr_err *err) {
+    if (opts->resume) return 0;
+    static const char *const files[] = {"run.h5", "model.epr", "baselines.h5"};
+    char p[1300], found[1300] = "";
+    for (int i = 0; i < 3 && !found[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", opts->out_dir, files[i]);
+        if (fs_exists(p)) snprintf(found, sizeof found, "%s", p);
+    }
+    snprintf(p, sizeof p, "%s.tmp.*", t->run_path);
+    glob_t gl;
+    if (!found[0] && glob(p, 0, NULL, &gl) == 0) { /* a checkpoint being written when its run was killed */
+        snprintf(found, sizeof found, "%s", gl.gl_pathv[0]);
+        globfree(&gl);
+    }
+    if (!found[0]) return 0;
+    RETURN_ERROR_IF(!opts->force, err, EPR_EARG,
+                    "%s holds a run (%s): continue it with --resume %s, or replace it with --force, or choose "
+                    "another --out",
+                    opts->out_dir, found, t->run_path);
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", opts->out_dir, files[i]);
+        RETURN_ERROR_IF(unlink(p) && errno != ENOENT, err, EPR_EIO, "--force: cannot remove %s: %s", p,
+                        strerror(errno));
+    }
+    return 0;
+}
+
 /* train / test: see trainer_create. */
 static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, dataset *train, dataset *test,
                          epr_err *err) {
@@ -259,6 +291,8 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     }
     if (t->rank == 0 && opts->out_dir) {
         CHECK_STATUS(fs_mkdir_p(opts->out_dir, err));
+        CHECK_STATUS(fs_lock_dir(opts->out_dir, &t->lock, err));
+        CHECK_STATUS(claim_run_dir(t, opts, err));
         /* temporaries of checkpoints that a killed run was writing */
         char pat[1300];
         snprintf(pat, sizeof pat, "%s.tmp.*", t->run_path);

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Nothing lost by accident (issue 18, the run/study half), end to end with
+# the real binary on the tiny synthetic data set (tests/test_lib.sh).
+#   safety_cli_tests.sh CASE EPR_BINARY REPO WORKDIR
+# Cases:
+#   overwrite  `epr train --out` on a finished and on an interrupted run is
+#              refused (sha256 of every file before = after), --resume and
+#              --force go through; `epr compress X -o X` (also through a
+#              symbolic link and a hard link), `epr baseline` and `epr pareto
+#              --h5/--report` onto an input and `epr eval --predictions` onto
+#              the model are refused with the files intact; compress/baseline
+#              of a run file whose /model/ema was removed are refused
+#   lock       a second `epr train` into a directory a live one trains in is
+#              refused naming the owner's pid (even with --force/--resume);
+#              SIGTERM stops the first (exit 75) and frees the lock; the lock
+#              file left by a SIGKILLed run does not block its resume
+set -euo pipefail
+case_name=$1 epr=$(cd "$(dirname "$2")" && pwd)/$(basename "$2") repo=$3 work=$4/$1
+source "$repo/tests/test_lib.sh" # tiny_data, tiny_dense_ini
+rm -rf "$work"; mkdir -p "$work"; cd "$work"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+PY=/usr/bin/python3
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_in() { grep -qF -- "$1" "$2" || { cat "$2"; fail "'$1' not in $2"; }; }
+# expect_status RC LOG cmd...: run cmd (stdout+stderr to LOG), demand exit status RC
+expect_status() {
+  local want=$1 log=$2; shift 2
+  set +e; "$@" > "$log" 2>&1; local rc=$?; set -e
+  [ "$rc" = "$want" ] || { cat "$log"; fail "'$*' exited $rc, expected $want"; }
+}
+sums() { (cd "$1" && find . -type f | sort | xargs sha256sum); } # DIR: checksums of all its files
+tiny_data data > /dev/null
+
+case $case_name in
+overwrite)
+  tiny_dense_ini "$work/data" 20 0 10 true > tiny.ini
+  expect_status 0 a.log "$epr" train tiny.ini --out r --quiet
+  [ -e r/run.h5 ] && [ -e r/model.epr ] || fail "the run wrote no run.h5 / model.epr"
+  [ ! -e r/run.lock ] || fail "a finished run left its lock file"
+  sums r > before.txt
+  expect_status 1 again.log "$epr" train tiny.ini --out r --quiet
+  expect_in "r holds a run (r/run.h5): continue it with --resume r/run.h5, or replace it with --force" again.log
+  sums r | diff before.txt - || fail "a refused train changed the finished run"
+  echo "train --out on a finished run: refused, checksums before = after:"; cat before.txt
+  # an interrupted run (a checkpoint, no /final) is refused too; --resume finishes it
+  set +e; EPR_TEST_STOP_AT=5 "$epr" train tiny.ini --out part --quiet > stop.log 2>&1; rc=$?; set -e
+  [ $rc = 75 ] || { cat stop.log; fail "stopped run exited $rc"; }
+  sums part > pbefore.txt
+  expect_status 1 p2.log "$epr" train tiny.ini --out part --quiet
+  expect_in "part holds a run (part/run.h5)" p2.log
+  sums part | diff pbefore.txt - || fail "a refused train changed the interrupted run"
+  expect_status 0 p3.log "$epr" train tiny.ini --out part --resume part/run.h5 --quiet
+  cmp r/model.epr part/model.epr || fail "the resumed run differs from the uninterrupted one"
+  # a checkpoint being written when its run was killed counts as a run
+  mkdir tmponly && : > tmponly/run.h5.tmp.123
+  expect_status 1 t.log "$epr" train tiny.ini --out tmponly --quiet
+  expect_in "tmponly holds a run (tmponly/run.h5.tmp.123)" t.log
+  # --force replaces the run: the same bits as a fresh one
+  cp -r r forced
+  echo stale > forced/baselines.h5
+  expect_status 0 f.log "$epr" train tiny.ini --out forced --force --quiet
+  cmp r/model.epr forced/model.epr || fail "--force did not train anew"
+  [ ! -e forced/baselines.h5 ] || fail "--force kept the old run's baselines.h5"
+
+  # no command writes its output over one of its inputs
+  sums r > before.txt
+  expect_status 1 c.log "$epr" compress r/run.h5 -o r/run.h5
+  expect_in "r/run.h5 is the same file as the run file r/run.h5: refusing to write the output over its input" c.log
+  ln -s run.h5 r/alias.h5
+  ln r/run.h5 hard.h5
+  expect_status 1 c2.log "$epr" compress r/run.h5 -o r/alias.h5
+  expect_in "refusing to write the output over its input" c2.log
+  expect_status 1 c3.log "$epr" compress hard.h5 -o r/run.h5
+  expect_in "refusing to write the output over its input" c3.log
+  rm r/alias.h5 hard.h5
+  sums r | diff before.txt - || fail "a refused compress changed the run"
+  echo "compress X -o X: refused, checksums before = after:"; cat before.txt
+  expect_status 0 c4.log "$epr" compress r/run.h5 -o other.epr
+  expect_status 2 e.log "$epr" eval r/model.epr --data idx --predictions r/model.epr
+  expect_in "--predictions: r/model.epr is the same file as the input r/model.epr" e.log
+  sums r | diff before.txt - || fail "a refused eval changed the run"
+  # a plain run: its baselines may not land on the run file
+  tiny_dense_ini "$work/data" 20 0 20 false > plain.ini
+  expect_status 0 pl.log "$epr" train plain.ini --out pl --quiet
+  mkdir pb && cp pl/run.h5 pb/run.h5 && ln -s run.h5 pb/baselines.h5
+  sums pb > bbefore.txt
+  expect_status 1 b.log "$epr" baseline pb/run.h5 --methods float32
+  expect_in "pb/baselines.h5 is the same file as the run file pb/run.h5" b.log
+  sums pb | diff bbefore.txt - || fail "a refused baseline changed the run"
+  expect_status 1 pa.log "$epr" pareto . --h5 r/run.h5 --quiet
+  expect_in "refusing to write the output over its input" pa.log
+  expect_status 1 pa2.log "$epr" pareto . --report pl/run.h5 --quiet
+  expect_in "refusing to write the output over its input" pa2.log
+  sums r | diff before.txt - || fail "a refused pareto changed a run"
+  # /model/ema missing from a run that trained with an EMA: refused, not raw weights
+  cp r/run.h5 noema.h5
+  $PY - noema.h5 <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    del f["/model/ema"]
+PY
+  expect_status 1 ne.log "$epr" compress noema.h5 -o ne.epr
+  expect_in "noema.h5: no /model/ema although the run trained with [train] ema = 0.999" ne.log
+  expect_status 0 ne2.log "$epr" compress noema.h5 -o ne.epr --raw
+  cp pl/run.h5 plnoema.h5
+  $PY - plnoema.h5 <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    del f["/model/ema"]
+PY
+  expect_status 1 ne3.log "$epr" baseline plnoema.h5 --methods float32
+  expect_in "plnoema.h5: no /model/ema" ne3.log
+  ;;
+lock)
+  # long enough to outlive the test (it is stopped): 10^8 steps, a log line every 10^5
+  tiny_dense_ini "$work/data" 100000000 0 100000 false | sed 's/^log_every = 10$/log_every = 100000/' > long.ini
+  "$epr" train long.ini --out L --quiet > first.log 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do [ -s L/run.lock ] && break; sleep 0.1; done
+  [ -s L/run.lock ] || fail "no L/run.lock while training"
+  read -r owner _ < L/run.lock
+  [ "$owner" = "$pid" ] || fail "L/run.lock names pid $owner, the run is $pid"
+  for extra in "" "--force" "--resume L/run.h5"; do
+    # shellcheck disable=SC2086
+    expect_status 1 second.log "$epr" train long.ini --out L --quiet $extra
+    expect_in "L is in use by another epr process (pid and host: $pid " second.log
+  done
+  kill -0 $pid || fail "the first run died"
+  kill -TERM $pid
+  set +e; wait $pid; rc=$?; set -e
+  [ $rc = 75 ] || { cat first.log; fail "SIGTERM: exit $rc, expected 75"; }
+  [ ! -e L/run.lock ] || fail "the stopped run left its lock file"
+  # a SIGKILLed run leaves run.lock behind, but no lock: its resume goes on
+  "$epr" train long.ini --out L --resume L/run.h5 --quiet > third.log 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do [ -s L/run.lock ] && [ "$(cut -d' ' -f1 L/run.lock)" = $pid ] && break; sleep 0.1; done
+  kill -KILL $pid; wait $pid 2>/dev/null || true
+  [ -e L/run.lock ] || fail "expected the killed run's lock file to stay"
+  tiny_dense_ini "$work/data" 30 0 10 false > short.ini
+  expect_status 0 fourth.log "$epr" train short.ini --out L2 --quiet
+  cp L/run.lock L2/run.lock # a stale lock file in a directory
+  expect_status 0 fifth.log "$epr" train short.ini --out L2 --force --quiet
+  echo "lock: second run refused while the first lives; stale lock file ignored"
+  ;;
+*) fail "unknown case $case_name" ;;
+esac
+echo "PASS: $case_name"
