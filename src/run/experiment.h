@@ -11,4 +11,15 @@
  * the number of groups, whether or not [epr] enabled is set. */
 int experiment_groups(const cfg_experiment *cfg, epr_group_def *g);
 
+/* 1 if a group's tensor list holds a pattern (an entry with *, ? or [). */
+int experiment_has_patterns(const cfg_experiment *cfg);
+
+/* The groups' tensor patterns (e.g. fc*.bias), as [epr] uncompressed takes
+ * them, replaced in place by the network's tensors they match, in network
+ * order.  A tensor a group names explicitly, or one [epr] uncompressed
+ * matches, is left to that; one matched by patterns of two groups, a
+ * pattern that matches nothing, or more than CFG_MAX_TENSORS in a group is
+ * an error naming the file, the section's line and the pattern. */
+int experiment_expand_patterns(cfg_experiment *cfg, nn_model *net, epr_err *err);
+
 #endif

@@ -174,6 +174,7 @@ static void trainer_release(trainer *t) {
     nn_model_free(t->net);
     dataset_free(&t->train);
     dataset_free(&t->test);
+    free(t->cfg_own);
     fs_unlock_dir(&t->lock);
 }
 
@@ -306,7 +307,14 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     if (!train) CHECK_STATUS(data_load_experiment(cfg, &t->train, &t->test, err));
     int local_max = (cfg->batch + t->nranks - 1) / t->nranks;
     int max_batch = local_max > cfg->eval_batch ? local_max : cfg->eval_batch;
-    CHECK_STATUS(nn_model_build(cfg->layers, t->train.c, t->train.h, t->train.w, max_batch, &t->net, err));
+    if (nn_model_build(cfg->layers, t->train.c, t->train.h, t->train.w, max_batch, &t->net, err))
+        return cfg_layers_error(cfg, err); /* names the INI line of the layer */
+    if (experiment_has_patterns(cfg)) { /* e.g. fc*.bias in a group: this network's tensors */
+        RETURN_ERROR_IF(!(t->cfg_own = malloc(sizeof *t->cfg_own)), err, EPR_ENOMEM, "out of memory");
+        *t->cfg_own = *cfg; /* shares text and layers with the caller's */
+        CHECK_STATUS(experiment_expand_patterns(t->cfg_own, t->net, err));
+        t->cfg = cfg = t->cfg_own;
+    }
     RETURN_ERROR_IF(nn_model_num_classes(t->net) < t->train.n_classes, err, EPR_EARG,
                     "%s: the network has %d outputs but the data set has %d classes", cfg->path,
                     nn_model_num_classes(t->net), t->train.n_classes);

@@ -29,6 +29,7 @@ extern const char *const CURVE_NAMES[N_CURVES];
 
 struct trainer {
     const cfg_experiment *cfg;
+    cfg_experiment *cfg_own; /* cfg with the groups' tensor patterns expanded (when it has any), else NULL */
     const train_opts *opts;
     int rank, nranks;
     dataset train, test;

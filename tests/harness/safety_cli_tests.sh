@@ -14,6 +14,10 @@
 #              refused naming the owner's pid (even with --force/--resume);
 #              SIGTERM stops the first (exit 75) and frees the lock; the lock
 #              file left by a SIGKILLed run does not block its resume
+#   config     through `epr train`: a duplicate key, a duplicate [group.X], an
+#              unterminated header and a misspelt layer are refused naming
+#              file and line; groups given as patterns (fc*.weight, *.bias)
+#              train, and `epr compress` of that run rebuilds the same model.epr
 set -euo pipefail
 case_name=$1 epr=$(cd "$(dirname "$2")" && pwd)/$(basename "$2") repo=$3 work=$4/$1
 source "$repo/tests/test_lib.sh" # tiny_data, tiny_dense_ini
@@ -142,6 +146,37 @@ lock)
   cp L/run.lock L2/run.lock # a stale lock file in a directory
   expect_status 0 fifth.log "$epr" train short.ini --out L2 --force --quiet
   echo "lock: second run refused while the first lives; stale lock file ignored"
+  ;;
+config)
+  tiny_dense_ini "$work/data" 20 0 20 true > good.ini
+  awk '/^steps =/ {print; print "batch = 16"; print "steps = 30"; next} {print}' good.ini > dupkey.ini
+  expect_status 1 o1.log "$epr" train dupkey.ini --out d1 --quiet
+  expect_in "dupkey.ini:$(grep -n '^steps = 30' dupkey.ini | cut -d: -f1): [train] steps is given twice (first at line $(grep -n '^steps = 20' dupkey.ini | cut -d: -f1))" o1.log
+  { cat good.ini; printf '[group.fc]\nell = 1\n'; } > dupsec.ini
+  expect_status 1 o2.log "$epr" train dupsec.ini --out d2 --quiet
+  expect_in "dupsec.ini:$(grep -c '' dupsec.ini | awk '{print $1 - 1}'): section [group.fc] is given twice (first at line $(grep -n '^\[group.fc\]' dupsec.ini | head -1 | cut -d: -f1))" o2.log
+  sed 's/^\[train\]$/[train/' good.ini > bracket.ini
+  expect_status 1 o3.log "$epr" train bracket.ini --out d3 --quiet
+  expect_in "bracket.ini:$(grep -n '^\[train$' bracket.ini | cut -d: -f1): unterminated section header '[train'" o3.log
+  sed 's/^  relu$/  reluu/' good.ini > layer.ini
+  expect_status 1 o4.log "$epr" train layer.ini --out d4 --quiet
+  expect_in "layer.ini:$(grep -n '^  reluu$' layer.ini | cut -d: -f1): [model] layers: layer 2: unknown layer type 'reluu' (types: dense, conv, maxpool, avgpool, gap, relu, batchnorm, add, flatten)" o4.log
+  for d in d1 d2 d3 d4; do [ ! -e $d/run.h5 ] || fail "$d: a refused experiment wrote a run"; done
+  # patterns in tensors: the same groups as the explicit names, so the same bits
+  sed 's/^tensors = fc1.weight, fc2.weight$/tensors = fc*.weight/; s/^tensors = fc1.bias, fc2.bias$/tensors = *.bias/' \
+    good.ini > pat.ini
+  grep -q '^tensors = \*.bias$' pat.ini || fail "pat.ini has no pattern"
+  expect_status 0 o5.log "$epr" train good.ini --out names --quiet
+  expect_status 0 o6.log "$epr" train pat.ini --out pats --quiet
+  cmp names/model.epr pats/model.epr || fail "groups by pattern give another model.epr than by names"
+  expect_status 0 o7.log "$epr" compress pats/run.h5 -o again.epr
+  cmp again.epr pats/model.epr || fail "compress of a run with patterns differs from its model.epr"
+  $PY - pats/run.h5 <<'PY' || fail "the groups by pattern do not hold the tensors they match"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+assert f["/model/latent/fc"].shape == (144 * 16 + 16 * 10,), f["/model/latent/fc"].shape
+assert f["/model/latent/bias"].shape == (16 + 10,), f["/model/latent/bias"].shape
+PY
   ;;
 *) fail "unknown case $case_name" ;;
 esac
