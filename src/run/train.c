@@ -11,7 +11,7 @@
  *
  * Nothing in the loop allocates (but the two one-off [baseline] events:
  * pruning and weight sharing, prune.h).  Around it: checkpoints (checkpoint.c),
- * signals (SIGTERM/SIGUSR1: finish the step, checkpoint, exit 75; fatal
+ * signals (SIGTERM/SIGINT/SIGHUP/SIGUSR1: finish the step, checkpoint, exit 75; fatal
  * signals: MPI_Abort with rank and step), and the final report. */
 #include "run/train.h"
 
@@ -35,7 +35,7 @@
 
 /* ---- failure handling ---------------------------------------------- */
 
-static volatile sig_atomic_t g_stop_signal; /* SIGTERM / SIGUSR1 received */
+static volatile sig_atomic_t g_stop_signal; /* SIGTERM / SIGINT / SIGHUP / SIGUSR1 received */
 static volatile long g_step = -1;           /* for messages from handlers */
 static int g_rank;
 
@@ -70,6 +70,8 @@ static void install_signal_handlers(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL); /* Ctrl-C and a closed terminal checkpoint too */
+    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = on_fatal_signal;
     sa.sa_flags = SA_RESETHAND;
     sigaction(SIGSEGV, &sa, NULL);

@@ -18,6 +18,16 @@
 #              unterminated header and a misspelt layer are refused naming
 #              file and line; groups given as patterns (fc*.weight, *.bias)
 #              train, and `epr compress` of that run rebuilds the same model.epr
+#   signals    a bare `epr train` stopped by SIGINT (Ctrl-C) or SIGHUP writes a
+#              checkpoint and exits 75 like SIGTERM; its resume ends as an
+#              uninterrupted run (model.epr byte for byte)
+#   sweep_hup  `epr sweep` (P = 1) gets SIGHUP while a run trains: it exits 75,
+#              no epr process of the sweep is left (polled for 10 s), and the
+#              rerun's files are those of an uninterrupted sweep
+#              (compare_runs.py)
+#   sweep_kill the same with SIGKILL to the sweep and P = 2 (mpirun): the
+#              kernel's SIGUSR1 (PR_SET_PDEATHSIG) reaches mpirun, the ranks
+#              checkpoint and stop, nothing is left training
 set -euo pipefail
 case_name=$1 epr=$(cd "$(dirname "$2")" && pwd)/$(basename "$2") repo=$3 work=$4/$1
 source "$repo/tests/test_lib.sh" # tiny_data, tiny_dense_ini
@@ -32,6 +42,19 @@ expect_status() {
   local want=$1 log=$2; shift 2
   set +e; "$@" > "$log" 2>&1; local rc=$?; set -e
   [ "$rc" = "$want" ] || { cat "$log"; fail "'$*' exited $rc, expected $want"; }
+}
+# ours: "PID STATE COMMAND" of every live (not zombie) epr / mpirun / orted
+# process whose working directory is this test's (what a sweep started here
+# runs: its children inherit the directory)
+ours() {
+  local p
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/cwd" 2>/dev/null)" = "$work" ] || continue
+    local comm state
+    comm=$(cat "$p/comm" 2>/dev/null) || continue
+    state=$(awk '/^State:/ {print $2}' "$p/status" 2>/dev/null) || continue
+    case $comm in epr|mpirun|orterun|orted|prte*) [ "$state" = Z ] || echo "${p#/proc/} $state $comm" ;; esac
+  done
 }
 sums() { (cd "$1" && find . -type f | sort | xargs sha256sum); } # DIR: checksums of all its files
 tiny_data data > /dev/null
@@ -177,6 +200,61 @@ f = h5py.File(sys.argv[1], "r")
 assert f["/model/latent/fc"].shape == (144 * 16 + 16 * 10,), f["/model/latent/fc"].shape
 assert f["/model/latent/bias"].shape == (16 + 10,), f["/model/latent/bias"].shape
 PY
+  ;;
+signals)
+  tiny_dense_ini "$work/data" 4000 0 1000 true | sed 's/^log_every = 10$/log_every = 100/' > s.ini
+  expect_status 0 ref.log "$epr" train s.ini --out ref --quiet
+  for sig in INT HUP; do
+    "$epr" train s.ini --out $sig --quiet > $sig.log 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do [ -s $sig/run.lock ] && break; sleep 0.05; done
+    sleep 0.3
+    kill -$sig $pid
+    set +e; wait $pid; rc=$?; set -e
+    [ $rc = 75 ] || { cat $sig.log; fail "SIG$sig: exit $rc, expected 75"; }
+    [ -e $sig/run.h5 ] || fail "SIG$sig: no checkpoint"
+    step=$($PY -c "import h5py,sys; print(h5py.File(sys.argv[1],'r').attrs['step'])" $sig/run.h5)
+    expect_status 0 $sig.resume.log "$epr" train s.ini --out $sig --resume $sig/run.h5 --quiet
+    cmp ref/model.epr $sig/model.epr || fail "SIG$sig: the resumed run differs from the uninterrupted one"
+    echo "SIG$sig: exit 75 with a checkpoint at step $step; resumed to the same model.epr"
+  done
+  ;;
+sweep_hup|sweep_kill)
+  np=1 sig=HUP steps=12000; [ $case_name = sweep_kill ] && np=2 sig=KILL steps=6000
+  tiny_dense_ini "$work/data" $steps 0 1000 true | sed 's/^log_every = 10$/log_every = 1000/' > w.ini
+  printf 'experiment\tlambda\tseed\toverrides\nw.ini\t1e-4\t1\nw.ini\t0\t1\tepr.enabled=false\ttrain.steps=1000\tname=plain\n' > s.tsv
+  expect_status 0 ref.log "$epr" sweep s.tsv --out ref --np $np
+  run0=ref/w_l0.0001_s1
+  [ -e $run0/model.epr ] && [ -e ref/plain/run.h5 ] || { cat ref.log; fail "the reference sweep is incomplete"; }
+  "$epr" sweep s.tsv --out sw --np $np > sw1.log 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do [ -s sw/w_l0.0001_s1/run.lock ] && break; sleep 0.05; done
+  [ -s sw/w_l0.0001_s1/run.lock ] || { cat sw1.log; fail "the first run did not start"; }
+  sleep 1
+  [ -n "$(ours)" ] || fail "no training process found before the signal (the check below would be blind)"
+  echo "before SIG$sig:"; ours
+  kill -$sig $pid
+  set +e; wait $pid; rc=$?; set -e
+  if [ $sig = HUP ]; then
+    [ $rc = 75 ] || { cat sw1.log; fail "sweep after SIGHUP: exit $rc, expected 75"; }
+    expect_in "stopped by a signal" sw1.log
+  fi
+  # nothing of this sweep may still run (zombies aside): the children stop on their own
+  left=""
+  for _ in $(seq 100); do
+    left=$(ours)
+    [ -z "$left" ] && break
+    sleep 0.1
+  done
+  [ -z "$left" ] || { echo "$left"; fail "processes of the killed sweep are still running after 10 s"; }
+  echo "SIG$sig to the sweep (np $np): exit $rc; no process of it left 10 s later or sooner:"
+  ps -eo pid,ppid,stat,comm | awk '$4 ~ /^(epr|mpirun|orted)$/' || true
+  [ -e sw/w_l0.0001_s1/run.h5 ] || fail "the interrupted run left no checkpoint"
+  grep -q "stopping on signal" sw/w_l0.0001_s1/train.log \
+    || { cat sw1.log sw/w_l0.0001_s1/train.log; fail "the interrupted run did not checkpoint on the signal"; }
+  expect_status 0 sw2.log "$epr" sweep s.tsv --out sw --np $np
+  expect_in "resuming from its checkpoint" sw2.log
+  $PY "$repo/tests/harness/compare_runs.py" ref sw || fail "the resumed sweep's files differ from the uninterrupted sweep's"
   ;;
 *) fail "unknown case $case_name" ;;
 esac
