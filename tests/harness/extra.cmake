@@ -11,7 +11,7 @@ endforeach()
 
 # Nothing lost by accident (issue 18): overwrite refusals, the run lock,
 # signals, the strict config, the run file's documentation (docs/runfile.md).
-foreach(case overwrite lock config signals sweep_hup sweep_kill)
+foreach(case overwrite lock config signals runfile sweep_hup sweep_kill)
   add_test(NAME harness/safety_${case}
     COMMAND bash ${CMAKE_SOURCE_DIR}/tests/harness/safety_cli_tests.sh ${case} $<TARGET_FILE:epr>
             ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/safety-tests)

@@ -25,6 +25,11 @@
 #              no epr process of the sweep is left (polled for 10 s), and the
 #              rerun's files are those of an uninterrupted sweep
 #              (compare_runs.py)
+#   runfile    docs/runfile.md is enough to recompute the exact rate: a run with
+#              an affine and a conv-affine DFT group (ell 9), check_rate.py
+#              recomputes /final rate_exact_bits from the checkpoint with
+#              numpy alone; a copy with /final off by one bit, or with one EMA
+#              latent moved by one quantisation step, is caught
 #   sweep_kill the same with SIGKILL to the sweep and P = 2 (mpirun): the
 #              kernel's SIGUSR1 (PR_SET_PDEATHSIG) reaches mpirun, the ranks
 #              checkpoint and stop, nothing is left training
@@ -255,6 +260,37 @@ sweep_hup|sweep_kill)
   expect_status 0 sw2.log "$epr" sweep s.tsv --out sw --np $np
   expect_in "resuming from its checkpoint" sw2.log
   $PY "$repo/tests/harness/compare_runs.py" ref sw || fail "the resumed sweep's files differ from the uninterrupted sweep's"
+  ;;
+runfile)
+  {
+    tiny_data_section "$work/data"
+    printf '[model]\nname = custom\nlayers = conv out=4 k=3 name=conv1\n  relu\n  maxpool k=2\n  flatten\n'
+    printf '  dense out=16 name=fc1\n  relu\n  dense out=10 name=fc2\n'
+    printf '[train]\nsteps = 200\nbatch = 32\nlog_every = 50\neval_every = 100\ncheckpoint_every = 100\n'
+    printf '[epr]\nenabled = true\nlambda = 1e-4\n'
+    printf '[group.conv]\ntensors = conv1.weight\ndecoder = conv-affine\ntransform = dft\nell = 9\n'
+    printf '[group.fc]\ntensors = fc1.weight, fc2.weight\n[group.bias]\ntensors = *.bias\n'
+  } > conv.ini
+  expect_status 0 conv.log "$epr" train conv.ini --out c --quiet
+  $PY "$repo/tests/harness/check_rate.py" c/run.h5 || fail "the rate recomputed from docs/runfile.md differs"
+  # the check can fail: /final off by one bit, or one latent moved by one step s
+  cp c/run.h5 off.h5
+  $PY -c "import h5py,sys; f=h5py.File(sys.argv[1],'r+'); f['/final'].attrs['rate_exact_bits'] += 1" off.h5
+  if $PY "$repo/tests/harness/check_rate.py" off.h5 > off.log; then fail "check_rate.py missed a 1-bit error"; fi
+  expect_in "/final rate_exact_bits" off.log
+  cp c/run.h5 moved.h5
+  $PY - moved.h5 <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r+")
+n_conv = f["/model/latent/conv"].shape[0]
+n_lat = sum(f["/model/latent/" + g].shape[0] for g in ("conv", "fc", "bias"))
+e = f["/model/ema"][()]
+s = np.exp(e[n_lat + f["/model/psi/conv"].shape[0]])  # group fc's step: exp(log s), its first psi
+e[n_conv] += 3 * s  # the first fc latent, three steps away
+f["/model/ema"][...] = e
+PY
+  if $PY "$repo/tests/harness/check_rate.py" moved.h5 > moved.log; then fail "check_rate.py missed a moved latent"; fi
+  expect_in "recomputed" moved.log
   ;;
 *) fail "unknown case $case_name" ;;
 esac
