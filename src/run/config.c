@@ -370,7 +370,7 @@ static int note_seen(parse_ctx *c, const char *section, const char *key) {
 }
 
 /* [model] layers grew by one line of the file (its text was `before`
- * bytes long): the line of that piece, for cfg_layers_error. */
+ * bytes long): the line of that piece, for experiment_layers_error. */
 static void note_layer_line(cfg_experiment *cfg, size_t before, int line) {
     if (before == 0) cfg->n_layer_lines = 0; /* an empty first piece is merged with the next */
     if (cfg->n_layer_lines < CFG_MAX_LAYER_LINES) cfg->layer_lines[cfg->n_layer_lines++] = line;
@@ -666,7 +666,7 @@ int cfg_load_string(const char *text, const char *path, const char *const *overr
         if (!strcmp(key, "layers")) {
             free(cfg->layers);
             cfg->layers = NULL;
-            cfg->n_layer_lines = 0; /* cfg_layers_error then names the --set */
+            cfg->n_layer_lines = 0; /* experiment_layers_error then names the --set */
         }
         CHECK_STATUS(apply(cfg, sec, key, eq + 1, where, 0, 0, err));
         off += (size_t)snprintf(cfg->text + off, tl - off, "; --set %s\n", o);
@@ -725,46 +725,6 @@ void cfg_free(cfg_experiment *cfg) {
     free(cfg->text);
     free(cfg->layers);
     cfg->text = cfg->layers = NULL;
-}
-
-/* The '\n'-separated piece of layers that holds layer entry `layer`
- * (1-based), counted as nn_model_build counts them: '#' comments removed,
- * entries split at ';' and newlines, blank ones skipped.  -1 if none. */
-static int layer_piece(const char *layers, int layer) {
-    char *text = strdup(layers);
-    if (!text) return -1;
-    for (char *p = text; *p; p++)
-        if (*p == '#')
-            while (*p && *p != '\n') *p++ = ' ';
-    int entry = 0, piece = -1;
-    char *save = NULL;
-    for (char *e = strtok_r(text, ";\n", &save); e; e = strtok_r(NULL, ";\n", &save)) {
-        const char *q = e;
-        while (isspace((unsigned char)*q)) q++;
-        if (!*q || ++entry < layer) continue;
-        piece = 0;
-        for (const char *p = layers; p < layers + (e - text); p++) piece += *p == '\n';
-        break;
-    }
-    free(text);
-    return piece;
-}
-
-int cfg_layers_error(const cfg_experiment *cfg, epr_err *err) {
-    if (!err) return EPR_EARG;
-    char msg[sizeof err->msg];
-    memcpy(msg, err->msg, sizeof msg);
-    int layer = 0, piece = -1;
-    if (sscanf(msg, "layer %d", &layer) == 1 && cfg->layers) piece = layer_piece(cfg->layers, layer);
-    if (strcmp(cfg->model_name, "custom"))
-        snprintf(err->msg, sizeof err->msg, "%.120s: [model] name = %.30s (built-in network): %.320s", cfg->path,
-                 cfg->model_name, msg);
-    else if (!cfg->n_layer_lines)
-        snprintf(err->msg, sizeof err->msg, "%.120s: --set model.layers: %.330s", cfg->path, msg);
-    else
-        snprintf(err->msg, sizeof err->msg, "%.120s:%d: [model] layers: %.330s", cfg->path,
-                 cfg->layer_lines[piece >= 0 && piece < cfg->n_layer_lines ? piece : 0], msg);
-    return err->code ? err->code : EPR_EARG;
 }
 
 void cfg_print_reference(FILE *f) {

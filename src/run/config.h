@@ -115,12 +115,6 @@ int cfg_load_string(const char *text, const char *path, const char *const *overr
                     int n_overrides, cfg_experiment *cfg, epr_err *err);
 void cfg_free(cfg_experiment *cfg);
 
-/* After nn_model_build(cfg->layers, ...) failed with err: the message
- * ("layer N (type): ...", the nn layer knows no files) gets where layer N
- * is written: "FILE:LINE: [model] layers: layer N ...", or the built-in
- * network / the --set it came from.  Returns err->code. */
-int cfg_layers_error(const cfg_experiment *cfg, epr_err *err);
-
 /* Print every key with its meaning and default (for --help). */
 void cfg_print_reference(FILE *f);
 

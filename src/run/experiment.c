@@ -1,6 +1,7 @@
 /* run/experiment.c — see experiment.h. */
 #include "run/experiment.h"
 
+#include <ctype.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,4 +105,44 @@ int experiment_expand_patterns(cfg_experiment *cfg, nn_model *net, epr_err *err)
     }
     free(orig);
     return rc;
+}
+
+/* The '\n'-separated piece of layers that holds layer entry `layer`
+ * (1-based), counted as nn_model_build counts them: '#' comments removed,
+ * entries split at ';' and newlines, blank ones skipped.  -1 if none. */
+static int layer_piece(const char *layers, int layer) {
+    char *text = strdup(layers);
+    if (!text) return -1;
+    for (char *p = text; *p; p++)
+        if (*p == '#')
+            while (*p && *p != '\n') *p++ = ' ';
+    int entry = 0, piece = -1;
+    char *save = NULL;
+    for (char *e = strtok_r(text, ";\n", &save); e; e = strtok_r(NULL, ";\n", &save)) {
+        const char *q = e;
+        while (isspace((unsigned char)*q)) q++;
+        if (!*q || ++entry < layer) continue;
+        piece = 0;
+        for (const char *p = layers; p < layers + (e - text); p++) piece += *p == '\n';
+        break;
+    }
+    free(text);
+    return piece;
+}
+
+int experiment_layers_error(const cfg_experiment *cfg, epr_err *err) {
+    if (!err) return EPR_EARG;
+    char msg[sizeof err->msg];
+    memcpy(msg, err->msg, sizeof msg);
+    int layer = 0, piece = -1;
+    if (sscanf(msg, "layer %d", &layer) == 1 && cfg->layers) piece = layer_piece(cfg->layers, layer);
+    if (strcmp(cfg->model_name, "custom"))
+        snprintf(err->msg, sizeof err->msg, "%.120s: [model] name = %.30s (built-in network): %.320s", cfg->path,
+                 cfg->model_name, msg);
+    else if (!cfg->n_layer_lines)
+        snprintf(err->msg, sizeof err->msg, "%.120s: --set model.layers: %.330s", cfg->path, msg);
+    else
+        snprintf(err->msg, sizeof err->msg, "%.120s:%d: [model] layers: %.330s", cfg->path,
+                 cfg->layer_lines[piece >= 0 && piece < cfg->n_layer_lines ? piece : 0], msg);
+    return err->code ? err->code : EPR_EARG;
 }

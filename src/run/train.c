@@ -310,7 +310,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     int local_max = (cfg->batch + t->nranks - 1) / t->nranks;
     int max_batch = local_max > cfg->eval_batch ? local_max : cfg->eval_batch;
     if (nn_model_build(cfg->layers, t->train.c, t->train.h, t->train.w, max_batch, &t->net, err))
-        return cfg_layers_error(cfg, err); /* names the INI line of the layer */
+        return experiment_layers_error(cfg, err); /* names the INI line of the layer */
     if (experiment_has_patterns(cfg)) { /* e.g. fc*.bias in a group: this network's tensors */
         RETURN_ERROR_IF(!(t->cfg_own = malloc(sizeof *t->cfg_own)), err, EPR_ENOMEM, "out of memory");
         *t->cfg_own = *cfg; /* shares text and layers with the caller's */

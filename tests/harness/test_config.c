@@ -253,7 +253,7 @@ static void test_duplicates(void **state) {
     cfg_free(&c);
 }
 
-/* A layer the nn layer refuses is named by file and line (cfg_layers_error),
+/* A layer the nn layer refuses is named by file and line (experiment_layers_error),
  * with the valid types or keys. */
 static void expect_layer_error(const char *text, const char *const *ov, int nov, const char *needle1,
                                const char *needle2) {
@@ -263,7 +263,7 @@ static void expect_layer_error(const char *text, const char *const *ov, int nov,
     nn_model *net = NULL;
     int rc = nn_model_build(c.layers, 1, 12, 12, 4, &net, &e);
     assert_int_equal(rc, EPR_EARG);
-    assert_int_equal(cfg_layers_error(&c, &e), EPR_EARG);
+    assert_int_equal(experiment_layers_error(&c, &e), EPR_EARG);
     if (!strstr(e.msg, needle1)) fail_msg("message '%s' lacks '%s'", e.msg, needle1);
     if (needle2 && !strstr(e.msg, needle2)) fail_msg("message '%s' lacks '%s'", e.msg, needle2);
     cfg_free(&c);
