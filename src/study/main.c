@@ -55,9 +55,11 @@ static void usage_train(FILE *f) {
             "  --quiet                  no progress lines\n"
             "  -h, --help               this text\n\n"
             "SIGTERM, SIGINT (Ctrl-C), SIGHUP or SIGUSR1 (Slurm's warning signal) make the run finish\n"
-            "its step, write a checkpoint and exit with status 75.  A failing rank aborts the whole MPI\n"
-            "job with a message naming the rank, the step and the cause.  While it trains, the run\n"
-            "holds DIR/run.lock (flock): a second epr train into the same directory is refused.\n\n"
+            "its step, write a checkpoint and exit with status 75.  Under mpirun, send SIGUSR1 to\n"
+            "mpirun: it forwards it and exits 75 (Open MPI 4.1 exits 1 after TERM/INT/HUP, though the\n"
+            "ranks still checkpoint).  A failing rank aborts the whole MPI job with a message naming\n"
+            "the rank, the step and the cause.  While it trains, the run holds DIR/run.lock (flock):\n"
+            "a second epr train into the same directory is refused.  The run file: docs/runfile.md.\n\n"
             "experiment file keys (INI):\n");
     cfg_print_reference(f);
     fprintf(f,
