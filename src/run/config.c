@@ -99,8 +99,8 @@ typedef struct {
     char last_section[80], last_key[80]; /* of the previous handler call */
     epr_err *err;
     int failed;
-    int indented;     /* the current line starts with white space (a continuation) */
-    cfg_seen *seen;   /* every section header and key line so far: duplicates are errors */
+    int indented;   /* the current line starts with white space (a continuation) */
+    cfg_seen *seen; /* every section header and key line so far: duplicates are errors */
     int n_seen, cap_seen;
 } parse_ctx;
 

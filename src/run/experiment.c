@@ -86,8 +86,8 @@ int experiment_expand_patterns(cfg_experiment *cfg, nn_model *net, epr_err *err)
                                       orig[h].name, orig[h].line);
                 if (rc) break;
                 if (out->n_tensors == CFG_MAX_TENSORS) {
-                    rc = epr_fail(err, EPR_EARG, "%s:%d: [group.%s] tensors: more than %d tensors", cfg->path,
-                                  G->line, G->name, CFG_MAX_TENSORS);
+                    rc = epr_fail(err, EPR_EARG, "%s:%d: [group.%s] tensors: more than %d tensors", cfg->path, G->line,
+                                  G->name, CFG_MAX_TENSORS);
                     break;
                 }
                 snprintf(out->tensors[out->n_tensors++], sizeof out->tensors[0], "%s", name);

@@ -54,7 +54,8 @@ int run_load_open(const char *path, const char *const *extra, int n_extra, run_l
 
 int run_load_model(run_loaded *r, int use_raw, epr_err *err) {
     epr_group_def groups[CFG_MAX_GROUPS];
-    if (nn_model_build(r->cfg.layers, r->a.c, r->a.h, r->a.w, 1, &r->net, err)) return experiment_layers_error(&r->cfg, err);
+    if (nn_model_build(r->cfg.layers, r->a.c, r->a.h, r->a.w, 1, &r->net, err))
+        return experiment_layers_error(&r->cfg, err);
     CHECK_STATUS(experiment_expand_patterns(&r->cfg, r->net, err));
     int ng = r->epr_enabled ? experiment_groups(&r->cfg, groups) : 0;
     CHECK_STATUS(epr_model_create(r->net, groups, ng, r->epr_enabled ? r->cfg.uncompressed : NULL, r->cfg.seed,

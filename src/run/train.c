@@ -311,7 +311,8 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     int max_batch = local_max > cfg->eval_batch ? local_max : cfg->eval_batch;
     if (nn_model_build(cfg->layers, t->train.c, t->train.h, t->train.w, max_batch, &t->net, err))
         return experiment_layers_error(cfg, err); /* names the INI line of the layer */
-    if (experiment_has_patterns(cfg)) { /* e.g. fc*.bias in a group: this network's tensors */
+    /* tensor patterns in a group (e.g. fc*.bias): this network's tensors */
+    if (experiment_has_patterns(cfg)) {
         RETURN_ERROR_IF(!(t->cfg_own = malloc(sizeof *t->cfg_own)), err, EPR_ENOMEM, "out of memory");
         *t->cfg_own = *cfg; /* shares text and layers with the caller's */
         CHECK_STATUS(experiment_expand_patterns(t->cfg_own, t->net, err));

@@ -59,7 +59,7 @@ struct trainer {
     trainer_times times;  /* and in its parts (comm: allreduce + broadcast) */
     long timed_steps;
     char run_path[1200], epr_path[1200];
-    fs_lock lock; /* rank 0: the run directory's (fsutil.h), held while the trainer lives */
+    fs_lock lock;    /* rank 0: the run directory's (fsutil.h), held while the trainer lives */
     char *arch_text; /* bitstream architecture text (input shape, normalisation, layers) */
 };
 

@@ -755,8 +755,7 @@ int baseline_after_training(nn_model *net, const cfg_experiment *cfg, const char
 
 /* No file the methods write in dir (baselines.h5, baseline_M.epr and the
  * float32 file's .gz / .xz) may be the run file they are made from. */
-static int check_outputs(const char *dir, const char *run_path, char names[][BASELINE_NAME_LEN], int n,
-                         epr_err *err) {
+static int check_outputs(const char *dir, const char *run_path, char names[][BASELINE_NAME_LEN], int n, epr_err *err) {
     char p[1400];
     snprintf(p, sizeof p, "%.1200s/%s", dir, BASELINE_H5);
     CHECK_STATUS(fs_check_not_input(p, run_path, "the run file", err));

@@ -894,7 +894,8 @@ static int check_outputs(const pareto_opts *o, const char *h5p, const char *mdp,
     const char *outs[2] = {h5p, mdp};
     for (int k = 0; k < 2; k++) {
         if (o->baseline) CHECK_STATUS(fs_check_not_input(outs[k], o->baseline, "the --baseline run file", err));
-        static const char *const pats[2] = {"%s/*/run.h5", "%s/*/" "baselines.h5"};
+        static const char *const pats[2] = {"%s/*/run.h5", "%s/*/"
+                                                           "baselines.h5"};
         for (int j = 0; j < 2; j++) {
             char pat[1400];
             snprintf(pat, sizeof pat, pats[j], o->dir);

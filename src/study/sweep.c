@@ -452,8 +452,8 @@ static void print_cmd(FILE *f, char *const *argv) {
 static void forward_signal(pid_t pid, int *forwarded, FILE *log) {
     if (!g_signal || *forwarded >= 3) return;
     int s = *forwarded == 0 ? SIGUSR1 : *forwarded == 1 ? SIGTERM : SIGKILL;
-    fprintf(log, "epr sweep: signal %d: sending %s to the run (pid %d)\n", (int)g_signal,
-            s == SIGUSR1 ? "SIGUSR1 (checkpoint and stop)" : s == SIGTERM ? "SIGTERM" : "SIGKILL", (int)pid);
+    const char *what = s == SIGUSR1 ? "SIGUSR1 (checkpoint and stop)" : s == SIGTERM ? "SIGTERM" : "SIGKILL";
+    fprintf(log, "epr sweep: signal %d: sending %s to the run (pid %d)\n", (int)g_signal, what, (int)pid);
     fflush(log);
     kill(s == SIGUSR1 ? pid : -pid, s);
     ++*forwarded;

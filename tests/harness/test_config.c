@@ -327,7 +327,8 @@ static void test_group_patterns(void **state) {
     snprintf(text, sizeof text, "%s[group.a]\ntensors = *\n[group.b]\ntensors = conv*.weight\n", base);
     assert_int_equal(cfg_load_string(text, "exp.ini", NULL, 0, &c, &e), 0);
     assert_int_not_equal(experiment_expand_patterns(&c, net, &e), 0);
-    if (!strstr(e.msg, "exp.ini:13: [group.b] tensors: pattern 'conv*.weight' matches no tensor")) fail_msg("%s", e.msg);
+    if (!strstr(e.msg, "exp.ini:13: [group.b] tensors: pattern 'conv*.weight' matches no tensor"))
+        fail_msg("%s", e.msg);
     cfg_free(&c);
     nn_model_free(net);
 }
