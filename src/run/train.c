@@ -295,7 +295,10 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     if (t->rank == 0 && opts->out_dir) {
         CHECK_STATUS(fs_mkdir_p(opts->out_dir, err));
         CHECK_STATUS(fs_lock_dir(opts->out_dir, &t->lock, err));
-        CHECK_STATUS(claim_run_dir(t, opts, err));
+        if (claim_run_dir(t, opts, err)) {
+            fs_unlock_dir(&t->lock); /* a refused directory keeps no lock file (MPI_Abort may follow) */
+            return err->code;
+        }
         /* temporaries of checkpoints that a killed run was writing */
         char pat[1300];
         snprintf(pat, sizeof pat, "%s.tmp.*", t->run_path);

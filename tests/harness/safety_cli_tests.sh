@@ -70,6 +70,11 @@ overwrite)
   expect_status 1 again.log "$epr" train tiny.ini --out r --quiet
   expect_in "r holds a run (r/run.h5): continue it with --resume r/run.h5, or replace it with --force" again.log
   sums r | diff before.txt - || fail "a refused train changed the finished run"
+  # under mpirun: rank 0 refuses, the job ends, the directory is as it was (no run.lock left)
+  rc=0; timeout 120 mpirun -np 2 "$epr" train tiny.ini --out r --quiet > mpi.log 2>&1 || rc=$?
+  [ $rc != 0 ] || fail "mpirun -np 2 epr train into a finished run exited 0"
+  expect_in "r holds a run (r/run.h5)" mpi.log
+  sums r | diff before.txt - || fail "a refused train under mpirun changed the finished run"
   echo "train --out on a finished run: refused, checksums before = after:"; cat before.txt
   # an interrupted run (a checkpoint, no /final) is refused too; --resume finishes it
   set +e; EPR_TEST_STOP_AT=5 "$epr" train tiny.ini --out part --quiet > stop.log 2>&1; rc=$?; set -e
