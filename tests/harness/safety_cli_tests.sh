@@ -11,7 +11,8 @@
 #              the model are refused with the files intact; compress/baseline
 #              of a run file whose /model/ema was removed are refused
 #   lock       a second `epr train` into a directory a live one trains in is
-#              refused naming the owner's pid (even with --force/--resume);
+#              refused naming the owner's pid (even with --force/--resume), and
+#              so is a sweep's run there (reported failed);
 #              SIGTERM stops the first (exit 75) and frees the lock; the lock
 #              file left by a SIGKILLed run does not block its resume
 #   config     through `epr train`: a duplicate key, a duplicate [group.X], an
@@ -159,6 +160,11 @@ lock)
     expect_status 1 second.log "$epr" train long.ini --out L --quiet $extra
     expect_in "L is in use by another epr process (pid and host: $pid " second.log
   done
+  # a sweep whose run directory a live process trains in reports that run as failed, never trains it twice
+  printf 'experiment\tlambda\tseed\toverrides\nlong.ini\t0\t1\tname=L\n' > s.tsv
+  expect_status 1 sweep.log "$epr" sweep s.tsv --out .
+  expect_in "L is in use by another epr process (pid and host: $pid " sweep.log
+  expect_in "1 failed" sweep.log
   kill -0 $pid || fail "the first run died"
   kill -TERM $pid
   set +e; wait $pid; rc=$?; set -e
