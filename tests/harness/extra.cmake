@@ -15,5 +15,5 @@ foreach(case overwrite lock config signals runfile sweep_hup sweep_kill)
   add_test(NAME harness/safety_${case}
     COMMAND bash ${CMAKE_SOURCE_DIR}/tests/harness/safety_cli_tests.sh ${case} $<TARGET_FILE:epr>
             ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/safety-tests)
-  set_tests_properties(harness/safety_${case} PROPERTIES LABELS harness TIMEOUT 120)
+  set_tests_properties(harness/safety_${case} PROPERTIES LABELS harness TIMEOUT 300)
 endforeach()

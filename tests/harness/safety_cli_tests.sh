@@ -214,14 +214,14 @@ assert f["/model/latent/bias"].shape == (16 + 10,), f["/model/latent/bias"].shap
 PY
   ;;
 signals)
-  tiny_dense_ini "$work/data" 4000 0 1000 true | sed 's/^log_every = 10$/log_every = 100/' > s.ini
+  # the signal comes right after the first checkpoint (step 500): 95% of the run is still to go
+  tiny_dense_ini "$work/data" 10000 0 500 true | sed 's/^log_every = 10$/log_every = 500/' > s.ini
   expect_status 0 ref.log "$epr" train s.ini --out ref --quiet
   for sig in INT HUP; do
     "$epr" train s.ini --out $sig --quiet > $sig.log 2>&1 &
     pid=$!
-    for _ in $(seq 100); do [ -s $sig/run.lock ] && break; sleep 0.05; done
-    sleep 0.3
-    kill -$sig $pid
+    for _ in $(seq 1200); do [ -e $sig/run.h5 ] && break; sleep 0.05; done
+    kill -$sig $pid || fail "the run ended before SIG$sig"
     set +e; wait $pid; rc=$?; set -e
     [ $rc = 75 ] || { cat $sig.log; fail "SIG$sig: exit $rc, expected 75"; }
     [ -e $sig/run.h5 ] || fail "SIG$sig: no checkpoint"
@@ -232,17 +232,17 @@ signals)
   done
   ;;
 sweep_hup|sweep_kill)
-  np=1 sig=HUP steps=12000; [ $case_name = sweep_kill ] && np=2 sig=KILL steps=6000
-  tiny_dense_ini "$work/data" $steps 0 1000 true | sed 's/^log_every = 10$/log_every = 1000/' > w.ini
+  # the signal comes right after the first checkpoint (step 500): 90% of the run is still to go
+  np=1 sig=HUP steps=10000; [ $case_name = sweep_kill ] && np=2 sig=KILL steps=5000
+  tiny_dense_ini "$work/data" $steps 0 500 true | sed 's/^log_every = 10$/log_every = 500/' > w.ini
   printf 'experiment\tlambda\tseed\toverrides\nw.ini\t1e-4\t1\nw.ini\t0\t1\tepr.enabled=false\ttrain.steps=1000\tname=plain\n' > s.tsv
   expect_status 0 ref.log "$epr" sweep s.tsv --out ref --np $np
   run0=ref/w_l0.0001_s1
   [ -e $run0/model.epr ] && [ -e ref/plain/run.h5 ] || { cat ref.log; fail "the reference sweep is incomplete"; }
   "$epr" sweep s.tsv --out sw --np $np > sw1.log 2>&1 &
   pid=$!
-  for _ in $(seq 200); do [ -s sw/w_l0.0001_s1/run.lock ] && break; sleep 0.05; done
-  [ -s sw/w_l0.0001_s1/run.lock ] || { cat sw1.log; fail "the first run did not start"; }
-  sleep 1
+  for _ in $(seq 1200); do [ -e sw/w_l0.0001_s1/run.h5 ] && break; sleep 0.05; done
+  [ -e sw/w_l0.0001_s1/run.h5 ] || { cat sw1.log; fail "the first run wrote no checkpoint within 60 s"; }
   [ -n "$(ours)" ] || fail "no training process found before the signal (the check below would be blind)"
   echo "before SIG$sig:"; ours
   kill -$sig $pid || fail "the sweep ended before the signal (the machine is too fast or too busy for this test)"
