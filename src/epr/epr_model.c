@@ -60,8 +60,7 @@ static int fail_free(epr_model *em, int rc) {
     return rc;
 }
 
-/* 1 if name matches one of the comma-separated patterns. */
-static int matches_any(const char *patterns, const char *name) {
+int epr_model_name_matches(const char *patterns, const char *name) {
     if (!patterns) return 0;
     const char *p = patterns;
     while (*p) {
@@ -116,7 +115,7 @@ int epr_model_create(nn_model *net, const epr_group_def *specs, int n_groups, co
             if (em->theta_off[ti] != SIZE_MAX)
                 return fail_free(em, epr_fail(err, EPR_EARG, "tensor %s is in two groups (second: %s)", name,
                                               g->spec.name));
-            if (matches_any(uncompressed, name))
+            if (epr_model_name_matches(uncompressed, name))
                 return fail_free(em, epr_fail(err, EPR_EARG, "tensor %s is in group %s but also matches [epr] "
                                               "uncompressed", name, g->spec.name));
             nn_param *p = nn_model_tensor(net, ti);
@@ -146,7 +145,7 @@ int epr_model_create(nn_model *net, const epr_group_def *specs, int n_groups, co
     }
     if (n_groups) {
         for (int i = 0; i < nt; i++)
-            if (em->theta_off[i] == SIZE_MAX && !matches_any(uncompressed, nn_model_tensor(net, i)->name))
+            if (em->theta_off[i] == SIZE_MAX && !epr_model_name_matches(uncompressed, nn_model_tensor(net, i)->name))
                 return fail_free(em, epr_fail(err, EPR_EARG,
                                               "tensor %s is in no group (with EPR on, put every tensor in a group "
                                               "or list it in [epr] uncompressed)",

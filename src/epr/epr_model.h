@@ -49,6 +49,9 @@ typedef struct epr_model epr_model;
  * allocates and binds, and initialises everything from seed. */
 int epr_model_create(nn_model *net, const epr_group_def *groups, int n_groups, const char *uncompressed,
                      uint64_t seed, epr_model **out, epr_err *err);
+/* 1 if name matches one of the comma- or space-separated fnmatch patterns
+ * (NULL: none), as `uncompressed` above is read. */
+int epr_model_name_matches(const char *patterns, const char *name);
 void epr_model_free(epr_model *em);
 
 nn_model *epr_model_net(epr_model *em);

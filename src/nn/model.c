@@ -211,7 +211,10 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
             L->op = ops[i];
             found = 1;
         }
-    RETURN_ERROR_IF(!found, err, EPR_EARG, "layer %d: unknown layer type '%s'", num, tok);
+    RETURN_ERROR_IF(!found, err, EPR_EARG,
+                    "layer %d: unknown layer type '%s' (types: dense, conv, maxpool, avgpool, gap, relu, batchnorm, "
+                    "add, flatten)",
+                    num, tok);
     const char *type = op_name(L->op);
     while ((tok = strtok_r(NULL, " \t\r", &save))) {
         char *eq = strchr(tok, '=');
@@ -231,8 +234,9 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
             strcpy(dst, val);
             continue;
         }
-        RETURN_ERROR_IF(!strstr(allowed_keys(L->op), pat), err, EPR_EARG,
-                        "layer %d (%s): unknown key '%s'", num, type, key);
+        const char *ak = allowed_keys(L->op);
+        RETURN_ERROR_IF(!strstr(ak, pat), err, EPR_EARG, "layer %d (%s): unknown key '%s' (keys of %s: name in%.*s)",
+                        num, type, key, type, (int)strlen(ak) - 1, ak);
         int bad;
         if (strcmp(key, "out") == 0) {
             bad = parse_int(val, 1, 1 << 24, &iv);

@@ -82,6 +82,12 @@ static const char *GROUP_KEYS[][2] = {
 };
 #define N_GROUP_KEYS ((int)(sizeof GROUP_KEYS / sizeof GROUP_KEYS[0]))
 
+/* A section header (key "") or a key line, where it was first given. */
+typedef struct {
+    char section[80], key[80];
+    int line;
+} cfg_seen;
+
 typedef struct {
     cfg_experiment *cfg;
     const char *path;
@@ -93,6 +99,9 @@ typedef struct {
     char last_section[80], last_key[80]; /* of the previous handler call */
     epr_err *err;
     int failed;
+    int indented;   /* the current line starts with white space (a continuation) */
+    cfg_seen *seen; /* every section header and key line so far: duplicates are errors */
+    int n_seen, cap_seen;
 } parse_ctx;
 
 static char *trim(char *s) {
@@ -327,6 +336,67 @@ static int apply(cfg_experiment *cfg, const char *section, const char *key, cons
     return epr_fail(err, EPR_EARG, "%s: [%s] unknown key '%s' (see `epr train --help`)", where, section, key);
 }
 
+/* Records a section header (name "") or a key line; a second one of the
+ * same name is an error naming both lines. */
+static int note_seen(parse_ctx *c, const char *section, const char *key) {
+    for (int i = 0; i < c->n_seen; i++) {
+        const cfg_seen *s = &c->seen[i];
+        if (strcmp(s->section, section) || strcmp(s->key, key)) continue;
+        if (key[0])
+            epr_fail(c->err, EPR_EARG, "%s:%d: [%s] %s is given twice (first at line %d)", c->path, c->line, section,
+                     key, s->line);
+        else
+            epr_fail(c->err, EPR_EARG, "%s:%d: section [%s] is given twice (first at line %d); merge the two", c->path,
+                     c->line, section, s->line);
+        c->failed = 1;
+        return 1;
+    }
+    if (c->n_seen == c->cap_seen) {
+        int cap = c->cap_seen ? 2 * c->cap_seen : 64;
+        cfg_seen *t = realloc(c->seen, (size_t)cap * sizeof *t);
+        if (!t) {
+            epr_fail(c->err, EPR_ENOMEM, "out of memory");
+            c->failed = 1;
+            return 1;
+        }
+        c->seen = t;
+        c->cap_seen = cap;
+    }
+    cfg_seen *s = &c->seen[c->n_seen++];
+    snprintf(s->section, sizeof s->section, "%s", section);
+    snprintf(s->key, sizeof s->key, "%s", key);
+    s->line = c->line;
+    return 0;
+}
+
+/* [model] layers grew by one line of the file (its text was `before`
+ * bytes long): the line of that piece, for experiment_layers_error. */
+static void note_layer_line(cfg_experiment *cfg, size_t before, int line) {
+    if (before == 0) cfg->n_layer_lines = 0; /* an empty first piece is merged with the next */
+    if (cfg->n_layer_lines < CFG_MAX_LAYER_LINES) cfg->layer_lines[cfg->n_layer_lines++] = line;
+}
+
+/* A section header line of the file (the reader sees it before inih):
+ * one without its ']' is an error at its own line, and a section given
+ * twice (e.g. two [group.fc]) is an error naming both lines. */
+static void check_header(parse_ctx *c, const char *line) {
+    const char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p != '[' || (p > line && c->last_key[0])) return; /* an indented line after a key continues it */
+    const char *close = strchr(p, ']');
+    if (!close) {
+        char shown[64];
+        snprintf(shown, sizeof shown, "%.*s", (int)strcspn(p, "\r\n"), p);
+        epr_fail(c->err, EPR_EARG, "%s:%d: unterminated section header '%s' (expected [NAME])", c->path, c->line,
+                 shown);
+        c->failed = 1;
+        return;
+    }
+    char name[80];
+    snprintf(name, sizeof name, "%.*s", (int)(close - p - 1), p + 1);
+    note_seen(c, trim(name), "");
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value) {
     parse_ctx *c = user;
     if (c->failed) return 0;
@@ -337,13 +407,16 @@ static int handler(void *user, const char *section, const char *name, const char
     /* inih hands an indented continuation line over as the same section
      * and key again; only a group's tensor list accumulates such lines
      * (the layer list does so by itself), every other key keeps the last. */
-    int cont = !strcmp(c->last_section, section) && !strcmp(c->last_key, name);
+    int cont = c->indented && !strcmp(c->last_section, section) && !strcmp(c->last_key, name);
     snprintf(c->last_section, sizeof c->last_section, "%s", section);
     snprintf(c->last_key, sizeof c->last_key, "%s", name);
+    if (!cont && note_seen(c, section, name)) return 0;
+    size_t layers_before = c->cfg->layers ? strlen(c->cfg->layers) : 0;
     if (apply(c->cfg, section, name, trim(v), where, c->line, cont, c->err)) {
         c->failed = 1;
         return 0;
     }
+    if (!strcmp(section, "model") && !strcmp(name, "layers")) note_layer_line(c->cfg, layers_before, c->line);
     return 1;
 }
 
@@ -363,7 +436,9 @@ static char *reader(char *str, int num, void *stream) {
     memcpy(str, s, len);
     str[len] = 0;
     c->pos += nl ? (size_t)(nl - s) + 1 : strlen(s);
-    return str;
+    c->indented = str[0] == ' ' || str[0] == '\t';
+    if (!c->failed) check_header(c, str);
+    return c->failed ? NULL : str;
 }
 
 static void set_defaults(cfg_experiment *cfg) {
@@ -558,6 +633,7 @@ int cfg_load_string(const char *text, const char *path, const char *const *overr
 
     parse_ctx c = {.cfg = cfg, .path = path, .text = text, .err = err};
     int rc = ini_parse_stream(reader, &c, handler, &c);
+    free(c.seen);
     if (c.failed) return err ? err->code : EPR_EARG;
     RETURN_ERROR_IF(c.long_line, err, EPR_EARG, "%s:%d: line too long (at most %d characters; split layer lists over lines)",
                     path, c.long_line, INI_MAX_LINE - 2);
@@ -590,6 +666,7 @@ int cfg_load_string(const char *text, const char *path, const char *const *overr
         if (!strcmp(key, "layers")) {
             free(cfg->layers);
             cfg->layers = NULL;
+            cfg->n_layer_lines = 0; /* experiment_layers_error then names the --set */
         }
         CHECK_STATUS(apply(cfg, sec, key, eq + 1, where, 0, 0, err));
         off += (size_t)snprintf(cfg->text + off, tl - off, "; --set %s\n", o);

@@ -3,8 +3,11 @@
  *
  * Owns: parsing, validation and defaults of every setting; the text of the
  * experiment (stored in run files and bitstreams).  Every unknown section
- * or key and every bad value is an error naming the file, the line and the
- * key.  May call: libinih, libc, common/. */
+ * or key, every bad value, a key or a section given twice (naming both
+ * lines) and a section header without its ']' is an error naming the file,
+ * the line and the key.  A value continues on indented lines (layer lists,
+ * long tensor lists); --set overrides replace values.
+ * May call: libinih, libc, common/. */
 #ifndef EPR_HARNESS_CONFIG_H
 #define EPR_HARNESS_CONFIG_H
 
@@ -16,6 +19,7 @@
 #define CFG_MAX_GROUPS 16
 #define CFG_MAX_TENSORS 64
 #define CFG_MAX_MILESTONES 8
+#define CFG_MAX_LAYER_LINES 1024
 
 typedef struct {
     char name[64];
@@ -86,6 +90,11 @@ typedef struct {
 
     cfg_group groups[CFG_MAX_GROUPS];
     int n_groups;
+
+    /* where [model] layers came from: the file line of each '\n'-separated
+     * piece of `layers` (none for a built-in network or --set model.layers) */
+    int layer_lines[CFG_MAX_LAYER_LINES];
+    int n_layer_lines;
 } cfg_experiment;
 
 /* 1 if `name` is a known [baseline] post method (float32, gzip, xz,

@@ -11,7 +11,7 @@
  *
  * Nothing in the loop allocates (but the two one-off [baseline] events:
  * pruning and weight sharing, prune.h).  Around it: checkpoints (checkpoint.c),
- * signals (SIGTERM/SIGUSR1: finish the step, checkpoint, exit 75; fatal
+ * signals (SIGTERM/SIGINT/SIGHUP/SIGUSR1: finish the step, checkpoint, exit 75; fatal
  * signals: MPI_Abort with rank and step), and the final report. */
 #include "run/train.h"
 
@@ -35,7 +35,7 @@
 
 /* ---- failure handling ---------------------------------------------- */
 
-static volatile sig_atomic_t g_stop_signal; /* SIGTERM / SIGUSR1 received */
+static volatile sig_atomic_t g_stop_signal; /* SIGTERM / SIGINT / SIGHUP / SIGUSR1 received */
 static volatile long g_step = -1;           /* for messages from handlers */
 static int g_rank;
 
@@ -70,6 +70,8 @@ static void install_signal_handlers(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL); /* Ctrl-C and a closed terminal checkpoint too */
+    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = on_fatal_signal;
     sa.sa_flags = SA_RESETHAND;
     sigaction(SIGSEGV, &sa, NULL);
@@ -174,6 +176,8 @@ static void trainer_release(trainer *t) {
     nn_model_free(t->net);
     dataset_free(&t->train);
     dataset_free(&t->test);
+    free(t->cfg_own);
+    fs_unlock_dir(&t->lock);
 }
 
 #define ALLOC(ptr, count)                                                                    \
@@ -232,6 +236,37 @@ static void baseline_events(trainer *t) {
     if (log) fflush(log);
 }
 
+/* A directory that holds a run (finished or not) is never replaced by
+ * accident: without --resume or --force it is refused; --force removes the
+ * old run's files first (a run killed before its first checkpoint must not
+ * leave the old run.h5 looking like its own).  Rank 0, lock held. */
+static int claim_run_dir(trainer *t, const train_opts *opts, epr_err *err) {
+    if (opts->resume) return 0;
+    static const char *const files[] = {"run.h5", "model.epr", "baselines.h5"};
+    char p[1300], found[1300] = "";
+    for (int i = 0; i < 3 && !found[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", opts->out_dir, files[i]);
+        if (fs_exists(p)) snprintf(found, sizeof found, "%s", p);
+    }
+    snprintf(p, sizeof p, "%s.tmp.*", t->run_path);
+    glob_t gl;
+    if (!found[0] && glob(p, 0, NULL, &gl) == 0) { /* a checkpoint being written when its run was killed */
+        snprintf(found, sizeof found, "%s", gl.gl_pathv[0]);
+        globfree(&gl);
+    }
+    if (!found[0]) return 0;
+    RETURN_ERROR_IF(!opts->force, err, EPR_EARG,
+                    "%s holds a run (%s): continue it with --resume %s, or replace it with --force, or choose "
+                    "another --out",
+                    opts->out_dir, found, t->run_path);
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", opts->out_dir, files[i]);
+        RETURN_ERROR_IF(unlink(p) && errno != ENOENT, err, EPR_EIO, "--force: cannot remove %s: %s", p,
+                        strerror(errno));
+    }
+    return 0;
+}
+
 /* train / test: see trainer_create. */
 static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, dataset *train, dataset *test,
                          epr_err *err) {
@@ -259,6 +294,11 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     }
     if (t->rank == 0 && opts->out_dir) {
         CHECK_STATUS(fs_mkdir_p(opts->out_dir, err));
+        CHECK_STATUS(fs_lock_dir(opts->out_dir, &t->lock, err));
+        if (claim_run_dir(t, opts, err)) {
+            fs_unlock_dir(&t->lock); /* a refused directory keeps no lock file (MPI_Abort may follow) */
+            return err->code;
+        }
         /* temporaries of checkpoints that a killed run was writing */
         char pat[1300];
         snprintf(pat, sizeof pat, "%s.tmp.*", t->run_path);
@@ -272,7 +312,15 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     if (!train) CHECK_STATUS(data_load_experiment(cfg, &t->train, &t->test, err));
     int local_max = (cfg->batch + t->nranks - 1) / t->nranks;
     int max_batch = local_max > cfg->eval_batch ? local_max : cfg->eval_batch;
-    CHECK_STATUS(nn_model_build(cfg->layers, t->train.c, t->train.h, t->train.w, max_batch, &t->net, err));
+    if (nn_model_build(cfg->layers, t->train.c, t->train.h, t->train.w, max_batch, &t->net, err))
+        return experiment_layers_error(cfg, err); /* names the INI line of the layer */
+    /* tensor patterns in a group (e.g. fc*.bias): this network's tensors */
+    if (experiment_has_patterns(cfg)) {
+        RETURN_ERROR_IF(!(t->cfg_own = malloc(sizeof *t->cfg_own)), err, EPR_ENOMEM, "out of memory");
+        *t->cfg_own = *cfg; /* shares text and layers with the caller's */
+        CHECK_STATUS(experiment_expand_patterns(t->cfg_own, t->net, err));
+        t->cfg = cfg = t->cfg_own;
+    }
     RETURN_ERROR_IF(nn_model_num_classes(t->net) < t->train.n_classes, err, EPR_EARG,
                     "%s: the network has %d outputs but the data set has %d classes", cfg->path,
                     nn_model_num_classes(t->net), t->train.n_classes);

@@ -23,6 +23,8 @@ typedef int (*train_after_fn)(nn_model *net, const cfg_experiment *cfg, const ch
 typedef struct {
     const char *out_dir;   /* run directory (created); NULL for a trainer without run files */
     const char *resume;    /* checkpoint to resume from, or NULL */
+    int force;             /* out_dir may hold a run (run.h5, model.epr): replace it (epr train --force);
+                              without it and without resume such a directory is refused */
     int quiet;
     train_after_fn after_training; /* NULL: nothing after training */
     int phase_cpu;         /* trainer_times: also process CPU seconds (benchmarks) */

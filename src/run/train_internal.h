@@ -9,6 +9,7 @@
 #include "run/config.h"
 #include "run/dataset.h"
 #include "run/prune.h"
+#include "run/fsutil.h"
 #include "run/train.h"
 #include "nn/nn.h"
 
@@ -28,6 +29,7 @@ extern const char *const CURVE_NAMES[N_CURVES];
 
 struct trainer {
     const cfg_experiment *cfg;
+    cfg_experiment *cfg_own; /* cfg with the groups' tensor patterns expanded (when it has any), else NULL */
     const train_opts *opts;
     int rank, nranks;
     dataset train, test;
@@ -57,6 +59,7 @@ struct trainer {
     trainer_times times;  /* and in its parts (comm: allreduce + broadcast) */
     long timed_steps;
     char run_path[1200], epr_path[1200];
+    fs_lock lock;    /* rank 0: the run directory's (fsutil.h), held while the trainer lives */
     char *arch_text; /* bitstream architecture text (input shape, normalisation, layers) */
 };
 

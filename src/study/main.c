@@ -11,6 +11,7 @@
 #include "run/compress.h"
 #include "run/config.h"
 #include "run/data_sets.h"
+#include "run/fsutil.h"
 #include "study/sweep.h"
 #include "run/train.h"
 
@@ -48,11 +49,17 @@ static void usage_train(FILE *f) {
             "  --resume RUN.h5          continue a run from its last checkpoint (same experiment, same\n"
             "                           --set options and rank count); the result is bitwise identical\n"
             "                           to an uninterrupted run\n"
+            "  --force                  --out may hold a run (run.h5, model.epr, baselines.h5, a\n"
+            "                           checkpoint being written): delete those files and train anew.\n"
+            "                           Without --force or --resume such a directory is refused\n"
             "  --quiet                  no progress lines\n"
             "  -h, --help               this text\n\n"
-            "SIGTERM or SIGUSR1 (Slurm's warning signal) make the run finish its step, write a\n"
-            "checkpoint and exit with status 75.  A failing rank aborts the whole MPI job with a\n"
-            "message naming the rank, the step and the cause.\n\n"
+            "SIGTERM, SIGINT (Ctrl-C), SIGHUP or SIGUSR1 (Slurm's warning signal) make the run finish\n"
+            "its step, write a checkpoint and exit with status 75.  Under mpirun, send SIGUSR1 to\n"
+            "mpirun: it forwards it and exits 75 (Open MPI 4.1 exits 1 after TERM/INT/HUP, though the\n"
+            "ranks still checkpoint).  A failing rank aborts the whole MPI job with a message naming\n"
+            "the rank, the step and the cause.  While it trains, the run holds DIR/run.lock (flock):\n"
+            "a second epr train into the same directory is refused.  The run file: docs/runfile.md.\n\n"
             "experiment file keys (INI):\n");
     cfg_print_reference(f);
     fprintf(f,
@@ -66,7 +73,7 @@ static void usage_train(FILE *f) {
 static int cmd_train(int argc, char **argv) {
     const char *exp = NULL, *out_dir = NULL, *resume = NULL;
     const char *sets[256];
-    int nsets = 0, quiet = 0;
+    int nsets = 0, quiet = 0, force = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -86,6 +93,8 @@ static int cmd_train(int argc, char **argv) {
             resume = argv[++i];
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
+        } else if (!strcmp(a, "--force")) {
+            force = 1;
         } else if (a[0] == '-') {
             fprintf(stderr, "epr train: unknown or incomplete option '%s' (see epr train --help)\n", a);
             return 2;
@@ -112,7 +121,7 @@ static int cmd_train(int argc, char **argv) {
             snprintf(dir, sizeof dir, "%s", out_dir);
         else
             snprintf(dir, sizeof dir, "runs/%s", cfg.name);
-        train_opts o = {.out_dir = dir, .resume = resume, .quiet = quiet,
+        train_opts o = {.out_dir = dir, .resume = resume, .quiet = quiet, .force = force,
                         .after_training = cfg.baseline_post[0] ? baseline_after_training : NULL};
         train_result res;
         rc = train_run(&cfg, &o, &res, &err);
@@ -288,6 +297,15 @@ static int cmd_eval(int argc, char **argv) {
     if (!path || (!set && !(images && labels))) {
         fprintf(stderr, "epr eval: need MODEL.epr and --data SET or --images/--labels (see epr eval --help)\n");
         return 2;
+    }
+    if (pred_path) { /* the predictions never replace an input */
+        const char *ins[3] = {path, images, labels};
+        epr_err pe = {0};
+        for (int i = 0; i < 3; i++)
+            if (ins[i] && fs_check_not_input(pred_path, ins[i], "the input", &pe)) {
+                fprintf(stderr, "epr eval: --predictions: %s\n", pe.msg);
+                return 2;
+            }
     }
     /* reuse the experiment data resolution with a minimal configuration */
     char text[2600];

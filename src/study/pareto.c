@@ -2,6 +2,7 @@
 #include "study/pareto.h"
 
 #include <dirent.h>
+#include <glob.h>
 #include <errno.h>
 #include <hdf5.h>
 #include <math.h>
@@ -886,6 +887,30 @@ static void str_free(str_vec *v) {
     memset(v, 0, sizeof *v);
 }
 
+/* Neither output may be one of the files it is made from (DIR/x/run.h5,
+ * DIR/x/baselines.h5, --baseline), nor the other output. */
+static int check_outputs(const pareto_opts *o, const char *h5p, const char *mdp, epr_err *err) {
+    RETURN_ERROR_IF(fs_same_file(h5p, mdp), err, EPR_EARG, "%s and %s are the same file", h5p, mdp);
+    const char *outs[2] = {h5p, mdp};
+    for (int k = 0; k < 2; k++) {
+        if (o->baseline) CHECK_STATUS(fs_check_not_input(outs[k], o->baseline, "the --baseline run file", err));
+        static const char *const pats[2] = {"%s/*/run.h5", "%s/*/"
+                                                           "baselines.h5"};
+        for (int j = 0; j < 2; j++) {
+            char pat[1400];
+            snprintf(pat, sizeof pat, pats[j], o->dir);
+            glob_t gl;
+            if (glob(pat, 0, NULL, &gl)) continue;
+            int rc = 0;
+            for (size_t i = 0; i < gl.gl_pathc && !rc; i++)
+                rc = fs_check_not_input(outs[k], gl.gl_pathv[i], "the input", err);
+            globfree(&gl);
+            CHECK_STATUS(rc);
+        }
+    }
+    return 0;
+}
+
 int pareto_run(const pareto_opts *o, epr_err *err) {
     FILE *log = o->log;
     DIR *d = opendir(o->dir);
@@ -1046,6 +1071,7 @@ int pareto_run(const pareto_opts *o, epr_err *err) {
             snprintf(mdp, sizeof mdp, "%s", o->report_out);
         else
             snprintf(mdp, sizeof mdp, "%s/report.md", o->dir);
+        if (!rc) rc = check_outputs(o, h5p, mdp, err);
         if (!rc) rc = write_sweep_h5(h5p, o->dir, rows, is_baseline, (const char **)targets, n, desc, err);
         if (!rc)
             rc = write_report(mdp, o->dir, h5p, rows, is_baseline, n, rejected.v, rejected.n, pending.v, pending.n,

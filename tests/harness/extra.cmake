@@ -8,3 +8,12 @@ foreach(case train errors)
   set_tests_properties(harness/baseline_cli_${case} PROPERTIES LABELS harness TIMEOUT 300
     SKIP_REGULAR_EXPRESSION "SKIPPED: ")
 endforeach()
+
+# Nothing lost by accident (issue 18): overwrite refusals, the run lock,
+# signals, the strict config, the run file's documentation (docs/runfile.md).
+foreach(case overwrite lock config signals runfile sweep_hup sweep_kill)
+  add_test(NAME harness/safety_${case}
+    COMMAND bash ${CMAKE_SOURCE_DIR}/tests/harness/safety_cli_tests.sh ${case} $<TARGET_FILE:epr>
+            ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/safety-tests)
+  set_tests_properties(harness/safety_${case} PROPERTIES LABELS harness TIMEOUT 300)
+endforeach()
