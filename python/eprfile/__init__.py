@@ -22,8 +22,8 @@ import re
 
 import numpy as np
 
-__all__ = ["EprError", "EprModel", "read", "read_bytes", "parse_arch", "forward", "torch_names",
-           "torch_state_dict", "load_library", "read_idx_images", "read_idx_labels"]
+__all__ = ["EprError", "EprModel", "read", "read_bytes", "parse_arch", "forward", "torch_names", "epr_names",
+           "torch_state_dict", "write_safetensors", "load_library", "read_idx_images", "read_idx_labels"]
 
 EPR_MAX_NDIM = 4
 
@@ -299,6 +299,36 @@ def torch_names(name):
     rest = m.group(3)
     rest = {"downsample": "downsample.0", "downsample_bn": "downsample.1"}.get(rest, rest)
     return "layer%s.%s.%s.%s" % (m.group(1), m.group(2), rest, leaf)
+
+
+def epr_names(name):
+    """The inverse of torch_names: a torchvision-style state-dict key as the
+    tensor name of epr's built-in networks (layer1.0.conv1.weight ->
+    layer1_0_conv1.weight, layer2.0.downsample.1.bias ->
+    layer2_0_downsample_bn.bias)."""
+    m = re.fullmatch(r"layer(\d+)\.(\d+)\.(.+)\.([^.]+)", name)
+    if not m:
+        return name
+    rest = {"downsample.0": "downsample", "downsample.1": "downsample_bn"}.get(m.group(3), m.group(3))
+    return "layer%s_%s_%s.%s" % (m.group(1), m.group(2), rest.replace(".", "_"), m.group(4))
+
+
+def write_safetensors(path, arrays):
+    """Writes a dict name -> array as float32 .safetensors (no library needed)."""
+    import json
+    header, offset, blobs = {}, 0, []
+    for k, v in arrays.items():
+        a = np.ascontiguousarray(v, dtype="<f4")
+        header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+        blobs.append(a.tobytes())
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as fh:
+        fh.write(len(text).to_bytes(8, "little"))
+        fh.write(text)
+        for b in blobs:
+            fh.write(b)
 
 
 def torch_state_dict(model, batchnorm_gamma=True, num_batches_tracked=True):

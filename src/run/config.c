@@ -39,6 +39,7 @@ static const key_def KEYS[] = {
     {"data", "crop", K_INT, F(crop), "0", "set=pack: network input HxW (0 = the stored size); test images are centre-cropped"},
     {"model", "name", K_STR, F(model_name), "lenet300-100", "built-in network (lenet300-100, lenet5-caffe, vgg16-cifar, resnet20-4, resnet18, resnet50) or custom"},
     {"model", "layers", K_TEXT, 0, 0, "", "layer list for name=custom, one layer per (indented) line; see `epr train --help`"},
+    {"model", "init", K_STR, F(model_init), "", "start from these weights: an .npz or .safetensors file of float32 tensors named as the network's (python/pt_to_init.py converts a PyTorch state_dict); a relative path is taken from the working directory"},
     {"train", "steps", K_LONG, F(steps), "6000", "optimizer steps"},
     {"train", "batch", K_INT, F(batch), "64", "global batch size (split across ranks)"},
     {"train", "eval_batch", K_INT, F(eval_batch), "100", "batch size for evaluation (epr eval uses the same default)"},

@@ -50,6 +50,7 @@ typedef struct {
     /* [model] */
     char model_name[64];      /* built-in name, or "custom" */
     char *layers;             /* the layer spec (built-in or from the file) */
+    char model_init[1024];    /* .npz / .safetensors of initial weights (run/init_weights.h); "" = none */
 
     /* [train] */
     long steps;
