@@ -268,9 +268,9 @@ def forward(model, images, arch=None):
             y = src.reshape(src.shape[0], -1, 1, 1)
         elif t == "batchnorm":
             inv = f32(1) / np.sqrt(tensors[name + ".running_var"] + f32(L["eps"]))
-            if name + ".weight" in tensors:
-                inv = inv * tensors[name + ".weight"]
             y = (src - tensors[name + ".running_mean"].reshape(1, -1, 1, 1)) * inv.reshape(1, -1, 1, 1)
+            if L["affine"]:  # learnable gamma (docs/format.md section 7)
+                y = y * tensors[name + ".weight"].reshape(1, -1, 1, 1)
             y = y + tensors[name + ".bias"].reshape(1, -1, 1, 1)
         elif t == "add":
             y = src + outs[L["with"]]

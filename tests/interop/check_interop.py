@@ -150,11 +150,18 @@ def differ(a_path, b_path):
         fail("%s and %s are equal" % (a_path, b_path))
 
 
+def gamma(path, name):
+    """A learnable gamma was trained (moved away from its initial 1) and stored."""
+    t = load_npz(path)
+    if name not in t or np.all(t[name] == 1) or name.replace(".weight", ".running_var") not in t:
+        fail("%s: %s missing or still all 1" % (path, name))
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     {"export": lambda: check_export(*args), "plain": lambda: check_plain(*args),
      "reader": lambda: check_reader(*args), "make-bad": lambda: make_bad(*args),
-     "near": lambda: near(args[0], args[1], float(args[2])), "differ": lambda: differ(*args)}[cmd]()
+     "near": lambda: near(args[0], args[1], float(args[2])), "differ": lambda: differ(*args), "gamma": lambda: gamma(*args)}[cmd]()
 
 
 if __name__ == "__main__":

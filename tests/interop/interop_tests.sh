@@ -56,6 +56,39 @@ export)
     "$epr" export "$net/run.h5" -o "$net/raw.npz" --raw --quantised
     $PY "$CHECK" export "$net" "$root/mnist10k"
   done
+  # batch norm with a learnable gamma: gamma compressed in its own group
+  cat > bnaffine.ini <<INI
+[data]
+set = mnist10k
+root = $root
+[model]
+name = custom
+layers = conv name=c1 out=6 k=5 bias=0
+  batchnorm name=bn1 affine=1
+  relu
+  maxpool k=2
+  dense name=fc out=10
+[train]
+steps = 40
+[epr]
+enabled = true
+lambda = 3e-6
+[group.w]
+tensors = c1.weight, fc.weight
+[group.bn]
+tensors = bn1.weight, bn1.bias, fc.bias
+INI
+  net=bnaffine
+  "$epr" train bnaffine.ini "${TINY[@]}" --out $net
+  "$epr" eval "$net/model.epr" --data mnist10k --data-root "$root" --predictions "$net/eval.txt" > "$net/eval.log"
+  "$epr" export "$net/model.epr" -o "$net/m.npz"
+  "$epr" export "$net/model.epr" -o "$net/m.safetensors"
+  "$epr" export "$net/model.epr" -o "$net/m.bin" --format safetensors
+  "$epr" export "$net/run.h5" -o "$net/q.npz" --quantised
+  "$epr" export "$net/run.h5" -o "$net/c.npz"
+  "$epr" export "$net/run.h5" -o "$net/raw.npz" --raw --quantised
+  $PY "$CHECK" export "$net" "$root/mnist10k"
+  $PY "$CHECK" gamma "$net/m.npz" bn1.weight
   "$epr" train "$repo/experiments/lenet300-100_mnist10k.ini" "${TINY[@]}" --set epr.enabled=false --out plain
   "$epr" export plain/run.h5 -o plain/p.npz
   $PY "$CHECK" plain plain/p.npz
