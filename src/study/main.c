@@ -61,9 +61,10 @@ static void usage_train(FILE *f) {
     fprintf(f,
             "\nlayer list ([model] name = custom, layers = one layer per indented line):\n"
             "  dense out=N | conv out=N k=K [stride=S] [pad=P] | maxpool k=K [stride=S] |\n"
-            "  avgpool k=K [stride=S] | gap | relu | batchnorm | flatten | add with=LAYER\n"
+            "  avgpool k=K [stride=S] | gap | relu | batchnorm [affine=1] | flatten | add with=LAYER\n"
             "  any layer: name=NAME, in=LAYER (default: the previous layer); dense/conv: bias=0|1\n"
-            "  parameter tensors are called NAME.weight and NAME.bias\n");
+            "  parameter tensors are called NAME.weight and NAME.bias (batchnorm: beta is NAME.bias;\n"
+            "  affine=1 adds a learnable gamma NAME.weight, as torch.nn.BatchNorm2d)\n");
 }
 
 static int cmd_train(int argc, char **argv) {
