@@ -116,8 +116,7 @@ int export_weights(const char *in_path, const char *out_path, int format, int fl
     fclose(f);
     const int is_epr = got >= 4 && !memcmp(magic, "EPR1", 4);
     const int is_h5 = got == 8 && !memcmp(magic, "\x89HDF\r\n\x1a\n", 8);
-    RETURN_ERROR_IF(!is_epr && !is_h5, err, EPR_EFORMAT, "%s: neither a .epr bitstream nor an HDF5 run file",
-                    in_path);
+    RETURN_ERROR_IF(!is_epr && !is_h5, err, EPR_EFORMAT, "%s: neither a .epr bitstream nor an HDF5 run file", in_path);
     RETURN_ERROR_IF(is_epr && (flags & (EXPORT_RAW | EXPORT_QUANTISED)), err, EPR_EARG,
                     "%s: --raw and --quantised apply to run files; a .epr holds one set of (quantised) weights",
                     in_path);

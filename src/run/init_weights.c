@@ -62,14 +62,15 @@ int init_weights_load(epr_model *em, const char *path, uint64_t seed, epr_err *e
             char want[96], got[96];
             shape_text(want, sizeof want, ndim, shape);
             shape_text(got, sizeof got, t->ndim, t->shape);
-            rc = epr_fail(err, EPR_EARG, "%.300s: tensor %s has shape %s in the file, the network needs %s", path,
-                          name, got, want);
+            rc = epr_fail(err, EPR_EARG, "%.300s: tensor %s has shape %s in the file, the network needs %s", path, name,
+                          got, want);
         }
     }
     for (int k = 0; !rc && k < tf.n; k++)
         if (!used[k]) list_add(extra, sizeof extra, &n_extra, tf.t[k].name);
     if (!rc && (n_missing || n_extra))
-        rc = epr_fail(err, EPR_EARG, "%.200s: does not match the network: %d of its tensors missing%s%.200s%s; %d in "
+        rc = epr_fail(err, EPR_EARG,
+                      "%.200s: does not match the network: %d of its tensors missing%s%.200s%s; %d in "
                       "the file unused%s%.200s",
                       path, n_missing, n_missing ? " (" : "", missing, n_missing ? ")" : "", n_extra,
                       n_extra ? ": " : "", extra);

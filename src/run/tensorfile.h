@@ -36,7 +36,7 @@ typedef struct {
     char name[TENSORFILE_NAME_MAX];
     int ndim;
     int64_t shape[TENSORFILE_MAX_NDIM];
-    int64_t n;  /* product of shape (1 for a scalar) */
+    int64_t n;   /* product of shape (1 for a scalar) */
     float *data; /* reading: malloc'd, owned by the tensorfile; writing: the caller's */
 } tensorfile_tensor;
 
@@ -51,8 +51,7 @@ int tensorfile_format_of(const char *path);
 int tensorfile_format_parse(const char *name);
 
 /* The whole file in a malloc'd buffer (*out, *len). */
-int tensorfile_encode(tensorfile_format fmt, const tensorfile_tensor *t, int n, void **out, size_t *len,
-                      epr_err *err);
+int tensorfile_encode(tensorfile_format fmt, const tensorfile_tensor *t, int n, void **out, size_t *len, epr_err *err);
 /* Encodes and writes atomically (fs_write_atomic). */
 int tensorfile_write(const char *path, tensorfile_format fmt, const tensorfile_tensor *t, int n, epr_err *err);
 
