@@ -45,8 +45,10 @@ expect_in() { grep -qF -- "$1" "$2" || { cat "$2"; fail "'$1' not in $2"; }; }
 
 case $case_name in
 export)
-  for net in lenet300-100 lenet5-caffe; do
-    "$epr" train "$repo/experiments/${net}_mnist10k.ini" "${TINY[@]}" --out "$net"
+  # export_net EXPERIMENT DIR: train 40 steps, eval, export every way, check
+  export_net() {
+    local net=$2
+    "$epr" train "$1" "${TINY[@]}" --out "$net"
     "$epr" eval "$net/model.epr" --data mnist10k --data-root "$root" --predictions "$net/eval.txt" > "$net/eval.log"
     "$epr" export "$net/model.epr" -o "$net/m.npz"
     "$epr" export "$net/model.epr" -o "$net/m.safetensors"
@@ -55,7 +57,8 @@ export)
     "$epr" export "$net/run.h5" -o "$net/c.npz"
     "$epr" export "$net/run.h5" -o "$net/raw.npz" --raw --quantised
     $PY "$CHECK" export "$net" "$root/mnist10k"
-  done
+  }
+  for net in lenet300-100 lenet5-caffe; do export_net "$repo/experiments/${net}_mnist10k.ini" "$net"; done
   # batch norm with a learnable gamma: gamma compressed in its own group
   cat > bnaffine.ini <<INI
 [data]
@@ -78,17 +81,8 @@ tensors = c1.weight, fc.weight
 [group.bn]
 tensors = bn1.weight, bn1.bias, fc.bias
 INI
-  net=bnaffine
-  "$epr" train bnaffine.ini "${TINY[@]}" --out $net
-  "$epr" eval "$net/model.epr" --data mnist10k --data-root "$root" --predictions "$net/eval.txt" > "$net/eval.log"
-  "$epr" export "$net/model.epr" -o "$net/m.npz"
-  "$epr" export "$net/model.epr" -o "$net/m.safetensors"
-  "$epr" export "$net/model.epr" -o "$net/m.bin" --format safetensors
-  "$epr" export "$net/run.h5" -o "$net/q.npz" --quantised
-  "$epr" export "$net/run.h5" -o "$net/c.npz"
-  "$epr" export "$net/run.h5" -o "$net/raw.npz" --raw --quantised
-  $PY "$CHECK" export "$net" "$root/mnist10k"
-  $PY "$CHECK" gamma "$net/m.npz" bn1.weight
+  export_net bnaffine.ini bnaffine
+  $PY "$CHECK" gamma bnaffine/m.npz bn1.weight
   "$epr" train "$repo/experiments/lenet300-100_mnist10k.ini" "${TINY[@]}" --set epr.enabled=false --out plain
   "$epr" export plain/run.h5 -o plain/p.npz
   $PY "$CHECK" plain plain/p.npz
