@@ -51,6 +51,7 @@ typedef struct {
     char model_name[64];      /* built-in name, or "custom" */
     char *layers;             /* the layer spec (built-in or from the file) */
     char model_init[1024];    /* .npz / .safetensors of initial weights (run/init_weights.h); "" = none */
+    int bn_affine;            /* every batchnorm of the spec gets affine=1 (a learnable gamma) */
 
     /* [train] */
     long steps;

@@ -1,7 +1,7 @@
 # tests/interop/extra.cmake — issue 16 (export, Python reader, [model] init),
 # driven by the real `epr` binary and /usr/bin/python3; each case skips
 # (SKIPPED:) without MNIST-10k, numpy or (roundtrip) torch.
-foreach(case export reader init roundtrip)
+foreach(case export reader init resnet18 roundtrip)
   add_test(NAME interop/${case}
     COMMAND bash ${CMAKE_SOURCE_DIR}/tests/interop/interop_tests.sh ${case} $<TARGET_FILE:epr>
             ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/interop-tests)

@@ -16,6 +16,11 @@
 #              .epr) raises EprError carrying libepr-codec's message
 #   init       `[model] init` errors name the file and the mismatch; an init
 #              from an exported plain run starts where that run ended
+#   resnet18   a ResNet-18 in torchvision's layout (random weights, gamma and
+#              statistics) -> pt_to_init -> `[model] name = resnet18`,
+#              batchnorm_affine = true, init = ... -> one step (lr 1e-9) on
+#              synthetic CIFAR -> export -> load_state_dict(strict=True) into
+#              the torch module, weights unchanged
 #   roundtrip  LeNet5-Caffe trained 150 steps in PyTorch -> pt_to_init ->
 #              `init =` -> EPR training 150 steps -> model.epr -> eprfile ->
 #              PyTorch predictions identical to `epr eval`'s
@@ -27,7 +32,7 @@ if [ ! -e "$root/mnist10k/t10k-images-idx3-ubyte" ]; then
   echo "SKIPPED: $root/mnist10k not prepared (run scripts/setup.sh)"; exit 0
 fi
 $PY -c "import numpy" 2>/dev/null || { echo "SKIPPED: $PY has no numpy"; exit 0; }
-if [ "$case_name" = roundtrip ]; then
+if [ "$case_name" = roundtrip ] || [ "$case_name" = resnet18 ]; then
   $PY -c "import torch" 2>/dev/null || { echo "SKIPPED: $PY has no torch (python3-torch)"; exit 0; }
 fi
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
@@ -134,6 +139,33 @@ init)
   "$epr" export epr0/run.h5 -o epr0/q.npz --quantised
   $PY "$CHECK" near a/w.npz epr0/q.npz 0.00916
   $PY "$CHECK" differ a/w.npz epr0/q.npz
+  ;;
+resnet18)
+  $PY "$repo/tests/bignets/make_cifar_data.py" cifar > /dev/null
+  $PY "$repo/tests/interop/torch_resnet18.py" make r18.pt
+  $PY "$repo/python/pt_to_init.py" r18.pt -o r18.npz > /dev/null
+  cat > r18.ini <<INI
+[data]
+set = cifar10
+root = $work/cifar
+[model]
+name = resnet18
+batchnorm_affine = true
+init = r18.npz
+[train]
+steps = 1
+batch = 2
+lr = 1e-9
+ema = 0
+eval_every = 0
+checkpoint_every = 1
+INI
+  "$epr" train r18.ini --quiet --out r18
+  "$epr" export r18/run.h5 -o r18/w.npz
+  $PY "$repo/tests/interop/torch_resnet18.py" check r18.pt r18/w.npz
+  # without batchnorm_affine the file's gamma has nowhere to go
+  expect_status 1 nogamma.log "$epr" train r18.ini --set model.batchnorm_affine=false --quiet --out nogamma
+  expect_in "20 in the file unused: bn1.weight, layer1_0_bn1.weight" nogamma.log
   ;;
 roundtrip)
   $PY "$repo/bench/torch_lenet5.py" train --data "$root/mnist10k" --steps 150 -o l5.pt
