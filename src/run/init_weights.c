@@ -68,12 +68,13 @@ int init_weights_load(epr_model *em, const char *path, uint64_t seed, epr_err *e
     }
     for (int k = 0; !rc && k < tf.n; k++)
         if (!used[k]) list_add(extra, sizeof extra, &n_extra, tf.t[k].name);
-    if (!rc && (n_missing || n_extra))
-        rc = epr_fail(err, EPR_EARG,
-                      "%.200s: does not match the network: %d of its tensors missing%s%.200s%s; %d in "
-                      "the file unused%s%.200s",
-                      path, n_missing, n_missing ? " (" : "", missing, n_missing ? ")" : "", n_extra,
-                      n_extra ? ": " : "", extra);
+    if (!rc && (n_missing || n_extra)) {
+        char a[600] = "", b[600] = "";
+        if (n_missing)
+            snprintf(a, sizeof a, "%d of its tensors missing (%s)%s", n_missing, missing, n_extra ? "; " : "");
+        if (n_extra) snprintf(b, sizeof b, "%d in the file unused: %s", n_extra, extra);
+        rc = epr_fail(err, EPR_EARG, "%.100s: does not match the network: %.190s%.190s", path, a, b);
+    }
     for (int i = 0; !rc && i < nt + nb; i++) {
         const char *name = i < nt ? nn_model_tensor(net, i)->name : nn_model_buffer(net, i - nt)->name;
         float *dst = i < nt ? nn_model_tensor(net, i)->w : nn_model_buffer(net, i - nt)->data;
