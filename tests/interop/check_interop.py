@@ -6,6 +6,8 @@
                          pass of the exported tensors predicts eval.txt
   plain NPZ              a plain run's export holds the network's tensors
   reader EPR             eprfile on damaged copies raises EprError
+  predict EPR idx|cifar IMAGES PREDICTIONS
+                         eprfile.forward predicts what epr eval wrote
   make-bad NPZ           writes bad-missing/bad-shape/bad-nan.npz
   near A B TOL           same names and shapes, max |A - B| <= TOL
   differ A B             some tensor differs (the check above is not vacuous)
@@ -157,11 +159,27 @@ def gamma(path, name):
         fail("%s: %s missing or still all 1" % (path, name))
 
 
+def predict(epr_path, kind, images_path, want_path):
+    """eprfile.forward on IDX or CIFAR-10 binary images predicts what
+    `epr eval --predictions` wrote (batch norm, normalisation, add, pooling)."""
+    m = eprfile.read(epr_path)
+    if kind == "idx":
+        images = eprfile.read_idx_images(images_path)
+    else:
+        images = np.frombuffer(open(images_path, "rb").read(), dtype=np.uint8).reshape(-1, 3073)[:, 1:]
+    pred = eprfile.forward(m, images).argmax(1)
+    want = np.loadtxt(want_path, dtype=np.int64)
+    if not np.array_equal(pred, want):
+        fail("%s: %d of %d predictions differ from epr eval's" % (epr_path, int((pred != want).sum()), len(want)))
+    print("%s: %d predictions identical to epr eval's" % (os.path.basename(epr_path), len(want)))
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     {"export": lambda: check_export(*args), "plain": lambda: check_plain(*args),
      "reader": lambda: check_reader(*args), "make-bad": lambda: make_bad(*args),
-     "near": lambda: near(args[0], args[1], float(args[2])), "differ": lambda: differ(*args), "gamma": lambda: gamma(*args)}[cmd]()
+     "near": lambda: near(args[0], args[1], float(args[2])), "differ": lambda: differ(*args), "gamma": lambda: gamma(*args),
+     "predict": lambda: predict(*args)}[cmd]()
 
 
 if __name__ == "__main__":

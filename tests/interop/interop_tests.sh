@@ -13,7 +13,9 @@
 #              from it by at most s/2; a plain run's export; refusals (over
 #              the input, over an existing file, --quantised of a plain run)
 #   reader     eprfile on a damaged file (a flipped byte, a truncation, not an
-#              .epr) raises EprError carrying libepr-codec's message
+#              .epr) raises EprError carrying libepr-codec's message;
+#              eprfile.forward = epr eval on the eval corpus's batch-norm and
+#              ResNet smoke files (normalisation, add, global pooling)
 #   init       `[model] init` errors name the file and the mismatch; an init
 #              from an exported plain run starts where that run ended
 #   resnet18   a ResNet-18 in torchvision's layout (random weights, gamma and
@@ -108,6 +110,22 @@ INI
 reader)
   "$epr" train "$repo/experiments/lenet300-100_mnist10k.ini" "${TINY[@]}" --out r
   $PY "$CHECK" reader r/model.epr
+  # eprfile.forward on the eval corpus: batch norm (6x6 IDX), normalisation,
+  # add and global pooling (the ResNet smoke model on synthetic CIFAR)
+  $PY - <<'PY'
+import numpy as np, struct
+rng = np.random.default_rng(7)
+n = 300
+img = rng.integers(0, 256, size=(n, 6, 6), dtype=np.uint8)
+open("rand6-images.idx", "wb").write(struct.pack(">IIII", 0x803, n, 6, 6) + img.tobytes())
+open("rand6-labels.idx", "wb").write(struct.pack(">II", 0x801, n) + rng.integers(0, 4, n, dtype=np.uint8).tobytes())
+PY
+  $PY "$repo/tests/bignets/make_cifar_data.py" cifar > /dev/null
+  corpus=$repo/fuzz/corpus-eval
+  "$epr" eval "$corpus/bn_uniform4.epr" --images "$work/rand6-images.idx" --labels "$work/rand6-labels.idx" --predictions bn.txt > /dev/null
+  $PY "$CHECK" predict "$corpus/bn_uniform4.epr" idx rand6-images.idx bn.txt
+  "$epr" eval "$corpus/resnet_smoke.epr" --data cifar10 --data-root "$work/cifar" --predictions rs.txt > /dev/null
+  $PY "$CHECK" predict "$corpus/resnet_smoke.epr" cifar cifar/cifar-10-batches-bin/test_batch.bin rs.txt
   ;;
 init)
   EXP=$repo/experiments/lenet300-100_mnist10k.ini
