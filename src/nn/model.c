@@ -162,7 +162,7 @@ static const char *allowed_keys(nn_op op) {
     case NN_CONV: return " out k stride pad bias ";
     case NN_MAXPOOL: return " k stride pad ";
     case NN_AVGPOOL: return " k stride ";
-    case NN_BATCHNORM: return " momentum eps ";
+    case NN_BATCHNORM: return " momentum eps affine ";
     case NN_ADD: return " with ";
     default: return " ";
     }
@@ -253,6 +253,9 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
         } else if (strcmp(key, "bias") == 0) {
             bad = parse_int(val, 0, 1, &iv);
             L->bias = (int)iv;
+        } else if (strcmp(key, "affine") == 0) {
+            bad = parse_int(val, 0, 1, &iv);
+            L->affine = (int)iv;
         } else if (strcmp(key, "momentum") == 0) {
             bad = parse_float(val, 0.0f, 1.0f, &L->momentum);
         } else { /* eps */
@@ -465,6 +468,7 @@ int nn_model_build(const char *spec, int c, int h, int w, int max_batch, nn_mode
             size_t g = (size_t)L->oc * L->oh * L->ow * chunk; /* only used when chunk > 1 */
             if (chunk > 1 && g > m->gather_size) m->gather_size = g;
         } else if (L->op == NN_BATCHNORM) {
+            if (L->affine) L->wt = add_tensor(m, i, NN_PARAM_WEIGHT, 1, (int[]){L->c}, L->c, L->c); /* gamma */
             L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->c}, L->c, L->c); /* beta */
             L->rmean = add_buffer(m, i, "running_mean", L->c);
             L->rvar = add_buffer(m, i, "running_var", L->c);
@@ -600,6 +604,8 @@ void nn_model_init_params(nn_model *m, uint64_t seed) {
         const nn_op op = m->layers[t->layer].op;
         if (t->kind == NN_PARAM_BIAS) {
             memset(t->w, 0, sizeof(float) * t->size);
+        } else if (op == NN_BATCHNORM) { /* gamma, as PyTorch */
+            for (size_t j = 0; j < t->size; j++) t->w[j] = 1.0f;
         } else if (op == NN_CONV) { /* He-normal, fan_in */
             const double sd = sqrt(2.0 / t->fan_in);
             for (size_t j = 0; j < t->size; j += 2) {

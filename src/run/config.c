@@ -39,6 +39,8 @@ static const key_def KEYS[] = {
     {"data", "crop", K_INT, F(crop), "0", "set=pack: network input HxW (0 = the stored size); test images are centre-cropped"},
     {"model", "name", K_STR, F(model_name), "lenet300-100", "built-in network (lenet300-100, lenet5-caffe, vgg16-cifar, resnet20-4, resnet18, resnet50) or custom"},
     {"model", "layers", K_TEXT, 0, 0, "", "layer list for name=custom, one layer per (indented) line; see `epr train --help`"},
+    {"model", "batchnorm_affine", K_BOOL, F(bn_affine), "false", "give every batch norm of the network a learnable gamma (affine=1, tensor NAME.weight), as torchvision's, e.g. to start from a torchvision ResNet with init"},
+    {"model", "init", K_STR, F(model_init), "", "start from these weights: an .npz or .safetensors file of float32 tensors named as the network's (python/pt_to_init.py converts a PyTorch state_dict); a relative path is taken from the working directory"},
     {"train", "steps", K_LONG, F(steps), "6000", "optimizer steps"},
     {"train", "batch", K_INT, F(batch), "64", "global batch size (split across ranks)"},
     {"train", "eval_batch", K_INT, F(eval_batch), "100", "batch size for evaluation (epr eval uses the same default)"},
@@ -546,6 +548,43 @@ static int validate_baseline(cfg_experiment *cfg, epr_err *err) {
     return EPR_OK;
 }
 
+
+/* The layer spec with " affine=1" added to every batchnorm entry that does
+ * not set affine ([model] batchnorm_affine).  Entries end at ';' or a
+ * newline; the key goes before a '#' comment.  malloc'd, NULL when out of
+ * memory. */
+static char *spec_bn_affine(const char *spec) {
+    size_t n = strlen(spec), entries = 1;
+    for (size_t i = 0; i < n; i++) entries += spec[i] == ';' || spec[i] == '\n';
+    char *out = malloc(n + 10 * entries + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    const char *p = spec;
+    for (;;) {
+        size_t len = strcspn(p, ";\n"), code = strcspn(p, "#;\n");
+        const char *q = p;
+        while (q < p + code && isspace((unsigned char)*q)) q++;
+        const int bn = !strncmp(q, "batchnorm", 9) && (q + 9 == p + code || isspace((unsigned char)q[9]));
+        int has = 0;
+        for (const char *k = q; bn && k + 7 <= p + code; k++) has |= !strncmp(k, "affine=", 7);
+        size_t end = code; /* the key goes after the entry's last token */
+        while (end > 0 && isspace((unsigned char)p[end - 1])) end--;
+        memcpy(out + o, p, end);
+        o += end;
+        if (bn && !has) {
+            memcpy(out + o, " affine=1", 9);
+            o += 9;
+        }
+        memcpy(out + o, p + end, len - end);
+        o += len - end;
+        if (!p[len]) break;
+        out[o++] = p[len];
+        p += len + 1;
+    }
+    out[o] = 0;
+    return out;
+}
+
 static int validate(cfg_experiment *cfg, epr_err *err) {
     const char *p = cfg->path;
     RETURN_ERROR_IF(strcmp(cfg->data_set, "mnist10k") && strcmp(cfg->data_set, "fashion-mnist") &&
@@ -575,6 +614,12 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
                         cfg->model_name);
         cfg->layers = strdup(spec);
         RETURN_ERROR_IF(!cfg->layers, err, EPR_ENOMEM, "out of memory");
+    }
+    if (cfg->bn_affine) {
+        char *t = spec_bn_affine(cfg->layers);
+        RETURN_ERROR_IF(!t, err, EPR_ENOMEM, "out of memory");
+        free(cfg->layers);
+        cfg->layers = t;
     }
     RETURN_ERROR_IF(cfg->steps < 1, err, EPR_EARG, "%s: [train] steps must be >= 1", p);
     RETURN_ERROR_IF(cfg->batch < 1 || cfg->batch > 65536, err, EPR_EARG, "%s: [train] batch must be in 1..65536", p);

@@ -54,6 +54,8 @@ typedef struct {
     /* [model] */
     char model_name[64];      /* built-in name, or "custom" */
     char *layers;             /* the layer spec (built-in or from the file) */
+    char model_init[1024];    /* .npz / .safetensors of initial weights (run/init_weights.h); "" = none */
+    int bn_affine;            /* every batchnorm of the spec gets affine=1 (a learnable gamma) */
 
     /* [train] */
     long steps;

@@ -31,6 +31,7 @@
 #include "run/data_sets.h"
 #include "run/experiment.h"
 #include "run/fsutil.h"
+#include "run/init_weights.h"
 #include "run/train_internal.h"
 
 /* ---- failure handling ---------------------------------------------- */
@@ -330,6 +331,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     RETURN_ERROR_IF(cfg->epr_enabled && ng == 0, err, EPR_EARG,
                     "%s: [epr] enabled = true needs at least one [group.NAME] section", cfg->path);
     int rc = epr_model_create(t->net, groups, ng, cfg->epr_enabled ? cfg->uncompressed : NULL, cfg->seed, &t->em, err);
+    if (!rc && cfg->model_init[0] && !opts->resume) rc = init_weights_load(t->em, cfg->model_init, cfg->seed, err);
     if (!rc) rc = baseline_setup(t, err);
     if (rc) {
         char m[sizeof err->msg];

@@ -12,6 +12,8 @@
 #include "run/config.h"
 #include "run/data_sets.h"
 #include "run/fsutil.h"
+#include "run/export.h"
+#include "run/tensorfile.h"
 #include "study/sweep.h"
 #include "run/train.h"
 
@@ -26,6 +28,7 @@ static void usage_main(FILE *f) {
             "  compress RUN.h5 -o MODEL.epr  write the bitstream of a finished run or checkpoint\n"
             "  inspect MODEL.epr      size of a bitstream by part, group and column\n"
             "  eval MODEL.epr         rebuild the network from the file alone and report its test error\n"
+            "  export IN -o OUT       the weights of a .epr or RUN.h5 as .npz (NumPy) or .safetensors\n"
             "  baseline RUN.h5        post-training baselines of a finished plain run (float32, gzip, xz,\n"
             "                         uniform / k-means quantisation), each a real file: RUN_DIR/baselines.h5\n"
             "  sweep SWEEP.tsv --out DIR  run a lambda sweep table on this node (skips complete runs, resumes)\n"
@@ -65,9 +68,10 @@ static void usage_train(FILE *f) {
     fprintf(f,
             "\nlayer list ([model] name = custom, layers = one layer per indented line):\n"
             "  dense out=N | conv out=N k=K [stride=S] [pad=P] | maxpool k=K [stride=S] |\n"
-            "  avgpool k=K [stride=S] | gap | relu | batchnorm | flatten | add with=LAYER\n"
+            "  avgpool k=K [stride=S] | gap | relu | batchnorm [affine=1] | flatten | add with=LAYER\n"
             "  any layer: name=NAME, in=LAYER (default: the previous layer); dense/conv: bias=0|1\n"
-            "  parameter tensors are called NAME.weight and NAME.bias\n");
+            "  parameter tensors are called NAME.weight and NAME.bias (batchnorm: beta is NAME.bias;\n"
+            "  affine=1 adds a learnable gamma NAME.weight, as torch.nn.BatchNorm2d)\n");
 }
 
 static int cmd_train(int argc, char **argv) {
@@ -369,6 +373,61 @@ static int cmd_eval(int argc, char **argv) {
     return rc ? 1 : 0;
 }
 
+static void usage_export(FILE *f) {
+    fprintf(f, "usage: epr export MODEL.epr|RUN.h5 -o OUT.npz|OUT.safetensors [options]\n\n"
+               "Writes every tensor of a bitstream (decoded weights, batch-norm running statistics and\n"
+               "other extras) or of a run file as float32 under its tensor name (e.g. fc1.weight,\n"
+               "bn1.running_mean), in NumPy's .npz (numpy.load reads it with no extra package) or the\n"
+               ".safetensors format of the Hugging Face tools.  The file is written atomically, never\n"
+               "over the input.\n"
+               "  --format npz|safetensors  instead of the output's suffix\n"
+               "  --raw        (RUN.h5) the raw parameters instead of their EMA\n"
+               "  --quantised  (RUN.h5 of an EPR run) theta = f(round(latent/s)), the weights a .epr\n"
+               "               holds; without it the continuous weights of the latents\n"
+               "  --force      replace an existing OUT\n");
+}
+
+static int cmd_export(int argc, char **argv) {
+    const char *in = NULL, *out = NULL;
+    int format = -1, flags = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage_export(stdout);
+            return 0;
+        } else if (!strcmp(a, "-o") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(a, "--format") && i + 1 < argc) {
+            format = tensorfile_format_parse(argv[++i]);
+            if (format < 0) {
+                fprintf(stderr, "epr export: --format must be npz or safetensors, not '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--raw")) {
+            flags |= EXPORT_RAW;
+        } else if (!strcmp(a, "--quantised") || !strcmp(a, "--quantized")) {
+            flags |= EXPORT_QUANTISED;
+        } else if (!strcmp(a, "--force")) {
+            flags |= EXPORT_FORCE;
+        } else if (a[0] == '-' || in) {
+            fprintf(stderr, "epr export: unexpected or incomplete argument '%s' (see epr export --help)\n", a);
+            return 2;
+        } else {
+            in = a;
+        }
+    }
+    if (!in || !out) {
+        fprintf(stderr, "epr export: need MODEL.epr or RUN.h5 and -o OUT (see epr export --help)\n");
+        return 2;
+    }
+    epr_err e = {0};
+    if (export_weights(in, out, format, flags, stdout, &e)) {
+        fprintf(stderr, "epr export: error: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
 static int cmd_compress(int argc, char **argv) {
     const char *run = NULL, *out = NULL;
     int raw = 0;
@@ -483,6 +542,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "compress")) return cmd_compress(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "export")) return cmd_export(argc - 2, argv + 2);
     if (!strcmp(cmd, "baseline")) return cmd_baseline(argc - 2, argv + 2);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
     if (!strcmp(cmd, "pareto")) return cmd_pareto(argc - 2, argv + 2);

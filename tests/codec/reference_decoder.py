@@ -472,8 +472,10 @@ def run(arch, params, images):
         elif t == "batchnorm":
             eps = F32(float(L_.get("eps", "1e-5")))
             inv = F32(1) / np.sqrt(params[nm + ".running_var"] + eps)
-            y = (inp - params[nm + ".running_mean"][None, :, None, None]) * inv[None, :, None, None] \
-                + params[nm + ".bias"][None, :, None, None]
+            y = (inp - params[nm + ".running_mean"][None, :, None, None]) * inv[None, :, None, None]
+            if L_.get("affine", "0") == "1":  # learnable gamma
+                y = y * params[nm + ".weight"][None, :, None, None]
+            y = y + params[nm + ".bias"][None, :, None, None]
         elif t == "add":
             y = inp + (x if L_["with"] == "input" else outs[L_["with"]])
         elif t == "flatten":
