@@ -18,8 +18,50 @@ char *bitstream_arch_text(const char *layers, const dataset *d) {
     } else {
         o += snprintf(t + o, n - (size_t)o, "normalize 0\n");
     }
-    snprintf(t + o, n - (size_t)o, "layers\n%s\n", layers);
+    o += snprintf(t + o, n - (size_t)o, "layers\n");
+    /* a comment of the layer spec (older readers skip it): what epr eval checks the data against */
+    if (d->name[0]) o += snprintf(t + o, n - (size_t)o, "# data %.31s classes %d\n", d->name, d->n_classes);
+    snprintf(t + o, n - (size_t)o, "%s\n", layers);
     return t;
+}
+
+int bitstream_arch_data(const char *layers, char *set, size_t cap, int *classes) {
+    char name[32];
+    int k;
+    if (!layers || strncmp(layers, "# data ", 7) || sscanf(layers + 7, "%31s classes %d", name, &k) != 2 || k < 1)
+        return 0;
+    snprintf(set, cap, "%s", name);
+    *classes = k;
+    return 1;
+}
+
+int bitstream_check_data(epr_file *f, const dataset *test, char *why, size_t cap) {
+    bitstream_arch a;
+    size_t alen;
+    const char *atext = epr_file_arch(f, &alen);
+    epr_err e = {0};
+    if (bitstream_arch_parse(atext, alen, &a, &e)) return 0; /* bitstream_evaluate reports it */
+    char set[32];
+    int classes = 0, bad = 0;
+    const int recorded = bitstream_arch_data(a.layers, set, sizeof set, &classes);
+    if (recorded && test->name[0] && strcmp(test->name, "idx") && strcmp(set, "idx") && strcmp(set, test->name)) {
+        snprintf(why, cap, "the file was trained on %s (%d classes), the data is %s", set, classes, test->name);
+        bad = 1;
+    } else if (recorded && classes != test->n_classes) {
+        snprintf(why, cap, "the file was trained on %s with %d classes, the data has %d", set, classes,
+                 test->n_classes);
+        bad = 1;
+    } else if (!recorded && a.c == test->c && a.h == test->h && a.w == test->w) {
+        nn_model *net = NULL; /* older files: the network's outputs (no parameters allocated) */
+        if (!nn_model_build(a.layers, a.c, a.h, a.w, 1, &net, &e) && nn_model_num_classes(net) != test->n_classes) {
+            snprintf(why, cap, "the network has %d outputs, the data has %d classes", nn_model_num_classes(net),
+                     test->n_classes);
+            bad = 1;
+        }
+        nn_model_free(net);
+    }
+    bitstream_arch_free(&a);
+    return bad;
 }
 
 void bitstream_arch_free(bitstream_arch *a) {

@@ -310,6 +310,8 @@ static int apply(cfg_experiment *cfg, const char *section, const char *key, cons
         RETURN_ERROR_IF(!g, err, EPR_EARG, "%s: [%s]: more than %d groups", where, section, CFG_MAX_GROUPS);
         if (set_group_key(g, key, value, append, why, sizeof why))
             return epr_fail(err, EPR_EARG, "%s: [%s] %s: %s", where, section, key, why);
+        if (!strcmp(key, "ell")) g->ell_line = line;
+        if (!strcmp(key, "transform")) g->transform_line = line;
         return 0;
     }
     int section_known = 0;
@@ -524,6 +526,12 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
                         "%s:%d: [group.%s] transform %s needs decoder = conv-affine", p, g->line, g->name,
                         g->transform);
         if (!strcmp(g->transform, "dft") || !strcmp(g->transform, "learned")) {
+            /* a 1x1 "kernel" makes the transform a scalar: almost always ell was forgotten */
+            RETURN_ERROR_IF(g->ell == 1 && !g->kh, err, EPR_EARG,
+                            "%s:%d: [group.%s] ell: transform %s needs ell = the kernel's kh*kw (e.g. ell = 9 for "
+                            "3x3 kernels); ell is %s",
+                            p, g->ell_line ? g->ell_line : g->transform_line ? g->transform_line : g->line, g->name,
+                            g->transform, g->ell_line ? "1" : "omitted (1)");
             if (!g->kh) {
                 int r = (int)lround(sqrt((double)g->ell));
                 RETURN_ERROR_IF(r * r != g->ell, err, EPR_EARG,

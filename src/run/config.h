@@ -27,6 +27,8 @@ typedef struct {
     int kh, kw;         /* kernel size for dft (ell = kh*kw); 0 = derive */
     float log_step;     /* initial log s */
     int line;           /* where the section starts, for messages */
+    int ell_line;       /* line of the ell key (0: not in the file: default or --set) */
+    int transform_line; /* line of the transform key (0: likewise) */
 } cfg_group;
 
 typedef struct {

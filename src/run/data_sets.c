@@ -65,6 +65,10 @@ int data_load_experiment(const cfg_experiment *cfg, dataset *train, dataset *tes
         if (!rc) rc = load_cifar_list(cfg, cfg->cifar_test, test, err);
         hint = NULL;
     }
+    if (!rc) {
+        snprintf(train->name, sizeof train->name, "%s", s);
+        snprintf(test->name, sizeof test->name, "%s", s);
+    }
     if (rc && hint && err && rc == EPR_EIO) {
         size_t l = strlen(err->msg);
         snprintf(err->msg + l, sizeof err->msg - l, " (%s)", hint);

@@ -43,6 +43,7 @@ typedef struct {
     float mean[DATASET_MAX_CHANNELS], std[DATASET_MAX_CHANNELS];
     int nfiles;
     char **files;    /* source paths, in load order (provenance, messages) */
+    char name[32];   /* the experiment's [data] set (mnist10k, ...) when known, else "" */
     /* Packed sets (dataset_load_pack): images are stored at store_h x
      * store_w, larger than the h x w the dataset reports (the network's
      * input, the crop); gather centre-crops, dataset_gather_rrc_flip

@@ -276,6 +276,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     RETURN_ERROR_IF(nn_model_num_classes(t->net) < t->train.n_classes, err, EPR_EARG,
                     "%s: the network has %d outputs but the data set has %d classes", cfg->path,
                     nn_model_num_classes(t->net), t->train.n_classes);
+    if (cfg->epr_enabled) CHECK_STATUS(experiment_check_groups(cfg, t->net, err));
 
     epr_group_def groups[CFG_MAX_GROUPS];
     int ng = cfg->epr_enabled ? experiment_groups(cfg, groups) : 0;
