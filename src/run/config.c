@@ -51,6 +51,9 @@ static const key_def KEYS[] = {
     {"train", "adam_eps", K_FLOAT, F(adam_eps), "1e-8", "Adam epsilon"},
     {"train", "lr_decay", K_FLOAT, F(lr_decay), "1", "learning-rate factor applied at each milestone"},
     {"train", "lr_milestones", K_LIST_LONG, F(lr_milestones), "", "comma-separated steps where lr is multiplied by lr_decay"},
+    {"train", "lr_schedule", K_STR, F(lr_schedule), "step", "step (lr times lr_decay at each of lr_milestones; none: constant) | cosine (from lr down to lr_min at the last step, after the warm-up)"},
+    {"train", "warmup_steps", K_LONG, F(warmup_steps), "0", "linear learning-rate warm-up: lr*(t+1)/warmup_steps for the first steps"},
+    {"train", "lr_min", K_DOUBLE, F(lr_min), "0", "lr_schedule = cosine: the learning rate at the last step"},
     {"train", "ema", K_FLOAT, F(ema), "0.999", "EMA decay of the network parameters (0 = no EMA)"},
     {"train", "seed", K_U64, F(seed), "1", "seed of initialisation, shuffling and rate noise"},
     {"train", "log_every", K_LONG, F(log_every), "100", "steps between progress lines"},
@@ -60,6 +63,9 @@ static const key_def KEYS[] = {
     {"epr", "enabled", K_BOOL, F(epr_enabled), "false", "train with entropy-penalized reparameterization"},
     {"epr", "lambda", K_DOUBLE, F(lambda), "1e-6", "rate weight: loss = mean CE (nats) + lambda * rate_bits"},
     {"epr", "decoder_lr", K_FLOAT, F(decoder_lr), "1e-3", "with optimizer = sgd: Adam learning rate of the decoder parameters (their gradients sum over whole tensors)"},
+    {"epr", "lambda_ramp_steps", K_LONG, F(lambda_ramp_steps), "0", "lambda rises linearly over the first steps: lambda*(lambda_start + (1-lambda_start)*t/lambda_ramp_steps)"},
+    {"epr", "lambda_start", K_DOUBLE, F(lambda_start), "0", "the lambda ramp's start, a fraction of lambda in [0, 1]"},
+    {"epr", "freeze_phi_steps", K_LONG, F(freeze_phi_steps), "0", "final phase: the last steps train with phi frozen (the EMA model's), only decoder parameters, uncompressed tensors (biases, batch norm) and batch-norm statistics change; densities and the rate stop"},
     {"epr", "density_lr", K_FLOAT, F(density_lr), "1e-3", "Adam learning rate of the densities"},
     {"epr", "uncompressed", K_STR, F(uncompressed), "", "comma-separated tensor names or patterns (e.g. *.bias) kept as float32 extras"},
     {"baseline", "post", K_STR, F(baseline_post), "", "comma-separated post-training baselines written at the end of a plain run, each a file through the codec: float32, gzip, xz (of the float32 file), uniformN (N-bit uniform quantisation per group, N = 2..16, entropy-coded), kmeansN (k-means weight sharing, 2^N entries per group, entropy-coded), prune-kmeans (the codebook of a run with prune/kmeans_bits)"},
@@ -515,6 +521,24 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
     RETURN_ERROR_IF(cfg->checkpoint_every < 1, err, EPR_EARG, "%s: [train] checkpoint_every must be >= 1", p);
     RETURN_ERROR_IF(cfg->threads < 1 || cfg->threads > 256, err, EPR_EARG, "%s: [train] threads must be in 1..256", p);
     RETURN_ERROR_IF(cfg->lambda < 0, err, EPR_EARG, "%s: [epr] lambda must be >= 0", p);
+    RETURN_ERROR_IF(strcmp(cfg->lr_schedule, "step") && strcmp(cfg->lr_schedule, "cosine"), err, EPR_EARG,
+                    "%s: [train] lr_schedule: unknown '%s' (step | cosine)", p, cfg->lr_schedule);
+    RETURN_ERROR_IF(!strcmp(cfg->lr_schedule, "cosine") && cfg->n_milestones, err, EPR_EARG,
+                    "%s: [train] lr_milestones belong to lr_schedule = step, not cosine", p);
+    RETURN_ERROR_IF(!(cfg->lr_min >= 0 && cfg->lr_min <= cfg->lr), err, EPR_EARG, "%s: [train] lr_min must be in [0, lr]",
+                    p);
+    RETURN_ERROR_IF(cfg->warmup_steps >= cfg->steps, err, EPR_EARG,
+                    "%s: [train] warmup_steps (%ld) must be less than steps (%ld)", p, cfg->warmup_steps, cfg->steps);
+    RETURN_ERROR_IF(cfg->lambda_ramp_steps > cfg->steps, err, EPR_EARG,
+                    "%s: [epr] lambda_ramp_steps (%ld) must not exceed steps (%ld)", p, cfg->lambda_ramp_steps,
+                    cfg->steps);
+    RETURN_ERROR_IF(!(cfg->lambda_start >= 0 && cfg->lambda_start <= 1), err, EPR_EARG,
+                    "%s: [epr] lambda_start must be in [0, 1]", p);
+    RETURN_ERROR_IF(cfg->freeze_phi_steps >= cfg->steps, err, EPR_EARG,
+                    "%s: [epr] freeze_phi_steps (%ld) must be less than steps (%ld)", p, cfg->freeze_phi_steps,
+                    cfg->steps);
+    RETURN_ERROR_IF(cfg->freeze_phi_steps && !cfg->epr_enabled, err, EPR_EARG,
+                    "%s: [epr] freeze_phi_steps needs enabled = true (a plain run has no phi)", p);
     RETURN_ERROR_IF(!(cfg->density_lr > 0), err, EPR_EARG, "%s: [epr] density_lr must be > 0", p);
     RETURN_ERROR_IF(!(cfg->decoder_lr > 0), err, EPR_EARG, "%s: [epr] decoder_lr must be > 0", p);
     RETURN_ERROR_IF(cfg->table_precision < 8 || cfg->table_precision > 16, err, EPR_EARG,

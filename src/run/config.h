@@ -62,6 +62,9 @@ typedef struct {
     float lr_decay;
     long lr_milestones[CFG_MAX_MILESTONES];
     int n_milestones;
+    char lr_schedule[16];     /* step | cosine (run/schedule.h) */
+    long warmup_steps;        /* linear learning-rate warm-up */
+    double lr_min;            /* cosine's final learning rate */
     float ema;
     uint64_t seed;
     long log_every, eval_every, checkpoint_every;
@@ -72,6 +75,9 @@ typedef struct {
     double lambda;
     float density_lr;
     float decoder_lr;         /* Adam lr of Ψ when the network optimizer is SGD */
+    long lambda_ramp_steps;   /* λ ramps up over the first steps (run/schedule.h) */
+    double lambda_start;      /* the ramp's start, a fraction of lambda */
+    long freeze_phi_steps;    /* the last steps train with φ frozen (0 = none) */
     int table_precision;      /* max bits of the coder's frequency tables */
     char uncompressed[1024];  /* comma-separated tensor patterns (fnmatch) left float32 */
 

@@ -43,6 +43,8 @@
  *                        (0 = off)
  *   data_train, data_test  the files each split was read from, comma-separated
  *   n_train, n_test      the number of samples of each split
+ *   schedule             the learning-rate, λ and frozen-φ schedule in words
+ *                        (run/schedule.h; the keys are in the experiment)
  * Run files written before method, group_*, prune, kmeans_bits, data_*
  * and n_* existed (the same schema_version 1) lack those; run_info_method
  * gives their method from their stored experiment (run_load.h).

@@ -169,6 +169,7 @@ static void trainer_release(trainer *t) {
     for (int i = 0; i < N_CURVES; i++) free(t->curves[i]);
     free(t->arch_text);
     prune_free(t->pr);
+    phi_hold_free(t->hold);
     sampler_free(&t->smp);
     epr_model_free(t->em);
     nn_model_free(t->net);
@@ -284,6 +285,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
                     "%s: [epr] enabled = true needs at least one [group.NAME] section", cfg->path);
     int rc = epr_model_create(t->net, groups, ng, cfg->epr_enabled ? cfg->uncompressed : NULL, cfg->seed, &t->em, err);
     if (!rc) rc = baseline_setup(t, err);
+    if (!rc && cfg->epr_enabled && cfg->freeze_phi_steps > 0) rc = phi_hold_create(t->em, &t->hold, err);
     if (rc) {
         char m[sizeof err->msg];
         memcpy(m, err->msg, sizeof m);
@@ -389,7 +391,7 @@ static void step_update_net(trainer *t) {
     const cfg_experiment *cfg = t->cfg;
     float *p = epr_model_params(t->em), *g = epr_model_grads(t->em);
     size_t nn = epr_model_net_size(t->em);
-    float lr = nn_lr_step_schedule(cfg->lr, cfg->lr_decay, cfg->lr_milestones, cfg->n_milestones, t->step);
+    const float lr = t->sched.lr;
     if (t->opt2) {
         t->net_adam.lr = lr;
         nn_adam_step(&t->net_adam, p, g, t->opt1, t->opt2, nn);
@@ -412,7 +414,7 @@ static void step_update_net(trainer *t) {
 static double step_update_density(trainer *t) {
     float *p = epr_model_params(t->em), *g = epr_model_grads(t->em);
     size_t doff = epr_model_density_offset(t->em), nd = epr_model_density_size(t->em);
-    if (!nd) return 0;
+    if (!nd || t->sched.phi_frozen) return 0; /* the rate of a frozen φ is not trained */
     if (t->rank == 0) nn_adam_step(&t->dens_adam, p + doff, g + doff, t->dens1, t->dens2, nd);
     else t->dens_adam.t++;
     double tc = epr_now_s();
@@ -429,10 +431,22 @@ static void step_ema(trainer *t) {
     nn_ema_update(t->ema, epr_model_params(t->em), epr_model_net_size(t->em), d);
 }
 
+/* The frozen-φ phase (run/phi_hold.h): at its first step training goes on
+ * from the EMA weights (the model that will be written); φ of the
+ * parameters, which hold φ·s, is captured for phi_hold_apply. */
+static void step_hold_begin(trainer *t) {
+    float *p = epr_model_params(t->em);
+    if (t->step == schedule_freeze_start(t->cfg) && t->ema)
+        memcpy(p, t->ema, epr_model_net_size(t->em) * sizeof *p);
+    phi_hold_capture(t->hold, p);
+}
+
 void trainer_step(trainer *t, double m[N_SLOTS]) {
     const cfg_experiment *cfg = t->cfg;
     trainer_times *tm = &t->times;
     double t0 = epr_now_s();
+    t->sched = schedule_at(cfg, t->step); /* every use of lr and λ of this step reads t->sched */
+    if (t->sched.phi_frozen && t->hold) step_hold_begin(t);
     int n = step_batch(t);
 
     double t1 = epr_now_s(), c1 = t->opts->phase_cpu ? epr_cpu_s() : 0;
@@ -444,7 +458,7 @@ void trainer_step(trainer *t, double m[N_SLOTS]) {
 
     double t2 = epr_now_s(), c2 = t->opts->phase_cpu ? epr_cpu_s() : 0;
     double rate = 0;
-    if (cfg->epr_enabled) rate = epr_model_rate_noisy(t->em, cfg->seed, t->step, cfg->lambda, t->rank, t->nranks);
+    if (cfg->epr_enabled) rate = epr_model_rate_noisy(t->em, cfg->seed, t->step, t->sched.lambda, t->rank, t->nranks);
 
     double t3 = epr_now_s(), c3 = t->opts->phase_cpu ? epr_cpu_s() : 0;
     step_allreduce(t, ce, rate, wrong, n, m);
@@ -454,6 +468,10 @@ void trainer_step(trainer *t, double m[N_SLOTS]) {
     step_update_net(t);
     double bcast = step_update_density(t);
     step_ema(t);
+    if (t->sched.phi_frozen && t->hold) { /* the latents back at φ·s for the new s */
+        phi_hold_apply(t->hold, epr_model_params(t->em));
+        if (t->ema) phi_hold_apply(t->hold, t->ema);
+    }
     t->step++;
     g_step = t->step;
 
@@ -657,6 +675,9 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
                                           cfg->kmeans_bits, cfg->kmeans_at);
             fprintf(out, "\n");
         }
+        char sched[512];
+        schedule_describe(cfg, sched, sizeof sched);
+        fprintf(out, "  schedule: %s\n", sched);
         if (opts->resume) fprintf(out, "resumed from %s at step %ld\n", opts->resume, t.step);
         if (opts->resume && t.pr && ((cfg->prune > 0 && t.step > cfg->prune_at) ||
                                      (cfg->kmeans_bits && t.step > cfg->kmeans_at))) {
@@ -682,7 +703,7 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
             double ips = (double)(t.step - last_step) * cfg->batch / (tn - tlast);
             double k = (double)t.acc_steps;
             double ce = t.acc[SLOT_CE] / t.acc[SLOT_SAMPLES], rate = t.acc[SLOT_RATE] / k;
-            double loss = ce + (cfg->epr_enabled ? cfg->lambda * rate : 0);
+            double loss = ce + (cfg->epr_enabled ? t.sched.lambda * rate : 0); /* λ of the last step */
             double terr = t.acc[SLOT_ERRORS] / t.acc[SLOT_SAMPLES];
             if (t.rank == 0) {
                 add_row(&t, t.step);

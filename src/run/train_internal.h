@@ -8,7 +8,9 @@
 #include "epr/epr_model.h"
 #include "run/config.h"
 #include "run/dataset.h"
+#include "run/phi_hold.h"
 #include "run/prune.h"
+#include "run/schedule.h"
 #include "run/train.h"
 #include "nn/nn.h"
 
@@ -44,6 +46,8 @@ struct trainer {
     float *ema, *backup;
     prune_state *pr; /* Deep Compression baseline ([baseline] prune / kmeans_bits), else NULL */
     nn_adam net_adam, dens_adam, dec_adam;
+    schedule_point sched; /* lr, λ and phase of the current step (run/schedule.h) */
+    phi_hold *hold;       /* [epr] freeze_phi_steps > 0, else NULL */
     long step;
     /* log accumulators since the last log point (part of the checkpoint so
      * that a resumed run logs the same numbers) */
