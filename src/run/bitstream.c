@@ -20,7 +20,7 @@ char *bitstream_arch_text(const char *layers, const dataset *d) {
     }
     o += snprintf(t + o, n - (size_t)o, "layers\n");
     /* a comment of the layer spec (older readers skip it): what epr eval checks the data against */
-    if (d->name[0]) o += snprintf(t + o, n - (size_t)o, "# data %.31s classes %d\n", d->name, d->n_classes);
+    if (d->name[0]) o += snprintf(t + o, n - (size_t)o, "# data %.31s %d\n", d->name, d->n_classes);
     snprintf(t + o, n - (size_t)o, "%s\n", layers);
     return t;
 }
@@ -28,7 +28,7 @@ char *bitstream_arch_text(const char *layers, const dataset *d) {
 int bitstream_arch_data(const char *layers, char *set, size_t cap, int *classes) {
     char name[32];
     int k;
-    if (!layers || strncmp(layers, "# data ", 7) || sscanf(layers + 7, "%31s classes %d", name, &k) != 2 || k < 1)
+    if (!layers || strncmp(layers, "# data ", 7) || sscanf(layers + 7, "%31s %d", name, &k) != 2 || k < 1)
         return 0;
     snprintf(set, cap, "%s", name);
     *classes = k;

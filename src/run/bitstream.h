@@ -70,7 +70,7 @@ int bitstream_load_model(epr_file *f, int max_batch, const bitstream_limits *lim
                          bitstream_arch *arch, epr_err *err);
 
 /* The training data set recorded in a layer spec (the first line
- * "# data SET classes N" that bitstream_arch_text writes when the data set
+ * "# data SET N" that bitstream_arch_text writes when the data set
  * has a name): 1 and *set, *classes, or 0 for files without it. */
 int bitstream_arch_data(const char *layers, char *set, size_t cap, int *classes);
 

@@ -187,7 +187,7 @@ static void expect_data_check(const char *arch, const char *name, int n_classes,
 
 static void test_check_data(void **st) {
     (void)st;
-    const char *rec = "epr-arch 1\ninput 1 2 2\nnormalize 0\nlayers\n# data fashion-mnist classes 10\ndense out=10\n";
+    const char *rec = "epr-arch 1\ninput 1 2 2\nnormalize 0\nlayers\n# data fashion-mnist 10\ndense out=10\n";
     expect_data_check(rec, "fashion-mnist", 10, 0, NULL);
     expect_data_check(rec, "mnist10k", 10, 1, "trained on fashion-mnist (10 classes), the data is mnist10k");
     expect_data_check(rec, "fashion-mnist", 12, 1, "with 10 classes, the data has 12");
@@ -199,11 +199,11 @@ static void test_check_data(void **st) {
     expect_data_check(old3, "mnist10k", 3, 0, NULL);
     char set[32];
     int k = 0;
-    assert_int_equal(bitstream_arch_data("# data cifar10 classes 10\nconv out=4 k=3\n", set, sizeof set, &k), 1);
+    assert_int_equal(bitstream_arch_data("# data cifar10 10\nconv out=4 k=3\n", set, sizeof set, &k), 1);
     assert_string_equal(set, "cifar10");
     assert_int_equal(k, 10);
-    assert_int_equal(bitstream_arch_data("# data cifar10\n", set, sizeof set, &k), 0);
-    assert_int_equal(bitstream_arch_data("dense out=3\n# data x classes 2\n", set, sizeof set, &k), 0);
+    assert_int_equal(bitstream_arch_data("# data cifar10 ten\n", set, sizeof set, &k), 0);
+    assert_int_equal(bitstream_arch_data("dense out=3\n# data x 2\n", set, sizeof set, &k), 0);
 }
 
 int main(void) {
