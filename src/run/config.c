@@ -36,6 +36,7 @@ static const key_def KEYS[] = {
     {"data", "normalize", K_BOOL, F(normalize), "false", "normalise inputs per channel with the training set's mean and std"},
     {"data", "train_pack", K_STR, F(train_pack), "imagenet/train.pack", "packed training images for set=pack (docs/imagenet-pack.md)"},
     {"data", "test_pack", K_STR, F(test_pack), "imagenet/val.pack", "packed test images for set=pack"},
+    {"data", "validation", K_DOUBLE, F(validation), "0", "training images held out for validation (model choice at the end, validation curve): a count (e.g. 1000) or a fraction < 1 (e.g. 0.1); the same images for every seed (fixed split seed, docs/validation.md); 0 = none"},
     {"data", "crop", K_INT, F(crop), "0", "set=pack: network input HxW (0 = the stored size); test images are centre-cropped"},
     {"model", "name", K_STR, F(model_name), "lenet300-100", "built-in network (lenet300-100, lenet5-caffe, vgg16-cifar, resnet20-4, resnet18, resnet50) or custom"},
     {"model", "layers", K_TEXT, 0, 0, "", "layer list for name=custom, one layer per (indented) line; see `epr train --help`"},
@@ -493,6 +494,12 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
                     "%s: [data] augment = rrc-flip needs set = pack", p);
     RETURN_ERROR_IF(cfg->crop && strcmp(cfg->data_set, "pack"), err, EPR_EARG, "%s: [data] crop needs set = pack", p);
     RETURN_ERROR_IF(cfg->crop > 4096, err, EPR_EARG, "%s: [data] crop must be in 0..4096", p);
+    RETURN_ERROR_IF(!(cfg->validation >= 0) || (cfg->validation >= 1 && cfg->validation != floor(cfg->validation)) ||
+                        cfg->validation > 1e9,
+                    err, EPR_EARG, "%s: [data] validation must be 0, a fraction in (0, 1) or a whole number of images",
+                    p);
+    RETURN_ERROR_IF(cfg->validation > 0 && !strcmp(cfg->data_set, "pack"), err, EPR_EARG,
+                    "%s: [data] validation is not available for set = pack", p);
     if (!strcmp(cfg->data_set, "idx"))
         RETURN_ERROR_IF(!cfg->train_images[0] || !cfg->train_labels[0] || !cfg->test_images[0] ||
                             !cfg->test_labels[0],

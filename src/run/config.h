@@ -48,6 +48,7 @@ typedef struct {
     char train_pack[1024];    /* set=pack: packed image files (docs/imagenet-pack.md) */
     char test_pack[1024];
     int crop;                 /* set=pack: network input HxW; 0 = stored size */
+    double validation;        /* held-out training images: 0 none, a count >= 1, or a fraction < 1 */
 
     /* [model] */
     char model_name[64];      /* built-in name, or "custom" */

@@ -69,6 +69,7 @@ int run_info_attrs(const run_info *info, h5run_attr *a) {
     a[n++] = h5run_i64("n_train", info->n_train);
     a[n++] = h5run_i64("n_test", info->n_test);
     a[n++] = h5run_str("schedule", info->schedule);
+    a[n++] = h5run_i64("n_validation", info->n_validation);
     return n;
 }
 

@@ -32,6 +32,8 @@ typedef struct {
     char data_train[2200];       /* the training split's files, comma-separated */
     char data_test[2200];        /* the test split's files */
     long n_train, n_test;        /* and their sizes */
+    long n_validation;           /* [data] validation: images held out of the training files (0: none;
+                                    run_info_fill leaves it 0, the trainer sets it) */
     char schedule[512];          /* lr, λ and frozen-φ schedule in words (schedule_describe) */
 } run_info;
 

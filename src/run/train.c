@@ -145,14 +145,16 @@ static void swap_ema(trainer *t, int in) {
     epr_model_decode(t->em);
 }
 
-/* Evaluate with the EMA weights swapped in (quantised when EPR is on). */
-static double evaluate_ema(trainer *t) {
+/* Error on d with the EMA weights swapped in (quantised when EPR is on). */
+static double evaluate_ema_on(trainer *t, const dataset *d) {
     swap_ema(t, 1);
     epr_model_decode(t->em);
-    double e = evaluate(t->net, &t->test, t->cfg->eval_batch, t->x, t->y, t->idx);
+    double e = evaluate(t->net, d, t->cfg->eval_batch, t->x, t->y, t->idx);
     swap_ema(t, 0);
     return e;
 }
+
+static double evaluate_ema(trainer *t) { return evaluate_ema_on(t, &t->test); }
 
 static void trainer_release(trainer *t) {
     free(t->x);
@@ -175,6 +177,7 @@ static void trainer_release(trainer *t) {
     nn_model_free(t->net);
     dataset_free(&t->train);
     dataset_free(&t->test);
+    dataset_free(&t->valid);
 }
 
 #define ALLOC(ptr, count)                                                                    \
@@ -270,7 +273,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
         }
     }
 
-    if (!train) CHECK_STATUS(data_load_experiment(cfg, &t->train, &t->test, err));
+    if (!train) CHECK_STATUS(data_load_experiment_val(cfg, &t->train, &t->valid, &t->test, err));
     int local_max = (cfg->batch + t->nranks - 1) / t->nranks;
     int max_batch = local_max > cfg->eval_batch ? local_max : cfg->eval_batch;
     CHECK_STATUS(nn_model_build(cfg->layers, t->train.c, t->train.h, t->train.w, max_batch, &t->net, err));
@@ -594,6 +597,15 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
     res->test_error_raw = evaluate(t->net, &t->test, cfg->eval_batch, t->x, t->y, t->idx);
     res->test_error = evaluate_ema(t);
     res->steps = t->step;
+    /* which weights are written: chosen on validation, never on test */
+    res->validation_error_ema = res->validation_error_raw = NAN;
+    if (t->valid.n) {
+        epr_model_decode(t->em);
+        res->validation_error_raw = evaluate(t->net, &t->valid, cfg->eval_batch, t->x, t->y, t->idx);
+        res->validation_error_ema = t->ema ? evaluate_ema_on(t, &t->valid) : res->validation_error_raw;
+        res->chose_raw = t->ema && res->validation_error_raw < res->validation_error_ema;
+    }
+    const int use_ema = t->ema && !res->chose_raw;
     if (out) {
         fprintf(out, "done: %ld steps in %.1f s; %.2f ms/step, %.0f img/s, allreduce + broadcast %.1f%% of step time "
                      "(rank 0)\n",
@@ -602,10 +614,15 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
                 t->step_s > 0 ? 100.0 * t->times.comm / t->step_s : 0.0);
         fprintf(out, "test error: %.2f%% %s, %.2f%% raw weights\n", 100 * res->test_error,
                 cfg->epr_enabled ? "(quantised EMA)" : (t->ema ? "(EMA)" : ""), 100 * res->test_error_raw);
+        if (t->valid.n)
+            fprintf(out, "validation error (%d held-out training images): %.2f%% EMA, %.2f%% raw: the %s weights "
+                         "are written (chosen on validation)\n",
+                    t->valid.n, 100 * res->validation_error_ema, 100 * res->validation_error_raw,
+                    use_ema ? "EMA" : "raw");
     }
     int rc = 0;
     if (cfg->epr_enabled) {
-        swap_ema(t, 1);
+        if (use_ema) swap_ema(t, 1);
         res->rate_exact_bits = epr_model_rate_exact(t->em, NULL);
         if (out) {
             fprintf(out, "exact self-information of the quantised EMA model (learned densities):\n");
@@ -614,19 +631,22 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
                     cfg->lambda * (double)epr_model_num_compressed(t->em));
         }
         rc = write_bitstream(t, res, out, err);
-        swap_ema(t, 0);
+        if (use_ema) swap_ema(t, 0);
     }
     if (!rc) {
         add_row(t, t->step);
-        set_cell(t, CURVE_TEST_ERROR, cfg->epr_enabled ? res->test_error_file : res->test_error);
+        set_cell(t, CURVE_TEST_ERROR,
+                 cfg->epr_enabled ? res->test_error_file : use_ema || !t->ema ? res->test_error : res->test_error_raw);
+        if (t->valid.n)
+            set_cell(t, CURVE_VALIDATION_ERROR, use_ema ? res->validation_error_ema : res->validation_error_raw);
         if (cfg->epr_enabled) set_cell(t, CURVE_RATE_EXACT, res->rate_exact_bits);
         rc = checkpoint_write(t, res, wall, err);
     }
     if (!rc && out) fprintf(out, "run file: %s\n", t->run_path);
-    if (!rc && t->opts->after_training) { /* e.g. post-training baselines of the EMA weights */
-        swap_ema(t, 1);
+    if (!rc && t->opts->after_training) { /* e.g. post-training baselines of the written (EMA) weights */
+        if (use_ema) swap_ema(t, 1);
         rc = t->opts->after_training(t->net, cfg, t->arch_text, &t->test, t->opts->out_dir, res->steps, wall, out, err);
-        swap_ema(t, 0);
+        if (use_ema) swap_ema(t, 0);
     }
     return rc;
 }
@@ -659,9 +679,11 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
     int root = t.rank == 0 && !opts->quiet;
     FILE *out = stdout;
     if (root) {
-        fprintf(out, "epr train %s: %s on %s (%d train / %d test), %d rank%s, batch %d, %ld steps\n", cfg->path,
-                cfg->model_name, cfg->data_set, t.train.n, t.test.n, t.nranks, t.nranks > 1 ? "s" : "", cfg->batch,
-                cfg->steps);
+        char vn[48] = "";
+        if (t.valid.n) snprintf(vn, sizeof vn, " / %d validation", t.valid.n);
+        fprintf(out, "epr train %s: %s on %s (%d train%s / %d test), %d rank%s, batch %d, %ld steps\n", cfg->path,
+                cfg->model_name, cfg->data_set, t.train.n, vn, t.test.n, t.nranks, t.nranks > 1 ? "s" : "",
+                cfg->batch, cfg->steps);
         fprintf(out, "  %zu parameters (float32 %zu bytes)", nn_model_num_params(t.net), 4 * nn_model_num_params(t.net));
         if (cfg->epr_enabled)
             fprintf(out, "; EPR: %d groups over %zu parameters, lambda %g (lambda*n = %g), density lr %g",
@@ -729,9 +751,10 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
             last_step = t.step;
         }
         if (cfg->eval_every > 0 && t.step % cfg->eval_every == 0 && t.step != cfg->steps && t.rank == 0) {
-            double e = evaluate_ema(&t);
+            double e = evaluate_ema(&t), ve = t.valid.n ? evaluate_ema_on(&t, &t.valid) : NAN;
             add_row(&t, t.step);
             set_cell(&t, CURVE_TEST_ERROR, e);
+            set_cell(&t, CURVE_VALIDATION_ERROR, ve);
             double bits = NAN;
             if (cfg->epr_enabled) {
                 swap_ema(&t, 1);
@@ -742,6 +765,7 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
             if (root) {
                 fprintf(out, "eval step %ld: test error %.2f%% (%s)", t.step, 100 * e,
                         cfg->epr_enabled ? "quantised EMA" : "EMA");
+                if (t.valid.n) fprintf(out, ", validation %.2f%%", 100 * ve);
                 if (cfg->epr_enabled) fprintf(out, ", exact rate %.0f bits (%.2f KB)", bits, bits / 8192);
                 fprintf(out, "\n");
                 fflush(out);

@@ -24,6 +24,7 @@ enum {
     CURVE_TRAIN_ERROR,
     CURVE_TEST_ERROR,
     CURVE_IMAGES_PER_S,
+    CURVE_VALIDATION_ERROR,
     N_CURVES
 };
 extern const char *const CURVE_NAMES[N_CURVES];
@@ -33,6 +34,7 @@ struct trainer {
     const train_opts *opts;
     int rank, nranks;
     dataset train, test;
+    dataset valid; /* [data] validation: held out of the training set (n = 0: none) */
     nn_model *net;
     epr_model *em;
     sampler smp;

@@ -8,7 +8,7 @@ foreach(case train errors)
   set_tests_properties(harness/baseline_cli_${case} PROPERTIES LABELS harness TIMEOUT 300
     SKIP_REGULAR_EXPRESSION "SKIPPED: ")
 endforeach()
-foreach(case eval_data dft_ell)
+foreach(case eval_data dft_ell validation)
   add_test(NAME harness/checks_cli_${case}
     COMMAND bash ${CMAKE_SOURCE_DIR}/tests/harness/checks_cli_tests.sh ${case} $<TARGET_FILE:epr>
             ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/checks-tests)
