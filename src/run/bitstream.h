@@ -76,8 +76,8 @@ int bitstream_arch_data(const char *layers, char *set, size_t cap, int *classes)
 
 /* Whether the data fits the file beyond its input shape: 1 and a reason in
  * why when the file records another data set (both named, neither idx) or
- * another class count, or (files without the record) the network's
- * outputs differ from the data's classes; else 0. */
+ * another class count, or (files without the record) the data has labels
+ * the network cannot output; else 0. */
 int bitstream_check_data(epr_file *f, const dataset *test, char *why, size_t cap);
 
 /* Test error of an open file's network on a data set (fraction).  The
