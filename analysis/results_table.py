@@ -103,7 +103,7 @@ def table(d, target):
         delta = f"{100 * (r['err'] - b):+.2f}" if b is not None else "–"
         mc = f"{r['method']} | " if several else ""
         out.append(f"| {mc}{r['lam']:g} | {r['lam'] * r['ncomp']:.3g} | {r['seed']} | {r['steps']} | {100 * r['err']:.2f}% | "
-                   f"{delta} | {100 * r['err_raw']:.2f}% | {r['bits'] / 8192:.2f} KB | {r['size']:,} B | "
+                   f"{delta} | {100 * r['err_raw']:.2f}% | {r['bits'] / 8e3:.2f} KB | {r['size']:,} B | "
                    f"{r['f32'] / r['size']:.0f}× | {r['wall']:.0f} s |")
     if target and b is not None:
         ratio, pts = target

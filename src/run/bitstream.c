@@ -371,7 +371,7 @@ void bitstream_print_sizes(epr_file *f, FILE *out, int per_column) {
     }
     fprintf(out, "size %zu bytes (%.2f KB): header %zu, architecture %zu, decoder params %zu, tables %zu, "
                  "tensor index %zu, coded phi %zu, extras %zu, crc %zu\n",
-            p.total, p.total / 1024.0, p.header, p.arch, p.decoder, p.tables, p.index, p.coded, p.extras, p.crc);
+            p.total, p.total / 1e3, p.header, p.arch, p.decoder, p.tables, p.index, p.coded, p.extras, p.crc);
     fprintf(out, "  %lld compressed parameters at %.4f bits/param (whole file); %lld uncompressed floats in extras\n",
             (long long)n_comp, n_comp ? 8.0 * (double)p.total / (double)n_comp : 0.0, (long long)n_extra);
     for (int g = 0; g < epr_file_group_count(f); g++) {

@@ -115,6 +115,14 @@ int cfg_load_string(const char *text, const char *path, const char *const *overr
                     int n_overrides, cfg_experiment *cfg, epr_err *err);
 void cfg_free(cfg_experiment *cfg);
 
+/* A 64-bit FNV-1a fingerprint of every setting that shapes the trained
+ * model, except [train] seed: the values (not the text) of all keys but
+ * the bookkeeping ones (data.root, train.seed, log_every, eval_every,
+ * checkpoint_every, threads, baseline.post), the layer spec and every
+ * group.  Two runs with equal fingerprints differ at most in their seed
+ * (studies average them, study/seeds.h). */
+uint64_t cfg_fingerprint(const cfg_experiment *cfg);
+
 /* Print every key with its meaning and default (for --help). */
 void cfg_print_reference(FILE *f);
 

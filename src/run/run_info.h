@@ -35,6 +35,7 @@ typedef struct {
     long n_validation;           /* [data] validation: images held out of the training files (0: none;
                                     run_info_fill leaves it 0, the trainer sets it) */
     char schedule[512];          /* lr, λ and frozen-φ schedule in words (schedule_describe) */
+    char config_id[20];          /* cfg_fingerprint in 16 hex digits: equal = the runs differ at most in seed */
 } run_info;
 
 /* The method of a configuration (see above) into buf[cap]. */

@@ -542,10 +542,10 @@ static void print_rate_report(trainer *t, FILE *f) {
     double total = epr_model_rate_exact(t->em, per);
     for (int g = 0; g < ng; g++)
         fprintf(f, "  group %-10s %9zu params  %12.0f bits  %9.3f KB  %.3f bits/param\n", epr_model_group(t->em, g)->name,
-                epr_model_group_num_params(t->em, g), per[g], per[g] / 8192.0,
+                epr_model_group_num_params(t->em, g), per[g], per[g] / 8e3,
                 per[g] / (double)epr_model_group_num_params(t->em, g));
     fprintf(f, "  total            %9zu params  %12.0f bits  %9.3f KB\n", epr_model_num_compressed(t->em), total,
-            total / 8192.0);
+            total / 8e3);
 }
 
 /* Encode the quantised EMA model into OUT/model.epr (atomically), then
@@ -577,7 +577,7 @@ static int write_bitstream(trainer *t, train_result *res, FILE *out, epr_err *er
         res->predictions_crc = epr_crc32(preds, (size_t)t->test.n * sizeof *preds);
         if (out) {
             fprintf(out, "wrote %s: %zu bytes (%.2f KB), %.1fx smaller than float32 (%zu bytes)\n", t->epr_path, len,
-                    len / 1024.0, 4.0 * (double)nn_model_num_params(t->net) / (double)len,
+                    len / 1e3, 4.0 * (double)nn_model_num_params(t->net) / (double)len,
                     4 * nn_model_num_params(t->net));
             bitstream_print_sizes(f, out, 0);
             fprintf(out, "decoded %s: test error %.2f%% (%d/%d wrong), predictions crc32 %08x\n", t->epr_path,
@@ -741,7 +741,7 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
                              sizeof eta);
                 fprintf(out, "step %6ld/%ld  loss %.4f  ce %.4f  train err %5.2f%%", t.step, cfg->steps, loss, ce,
                         100 * terr);
-                if (cfg->epr_enabled) fprintf(out, "  rate~ %.0f bits (%.2f KB)", rate, rate / 8192.0);
+                if (cfg->epr_enabled) fprintf(out, "  rate~ %.0f bits (%.2f KB)", rate, rate / 8e3);
                 fprintf(out, "  %.0f img/s  ETA %s\n", ips, eta);
                 fflush(out);
             }
@@ -766,7 +766,7 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
                 fprintf(out, "eval step %ld: test error %.2f%% (%s)", t.step, 100 * e,
                         cfg->epr_enabled ? "quantised EMA" : "EMA");
                 if (t.valid.n) fprintf(out, ", validation %.2f%%", 100 * ve);
-                if (cfg->epr_enabled) fprintf(out, ", exact rate %.0f bits (%.2f KB)", bits, bits / 8192);
+                if (cfg->epr_enabled) fprintf(out, ", exact rate %.0f bits (%.2f KB)", bits, bits / 8e3);
                 fprintf(out, "\n");
                 fflush(out);
             }
