@@ -95,6 +95,10 @@ int pareto_read_run(const char *path, pareto_row *r, epr_err *err) {
     TRY(h5run_get_f64(h, "/final", "wall_seconds", &r->wall_seconds, err));
     TRY(h5run_get_f64(h, "/final", "rate_exact_bits", &r->rate_exact_bits, err));
     if (!rc && h5run_has_attr(h, NULL, "config_id")) TRY(get_str_attr(h, NULL, "config_id", r->config_id, sizeof r->config_id, err));
+    r->validation_error = NAN; /* run files before the validation split have neither */
+    if (!rc && h5run_has_attr(h, "/final", "validation_error"))
+        TRY(h5run_get_f64(h, "/final", "validation_error", &r->validation_error, err));
+    if (!rc && h5run_has_attr(h, NULL, "n_validation")) TRY(h5run_get_i64(h, NULL, "n_validation", &r->n_validation, err));
 #undef TRY
     h5run_close(h);
     if (rc) return rc;
@@ -415,6 +419,9 @@ static void write_columns(h5w *w, hid_t g, const pareto_row *rows, const int *is
                             "model (plain)");
         COL_F64(test_error_raw, "test error (fraction) of the raw, non-EMA weights (NaN for baselines.h5 methods)");
         COL_F64(rate_exact_bits, "exact self-information of the quantised model under the learned densities (bits)");
+        COL_F64(validation_error, "error (fraction) on the images held out of the training set ([data] validation) of "
+                                  "the weights written, which were chosen on it; NaN without a validation split");
+        COL_I64(n_validation, "images held out of the training set for validation (0: none)");
         COL_F64(wall_seconds, "training wall time (s) of the run (for a baseline: of the plain run it comes from)");
         COL_F64(post_seconds, "seconds the baselines.h5 method took after training (0 for runs)");
         COL_I64(steps, "optimizer steps");
@@ -544,14 +551,17 @@ static void row_line(FILE *f, const pareto_row *r, int is_baseline, const pareto
                          : r->is_method_front                      ? "method"
                          : r->is_overall_front                     ? "overall"
                                                                    : "";
-    fprintf(f, "| %s | %s | %s | %s | %lld | %lld | %s | %.3f | %.1f× | %.2f%% | %s | %s | %s | %s |\n", r->name,
+    char val[48] = "—";
+    if (isfinite(r->validation_error))
+        snprintf(val, sizeof val, "%.2f%% (%lld images)", 100 * r->validation_error, (long long)r->n_validation);
+    fprintf(f, "| %s | %s | %s | %s | %lld | %lld | %s | %.3f | %.1f× | %.2f%% | %s | %s | %s | %s | %s |\n", r->name,
             r->model, r->method, lam, (long long)r->seed, (long long)r->size_bytes, sz, r->bits_per_param, r->ratio,
-            100 * r->test_error, raw, delta, r->is_pareto ? "**yes**" : is_baseline ? "baseline" : "", fronts);
+            100 * r->test_error, raw, delta, r->is_pareto ? "**yes**" : is_baseline ? "baseline" : "", fronts, val);
 }
 
 static const char *TABLE_HEAD =
-    "| run | model | method | λ | seed | size (bytes) | size | bits/param | vs float32 | test error | raw error | Δ error vs baseline (points) | Pareto (EPR) | fronts |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    "| run | model | method | λ | seed | size (bytes) | size | bits/param | vs float32 | test error | raw error | Δ error vs baseline (points) | Pareto (EPR) | fronts | validation error |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 
 
 static const pareto_row *baseline_for(const pareto_row *rows, const int *is_baseline, int n, const pareto_row *r) {
@@ -606,7 +616,10 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
     fprintf(f, "Written by `epr pareto` (epr %s) from %d run file%s; table in `%s`.\n", EPR_VERSION, n,
             n == 1 ? "" : "s", h5_path);
     fprintf(f, "Sizes are real bytes on disk (the `.epr` file; 4 bytes per parameter for plain runs); "
-               "KB = 1000 bytes and MB = 10⁶ bytes, as in the paper. Errors are test errors of the decoded file.\n\n");
+               "KB = 1000 bytes and MB = 10⁶ bytes, as in the paper. Errors are test errors (the test split, never "
+               "used for a choice) of the decoded file; \"validation error\" is on the images a run held out of its "
+               "training set (`[data] validation`), on which it chose the weights it wrote (EMA or raw); \"—\": the "
+               "run had no validation split and wrote its EMA weights.\n\n");
 
     /* data sets present */
     const char *sets[64];
@@ -992,6 +1005,13 @@ int pareto_run(const pareto_opts *o, epr_err *err) {
                 fprintf(log, "  %-40s %-14s %10lld %8.1fx %8.2f%% %8s\n", rows[i].name, rows[i].method,
                         (long long)rows[i].size_bytes, rows[i].ratio, 100 * rows[i].test_error,
                         rows[i].is_pareto ? "yes" : is_baseline[i] ? "baseline" : rows[i].is_overall_front ? "overall" : "");
+            pareto_point *pts = NULL;
+            int npts = pareto_points(rows, is_baseline, n, &pts), multi = 0;
+            for (int k = 0; k < npts; k++) multi += pts[k].n_seeds > 1;
+            if (npts > 0)
+                fprintf(log, "  %d point%s over seeds, %d with 2 or more seeds (report: \"Points over seeds\", sweep.h5 "
+                             "/points)\n", npts, npts == 1 ? "" : "s", multi);
+            free(pts);
             fprintf(log, "wrote %s\nwrote %s\n", h5p, mdp);
         }
     }

@@ -80,6 +80,8 @@ typedef struct {
     int64_t seed, steps, world_size;
     int64_t size_bytes, float32_bytes, n_params, n_compressed;
     double test_error, test_error_raw, wall_seconds, rate_exact_bits;
+    double validation_error;   /* /final validation_error of the written weights; NaN without a validation split */
+    int64_t n_validation;      /* images held out of the training set (0: none or an older run file) */
     double bits_per_param, ratio;
     char bitstream[512];       /* relative to the sweep directory, "" for plain runs */
     char method[32];           /* epr-sq, epr-dft, ..., plain, or a baselines.h5 method */
