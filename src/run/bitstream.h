@@ -69,6 +69,17 @@ int bitstream_tensor_specs(nn_model *net, const int *group_of, const int32_t *co
 int bitstream_load_model(epr_file *f, int max_batch, const bitstream_limits *lim, nn_model **net,
                          bitstream_arch *arch, epr_err *err);
 
+/* The training data set recorded in a layer spec (the first line
+ * "# data SET N" that bitstream_arch_text writes when the data set
+ * has a name): 1 and *set, *classes, or 0 for files without it. */
+int bitstream_arch_data(const char *layers, char *set, size_t cap, int *classes);
+
+/* Whether the data fits the file beyond its input shape: 1 and a reason in
+ * why when the file records another data set (both named, neither idx) or
+ * another class count, or (files without the record) the data has labels
+ * the network cannot output; else 0. */
+int bitstream_check_data(epr_file *f, const dataset *test, char *why, size_t cap);
+
 /* Test error of an open file's network on a data set (fraction).  The
  * data set must have the file's input shape (checked before the network is
  * built); the file's normalisation is applied.  preds (may be NULL)

@@ -36,6 +36,7 @@ static const key_def KEYS[] = {
     {"data", "normalize", K_BOOL, F(normalize), "false", "normalise inputs per channel with the training set's mean and std"},
     {"data", "train_pack", K_STR, F(train_pack), "imagenet/train.pack", "packed training images for set=pack (docs/imagenet-pack.md)"},
     {"data", "test_pack", K_STR, F(test_pack), "imagenet/val.pack", "packed test images for set=pack"},
+    {"data", "validation", K_DOUBLE, F(validation), "0", "training images held out for validation (model choice at the end, validation curve): a count (e.g. 1000) or a fraction < 1 (e.g. 0.1); the same images for every seed (fixed split seed, docs/validation.md); 0 = none"},
     {"data", "crop", K_INT, F(crop), "0", "set=pack: network input HxW (0 = the stored size); test images are centre-cropped"},
     {"model", "name", K_STR, F(model_name), "lenet300-100", "built-in network (lenet300-100, lenet5-caffe, vgg16-cifar, resnet20-4, resnet18, resnet50) or custom"},
     {"model", "layers", K_TEXT, 0, 0, "", "layer list for name=custom, one layer per (indented) line; see `epr train --help`"},
@@ -53,6 +54,9 @@ static const key_def KEYS[] = {
     {"train", "adam_eps", K_FLOAT, F(adam_eps), "1e-8", "Adam epsilon"},
     {"train", "lr_decay", K_FLOAT, F(lr_decay), "1", "learning-rate factor applied at each milestone"},
     {"train", "lr_milestones", K_LIST_LONG, F(lr_milestones), "", "comma-separated steps where lr is multiplied by lr_decay"},
+    {"train", "lr_schedule", K_STR, F(lr_schedule), "step", "step (lr times lr_decay at each of lr_milestones; none: constant) | cosine (from lr down to lr_min at the last step, after the warm-up)"},
+    {"train", "warmup_steps", K_LONG, F(warmup_steps), "0", "linear learning-rate warm-up: lr*(t+1)/warmup_steps for the first steps"},
+    {"train", "lr_min", K_DOUBLE, F(lr_min), "0", "lr_schedule = cosine: the learning rate at the last step"},
     {"train", "ema", K_FLOAT, F(ema), "0.999", "EMA decay of the network parameters (0 = no EMA)"},
     {"train", "seed", K_U64, F(seed), "1", "seed of initialisation, shuffling and rate noise"},
     {"train", "log_every", K_LONG, F(log_every), "100", "steps between progress lines"},
@@ -62,6 +66,9 @@ static const key_def KEYS[] = {
     {"epr", "enabled", K_BOOL, F(epr_enabled), "false", "train with entropy-penalized reparameterization"},
     {"epr", "lambda", K_DOUBLE, F(lambda), "1e-6", "rate weight: loss = mean CE (nats) + lambda * rate_bits"},
     {"epr", "decoder_lr", K_FLOAT, F(decoder_lr), "1e-3", "with optimizer = sgd: Adam learning rate of the decoder parameters (their gradients sum over whole tensors)"},
+    {"epr", "lambda_ramp_steps", K_LONG, F(lambda_ramp_steps), "0", "lambda rises linearly over the first steps: lambda*(lambda_start + (1-lambda_start)*t/lambda_ramp_steps)"},
+    {"epr", "lambda_start", K_DOUBLE, F(lambda_start), "0", "the lambda ramp's start, a fraction of lambda in [0, 1]"},
+    {"epr", "freeze_phi_steps", K_LONG, F(freeze_phi_steps), "0", "final phase: the last steps train with phi frozen (the EMA model's), only decoder parameters, uncompressed tensors (biases, batch norm) and batch-norm statistics change; densities and the rate stop"},
     {"epr", "density_lr", K_FLOAT, F(density_lr), "1e-3", "Adam learning rate of the densities"},
     {"epr", "uncompressed", K_STR, F(uncompressed), "", "comma-separated tensor names or patterns (e.g. *.bias) kept as float32 extras"},
     {"baseline", "post", K_STR, F(baseline_post), "", "comma-separated post-training baselines written at the end of a plain run, each a file through the codec: float32, gzip, xz (of the float32 file), uniformN (N-bit uniform quantisation per group, N = 2..16, entropy-coded), kmeansN (k-means weight sharing, 2^N entries per group, entropy-coded), prune-kmeans (the codebook of a run with prune/kmeans_bits)"},
@@ -321,6 +328,8 @@ static int apply(cfg_experiment *cfg, const char *section, const char *key, cons
         RETURN_ERROR_IF(!g, err, EPR_EARG, "%s: [%s]: more than %d groups", where, section, CFG_MAX_GROUPS);
         if (set_group_key(g, key, value, append, why, sizeof why))
             return epr_fail(err, EPR_EARG, "%s: [%s] %s: %s", where, section, key, why);
+        if (!strcmp(key, "ell")) g->ell_line = line;
+        if (!strcmp(key, "transform")) g->transform_line = line;
         return 0;
     }
     int section_known = 0;
@@ -599,6 +608,12 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
                     "%s: [data] augment = rrc-flip needs set = pack", p);
     RETURN_ERROR_IF(cfg->crop && strcmp(cfg->data_set, "pack"), err, EPR_EARG, "%s: [data] crop needs set = pack", p);
     RETURN_ERROR_IF(cfg->crop > 4096, err, EPR_EARG, "%s: [data] crop must be in 0..4096", p);
+    RETURN_ERROR_IF(!(cfg->validation >= 0) || (cfg->validation >= 1 && cfg->validation != floor(cfg->validation)) ||
+                        cfg->validation > 1e9,
+                    err, EPR_EARG, "%s: [data] validation must be 0, a fraction in (0, 1) or a whole number of images",
+                    p);
+    RETURN_ERROR_IF(cfg->validation > 0 && !strcmp(cfg->data_set, "pack"), err, EPR_EARG,
+                    "%s: [data] validation is not available for set = pack", p);
     if (!strcmp(cfg->data_set, "idx"))
         RETURN_ERROR_IF(!cfg->train_images[0] || !cfg->train_labels[0] || !cfg->test_images[0] ||
                             !cfg->test_labels[0],
@@ -633,6 +648,24 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
     RETURN_ERROR_IF(cfg->checkpoint_every < 1, err, EPR_EARG, "%s: [train] checkpoint_every must be >= 1", p);
     RETURN_ERROR_IF(cfg->threads < 1 || cfg->threads > 256, err, EPR_EARG, "%s: [train] threads must be in 1..256", p);
     RETURN_ERROR_IF(cfg->lambda < 0, err, EPR_EARG, "%s: [epr] lambda must be >= 0", p);
+    RETURN_ERROR_IF(strcmp(cfg->lr_schedule, "step") && strcmp(cfg->lr_schedule, "cosine"), err, EPR_EARG,
+                    "%s: [train] lr_schedule: unknown '%s' (step | cosine)", p, cfg->lr_schedule);
+    RETURN_ERROR_IF(!strcmp(cfg->lr_schedule, "cosine") && cfg->n_milestones, err, EPR_EARG,
+                    "%s: [train] lr_milestones belong to lr_schedule = step, not cosine", p);
+    RETURN_ERROR_IF(!(cfg->lr_min >= 0 && cfg->lr_min <= cfg->lr), err, EPR_EARG, "%s: [train] lr_min must be in [0, lr]",
+                    p);
+    RETURN_ERROR_IF(cfg->warmup_steps >= cfg->steps, err, EPR_EARG,
+                    "%s: [train] warmup_steps (%ld) must be less than steps (%ld)", p, cfg->warmup_steps, cfg->steps);
+    RETURN_ERROR_IF(cfg->lambda_ramp_steps > cfg->steps, err, EPR_EARG,
+                    "%s: [epr] lambda_ramp_steps (%ld) must not exceed steps (%ld)", p, cfg->lambda_ramp_steps,
+                    cfg->steps);
+    RETURN_ERROR_IF(!(cfg->lambda_start >= 0 && cfg->lambda_start <= 1), err, EPR_EARG,
+                    "%s: [epr] lambda_start must be in [0, 1]", p);
+    RETURN_ERROR_IF(cfg->freeze_phi_steps >= cfg->steps, err, EPR_EARG,
+                    "%s: [epr] freeze_phi_steps (%ld) must be less than steps (%ld)", p, cfg->freeze_phi_steps,
+                    cfg->steps);
+    RETURN_ERROR_IF(cfg->freeze_phi_steps && !cfg->epr_enabled, err, EPR_EARG,
+                    "%s: [epr] freeze_phi_steps needs enabled = true (a plain run has no phi)", p);
     RETURN_ERROR_IF(!(cfg->density_lr > 0), err, EPR_EARG, "%s: [epr] density_lr must be > 0", p);
     RETURN_ERROR_IF(!(cfg->decoder_lr > 0), err, EPR_EARG, "%s: [epr] decoder_lr must be > 0", p);
     RETURN_ERROR_IF(cfg->table_precision < 8 || cfg->table_precision > 16, err, EPR_EARG,
@@ -644,6 +677,12 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
                         "%s:%d: [group.%s] transform %s needs decoder = conv-affine", p, g->line, g->name,
                         g->transform);
         if (!strcmp(g->transform, "dft") || !strcmp(g->transform, "learned")) {
+            /* a 1x1 "kernel" makes the transform a scalar: almost always ell was forgotten */
+            RETURN_ERROR_IF(g->ell == 1 && !g->kh, err, EPR_EARG,
+                            "%s:%d: [group.%s] ell: transform %s needs ell = the kernel's kh*kw (e.g. ell = 9 for "
+                            "3x3 kernels); ell is %s",
+                            p, g->ell_line ? g->ell_line : g->transform_line ? g->transform_line : g->line, g->name,
+                            g->transform, g->ell_line ? "1" : "omitted (1)");
             if (!g->kh) {
                 int r = (int)lround(sqrt((double)g->ell));
                 RETURN_ERROR_IF(r * r != g->ell, err, EPR_EARG,
@@ -786,4 +825,54 @@ void cfg_print_reference(FILE *f) {
     }
     fprintf(f, "  [group.NAME]     one section per parameter group (EPR)\n");
     for (int i = 0; i < N_GROUP_KEYS; i++) fprintf(f, "    %-16s %s\n", GROUP_KEYS[i][0], GROUP_KEYS[i][1]);
+}
+
+static uint64_t fnv(uint64_t h, const char *s) {
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+uint64_t cfg_fingerprint(const cfg_experiment *cfg) {
+    static const char *const SKIP[] = {"data.root", "train.seed", "train.log_every", "train.eval_every",
+                                       "train.checkpoint_every", "train.threads", "baseline.post"};
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const char *base = (const char *)cfg;
+    char v[1200];
+    for (int i = 0; i < N_KEYS; i++) {
+        const key_def *k = &KEYS[i];
+        char name[64];
+        snprintf(name, sizeof name, "%s.%s", k->section, k->key);
+        int skip = 0;
+        for (size_t j = 0; j < sizeof SKIP / sizeof SKIP[0]; j++) skip |= !strcmp(name, SKIP[j]);
+        if (skip || k->type == K_TEXT) continue;
+        const void *p = base + k->offset;
+        switch (k->type) {
+        case K_STR: snprintf(v, sizeof v, "%s", (const char *)p); break;
+        case K_INT:
+        case K_BOOL: snprintf(v, sizeof v, "%d", *(const int *)p); break;
+        case K_LONG: snprintf(v, sizeof v, "%ld", *(const long *)p); break;
+        case K_U64: snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+        case K_FLOAT: snprintf(v, sizeof v, "%.9g", *(const float *)p); break;
+        case K_DOUBLE: snprintf(v, sizeof v, "%.17g", *(const double *)p); break;
+        case K_LIST_LONG: {
+            size_t o = 0;
+            v[0] = 0;
+            for (int m = 0; m < cfg->n_milestones && o < sizeof v; m++)
+                o += (size_t)snprintf(v + o, sizeof v - o, "%ld,", cfg->lr_milestones[m]);
+            break;
+        }
+        case K_TEXT: break;
+        }
+        h = fnv(fnv(fnv(h, name), "="), v);
+        h = fnv(h, "\n");
+    }
+    h = fnv(fnv(h, "layers="), cfg->layers ? cfg->layers : "");
+    for (int g = 0; g < cfg->n_groups; g++) {
+        const cfg_group *gr = &cfg->groups[g];
+        snprintf(v, sizeof v, "\n[group.%s] %s %s %d %dx%d %.9g", gr->name, gr->decoder, gr->transform, gr->ell, gr->kh,
+                 gr->kw, gr->log_step);
+        h = fnv(h, v);
+        for (int t = 0; t < gr->n_tensors; t++) h = fnv(fnv(h, " "), gr->tensors[t]);
+    }
+    return h;
 }

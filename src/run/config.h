@@ -31,6 +31,8 @@ typedef struct {
     int kh, kw;         /* kernel size for dft (ell = kh*kw); 0 = derive */
     float log_step;     /* initial log s */
     int line;           /* where the section starts, for messages */
+    int ell_line;       /* line of the ell key (0: not in the file: default or --set) */
+    int transform_line; /* line of the transform key (0: likewise) */
 } cfg_group;
 
 typedef struct {
@@ -50,6 +52,7 @@ typedef struct {
     char train_pack[1024];    /* set=pack: packed image files (docs/imagenet-pack.md) */
     char test_pack[1024];
     int crop;                 /* set=pack: network input HxW; 0 = stored size */
+    double validation;        /* held-out training images: 0 none, a count >= 1, or a fraction < 1 */
 
     /* [model] */
     char model_name[64];      /* built-in name, or "custom" */
@@ -66,6 +69,9 @@ typedef struct {
     float lr_decay;
     long lr_milestones[CFG_MAX_MILESTONES];
     int n_milestones;
+    char lr_schedule[16];     /* step | cosine (run/schedule.h) */
+    long warmup_steps;        /* linear learning-rate warm-up */
+    double lr_min;            /* cosine's final learning rate */
     float ema;
     uint64_t seed;
     long log_every, eval_every, checkpoint_every;
@@ -76,6 +82,9 @@ typedef struct {
     double lambda;
     float density_lr;
     float decoder_lr;         /* Adam lr of Ψ when the network optimizer is SGD */
+    long lambda_ramp_steps;   /* λ ramps up over the first steps (run/schedule.h) */
+    double lambda_start;      /* the ramp's start, a fraction of lambda */
+    long freeze_phi_steps;    /* the last steps train with φ frozen (0 = none) */
     int table_precision;      /* max bits of the coder's frequency tables */
     char uncompressed[1024];  /* comma-separated tensor patterns (fnmatch) left float32 */
 
@@ -116,6 +125,14 @@ int cfg_load(const char *path, const char *const *overrides, int n_overrides,
 int cfg_load_string(const char *text, const char *path, const char *const *overrides,
                     int n_overrides, cfg_experiment *cfg, epr_err *err);
 void cfg_free(cfg_experiment *cfg);
+
+/* A 64-bit FNV-1a fingerprint of every setting that shapes the trained
+ * model, except [train] seed: the values (not the text) of all keys but
+ * the bookkeeping ones (data.root, train.seed, log_every, eval_every,
+ * checkpoint_every, threads, baseline.post), the layer spec and every
+ * group.  Two runs with equal fingerprints differ at most in their seed
+ * (studies average them, study/seeds.h). */
+uint64_t cfg_fingerprint(const cfg_experiment *cfg);
 
 /* Print every key with its meaning and default (for --help). */
 void cfg_print_reference(FILE *f);

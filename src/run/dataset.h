@@ -43,6 +43,9 @@ typedef struct {
     float mean[DATASET_MAX_CHANNELS], std[DATASET_MAX_CHANNELS];
     int nfiles;
     char **files;    /* source paths, in load order (provenance, messages) */
+    char name[32];   /* the experiment's [data] set (mnist10k, ...) when known, else "" */
+    uint32_t *source_index; /* a split-off set (dataset_split): each sample's index in the
+                               loaded training set; else NULL */
     /* Packed sets (dataset_load_pack): images are stored at store_h x
      * store_w, larger than the h x w the dataset reports (the network's
      * input, the crop); gather centre-crops, dataset_gather_rrc_flip
@@ -95,6 +98,14 @@ int dataset_gather_rrc_flip(const dataset *d, const uint32_t *idx, int n, float 
 
 /* Frees what a loader allocated and zeroes *d; safe on a zeroed dataset. */
 void dataset_free(dataset *d);
+
+/* A validation split: the n_val samples of d that come first in the
+ * permutation sampler_epoch_perm(seed, 0, d->n) move, in ascending index
+ * order, into *val (same shape, classes, name and normalisation;
+ * val->source_index = their indices in d); d keeps the others in their
+ * order.  0 < n_val < d->n.  Not for packed sets (their images are a
+ * read-only mapping). */
+int dataset_split(dataset *d, int n_val, uint64_t seed, dataset *val, epr_err *err);
 
 /* Per-channel mean and standard deviation of byte/255 over the whole set,
  * stored in d->mean/d->std, and normalize switched on. */

@@ -1,7 +1,8 @@
 /* run/experiment — what an experiment's configuration means to the
  * layers below: its [group.NAME] sections as epr group definitions (their
  * tensor patterns expanded against the network), and nn's layer errors
- * mapped back to the lines of [model] layers.
+ * mapped back to the lines of [model] layers, and the groups' transforms
+ * checked against the kernels they code.
  * May call: config, epr_model, nn, libc (fnmatch). */
 #ifndef EPR_HARNESS_EXPERIMENT_H
 #define EPR_HARNESS_EXPERIMENT_H
@@ -29,5 +30,11 @@ int experiment_expand_patterns(cfg_experiment *cfg, nn_model *net, epr_err *err)
  * is written: "FILE:LINE: [model] layers: layer N ...", or the built-in
  * network / the --set it came from (cfg->layer_lines).  Returns err->code. */
 int experiment_layers_error(const cfg_experiment *cfg, epr_err *err);
+/* Every conv-affine group with a transform (dft, random-orthogonal,
+ * learned) against the network: each of its tensors must be a conv kernel
+ * of kh x kw = ell (a row of the group is one kernel).  The error names the
+ * experiment file, the line of the group's ell key (else of its section)
+ * and the key. */
+int experiment_check_groups(const cfg_experiment *cfg, const nn_model *net, epr_err *err);
 
 #endif

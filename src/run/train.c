@@ -148,14 +148,16 @@ static void swap_ema(trainer *t, int in) {
     epr_model_decode(t->em);
 }
 
-/* Evaluate with the EMA weights swapped in (quantised when EPR is on). */
-static double evaluate_ema(trainer *t) {
+/* Error on d with the EMA weights swapped in (quantised when EPR is on). */
+static double evaluate_ema_on(trainer *t, const dataset *d) {
     swap_ema(t, 1);
     epr_model_decode(t->em);
-    double e = evaluate(t->net, &t->test, t->cfg->eval_batch, t->x, t->y, t->idx);
+    double e = evaluate(t->net, d, t->cfg->eval_batch, t->x, t->y, t->idx);
     swap_ema(t, 0);
     return e;
 }
+
+static double evaluate_ema(trainer *t) { return evaluate_ema_on(t, &t->test); }
 
 static void trainer_release(trainer *t) {
     free(t->x);
@@ -172,6 +174,7 @@ static void trainer_release(trainer *t) {
     for (int i = 0; i < N_CURVES; i++) free(t->curves[i]);
     free(t->arch_text);
     prune_free(t->pr);
+    phi_hold_free(t->hold);
     sampler_free(&t->smp);
     epr_model_free(t->em);
     nn_model_free(t->net);
@@ -179,6 +182,7 @@ static void trainer_release(trainer *t) {
     dataset_free(&t->test);
     free(t->cfg_own);
     fs_unlock_dir(&t->lock);
+    dataset_free(&t->valid);
 }
 
 #define ALLOC(ptr, count)                                                                    \
@@ -310,7 +314,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
         }
     }
 
-    if (!train) CHECK_STATUS(data_load_experiment(cfg, &t->train, &t->test, err));
+    if (!train) CHECK_STATUS(data_load_experiment_val(cfg, &t->train, &t->valid, &t->test, err));
     int local_max = (cfg->batch + t->nranks - 1) / t->nranks;
     int max_batch = local_max > cfg->eval_batch ? local_max : cfg->eval_batch;
     if (nn_model_build(cfg->layers, t->train.c, t->train.h, t->train.w, max_batch, &t->net, err))
@@ -325,6 +329,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     RETURN_ERROR_IF(nn_model_num_classes(t->net) < t->train.n_classes, err, EPR_EARG,
                     "%s: the network has %d outputs but the data set has %d classes", cfg->path,
                     nn_model_num_classes(t->net), t->train.n_classes);
+    if (cfg->epr_enabled) CHECK_STATUS(experiment_check_groups(cfg, t->net, err));
 
     epr_group_def groups[CFG_MAX_GROUPS];
     int ng = cfg->epr_enabled ? experiment_groups(cfg, groups) : 0;
@@ -333,6 +338,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     int rc = epr_model_create(t->net, groups, ng, cfg->epr_enabled ? cfg->uncompressed : NULL, cfg->seed, &t->em, err);
     if (!rc && cfg->model_init[0] && !opts->resume) rc = init_weights_load(t->em, cfg->model_init, cfg->seed, err);
     if (!rc) rc = baseline_setup(t, err);
+    if (!rc && cfg->epr_enabled && cfg->freeze_phi_steps > 0) rc = phi_hold_create(t->em, &t->hold, err);
     if (rc) {
         char m[sizeof err->msg];
         memcpy(m, err->msg, sizeof m);
@@ -438,7 +444,7 @@ static void step_update_net(trainer *t) {
     const cfg_experiment *cfg = t->cfg;
     float *p = epr_model_params(t->em), *g = epr_model_grads(t->em);
     size_t nn = epr_model_net_size(t->em);
-    float lr = nn_lr_step_schedule(cfg->lr, cfg->lr_decay, cfg->lr_milestones, cfg->n_milestones, t->step);
+    const float lr = t->sched.lr;
     if (t->opt2) {
         t->net_adam.lr = lr;
         nn_adam_step(&t->net_adam, p, g, t->opt1, t->opt2, nn);
@@ -461,7 +467,7 @@ static void step_update_net(trainer *t) {
 static double step_update_density(trainer *t) {
     float *p = epr_model_params(t->em), *g = epr_model_grads(t->em);
     size_t doff = epr_model_density_offset(t->em), nd = epr_model_density_size(t->em);
-    if (!nd) return 0;
+    if (!nd || t->sched.phi_frozen) return 0; /* the rate of a frozen φ is not trained */
     if (t->rank == 0) nn_adam_step(&t->dens_adam, p + doff, g + doff, t->dens1, t->dens2, nd);
     else t->dens_adam.t++;
     double tc = epr_now_s();
@@ -478,10 +484,22 @@ static void step_ema(trainer *t) {
     nn_ema_update(t->ema, epr_model_params(t->em), epr_model_net_size(t->em), d);
 }
 
+/* The frozen-φ phase (run/phi_hold.h): at its first step training goes on
+ * from the EMA weights (the model that will be written); φ of the
+ * parameters, which hold φ·s, is captured for phi_hold_apply. */
+static void step_hold_begin(trainer *t) {
+    float *p = epr_model_params(t->em);
+    if (t->step == schedule_freeze_start(t->cfg) && t->ema)
+        memcpy(p, t->ema, epr_model_net_size(t->em) * sizeof *p);
+    phi_hold_capture(t->hold, p);
+}
+
 void trainer_step(trainer *t, double m[N_SLOTS]) {
     const cfg_experiment *cfg = t->cfg;
     trainer_times *tm = &t->times;
     double t0 = epr_now_s();
+    t->sched = schedule_at(cfg, t->step); /* every use of lr and λ of this step reads t->sched */
+    if (t->sched.phi_frozen && t->hold) step_hold_begin(t);
     int n = step_batch(t);
 
     double t1 = epr_now_s(), c1 = t->opts->phase_cpu ? epr_cpu_s() : 0;
@@ -493,7 +511,7 @@ void trainer_step(trainer *t, double m[N_SLOTS]) {
 
     double t2 = epr_now_s(), c2 = t->opts->phase_cpu ? epr_cpu_s() : 0;
     double rate = 0;
-    if (cfg->epr_enabled) rate = epr_model_rate_noisy(t->em, cfg->seed, t->step, cfg->lambda, t->rank, t->nranks);
+    if (cfg->epr_enabled) rate = epr_model_rate_noisy(t->em, cfg->seed, t->step, t->sched.lambda, t->rank, t->nranks);
 
     double t3 = epr_now_s(), c3 = t->opts->phase_cpu ? epr_cpu_s() : 0;
     step_allreduce(t, ce, rate, wrong, n, m);
@@ -503,6 +521,10 @@ void trainer_step(trainer *t, double m[N_SLOTS]) {
     step_update_net(t);
     double bcast = step_update_density(t);
     step_ema(t);
+    if (t->sched.phi_frozen && t->hold) { /* the latents back at φ·s for the new s */
+        phi_hold_apply(t->hold, epr_model_params(t->em));
+        if (t->ema) phi_hold_apply(t->hold, t->ema);
+    }
     t->step++;
     g_step = t->step;
 
@@ -570,10 +592,10 @@ static void print_rate_report(trainer *t, FILE *f) {
     double total = epr_model_rate_exact(t->em, per);
     for (int g = 0; g < ng; g++)
         fprintf(f, "  group %-10s %9zu params  %12.0f bits  %9.3f KB  %.3f bits/param\n", epr_model_group(t->em, g)->name,
-                epr_model_group_num_params(t->em, g), per[g], per[g] / 8192.0,
+                epr_model_group_num_params(t->em, g), per[g], per[g] / 8e3,
                 per[g] / (double)epr_model_group_num_params(t->em, g));
     fprintf(f, "  total            %9zu params  %12.0f bits  %9.3f KB\n", epr_model_num_compressed(t->em), total,
-            total / 8192.0);
+            total / 8e3);
 }
 
 /* Encode the quantised EMA model into OUT/model.epr (atomically), then
@@ -605,7 +627,7 @@ static int write_bitstream(trainer *t, train_result *res, FILE *out, epr_err *er
         res->predictions_crc = epr_crc32(preds, (size_t)t->test.n * sizeof *preds);
         if (out) {
             fprintf(out, "wrote %s: %zu bytes (%.2f KB), %.1fx smaller than float32 (%zu bytes)\n", t->epr_path, len,
-                    len / 1024.0, 4.0 * (double)nn_model_num_params(t->net) / (double)len,
+                    len / 1e3, 4.0 * (double)nn_model_num_params(t->net) / (double)len,
                     4 * nn_model_num_params(t->net));
             bitstream_print_sizes(f, out, 0);
             fprintf(out, "decoded %s: test error %.2f%% (%d/%d wrong), predictions crc32 %08x\n", t->epr_path,
@@ -625,6 +647,15 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
     res->test_error_raw = evaluate(t->net, &t->test, cfg->eval_batch, t->x, t->y, t->idx);
     res->test_error = evaluate_ema(t);
     res->steps = t->step;
+    /* which weights are written: chosen on validation, never on test */
+    res->validation_error_ema = res->validation_error_raw = NAN;
+    if (t->valid.n) {
+        epr_model_decode(t->em);
+        res->validation_error_raw = evaluate(t->net, &t->valid, cfg->eval_batch, t->x, t->y, t->idx);
+        res->validation_error_ema = t->ema ? evaluate_ema_on(t, &t->valid) : res->validation_error_raw;
+        res->chose_raw = t->ema && res->validation_error_raw < res->validation_error_ema;
+    }
+    const int use_ema = t->ema && !res->chose_raw;
     if (out) {
         fprintf(out, "done: %ld steps in %.1f s; %.2f ms/step, %.0f img/s, allreduce + broadcast %.1f%% of step time "
                      "(rank 0)\n",
@@ -633,10 +664,15 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
                 t->step_s > 0 ? 100.0 * t->times.comm / t->step_s : 0.0);
         fprintf(out, "test error: %.2f%% %s, %.2f%% raw weights\n", 100 * res->test_error,
                 cfg->epr_enabled ? "(quantised EMA)" : (t->ema ? "(EMA)" : ""), 100 * res->test_error_raw);
+        if (t->valid.n)
+            fprintf(out, "validation error (%d held-out training images): %.2f%% EMA, %.2f%% raw: the %s weights "
+                         "are written (chosen on validation)\n",
+                    t->valid.n, 100 * res->validation_error_ema, 100 * res->validation_error_raw,
+                    use_ema ? "EMA" : "raw");
     }
     int rc = 0;
     if (cfg->epr_enabled) {
-        swap_ema(t, 1);
+        if (use_ema) swap_ema(t, 1);
         res->rate_exact_bits = epr_model_rate_exact(t->em, NULL);
         if (out) {
             fprintf(out, "exact self-information of the quantised EMA model (learned densities):\n");
@@ -645,19 +681,22 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
                     cfg->lambda * (double)epr_model_num_compressed(t->em));
         }
         rc = write_bitstream(t, res, out, err);
-        swap_ema(t, 0);
+        if (use_ema) swap_ema(t, 0);
     }
     if (!rc) {
         add_row(t, t->step);
-        set_cell(t, CURVE_TEST_ERROR, cfg->epr_enabled ? res->test_error_file : res->test_error);
+        set_cell(t, CURVE_TEST_ERROR,
+                 cfg->epr_enabled ? res->test_error_file : use_ema || !t->ema ? res->test_error : res->test_error_raw);
+        if (t->valid.n)
+            set_cell(t, CURVE_VALIDATION_ERROR, use_ema ? res->validation_error_ema : res->validation_error_raw);
         if (cfg->epr_enabled) set_cell(t, CURVE_RATE_EXACT, res->rate_exact_bits);
         rc = checkpoint_write(t, res, wall, err);
     }
     if (!rc && out) fprintf(out, "run file: %s\n", t->run_path);
-    if (!rc && t->opts->after_training) { /* e.g. post-training baselines of the EMA weights */
-        swap_ema(t, 1);
+    if (!rc && t->opts->after_training) { /* e.g. post-training baselines of the written (EMA) weights */
+        if (use_ema) swap_ema(t, 1);
         rc = t->opts->after_training(t->net, cfg, t->arch_text, &t->test, t->opts->out_dir, res->steps, wall, out, err);
-        swap_ema(t, 0);
+        if (use_ema) swap_ema(t, 0);
     }
     return rc;
 }
@@ -690,9 +729,11 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
     int root = t.rank == 0 && !opts->quiet;
     FILE *out = stdout;
     if (root) {
-        fprintf(out, "epr train %s: %s on %s (%d train / %d test), %d rank%s, batch %d, %ld steps\n", cfg->path,
-                cfg->model_name, cfg->data_set, t.train.n, t.test.n, t.nranks, t.nranks > 1 ? "s" : "", cfg->batch,
-                cfg->steps);
+        char vn[48] = "";
+        if (t.valid.n) snprintf(vn, sizeof vn, " / %d validation", t.valid.n);
+        fprintf(out, "epr train %s: %s on %s (%d train%s / %d test), %d rank%s, batch %d, %ld steps\n", cfg->path,
+                cfg->model_name, cfg->data_set, t.train.n, vn, t.test.n, t.nranks, t.nranks > 1 ? "s" : "",
+                cfg->batch, cfg->steps);
         fprintf(out, "  %zu parameters (float32 %zu bytes)", nn_model_num_params(t.net), 4 * nn_model_num_params(t.net));
         if (cfg->epr_enabled)
             fprintf(out, "; EPR: %d groups over %zu parameters, lambda %g (lambda*n = %g), density lr %g",
@@ -706,6 +747,9 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
                                           cfg->kmeans_bits, cfg->kmeans_at);
             fprintf(out, "\n");
         }
+        char sched[512];
+        schedule_describe(cfg, sched, sizeof sched);
+        fprintf(out, "  schedule: %s\n", sched);
         if (opts->resume) fprintf(out, "resumed from %s at step %ld\n", opts->resume, t.step);
         if (opts->resume && t.pr && ((cfg->prune > 0 && t.step > cfg->prune_at) ||
                                      (cfg->kmeans_bits && t.step > cfg->kmeans_at))) {
@@ -731,7 +775,7 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
             double ips = (double)(t.step - last_step) * cfg->batch / (tn - tlast);
             double k = (double)t.acc_steps;
             double ce = t.acc[SLOT_CE] / t.acc[SLOT_SAMPLES], rate = t.acc[SLOT_RATE] / k;
-            double loss = ce + (cfg->epr_enabled ? cfg->lambda * rate : 0);
+            double loss = ce + (cfg->epr_enabled ? t.sched.lambda * rate : 0); /* λ of the last step */
             double terr = t.acc[SLOT_ERRORS] / t.acc[SLOT_SAMPLES];
             if (t.rank == 0) {
                 add_row(&t, t.step);
@@ -747,7 +791,7 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
                              sizeof eta);
                 fprintf(out, "step %6ld/%ld  loss %.4f  ce %.4f  train err %5.2f%%", t.step, cfg->steps, loss, ce,
                         100 * terr);
-                if (cfg->epr_enabled) fprintf(out, "  rate~ %.0f bits (%.2f KB)", rate, rate / 8192.0);
+                if (cfg->epr_enabled) fprintf(out, "  rate~ %.0f bits (%.2f KB)", rate, rate / 8e3);
                 fprintf(out, "  %.0f img/s  ETA %s\n", ips, eta);
                 fflush(out);
             }
@@ -757,9 +801,10 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
             last_step = t.step;
         }
         if (cfg->eval_every > 0 && t.step % cfg->eval_every == 0 && t.step != cfg->steps && t.rank == 0) {
-            double e = evaluate_ema(&t);
+            double e = evaluate_ema(&t), ve = t.valid.n ? evaluate_ema_on(&t, &t.valid) : NAN;
             add_row(&t, t.step);
             set_cell(&t, CURVE_TEST_ERROR, e);
+            set_cell(&t, CURVE_VALIDATION_ERROR, ve);
             double bits = NAN;
             if (cfg->epr_enabled) {
                 swap_ema(&t, 1);
@@ -770,7 +815,8 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
             if (root) {
                 fprintf(out, "eval step %ld: test error %.2f%% (%s)", t.step, 100 * e,
                         cfg->epr_enabled ? "quantised EMA" : "EMA");
-                if (cfg->epr_enabled) fprintf(out, ", exact rate %.0f bits (%.2f KB)", bits, bits / 8192);
+                if (t.valid.n) fprintf(out, ", validation %.2f%%", 100 * ve);
+                if (cfg->epr_enabled) fprintf(out, ", exact rate %.0f bits (%.2f KB)", bits, bits / 8e3);
                 fprintf(out, "\n");
                 fflush(out);
             }

@@ -39,6 +39,11 @@ typedef struct {
     unsigned predictions_crc; /* CRC32 of the decoded network's test predictions */
     double size_parts[9];     /* .epr bytes: header, arch, decoder, tables, index, coded, extras, crc, total */
     long steps;
+    /* [data] validation (docs/validation.md): the errors of both weight sets
+     * on the held-out images, and which one was written (chosen on
+     * validation; without it: the EMA when there is one) */
+    double validation_error_ema, validation_error_raw; /* NaN without validation */
+    int chose_raw;
 } train_result;
 
 /* train_run returns this (> 0) when SIGTERM/SIGUSR1 stopped the run after a

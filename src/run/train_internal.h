@@ -8,8 +8,10 @@
 #include "epr/epr_model.h"
 #include "run/config.h"
 #include "run/dataset.h"
+#include "run/phi_hold.h"
 #include "run/prune.h"
 #include "run/fsutil.h"
+#include "run/schedule.h"
 #include "run/train.h"
 #include "nn/nn.h"
 
@@ -23,6 +25,7 @@ enum {
     CURVE_TRAIN_ERROR,
     CURVE_TEST_ERROR,
     CURVE_IMAGES_PER_S,
+    CURVE_VALIDATION_ERROR,
     N_CURVES
 };
 extern const char *const CURVE_NAMES[N_CURVES];
@@ -33,6 +36,7 @@ struct trainer {
     const train_opts *opts;
     int rank, nranks;
     dataset train, test;
+    dataset valid; /* [data] validation: held out of the training set (n = 0: none) */
     nn_model *net;
     epr_model *em;
     sampler smp;
@@ -46,6 +50,8 @@ struct trainer {
     float *ema, *backup;
     prune_state *pr; /* Deep Compression baseline ([baseline] prune / kmeans_bits), else NULL */
     nn_adam net_adam, dens_adam, dec_adam;
+    schedule_point sched; /* lr, λ and phase of the current step (run/schedule.h) */
+    phi_hold *hold;       /* [epr] freeze_phi_steps > 0, else NULL */
     long step;
     /* log accumulators since the last log point (part of the checkpoint so
      * that a resumed run logs the same numbers) */

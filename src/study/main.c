@@ -255,7 +255,10 @@ static void usage_eval(FILE *f) {
                "  --images F --labels F  any IDX pair instead of --data\n"
                "  --data-root DIR      where SET lives (default $EPR_DATA_ROOT, else the source tree's data/)\n"
                "  --batch N            evaluation batch (default 100, as epr train)\n"
-               "  --predictions FILE   write one predicted class per line\n" LIMITS_HELP
+               "  --predictions FILE   write one predicted class per line\n"
+               "  --force              evaluate even when the data set or its class count is not the one the\n"
+               "                       file was trained on (refused otherwise; an input shape that differs is\n"
+               "                       always refused)\n" LIMITS_HELP
                "The file is refused (exit 1) before anything is built if its architecture has more than\n"
                "1024 layers or an input of more than 3x512x512 values (docs/format.md section 6).\n");
 }
@@ -263,7 +266,7 @@ static void usage_eval(FILE *f) {
 static int cmd_eval(int argc, char **argv) {
     const char *path = NULL, *set = NULL, *images = NULL, *labels = NULL, *root = NULL, *pred_path = NULL;
     const char *pack = NULL;
-    int batch = 100, lo;
+    int batch = 100, lo, force = 0;
     epr_read_limits lim = {0, 0, 0, 0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -283,6 +286,8 @@ static int cmd_eval(int argc, char **argv) {
             labels = argv[++i];
         } else if (!strcmp(a, "--data-root") && more) {
             root = argv[++i];
+        } else if (!strcmp(a, "--force")) {
+            force = 1;
         } else if (!strcmp(a, "--predictions") && more) {
             pred_path = argv[++i];
         } else if (!strcmp(a, "--batch") && more) {
@@ -346,6 +351,14 @@ static int cmd_eval(int argc, char **argv) {
     }
     dataset_free(&train);
     if (!rc && !(preds = malloc((size_t)test.n * sizeof *preds + 1))) rc = epr_fail(&e, EPR_ENOMEM, "out of memory");
+    char why[256];
+    if (!rc && bitstream_check_data(f, &test, why, sizeof why)) {
+        if (force)
+            fprintf(stderr, "epr eval: warning: %s: %s; evaluating anyway (--force)\n", path, why);
+        else
+            rc = epr_fail(&e, EPR_EARG, "%s: %s, so its error would mean nothing: refused (--force evaluates anyway)",
+                          path, why);
+    }
     double err = 0;
     int model_rc = 0; /* the file's own content was refused: name it */
     if (!rc) rc = model_rc = bitstream_evaluate(f, &test, batch, &err, preds, &e);

@@ -588,7 +588,7 @@ static void summary_line(FILE *out, const char *run_file) {
     if (!h5run_get_f64(h, "/final", "test_error", &err, &e) && !h5run_get_i64(h, "/final", "size_bytes", &size, &e) &&
         !h5run_get_i64(h, "/final", "float32_bytes", &f32, &e) && size > 0)
         fprintf(out, "    test error %.2f%%, %lld bytes (%.2f KB, %.1fx smaller than float32)\n", 100 * err,
-                (long long)size, size / 1024.0, (double)f32 / (double)size);
+                (long long)size, size / 1e3, (double)f32 / (double)size);
     h5run_close(h);
 }
 

@@ -140,6 +140,11 @@ static void test_group_errors(void **state) {
     expect_error("[group.a]\ntensors = conv1.weight\ndecoder = conv-affine\ntransform = dft\nell = 6\n", NULL, 0,
                  "group.a", "kernel");
     expect_error("[group.a]\ntensors = fc1.weight\nell = 0\n", NULL, 0, "exp.ini:3", "ell");
+    /* a transform with ell omitted (1): named at the transform's line; with ell = 1 at ell's */
+    expect_error("[group.a]\ntensors = conv1.weight\ndecoder = conv-affine\ntransform = dft\n", NULL, 0,
+                 "exp.ini:4: [group.a] ell", "omitted");
+    expect_error("[group.a]\ntensors = conv1.weight\ndecoder = conv-affine\nell = 1\ntransform = learned\n", NULL,
+                 0, "exp.ini:4: [group.a] ell", "needs ell = the kernel");
     expect_error("[group.a]\ntensors = fc1.weight\nsize = 3\n", NULL, 0, "exp.ini:3", "size");
     expect_error("[group.]\ntensors = fc1.weight\n", NULL, 0, "exp.ini:2", "group name");
 }
