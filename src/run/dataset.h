@@ -31,6 +31,7 @@
 #include "common/status.h"
 
 #define DATASET_MAX_CHANNELS 4
+#define DATASET_MAX_PAD 64 /* dataset_pad's border, pixels per side */
 
 typedef struct {
     int n;          /* samples */
@@ -41,6 +42,7 @@ typedef struct {
     /* gather: x = byte/255, or with normalize (byte/255 - mean[ch]) / std[ch] */
     int normalize;
     float mean[DATASET_MAX_CHANNELS], std[DATASET_MAX_CHANNELS];
+    int pad;         /* zero border dataset_pad added (h, w include it); 0 = none */
     int nfiles;
     char **files;    /* source paths, in load order (provenance, messages) */
     /* Packed sets (dataset_load_pack): images are stored at store_h x
@@ -93,6 +95,15 @@ int dataset_set_norm_sampled(dataset *d, int max_images, epr_err *err);
 int dataset_gather_rrc_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, uint64_t seed, long step,
                             int position);
 
+/* Surrounds every image with a border of `pad` zero bytes on each side, in
+ * memory (h and w grow by 2*pad; d->pad records the total added).  Call it
+ * before the normalisation statistics are taken: the border then counts as
+ * pixels of value 0, in training and in evaluation alike.  Not for packed
+ * sets (EPR_EARG).  pad = 0 changes nothing; pad outside 0..DATASET_MAX_PAD
+ * or a padded image over 4096 pixels a side is EPR_EARG; out of memory
+ * leaves *d as it was. */
+int dataset_pad(dataset *d, int pad, epr_err *err);
+
 /* Frees what a loader allocated and zeroes *d; safe on a zeroed dataset. */
 void dataset_free(dataset *d);
 
@@ -107,12 +118,13 @@ int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *
 
 /* dataset_gather, then the standard CIFAR augmentation of each sample: a
  * random crop of the image zero-padded by `pad` pixels (offsets in
- * [-pad, pad]) and a horizontal flip with probability 1/2.  The random
+ * [-pad, pad]) and, when flip is set, a horizontal flip with probability
+ * 1/2 (flip = 0: the same crops, never flipped).  The random
  * numbers of sample i are keyed by (seed, step, position + i), where
  * position is the sample's place in the global batch, so they do not
  * depend on the number of ranks.  Images up to 64x64 per channel. */
-int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, uint64_t seed,
-                             long step, int position);
+int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, int flip,
+                             uint64_t seed, long step, int position);
 
 typedef struct {
     uint64_t seed;
