@@ -92,10 +92,11 @@ int bitstream_arch_parse_limited(const char *text, size_t len, const bitstream_l
     if (!(nl = strchr(p, '\n'))) goto bad;
     p = nl + 1;
     why = "bad 'pad P' line (0 < 2P < H, W; P <= " PAD_MAX_TEXT ")";
-    if (!strncmp(p, "pad ", 4)) {
+    if (!strncmp(p, "pad", 3) && (p[3] == ' ' || p[3] == '\n')) {
         char *e;
+        if (p[3] != ' ' || !isdigit((unsigned char)p[4])) goto bad;
         long v = strtol(p + 4, &e, 10);
-        if (e == p + 4 || v < 1 || v > DATASET_MAX_PAD || 2 * v >= a->h || 2 * v >= a->w) goto bad;
+        if (v < 1 || v > DATASET_MAX_PAD || 2 * v >= a->h || 2 * v >= a->w) goto bad;
         a->pad = (int)v;
         if (!(nl = strchr(p, '\n'))) goto bad;
         p = nl + 1;
