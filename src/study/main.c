@@ -321,8 +321,10 @@ static int cmd_eval(int argc, char **argv) {
         /* only the test split, centre-cropped to the network's input as training did */
         char pp[2200];
         const char *rel = pack ? pack : cfg.test_pack;
-        if (rel[0] == '/' || pack) snprintf(pp, sizeof pp, "%s", rel);
-        else snprintf(pp, sizeof pp, "%s/%s", cfg.data_root, rel);
+        if (rel[0] == '/' || pack)
+            snprintf(pp, sizeof pp, "%s", rel);
+        else
+            snprintf(pp, sizeof pp, "%s/%s", cfg.data_root, rel);
         rc = a.pad ? epr_fail(&e, EPR_EARG, "the model was trained on images zero-padded by %d, not on a pack", a.pad)
                    : dataset_load_pack(pp, a.h, &test, &e);
     } else if (!rc) {

@@ -256,7 +256,8 @@ static void test_arch_text(void **state) {
     assert_int_equal(dataset_pad(&d, 2, &e), 0);
     d.normalize = 1, d.mean[0] = 0.25f, d.std[0] = 0.5f;
     char *t1 = bitstream_arch_text("flatten\ndense out=10 name=fc", &d);
-    assert_string_equal(t1, "epr-arch 1\ninput 1 9 8\npad 2\nnormalize 1 0.25 0.5\nlayers\nflatten\ndense out=10 name=fc\n");
+    assert_string_equal(
+        t1, "epr-arch 1\ninput 1 9 8\npad 2\nnormalize 1 0.25 0.5\nlayers\nflatten\ndense out=10 name=fc\n");
     assert_int_equal(bitstream_arch_parse(t1, strlen(t1), &a, &e), 0);
     assert_int_equal(a.c, 1);
     assert_int_equal(a.h, 9);
