@@ -481,8 +481,13 @@ int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *
     return 0;
 }
 
-int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, int allow_flip,
-                             uint64_t seed, long step, int position) {
+int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, uint64_t seed,
+                             long step, int position) {
+    return dataset_gather_crop(d, idx, n, x, y, pad, 1, seed, step, position);
+}
+
+int dataset_gather_crop(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, int allow_flip,
+                        uint64_t seed, long step, int position) {
     if (pad < 0 || pad > 64 || step < 0 || position < 0 || d->store_h) return EPR_EARG;
     CHECK_STATUS(dataset_gather(d, idx, n, x, y));
     if (!x) return 0;

@@ -118,13 +118,17 @@ int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *
 
 /* dataset_gather, then the standard CIFAR augmentation of each sample: a
  * random crop of the image zero-padded by `pad` pixels (offsets in
- * [-pad, pad]) and, when flip is set, a horizontal flip with probability
- * 1/2 (flip = 0: the same crops, never flipped).  The random
+ * [-pad, pad]) and a horizontal flip with probability 1/2.  The random
  * numbers of sample i are keyed by (seed, step, position + i), where
  * position is the sample's place in the global batch, so they do not
  * depend on the number of ranks.  Images up to 64x64 per channel. */
-int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, int flip,
-                             uint64_t seed, long step, int position);
+int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, uint64_t seed,
+                             long step, int position);
+
+/* dataset_gather_crop_flip with flip = 1; flip = 0 gives the same crops
+ * (the same random numbers), never mirrored ([data] augment = crop). */
+int dataset_gather_crop(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, int flip,
+                        uint64_t seed, long step, int position);
 
 typedef struct {
     uint64_t seed;

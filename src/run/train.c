@@ -337,7 +337,7 @@ static int step_batch(trainer *t) {
     if (t->pr) baseline_events(t);
     if (!strncmp(cfg->augment, "crop", 4)) { /* crop-flip, or crop alone */
         const int flip = !strcmp(cfg->augment, "crop-flip");
-        if (dataset_gather_crop_flip(&t->train, t->idx, n, t->x, t->y, 4, flip, cfg->seed, t->step, begin))
+        if (dataset_gather_crop(&t->train, t->idx, n, t->x, t->y, 4, flip, cfg->seed, t->step, begin))
             fatal("augmentation failed (images larger than 64x64?)");
     } else if (!strcmp(cfg->augment, "rrc-flip")) {
         if (dataset_gather_rrc_flip(&t->train, t->idx, n, t->x, t->y, cfg->seed, t->step, begin))

@@ -121,7 +121,7 @@ static void test_load_and_gather(void **st) {
                 assert_float_equal(xc[192 + ch * 64 + r * 8 + c], pixel(1, ch, r + 2, c + 1) / 255.0f, 1e-7);
             }
     /* crop-flip is for in-memory CIFAR-size sets, not packed crops */
-    assert_int_equal(dataset_gather_crop_flip(&d, idx, 2, xc, y, 4, 1, 1, 0, 0), EPR_EARG);
+    assert_int_equal(dataset_gather_crop_flip(&d, idx, 2, xc, y, 4, 1, 0, 0), EPR_EARG);
     dataset_free(&d);
 }
 
