@@ -36,7 +36,7 @@ except ImportError:  # the pyenv python3 on PATH has no h5py
     sys.exit("results_table.py: needs h5py: run it with /usr/bin/python3")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from epr_results import family, family_key, paper_lookup, s  # noqa: E402
+from epr_results import family, family_key, paper_lookup, paper_table, s  # noqa: E402
 
 
 def attr(obj, name, default=None):
@@ -121,6 +121,13 @@ def table(d, target):
 
 def paper_figure(model, data):
     """The paper's Table 1 figure for the pair (data/paper_table1.tsv), in words."""
+    if "fashion" in data:
+        cifar = [r for r in paper_table() if r["model"] == model and r["data"] == "cifar10"]
+        if cifar:  # the large networks: CIFAR-10 figures for scale only (issue 15)
+            r = cifar[0]
+            return (f"— on Fashion-MNIST; for scale only, CIFAR-10 (not comparable data): EPR ({r['transform']}) "
+                    f"{r['epr_bytes'] / 1e3:g} KB, {r['ratio']:g}×, {r['epr_error']:g}% error; "
+                    f"float32 {r['float32_bytes'] / 1e6:g} MB, {r['float32_error']:g}% error")
     if "fashion" in data:
         return "— (the paper has no Fashion-MNIST figures)"
     r, note = paper_lookup(model, data)

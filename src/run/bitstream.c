@@ -5,11 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PAD_TEXT_(x) #x
+#define PAD_TEXT(x) PAD_TEXT_(x)
+#define PAD_MAX_TEXT PAD_TEXT(DATASET_MAX_PAD)
+
 char *bitstream_arch_text(const char *layers, const dataset *d) {
     size_t n = strlen(layers) + 512;
     char *t = malloc(n);
     if (!t) return NULL;
     int o = snprintf(t, n, "epr-arch 1\ninput %d %d %d\n", d->c, d->h, d->w);
+    /* only padded data adds a line: every other text stays as it was */
+    if (d->pad) o += snprintf(t + o, n - (size_t)o, "pad %d\n", d->pad);
     if (d->normalize) {
         o += snprintf(t + o, n - (size_t)o, "normalize %d", d->c);
         for (int i = 0; i < d->c; i++) o += snprintf(t + o, n - (size_t)o, " %.9g", d->mean[i]);
@@ -132,6 +138,16 @@ int bitstream_arch_parse_limited(const char *text, size_t len, const bitstream_l
         goto bad;
     if (!(nl = strchr(p, '\n'))) goto bad;
     p = nl + 1;
+    why = "bad 'pad P' line (0 < 2P < H, W; P <= " PAD_MAX_TEXT ")";
+    if (!strncmp(p, "pad", 3) && (p[3] == ' ' || p[3] == '\n')) {
+        char *e;
+        if (p[3] != ' ' || !isdigit((unsigned char)p[4])) goto bad;
+        long v = strtol(p + 4, &e, 10);
+        if (v < 1 || v > DATASET_MAX_PAD || 2 * v >= a->h || 2 * v >= a->w) goto bad;
+        a->pad = (int)v;
+        if (!(nl = strchr(p, '\n'))) goto bad;
+        p = nl + 1;
+    }
     why = "bad 'normalize' line";
     if (sscanf(p, "normalize %d", &nc) != 1 || (nc != 0 && nc != a->c)) goto bad;
     if (nc) {
@@ -310,10 +326,16 @@ int bitstream_evaluate(epr_file *f, dataset *test, int eval_batch, double *error
     const char *atext = epr_file_arch(f, &alen);
     /* the shape first: a network is not built for data it cannot take */
     CHECK_STATUS(bitstream_arch_parse(atext, alen, &a, err));
-    const int fits = a.c == test->c && a.h == test->h && a.w == test->w;
+    /* the same border as in training too (the caller pads: dataset_pad) */
+    const int fits = a.c == test->c && a.h == test->h && a.w == test->w && a.pad == test->pad;
     bitstream_arch_free(&a);
+    RETURN_ERROR_IF(!fits && a.pad, err, EPR_EARG,
+                    "the model takes %dx%dx%d inputs (%dx%d images zero-padded by %d) but the data has %dx%dx%d "
+                    "(padded by %d)",
+                    a.c, a.h, a.w, a.h - 2 * a.pad, a.w - 2 * a.pad, a.pad, test->c, test->h, test->w, test->pad);
     RETURN_ERROR_IF(!fits, err, EPR_EARG, "the model takes %dx%dx%d inputs but the data has %dx%dx%d", a.c, a.h,
                     a.w, test->c, test->h, test->w);
+
     CHECK_STATUS(bitstream_load_model(f, eval_batch, NULL, &net, &a, err));
     int rc = 0;
     float *x = NULL;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nn/nn.h"
+#include "run/dataset.h"
 
 typedef enum { K_STR, K_INT, K_LONG, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_LIST_LONG, K_TEXT } key_type;
 
@@ -32,7 +33,8 @@ static const key_def KEYS[] = {
     {"data", "test_labels", K_STR, F(test_labels), "", "IDX labels for set=idx"},
     {"data", "cifar_train", K_STR, F(cifar_train), "cifar-10-batches-bin/data_batch_1.bin,cifar-10-batches-bin/data_batch_2.bin,cifar-10-batches-bin/data_batch_3.bin,cifar-10-batches-bin/data_batch_4.bin,cifar-10-batches-bin/data_batch_5.bin", "comma-separated CIFAR-10 batch files for set=cifar10"},
     {"data", "cifar_test", K_STR, F(cifar_test), "cifar-10-batches-bin/test_batch.bin", "CIFAR-10 test batch file(s)"},
-    {"data", "augment", K_STR, F(augment), "none", "training augmentation: none | crop-flip (4-pixel padded random crop + horizontal flip) | rrc-flip (random-resized crop to `crop` + flip; set=pack)"},
+    {"data", "augment", K_STR, F(augment), "none", "training augmentation: none | crop-flip (4-pixel padded random crop + horizontal flip) | crop (the same crop, no flip) | rrc-flip (random-resized crop to `crop` + flip; set=pack)"},
+    {"data", "pad", K_INT, F(pad), "0", "zero border of P pixels around every image, train and test (28x28 -> 32x32 with 2), before normalisation and augmentation; recorded in the .epr so epr eval pads alike (not with set=pack)"},
     {"data", "normalize", K_BOOL, F(normalize), "false", "normalise inputs per channel with the training set's mean and std"},
     {"data", "train_pack", K_STR, F(train_pack), "imagenet/train.pack", "packed training images for set=pack (docs/imagenet-pack.md)"},
     {"data", "test_pack", K_STR, F(test_pack), "imagenet/val.pack", "packed test images for set=pack"},
@@ -601,9 +603,14 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
                         strcmp(cfg->data_set, "pack"),
                     err, EPR_EARG, "%s: [data] set: unknown data set '%s' (mnist10k | fashion-mnist | idx | cifar10 | pack)",
                     p, cfg->data_set);
-    RETURN_ERROR_IF(strcmp(cfg->augment, "none") && strcmp(cfg->augment, "crop-flip") &&
+    RETURN_ERROR_IF(strcmp(cfg->augment, "none") && strcmp(cfg->augment, "crop-flip") && strcmp(cfg->augment, "crop") &&
                         strcmp(cfg->augment, "rrc-flip"),
-                    err, EPR_EARG, "%s: [data] augment: unknown '%s' (none | crop-flip | rrc-flip)", p, cfg->augment);
+                    err, EPR_EARG, "%s: [data] augment: unknown '%s' (none | crop-flip | crop | rrc-flip)", p,
+                    cfg->augment);
+    RETURN_ERROR_IF(cfg->pad < 0 || cfg->pad > DATASET_MAX_PAD, err, EPR_EARG, "%s: [data] pad must be in 0..%d", p,
+                    DATASET_MAX_PAD);
+    RETURN_ERROR_IF(cfg->pad && !strcmp(cfg->data_set, "pack"), err, EPR_EARG,
+                    "%s: [data] pad does not apply to set = pack (use crop)", p);
     RETURN_ERROR_IF(!strcmp(cfg->augment, "rrc-flip") && strcmp(cfg->data_set, "pack"), err, EPR_EARG,
                     "%s: [data] augment = rrc-flip needs set = pack", p);
     RETURN_ERROR_IF(cfg->crop && strcmp(cfg->data_set, "pack"), err, EPR_EARG, "%s: [data] crop needs set = pack", p);

@@ -47,7 +47,8 @@ typedef struct {
     char test_images[1024], test_labels[1024];
     char cifar_train[1024];   /* comma separated batch files */
     char cifar_test[1024];
-    char augment[32];         /* none | crop-flip | rrc-flip */
+    char augment[32];         /* none | crop-flip | crop | rrc-flip */
+    int pad;                  /* zero border added to every image (dataset_pad) */
     int normalize;            /* per-channel mean/std of the training set */
     char train_pack[1024];    /* set=pack: packed image files (docs/imagenet-pack.md) */
     char test_pack[1024];

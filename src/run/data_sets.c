@@ -92,6 +92,17 @@ int data_load_experiment_val(const cfg_experiment *cfg, dataset *train, dataset 
         size_t l = strlen(err->msg);
         snprintf(err->msg + l, sizeof err->msg - l, " (%s)", hint);
     }
+    /* the border first: the statistics then count it as pixels of value 0,
+     * the network's input is the padded image (docs/format.md §6) */
+    if (!rc && cfg->pad) {
+        rc = dataset_pad(train, cfg->pad, err);
+        if (!rc) rc = dataset_pad(test, cfg->pad, err);
+        if (rc && err) {
+            char m[sizeof err->msg];
+            memcpy(m, err->msg, sizeof m);
+            snprintf(err->msg, sizeof err->msg, "%.200s: [data] pad = %d: %.280s", cfg->path, cfg->pad, m);
+        }
+    }
     if (!rc && cfg->normalize) {
         /* the training set's statistics, applied to both splits */
         /* a packed set may be far larger than memory: 10,000 images are

@@ -417,6 +417,33 @@ int dataset_set_norm_from_data(dataset *d, epr_err *err) {
     return 0;
 }
 
+int dataset_pad(dataset *d, int pad, epr_err *err) {
+    RETURN_ERROR_IF(!d, err, EPR_EARG, "dataset_pad: no dataset");
+    RETURN_ERROR_IF(pad < 0 || pad > DATASET_MAX_PAD, err, EPR_EARG, "dataset_pad: pad %d out of range 0..%d", pad,
+                    DATASET_MAX_PAD);
+    if (pad == 0) return 0;
+    RETURN_ERROR_IF(d->store_h || d->map, err, EPR_EARG, "dataset_pad: packed data sets are cropped, not padded");
+    RETURN_ERROR_IF(d->n <= 0 || !d->images || d->c < 1, err, EPR_EARG, "dataset_pad: empty data set");
+    const int H = d->h + 2 * pad, W = d->w + 2 * pad;
+    RETURN_ERROR_IF(H > 4096 || W > 4096, err, EPR_EARG, "dataset_pad: %dx%d images padded by %d exceed 4096x4096",
+                    d->h, d->w, pad);
+    const size_t old_per = dataset_sample_bytes(d), per = (size_t)d->c * (size_t)H * (size_t)W;
+    RETURN_ERROR_IF((size_t)d->n > SIZE_MAX / per, err, EPR_ENOMEM, "dataset_pad: %d images of %zu bytes", d->n, per);
+    uint8_t *im = calloc((size_t)d->n, per);
+    RETURN_ERROR_IF(!im, err, EPR_ENOMEM, "dataset_pad: out of memory (%d images of %dx%dx%d)", d->n, d->c, H, W);
+    for (int i = 0; i < d->n; i++)
+        for (int ch = 0; ch < d->c; ch++)
+            for (int r = 0; r < d->h; r++)
+                memcpy(im + (size_t)i * per + ((size_t)ch * H + (size_t)(r + pad)) * W + pad,
+                       d->images + (size_t)i * old_per + ((size_t)ch * d->h + (size_t)r) * d->w, (size_t)d->w);
+    free(d->images);
+    d->images = im;
+    d->h = H;
+    d->w = W;
+    d->pad += pad;
+    return 0;
+}
+
 int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *y) {
     if (!d || n < 0 || (n > 0 && !idx)) return EPR_EARG;
     if (d->c < 1 || d->c > DATASET_MAX_CHANNELS) return EPR_EARG;
@@ -457,6 +484,11 @@ int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *
 
 int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, uint64_t seed,
                              long step, int position) {
+    return dataset_gather_crop(d, idx, n, x, y, pad, 1, seed, step, position);
+}
+
+int dataset_gather_crop(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, int allow_flip,
+                        uint64_t seed, long step, int position) {
     if (pad < 0 || pad > 64 || step < 0 || position < 0 || d->store_h) return EPR_EARG;
     CHECK_STATUS(dataset_gather(d, idx, n, x, y));
     if (!x) return 0;
@@ -466,7 +498,7 @@ int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float
         uint64_t r = epr_rng_u64(seed, EPR_STREAM_AUGMENT, (uint64_t)step << 32 | (uint64_t)(position + i));
         int dy = (int)(r % (uint64_t)(2 * pad + 1)) - pad;
         int dx = (int)((r >> 16) % (uint64_t)(2 * pad + 1)) - pad;
-        int flip = (int)((r >> 32) & 1);
+        int flip = allow_flip && (int)((r >> 32) & 1);
         if (!dx && !dy && !flip) continue;
         float *q = x + (size_t)i * per;
         for (int ch = 0; ch < d->c; ch++, q += hw) {

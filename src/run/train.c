@@ -391,8 +391,9 @@ static int step_batch(trainer *t) {
     int n = end - begin;
     sampler_batch(&t->smp, t->step, cfg->batch, begin, end, t->idx);
     if (t->pr) baseline_events(t);
-    if (!strcmp(cfg->augment, "crop-flip")) {
-        if (dataset_gather_crop_flip(&t->train, t->idx, n, t->x, t->y, 4, cfg->seed, t->step, begin))
+    if (!strncmp(cfg->augment, "crop", 4)) { /* crop-flip, or crop alone */
+        const int flip = !strcmp(cfg->augment, "crop-flip");
+        if (dataset_gather_crop(&t->train, t->idx, n, t->x, t->y, 4, flip, cfg->seed, t->step, begin))
             fatal("augmentation failed (images larger than 64x64?)");
     } else if (!strcmp(cfg->augment, "rrc-flip")) {
         if (dataset_gather_rrc_flip(&t->train, t->idx, n, t->x, t->y, cfg->seed, t->step, begin))

@@ -250,6 +250,8 @@ static void usage_eval(FILE *f) {
                "  --data SET           mnist10k | fashion-mnist | cifar10 (prepared under the data root),\n"
                "                       or pack: the packed test images of --pack, centre-cropped to the\n"
                "                       input size the file records (docs/imagenet-pack.md)\n"
+               "                       Images get the zero border the file records (`pad P`, docs/format.md\n"
+               "                       section 6), as in training.\n"
                "  --pack FILE          set=pack: the packed test images (default imagenet/val.pack\n"
                "                       under the data root)\n"
                "  --images F --labels F  any IDX pair instead of --data\n"
@@ -328,27 +330,35 @@ static int cmd_eval(int argc, char **argv) {
     dataset train = {0}, test = {0};
     epr_file *f = NULL;
     int *preds = NULL;
+    int model_rc = 0; /* the file's own content was refused: name it */
     int rc = cfg_load_string(text, "epr eval", NULL, 0, &cfg, &e);
     if (!rc && pack && strcmp(cfg.data_set, "pack"))
         rc = epr_fail(&e, EPR_EARG, "--pack needs --data pack");
     if (!rc) rc = epr_file_open_limited(path, &lim, &f, &e);
-    if (!rc && !strcmp(cfg.data_set, "pack")) {
-        /* only the test split, centre-cropped to the network's input as training did */
-        bitstream_arch a;
+    bitstream_arch a = {0};
+    int have_arch = 0;
+    if (!rc) {
+        /* how training prepared its inputs: the crop (pack) or the border (pad) */
         size_t alen;
         const char *at = epr_file_arch(f, &alen);
-        rc = bitstream_arch_parse(at, alen, &a, &e);
-        if (!rc) {
-            char pp[2200];
-            const char *rel = pack ? pack : cfg.test_pack;
-            if (rel[0] == '/' || pack) snprintf(pp, sizeof pp, "%s", rel);
-            else snprintf(pp, sizeof pp, "%s/%s", cfg.data_root, rel);
-            rc = dataset_load_pack(pp, a.h, &test, &e);
-            bitstream_arch_free(&a);
-        }
+        rc = model_rc = bitstream_arch_parse(at, alen, &a, &e);
+        have_arch = !rc;
+    }
+    if (!rc && !strcmp(cfg.data_set, "pack")) {
+        /* only the test split, centre-cropped to the network's input as training did */
+        char pp[2200];
+        const char *rel = pack ? pack : cfg.test_pack;
+        if (rel[0] == '/' || pack)
+            snprintf(pp, sizeof pp, "%s", rel);
+        else
+            snprintf(pp, sizeof pp, "%s/%s", cfg.data_root, rel);
+        rc = a.pad ? epr_fail(&e, EPR_EARG, "the model was trained on images zero-padded by %d, not on a pack", a.pad)
+                   : dataset_load_pack(pp, a.h, &test, &e);
     } else if (!rc) {
+        cfg.pad = a.pad; /* the same zero border as training ([data] pad) */
         rc = data_load_experiment(&cfg, &train, &test, &e);
     }
+    if (have_arch) bitstream_arch_free(&a);
     dataset_free(&train);
     if (!rc && !(preds = malloc((size_t)test.n * sizeof *preds + 1))) rc = epr_fail(&e, EPR_ENOMEM, "out of memory");
     char why[256];
@@ -360,7 +370,6 @@ static int cmd_eval(int argc, char **argv) {
                           path, why);
     }
     double err = 0;
-    int model_rc = 0; /* the file's own content was refused: name it */
     if (!rc) rc = model_rc = bitstream_evaluate(f, &test, batch, &err, preds, &e);
     if (!rc) {
         epr_size_parts parts;
