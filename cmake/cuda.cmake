@@ -29,6 +29,13 @@ if(EPR_CUDA_SRC)
   target_compile_options(epr-core-cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:${EPR_CUDA_FLAGS}>)
 endif()
 
+# Training-step throughput of the device nn (docs/benchmarks.md, GPU section;
+# bench/torch_gpu_nn.py is the PyTorch side of the comparison).
+if(TARGET epr-nn-cuda)
+  add_executable(bench_gpu_nn ${CMAKE_SOURCE_DIR}/bench/bench_gpu_nn.c)
+  target_link_libraries(bench_gpu_nn PRIVATE epr-nn-cuda CUDA::cudart)
+endif()
+
 # GPU tests: each tests/gpu/test_*.c links everything CUDA that exists.
 file(GLOB GPU_TEST_SRC CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/gpu/test_*.c)
 foreach(src ${GPU_TEST_SRC})

@@ -14,6 +14,13 @@
 # 3. Verifies the SHA-256 of every file named in data/SHA256SUMS and fails
 #    loudly on a mismatch (a changed download or conversion is caught).
 #
+# --cuda also installs the CUDA toolkit for the GPU build (-DEPR_CUDA=ON):
+# Debian's nvidia-cuda-toolkit (11.8, component non-free of the same Debian
+# registry, enabled in its own list file /etc/apt/sources.list.d/
+# epr-nonfree.sources copied from the machine's Debian entry) and g++-11
+# (nvcc 11.8's newest host compiler).  A machine that already has nvcc (a
+# CUDA toolkit in /usr/local/cuda or on PATH) installs nothing.
+#
 # Idempotent: a second run installs nothing, downloads nothing, converts
 # nothing; it only re-verifies the checksums.  Run as root when packages are
 # missing (CI: a fresh machine).
@@ -35,11 +42,13 @@ PACKAGES=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev
 
 usage() {
     cat <<EOF
-usage: scripts/setup.sh [--data-only] [--force] [--record-sums] [--help]
+usage: scripts/setup.sh [--cuda] [--data-only] [--force] [--record-sums] [--help]
 
 Installs the missing Debian packages (root), then prepares and verifies
 the data sets under $DATA.
 
+  --cuda         also install the CUDA toolkit (nvidia-cuda-toolkit from
+                 Debian non-free, g++-11) unless nvcc is already present
   --data-only    skip the package step (no root needed)
   --force        redo the MNIST-10k download and conversion
   --record-sums  write data/SHA256SUMS from the files produced (maintainers:
@@ -51,9 +60,10 @@ EOF
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
-DATA_ONLY=0 FORCE=0 RECORD=0
+DATA_ONLY=0 FORCE=0 RECORD=0 CUDA=0
 for a in "$@"; do
     case "$a" in
+        --cuda) CUDA=1 ;;
         --data-only) DATA_ONLY=1 ;;
         --force) FORCE=1 ;;
         --record-sums) RECORD=1 ;;
@@ -83,6 +93,71 @@ if [ "$DATA_ONLY" = 0 ]; then
             [ "$p" = npm ] && continue
             is_installed "$p" || die "package $p did not install"
         done
+    fi
+fi
+
+# ---- 1b. CUDA toolkit (--cuda) ----
+CUDA_PACKAGES=(nvidia-cuda-toolkit g++-11)
+NONFREE_LIST=/etc/apt/sources.list.d/epr-nonfree.sources
+
+# Is Debian's non-free component (not just non-free-firmware) enabled?
+nonfree_enabled() {
+    grep -hsE '^[[:space:]]*Components:.*(^|[[:space:]])non-free([[:space:]]|$)' \
+        /etc/apt/sources.list.d/*.sources >/dev/null && return 0
+    grep -hsE '^[[:space:]]*deb[[:space:]].*[[:space:]]non-free([[:space:]]|$)' \
+        /etc/apt/sources.list /etc/apt/sources.list.d/*.list >/dev/null
+}
+
+# A copy of the machine's Debian entry (the first deb822 stanza whose URIs
+# end in /debian, or the first one-line "deb .../debian <suite> main"), with
+# the components non-free and contrib only.
+write_nonfree_list() {
+    local stanza
+    stanza=$(awk 'BEGIN { RS = ""; FS = "\n" }
+        /(^|\n)URIs:[^\n]*\/debian\/?([ \t][^\n]*)?(\n|$)/ && /(^|\n)Types:[^\n]*deb([ \t]|\n|$)/ {
+            out = ""
+            for (i = 1; i <= NF; i++) {
+                if ($i ~ /^#/) continue
+                if ($i ~ /^Components:/) $i = "Components: non-free contrib"
+                if ($i ~ /^Types:/) $i = "Types: deb"
+                out = out $i "\n"
+            }
+            printf "%s", out; exit
+        }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+    if [ -z "$stanza" ] && [ -f /etc/apt/sources.list ]; then
+        local line
+        line=$(grep -hsE '^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?[^[:space:]]+/debian/?[[:space:]]' \
+            /etc/apt/sources.list | head -n 1)
+        [ -n "$line" ] && stanza=$(printf '%s\n' "$line" | awk '{ out = $1; i = 2
+            if ($2 ~ /^\[/) { while ($i !~ /\]$/) { out = out " " $i; i++ } out = out " " $i; i++ }
+            print out " " $i " " $(i + 1) " non-free contrib" }')
+    fi
+    [ -n "$stanza" ] || die "no Debian entry found in /etc/apt/sources.list{,.d} to copy for non-free"
+    if [[ "$stanza" == Types:* ]]; then
+        printf '# written by epr scripts/setup.sh --cuda: Debian non-free for nvidia-cuda-toolkit\n%s\n' \
+            "$stanza" > "$NONFREE_LIST"
+    else
+        NONFREE_LIST=${NONFREE_LIST%.sources}.list
+        printf '# written by epr scripts/setup.sh --cuda\n%s\n' "$stanza" > "$NONFREE_LIST"
+    fi
+    say "cuda: enabled Debian non-free in $NONFREE_LIST"
+}
+
+if [ "$CUDA" = 1 ] && [ "$DATA_ONLY" = 0 ]; then
+    if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+        say "cuda: nvcc present ($(command -v nvcc || echo /usr/local/cuda/bin/nvcc)), nothing to install"
+    else
+        missing=()
+        for p in "${CUDA_PACKAGES[@]}"; do is_installed "$p" || missing+=("$p"); done
+        [ "$(id -u)" = 0 ] || die "CUDA packages missing (${missing[*]}); run as root"
+        nonfree_enabled || write_nonfree_list
+        say "cuda: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        t0=$(date +%s)
+        apt-get update
+        apt-get install -y --no-install-recommends "${missing[@]}"
+        for p in "${missing[@]}"; do is_installed "$p" || die "package $p did not install"; done
+        say "cuda: installed in $(( $(date +%s) - t0 )) s"
     fi
 fi
 

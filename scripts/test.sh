@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Builds epr and runs every test: once in the normal (Release) build and
 # once under AddressSanitizer + UBSan.  Run scripts/setup.sh first (the
-# README's test command does both).
-#   scripts/test.sh [--no-asan] [--fuzz-seconds N]
+# README's test command does both).  Where a CUDA compiler is present (or
+# with --cuda) it also builds build-cuda with -DEPR_CUDA=ON and runs
+# `ctest -L gpu` there; those tests skip (exit 77) on a machine without a
+# GPU, so this checks that the CUDA sources compile and link.
+#   scripts/test.sh [--no-asan] [--cuda|--no-cuda]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 asan=1
+cuda=auto
 for a in "$@"; do
   case "$a" in
     --no-asan) asan=0 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --cuda) cuda=1 ;;
+    --no-cuda) cuda=0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -23,6 +29,28 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 echo "== tests (Release) =="
 ctest --test-dir build --output-on-failure -j"$jobs"
+
+# The CUDA build: the toolkit in /usr/local/cuda (CUDA 12/13), else nvcc
+# on PATH (Debian's 11.8, which wants g++-11 as its host compiler).
+nvcc=""
+if [ "$cuda" != 0 ]; then
+  if [ -x /usr/local/cuda/bin/nvcc ]; then nvcc=/usr/local/cuda/bin/nvcc
+  elif command -v nvcc >/dev/null 2>&1; then nvcc=$(command -v nvcc)
+  elif [ "$cuda" = 1 ]; then echo "test.sh: --cuda: no nvcc (run scripts/setup.sh --cuda)" >&2; exit 1
+  else echo "== CUDA build skipped: no nvcc (scripts/setup.sh --cuda installs it) =="
+  fi
+fi
+if [ -n "$nvcc" ]; then
+  major=$("$nvcc" --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p')
+  host=()
+  if [ "${major:-0}" -lt 12 ]; then host=(-DCMAKE_CUDA_HOST_COMPILER=g++-11); fi
+  echo "== build (CUDA, $nvcc, release $major) =="
+  t0=$(date +%s)
+  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DEPR_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc" "${host[@]}" >/dev/null
+  cmake --build build-cuda -j"$jobs"
+  echo "== tests (CUDA: ctest -L gpu; they skip without a GPU; build took $(( $(date +%s) - t0 )) s) =="
+  ctest --test-dir build-cuda -L gpu --output-on-failure -j"$jobs"
+fi
 
 if [ "$asan" = 1 ]; then
   echo "== build (AddressSanitizer + UBSan) =="

@@ -629,26 +629,44 @@ void nn_model_init_params(nn_model *m, uint64_t seed) {
 
 /* ---- forward / backward ---- */
 
+void nn_forward_walk(nn_layer *layers, int n_layers, const nn_param *tensors, const float *x, nn_forward_fn forward,
+                     void *ctx) {
+    for (int i = 0; i < n_layers; i++) {
+        nn_layer *L = &layers[i];
+        if (L->wt >= 0) assert(tensors[L->wt].w);
+        if (L->bt >= 0) assert(tensors[L->bt].w);
+        (void)tensors;
+        const float *in = L->in < 0 ? x : layers[L->in].y;
+        const float *with = L->op == NN_ADD ? (L->with < 0 ? x : layers[L->with].y) : NULL;
+        /* Flatten is only a change of view; it is never written through. */
+        if (L->op == NN_FLATTEN) L->y = (float *)in;
+        forward(ctx, L, in, with);
+    }
+}
+
+typedef struct {
+    nn_model *m;
+    int n, training;
+} cpu_pass;
+
+static void cpu_forward(void *ctx, nn_layer *L, const float *in, const float *with) {
+    const cpu_pass *p = ctx;
+    nn_model *m = p->m;
+    if (m->op_time) {
+        double t0 = epr_now_s();
+        nn_layer_forward(m, L, in, with, p->n, p->training);
+        m->op_time[2 * L->op] += epr_now_s() - t0;
+    } else {
+        nn_layer_forward(m, L, in, with, p->n, p->training);
+    }
+}
+
 double nn_forward(nn_model *m, const float *x, const int *labels, int n, int training) {
     assert(n >= 1 && n <= m->max_batch);
     m->x = x;
     m->n_last = n;
-    for (int i = 0; i < m->n_layers; i++) {
-        nn_layer *L = &m->layers[i];
-        if (L->wt >= 0) assert(m->tensors[L->wt].w);
-        if (L->bt >= 0) assert(m->tensors[L->bt].w);
-        const float *in = L->in < 0 ? x : m->layers[L->in].y;
-        const float *with = L->op == NN_ADD ? (L->with < 0 ? x : m->layers[L->with].y) : NULL;
-        /* Flatten is only a change of view; it is never written through. */
-        if (L->op == NN_FLATTEN) L->y = (float *)in;
-        if (m->op_time) {
-            double t0 = epr_now_s();
-            nn_layer_forward(m, L, in, with, n, training);
-            m->op_time[2 * L->op] += epr_now_s() - t0;
-        } else {
-            nn_layer_forward(m, L, in, with, n, training);
-        }
-    }
+    cpu_pass pass = {m, n, training};
+    nn_forward_walk(m->layers, m->n_layers, m->tensors, x, cpu_forward, &pass);
     m->has_labels = labels != NULL;
     if (!labels) return 0.0;
     const int K = nn_model_num_classes(m);
@@ -695,39 +713,50 @@ static void zero_param_grads(nn_model *m, const nn_layer *L) {
 }
 
 /* Where layer L's gradient w.r.t. producer `src` goes, and whether to add. */
-static float *grad_target(nn_model *m, int src, int *acc, int *input_live) {
+static float *grad_target(nn_layer *layers, float *dx_input, int src, int *acc, int *input_live) {
     if (src < 0) {
         *acc = *input_live;
-        if (m->dx_input) *input_live = 1;
-        return m->dx_input;
+        if (dx_input) *input_live = 1;
+        return dx_input;
     }
-    nn_layer *P = &m->layers[src];
+    nn_layer *P = &layers[src];
     *acc = P->dy_live;
     P->dy_live = 1;
     return P->dy;
 }
 
-static void backprop(nn_model *m) {
-    const int n = m->n_last;
+void nn_backward_walk(nn_layer *layers, int n_layers, const float *x, float *dx_input, nn_backward_fn backward,
+                      nn_zero_grads_fn zero_grads, void *ctx) {
     int input_live = 0;
-    for (int i = 0; i < m->n_layers; i++) m->layers[i].dy_live = 0;
-    m->layers[m->n_layers - 1].dy_live = 1;
+    for (int i = 0; i < n_layers; i++) layers[i].dy_live = 0;
+    layers[n_layers - 1].dy_live = 1;
     /* Consumers come after producers, so walking backwards every layer's
      * dy is complete (all consumers have added in) before it is used. */
-    for (int i = m->n_layers - 1; i >= 0; i--) {
-        nn_layer *L = &m->layers[i];
+    for (int i = n_layers - 1; i >= 0; i--) {
+        nn_layer *L = &layers[i];
         if (!L->dy_live) { /* output feeds nothing: its params get zero */
-            zero_param_grads(m, L);
+            zero_grads(ctx, L);
             continue;
         }
-        const float *x = L->in < 0 ? m->x : m->layers[L->in].y;
+        const float *in = L->in < 0 ? x : layers[L->in].y;
         int acc = 0, acc2 = 0;
-        float *dx = grad_target(m, L->in, &acc, &input_live), *dx2 = NULL;
-        if (L->op == NN_ADD) dx2 = grad_target(m, L->with, &acc2, &input_live);
-        double t0 = m->op_time ? epr_now_s() : 0.0;
-        nn_layer_backward(m, L, x, dx, acc, dx2, acc2, n);
-        if (m->op_time) m->op_time[2 * L->op + 1] += epr_now_s() - t0;
+        float *dx = grad_target(layers, dx_input, L->in, &acc, &input_live), *dx2 = NULL;
+        if (L->op == NN_ADD) dx2 = grad_target(layers, dx_input, L->with, &acc2, &input_live);
+        backward(ctx, L, in, dx, acc, dx2, acc2);
     }
+}
+
+static void cpu_zero_grads(void *ctx, const nn_layer *L) { zero_param_grads((nn_model *)ctx, L); }
+
+static void cpu_backward(void *ctx, nn_layer *L, const float *x, float *dx, int acc, float *dx2, int acc2) {
+    nn_model *m = ctx;
+    double t0 = m->op_time ? epr_now_s() : 0.0;
+    nn_layer_backward(m, L, x, dx, acc, dx2, acc2, m->n_last);
+    if (m->op_time) m->op_time[2 * L->op + 1] += epr_now_s() - t0;
+}
+
+static void backprop(nn_model *m) {
+    nn_backward_walk(m->layers, m->n_layers, m->x, m->dx_input, cpu_backward, cpu_zero_grads, m);
 }
 
 void nn_backward(nn_model *m, float grad_scale) {

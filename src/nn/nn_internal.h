@@ -74,6 +74,24 @@ struct nn_model {
 #define NN_CONV_MIN_N 128
 int nn_conv_chunk(const nn_layer *L, int n);
 
+/* The forward walk (the same sharing): each layer's forward with its input
+ * (the model input x or a producer's output) and, for add, its second
+ * input; flatten's output becomes a view of its input. */
+typedef void (*nn_forward_fn)(void *ctx, nn_layer *L, const float *in, const float *with);
+void nn_forward_walk(nn_layer *layers, int n_layers, const nn_param *tensors, const float *x, nn_forward_fn forward,
+                     void *ctx);
+
+/* The backward walk over a layer graph, shared by the host model and the
+ * device one (src/nn/cuda): layers in reverse, each layer's output gradient
+ * complete before its own backward runs; a producer's gradient buffer is
+ * overwritten by its first consumer and added into by the others (acc);
+ * layers whose output feeds nothing get zero parameter gradients.  x is the
+ * model input, dx_input its gradient buffer (may be NULL). */
+typedef void (*nn_backward_fn)(void *ctx, nn_layer *L, const float *x, float *dx, int acc, float *dx2, int acc2);
+typedef void (*nn_zero_grads_fn)(void *ctx, const nn_layer *L);
+void nn_backward_walk(nn_layer *layers, int n_layers, const float *x, float *dx_input, nn_backward_fn backward,
+                      nn_zero_grads_fn zero_grads, void *ctx);
+
 /* Backward from an arbitrary gradient of the last layer's output
  * (dout[n, out_size]); nn_backward is this with the cross-entropy gradient. */
 void nn_backward_from(nn_model *m, const float *dout);

@@ -1,0 +1,89 @@
+/* nn_cuda_internal.h — private structures of the device nn (nn_cuda.h),
+ * shared by context.cu (context, memory, optimizers), model.cu (mirror,
+ * graph walk, loss) and layers.cu (kernels).  CUDA C++ only: never
+ * included from C. */
+#ifndef EPR_NN_CUDA_INTERNAL_H
+#define EPR_NN_CUDA_INTERNAL_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "nn/nn_internal.h"
+}
+#include "nn/cuda/nn_cuda.h"
+
+struct nn_cuda {
+    int device;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    int blas_status; /* first cuBLAS failure since the last sync (0 = none) */
+};
+
+/* The device model.  layers/tensors/buffers are copies of the host model's
+ * descriptions whose pointers (y, dy, argmax, bn_mean, bn_invstd, w, dw,
+ * data) point to DEVICE memory. */
+struct nn_cuda_model {
+    nn_cuda *c;
+    int in_c, in_h, in_w, max_batch;
+    size_t in_size;
+    int n_layers;
+    nn_layer *layers;
+    int n_tensors;
+    nn_param *tensors;
+    int n_buffers;
+    nn_buffer *buffers;
+    size_t n_params;
+    float *param_block, *grad_block; /* alloc_params only */
+    float **dy_slots; /* the output-gradient buffers the layers share (model.cu assign_dy) */
+    int n_dy_slots;
+    float *col, *gather;             /* conv scratch: [K, chunk*P], [oc, chunk*P] */
+    size_t col_size, gather_size;
+    int col_owner; /* conv layer whose whole-batch im2col is in col, or -1 */
+    const float *col_x;
+    int col_n;
+    float *bn_red;   /* batch-norm backward: per-channel mean terms, 2 * max C */
+    double *bn_part; /* batch-norm partial sums, 2 * max C * NN_CUDA_BN_SPLIT */
+    float *probs;  /* [max_batch, classes] */
+    int *labels;   /* copy of the last forward's labels */
+    double *sample_loss; /* [max_batch] */
+    int *wrong;          /* [max_batch] 0/1; preds in wrong + max_batch */
+    double *d_loss;      /* device scalars: forward's loss sum and errors, count_errors' errors in [3] */
+    double *h_loss;      /* pinned mirror of d_loss (4 doubles) */
+    int n_last, has_labels;
+    const float *x;
+    float *dx_input;
+    double *op_time; /* optional profile, see nn_cuda_model_profile */
+};
+
+#define NN_CUDA_THREADS 256
+static inline unsigned nn_cuda_blocks(size_t n) {
+    size_t b = (n + NN_CUDA_THREADS - 1) / NN_CUDA_THREADS;
+    if (b > 65535u * 16u) b = 65535u * 16u; /* kernels loop grid-stride */
+    return b ? (unsigned)b : 1u;
+}
+
+/* Row-major GEMM with cblas_sgemm's meaning of the arguments:
+ * C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C. */
+void nn_cuda_gemm(nn_cuda *c, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc);
+/* The same for `batch` products, A_i = A + i*sa etc. (row-major strides). */
+void nn_cuda_gemm_batched(nn_cuda *c, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                          long long sa, const float *B, int ldb, long long sb, float beta, float *C, int ldc,
+                          long long sc, int batch);
+
+/* Conv chunk (samples per im2col) on the device: the whole batch unless the
+ * column buffer would pass NN_CUDA_COL_CAP floats. */
+#define NN_CUDA_COL_CAP ((size_t)1 << 24)
+int nn_cuda_conv_chunk(const nn_layer *L, int n);
+
+/* Batch-norm reductions: at most this many slices per channel. */
+#define NN_CUDA_BN_SPLIT 64
+int nn_cuda_bn_split(size_t cnt);
+
+void nn_cuda_layer_forward(nn_cuda_model *m, nn_layer *L, const float *x, const float *x2, int n, int training);
+void nn_cuda_layer_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *dx, int acc, float *dx2, int acc2,
+                            int n);
+void nn_cuda_fill(nn_cuda *c, float *d, float v, size_t n);
+
+#endif
