@@ -34,7 +34,7 @@ static inline EPR_HD float epr_density_prep_value(int k, float x) {
     return epr_density_is_a(k) ? (float)tanh((double)x) : x;
 }
 static inline EPR_HD double epr_density_prep_deriv(int k, float x, float prepared) {
-    if (epr_density_is_h(k)) return 1.0 / (1.0 + exp(-(double)x)); /* softplus' = sigmoid */
+    if (epr_density_is_h(k)) return 1.0 / (1.0 + exp(-(double)x));     /* softplus' = sigmoid */
     if (epr_density_is_a(k)) return 1.0 - (double)prepared * prepared; /* tanh' */
     return 1.0;
 }

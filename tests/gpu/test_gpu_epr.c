@@ -286,8 +286,7 @@ static void check_backward(fixture *f) {
     cmp_grads(f, "backward", g1, hg, 1e-6, 1e-5);
     size_t begin, end;
     epr_model_psi_range(f->em, &begin, &end);
-    cmp(f->name, "nn grads of uncompressed tensors", g1 + end, hg + end, epr_model_density_offset(f->em) - end,
-        -1e-2);
+    cmp(f->name, "nn grads of uncompressed tensors", g1 + end, hg + end, epr_model_density_offset(f->em) - end, -1e-2);
     /* determinism: again from the same state */
     nn_cuda_upload(G, epr_cuda_grads(f->dm), hg, sizeof(float) * f->n);
     epr_cuda_backward(f->dm);
@@ -437,7 +436,8 @@ static void model_case(const char *name, const char *ini, const char *net, int c
     assert_non_null(cfg);
     int ng = groups_of(ini, cfg, g);
     fixture f;
-    fixture_make(&f, name, nn_builtin_spec(net), c, hw, hw, batch, g, ng, cfg->uncompressed[0] ? cfg->uncompressed : NULL);
+    fixture_make(&f, name, nn_builtin_spec(net), c, hw, hw, batch, g, ng,
+                 cfg->uncompressed[0] ? cfg->uncompressed : NULL);
     check_model(&f);
     fixture_free(&f);
     cfg_free(cfg);
@@ -483,8 +483,8 @@ int main(void) {
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kinds),      cmocka_unit_test(test_affine_ell2), cmocka_unit_test(test_plain),
-        cmocka_unit_test(test_lenet5),     cmocka_unit_test(test_lenet5_dft),  cmocka_unit_test(test_resnet20),
+        cmocka_unit_test(test_kinds),  cmocka_unit_test(test_affine_ell2), cmocka_unit_test(test_plain),
+        cmocka_unit_test(test_lenet5), cmocka_unit_test(test_lenet5_dft),  cmocka_unit_test(test_resnet20),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     nn_cuda_close(G);
