@@ -4,27 +4,30 @@
  * (seed, stream, counter), so it does not depend on the rank count or on
  * the order in which elements are visited.  The mixer is SplitMix64's
  * finaliser applied twice over the three keys: cheap, well distributed, and
- * reproducible bit-for-bit on every machine.  Depends on libc only. */
+ * reproducible bit-for-bit on every machine (and on the GPU: the EPR_HD
+ * functions are compiled for the device too).  Depends on libc only. */
 #ifndef EPR_COMMON_RNG_H
 #define EPR_COMMON_RNG_H
 
 #include <stdint.h>
 
-static inline uint64_t epr_mix64(uint64_t z) {
+#include "common/hostdev.h"
+
+static inline EPR_HD uint64_t epr_mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
 
 /* 64 random bits for element `counter` of stream `stream` under `seed`. */
-static inline uint64_t epr_rng_u64(uint64_t seed, uint64_t stream, uint64_t counter) {
+static inline EPR_HD uint64_t epr_rng_u64(uint64_t seed, uint64_t stream, uint64_t counter) {
     uint64_t h = epr_mix64(seed + 0x9e3779b97f4a7c15ULL);
     h = epr_mix64(h ^ (stream * 0xd6e8feb86659fd93ULL + 0x632be59bd9b4e019ULL));
     return epr_mix64(h ^ (counter + 0x9e3779b97f4a7c15ULL * (stream + 1)));
 }
 
 /* Uniform in [0,1) with 24 random bits (exactly representable as float). */
-static inline float epr_rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter) {
+static inline EPR_HD float epr_rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter) {
     return (float)(epr_rng_u64(seed, stream, counter) >> 40) * (1.0f / 16777216.0f);
 }
 

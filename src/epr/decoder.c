@@ -6,34 +6,14 @@
 #include <math.h>
 #include <string.h>
 
-/* phi as float, for theta = s*phi: the same value as roundf (half away
- * from zero), inline because the libm call was most of the decode time.
- * Exact: for |x| < 2^23, t = trunc|x| and |x| - t is exact (Sterbenz);
- * larger |x| (and inf, NaN) are returned unchanged, as roundf does. */
-static inline float decoder_round(float x) {
-    /* Branch-free so that the decode loops vectorise (a data-dependent
-     * early return kept them scalar at ~10 ns per value). */
-    const float a = fabsf(x);
-    const int small = a < 8388608.0f; /* false for NaN too */
-    const float as = small ? a : 0.0f;
-    float t = (float)(int32_t)as;
-    t += as - t >= 0.5f ? 1.0f : 0.0f;
-    return small ? copysignf(t, x) : x;
-}
-
-static inline int32_t decoder_to_int(float phi) {
-    if (!(phi == phi)) return 0;
-    if (phi > (float)EPR_PHI_MAX) return EPR_PHI_MAX;
-    if (phi < -(float)EPR_PHI_MAX) return -EPR_PHI_MAX;
-    return (int32_t)phi;
-}
+#include "epr/decoder_round.h"
 
 void epr_decoder_phi(const float *latent, size_t rows, int ell, const float *log_s, int n_log_s, int32_t *phi) {
     for (int col = 0; col < ell; col++) {
         const float inv_s = expf(-log_s[n_log_s == 1 ? 0 : col]);
         for (size_t r = 0; r < rows; r++) {
             size_t idx = r * (size_t)ell + (size_t)col;
-            phi[idx] = decoder_to_int(decoder_round(latent[idx] * inv_s));
+            phi[idx] = epr_decoder_to_int(epr_decoder_round(latent[idx] * inv_s));
         }
     }
 }
@@ -48,9 +28,9 @@ void epr_affine_init(float log_s0, const float *theta, size_t n, float *psi, flo
 
 void epr_affine_decode(const float *psi, const float *latent, size_t n, float *theta, int32_t *phi) {
     const float s = expf(psi[0]), inv_s = expf(-psi[0]), b = psi[1];
-    for (size_t i = 0; i < n; i++) theta[i] = s * decoder_round(latent[i] * inv_s) + b;
+    for (size_t i = 0; i < n; i++) theta[i] = s * epr_decoder_round(latent[i] * inv_s) + b;
     if (phi)
-        for (size_t i = 0; i < n; i++) phi[i] = decoder_to_int(decoder_round(latent[i] * inv_s));
+        for (size_t i = 0; i < n; i++) phi[i] = epr_decoder_to_int(epr_decoder_round(latent[i] * inv_s));
 }
 
 /* Lanes of the d(log s) and d(b) sums: independent partial sums in a fixed
@@ -67,12 +47,12 @@ void epr_affine_backward(const float *psi, const float *latent, size_t n, const 
     for (; i + AFFINE_LANES <= n; i += AFFINE_LANES)
         for (int k = 0; k < AFFINE_LANES; k++) {
             const float phi_hat = latent[i + k] * inv_s, g = d_theta[i + k];
-            acc_s[k] += (double)(g * (decoder_round(phi_hat) - phi_hat));
+            acc_s[k] += (double)(g * (epr_decoder_round(phi_hat) - phi_hat));
             acc_b[k] += (double)g;
         }
     for (int k = 0; i < n; i++, k++) {
         const float phi_hat = latent[i] * inv_s, g = d_theta[i];
-        acc_s[k] += (double)(g * (decoder_round(phi_hat) - phi_hat));
+        acc_s[k] += (double)(g * (epr_decoder_round(phi_hat) - phi_hat));
         acc_b[k] += (double)g;
     }
     double d_log_s = 0.0, d_b = 0.0;
@@ -97,9 +77,9 @@ static void conv_affine_coeffs(int ell, const float *log_s, const float *latent,
         for (size_t r = 0; r < rows; r++) {
             const size_t base = r * (size_t)ell + (size_t)c0;
             for (int j = 0; j < nc; j++) {
-                const float q = decoder_round(latent[base + j] * inv_s[j]);
+                const float q = epr_decoder_round(latent[base + j] * inv_s[j]);
                 work[base + j] = s[j] * q;
-                if (phi) phi[base + j] = decoder_to_int(q);
+                if (phi) phi[base + j] = epr_decoder_to_int(q);
             }
         }
     }
@@ -177,7 +157,7 @@ void epr_conv_affine_backward(int ell, const float *psi, const float *T, const f
                 const float phi_hat = latent[base + j] * inv_s[j];
                 const float g = dQ[base + j];
                 if (d_latent) d_latent[base + j] += g;
-                acc[j] += (double)g * s[j] * (decoder_round(phi_hat) - phi_hat);
+                acc[j] += (double)g * s[j] * (epr_decoder_round(phi_hat) - phi_hat);
             }
         }
         for (int j = 0; j < nc; j++) d_log_s[c0 + j] += (float)acc[j];

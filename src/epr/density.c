@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/rng.h"
+#include "epr/density_exact.h"
 #include "epr/density_internal.h"
 
 /* widths 1 -> 3 -> 3 -> 3 -> 1 (filters 3,3,3) */
@@ -33,74 +34,34 @@ void epr_density_init(float *params, int ell, uint64_t seed) {
     }
 }
 
-static inline float softplusf(float x) { return x > 15.0f ? x : log1pf(expf(x)); }
-static inline double softplus_d(double x) { return x > 30.0 ? x : log1p(exp(x)); }
-
-static int density_is_h(int k) {
-    return (k >= EPR_DENSITY_H0 && k < EPR_DENSITY_B0) || (k >= EPR_DENSITY_H1 && k < EPR_DENSITY_B1) ||
-           (k >= EPR_DENSITY_H2 && k < EPR_DENSITY_B2) || (k >= EPR_DENSITY_H3 && k < EPR_DENSITY_B3);
-}
-static int density_is_a(int k) {
-    return (k >= EPR_DENSITY_A0 && k < EPR_DENSITY_H1) || (k >= EPR_DENSITY_A1 && k < EPR_DENSITY_H2) ||
-           (k >= EPR_DENSITY_A2 && k < EPR_DENSITY_H3);
-}
-
 void epr_density_prepare(const float *params, epr_density_prep *P) {
-    for (int k = 0; k < EPR_DENSITY_NPARAMS; k++) {
-        float x = params[k];
-        P->v[k] = density_is_h(k) ? softplusf(x) : density_is_a(k) ? tanhf(x) : x;
-    }
+    for (int k = 0; k < EPR_DENSITY_NPARAMS; k++) P->v[k] = epr_density_prep_value(k, params[k]);
 }
 
 void epr_density_acc_flush(const float *params, const epr_density_prep *P, const epr_density_acc *A, float *dparams) {
-    for (int k = 0; k < EPR_DENSITY_NPARAMS; k++) {
-        double g = A->g[k];
-        if (density_is_h(k)) g *= 1.0 / (1.0 + exp(-(double)params[k])); /* softplus' = sigmoid */
-        else if (density_is_a(k)) g *= 1.0 - (double)P->v[k] * P->v[k];  /* tanh' */
-        dparams[k] += (float)g;
-    }
+    for (int k = 0; k < EPR_DENSITY_NPARAMS; k++)
+        dparams[k] += (float)(A->g[k] * epr_density_prep_deriv(k, params[k], P->v[k]));
 }
 
 float epr_density_logits(const float *params, float x) {
     epr_density_prep P;
-    epr_density_vtrace t;
+    epr_vtrace t;
     const epr_vf xv = epr_vsplat(x);
     epr_density_prepare(params, &P);
-    return epr_density_veval(P.v, &xv, &t)[0];
+    return epr_veval(P.v, &xv, &t)[0];
 }
 
-double epr_density_logits_d(const float *params, double x) {
-    double in[3] = {x, 0, 0};
-    int n_in = 1;
-    for (int k = 0; k < 4; k++) {
-        int n_out = density_width[k + 1];
-        double out[3];
-        for (int i = 0; i < n_out; i++) {
-            double z = params[density_b_off[k] + i];
-            for (int j = 0; j < n_in; j++) z += softplus_d(params[density_h_off[k] + i * n_in + j]) * in[j];
-            if (k < 3) z += tanh((double)params[density_a_off[k] + i]) * tanh(z);
-            out[i] = z;
-        }
-        memcpy(in, out, sizeof(double) * (size_t)n_out);
-        n_in = n_out;
-    }
-    return in[0];
-}
-
-static double sigmoid_d(double z) { return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z)); }
+double epr_density_logits_d(const float *params, double x) { return epr_density_logits_dd(params, x); }
 
 double epr_density_likelihood_d(const float *params, double y) {
-    double l = epr_density_logits_d(params, y - 0.5), u = epr_density_logits_d(params, y + 0.5);
-    double s = (l + u > 0.0) ? -1.0 : 1.0;
-    double p = fabs(sigmoid_d(s * u) - sigmoid_d(s * l));
-    return p < (double)EPR_DENSITY_LIKELIHOOD_BOUND ? (double)EPR_DENSITY_LIKELIHOOD_BOUND : p;
+    return epr_density_likelihood_dd(params, y, (double)EPR_DENSITY_LIKELIHOOD_BOUND);
 }
 
 float epr_density_likelihood(const float *params, float y) {
     epr_density_prep P;
     const epr_vf yv = epr_vsplat(y);
     epr_density_prepare(params, &P);
-    return epr_density_vp(P.v, &yv)[0];
+    return epr_vp(P.v, &yv)[0];
 }
 
 EPR_DENSITY_CLONES
@@ -121,7 +82,7 @@ double epr_density_bits_grad(const float *params, const float *y, size_t n, size
             yv[k] = y[(i0 + (size_t)k) * stride];
             wv[k] = weight; /* padding lanes keep w = 0: no gradient */
         }
-        epr_density_vblock(P.v, &yv, &wv, &bv, &gv, want_grad ? V.g : NULL);
+        epr_vblock(P.v, &yv, &wv, &bv, &gv, want_grad ? V.g : NULL);
         for (int k = 0; k < m; k++) bits += bv[k];
         if (!want_grad) continue;
         epr_density_vacc_tick(&V, &A);

@@ -8,6 +8,7 @@
 
 #include "common/rng.h"
 #include "epr/decoder.h"
+#include "epr/epr_model_internal.h"
 #include "epr/density.h"
 #include "epr/rate.h"
 
@@ -313,8 +314,8 @@ double epr_model_rate_noisy(epr_model *em, uint64_t seed, long step, double lamb
     double total = 0;
     for (int gi = 0; gi < em->ng; gi++) {
         group *g = &em->g[gi];
-        size_t b = (size_t)((unsigned __int128)g->rows * (unsigned)rank / (unsigned)nranks);
-        size_t e = (size_t)((unsigned __int128)g->rows * (unsigned)(rank + 1) / (unsigned)nranks);
+        size_t b, e;
+        epr_model_rows_split(g->rows, rank, nranks, &b, &e);
         epr_noise_key key = {seed, (uint64_t)step, (uint32_t)gi, 0};
         double bits = 0;
         epr_err err;
@@ -379,4 +380,22 @@ void epr_model_psi_range(const epr_model *em, size_t *begin, size_t *end) {
     }
     *begin = em->g[0].psi_off;
     *end = em->g[em->ng - 1].psi_off + em->g[em->ng - 1].npsi;
+}
+
+int epr_model_group_n_log_s(const epr_model *em, int gi) { return n_log_s(&em->g[gi]); }
+
+size_t epr_model_theta_size(const epr_model *em) { return em->n_compressed; }
+
+int epr_model_tensor_storage(const epr_model *em, int i, size_t *off) {
+    if (em->theta_off[i] != SIZE_MAX) {
+        *off = em->theta_off[i];
+        return 1;
+    }
+    /* uncompressed tensors follow the groups' Ψ in tensor order (as bound at create) */
+    size_t begin, end;
+    epr_model_psi_range(em, &begin, &end);
+    for (int j = 0; j < i; j++)
+        if (em->theta_off[j] == SIZE_MAX) end += nn_model_tensor(em->net, j)->size;
+    *off = end;
+    return 0;
 }

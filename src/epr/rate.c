@@ -52,7 +52,7 @@ int epr_rate_noisy(const float *density, const float *latent, size_t rows, int e
                 y[k] = phi_hat[k] + noise;
                 w[k] = weight; /* padding lanes keep w = 0: no gradient */
             }
-            epr_density_vblock(P.v, &y, &w, &bv, &dy, want_grad ? V.g : NULL);
+            epr_vblock(P.v, &y, &w, &bv, &dy, want_grad ? V.g : NULL);
             for (int k = 0; k < m; k++) bits += bv[k];
             if (!want_grad) continue;
             epr_density_vacc_tick(&V, &A);

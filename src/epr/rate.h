@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/hostdev.h"
 #include "common/status.h"
 
 typedef struct {
@@ -39,7 +40,7 @@ typedef struct {
 
 /* The noise counter of element (row, col) of a matrix with ell columns;
  * exposed so that tests and other code can reproduce the noise. */
-static inline uint64_t epr_rate_noise_counter(const epr_noise_key *k, size_t row, int ell, int col) {
+static inline EPR_HD uint64_t epr_rate_noise_counter(const epr_noise_key *k, size_t row, int ell, int col) {
     return k->step << 40 | (uint64_t)k->group_id << 32 | (k->elem_base + (uint64_t)row * (uint64_t)ell + (uint64_t)col);
 }
 
