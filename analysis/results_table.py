@@ -36,7 +36,7 @@ except ImportError:  # the pyenv python3 on PATH has no h5py
     sys.exit("results_table.py: needs h5py: run it with /usr/bin/python3")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from epr_results import family, family_key, s  # noqa: E402
+from epr_results import family, family_key, paper_lookup, paper_table, s  # noqa: E402
 
 
 def attr(obj, name, default=None):
@@ -103,7 +103,7 @@ def table(d, target):
         delta = f"{100 * (r['err'] - b):+.2f}" if b is not None else "–"
         mc = f"{r['method']} | " if several else ""
         out.append(f"| {mc}{r['lam']:g} | {r['lam'] * r['ncomp']:.3g} | {r['seed']} | {r['steps']} | {100 * r['err']:.2f}% | "
-                   f"{delta} | {100 * r['err_raw']:.2f}% | {r['bits'] / 8192:.2f} KB | {r['size']:,} B | "
+                   f"{delta} | {100 * r['err_raw']:.2f}% | {r['bits'] / 8e3:.2f} KB | {r['size']:,} B | "
                    f"{r['f32'] / r['size']:.0f}× | {r['wall']:.0f} s |")
     if target and b is not None:
         ratio, pts = target
@@ -119,19 +119,24 @@ def table(d, target):
 
 # ---- --methods: EPR against the baselines ----
 
-# The paper's Table 1 (DESIGN.md §6) for the pairs of docs/results.md; the
-# paper trains on the full MNIST and has no Fashion-MNIST figures.
-PAPER = {
-    ("lenet300-100", "mnist"): "EPR (SQ) 8.56 KB, 124×, 1.9% error; float32 1.06 MB, 1.6% error",
-    ("lenet5-caffe", "mnist"): "EPR (SQ) 2.84 KB, 606×, 0.9% error; float32 1.72 MB, 0.7% error",
-}
-
-
 def paper_figure(model, data):
+    """The paper's Table 1 figure for the pair (data/paper_table1.tsv), in words."""
+    if "fashion" in data:
+        cifar = [r for r in paper_table() if r["model"] == model and r["data"] == "cifar10"]
+        if cifar:  # the large networks: CIFAR-10 figures for scale only (issue 15)
+            r = cifar[0]
+            return (f"— on Fashion-MNIST; for scale only, CIFAR-10 (not comparable data): EPR ({r['transform']}) "
+                    f"{r['epr_bytes'] / 1e3:g} KB, {r['ratio']:g}×, {r['epr_error']:g}% error; "
+                    f"float32 {r['float32_bytes'] / 1e6:g} MB, {r['float32_error']:g}% error")
     if "fashion" in data:
         return "— (the paper has no Fashion-MNIST figures)"
-    key = (model, "mnist") if "mnist" in data else None
-    return PAPER.get(key, "— (no figure for this pair)") + (" (full MNIST, 60,000 training images)" if key in PAPER else "")
+    r, note = paper_lookup(model, data)
+    if r is None:
+        return "— (no figure for this pair)"
+    kb = lambda b: f"{b / 1e6:.2f} MB" if b >= 1e6 else f"{b / 1e3:.2f} KB"
+    text = (f"EPR ({r['transform']}) {kb(r['epr_bytes'])}, {r['ratio']:g}×, {r['epr_error']:g}% error; "
+            f"float32 {kb(r['float32_bytes'])}, {r['float32_error']:g}% error")
+    return text + (" (full MNIST, 60,000 training images)" if note else "")
 
 
 def load_points(d):

@@ -45,15 +45,21 @@ typedef struct {
 
 static void run_phase(side *s, phase p) {
     if (p == PH_DECODE) {
-        if (s->dm) epr_cuda_decode(s->dm);
-        else epr_model_decode(s->em);
+        if (s->dm)
+            epr_cuda_decode(s->dm);
+        else
+            epr_model_decode(s->em);
     } else if (p == PH_BACKWARD) {
-        if (s->dm) epr_cuda_backward(s->dm);
-        else epr_model_backward(s->em);
+        if (s->dm)
+            epr_cuda_backward(s->dm);
+        else
+            epr_model_backward(s->em);
     } else {
         s->step++;
-        if (s->dm) (void)epr_cuda_rate_noisy(s->dm, 1, s->step, 3e-6, 0, 1);
-        else (void)epr_model_rate_noisy(s->em, 1, s->step, 3e-6, 0, 1);
+        if (s->dm)
+            (void)epr_cuda_rate_noisy(s->dm, 1, s->step, 3e-6, 0, 1);
+        else
+            (void)epr_model_rate_noisy(s->em, 1, s->step, 3e-6, 0, 1);
     }
 }
 
@@ -127,8 +133,10 @@ int main(int argc, char **argv) {
     const char *inis[16];
     int n = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
-        else if (n < 16) inis[n++] = argv[i];
+        if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+            seconds = atof(argv[++i]);
+        else if (n < 16)
+            inis[n++] = argv[i];
     }
     if (!n) {
         inis[n++] = "lenet5-caffe_mnist10k.ini";

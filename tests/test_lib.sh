@@ -12,6 +12,12 @@
 #                            prints a whole experiment: a two-layer dense
 #                            network (fc1 16, fc2 10) on DIR, batch 32,
 #                            log_every 10, EPR groups fc and bias
+#   mpi_test_env             exports what `epr`/mpirun need in a test: Open
+#                            MPI as root, oversubscription, one BLAS thread
+#   fail MSG...              "FAIL: MSG" on stderr, exit 1
+#   expect_in TEXT FILE      FILE contains TEXT (fixed string), else fail
+#   expect_status RC LOG CMD...  runs CMD (stdout+stderr to LOG) and fails
+#                            (showing LOG) unless it exits with RC
 TEST_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 tiny_data() {
@@ -53,4 +59,20 @@ tensors = fc1.weight, fc2.weight
 [group.bias]
 tensors = fc1.bias, fc2.bias
 INI
+}
+
+mpi_test_env() {
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+  export OMPI_MCA_rmaps_base_oversubscribe=1
+}
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+expect_in() { grep -qF -- "$1" "$2" || { cat "$2"; fail "'$1' not in $2"; }; }
+
+expect_status() {
+  local want=$1 log=$2; shift 2
+  local rc=0
+  "$@" > "$log" 2>&1 || rc=$?
+  [ "$rc" = "$want" ] || { cat "$log"; fail "'$*' exited $rc, expected $want"; }
 }

@@ -24,13 +24,17 @@ static inline EPR_HD int epr_density_is_a(int k) {
 
 /* Prepared value of parameter k (softplus of an H, tanh of an a, else
  * itself), float as in training, and d(prepared)/d(raw) in double for the
- * chain rule of the accumulated gradients. */
+ * chain rule of the accumulated gradients.  Evaluated in double and
+ * rounded once: glibc's and CUDA's float log1pf/expf/tanhf differ in the
+ * last bit for some arguments, their double versions agree to far below
+ * float rounding, so the CPU and the GPU prepare the same floats and the
+ * block kernel then gives the same bits per value on both. */
 static inline EPR_HD float epr_density_prep_value(int k, float x) {
-    if (epr_density_is_h(k)) return x > 15.0f ? x : log1pf(expf(x));
-    return epr_density_is_a(k) ? tanhf(x) : x;
+    if (epr_density_is_h(k)) return x > 15.0f ? x : (float)log1p(exp((double)x));
+    return epr_density_is_a(k) ? (float)tanh((double)x) : x;
 }
 static inline EPR_HD double epr_density_prep_deriv(int k, float x, float prepared) {
-    if (epr_density_is_h(k)) return 1.0 / (1.0 + exp(-(double)x)); /* softplus' = sigmoid */
+    if (epr_density_is_h(k)) return 1.0 / (1.0 + exp(-(double)x));     /* softplus' = sigmoid */
     if (epr_density_is_a(k)) return 1.0 - (double)prepared * prepared; /* tanh' */
     return 1.0;
 }

@@ -61,8 +61,7 @@ static int fail_free(epr_model *em, int rc) {
     return rc;
 }
 
-/* 1 if name matches one of the comma-separated patterns. */
-static int matches_any(const char *patterns, const char *name) {
+int epr_model_name_matches(const char *patterns, const char *name) {
     if (!patterns) return 0;
     const char *p = patterns;
     while (*p) {
@@ -117,7 +116,7 @@ int epr_model_create(nn_model *net, const epr_group_def *specs, int n_groups, co
             if (em->theta_off[ti] != SIZE_MAX)
                 return fail_free(em, epr_fail(err, EPR_EARG, "tensor %s is in two groups (second: %s)", name,
                                               g->spec.name));
-            if (matches_any(uncompressed, name))
+            if (epr_model_name_matches(uncompressed, name))
                 return fail_free(em, epr_fail(err, EPR_EARG, "tensor %s is in group %s but also matches [epr] "
                                               "uncompressed", name, g->spec.name));
             nn_param *p = nn_model_tensor(net, ti);
@@ -147,7 +146,7 @@ int epr_model_create(nn_model *net, const epr_group_def *specs, int n_groups, co
     }
     if (n_groups) {
         for (int i = 0; i < nt; i++)
-            if (em->theta_off[i] == SIZE_MAX && !matches_any(uncompressed, nn_model_tensor(net, i)->name))
+            if (em->theta_off[i] == SIZE_MAX && !epr_model_name_matches(uncompressed, nn_model_tensor(net, i)->name))
                 return fail_free(em, epr_fail(err, EPR_EARG,
                                               "tensor %s is in no group (with EPR on, put every tensor in a group "
                                               "or list it in [epr] uncompressed)",
@@ -191,21 +190,28 @@ int epr_model_create(nn_model *net, const epr_group_def *specs, int n_groups, co
 
     /* ---- initialise: θ as usual for the layer, then Ψ and ϑ from θ ---- */
     nn_model_init_params(net, seed);
-    for (int gi = 0; gi < n_groups; gi++) {
+    int rc = epr_model_init_from_theta(em, seed, err);
+    if (rc) return fail_free(em, rc);
+    *out = em;
+    return 0;
+}
+
+int epr_model_init_from_theta(epr_model *em, uint64_t seed, epr_err *err) {
+    nn_model *net = em->net;
+    for (int gi = 0; gi < em->ng; gi++) {
         group *g = &em->g[gi];
         int ell = g->spec.ell;
         float *psi = em->params + g->psi_off;
         if (g->spec.decoder == EPR_DECODER_CONV_AFFINE && g->spec.transform != EPR_TRANSFORM_IDENTITY) {
             float *T = psi + 2 * (size_t)ell;
             if (g->spec.transform != EPR_TRANSFORM_LEARNED) {
-                g->T_fixed = malloc((size_t)ell * (size_t)ell * sizeof(float));
-                if (!g->T_fixed) return fail_free(em, epr_fail(err, EPR_ENOMEM, "out of memory"));
+                if (!g->T_fixed) g->T_fixed = malloc((size_t)ell * (size_t)ell * sizeof(float));
+                RETURN_ERROR_IF(!g->T_fixed, err, EPR_ENOMEM, "out of memory");
                 T = g->T_fixed;
             }
             int kh = g->spec.kh, kw = g->spec.kw;
             if (kh * kw != ell) kh = 1, kw = ell;
-            int rc = epr_transform_build(g->spec.transform, kh, kw, epr_mix64(seed) + (uint64_t)gi, T, err);
-            if (rc) return fail_free(em, rc);
+            CHECK_STATUS(epr_transform_build(g->spec.transform, kh, kw, epr_mix64(seed) + (uint64_t)gi, T, err));
         }
         for (int j = 0; j < g->spec.n_tensors; j++) {
             size_t size = nn_model_tensor(net, g->tidx[j])->size;
@@ -214,15 +220,13 @@ int epr_model_create(nn_model *net, const epr_group_def *specs, int n_groups, co
             if (g->spec.decoder == EPR_DECODER_AFFINE) {
                 epr_affine_init(g->spec.log_step, theta, size, psi, latent);
             } else {
-                int rc = epr_conv_affine_init(ell, group_T(em, g), g->spec.log_step, theta, size / (size_t)ell, psi,
-                                              latent, err);
-                if (rc) return fail_free(em, rc);
+                CHECK_STATUS(epr_conv_affine_init(ell, group_T(em, g), g->spec.log_step, theta, size / (size_t)ell,
+                                                  psi, latent, err));
             }
         }
         epr_density_init(em->params + g->dens_off, ell, epr_mix64(seed ^ 0x5eedULL) + (uint64_t)gi);
     }
     epr_model_decode(em);
-    *out = em;
     return 0;
 }
 
@@ -253,6 +257,29 @@ void epr_model_decode(epr_model *em) {
             else
                 epr_conv_affine_decode(g->spec.ell, psi, group_T(em, g), latent, size / (size_t)g->spec.ell, theta,
                                        NULL, em->work);
+        }
+    }
+}
+
+void epr_model_decode_latent(epr_model *em) {
+    for (int gi = 0; gi < em->ng; gi++) {
+        group *g = &em->g[gi];
+        const float *psi = em->params + g->psi_off;
+        const int ell = g->spec.ell, k = n_log_s(g);
+        const float *T = group_T(em, g);
+        for (int j = 0; j < g->spec.n_tensors; j++) {
+            size_t size = nn_model_tensor(em->net, g->tidx[j])->size;
+            float *theta = em->theta + em->theta_off[g->tidx[j]];
+            const float *latent = em->params + g->latent_off + g->toff[j];
+            for (size_t r = 0; r < size / (size_t)ell; r++)
+                for (int q = 0; q < ell; q++) {
+                    float acc = 0.0f;
+                    if (T)
+                        for (int c = 0; c < ell; c++) acc += T[(size_t)q * ell + c] * latent[r * ell + c];
+                    else
+                        acc = latent[r * ell + q];
+                    theta[r * ell + q] = acc + psi[k + (k == 1 ? 0 : q)];
+                }
         }
     }
 }

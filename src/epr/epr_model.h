@@ -49,6 +49,9 @@ typedef struct epr_model epr_model;
  * allocates and binds, and initialises everything from seed. */
 int epr_model_create(nn_model *net, const epr_group_def *groups, int n_groups, const char *uncompressed,
                      uint64_t seed, epr_model **out, epr_err *err);
+/* 1 if name matches one of the comma- or space-separated fnmatch patterns
+ * (NULL: none), as `uncompressed` above is read. */
+int epr_model_name_matches(const char *patterns, const char *name);
 void epr_model_free(epr_model *em);
 
 nn_model *epr_model_net(epr_model *em);
@@ -70,6 +73,14 @@ size_t epr_model_density_size(const epr_model *em);
 
 /* θ of compressed tensors from the current train block. */
 void epr_model_decode(epr_model *em);
+/* The same without the rounding (θ of the continuous latent: ϑ + b, or
+ * T·ϑ_row + c), for exporting a run's weights before quantisation. */
+void epr_model_decode_latent(epr_model *em);
+/* Ψ (log s = the group's log_step, offsets 0), the latents ϑ and the
+ * densities initialised from the θ now in the network's tensors, exactly as
+ * epr_model_create does after its own initialisation: load pretrained θ
+ * into the tensors, then call this (`[model] init`).  Then θ is decoded. */
+int epr_model_init_from_theta(epr_model *em, uint64_t seed, epr_err *err);
 /* After nn_backward: d(latent), d(Ψ) from dθ; density grads zeroed.
  * Uncompressed tensors' grads are already in place. */
 void epr_model_backward(epr_model *em);

@@ -429,6 +429,7 @@ static void bn_forward(nn_model *m, nn_layer *L, const float *x, int n, int trai
     const int C = L->c;
     const size_t P = (size_t)L->h * L->w, cnt = (size_t)n * P;
     const float *beta = L->bt >= 0 ? m->tensors[L->bt].w : NULL;
+    const float *gamma = L->wt >= 0 ? m->tensors[L->wt].w : NULL;
     float *rm = m->buffers[L->rmean].data, *rv = m->buffers[L->rvar].data;
     L->bn_training = training;
     for (int c = 0; c < C; c++) {
@@ -458,7 +459,12 @@ static void bn_forward(nn_model *m, nn_layer *L, const float *x, int n, int trai
         for (int i = 0; i < n; i++) {
             const float *xp = x + ((size_t)i * C + c) * P;
             float *yp = L->y + ((size_t)i * C + c) * P;
-            for (size_t p = 0; p < P; p++) yp[p] = (xp[p] - mean) * invstd + b;
+            if (gamma) {
+                const float g = gamma[c];
+                for (size_t p = 0; p < P; p++) yp[p] = ((xp[p] - mean) * invstd) * g + b;
+            } else {
+                for (size_t p = 0; p < P; p++) yp[p] = (xp[p] - mean) * invstd + b;
+            }
         }
     }
 }
@@ -467,6 +473,8 @@ static void bn_backward(nn_model *m, nn_layer *L, const float *x, float *dx, int
     const int C = L->c;
     const size_t P = (size_t)L->h * L->w, cnt = (size_t)n * P;
     float *dbeta = L->bt >= 0 ? m->tensors[L->bt].dw : NULL;
+    float *dgamma = L->wt >= 0 ? m->tensors[L->wt].dw : NULL;
+    const float *gamma = L->wt >= 0 ? m->tensors[L->wt].w : NULL;
     for (int c = 0; c < C; c++) {
         const float mean = L->bn_mean[c], invstd = L->bn_invstd[c];
         double sd = 0.0, sdx = 0.0; /* sum dy, sum dy * xhat */
@@ -477,16 +485,19 @@ static void bn_backward(nn_model *m, nn_layer *L, const float *x, float *dx, int
         }
         sdx *= invstd;
         if (dbeta) dbeta[c] = (float)sd;
+        if (dgamma) dgamma[c] = (float)sdx; /* sum dy * xhat */
         if (!dx) continue;
         /* Train mode: the batch statistics depend on x, which adds the two
-         * mean terms; eval mode is a fixed affine map. */
+         * mean terms; eval mode is a fixed affine map.  With gamma, d xhat =
+         * gamma * dy, so every term scales by gamma. */
         float md = L->bn_training ? (float)(sd / (double)cnt) : 0.0f;
         float mdx = L->bn_training ? (float)(sdx / (double)cnt) : 0.0f;
+        const float scale = gamma ? invstd * gamma[c] : invstd;
         for (int i = 0; i < n; i++) {
             const float *xp = x + ((size_t)i * C + c) * P, *d = L->dy + ((size_t)i * C + c) * P;
             float *g = dx + ((size_t)i * C + c) * P;
             for (size_t p = 0; p < P; p++) {
-                float v = invstd * (d[p] - md - (xp[p] - mean) * invstd * mdx);
+                float v = scale * (d[p] - md - (xp[p] - mean) * invstd * mdx);
                 g[p] = acc ? g[p] + v : v;
             }
         }

@@ -162,7 +162,7 @@ static const char *allowed_keys(nn_op op) {
     case NN_CONV: return " out k stride pad bias ";
     case NN_MAXPOOL: return " k stride pad ";
     case NN_AVGPOOL: return " k stride ";
-    case NN_BATCHNORM: return " momentum eps ";
+    case NN_BATCHNORM: return " momentum eps affine ";
     case NN_ADD: return " with ";
     default: return " ";
     }
@@ -211,7 +211,10 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
             L->op = ops[i];
             found = 1;
         }
-    RETURN_ERROR_IF(!found, err, EPR_EARG, "layer %d: unknown layer type '%s'", num, tok);
+    RETURN_ERROR_IF(!found, err, EPR_EARG,
+                    "layer %d: unknown layer type '%s' (types: dense, conv, maxpool, avgpool, gap, relu, batchnorm, "
+                    "add, flatten)",
+                    num, tok);
     const char *type = op_name(L->op);
     while ((tok = strtok_r(NULL, " \t\r", &save))) {
         char *eq = strchr(tok, '=');
@@ -231,8 +234,9 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
             strcpy(dst, val);
             continue;
         }
-        RETURN_ERROR_IF(!strstr(allowed_keys(L->op), pat), err, EPR_EARG,
-                        "layer %d (%s): unknown key '%s'", num, type, key);
+        const char *ak = allowed_keys(L->op);
+        RETURN_ERROR_IF(!strstr(ak, pat), err, EPR_EARG, "layer %d (%s): unknown key '%s' (keys of %s: name in%.*s)",
+                        num, type, key, type, (int)strlen(ak) - 1, ak);
         int bad;
         if (strcmp(key, "out") == 0) {
             bad = parse_int(val, 1, 1 << 24, &iv);
@@ -249,6 +253,9 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
         } else if (strcmp(key, "bias") == 0) {
             bad = parse_int(val, 0, 1, &iv);
             L->bias = (int)iv;
+        } else if (strcmp(key, "affine") == 0) {
+            bad = parse_int(val, 0, 1, &iv);
+            L->affine = (int)iv;
         } else if (strcmp(key, "momentum") == 0) {
             bad = parse_float(val, 0.0f, 1.0f, &L->momentum);
         } else { /* eps */
@@ -461,6 +468,7 @@ int nn_model_build(const char *spec, int c, int h, int w, int max_batch, nn_mode
             size_t g = (size_t)L->oc * L->oh * L->ow * chunk; /* only used when chunk > 1 */
             if (chunk > 1 && g > m->gather_size) m->gather_size = g;
         } else if (L->op == NN_BATCHNORM) {
+            if (L->affine) L->wt = add_tensor(m, i, NN_PARAM_WEIGHT, 1, (int[]){L->c}, L->c, L->c); /* gamma */
             L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->c}, L->c, L->c); /* beta */
             L->rmean = add_buffer(m, i, "running_mean", L->c);
             L->rvar = add_buffer(m, i, "running_var", L->c);
@@ -596,6 +604,8 @@ void nn_model_init_params(nn_model *m, uint64_t seed) {
         const nn_op op = m->layers[t->layer].op;
         if (t->kind == NN_PARAM_BIAS) {
             memset(t->w, 0, sizeof(float) * t->size);
+        } else if (op == NN_BATCHNORM) { /* gamma, as PyTorch */
+            for (size_t j = 0; j < t->size; j++) t->w[j] = 1.0f;
         } else if (op == NN_CONV) { /* He-normal, fan_in */
             const double sd = sqrt(2.0 / t->fan_in);
             for (size_t j = 0; j < t->size; j += 2) {

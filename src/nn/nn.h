@@ -16,7 +16,8 @@
  *   dense weight [out, in]       bias [out]
  *   conv weight  [out, in, kh, kw]  (so a [d x kh*kw] reshape has one
  *                                     spatial kernel per row)   bias [out]
- *   batch norm   beta [C] (gamma fixed at 1), running mean/var [C]
+ *   batch norm   beta [C] (gamma fixed at 1, or with affine=1 a tensor gamma [C]),
+ *                running mean/var [C]
  */
 #ifndef EPR_NN_H
 #define EPR_NN_H
@@ -75,14 +76,15 @@ const char *nn_builtin_spec(const char *name);
  *   conv    out=N k=K [stride=S] [pad=P] [name=S] [bias=0|1]
  *   maxpool k=K [stride=S] [pad=P]  avgpool k=K [stride=S]  gap
  *     (max-pool padding counts as -infinity; P <= K/2)
- *   relu    batchnorm [name=S] [momentum=0.1] [eps=1e-5]
+ *   relu    batchnorm [name=S] [momentum=0.1] [eps=1e-5] [affine=0|1]
  *   flatten add with=LAYERNAME
  * Every layer may carry name=S and in=LAYERNAME (default: previous layer);
  * in=/with= may also name "input", the model input.  Unnamed layers get
  * "<type><index>" (1-based, e.g. relu2).  '#' starts a comment to the end
  * of the line; empty entries are skipped.  Pools default to stride=k, conv
  * to stride=1 pad=0; dense flattens its input.  Batch norm has one tensor,
- * beta, named "<layer>.bias", and buffers "<layer>.running_mean" /
+ * beta, named "<layer>.bias" (with affine=1 also gamma, "<layer>.weight",
+ * initialised to 1: y = xhat * gamma + beta), and buffers "<layer>.running_mean" /
  * "<layer>.running_var" (momentum as in PyTorch: new = (1-m)*old + m*batch,
  * running variance unbiased).  The last layer's output is the logits; its
  * size is the number of classes.  On error returns EPR_EARG and a message

@@ -5,11 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PAD_TEXT_(x) #x
+#define PAD_TEXT(x) PAD_TEXT_(x)
+#define PAD_MAX_TEXT PAD_TEXT(DATASET_MAX_PAD)
+
 char *bitstream_arch_text(const char *layers, const dataset *d) {
     size_t n = strlen(layers) + 512;
     char *t = malloc(n);
     if (!t) return NULL;
     int o = snprintf(t, n, "epr-arch 1\ninput %d %d %d\n", d->c, d->h, d->w);
+    /* only padded data adds a line: every other text stays as it was */
+    if (d->pad) o += snprintf(t + o, n - (size_t)o, "pad %d\n", d->pad);
     if (d->normalize) {
         o += snprintf(t + o, n - (size_t)o, "normalize %d", d->c);
         for (int i = 0; i < d->c; i++) o += snprintf(t + o, n - (size_t)o, " %.9g", d->mean[i]);
@@ -18,8 +24,55 @@ char *bitstream_arch_text(const char *layers, const dataset *d) {
     } else {
         o += snprintf(t + o, n - (size_t)o, "normalize 0\n");
     }
-    snprintf(t + o, n - (size_t)o, "layers\n%s\n", layers);
+    o += snprintf(t + o, n - (size_t)o, "layers\n");
+    /* a comment of the layer spec (older readers skip it): what epr eval checks the data against */
+    if (d->name[0]) o += snprintf(t + o, n - (size_t)o, "# data %.31s %d\n", d->name, d->n_classes);
+    snprintf(t + o, n - (size_t)o, "%s\n", layers);
     return t;
+}
+
+int bitstream_arch_data(const char *layers, char *set, size_t cap, int *classes) {
+    char name[32];
+    int k;
+    if (!layers || strncmp(layers, "# data ", 7) || sscanf(layers + 7, "%31s %d", name, &k) != 2 || k < 1)
+        return 0;
+    snprintf(set, cap, "%s", name);
+    *classes = k;
+    return 1;
+}
+
+int bitstream_check_data(epr_file *f, const dataset *test, char *why, size_t cap) {
+    bitstream_arch a;
+    size_t alen;
+    const char *atext = epr_file_arch(f, &alen);
+    epr_err e = {0};
+    if (bitstream_arch_parse(atext, alen, &a, &e)) return 0; /* bitstream_evaluate reports it */
+    char set[32];
+    int classes = 0, bad = 0;
+    const int recorded = bitstream_arch_data(a.layers, set, sizeof set, &classes);
+    if (recorded && test->name[0] && strcmp(test->name, "idx") && strcmp(set, "idx") && strcmp(set, test->name)) {
+        snprintf(why, cap, "the file was trained on %s (%d classes), the data is %s", set, classes, test->name);
+        bad = 1;
+    } else if (recorded && classes != test->n_classes) {
+        snprintf(why, cap, "the file was trained on %s with %d classes, the data has %d", set, classes,
+                 test->n_classes);
+        bad = 1;
+    } else if (!recorded && a.c == test->c && a.h == test->h && a.w == test->w) {
+        /* older files: the labels present against the network's outputs (no
+         * parameters allocated); IDX data say 10 classes whatever they hold */
+        int top = -1;
+        for (int i = 0; i < test->n; i++)
+            if (test->labels[i] > top) top = test->labels[i];
+        nn_model *net = NULL;
+        if (!nn_model_build(a.layers, a.c, a.h, a.w, 1, &net, &e) && nn_model_num_classes(net) <= top) {
+            snprintf(why, cap, "the network has %d outputs, the data has labels up to %d", nn_model_num_classes(net),
+                     top);
+            bad = 1;
+        }
+        nn_model_free(net);
+    }
+    bitstream_arch_free(&a);
+    return bad;
 }
 
 void bitstream_arch_free(bitstream_arch *a) {
@@ -85,6 +138,16 @@ int bitstream_arch_parse_limited(const char *text, size_t len, const bitstream_l
         goto bad;
     if (!(nl = strchr(p, '\n'))) goto bad;
     p = nl + 1;
+    why = "bad 'pad P' line (0 < 2P < H, W; P <= " PAD_MAX_TEXT ")";
+    if (!strncmp(p, "pad", 3) && (p[3] == ' ' || p[3] == '\n')) {
+        char *e;
+        if (p[3] != ' ' || !isdigit((unsigned char)p[4])) goto bad;
+        long v = strtol(p + 4, &e, 10);
+        if (v < 1 || v > DATASET_MAX_PAD || 2 * v >= a->h || 2 * v >= a->w) goto bad;
+        a->pad = (int)v;
+        if (!(nl = strchr(p, '\n'))) goto bad;
+        p = nl + 1;
+    }
     why = "bad 'normalize' line";
     if (sscanf(p, "normalize %d", &nc) != 1 || (nc != 0 && nc != a->c)) goto bad;
     if (nc) {
@@ -263,10 +326,16 @@ int bitstream_evaluate(epr_file *f, dataset *test, int eval_batch, double *error
     const char *atext = epr_file_arch(f, &alen);
     /* the shape first: a network is not built for data it cannot take */
     CHECK_STATUS(bitstream_arch_parse(atext, alen, &a, err));
-    const int fits = a.c == test->c && a.h == test->h && a.w == test->w;
+    /* the same border as in training too (the caller pads: dataset_pad) */
+    const int fits = a.c == test->c && a.h == test->h && a.w == test->w && a.pad == test->pad;
     bitstream_arch_free(&a);
+    RETURN_ERROR_IF(!fits && a.pad, err, EPR_EARG,
+                    "the model takes %dx%dx%d inputs (%dx%d images zero-padded by %d) but the data has %dx%dx%d "
+                    "(padded by %d)",
+                    a.c, a.h, a.w, a.h - 2 * a.pad, a.w - 2 * a.pad, a.pad, test->c, test->h, test->w, test->pad);
     RETURN_ERROR_IF(!fits, err, EPR_EARG, "the model takes %dx%dx%d inputs but the data has %dx%dx%d", a.c, a.h,
                     a.w, test->c, test->h, test->w);
+
     CHECK_STATUS(bitstream_load_model(f, eval_batch, NULL, &net, &a, err));
     int rc = 0;
     float *x = NULL;
@@ -324,7 +393,7 @@ void bitstream_print_sizes(epr_file *f, FILE *out, int per_column) {
     }
     fprintf(out, "size %zu bytes (%.2f KB): header %zu, architecture %zu, decoder params %zu, tables %zu, "
                  "tensor index %zu, coded phi %zu, extras %zu, crc %zu\n",
-            p.total, p.total / 1024.0, p.header, p.arch, p.decoder, p.tables, p.index, p.coded, p.extras, p.crc);
+            p.total, p.total / 1e3, p.header, p.arch, p.decoder, p.tables, p.index, p.coded, p.extras, p.crc);
     fprintf(out, "  %lld compressed parameters at %.4f bits/param (whole file); %lld uncompressed floats in extras\n",
             (long long)n_comp, n_comp ? 8.0 * (double)p.total / (double)n_comp : 0.0, (long long)n_extra);
     for (int g = 0; g < epr_file_group_count(f); g++) {

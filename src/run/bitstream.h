@@ -8,6 +8,7 @@
  * Architecture text (UTF-8, stored verbatim in the file):
  *     epr-arch 1
  *     input C H W
+ *     pad P                (only when P > 0: images zero-padded by P pixels)
  *     normalize 0 | normalize C mean_1..mean_C std_1..std_C   (%.9g)
  *     layers
  *     <the nn layer spec, one layer per line>
@@ -34,7 +35,8 @@ typedef struct {
 #define BITSTREAM_MAX_INPUT (3 * 512 * 512) /* a 512x512 RGB image */
 
 typedef struct {
-    int c, h, w;
+    int c, h, w;    /* the network's input: with the border when pad > 0 */
+    int pad;        /* optional line `pad P`: the data's images were zero-padded by P (dataset_pad) */
     int normalize;
     float mean[DATASET_MAX_CHANNELS], std[DATASET_MAX_CHANNELS];
     char *layers; /* malloc'd */
@@ -69,9 +71,21 @@ int bitstream_tensor_specs(nn_model *net, const int *group_of, const int32_t *co
 int bitstream_load_model(epr_file *f, int max_batch, const bitstream_limits *lim, nn_model **net,
                          bitstream_arch *arch, epr_err *err);
 
+/* The training data set recorded in a layer spec (the first line
+ * "# data SET N" that bitstream_arch_text writes when the data set
+ * has a name): 1 and *set, *classes, or 0 for files without it. */
+int bitstream_arch_data(const char *layers, char *set, size_t cap, int *classes);
+
+/* Whether the data fits the file beyond its input shape: 1 and a reason in
+ * why when the file records another data set (both named, neither idx) or
+ * another class count, or (files without the record) the data has labels
+ * the network cannot output; else 0. */
+int bitstream_check_data(epr_file *f, const dataset *test, char *why, size_t cap);
+
 /* Test error of an open file's network on a data set (fraction).  The
- * data set must have the file's input shape (checked before the network is
- * built); the file's normalisation is applied.  preds (may be NULL)
+ * data set must have the file's input shape and padding (test->pad ==
+ * the text's pad; checked before the network is built); the file's
+ * normalisation is applied.  preds (may be NULL)
  * receives test->n predicted classes.  Default limits. */
 int bitstream_evaluate(epr_file *f, dataset *test, int eval_batch, double *error, int *preds, epr_err *err);
 

@@ -37,7 +37,7 @@
 
 const char *const CURVE_NAMES[N_CURVES] = {"step",          "loss",           "cross_entropy",
                                            "rate_noisy_bits", "rate_exact_bits", "train_error",
-                                           "test_error",    "images_per_s"};
+                                           "test_error",    "images_per_s", "validation_error"};
 
 typedef struct {
     h5run_dataset ds[MAX_DS];
@@ -81,6 +81,8 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
         add_ds(&L, "/optimizer/", "decoder_adam_m", H5RUN_F32, t->psi_end - t->psi_begin, t->dec1);
         add_ds(&L, "/optimizer/", "decoder_adam_v", H5RUN_F32, t->psi_end - t->psi_begin, t->dec2);
     }
+    if (t->valid.n) /* which training images were held out (their indices in the loaded training set) */
+        add_ds(&L, "/data/", "validation_indices", H5RUN_I32, (size_t)t->valid.n, t->valid.source_index);
     int64_t rng[2] = {(int64_t)cfg->seed, t->step};
     add_ds(&L, "/rng/", "state", H5RUN_I64, 2, rng);
     /* per-group views for readers (h5py users); resume reads train_block */
@@ -125,6 +127,7 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     a[na++] = h5run_str("architecture", t->arch_text); /* what a .epr would store */
     run_info info; /* what studies read (h5run.h, "Study attributes") */
     run_info_fill(cfg, &t->train, &t->test, &info);
+    info.n_validation = t->valid.n;
     na += run_info_attrs(&info, a + na);
 
     h5run_curve c[N_CURVES];
@@ -134,9 +137,18 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     int nf = 0;
     const char *slash = strrchr(t->epr_path, '/');
     if (fin) {
-        f[nf++] = h5run_f64("test_error", cfg->epr_enabled ? fin->test_error_file : fin->test_error);
+        f[nf++] = h5run_f64("test_error", cfg->epr_enabled ? fin->test_error_file
+                                          : fin->chose_raw ? fin->test_error_raw
+                                                           : fin->test_error);
         f[nf++] = h5run_f64("test_error_ema", fin->test_error);
         f[nf++] = h5run_f64("test_error_raw", fin->test_error_raw);
+        f[nf++] = h5run_f64("validation_error", t->valid.n ? (fin->chose_raw ? fin->validation_error_raw
+                                                                              : fin->validation_error_ema)
+                                                            : NAN);
+        f[nf++] = h5run_f64("validation_error_ema", fin->validation_error_ema);
+        f[nf++] = h5run_f64("validation_error_raw", fin->validation_error_raw);
+        f[nf++] = h5run_str("weights", fin->chose_raw || !t->ema ? "raw" : "ema");
+        f[nf++] = h5run_str("weights_chosen_on", t->valid.n && t->ema ? "validation" : "none");
         f[nf++] = h5run_i64("size_bytes", cfg->epr_enabled ? fin->file_bytes
                                                              : (int64_t)(4 * nn_model_num_params(t->net)));
         f[nf++] = h5run_i64("float32_bytes", (int64_t)(4 * nn_model_num_params(t->net)));

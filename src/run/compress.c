@@ -12,6 +12,8 @@ int compress_run(const char *run_path, const char *out_path, int use_raw, FILE *
     run_loaded r;
     void *bytes = NULL;
     size_t len = 0;
+    memset(&r, 0, sizeof r);
+    CHECK_STATUS(fs_check_not_input(out_path, run_path, "the run file", err));
     int rc = run_load_open(run_path, NULL, 0, &r, err);
     if (!rc && !r.epr_enabled)
         rc = epr_fail(err, EPR_EARG, "%s: a plain (float32) run has no integer phi to compress", run_path);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nn/nn.h"
+#include "run/dataset.h"
 
 typedef enum { K_STR, K_INT, K_LONG, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_LIST_LONG, K_TEXT } key_type;
 
@@ -32,13 +33,17 @@ static const key_def KEYS[] = {
     {"data", "test_labels", K_STR, F(test_labels), "", "IDX labels for set=idx"},
     {"data", "cifar_train", K_STR, F(cifar_train), "cifar-10-batches-bin/data_batch_1.bin,cifar-10-batches-bin/data_batch_2.bin,cifar-10-batches-bin/data_batch_3.bin,cifar-10-batches-bin/data_batch_4.bin,cifar-10-batches-bin/data_batch_5.bin", "comma-separated CIFAR-10 batch files for set=cifar10"},
     {"data", "cifar_test", K_STR, F(cifar_test), "cifar-10-batches-bin/test_batch.bin", "CIFAR-10 test batch file(s)"},
-    {"data", "augment", K_STR, F(augment), "none", "training augmentation: none | crop-flip (4-pixel padded random crop + horizontal flip) | rrc-flip (random-resized crop to `crop` + flip; set=pack)"},
+    {"data", "augment", K_STR, F(augment), "none", "training augmentation: none | crop-flip (4-pixel padded random crop + horizontal flip) | crop (the same crop, no flip) | rrc-flip (random-resized crop to `crop` + flip; set=pack)"},
+    {"data", "pad", K_INT, F(pad), "0", "zero border of P pixels around every image, train and test (28x28 -> 32x32 with 2), before normalisation and augmentation; recorded in the .epr so epr eval pads alike (not with set=pack)"},
     {"data", "normalize", K_BOOL, F(normalize), "false", "normalise inputs per channel with the training set's mean and std"},
     {"data", "train_pack", K_STR, F(train_pack), "imagenet/train.pack", "packed training images for set=pack (docs/imagenet-pack.md)"},
     {"data", "test_pack", K_STR, F(test_pack), "imagenet/val.pack", "packed test images for set=pack"},
+    {"data", "validation", K_DOUBLE, F(validation), "0", "training images held out for validation (model choice at the end, validation curve): a count (e.g. 1000) or a fraction < 1 (e.g. 0.1); the same images for every seed (fixed split seed, docs/validation.md); 0 = none"},
     {"data", "crop", K_INT, F(crop), "0", "set=pack: network input HxW (0 = the stored size); test images are centre-cropped"},
     {"model", "name", K_STR, F(model_name), "lenet300-100", "built-in network (lenet300-100, lenet5-caffe, vgg16-cifar, resnet20-4, resnet18, resnet50) or custom"},
     {"model", "layers", K_TEXT, 0, 0, "", "layer list for name=custom, one layer per (indented) line; see `epr train --help`"},
+    {"model", "batchnorm_affine", K_BOOL, F(bn_affine), "false", "give every batch norm of the network a learnable gamma (affine=1, tensor NAME.weight), as torchvision's, e.g. to start from a torchvision ResNet with init"},
+    {"model", "init", K_STR, F(model_init), "", "start from these weights: an .npz or .safetensors file of float32 tensors named as the network's (python/pt_to_init.py converts a PyTorch state_dict); a relative path is taken from the working directory"},
     {"train", "steps", K_LONG, F(steps), "6000", "optimizer steps"},
     {"train", "batch", K_INT, F(batch), "64", "global batch size (split across ranks)"},
     {"train", "eval_batch", K_INT, F(eval_batch), "100", "batch size for evaluation (epr eval uses the same default)"},
@@ -51,6 +56,9 @@ static const key_def KEYS[] = {
     {"train", "adam_eps", K_FLOAT, F(adam_eps), "1e-8", "Adam epsilon"},
     {"train", "lr_decay", K_FLOAT, F(lr_decay), "1", "learning-rate factor applied at each milestone"},
     {"train", "lr_milestones", K_LIST_LONG, F(lr_milestones), "", "comma-separated steps where lr is multiplied by lr_decay"},
+    {"train", "lr_schedule", K_STR, F(lr_schedule), "step", "step (lr times lr_decay at each of lr_milestones; none: constant) | cosine (from lr down to lr_min at the last step, after the warm-up)"},
+    {"train", "warmup_steps", K_LONG, F(warmup_steps), "0", "linear learning-rate warm-up: lr*(t+1)/warmup_steps for the first steps"},
+    {"train", "lr_min", K_DOUBLE, F(lr_min), "0", "lr_schedule = cosine: the learning rate at the last step"},
     {"train", "ema", K_FLOAT, F(ema), "0.999", "EMA decay of the network parameters (0 = no EMA)"},
     {"train", "seed", K_U64, F(seed), "1", "seed of initialisation, shuffling and rate noise"},
     {"train", "log_every", K_LONG, F(log_every), "100", "steps between progress lines"},
@@ -61,6 +69,9 @@ static const key_def KEYS[] = {
     {"epr", "enabled", K_BOOL, F(epr_enabled), "false", "train with entropy-penalized reparameterization"},
     {"epr", "lambda", K_DOUBLE, F(lambda), "1e-6", "rate weight: loss = mean CE (nats) + lambda * rate_bits"},
     {"epr", "decoder_lr", K_FLOAT, F(decoder_lr), "1e-3", "with optimizer = sgd: Adam learning rate of the decoder parameters (their gradients sum over whole tensors)"},
+    {"epr", "lambda_ramp_steps", K_LONG, F(lambda_ramp_steps), "0", "lambda rises linearly over the first steps: lambda*(lambda_start + (1-lambda_start)*t/lambda_ramp_steps)"},
+    {"epr", "lambda_start", K_DOUBLE, F(lambda_start), "0", "the lambda ramp's start, a fraction of lambda in [0, 1]"},
+    {"epr", "freeze_phi_steps", K_LONG, F(freeze_phi_steps), "0", "final phase: the last steps train with phi frozen (the EMA model's), only decoder parameters, uncompressed tensors (biases, batch norm) and batch-norm statistics change; densities and the rate stop"},
     {"epr", "density_lr", K_FLOAT, F(density_lr), "1e-3", "Adam learning rate of the densities"},
     {"epr", "uncompressed", K_STR, F(uncompressed), "", "comma-separated tensor names or patterns (e.g. *.bias) kept as float32 extras"},
     {"baseline", "post", K_STR, F(baseline_post), "", "comma-separated post-training baselines written at the end of a plain run, each a file through the codec: float32, gzip, xz (of the float32 file), uniformN (N-bit uniform quantisation per group, N = 2..16, entropy-coded), kmeansN (k-means weight sharing, 2^N entries per group, entropy-coded), prune-kmeans (the codebook of a run with prune/kmeans_bits)"},
@@ -83,6 +94,12 @@ static const char *GROUP_KEYS[][2] = {
 };
 #define N_GROUP_KEYS ((int)(sizeof GROUP_KEYS / sizeof GROUP_KEYS[0]))
 
+/* A section header (key "") or a key line, where it was first given. */
+typedef struct {
+    char section[80], key[80];
+    int line;
+} cfg_seen;
+
 typedef struct {
     cfg_experiment *cfg;
     const char *path;
@@ -94,6 +111,9 @@ typedef struct {
     char last_section[80], last_key[80]; /* of the previous handler call */
     epr_err *err;
     int failed;
+    int indented;   /* the current line starts with white space (a continuation) */
+    cfg_seen *seen; /* every section header and key line so far: duplicates are errors */
+    int n_seen, cap_seen;
 } parse_ctx;
 
 static char *trim(char *s) {
@@ -311,6 +331,8 @@ static int apply(cfg_experiment *cfg, const char *section, const char *key, cons
         RETURN_ERROR_IF(!g, err, EPR_EARG, "%s: [%s]: more than %d groups", where, section, CFG_MAX_GROUPS);
         if (set_group_key(g, key, value, append, why, sizeof why))
             return epr_fail(err, EPR_EARG, "%s: [%s] %s: %s", where, section, key, why);
+        if (!strcmp(key, "ell")) g->ell_line = line;
+        if (!strcmp(key, "transform")) g->transform_line = line;
         return 0;
     }
     int section_known = 0;
@@ -328,6 +350,67 @@ static int apply(cfg_experiment *cfg, const char *section, const char *key, cons
     return epr_fail(err, EPR_EARG, "%s: [%s] unknown key '%s' (see `epr train --help`)", where, section, key);
 }
 
+/* Records a section header (name "") or a key line; a second one of the
+ * same name is an error naming both lines. */
+static int note_seen(parse_ctx *c, const char *section, const char *key) {
+    for (int i = 0; i < c->n_seen; i++) {
+        const cfg_seen *s = &c->seen[i];
+        if (strcmp(s->section, section) || strcmp(s->key, key)) continue;
+        if (key[0])
+            epr_fail(c->err, EPR_EARG, "%s:%d: [%s] %s is given twice (first at line %d)", c->path, c->line, section,
+                     key, s->line);
+        else
+            epr_fail(c->err, EPR_EARG, "%s:%d: section [%s] is given twice (first at line %d); merge the two", c->path,
+                     c->line, section, s->line);
+        c->failed = 1;
+        return 1;
+    }
+    if (c->n_seen == c->cap_seen) {
+        int cap = c->cap_seen ? 2 * c->cap_seen : 64;
+        cfg_seen *t = realloc(c->seen, (size_t)cap * sizeof *t);
+        if (!t) {
+            epr_fail(c->err, EPR_ENOMEM, "out of memory");
+            c->failed = 1;
+            return 1;
+        }
+        c->seen = t;
+        c->cap_seen = cap;
+    }
+    cfg_seen *s = &c->seen[c->n_seen++];
+    snprintf(s->section, sizeof s->section, "%s", section);
+    snprintf(s->key, sizeof s->key, "%s", key);
+    s->line = c->line;
+    return 0;
+}
+
+/* [model] layers grew by one line of the file (its text was `before`
+ * bytes long): the line of that piece, for experiment_layers_error. */
+static void note_layer_line(cfg_experiment *cfg, size_t before, int line) {
+    if (before == 0) cfg->n_layer_lines = 0; /* an empty first piece is merged with the next */
+    if (cfg->n_layer_lines < CFG_MAX_LAYER_LINES) cfg->layer_lines[cfg->n_layer_lines++] = line;
+}
+
+/* A section header line of the file (the reader sees it before inih):
+ * one without its ']' is an error at its own line, and a section given
+ * twice (e.g. two [group.fc]) is an error naming both lines. */
+static void check_header(parse_ctx *c, const char *line) {
+    const char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p != '[' || (p > line && c->last_key[0])) return; /* an indented line after a key continues it */
+    const char *close = strchr(p, ']');
+    if (!close) {
+        char shown[64];
+        snprintf(shown, sizeof shown, "%.*s", (int)strcspn(p, "\r\n"), p);
+        epr_fail(c->err, EPR_EARG, "%s:%d: unterminated section header '%s' (expected [NAME])", c->path, c->line,
+                 shown);
+        c->failed = 1;
+        return;
+    }
+    char name[80];
+    snprintf(name, sizeof name, "%.*s", (int)(close - p - 1), p + 1);
+    note_seen(c, trim(name), "");
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value) {
     parse_ctx *c = user;
     if (c->failed) return 0;
@@ -338,13 +421,16 @@ static int handler(void *user, const char *section, const char *name, const char
     /* inih hands an indented continuation line over as the same section
      * and key again; only a group's tensor list accumulates such lines
      * (the layer list does so by itself), every other key keeps the last. */
-    int cont = !strcmp(c->last_section, section) && !strcmp(c->last_key, name);
+    int cont = c->indented && !strcmp(c->last_section, section) && !strcmp(c->last_key, name);
     snprintf(c->last_section, sizeof c->last_section, "%s", section);
     snprintf(c->last_key, sizeof c->last_key, "%s", name);
+    if (!cont && note_seen(c, section, name)) return 0;
+    size_t layers_before = c->cfg->layers ? strlen(c->cfg->layers) : 0;
     if (apply(c->cfg, section, name, trim(v), where, c->line, cont, c->err)) {
         c->failed = 1;
         return 0;
     }
+    if (!strcmp(section, "model") && !strcmp(name, "layers")) note_layer_line(c->cfg, layers_before, c->line);
     return 1;
 }
 
@@ -364,7 +450,9 @@ static char *reader(char *str, int num, void *stream) {
     memcpy(str, s, len);
     str[len] = 0;
     c->pos += nl ? (size_t)(nl - s) + 1 : strlen(s);
-    return str;
+    c->indented = str[0] == ' ' || str[0] == '\t';
+    if (!c->failed) check_header(c, str);
+    return c->failed ? NULL : str;
 }
 
 static void set_defaults(cfg_experiment *cfg) {
@@ -472,6 +560,43 @@ static int validate_baseline(cfg_experiment *cfg, epr_err *err) {
     return EPR_OK;
 }
 
+
+/* The layer spec with " affine=1" added to every batchnorm entry that does
+ * not set affine ([model] batchnorm_affine).  Entries end at ';' or a
+ * newline; the key goes before a '#' comment.  malloc'd, NULL when out of
+ * memory. */
+static char *spec_bn_affine(const char *spec) {
+    size_t n = strlen(spec), entries = 1;
+    for (size_t i = 0; i < n; i++) entries += spec[i] == ';' || spec[i] == '\n';
+    char *out = malloc(n + 10 * entries + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    const char *p = spec;
+    for (;;) {
+        size_t len = strcspn(p, ";\n"), code = strcspn(p, "#;\n");
+        const char *q = p;
+        while (q < p + code && isspace((unsigned char)*q)) q++;
+        const int bn = !strncmp(q, "batchnorm", 9) && (q + 9 == p + code || isspace((unsigned char)q[9]));
+        int has = 0;
+        for (const char *k = q; bn && k + 7 <= p + code; k++) has |= !strncmp(k, "affine=", 7);
+        size_t end = code; /* the key goes after the entry's last token */
+        while (end > 0 && isspace((unsigned char)p[end - 1])) end--;
+        memcpy(out + o, p, end);
+        o += end;
+        if (bn && !has) {
+            memcpy(out + o, " affine=1", 9);
+            o += 9;
+        }
+        memcpy(out + o, p + end, len - end);
+        o += len - end;
+        if (!p[len]) break;
+        out[o++] = p[len];
+        p += len + 1;
+    }
+    out[o] = 0;
+    return out;
+}
+
 static int validate(cfg_experiment *cfg, epr_err *err) {
     const char *p = cfg->path;
     RETURN_ERROR_IF(strcmp(cfg->data_set, "mnist10k") && strcmp(cfg->data_set, "fashion-mnist") &&
@@ -479,13 +604,24 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
                         strcmp(cfg->data_set, "pack"),
                     err, EPR_EARG, "%s: [data] set: unknown data set '%s' (mnist10k | fashion-mnist | idx | cifar10 | pack)",
                     p, cfg->data_set);
-    RETURN_ERROR_IF(strcmp(cfg->augment, "none") && strcmp(cfg->augment, "crop-flip") &&
+    RETURN_ERROR_IF(strcmp(cfg->augment, "none") && strcmp(cfg->augment, "crop-flip") && strcmp(cfg->augment, "crop") &&
                         strcmp(cfg->augment, "rrc-flip"),
-                    err, EPR_EARG, "%s: [data] augment: unknown '%s' (none | crop-flip | rrc-flip)", p, cfg->augment);
+                    err, EPR_EARG, "%s: [data] augment: unknown '%s' (none | crop-flip | crop | rrc-flip)", p,
+                    cfg->augment);
+    RETURN_ERROR_IF(cfg->pad < 0 || cfg->pad > DATASET_MAX_PAD, err, EPR_EARG, "%s: [data] pad must be in 0..%d", p,
+                    DATASET_MAX_PAD);
+    RETURN_ERROR_IF(cfg->pad && !strcmp(cfg->data_set, "pack"), err, EPR_EARG,
+                    "%s: [data] pad does not apply to set = pack (use crop)", p);
     RETURN_ERROR_IF(!strcmp(cfg->augment, "rrc-flip") && strcmp(cfg->data_set, "pack"), err, EPR_EARG,
                     "%s: [data] augment = rrc-flip needs set = pack", p);
     RETURN_ERROR_IF(cfg->crop && strcmp(cfg->data_set, "pack"), err, EPR_EARG, "%s: [data] crop needs set = pack", p);
     RETURN_ERROR_IF(cfg->crop > 4096, err, EPR_EARG, "%s: [data] crop must be in 0..4096", p);
+    RETURN_ERROR_IF(!(cfg->validation >= 0) || (cfg->validation >= 1 && cfg->validation != floor(cfg->validation)) ||
+                        cfg->validation > 1e9,
+                    err, EPR_EARG, "%s: [data] validation must be 0, a fraction in (0, 1) or a whole number of images",
+                    p);
+    RETURN_ERROR_IF(cfg->validation > 0 && !strcmp(cfg->data_set, "pack"), err, EPR_EARG,
+                    "%s: [data] validation is not available for set = pack", p);
     if (!strcmp(cfg->data_set, "idx"))
         RETURN_ERROR_IF(!cfg->train_images[0] || !cfg->train_labels[0] || !cfg->test_images[0] ||
                             !cfg->test_labels[0],
@@ -502,6 +638,12 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
         cfg->layers = strdup(spec);
         RETURN_ERROR_IF(!cfg->layers, err, EPR_ENOMEM, "out of memory");
     }
+    if (cfg->bn_affine) {
+        char *t = spec_bn_affine(cfg->layers);
+        RETURN_ERROR_IF(!t, err, EPR_ENOMEM, "out of memory");
+        free(cfg->layers);
+        cfg->layers = t;
+    }
     RETURN_ERROR_IF(cfg->steps < 1, err, EPR_EARG, "%s: [train] steps must be >= 1", p);
     RETURN_ERROR_IF(cfg->batch < 1 || cfg->batch > 65536, err, EPR_EARG, "%s: [train] batch must be in 1..65536", p);
     RETURN_ERROR_IF(cfg->eval_batch < 1 || cfg->eval_batch > 65536, err, EPR_EARG,
@@ -516,6 +658,24 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
     RETURN_ERROR_IF(strcmp(cfg->device, "cpu") && strcmp(cfg->device, "cuda"), err, EPR_EARG,
                     "%s: [train] device: unknown '%s' (cpu | cuda)", p, cfg->device);
     RETURN_ERROR_IF(cfg->lambda < 0, err, EPR_EARG, "%s: [epr] lambda must be >= 0", p);
+    RETURN_ERROR_IF(strcmp(cfg->lr_schedule, "step") && strcmp(cfg->lr_schedule, "cosine"), err, EPR_EARG,
+                    "%s: [train] lr_schedule: unknown '%s' (step | cosine)", p, cfg->lr_schedule);
+    RETURN_ERROR_IF(!strcmp(cfg->lr_schedule, "cosine") && cfg->n_milestones, err, EPR_EARG,
+                    "%s: [train] lr_milestones belong to lr_schedule = step, not cosine", p);
+    RETURN_ERROR_IF(!(cfg->lr_min >= 0 && cfg->lr_min <= cfg->lr), err, EPR_EARG, "%s: [train] lr_min must be in [0, lr]",
+                    p);
+    RETURN_ERROR_IF(cfg->warmup_steps >= cfg->steps, err, EPR_EARG,
+                    "%s: [train] warmup_steps (%ld) must be less than steps (%ld)", p, cfg->warmup_steps, cfg->steps);
+    RETURN_ERROR_IF(cfg->lambda_ramp_steps > cfg->steps, err, EPR_EARG,
+                    "%s: [epr] lambda_ramp_steps (%ld) must not exceed steps (%ld)", p, cfg->lambda_ramp_steps,
+                    cfg->steps);
+    RETURN_ERROR_IF(!(cfg->lambda_start >= 0 && cfg->lambda_start <= 1), err, EPR_EARG,
+                    "%s: [epr] lambda_start must be in [0, 1]", p);
+    RETURN_ERROR_IF(cfg->freeze_phi_steps >= cfg->steps, err, EPR_EARG,
+                    "%s: [epr] freeze_phi_steps (%ld) must be less than steps (%ld)", p, cfg->freeze_phi_steps,
+                    cfg->steps);
+    RETURN_ERROR_IF(cfg->freeze_phi_steps && !cfg->epr_enabled, err, EPR_EARG,
+                    "%s: [epr] freeze_phi_steps needs enabled = true (a plain run has no phi)", p);
     RETURN_ERROR_IF(!(cfg->density_lr > 0), err, EPR_EARG, "%s: [epr] density_lr must be > 0", p);
     RETURN_ERROR_IF(!(cfg->decoder_lr > 0), err, EPR_EARG, "%s: [epr] decoder_lr must be > 0", p);
     RETURN_ERROR_IF(cfg->table_precision < 8 || cfg->table_precision > 16, err, EPR_EARG,
@@ -527,6 +687,12 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
                         "%s:%d: [group.%s] transform %s needs decoder = conv-affine", p, g->line, g->name,
                         g->transform);
         if (!strcmp(g->transform, "dft") || !strcmp(g->transform, "learned")) {
+            /* a 1x1 "kernel" makes the transform a scalar: almost always ell was forgotten */
+            RETURN_ERROR_IF(g->ell == 1 && !g->kh, err, EPR_EARG,
+                            "%s:%d: [group.%s] ell: transform %s needs ell = the kernel's kh*kw (e.g. ell = 9 for "
+                            "3x3 kernels); ell is %s",
+                            p, g->ell_line ? g->ell_line : g->transform_line ? g->transform_line : g->line, g->name,
+                            g->transform, g->ell_line ? "1" : "omitted (1)");
             if (!g->kh) {
                 int r = (int)lround(sqrt((double)g->ell));
                 RETURN_ERROR_IF(r * r != g->ell, err, EPR_EARG,
@@ -561,6 +727,7 @@ int cfg_load_string(const char *text, const char *path, const char *const *overr
 
     parse_ctx c = {.cfg = cfg, .path = path, .text = text, .err = err};
     int rc = ini_parse_stream(reader, &c, handler, &c);
+    free(c.seen);
     if (c.failed) return err ? err->code : EPR_EARG;
     RETURN_ERROR_IF(c.long_line, err, EPR_EARG, "%s:%d: line too long (at most %d characters; split layer lists over lines)",
                     path, c.long_line, INI_MAX_LINE - 2);
@@ -593,6 +760,7 @@ int cfg_load_string(const char *text, const char *path, const char *const *overr
         if (!strcmp(key, "layers")) {
             free(cfg->layers);
             cfg->layers = NULL;
+            cfg->n_layer_lines = 0; /* experiment_layers_error then names the --set */
         }
         CHECK_STATUS(apply(cfg, sec, key, eq + 1, where, 0, 0, err));
         off += (size_t)snprintf(cfg->text + off, tl - off, "; --set %s\n", o);
@@ -691,4 +859,54 @@ void cfg_print_reference(FILE *f) {
     }
     fprintf(f, "  [group.NAME]     one section per parameter group (EPR)\n");
     for (int i = 0; i < N_GROUP_KEYS; i++) fprintf(f, "    %-16s %s\n", GROUP_KEYS[i][0], GROUP_KEYS[i][1]);
+}
+
+static uint64_t fnv(uint64_t h, const char *s) {
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+uint64_t cfg_fingerprint(const cfg_experiment *cfg) {
+    static const char *const SKIP[] = {"data.root", "train.seed", "train.log_every", "train.eval_every",
+                                       "train.checkpoint_every", "train.threads", "train.device", "baseline.post"};
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const char *base = (const char *)cfg;
+    char v[1200];
+    for (int i = 0; i < N_KEYS; i++) {
+        const key_def *k = &KEYS[i];
+        char name[64];
+        snprintf(name, sizeof name, "%s.%s", k->section, k->key);
+        int skip = 0;
+        for (size_t j = 0; j < sizeof SKIP / sizeof SKIP[0]; j++) skip |= !strcmp(name, SKIP[j]);
+        if (skip || k->type == K_TEXT) continue;
+        const void *p = base + k->offset;
+        switch (k->type) {
+        case K_STR: snprintf(v, sizeof v, "%s", (const char *)p); break;
+        case K_INT:
+        case K_BOOL: snprintf(v, sizeof v, "%d", *(const int *)p); break;
+        case K_LONG: snprintf(v, sizeof v, "%ld", *(const long *)p); break;
+        case K_U64: snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+        case K_FLOAT: snprintf(v, sizeof v, "%.9g", *(const float *)p); break;
+        case K_DOUBLE: snprintf(v, sizeof v, "%.17g", *(const double *)p); break;
+        case K_LIST_LONG: {
+            size_t o = 0;
+            v[0] = 0;
+            for (int m = 0; m < cfg->n_milestones && o < sizeof v; m++)
+                o += (size_t)snprintf(v + o, sizeof v - o, "%ld,", cfg->lr_milestones[m]);
+            break;
+        }
+        case K_TEXT: break;
+        }
+        h = fnv(fnv(fnv(h, name), "="), v);
+        h = fnv(h, "\n");
+    }
+    h = fnv(fnv(h, "layers="), cfg->layers ? cfg->layers : "");
+    for (int g = 0; g < cfg->n_groups; g++) {
+        const cfg_group *gr = &cfg->groups[g];
+        snprintf(v, sizeof v, "\n[group.%s] %s %s %d %dx%d %.9g", gr->name, gr->decoder, gr->transform, gr->ell, gr->kh,
+                 gr->kw, gr->log_step);
+        h = fnv(h, v);
+        for (int t = 0; t < gr->n_tensors; t++) h = fnv(fnv(h, " "), gr->tensors[t]);
+    }
+    return h;
 }

@@ -3,8 +3,11 @@
  *
  * Owns: parsing, validation and defaults of every setting; the text of the
  * experiment (stored in run files and bitstreams).  Every unknown section
- * or key and every bad value is an error naming the file, the line and the
- * key.  May call: libinih, libc, common/. */
+ * or key, every bad value, a key or a section given twice (naming both
+ * lines) and a section header without its ']' is an error naming the file,
+ * the line and the key.  A value continues on indented lines (layer lists,
+ * long tensor lists); --set overrides replace values.
+ * May call: libinih, libc, common/. */
 #ifndef EPR_HARNESS_CONFIG_H
 #define EPR_HARNESS_CONFIG_H
 
@@ -16,6 +19,7 @@
 #define CFG_MAX_GROUPS 16
 #define CFG_MAX_TENSORS 64
 #define CFG_MAX_MILESTONES 8
+#define CFG_MAX_LAYER_LINES 1024
 
 typedef struct {
     char name[64];
@@ -27,6 +31,8 @@ typedef struct {
     int kh, kw;         /* kernel size for dft (ell = kh*kw); 0 = derive */
     float log_step;     /* initial log s */
     int line;           /* where the section starts, for messages */
+    int ell_line;       /* line of the ell key (0: not in the file: default or --set) */
+    int transform_line; /* line of the transform key (0: likewise) */
 } cfg_group;
 
 typedef struct {
@@ -41,15 +47,19 @@ typedef struct {
     char test_images[1024], test_labels[1024];
     char cifar_train[1024];   /* comma separated batch files */
     char cifar_test[1024];
-    char augment[32];         /* none | crop-flip | rrc-flip */
+    char augment[32];         /* none | crop-flip | crop | rrc-flip */
+    int pad;                  /* zero border added to every image (dataset_pad) */
     int normalize;            /* per-channel mean/std of the training set */
     char train_pack[1024];    /* set=pack: packed image files (docs/imagenet-pack.md) */
     char test_pack[1024];
     int crop;                 /* set=pack: network input HxW; 0 = stored size */
+    double validation;        /* held-out training images: 0 none, a count >= 1, or a fraction < 1 */
 
     /* [model] */
     char model_name[64];      /* built-in name, or "custom" */
     char *layers;             /* the layer spec (built-in or from the file) */
+    char model_init[1024];    /* .npz / .safetensors of initial weights (run/init_weights.h); "" = none */
+    int bn_affine;            /* every batchnorm of the spec gets affine=1 (a learnable gamma) */
 
     /* [train] */
     long steps;
@@ -60,6 +70,9 @@ typedef struct {
     float lr_decay;
     long lr_milestones[CFG_MAX_MILESTONES];
     int n_milestones;
+    char lr_schedule[16];     /* step | cosine (run/schedule.h) */
+    long warmup_steps;        /* linear learning-rate warm-up */
+    double lr_min;            /* cosine's final learning rate */
     float ema;
     uint64_t seed;
     long log_every, eval_every, checkpoint_every;
@@ -71,6 +84,9 @@ typedef struct {
     double lambda;
     float density_lr;
     float decoder_lr;         /* Adam lr of Ψ when the network optimizer is SGD */
+    long lambda_ramp_steps;   /* λ ramps up over the first steps (run/schedule.h) */
+    double lambda_start;      /* the ramp's start, a fraction of lambda */
+    long freeze_phi_steps;    /* the last steps train with φ frozen (0 = none) */
     int table_precision;      /* max bits of the coder's frequency tables */
     char uncompressed[1024];  /* comma-separated tensor patterns (fnmatch) left float32 */
 
@@ -87,6 +103,11 @@ typedef struct {
 
     cfg_group groups[CFG_MAX_GROUPS];
     int n_groups;
+
+    /* where [model] layers came from: the file line of each '\n'-separated
+     * piece of `layers` (none for a built-in network or --set model.layers) */
+    int layer_lines[CFG_MAX_LAYER_LINES];
+    int n_layer_lines;
 } cfg_experiment;
 
 /* 1 if `name` is a known [baseline] post method (float32, gzip, xz,
@@ -112,6 +133,14 @@ void cfg_free(cfg_experiment *cfg);
  * a run's steps are computed is not part of what it is: a checkpoint
  * written on the GPU resumes on the CPU and the other way round). */
 int cfg_same_experiment(const char *a, const char *b);
+
+/* A 64-bit FNV-1a fingerprint of every setting that shapes the trained
+ * model, except [train] seed: the values (not the text) of all keys but
+ * the bookkeeping ones (data.root, train.seed, log_every, eval_every,
+ * checkpoint_every, threads, baseline.post), the layer spec and every
+ * group.  Two runs with equal fingerprints differ at most in their seed
+ * (studies average them, study/seeds.h). */
+uint64_t cfg_fingerprint(const cfg_experiment *cfg);
 
 /* Print every key with its meaning and default (for --help). */
 void cfg_print_reference(FILE *f);

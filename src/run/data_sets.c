@@ -1,6 +1,7 @@
 /* run/data_sets.c — see data_sets.h. */
 #include "run/data_sets.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,8 +35,18 @@ static int load_cifar_list(const cfg_experiment *cfg, const char *list, dataset 
     return dataset_load_cifar(ptrs, n, d, err);
 }
 
+int data_validation_count(const cfg_experiment *cfg, int n) {
+    const double v = cfg->validation;
+    return v <= 0 ? 0 : v < 1 ? (int)lround(v * n) : (int)v;
+}
+
 int data_load_experiment(const cfg_experiment *cfg, dataset *train, dataset *test, epr_err *err) {
+    return data_load_experiment_val(cfg, train, NULL, test, err);
+}
+
+int data_load_experiment_val(const cfg_experiment *cfg, dataset *train, dataset *val, dataset *test, epr_err *err) {
     const char *s = cfg->data_set;
+    if (val) memset(val, 0, sizeof *val);
     const char *hint = "run scripts/setup.sh to prepare the bundled data sets";
     int rc;
     if (!strcmp(s, "mnist10k")) {
@@ -65,9 +76,32 @@ int data_load_experiment(const cfg_experiment *cfg, dataset *train, dataset *tes
         if (!rc) rc = load_cifar_list(cfg, cfg->cifar_test, test, err);
         hint = NULL;
     }
+    if (!rc) {
+        snprintf(train->name, sizeof train->name, "%s", s);
+        snprintf(test->name, sizeof test->name, "%s", s);
+    }
+    const int n_val = !rc && val ? data_validation_count(cfg, train->n) : 0;
+    if (n_val) {
+        if (n_val >= train->n)
+            rc = epr_fail(err, EPR_EARG, "%s: [data] validation: %d of the %d training images leaves none to train on",
+                          cfg->path, n_val, train->n);
+        else
+            rc = dataset_split(train, n_val, DATA_VALIDATION_SEED, val, err);
+    }
     if (rc && hint && err && rc == EPR_EIO) {
         size_t l = strlen(err->msg);
         snprintf(err->msg + l, sizeof err->msg - l, " (%s)", hint);
+    }
+    /* the border first: the statistics then count it as pixels of value 0,
+     * the network's input is the padded image (docs/format.md §6) */
+    if (!rc && cfg->pad) {
+        rc = dataset_pad(train, cfg->pad, err);
+        if (!rc) rc = dataset_pad(test, cfg->pad, err);
+        if (rc && err) {
+            char m[sizeof err->msg];
+            memcpy(m, err->msg, sizeof m);
+            snprintf(err->msg, sizeof err->msg, "%.200s: [data] pad = %d: %.280s", cfg->path, cfg->pad, m);
+        }
     }
     if (!rc && cfg->normalize) {
         /* the training set's statistics, applied to both splits */
@@ -78,11 +112,17 @@ int data_load_experiment(const cfg_experiment *cfg, dataset *train, dataset *tes
             test->normalize = 1;
             memcpy(test->mean, train->mean, sizeof test->mean);
             memcpy(test->std, train->std, sizeof test->std);
+            if (val && val->n) {
+                val->normalize = 1;
+                memcpy(val->mean, train->mean, sizeof val->mean);
+                memcpy(val->std, train->std, sizeof val->std);
+            }
         }
     }
     if (rc) {
         dataset_free(train);
         dataset_free(test);
+        if (val) dataset_free(val);
         return rc;
     }
     if (train->c != test->c || train->h != test->h || train->w != test->w)

@@ -406,6 +406,7 @@ void dataset_free(dataset *d) {
     else
         free(d->images);
     free(d->labels);
+    free(d->source_index);
     for (int i = 0; i < d->nfiles; i++) free(d->files[i]);
     free(d->files);
     memset(d, 0, sizeof *d);
@@ -437,6 +438,33 @@ int dataset_set_norm_from_data(dataset *d, epr_err *err) {
         d->std[ch] = sd > 1e-6 ? (float)sd : 1.0f; /* a constant channel: shift only */
     }
     d->normalize = 1;
+    return 0;
+}
+
+int dataset_pad(dataset *d, int pad, epr_err *err) {
+    RETURN_ERROR_IF(!d, err, EPR_EARG, "dataset_pad: no dataset");
+    RETURN_ERROR_IF(pad < 0 || pad > DATASET_MAX_PAD, err, EPR_EARG, "dataset_pad: pad %d out of range 0..%d", pad,
+                    DATASET_MAX_PAD);
+    if (pad == 0) return 0;
+    RETURN_ERROR_IF(d->store_h || d->map, err, EPR_EARG, "dataset_pad: packed data sets are cropped, not padded");
+    RETURN_ERROR_IF(d->n <= 0 || !d->images || d->c < 1, err, EPR_EARG, "dataset_pad: empty data set");
+    const int H = d->h + 2 * pad, W = d->w + 2 * pad;
+    RETURN_ERROR_IF(H > 4096 || W > 4096, err, EPR_EARG, "dataset_pad: %dx%d images padded by %d exceed 4096x4096",
+                    d->h, d->w, pad);
+    const size_t old_per = dataset_sample_bytes(d), per = (size_t)d->c * (size_t)H * (size_t)W;
+    RETURN_ERROR_IF((size_t)d->n > SIZE_MAX / per, err, EPR_ENOMEM, "dataset_pad: %d images of %zu bytes", d->n, per);
+    uint8_t *im = calloc((size_t)d->n, per);
+    RETURN_ERROR_IF(!im, err, EPR_ENOMEM, "dataset_pad: out of memory (%d images of %dx%dx%d)", d->n, d->c, H, W);
+    for (int i = 0; i < d->n; i++)
+        for (int ch = 0; ch < d->c; ch++)
+            for (int r = 0; r < d->h; r++)
+                memcpy(im + (size_t)i * per + ((size_t)ch * H + (size_t)(r + pad)) * W + pad,
+                       d->images + (size_t)i * old_per + ((size_t)ch * d->h + (size_t)r) * d->w, (size_t)d->w);
+    free(d->images);
+    d->images = im;
+    d->h = H;
+    d->w = W;
+    d->pad += pad;
     return 0;
 }
 
@@ -480,6 +508,11 @@ int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *
 
 int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, uint64_t seed,
                              long step, int position) {
+    return dataset_gather_crop(d, idx, n, x, y, pad, 1, seed, step, position);
+}
+
+int dataset_gather_crop(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, int allow_flip,
+                        uint64_t seed, long step, int position) {
     if (pad < 0 || pad > 64 || step < 0 || position < 0 || d->store_h) return EPR_EARG;
     CHECK_STATUS(dataset_gather(d, idx, n, x, y));
     if (!x) return 0;
@@ -489,7 +522,7 @@ int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float
         uint64_t r = epr_rng_u64(seed, EPR_STREAM_AUGMENT, (uint64_t)step << 32 | (uint64_t)(position + i));
         int dy = (int)(r % (uint64_t)(2 * pad + 1)) - pad;
         int dx = (int)((r >> 16) % (uint64_t)(2 * pad + 1)) - pad;
-        int flip = (int)((r >> 32) & 1);
+        int flip = allow_flip && (int)((r >> 32) & 1);
         if (!dx && !dy && !flip) continue;
         float *q = x + (size_t)i * per;
         for (int ch = 0; ch < d->c; ch++, q += hw) {
@@ -768,4 +801,57 @@ int sampler_batch(sampler *s, long step, int B, int begin, int end, uint32_t *ou
         pos += run;
     }
     return 0;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    const uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int dataset_split(dataset *d, int n_val, uint64_t seed, dataset *val, epr_err *err) {
+    memset(val, 0, sizeof *val);
+    RETURN_ERROR_IF(d->map, err, EPR_EARG, "dataset: a packed set cannot be split (validation)");
+    RETURN_ERROR_IF(n_val < 1 || n_val >= d->n, err, EPR_EARG,
+                    "dataset: a validation split of %d of %d samples (need 1..%d)", n_val, d->n, d->n - 1);
+    const size_t sb = dataset_sample_bytes(d);
+    uint32_t *perm = malloc((size_t)d->n * sizeof *perm);
+    uint8_t *pick = calloc((size_t)d->n, 1);
+    val->images = malloc((size_t)n_val * sb);
+    val->labels = malloc((size_t)n_val * sizeof *val->labels);
+    val->source_index = malloc((size_t)n_val * sizeof *val->source_index);
+    if (!perm || !pick || !val->images || !val->labels || !val->source_index) {
+        free(perm);
+        free(pick);
+        dataset_free(val);
+        return epr_fail(err, EPR_ENOMEM, "out of memory (validation split of %d samples)", n_val);
+    }
+    sampler_epoch_perm(seed, 0, d->n, perm);
+    memcpy(val->source_index, perm, (size_t)n_val * sizeof *perm);
+    qsort(val->source_index, (size_t)n_val, sizeof *perm, cmp_u32);
+    for (int i = 0; i < n_val; i++) {
+        const uint32_t k = val->source_index[i];
+        pick[k] = 1;
+        memcpy(val->images + (size_t)i * sb, d->images + (size_t)k * sb, sb);
+        val->labels[i] = d->labels[k];
+    }
+    int m = 0; /* the rest stays, compacted in place (k >= m always) */
+    for (int k = 0; k < d->n; k++) {
+        if (pick[k]) continue;
+        if (k != m) {
+            memmove(d->images + (size_t)m * sb, d->images + (size_t)k * sb, sb);
+            d->labels[m] = d->labels[k];
+        }
+        m++;
+    }
+    free(perm);
+    free(pick);
+    val->n = n_val;
+    d->n = m;
+    val->c = d->c, val->h = d->h, val->w = d->w;
+    val->n_classes = d->n_classes;
+    val->normalize = d->normalize;
+    memcpy(val->mean, d->mean, sizeof val->mean);
+    memcpy(val->std, d->std, sizeof val->std);
+    memcpy(val->name, d->name, sizeof val->name);
+    return EPR_OK;
 }

@@ -31,6 +31,7 @@
 #include "common/status.h"
 
 #define DATASET_MAX_CHANNELS 4
+#define DATASET_MAX_PAD 64 /* dataset_pad's border, pixels per side */
 
 typedef struct {
     int n;          /* samples */
@@ -41,8 +42,12 @@ typedef struct {
     /* gather: x = byte/255, or with normalize (byte/255 - mean[ch]) / std[ch] */
     int normalize;
     float mean[DATASET_MAX_CHANNELS], std[DATASET_MAX_CHANNELS];
+    int pad;         /* zero border dataset_pad added (h, w include it); 0 = none */
     int nfiles;
     char **files;    /* source paths, in load order (provenance, messages) */
+    char name[32];   /* the experiment's [data] set (mnist10k, ...) when known, else "" */
+    uint32_t *source_index; /* a split-off set (dataset_split): each sample's index in the
+                               loaded training set; else NULL */
     /* Packed sets (dataset_load_pack): images are stored at store_h x
      * store_w, larger than the h x w the dataset reports (the network's
      * input, the crop); gather centre-crops, dataset_gather_rrc_flip
@@ -98,8 +103,25 @@ int dataset_gather_rrc_flip(const dataset *d, const uint32_t *idx, int n, float 
  * On failure *d is left empty (safe to free). */
 int dataset_random(dataset *d, int n, int c, int h, int w, int n_classes, uint64_t seed, epr_err *err);
 
+/* Surrounds every image with a border of `pad` zero bytes on each side, in
+ * memory (h and w grow by 2*pad; d->pad records the total added).  Call it
+ * before the normalisation statistics are taken: the border then counts as
+ * pixels of value 0, in training and in evaluation alike.  Not for packed
+ * sets (EPR_EARG).  pad = 0 changes nothing; pad outside 0..DATASET_MAX_PAD
+ * or a padded image over 4096 pixels a side is EPR_EARG; out of memory
+ * leaves *d as it was. */
+int dataset_pad(dataset *d, int pad, epr_err *err);
+
 /* Frees what a loader allocated and zeroes *d; safe on a zeroed dataset. */
 void dataset_free(dataset *d);
+
+/* A validation split: the n_val samples of d that come first in the
+ * permutation sampler_epoch_perm(seed, 0, d->n) move, in ascending index
+ * order, into *val (same shape, classes, name and normalisation;
+ * val->source_index = their indices in d); d keeps the others in their
+ * order.  0 < n_val < d->n.  Not for packed sets (their images are a
+ * read-only mapping). */
+int dataset_split(dataset *d, int n_val, uint64_t seed, dataset *val, epr_err *err);
 
 /* Per-channel mean and standard deviation of byte/255 over the whole set,
  * stored in d->mean/d->std, and normalize switched on. */
@@ -118,6 +140,11 @@ int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *
  * depend on the number of ranks.  Images up to 64x64 per channel. */
 int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, uint64_t seed,
                              long step, int position);
+
+/* dataset_gather_crop_flip with flip = 1; flip = 0 gives the same crops
+ * (the same random numbers), never mirrored ([data] augment = crop). */
+int dataset_gather_crop(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, int flip,
+                        uint64_t seed, long step, int position);
 
 typedef struct {
     uint64_t seed;

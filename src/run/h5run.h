@@ -43,6 +43,11 @@
  *                        (0 = off)
  *   data_train, data_test  the files each split was read from, comma-separated
  *   n_train, n_test      the number of samples of each split
+ *   config_id            cfg_fingerprint (16 hex digits): runs with equal ids
+ *                        differ at most in their seed (study/seeds.h)
+ *   n_validation         images held out of the training set ([data] validation)
+ *   schedule             the learning-rate, λ and frozen-φ schedule in words
+ *                        (run/schedule.h; the keys are in the experiment)
  *   device, device_name  [train] device (cpu | cuda) and the device of the
  *                        checkpoint's writer, e.g. "cuda:0 (NVIDIA H200)"
  *                        (docs/gpu.md); /final device_predictions_differ:

@@ -53,6 +53,8 @@ void run_info_fill(const cfg_experiment *cfg, const dataset *train, const datase
     files_of(test, info->data_test, sizeof info->data_test);
     info->n_train = train ? train->n : 0;
     info->n_test = test ? test->n : 0;
+    schedule_describe(cfg, info->schedule, sizeof info->schedule);
+    snprintf(info->config_id, sizeof info->config_id, "%016llx", (unsigned long long)cfg_fingerprint(cfg));
 }
 
 int run_info_attrs(const run_info *info, h5run_attr *a) {
@@ -67,6 +69,9 @@ int run_info_attrs(const run_info *info, h5run_attr *a) {
     a[n++] = h5run_str("data_test", info->data_test);
     a[n++] = h5run_i64("n_train", info->n_train);
     a[n++] = h5run_i64("n_test", info->n_test);
+    a[n++] = h5run_str("schedule", info->schedule);
+    a[n++] = h5run_str("config_id", info->config_id);
+    a[n++] = h5run_i64("n_validation", info->n_validation);
     return n;
 }
 

@@ -18,8 +18,9 @@
 #include "run/config.h"
 #include "run/dataset.h"
 #include "run/h5run.h"
+#include "run/schedule.h"
 
-#define RUN_INFO_MAX_ATTRS 10
+#define RUN_INFO_MAX_ATTRS 14
 
 typedef struct {
     char method[96];
@@ -31,6 +32,10 @@ typedef struct {
     char data_train[2200];       /* the training split's files, comma-separated */
     char data_test[2200];        /* the test split's files */
     long n_train, n_test;        /* and their sizes */
+    long n_validation;           /* [data] validation: images held out of the training files (0: none;
+                                    run_info_fill leaves it 0, the trainer sets it) */
+    char schedule[512];          /* lr, λ and frozen-φ schedule in words (schedule_describe) */
+    char config_id[20];          /* cfg_fingerprint in 16 hex digits: equal = the runs differ at most in seed */
 } run_info;
 
 /* The method of a configuration (see above) into buf[cap]. */

@@ -54,11 +54,19 @@ int run_load_open(const char *path, const char *const *extra, int n_extra, run_l
 
 int run_load_model(run_loaded *r, int use_raw, epr_err *err) {
     epr_group_def groups[CFG_MAX_GROUPS];
+    if (nn_model_build(r->cfg.layers, r->a.c, r->a.h, r->a.w, 1, &r->net, err))
+        return experiment_layers_error(&r->cfg, err);
+    CHECK_STATUS(experiment_expand_patterns(&r->cfg, r->net, err));
     int ng = r->epr_enabled ? experiment_groups(&r->cfg, groups) : 0;
-    CHECK_STATUS(nn_model_build(r->cfg.layers, r->a.c, r->a.h, r->a.w, 1, &r->net, err));
     CHECK_STATUS(epr_model_create(r->net, groups, ng, r->epr_enabled ? r->cfg.uncompressed : NULL, r->cfg.seed,
                                   &r->em, err));
     CHECK_STATUS(h5run_read(r->h, "/model/train_block", H5RUN_F32, epr_model_params(r->em), epr_model_size(r->em), err));
+    /* a run trained with an EMA is judged by it: its raw weights are not a
+     * silent substitute (a run with [train] ema = 0 has only the raw ones) */
+    RETURN_ERROR_IF(!use_raw && r->cfg.ema > 0 && !h5run_has(r->h, "/model/ema"), err, EPR_EFORMAT,
+                    "%s: no /model/ema although the run trained with [train] ema = %g (a damaged or foreign run "
+                    "file); epr compress --raw takes the raw weights",
+                    h5run_path(r->h), r->cfg.ema);
     if (!use_raw && h5run_has(r->h, "/model/ema"))
         CHECK_STATUS(h5run_read(r->h, "/model/ema", H5RUN_F32, epr_model_params(r->em), epr_model_net_size(r->em), err));
     for (int i = 0; i < nn_model_num_buffers(r->net); i++) {

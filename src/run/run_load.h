@@ -33,8 +33,9 @@ int run_load_open(const char *path, const char *const *extra, int n_extra, run_l
 
 /* Builds the network (batch 1: a parameter holder) and the groups the run
  * trained with (none for a plain run, as `epr train` does), then loads the
- * train block, the EMA of the network segment unless use_raw (or the run
- * has none) and the batch-norm buffers. */
+ * train block, the EMA of the network segment unless use_raw (a run
+ * trained with [train] ema = 0 has none; one trained with an EMA but
+ * without /model/ema is refused) and the batch-norm buffers. */
 int run_load_model(run_loaded *r, int use_raw, epr_err *err);
 
 void run_load_close(run_loaded *r);

@@ -11,10 +11,10 @@
  *
  * With [train] device = cuda the same step runs on the GPU: the parts that
  * differ go through t->dops (run/train_cuda.c, train_internal.h); the
- * learning rate and lambda of a step come from trainer_hparams on both paths.
+ * learning rate and lambda of a step come from t->sched (schedule_at) on both paths.
  * Nothing in the loop allocates (but the two one-off [baseline] events:
  * pruning and weight sharing, prune.h).  Around it: checkpoints (checkpoint.c),
- * signals (SIGTERM/SIGUSR1: finish the step, checkpoint, exit 75; fatal
+ * signals (SIGTERM/SIGINT/SIGHUP/SIGUSR1: finish the step, checkpoint, exit 75; fatal
  * signals: MPI_Abort with rank and step), and the final report. */
 #include "run/train.h"
 
@@ -34,11 +34,12 @@
 #include "run/data_sets.h"
 #include "run/experiment.h"
 #include "run/fsutil.h"
+#include "run/init_weights.h"
 #include "run/train_internal.h"
 
 /* ---- failure handling ---------------------------------------------- */
 
-static volatile sig_atomic_t g_stop_signal; /* SIGTERM / SIGUSR1 received */
+static volatile sig_atomic_t g_stop_signal; /* SIGTERM / SIGINT / SIGHUP / SIGUSR1 received */
 static volatile long g_step = -1;           /* for messages from handlers */
 static int g_rank;
 
@@ -73,6 +74,8 @@ static void install_signal_handlers(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL); /* Ctrl-C and a closed terminal checkpoint too */
+    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = on_fatal_signal;
     sa.sa_flags = SA_RESETHAND;
     sigaction(SIGSEGV, &sa, NULL);
@@ -167,10 +170,10 @@ static void do_decode(trainer *t) {
     else epr_model_decode(t->em);
 }
 
-/* Test error of the network as it stands (decoded), where the step runs. */
-static double evaluate(trainer *t, int *preds) {
-    if (t->dev) return t->dops->evaluate(t, preds);
-    return evaluate_host(t->net, &t->test, t->cfg->eval_batch, t->x, t->y, t->idx);
+/* Error on d of the network as it stands (decoded), where the step runs. */
+static double evaluate(trainer *t, const dataset *d, int *preds) {
+    if (t->dev) return t->dops->evaluate(t, d, preds);
+    return evaluate_host(t->net, d, t->cfg->eval_batch, t->x, t->y, t->idx);
 }
 
 /* Swap the EMA values into the network segment (and back): where the step
@@ -193,14 +196,16 @@ static void swap_ema_in(trainer *t, int in, int host) {
 static void swap_ema(trainer *t, int in) { swap_ema_in(t, in, 0); }
 static void swap_ema_host(trainer *t, int in) { swap_ema_in(t, in, 1); }
 
-/* Evaluate with the EMA weights swapped in (quantised when EPR is on). */
-static double evaluate_ema(trainer *t, int *preds) {
+/* Error on d with the EMA weights swapped in (quantised when EPR is on). */
+static double evaluate_ema_on(trainer *t, const dataset *d, int *preds) {
     swap_ema(t, 1);
     do_decode(t);
-    double e = evaluate(t, preds);
+    double e = evaluate(t, d, preds);
     swap_ema(t, 0);
     return e;
 }
+
+static double evaluate_ema(trainer *t, int *preds) { return evaluate_ema_on(t, &t->test, preds); }
 
 /* Exact rate of the model as it stands, where the step runs. */
 static double rate_exact(trainer *t, double *per_group) {
@@ -225,11 +230,15 @@ static void trainer_release(trainer *t) {
     for (int i = 0; i < N_CURVES; i++) free(t->curves[i]);
     free(t->arch_text);
     prune_free(t->pr);
+    phi_hold_free(t->hold);
     sampler_free(&t->smp);
     epr_model_free(t->em);
     nn_model_free(t->net);
     dataset_free(&t->train);
     dataset_free(&t->test);
+    free(t->cfg_own);
+    fs_unlock_dir(&t->lock);
+    dataset_free(&t->valid);
 }
 
 #define ALLOC(ptr, count)                                                                    \
@@ -288,6 +297,37 @@ static void baseline_events(trainer *t) {
     if (log) fflush(log);
 }
 
+/* A directory that holds a run (finished or not) is never replaced by
+ * accident: without --resume or --force it is refused; --force removes the
+ * old run's files first (a run killed before its first checkpoint must not
+ * leave the old run.h5 looking like its own).  Rank 0, lock held. */
+static int claim_run_dir(trainer *t, const train_opts *opts, epr_err *err) {
+    if (opts->resume) return 0;
+    static const char *const files[] = {"run.h5", "model.epr", "baselines.h5"};
+    char p[1300], found[1300] = "";
+    for (int i = 0; i < 3 && !found[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", opts->out_dir, files[i]);
+        if (fs_exists(p)) snprintf(found, sizeof found, "%s", p);
+    }
+    snprintf(p, sizeof p, "%s.tmp.*", t->run_path);
+    glob_t gl;
+    if (!found[0] && glob(p, 0, NULL, &gl) == 0) { /* a checkpoint being written when its run was killed */
+        snprintf(found, sizeof found, "%s", gl.gl_pathv[0]);
+        globfree(&gl);
+    }
+    if (!found[0]) return 0;
+    RETURN_ERROR_IF(!opts->force, err, EPR_EARG,
+                    "%s holds a run (%s): continue it with --resume %s, or replace it with --force, or choose "
+                    "another --out",
+                    opts->out_dir, found, t->run_path);
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", opts->out_dir, files[i]);
+        RETURN_ERROR_IF(unlink(p) && errno != ENOENT, err, EPR_EIO, "--force: cannot remove %s: %s", p,
+                        strerror(errno));
+    }
+    return 0;
+}
+
 /* train / test: see trainer_create. */
 static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, dataset *train, dataset *test,
                          epr_err *err) {
@@ -323,6 +363,11 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     }
     if (t->rank == 0 && opts->out_dir) {
         CHECK_STATUS(fs_mkdir_p(opts->out_dir, err));
+        CHECK_STATUS(fs_lock_dir(opts->out_dir, &t->lock, err));
+        if (claim_run_dir(t, opts, err)) {
+            fs_unlock_dir(&t->lock); /* a refused directory keeps no lock file (MPI_Abort may follow) */
+            return err->code;
+        }
         /* temporaries of checkpoints that a killed run was writing */
         char pat[1300];
         snprintf(pat, sizeof pat, "%s.tmp.*", t->run_path);
@@ -333,20 +378,31 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
         }
     }
 
-    if (!train) CHECK_STATUS(data_load_experiment(cfg, &t->train, &t->test, err));
+    if (!train) CHECK_STATUS(data_load_experiment_val(cfg, &t->train, &t->valid, &t->test, err));
     int local_max = (cfg->batch + t->nranks - 1) / t->nranks;
     int max_batch = local_max > cfg->eval_batch ? local_max : cfg->eval_batch;
-    CHECK_STATUS(nn_model_build(cfg->layers, t->train.c, t->train.h, t->train.w, max_batch, &t->net, err));
+    if (nn_model_build(cfg->layers, t->train.c, t->train.h, t->train.w, max_batch, &t->net, err))
+        return experiment_layers_error(cfg, err); /* names the INI line of the layer */
+    /* tensor patterns in a group (e.g. fc*.bias): this network's tensors */
+    if (experiment_has_patterns(cfg)) {
+        RETURN_ERROR_IF(!(t->cfg_own = malloc(sizeof *t->cfg_own)), err, EPR_ENOMEM, "out of memory");
+        *t->cfg_own = *cfg; /* shares text and layers with the caller's */
+        CHECK_STATUS(experiment_expand_patterns(t->cfg_own, t->net, err));
+        t->cfg = cfg = t->cfg_own;
+    }
     RETURN_ERROR_IF(nn_model_num_classes(t->net) < t->train.n_classes, err, EPR_EARG,
                     "%s: the network has %d outputs but the data set has %d classes", cfg->path,
                     nn_model_num_classes(t->net), t->train.n_classes);
+    if (cfg->epr_enabled) CHECK_STATUS(experiment_check_groups(cfg, t->net, err));
 
     epr_group_def groups[CFG_MAX_GROUPS];
     int ng = cfg->epr_enabled ? experiment_groups(cfg, groups) : 0;
     RETURN_ERROR_IF(cfg->epr_enabled && ng == 0, err, EPR_EARG,
                     "%s: [epr] enabled = true needs at least one [group.NAME] section", cfg->path);
     int rc = epr_model_create(t->net, groups, ng, cfg->epr_enabled ? cfg->uncompressed : NULL, cfg->seed, &t->em, err);
+    if (!rc && cfg->model_init[0] && !opts->resume) rc = init_weights_load(t->em, cfg->model_init, cfg->seed, err);
     if (!rc) rc = baseline_setup(t, err);
+    if (!rc && cfg->epr_enabled && cfg->freeze_phi_steps > 0) rc = phi_hold_create(t->em, &t->hold, err);
     if (rc) {
         char m[sizeof err->msg];
         memcpy(m, err->msg, sizeof m);
@@ -390,6 +446,9 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     if (!strcmp(cfg->device, "cuda")) {
         RETURN_ERROR_IF(t->pr, err, EPR_EUNSUP,
                         "%s: [baseline] prune / kmeans_bits run on the CPU only: set train.device = cpu", cfg->path);
+        RETURN_ERROR_IF(t->hold, err, EPR_EUNSUP,
+                        "%s: the frozen-phi phase ([train] freeze_phi_steps) runs on the CPU only: set train.device = cpu",
+                        cfg->path);
 #ifdef EPR_CUDA
         int drc = trainer_dev_create(t, err);
         if (drc) {
@@ -416,8 +475,9 @@ int trainer_gather(trainer *t, long step, float *x, int *y, uint32_t *idx) {
     sampler_rank_slice(cfg->batch, t->rank, t->nranks, &begin, &end);
     int n = end - begin;
     sampler_batch(&t->smp, step, cfg->batch, begin, end, idx);
-    if (!strcmp(cfg->augment, "crop-flip")) {
-        if (dataset_gather_crop_flip(&t->train, idx, n, x, y, 4, cfg->seed, step, begin))
+    if (!strncmp(cfg->augment, "crop", 4)) { /* crop-flip, or crop alone */
+        const int flip = !strcmp(cfg->augment, "crop-flip");
+        if (dataset_gather_crop(&t->train, idx, n, x, y, 4, flip, cfg->seed, step, begin))
             fatal("augmentation failed (images larger than 64x64?)");
     } else if (!strcmp(cfg->augment, "rrc-flip")) {
         if (dataset_gather_rrc_flip(&t->train, idx, n, x, y, cfg->seed, step, begin))
@@ -428,11 +488,6 @@ int trainer_gather(trainer *t, long step, float *x, int *y, uint32_t *idx) {
     return n;
 }
 
-void trainer_hparams(const trainer *t, long step, float *lr, double *lambda) {
-    const cfg_experiment *cfg = t->cfg;
-    *lr = nn_lr_step_schedule(cfg->lr, cfg->lr_decay, cfg->lr_milestones, cfg->n_milestones, step);
-    *lambda = cfg->lambda;
-}
 
 /* The metrics into the slots after the gradient block, one in-place
  * allreduce of both, m[] = the summed slots; a non-finite loss on any rank
@@ -473,13 +528,13 @@ static void step_allreduce(trainer *t, double ce, double rate, int wrong, int n,
     }
 }
 
-/* The network optimizer on the network segment (Ψ by Adam under SGD), at
- * learning rate lr (trainer_hparams). */
-static void step_update_net(trainer *t, float lr) {
+/* The network optimizer on the network segment (Ψ by Adam under SGD). */
+static void step_update_net(trainer *t) {
     const cfg_experiment *cfg = t->cfg;
     trainer_arrays a = arrays(t);
     float *p = a.p, *g = a.g;
     size_t nn = epr_model_net_size(t->em);
+    const float lr = t->sched.lr;
     if (t->opt2) {
         t->net_adam.lr = lr;
         do_adam(t, &t->net_adam, p, g, a.opt1, a.opt2, nn);
@@ -503,7 +558,7 @@ static void step_update_net(trainer *t, float lr) {
 static double step_update_density(trainer *t) {
     trainer_arrays a = arrays(t);
     size_t doff = epr_model_density_offset(t->em), nd = epr_model_density_size(t->em);
-    if (!nd) return 0;
+    if (!nd || t->sched.phi_frozen) return 0; /* the rate of a frozen φ is not trained */
     if (t->rank == 0) do_adam(t, &t->dens_adam, a.p + doff, a.g + doff, a.dens1, a.dens2, nd);
     else t->dens_adam.t++;
     double tc = epr_now_s();
@@ -526,13 +581,22 @@ static void step_ema(trainer *t) {
     else nn_ema_update(a.ema, a.p, epr_model_net_size(t->em), d);
 }
 
+/* The frozen-φ phase (run/phi_hold.h): at its first step training goes on
+ * from the EMA weights (the model that will be written); φ of the
+ * parameters, which hold φ·s, is captured for phi_hold_apply. */
+static void step_hold_begin(trainer *t) {
+    float *p = epr_model_params(t->em);
+    if (t->step == schedule_freeze_start(t->cfg) && t->ema)
+        memcpy(p, t->ema, epr_model_net_size(t->em) * sizeof *p);
+    phi_hold_capture(t->hold, p);
+}
+
 void trainer_step(trainer *t, double m[N_SLOTS]) {
     const cfg_experiment *cfg = t->cfg;
     trainer_times *tm = &t->times;
     double t0 = epr_now_s();
-    float lr;
-    double lambda;
-    trainer_hparams(t, t->step, &lr, &lambda);
+    t->sched = schedule_at(cfg, t->step); /* every use of lr and λ of this step reads t->sched */
+    if (t->sched.phi_frozen && t->hold) step_hold_begin(t); /* CPU only (trainer_setup) */
     if (t->pr) baseline_events(t);
     int n = t->dev ? t->dops->batch(t) : trainer_gather(t, t->step, t->x, t->y, t->idx);
 
@@ -552,17 +616,21 @@ void trainer_step(trainer *t, double m[N_SLOTS]) {
     double t2 = epr_now_s(), c2 = t->opts->phase_cpu ? epr_cpu_s() : 0;
     double rate = 0;
     if (cfg->epr_enabled)
-        rate = t->dev ? t->dops->rate(t, lambda)
-                      : epr_model_rate_noisy(t->em, cfg->seed, t->step, lambda, t->rank, t->nranks);
+        rate = t->dev ? t->dops->rate(t, t->sched.lambda)
+                      : epr_model_rate_noisy(t->em, cfg->seed, t->step, t->sched.lambda, t->rank, t->nranks);
 
     double t3 = epr_now_s(), c3 = t->opts->phase_cpu ? epr_cpu_s() : 0;
     step_allreduce(t, ce, rate, wrong, n, m);
 
     double t4 = epr_now_s();
     if (t->pr) prune_tie_grads(t->pr, epr_model_grads(t->em)); /* identical on every rank: after the allreduce */
-    step_update_net(t, lr);
+    step_update_net(t);
     double bcast = step_update_density(t);
     step_ema(t);
+    if (t->sched.phi_frozen && t->hold) { /* the latents back at φ·s for the new s */
+        phi_hold_apply(t->hold, epr_model_params(t->em));
+        if (t->ema) phi_hold_apply(t->hold, t->ema);
+    }
     t->step++;
     g_step = t->step;
 
@@ -597,7 +665,7 @@ int trainer_create(const cfg_experiment *cfg, const train_opts *opts, dataset *t
 double trainer_test_error(trainer *t, int ema) {
     if (ema) return evaluate_ema(t, NULL);
     do_decode(t);
-    return evaluate(t, NULL);
+    return evaluate(t, &t->test, NULL);
 }
 
 long trainer_steps(const trainer *t) { return t->step; }
@@ -633,10 +701,10 @@ static void print_rate_report(trainer *t, FILE *f) {
     double total = epr_model_rate_exact(t->em, per);
     for (int g = 0; g < ng; g++)
         fprintf(f, "  group %-10s %9zu params  %12.0f bits  %9.3f KB  %.3f bits/param\n", epr_model_group(t->em, g)->name,
-                epr_model_group_num_params(t->em, g), per[g], per[g] / 8192.0,
+                epr_model_group_num_params(t->em, g), per[g], per[g] / 8e3,
                 per[g] / (double)epr_model_group_num_params(t->em, g));
     fprintf(f, "  total            %9zu params  %12.0f bits  %9.3f KB\n", epr_model_num_compressed(t->em), total,
-            total / 8192.0);
+            total / 8e3);
 }
 
 /* Encode the quantised EMA model into OUT/model.epr (atomically), then
@@ -672,14 +740,14 @@ static int write_bitstream(trainer *t, train_result *res, const int *dev_preds, 
         }
         if (out) {
             fprintf(out, "wrote %s: %zu bytes (%.2f KB), %.1fx smaller than float32 (%zu bytes)\n", t->epr_path, len,
-                    len / 1024.0, 4.0 * (double)nn_model_num_params(t->net) / (double)len,
+                    len / 1e3, 4.0 * (double)nn_model_num_params(t->net) / (double)len,
                     4 * nn_model_num_params(t->net));
             bitstream_print_sizes(f, out, 0);
             fprintf(out, "decoded %s: test error %.2f%% (%d/%d wrong), predictions crc32 %08x\n", t->epr_path,
                     100 * e, (int)(e * t->test.n + 0.5), t->test.n, res->predictions_crc);
             if (dev_preds)
-                fprintf(out, "%s's final evaluation (quantised EMA) and the CPU's decode of %s differ on %ld of %d "
-                             "test predictions\n",
+                fprintf(out, "%s's final evaluation of the written (quantised) weights and the CPU's decode of %s "
+                             "differ on %ld of %d test predictions\n",
                         t->device_name, t->epr_path, res->device_predictions_differ, t->test.n);
         }
     }
@@ -700,9 +768,26 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
         RETURN_ERROR_IF(!dev_preds, err, EPR_ENOMEM, "out of memory");
     }
     do_decode(t);
-    res->test_error_raw = evaluate(t, NULL);
-    res->test_error = evaluate_ema(t, dev_preds); /* on the device when the step runs there */
+    res->test_error_raw = evaluate(t, &t->test, NULL); /* on the device when the step runs there */
+    res->test_error = evaluate_ema(t, NULL);
     res->steps = t->step;
+    /* which weights are written: chosen on validation, never on test */
+    res->validation_error_ema = res->validation_error_raw = NAN;
+    if (t->valid.n) {
+        do_decode(t);
+        res->validation_error_raw = evaluate(t, &t->valid, NULL);
+        res->validation_error_ema = t->ema ? evaluate_ema_on(t, &t->valid, NULL) : res->validation_error_raw;
+        res->chose_raw = t->ema && res->validation_error_raw < res->validation_error_ema;
+    }
+    const int use_ema = t->ema && !res->chose_raw;
+    if (dev_preds) { /* the device's predictions of the weights that are written */
+        if (use_ema) {
+            evaluate_ema(t, dev_preds);
+        } else {
+            do_decode(t);
+            evaluate(t, &t->test, dev_preds);
+        }
+    }
     if (out) {
         fprintf(out, "done: %ld steps in %.1f s; %.2f ms/step, %.0f img/s, allreduce + broadcast %.1f%% of step time "
                      "(rank 0)\n",
@@ -711,10 +796,15 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
                 t->step_s > 0 ? 100.0 * t->times.comm / t->step_s : 0.0);
         fprintf(out, "test error: %.2f%% %s, %.2f%% raw weights\n", 100 * res->test_error,
                 cfg->epr_enabled ? "(quantised EMA)" : (t->ema ? "(EMA)" : ""), 100 * res->test_error_raw);
+        if (t->valid.n)
+            fprintf(out, "validation error (%d held-out training images): %.2f%% EMA, %.2f%% raw: the %s weights "
+                         "are written (chosen on validation)\n",
+                    t->valid.n, 100 * res->validation_error_ema, 100 * res->validation_error_raw,
+                    use_ema ? "EMA" : "raw");
     }
     int rc = 0;
     if (cfg->epr_enabled) {
-        swap_ema_host(t, 1);
+        if (use_ema) swap_ema_host(t, 1);
         res->rate_exact_bits = epr_model_rate_exact(t->em, NULL);
         if (out) {
             fprintf(out, "exact self-information of the quantised EMA model (learned densities):\n");
@@ -723,20 +813,23 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
                     cfg->lambda * (double)epr_model_num_compressed(t->em));
         }
         rc = write_bitstream(t, res, dev_preds, out, err);
-        swap_ema_host(t, 0);
+        if (use_ema) swap_ema_host(t, 0);
     }
     free(dev_preds);
     if (!rc) {
         add_row(t, t->step);
-        set_cell(t, CURVE_TEST_ERROR, cfg->epr_enabled ? res->test_error_file : res->test_error);
+        set_cell(t, CURVE_TEST_ERROR,
+                 cfg->epr_enabled ? res->test_error_file : use_ema || !t->ema ? res->test_error : res->test_error_raw);
+        if (t->valid.n)
+            set_cell(t, CURVE_VALIDATION_ERROR, use_ema ? res->validation_error_ema : res->validation_error_raw);
         if (cfg->epr_enabled) set_cell(t, CURVE_RATE_EXACT, res->rate_exact_bits);
         rc = checkpoint_write(t, res, wall, err);
     }
     if (!rc && out) fprintf(out, "run file: %s\n", t->run_path);
-    if (!rc && t->opts->after_training) { /* e.g. post-training baselines of the EMA weights */
-        swap_ema_host(t, 1);
+    if (!rc && t->opts->after_training) { /* e.g. post-training baselines of the written (EMA) weights */
+        if (use_ema) swap_ema_host(t, 1);
         rc = t->opts->after_training(t->net, cfg, t->arch_text, &t->test, t->opts->out_dir, res->steps, wall, out, err);
-        swap_ema_host(t, 0);
+        if (use_ema) swap_ema_host(t, 0);
     }
     return rc;
 }
@@ -769,9 +862,11 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
     int root = t.rank == 0 && !opts->quiet;
     FILE *out = stdout;
     if (root) {
-        fprintf(out, "epr train %s: %s on %s (%d train / %d test), %d rank%s, batch %d, %ld steps, on %s\n",
-                cfg->path, cfg->model_name, cfg->data_set, t.train.n, t.test.n, t.nranks, t.nranks > 1 ? "s" : "",
-                cfg->batch, cfg->steps, t.device_name);
+        char vn[48] = "";
+        if (t.valid.n) snprintf(vn, sizeof vn, " / %d validation", t.valid.n);
+        fprintf(out, "epr train %s: %s on %s (%d train%s / %d test), %d rank%s, batch %d, %ld steps, on %s\n",
+                cfg->path, cfg->model_name, cfg->data_set, t.train.n, vn, t.test.n, t.nranks,
+                t.nranks > 1 ? "s" : "", cfg->batch, cfg->steps, t.device_name);
         fprintf(out, "  %zu parameters (float32 %zu bytes)", nn_model_num_params(t.net), 4 * nn_model_num_params(t.net));
         if (cfg->epr_enabled)
             fprintf(out, "; EPR: %d groups over %zu parameters, lambda %g (lambda*n = %g), density lr %g",
@@ -785,6 +880,9 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
                                           cfg->kmeans_bits, cfg->kmeans_at);
             fprintf(out, "\n");
         }
+        char sched[512];
+        schedule_describe(cfg, sched, sizeof sched);
+        fprintf(out, "  schedule: %s\n", sched);
         if (opts->resume) fprintf(out, "resumed from %s at step %ld\n", opts->resume, t.step);
         if (opts->resume && t.pr && ((cfg->prune > 0 && t.step > cfg->prune_at) ||
                                      (cfg->kmeans_bits && t.step > cfg->kmeans_at))) {
@@ -810,7 +908,7 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
             double ips = (double)(t.step - last_step) * cfg->batch / (tn - tlast);
             double k = (double)t.acc_steps;
             double ce = t.acc[SLOT_CE] / t.acc[SLOT_SAMPLES], rate = t.acc[SLOT_RATE] / k;
-            double loss = ce + (cfg->epr_enabled ? cfg->lambda * rate : 0);
+            double loss = ce + (cfg->epr_enabled ? t.sched.lambda * rate : 0); /* λ of the last step */
             double terr = t.acc[SLOT_ERRORS] / t.acc[SLOT_SAMPLES];
             if (t.rank == 0) {
                 add_row(&t, t.step);
@@ -826,7 +924,7 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
                              sizeof eta);
                 fprintf(out, "step %6ld/%ld  loss %.4f  ce %.4f  train err %5.2f%%", t.step, cfg->steps, loss, ce,
                         100 * terr);
-                if (cfg->epr_enabled) fprintf(out, "  rate~ %.0f bits (%.2f KB)", rate, rate / 8192.0);
+                if (cfg->epr_enabled) fprintf(out, "  rate~ %.0f bits (%.2f KB)", rate, rate / 8e3);
                 fprintf(out, "  %.0f img/s  ETA %s\n", ips, eta);
                 fflush(out);
             }
@@ -836,9 +934,10 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
             last_step = t.step;
         }
         if (cfg->eval_every > 0 && t.step % cfg->eval_every == 0 && t.step != cfg->steps && t.rank == 0) {
-            double e = evaluate_ema(&t, NULL);
+            double e = evaluate_ema(&t, NULL), ve = t.valid.n ? evaluate_ema_on(&t, &t.valid, NULL) : NAN;
             add_row(&t, t.step);
             set_cell(&t, CURVE_TEST_ERROR, e);
+            set_cell(&t, CURVE_VALIDATION_ERROR, ve);
             double bits = NAN;
             if (cfg->epr_enabled) {
                 swap_ema(&t, 1);
@@ -849,7 +948,8 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
             if (root) {
                 fprintf(out, "eval step %ld: test error %.2f%% (%s)", t.step, 100 * e,
                         cfg->epr_enabled ? "quantised EMA" : "EMA");
-                if (cfg->epr_enabled) fprintf(out, ", exact rate %.0f bits (%.2f KB)", bits, bits / 8192);
+                if (t.valid.n) fprintf(out, ", validation %.2f%%", 100 * ve);
+                if (cfg->epr_enabled) fprintf(out, ", exact rate %.0f bits (%.2f KB)", bits, bits / 8e3);
                 fprintf(out, "\n");
                 fflush(out);
             }

@@ -23,6 +23,8 @@ typedef int (*train_after_fn)(nn_model *net, const cfg_experiment *cfg, const ch
 typedef struct {
     const char *out_dir;   /* run directory (created); NULL for a trainer without run files */
     const char *resume;    /* checkpoint to resume from, or NULL */
+    int force;             /* out_dir may hold a run (run.h5, model.epr): replace it (epr train --force);
+                              without it and without resume such a directory is refused */
     int quiet;
     train_after_fn after_training; /* NULL: nothing after training */
     int phase_cpu;         /* trainer_times: also process CPU seconds (benchmarks) */
@@ -40,6 +42,11 @@ typedef struct {
                                        on the CPU; -1 otherwise */
     double size_parts[9];     /* .epr bytes: header, arch, decoder, tables, index, coded, extras, crc, total */
     long steps;
+    /* [data] validation (docs/validation.md): the errors of both weight sets
+     * on the held-out images, and which one was written (chosen on
+     * validation; without it: the EMA when there is one) */
+    double validation_error_ema, validation_error_raw; /* NaN without validation */
+    int chose_raw;
 } train_result;
 
 /* train_run returns this (> 0) when SIGTERM/SIGUSR1 stopped the run after a

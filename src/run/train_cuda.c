@@ -162,25 +162,25 @@ static void dev_copy(trainer *t, float *dst, const float *src, size_t n) {
 
 static void dev_decode(trainer *t) { epr_cuda_decode(t->dev->em); }
 
-/* Test error on the device, one eval batch at a time through buffer 0 (any
+/* Error on d on the device, one eval batch at a time through buffer 0 (any
  * prefetched batch is dropped: the next step gathers its own again). */
-static double dev_evaluate(trainer *t, int *preds) {
+static double dev_evaluate(trainer *t, const dataset *test, int *preds) {
     trainer_dev *d = t->dev;
     check(t, cudaStreamSynchronize(d->copy), "wait for the input copies");
     d->holds[0] = d->holds[1] = -1;
     long wrong = 0;
     int eb = t->cfg->eval_batch;
-    for (int i = 0; i < t->test.n; i += eb) {
-        int n = t->test.n - i < eb ? t->test.n - i : eb;
+    for (int i = 0; i < test->n; i += eb) {
+        int n = test->n - i < eb ? test->n - i : eb;
         for (int j = 0; j < n; j++) d->idx[j] = (uint32_t)(i + j);
-        dataset_gather(&t->test, d->idx, n, d->hx[0], d->hy[0]);
+        dataset_gather(test, d->idx, n, d->hx[0], d->hy[0]);
         check_rc(t, nn_cuda_upload(d->c, d->dx[0], d->hx[0], (size_t)n * d->in * sizeof(float)), "upload a test batch");
         check_rc(t, nn_cuda_upload(d->c, d->dy[0], d->hy[0], (size_t)n * sizeof(int)), "upload test labels");
         nn_cuda_forward_async(d->net, d->dx[0], NULL, n, 0);
         wrong += nn_cuda_count_errors(d->net, d->dy[0], n, preds ? preds + i : NULL); /* waits */
     }
     check(t, cudaGetLastError(), "evaluation");
-    return t->test.n ? (double)wrong / t->test.n : 0.0;
+    return test->n ? (double)wrong / test->n : 0.0;
 }
 
 static double dev_rate_exact(trainer *t, double *per_group) {

@@ -8,7 +8,10 @@
 #include "epr/epr_model.h"
 #include "run/config.h"
 #include "run/dataset.h"
+#include "run/phi_hold.h"
 #include "run/prune.h"
+#include "run/fsutil.h"
+#include "run/schedule.h"
 #include "run/train.h"
 #include "nn/nn.h"
 
@@ -22,6 +25,7 @@ enum {
     CURVE_TRAIN_ERROR,
     CURVE_TEST_ERROR,
     CURVE_IMAGES_PER_S,
+    CURVE_VALIDATION_ERROR,
     N_CURVES
 };
 extern const char *const CURVE_NAMES[N_CURVES];
@@ -46,7 +50,7 @@ typedef struct {
     /* decode, forward (training), backward (scale 1/batch), decoder
      * backward; the next step's batch is prefetched meanwhile */
     void (*net)(trainer *t, int n, double *ce, int *wrong);
-    double (*rate)(trainer *t, double lambda); /* noisy rate of this rank's rows */
+    double (*rate)(trainer *t, double lambda); /* noisy rate of this rank's rows (lambda: t->sched's) */
     /* copy n floats at off of the train block (grads = 0) or gradient
      * block (grads = 1) between the host epr_model and the device */
     void (*to_host)(trainer *t, int grads, size_t off, size_t n);
@@ -56,9 +60,9 @@ typedef struct {
     void (*ema)(trainer *t, float *ema, const float *w, size_t n, float decay);
     void (*copy)(trainer *t, float *dst, const float *src, size_t n); /* device to device */
     void (*decode)(trainer *t);
-    /* test error of the network as it stands (decoded); preds (host, may be
-     * NULL) gets the predicted classes */
-    double (*evaluate)(trainer *t, int *preds);
+    /* error on d (the test or validation set) of the network as it stands
+     * (decoded); preds (host, may be NULL) gets the predicted classes */
+    double (*evaluate)(trainer *t, const dataset *d, int *preds);
     double (*rate_exact)(trainer *t, double *per_group);
     /* the whole device state (train block, optimizer states, EMA, batch-norm
      * buffers) into the host arrays (checkpoints, the final .epr), and back */
@@ -75,10 +79,12 @@ int trainer_dev_create(trainer *t, epr_err *err);
 
 struct trainer {
     const cfg_experiment *cfg;
+    cfg_experiment *cfg_own; /* cfg with the groups' tensor patterns expanded (when it has any), else NULL */
     const train_opts *opts;
     int rank, nranks;
     int local_rank; /* rank within the node (MPI_COMM_TYPE_SHARED): picks the GPU */
     dataset train, test;
+    dataset valid; /* [data] validation: held out of the training set (n = 0: none) */
     nn_model *net;
     epr_model *em;
     sampler smp;
@@ -92,6 +98,8 @@ struct trainer {
     float *ema, *backup;
     prune_state *pr; /* Deep Compression baseline ([baseline] prune / kmeans_bits), else NULL */
     nn_adam net_adam, dens_adam, dec_adam;
+    schedule_point sched; /* lr, λ and phase of the current step (run/schedule.h) */
+    phi_hold *hold;       /* [epr] freeze_phi_steps > 0, else NULL */
     long step;
     /* log accumulators since the last log point (part of the checkpoint so
      * that a resumed run logs the same numbers) */
@@ -105,6 +113,7 @@ struct trainer {
     trainer_times times;  /* and in its parts (comm: allreduce + broadcast) */
     long timed_steps;
     char run_path[1200], epr_path[1200];
+    fs_lock lock;    /* rank 0: the run directory's (fsutil.h), held while the trainer lives */
     char *arch_text; /* bitstream architecture text (input shape, normalisation, layers) */
     /* [train] device = cuda: the device state and its operations, else NULL */
     trainer_dev *dev;
@@ -113,9 +122,6 @@ struct trainer {
     char device_name[128]; /* "cpu", or the GPU's name */
 };
 
-/* The learning rate and the rate weight lambda of step `step`: the one
- * place both paths (CPU and device) take them from. */
-void trainer_hparams(const trainer *t, long step, float *lr, double *lambda);
 /* Gather rank `t->rank`'s slice of global batch `step` (with the
  * experiment's augmentation) into x, y (idx: scratch of the slice's size);
  * returns the slice's size.  Pure function of (seed, step, rank count). */

@@ -753,6 +753,24 @@ int baseline_after_training(nn_model *net, const cfg_experiment *cfg, const char
     return baseline_run(net, cfg, arch, test, dir, cfg->baseline_post, &src, log, err);
 }
 
+/* No file the methods write in dir (baselines.h5, baseline_M.epr and the
+ * float32 file's .gz / .xz) may be the run file they are made from. */
+static int check_outputs(const char *dir, const char *run_path, char names[][BASELINE_NAME_LEN], int n, epr_err *err) {
+    char p[1400];
+    snprintf(p, sizeof p, "%.1200s/%s", dir, BASELINE_H5);
+    CHECK_STATUS(fs_check_not_input(p, run_path, "the run file", err));
+    static const char *const f32[3] = {"", ".gz", ".xz"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%.1200s/baseline_float32.epr%s", dir, f32[i]);
+        CHECK_STATUS(fs_check_not_input(p, run_path, "the run file", err));
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(p, sizeof p, "%.1200s/baseline_%.40s.epr", dir, names[i]);
+        CHECK_STATUS(fs_check_not_input(p, run_path, "the run file", err));
+    }
+    return 0;
+}
+
 int baseline_run_file(const char *run_path, const char *methods, const char *data_root, FILE *log, epr_err *err) {
     char ov[1200];
     const char *extra[1] = {ov};
@@ -793,6 +811,7 @@ int baseline_run_file(const char *run_path, const char *methods, const char *dat
                 r.cfg.data_set, test.n, (long long)steps);
         fflush(log);
     }
+    if (!rc) rc = check_outputs(dir, run_path, names, n, err);
     baseline_source src = {r.text, (long)steps, wall};
     if (!rc) rc = baseline_run(r.net, &r.cfg, r.arch, &test, dir, methods, &src, log, err);
     free(dir);

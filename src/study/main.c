@@ -11,6 +11,9 @@
 #include "run/compress.h"
 #include "run/config.h"
 #include "run/data_sets.h"
+#include "run/fsutil.h"
+#include "run/export.h"
+#include "run/tensorfile.h"
 #include "study/sweep.h"
 #include "run/train.h"
 
@@ -25,6 +28,7 @@ static void usage_main(FILE *f) {
             "  compress RUN.h5 -o MODEL.epr  write the bitstream of a finished run or checkpoint\n"
             "  inspect MODEL.epr      size of a bitstream by part, group and column\n"
             "  eval MODEL.epr         rebuild the network from the file alone and report its test error\n"
+            "  export IN -o OUT       the weights of a .epr or RUN.h5 as .npz (NumPy) or .safetensors\n"
             "  baseline RUN.h5        post-training baselines of a finished plain run (float32, gzip, xz,\n"
             "                         uniform / k-means quantisation), each a real file: RUN_DIR/baselines.h5\n"
             "  sweep SWEEP.tsv --out DIR  run a lambda sweep table on this node (skips complete runs, resumes)\n"
@@ -48,25 +52,32 @@ static void usage_train(FILE *f) {
             "  --resume RUN.h5          continue a run from its last checkpoint (same experiment, same\n"
             "                           --set options and rank count); the result is bitwise identical\n"
             "                           to an uninterrupted run\n"
+            "  --force                  --out may hold a run (run.h5, model.epr, baselines.h5, a\n"
+            "                           checkpoint being written): delete those files and train anew.\n"
+            "                           Without --force or --resume such a directory is refused\n"
             "  --quiet                  no progress lines\n"
             "  -h, --help               this text\n\n"
-            "SIGTERM or SIGUSR1 (Slurm's warning signal) make the run finish its step, write a\n"
-            "checkpoint and exit with status 75.  A failing rank aborts the whole MPI job with a\n"
-            "message naming the rank, the step and the cause.\n\n"
+            "SIGTERM, SIGINT (Ctrl-C), SIGHUP or SIGUSR1 (Slurm's warning signal) make the run finish\n"
+            "its step, write a checkpoint and exit with status 75.  Under mpirun, send SIGUSR1 to\n"
+            "mpirun: it forwards it and exits 75 (Open MPI 4.1 exits 1 after TERM/INT/HUP, though the\n"
+            "ranks still checkpoint).  A failing rank aborts the whole MPI job with a message naming\n"
+            "the rank, the step and the cause.  While it trains, the run holds DIR/run.lock (flock):\n"
+            "a second epr train into the same directory is refused.  The run file: docs/runfile.md.\n\n"
             "experiment file keys (INI):\n");
     cfg_print_reference(f);
     fprintf(f,
             "\nlayer list ([model] name = custom, layers = one layer per indented line):\n"
             "  dense out=N | conv out=N k=K [stride=S] [pad=P] | maxpool k=K [stride=S] |\n"
-            "  avgpool k=K [stride=S] | gap | relu | batchnorm | flatten | add with=LAYER\n"
+            "  avgpool k=K [stride=S] | gap | relu | batchnorm [affine=1] | flatten | add with=LAYER\n"
             "  any layer: name=NAME, in=LAYER (default: the previous layer); dense/conv: bias=0|1\n"
-            "  parameter tensors are called NAME.weight and NAME.bias\n");
+            "  parameter tensors are called NAME.weight and NAME.bias (batchnorm: beta is NAME.bias;\n"
+            "  affine=1 adds a learnable gamma NAME.weight, as torch.nn.BatchNorm2d)\n");
 }
 
 static int cmd_train(int argc, char **argv) {
     const char *exp = NULL, *out_dir = NULL, *resume = NULL;
     const char *sets[256];
-    int nsets = 0, quiet = 0;
+    int nsets = 0, quiet = 0, force = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -86,6 +97,8 @@ static int cmd_train(int argc, char **argv) {
             resume = argv[++i];
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
+        } else if (!strcmp(a, "--force")) {
+            force = 1;
         } else if (a[0] == '-') {
             fprintf(stderr, "epr train: unknown or incomplete option '%s' (see epr train --help)\n", a);
             return 2;
@@ -112,7 +125,7 @@ static int cmd_train(int argc, char **argv) {
             snprintf(dir, sizeof dir, "%s", out_dir);
         else
             snprintf(dir, sizeof dir, "runs/%s", cfg.name);
-        train_opts o = {.out_dir = dir, .resume = resume, .quiet = quiet,
+        train_opts o = {.out_dir = dir, .resume = resume, .quiet = quiet, .force = force,
                         .after_training = cfg.baseline_post[0] ? baseline_after_training : NULL};
         train_result res;
         rc = train_run(&cfg, &o, &res, &err);
@@ -237,12 +250,17 @@ static void usage_eval(FILE *f) {
                "  --data SET           mnist10k | fashion-mnist | cifar10 (prepared under the data root),\n"
                "                       or pack: the packed test images of --pack, centre-cropped to the\n"
                "                       input size the file records (docs/imagenet-pack.md)\n"
+               "                       Images get the zero border the file records (`pad P`, docs/format.md\n"
+               "                       section 6), as in training.\n"
                "  --pack FILE          set=pack: the packed test images (default imagenet/val.pack\n"
                "                       under the data root)\n"
                "  --images F --labels F  any IDX pair instead of --data\n"
                "  --data-root DIR      where SET lives (default $EPR_DATA_ROOT, else the source tree's data/)\n"
                "  --batch N            evaluation batch (default 100, as epr train)\n"
-               "  --predictions FILE   write one predicted class per line\n" LIMITS_HELP
+               "  --predictions FILE   write one predicted class per line\n"
+               "  --force              evaluate even when the data set or its class count is not the one the\n"
+               "                       file was trained on (refused otherwise; an input shape that differs is\n"
+               "                       always refused)\n" LIMITS_HELP
                "The file is refused (exit 1) before anything is built if its architecture has more than\n"
                "1024 layers or an input of more than 3x512x512 values (docs/format.md section 6).\n");
 }
@@ -250,7 +268,7 @@ static void usage_eval(FILE *f) {
 static int cmd_eval(int argc, char **argv) {
     const char *path = NULL, *set = NULL, *images = NULL, *labels = NULL, *root = NULL, *pred_path = NULL;
     const char *pack = NULL;
-    int batch = 100, lo;
+    int batch = 100, lo, force = 0;
     epr_read_limits lim = {0, 0, 0, 0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -270,6 +288,8 @@ static int cmd_eval(int argc, char **argv) {
             labels = argv[++i];
         } else if (!strcmp(a, "--data-root") && more) {
             root = argv[++i];
+        } else if (!strcmp(a, "--force")) {
+            force = 1;
         } else if (!strcmp(a, "--predictions") && more) {
             pred_path = argv[++i];
         } else if (!strcmp(a, "--batch") && more) {
@@ -289,6 +309,15 @@ static int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "epr eval: need MODEL.epr and --data SET or --images/--labels (see epr eval --help)\n");
         return 2;
     }
+    if (pred_path) { /* the predictions never replace an input */
+        const char *ins[3] = {path, images, labels};
+        epr_err pe = {0};
+        for (int i = 0; i < 3; i++)
+            if (ins[i] && fs_check_not_input(pred_path, ins[i], "the input", &pe)) {
+                fprintf(stderr, "epr eval: --predictions: %s\n", pe.msg);
+                return 2;
+            }
+    }
     /* reuse the experiment data resolution with a minimal configuration */
     char text[2600];
     if (set)
@@ -301,31 +330,46 @@ static int cmd_eval(int argc, char **argv) {
     dataset train = {0}, test = {0};
     epr_file *f = NULL;
     int *preds = NULL;
+    int model_rc = 0; /* the file's own content was refused: name it */
     int rc = cfg_load_string(text, "epr eval", NULL, 0, &cfg, &e);
     if (!rc && pack && strcmp(cfg.data_set, "pack"))
         rc = epr_fail(&e, EPR_EARG, "--pack needs --data pack");
     if (!rc) rc = epr_file_open_limited(path, &lim, &f, &e);
-    if (!rc && !strcmp(cfg.data_set, "pack")) {
-        /* only the test split, centre-cropped to the network's input as training did */
-        bitstream_arch a;
+    bitstream_arch a = {0};
+    int have_arch = 0;
+    if (!rc) {
+        /* how training prepared its inputs: the crop (pack) or the border (pad) */
         size_t alen;
         const char *at = epr_file_arch(f, &alen);
-        rc = bitstream_arch_parse(at, alen, &a, &e);
-        if (!rc) {
-            char pp[2200];
-            const char *rel = pack ? pack : cfg.test_pack;
-            if (rel[0] == '/' || pack) snprintf(pp, sizeof pp, "%s", rel);
-            else snprintf(pp, sizeof pp, "%s/%s", cfg.data_root, rel);
-            rc = dataset_load_pack(pp, a.h, &test, &e);
-            bitstream_arch_free(&a);
-        }
+        rc = model_rc = bitstream_arch_parse(at, alen, &a, &e);
+        have_arch = !rc;
+    }
+    if (!rc && !strcmp(cfg.data_set, "pack")) {
+        /* only the test split, centre-cropped to the network's input as training did */
+        char pp[2200];
+        const char *rel = pack ? pack : cfg.test_pack;
+        if (rel[0] == '/' || pack)
+            snprintf(pp, sizeof pp, "%s", rel);
+        else
+            snprintf(pp, sizeof pp, "%s/%s", cfg.data_root, rel);
+        rc = a.pad ? epr_fail(&e, EPR_EARG, "the model was trained on images zero-padded by %d, not on a pack", a.pad)
+                   : dataset_load_pack(pp, a.h, &test, &e);
     } else if (!rc) {
+        cfg.pad = a.pad; /* the same zero border as training ([data] pad) */
         rc = data_load_experiment(&cfg, &train, &test, &e);
     }
+    if (have_arch) bitstream_arch_free(&a);
     dataset_free(&train);
     if (!rc && !(preds = malloc((size_t)test.n * sizeof *preds + 1))) rc = epr_fail(&e, EPR_ENOMEM, "out of memory");
+    char why[256];
+    if (!rc && bitstream_check_data(f, &test, why, sizeof why)) {
+        if (force)
+            fprintf(stderr, "epr eval: warning: %s: %s; evaluating anyway (--force)\n", path, why);
+        else
+            rc = epr_fail(&e, EPR_EARG, "%s: %s, so its error would mean nothing: refused (--force evaluates anyway)",
+                          path, why);
+    }
     double err = 0;
-    int model_rc = 0; /* the file's own content was refused: name it */
     if (!rc) rc = model_rc = bitstream_evaluate(f, &test, batch, &err, preds, &e);
     if (!rc) {
         epr_size_parts parts;
@@ -349,6 +393,61 @@ static int cmd_eval(int argc, char **argv) {
     dataset_free(&test);
     cfg_free(&cfg);
     return rc ? 1 : 0;
+}
+
+static void usage_export(FILE *f) {
+    fprintf(f, "usage: epr export MODEL.epr|RUN.h5 -o OUT.npz|OUT.safetensors [options]\n\n"
+               "Writes every tensor of a bitstream (decoded weights, batch-norm running statistics and\n"
+               "other extras) or of a run file as float32 under its tensor name (e.g. fc1.weight,\n"
+               "bn1.running_mean), in NumPy's .npz (numpy.load reads it with no extra package) or the\n"
+               ".safetensors format of the Hugging Face tools.  The file is written atomically, never\n"
+               "over the input.\n"
+               "  --format npz|safetensors  instead of the output's suffix\n"
+               "  --raw        (RUN.h5) the raw parameters instead of their EMA\n"
+               "  --quantised  (RUN.h5 of an EPR run) theta = f(round(latent/s)), the weights a .epr\n"
+               "               holds; without it the continuous weights of the latents\n"
+               "  --force      replace an existing OUT\n");
+}
+
+static int cmd_export(int argc, char **argv) {
+    const char *in = NULL, *out = NULL;
+    int format = -1, flags = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage_export(stdout);
+            return 0;
+        } else if (!strcmp(a, "-o") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(a, "--format") && i + 1 < argc) {
+            format = tensorfile_format_parse(argv[++i]);
+            if (format < 0) {
+                fprintf(stderr, "epr export: --format must be npz or safetensors, not '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--raw")) {
+            flags |= EXPORT_RAW;
+        } else if (!strcmp(a, "--quantised") || !strcmp(a, "--quantized")) {
+            flags |= EXPORT_QUANTISED;
+        } else if (!strcmp(a, "--force")) {
+            flags |= EXPORT_FORCE;
+        } else if (a[0] == '-' || in) {
+            fprintf(stderr, "epr export: unexpected or incomplete argument '%s' (see epr export --help)\n", a);
+            return 2;
+        } else {
+            in = a;
+        }
+    }
+    if (!in || !out) {
+        fprintf(stderr, "epr export: need MODEL.epr or RUN.h5 and -o OUT (see epr export --help)\n");
+        return 2;
+    }
+    epr_err e = {0};
+    if (export_weights(in, out, format, flags, stdout, &e)) {
+        fprintf(stderr, "epr export: error: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
 }
 
 static int cmd_compress(int argc, char **argv) {
@@ -465,6 +564,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "compress")) return cmd_compress(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "export")) return cmd_export(argc - 2, argv + 2);
     if (!strcmp(cmd, "baseline")) return cmd_baseline(argc - 2, argv + 2);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
     if (!strcmp(cmd, "pareto")) return cmd_pareto(argc - 2, argv + 2);

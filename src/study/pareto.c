@@ -2,6 +2,7 @@
 #include "study/pareto.h"
 
 #include <dirent.h>
+#include <glob.h>
 #include <errno.h>
 #include <hdf5.h>
 #include <math.h>
@@ -14,6 +15,9 @@
 #include "run/fsutil.h"
 #include "run/h5run.h"
 #include "run/run_info.h"
+#include "study/h5w.h"
+#include "study/paper.h"
+#include "study/seeds.h"
 
 #ifndef EPR_VERSION
 #define EPR_VERSION "unknown"
@@ -26,24 +30,6 @@ static void sfmt(char *dst, size_t cap, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(dst, cap, fmt, ap);
     va_end(ap);
-}
-
-/* DESIGN.md §6 (the paper's Table 1).  Sizes in bytes (the paper's MB and
- * KB are decimal: LeNet300-100's 266,610 float32 parameters are "1.06 MB"),
- * errors in percent. */
-static const pareto_paper_row PAPER[] = {
-    {"lenet300-100", "LeNet300-100 (MNIST)", 1.06e6, 1.6, 8.56e3, 1.9, 124, "SQ"},
-    {"lenet5-caffe", "LeNet5-Caffe (MNIST)", 1.72e6, 0.7, 2.84e3, 0.9, 606, "SQ"},
-    {"vgg16", "VGG-16 (CIFAR-10)", 60e6, 6.6, 101e3, 10.0, 590, "SQ"},
-    {"resnet20-4", "ResNet-20-4 (CIFAR-10)", 17.2e6, 5.0, 128e3, 8.8, 134, "DFT"},
-    {"resnet18", "ResNet-18 (ImageNet)", 46.7e6, 30.0, 1.97e6, 30.0, 24, "DFT"},
-    {"resnet50", "ResNet-50 (ImageNet)", 102e6, 25.0, 5.49e6, 26.0, 19, "DFT"},
-};
-
-const pareto_paper_row *pareto_paper_lookup(const char *model) {
-    for (size_t i = 0; i < sizeof PAPER / sizeof PAPER[0]; i++)
-        if (!strcmp(PAPER[i].model, model)) return &PAPER[i];
-    return NULL;
 }
 
 /* ---- methods ---- */
@@ -109,6 +95,11 @@ int pareto_read_run(const char *path, pareto_row *r, epr_err *err) {
     TRY(run_info_method(h, path, r->method, sizeof r->method, err)); /* run/run_info.h */
     TRY(h5run_get_f64(h, "/final", "wall_seconds", &r->wall_seconds, err));
     TRY(h5run_get_f64(h, "/final", "rate_exact_bits", &r->rate_exact_bits, err));
+    if (!rc && h5run_has_attr(h, NULL, "config_id")) TRY(get_str_attr(h, NULL, "config_id", r->config_id, sizeof r->config_id, err));
+    r->validation_error = NAN; /* run files before the validation split have neither */
+    if (!rc && h5run_has_attr(h, "/final", "validation_error"))
+        TRY(h5run_get_f64(h, "/final", "validation_error", &r->validation_error, err));
+    if (!rc && h5run_has_attr(h, NULL, "n_validation")) TRY(h5run_get_i64(h, NULL, "n_validation", &r->n_validation, err));
 #undef TRY
     h5run_close(h);
     if (rc) return rc;
@@ -301,6 +292,17 @@ int pareto_read_baselines(const char *path, const pareto_row *run, const char *r
 
 /* ---- the Pareto rule ---- */
 
+/* The network of a series: the built-in name, or for a custom network its
+ * experiment's name (two custom networks are two networks). */
+const char *pareto_network(const pareto_row *r) {
+    return strcmp(r->model, "custom") || !r->experiment[0] ? r->model : r->experiment;
+}
+
+/* Points of one (network, data set): the fronts never compare across them. */
+static int same_series_space(const pareto_row *a, const pareto_row *b) {
+    return !strcmp(a->data_set, b->data_set) && !strcmp(pareto_network(a), pareto_network(b));
+}
+
 static int dominates(const pareto_row *b, const pareto_row *a) {
     int le = b->size_bytes <= a->size_bytes && b->test_error <= a->test_error;
     int strict = b->size_bytes < a->size_bytes || b->test_error < a->test_error;
@@ -318,7 +320,7 @@ void pareto_mark(pareto_row *rows, int n) {
         a->is_overall_front = ok;
         for (int j = 0; j < n && ok; j++) {
             const pareto_row *b = &rows[j];
-            if (j == i || off_front(b) || strcmp(a->data_set, b->data_set) || !isfinite(b->test_error) ||
+            if (j == i || off_front(b) || !same_series_space(a, b) || !isfinite(b->test_error) ||
                 !dominates(b, a))
                 continue;
             a->is_overall_front = 0;
@@ -381,79 +383,6 @@ static int collect_families(const pareto_row *rows, int n, const char *set, char
 
 /* ---- sweep.h5 ---- */
 
-typedef struct {
-    hid_t file;
-    int failed;
-    char where[256];
-} h5w;
-
-static void h5w_fail(h5w *w, const char *what) {
-    if (!w->failed) snprintf(w->where, sizeof w->where, "%s", what);
-    w->failed = 1;
-}
-
-static void attr_str(h5w *w, hid_t loc, const char *name, const char *v) {
-    if (w->failed) return;
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    hid_t s = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0 || H5Awrite(a, t, &v) < 0) h5w_fail(w, name);
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(s);
-    H5Tclose(t);
-}
-
-static void attr_num(h5w *w, hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v) {
-    if (w->failed) return;
-    hid_t s = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(loc, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0 || H5Awrite(a, mtype, v) < 0) h5w_fail(w, name);
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(s);
-}
-static void attr_i64(h5w *w, hid_t loc, const char *name, int64_t v) {
-    attr_num(w, loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
-}
-static void attr_f64(h5w *w, hid_t loc, const char *name, double v) {
-    attr_num(w, loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
-}
-
-static void column(h5w *w, hid_t g, const char *name, hid_t ftype, hid_t mtype, const void *data, hsize_t n,
-                   const char *desc) {
-    if (w->failed) return;
-    hid_t s = H5Screate_simple(1, &n, NULL);
-    hid_t d = H5Dcreate2(g, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (d < 0 || H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) h5w_fail(w, name);
-    if (d >= 0) {
-        attr_str(w, d, "description", desc);
-        H5Dclose(d);
-    }
-    H5Sclose(s);
-}
-
-#define COL_F64(field, desc)                                                              \
-    do {                                                                                  \
-        for (int i = 0; i < n; i++) f64[i] = rows[i].field;                               \
-        column(w, g, #field, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, f64, (hsize_t)n, desc);    \
-    } while (0)
-#define COL_I64(field, desc)                                                              \
-    do {                                                                                  \
-        for (int i = 0; i < n; i++) i64[i] = rows[i].field;                               \
-        column(w, g, #field, H5T_STD_I64LE, H5T_NATIVE_INT64, i64, (hsize_t)n, desc);      \
-    } while (0)
-#define COL_I8(field, desc)                                                               \
-    do {                                                                                  \
-        for (int i = 0; i < n; i++) i8[i] = (signed char)rows[i].field;                   \
-        column(w, g, #field, H5T_STD_I8LE, H5T_NATIVE_SCHAR, i8, (hsize_t)n, desc);        \
-    } while (0)
-#define COL_STR(field, desc)                                                              \
-    do {                                                                                  \
-        for (int i = 0; i < n; i++) strs[i] = rows[i].field;                              \
-        column(w, g, #field, vstr, vstr, strs, (hsize_t)n, desc);                         \
-    } while (0)
-
 static void write_columns(h5w *w, hid_t g, const pareto_row *rows, const int *is_baseline, int n) {
     double *f64 = malloc((size_t)n * sizeof *f64 + 1);
     int64_t *i64 = malloc((size_t)n * sizeof *i64 + 1);
@@ -475,6 +404,8 @@ static void write_columns(h5w *w, hid_t g, const pareto_row *rows, const int *is
         for (int i = 0; i < n; i++) strs[i] = rows[i].rel_file;
         column(w, g, "run_file", vstr, vstr, strs, (hsize_t)n, "run file, relative to the sweep directory");
         COL_STR(bitstream, "the file whose size is size_bytes, relative to the sweep directory (\"\" for plain runs)");
+        COL_STR(config_id, "the run's fingerprint of every setting but the seed (\"\" before run files had it): equal = "
+                           "the runs differ only in seed");
         COL_I8(epr_enabled, "1: trained with EPR (size = .epr bytes); 0: plain float32");
         COL_F64(lambda, "rate weight: loss = mean cross-entropy (nats) + lambda * rate (bits)");
         COL_I64(seed, "train.seed");
@@ -489,6 +420,9 @@ static void write_columns(h5w *w, hid_t g, const pareto_row *rows, const int *is
                             "model (plain)");
         COL_F64(test_error_raw, "test error (fraction) of the raw, non-EMA weights (NaN for baselines.h5 methods)");
         COL_F64(rate_exact_bits, "exact self-information of the quantised model under the learned densities (bits)");
+        COL_F64(validation_error, "error (fraction) on the images held out of the training set ([data] validation) of "
+                                  "the weights written, which were chosen on it; NaN without a validation split");
+        COL_I64(n_validation, "images held out of the training set for validation (0: none)");
         COL_F64(wall_seconds, "training wall time (s) of the run (for a baseline: of the plain run it comes from)");
         COL_F64(post_seconds, "seconds the baselines.h5 method took after training (0 for runs)");
         COL_I64(steps, "optimizer steps");
@@ -567,6 +501,11 @@ static int write_sweep_h5(const char *path, const char *dir, const pareto_row *r
         write_columns(&w, g, rows, is_baseline, n);
         H5Gclose(g);
     }
+    pareto_point *pts = NULL;
+    int npts = pareto_points(rows, is_baseline, n, &pts);
+    if (npts < 0) h5w_fail(&w, "out of memory (/points)");
+    else pareto_points_write(&w, w.file, pts, npts);
+    free(pts);
     hid_t l = H5Gcreate2(w.file, "links", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (l < 0) h5w_fail(&w, "/links");
     for (int i = 0; i < n && l >= 0 && !w.failed; i++)
@@ -613,14 +552,17 @@ static void row_line(FILE *f, const pareto_row *r, int is_baseline, const pareto
                          : r->is_method_front                      ? "method"
                          : r->is_overall_front                     ? "overall"
                                                                    : "";
-    fprintf(f, "| %s | %s | %s | %s | %lld | %lld | %s | %.3f | %.1f× | %.2f%% | %s | %s | %s | %s |\n", r->name,
+    char val[48] = "—";
+    if (isfinite(r->validation_error))
+        snprintf(val, sizeof val, "%.2f%% (%lld images)", 100 * r->validation_error, (long long)r->n_validation);
+    fprintf(f, "| %s | %s | %s | %s | %lld | %lld | %s | %.3f | %.1f× | %.2f%% | %s | %s | %s | %s | %s |\n", r->name,
             r->model, r->method, lam, (long long)r->seed, (long long)r->size_bytes, sz, r->bits_per_param, r->ratio,
-            100 * r->test_error, raw, delta, r->is_pareto ? "**yes**" : is_baseline ? "baseline" : "", fronts);
+            100 * r->test_error, raw, delta, r->is_pareto ? "**yes**" : is_baseline ? "baseline" : "", fronts, val);
 }
 
 static const char *TABLE_HEAD =
-    "| run | model | method | λ | seed | size (bytes) | size | bits/param | vs float32 | test error | raw error | Δ error vs baseline (points) | Pareto (EPR) | fronts |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    "| run | model | method | λ | seed | size (bytes) | size | bits/param | vs float32 | test error | raw error | Δ error vs baseline (points) | Pareto (EPR) | fronts | validation error |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 
 
 static const pareto_row *baseline_for(const pareto_row *rows, const int *is_baseline, int n, const pareto_row *r) {
@@ -636,6 +578,34 @@ static int size_cmp(const void *pa, const void *pb) {
     return a->test_error < b->test_error ? -1 : a->test_error > b->test_error;
 }
 
+/* One line of the report's Table 1 section: the paper's figure and our
+ * smallest EPR run of the pair at or below its error (else the closest in size). */
+static void paper_line(FILE *f, const pareto_row *rows, int n, const paper_row *p, const char *set, const char *note) {
+    char a[32], b[32], ours[256];
+    kb(a, sizeof a, p->float32_bytes);
+    kb(b, sizeof b, p->epr_bytes);
+    const pareto_row *best = NULL, *near = NULL;
+    for (int i = 0; i < n; i++) {
+        const pareto_row *r = &rows[i];
+        if (!r->epr_enabled || strcmp(r->model, p->model) || strcmp(r->data_set, set)) continue;
+        if (100 * r->test_error <= p->epr_error + 1e-9 && (!best || r->size_bytes < best->size_bytes)) best = r;
+        if (!near || fabs(log((double)r->size_bytes / p->epr_bytes)) < fabs(log((double)near->size_bytes / p->epr_bytes)))
+            near = r;
+    }
+    const pareto_row *r = best ? best : near;
+    if (r) {
+        char c[32];
+        kb(c, sizeof c, (double)r->size_bytes);
+        sfmt(ours, sizeof ours, "%s%s: %s (%.0f×), %.2f%%", best ? "" : "none; closest in size: ", r->name, c, r->ratio,
+             100 * r->test_error);
+    } else {
+        snprintf(ours, sizeof ours, "no EPR run of this network on %s", set);
+    }
+    fprintf(f, "| %s | %s; %s%s%s%s | %s, %.1f%% | %s (%.0f×) %s | %.1f%% | %s |\n", p->label, set, p->data,
+            note[0] ? " (" : "", note, note[0] ? ")" : "", a, p->float32_error, b, p->ratio, p->transform, p->epr_error,
+            ours);
+}
+
 static int write_report(const char *path, const char *dir, const char *h5_path, const pareto_row *rows,
                         const int *is_baseline, int n, char **rejected, int n_rejected, char **pending,
                         int n_pending, epr_err *err) {
@@ -647,7 +617,10 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
     fprintf(f, "Written by `epr pareto` (epr %s) from %d run file%s; table in `%s`.\n", EPR_VERSION, n,
             n == 1 ? "" : "s", h5_path);
     fprintf(f, "Sizes are real bytes on disk (the `.epr` file; 4 bytes per parameter for plain runs); "
-               "KB = 1000 bytes and MB = 10⁶ bytes, as in the paper. Errors are test errors of the decoded file.\n\n");
+               "KB = 1000 bytes and MB = 10⁶ bytes, as in the paper. Errors are test errors (the test split, never "
+               "used for a choice) of the decoded file; \"validation error\" is on the images a run held out of its "
+               "training set (`[data] validation`), on which it chose the weights it wrote (EMA or raw); \"—\": the "
+               "run had no validation split and wrote its EMA weights.\n\n");
 
     /* data sets present */
     const char *sets[64];
@@ -680,6 +653,13 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
         fputs(TABLE_HEAD, f);
         for (int i = 0; i < k; i++) row_line(f, sorted[i], 0, baseline_for(rows, is_baseline, n, sorted[i]));
         fputc('\n', f);
+    }
+
+    {
+        pareto_point *pts = NULL;
+        int npts = pareto_points(rows, is_baseline, n, &pts);
+        if (npts > 0) pareto_points_report(f, pts, npts);
+        free(pts);
     }
 
     fprintf(f, "## Fronts by method\n\n");
@@ -751,60 +731,23 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
     }
 
     fprintf(f, "## The paper (Oktay et al., Table 1)\n\n");
-    const char *models[64];
-    int nm = 0;
-    for (int i = 0; i < n; i++) {
-        int seen = 0;
-        for (int j = 0; j < nm; j++) seen |= !strcmp(models[j], rows[i].model);
-        if (!seen && nm < 64) models[nm++] = rows[i].model;
-    }
+    /* per (network, data set) pair of the sweep that the paper has a figure for (data/paper_table1.tsv) */
     int any_paper = 0;
-    for (int m = 0; m < nm; m++) any_paper |= pareto_paper_lookup(models[m]) != NULL;
+    for (int i = 0; i < n; i++) {
+        int first = 1;
+        for (int j = 0; j < i && first; j++)
+            first = strcmp(rows[j].model, rows[i].model) || strcmp(rows[j].data_set, rows[i].data_set);
+        const char *note;
+        const paper_row *p = first ? paper_lookup(rows[i].model, rows[i].data_set, &note) : NULL;
+        if (!p) continue;
+        if (!any_paper++)
+            fprintf(f, "| model | data (ours; the paper's) | uncompressed | EPR size | EPR error | ours: smallest run "
+                       "with error ≤ the paper's |\n|---|---|---|---|---|---|\n");
+        paper_line(f, rows, n, p, rows[i].data_set, note);
+    }
     if (!any_paper) {
-        fprintf(f, "The paper has no figure for the network%s of this sweep.\n\n", nm == 1 ? "" : "s");
+        fprintf(f, "The paper has no figure for the network and data set pairs of this sweep (none for Fashion-MNIST).\n\n");
     } else {
-        fprintf(f, "| model | uncompressed | EPR size | EPR error | ours: smallest run with error ≤ the paper's |\n"
-                   "|---|---|---|---|---|\n");
-        for (int m = 0; m < nm; m++) {
-            const pareto_paper_row *p = pareto_paper_lookup(models[m]);
-            if (!p) continue;
-            char a[32], b[32];
-            kb(a, sizeof a, p->uncompressed_bytes);
-            kb(b, sizeof b, p->epr_bytes);
-            const pareto_row *best = NULL;
-            for (int i = 0; i < n; i++) {
-                const pareto_row *r = &rows[i];
-                if (!r->epr_enabled || strcmp(r->model, p->model) || 100 * r->test_error > p->epr_error + 1e-9) continue;
-                if (!best || r->size_bytes < best->size_bytes) best = r;
-            }
-            char ours[256];
-            if (best) {
-                char c[32];
-                kb(c, sizeof c, (double)best->size_bytes);
-                sfmt(ours, sizeof ours, "%s: %s (%.0f×), %.2f%%", best->name, c, best->ratio,
-                         100 * best->test_error);
-            } else {
-                /* none as accurate: show the run closest to the paper's size */
-                const pareto_row *near = NULL;
-                for (int i = 0; i < n; i++) {
-                    const pareto_row *r = &rows[i];
-                    if (!r->epr_enabled || strcmp(r->model, p->model)) continue;
-                    if (!near || fabs(log((double)r->size_bytes / p->epr_bytes)) <
-                                     fabs(log((double)near->size_bytes / p->epr_bytes)))
-                        near = r;
-                }
-                if (near) {
-                    char c[32];
-                    kb(c, sizeof c, (double)near->size_bytes);
-                    sfmt(ours, sizeof ours, "none; closest in size: %s, %s (%.0f×), %.2f%%", near->name, c,
-                         near->ratio, 100 * near->test_error);
-                } else {
-                    snprintf(ours, sizeof ours, "no EPR run of this network");
-                }
-            }
-            fprintf(f, "| %s | %s, %.1f%% | %s (%.0f×) %s | %.1f%% | %s |\n", p->label, a, p->uncompressed_error, b,
-                    p->ratio, p->note, p->epr_error, ours);
-        }
         fprintf(f, "\nThe paper trains on the full data sets for far longer; MNIST-10k (8,004 training images) and short "
                    "runs are not the same experiment, so read this as orientation, not a reproduction.\n\n");
     }
@@ -884,6 +827,30 @@ static void str_free(str_vec *v) {
     for (int i = 0; i < v->n; i++) free(v->v[i]);
     free(v->v);
     memset(v, 0, sizeof *v);
+}
+
+/* Neither output may be one of the files it is made from (DIR/x/run.h5,
+ * DIR/x/baselines.h5, --baseline), nor the other output. */
+static int check_outputs(const pareto_opts *o, const char *h5p, const char *mdp, epr_err *err) {
+    RETURN_ERROR_IF(fs_same_file(h5p, mdp), err, EPR_EARG, "%s and %s are the same file", h5p, mdp);
+    const char *outs[2] = {h5p, mdp};
+    for (int k = 0; k < 2; k++) {
+        if (o->baseline) CHECK_STATUS(fs_check_not_input(outs[k], o->baseline, "the --baseline run file", err));
+        static const char *const pats[2] = {"%s/*/run.h5", "%s/*/"
+                                                           "baselines.h5"};
+        for (int j = 0; j < 2; j++) {
+            char pat[1400];
+            snprintf(pat, sizeof pat, pats[j], o->dir);
+            glob_t gl;
+            if (glob(pat, 0, NULL, &gl)) continue;
+            int rc = 0;
+            for (size_t i = 0; i < gl.gl_pathc && !rc; i++)
+                rc = fs_check_not_input(outs[k], gl.gl_pathv[i], "the input", err);
+            globfree(&gl);
+            CHECK_STATUS(rc);
+        }
+    }
+    return 0;
 }
 
 int pareto_run(const pareto_opts *o, epr_err *err) {
@@ -1046,6 +1013,7 @@ int pareto_run(const pareto_opts *o, epr_err *err) {
             snprintf(mdp, sizeof mdp, "%s", o->report_out);
         else
             snprintf(mdp, sizeof mdp, "%s/report.md", o->dir);
+        if (!rc) rc = check_outputs(o, h5p, mdp, err);
         if (!rc) rc = write_sweep_h5(h5p, o->dir, rows, is_baseline, (const char **)targets, n, desc, err);
         if (!rc)
             rc = write_report(mdp, o->dir, h5p, rows, is_baseline, n, rejected.v, rejected.n, pending.v, pending.n,
@@ -1063,6 +1031,13 @@ int pareto_run(const pareto_opts *o, epr_err *err) {
                 fprintf(log, "  %-40s %-14s %10lld %8.1fx %8.2f%% %8s\n", rows[i].name, rows[i].method,
                         (long long)rows[i].size_bytes, rows[i].ratio, 100 * rows[i].test_error,
                         rows[i].is_pareto ? "yes" : is_baseline[i] ? "baseline" : rows[i].is_overall_front ? "overall" : "");
+            pareto_point *pts = NULL;
+            int npts = pareto_points(rows, is_baseline, n, &pts), multi = 0;
+            for (int k = 0; k < npts; k++) multi += pts[k].n_seeds > 1;
+            if (npts > 0)
+                fprintf(log, "  %d point%s over seeds, %d with 2 or more seeds (report: \"Points over seeds\", sweep.h5 "
+                             "/points)\n", npts, npts == 1 ? "" : "s", multi);
+            free(pts);
             fprintf(log, "wrote %s\nwrote %s\n", h5p, mdp);
         }
     }

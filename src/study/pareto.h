@@ -23,7 +23,8 @@
  * dropped ("uniformN", "kmeansN"), as EPR's λ is dropped from epr-sq: the
  * fronts per method below are per family.
  *
- * Pareto rules (all within one data set; a point with a non-finite error is
+ * Pareto rules (all within one network and data set, see pareto_network; a
+ * point with a non-finite error is
  * on no front and dominates nothing; "dominates" = at most as large and at
  * most as wrong, one of them strictly):
  *   is_pareto         EPR points only, against the other EPR points (the
@@ -79,9 +80,12 @@ typedef struct {
     int64_t seed, steps, world_size;
     int64_t size_bytes, float32_bytes, n_params, n_compressed;
     double test_error, test_error_raw, wall_seconds, rate_exact_bits;
+    double validation_error;   /* /final validation_error of the written weights; NaN without a validation split */
+    int64_t n_validation;      /* images held out of the training set (0: none or an older run file) */
     double bits_per_param, ratio;
     char bitstream[512];       /* relative to the sweep directory, "" for plain runs */
     char method[32];           /* epr-sq, epr-dft, ..., plain, or a baselines.h5 method */
+    char config_id[20];        /* the run's config_id ("" for run files before it): equal = differ only in seed */
     char source_run[256];      /* the run the point comes from (its own name for runs) */
     double post_seconds;       /* baselines.h5 method: its own seconds after training; 0 for runs */
     int is_pareto, is_method_front, is_overall_front;
@@ -118,18 +122,15 @@ int pareto_read_baselines(const char *path, const pareto_row *run, const char *r
                           epr_err *err);
 void pareto_baselines_free(pareto_baselines *b);
 
+/* The network a point belongs to: its model, or for model "custom" its
+ * experiment's name.  A series is (network, data set, method). */
+const char *pareto_network(const pareto_row *r);
+
 /* Sets is_pareto, is_method_front and is_overall_front on every row (rules
- * above; a row whose method is "plain" is the reference: on no front). */
+ * above, each within one network and data set; a row whose method is
+ * "plain" is the reference: on no front). */
 void pareto_mark(pareto_row *rows, int n);
 
-/* Paper, Table 1, for a model name (e.g. "lenet300-100"); NULL if absent. */
-typedef struct {
-    const char *model, *label;
-    double uncompressed_bytes, uncompressed_error; /* error in percent */
-    double epr_bytes, epr_error, ratio;
-    const char *note;
-} pareto_paper_row;
-const pareto_paper_row *pareto_paper_lookup(const char *model);
 
 typedef struct {
     const char *dir;           /* sweep directory (DIR/ * /run.h5) */

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -445,11 +446,32 @@ static void print_cmd(FILE *f, char *const *argv) {
     fputc('\n', f);
 }
 
+/* A signal the sweep got since the last call goes on to the run pid:
+ * SIGUSR1 the first time (mpirun forwards it itself: the launcher only),
+ * then SIGTERM and SIGKILL to its process group. */
+static void forward_signal(pid_t pid, int *forwarded, FILE *log) {
+    if (!g_signal || *forwarded >= 3) return;
+    int s = *forwarded == 0 ? SIGUSR1 : *forwarded == 1 ? SIGTERM : SIGKILL;
+    const char *what = s == SIGUSR1 ? "SIGUSR1 (checkpoint and stop)" : s == SIGTERM ? "SIGTERM" : "SIGKILL";
+    fprintf(log, "epr sweep: signal %d: sending %s to the run (pid %d)\n", (int)g_signal, what, (int)pid);
+    fflush(log);
+    kill(s == SIGUSR1 ? pid : -pid, s);
+    ++*forwarded;
+    g_signal = 0;
+}
+
 /* Runs argv as a child in its own process group, its output appended to
- * log_path (and echoed when verbose).  A SIGINT/SIGTERM/SIGUSR1 to the sweep
- * is passed on as SIGUSR1 (epr train then checkpoints and exits 75; mpirun
- * forwards SIGUSR1 to its ranks); a second one as SIGTERM, a third SIGKILL.
- * Returns the exit status, 128+signal if killed, -1 if it could not start. */
+ * log_path (by the child itself; when verbose through a pipe and echoed).
+ * A SIGINT/SIGTERM/SIGHUP/SIGUSR1 to
+ * the sweep is passed on as SIGUSR1 (epr train then checkpoints and exits
+ * 75; mpirun forwards SIGUSR1 to its ranks and exits 75, where TERM/INT/HUP
+ * would make Open MPI 4.1 exit 1 and SIGKILL the ranks a second later); a
+ * second one as SIGTERM to the child's group, a third SIGKILL.  Should the
+ * sweep die without a word (SIGKILL), the kernel sends the child SIGUSR1
+ * (PR_SET_PDEATHSIG): no training goes on unsupervised, it checkpoints and
+ * stops; the child ignores SIGPIPE, so the pipe to a dead sweep does not
+ * kill it before its checkpoint.  Returns the exit status, 128+signal if
+ * killed, -1 if it could not start. */
 static int run_child(char *const *argv, const char *log_path, int verbose, FILE *log, epr_err *err) {
     int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (logfd < 0) {
@@ -465,6 +487,7 @@ static int run_child(char *const *argv, const char *log_path, int verbose, FILE 
     fflush(log);
     fflush(stdout);
     fflush(stderr);
+    const pid_t sweep_pid = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         close(logfd), close(pfd[0]), close(pfd[1]);
@@ -475,13 +498,21 @@ static int run_child(char *const *argv, const char *log_path, int verbose, FILE 
         setpgid(0, 0);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
         signal(SIGUSR1, SIG_DFL);
+        signal(SIGPIPE, SIG_IGN); /* kept across exec */
+        /* the sweep's death reaches the child (kept across exec); a sweep
+         * already gone before this line is seen by the parent pid */
+        if (prctl(PR_SET_PDEATHSIG, SIGUSR1) || getppid() != sweep_pid) _exit(127);
         /* its own process group is a background group on a terminal: it
          * must never read the tty (mpirun forwards stdin to rank 0) */
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0) dup2(devnull, 0), close(devnull);
-        dup2(pfd[1], 1);
-        dup2(pfd[1], 2);
+        /* echoed: through the sweep; else straight into the log, so what a
+         * run says after its sweep died (its checkpoint) is not lost */
+        int out = verbose ? pfd[1] : logfd;
+        dup2(out, 1);
+        dup2(out, 2);
         close(pfd[0]);
         close(pfd[1]);
         execvp(argv[0], argv);
@@ -490,19 +521,11 @@ static int run_child(char *const *argv, const char *log_path, int verbose, FILE 
     }
     setpgid(pid, pid);
     close(pfd[1]);
+    if (!verbose) close(pfd[0]); /* the child writes the log itself */
     char buf[4096];
     int forwarded = 0;
-    for (;;) {
-        if (g_signal && forwarded < 3) {
-            int s = forwarded == 0 ? SIGUSR1 : forwarded == 1 ? SIGTERM : SIGKILL;
-            fprintf(log, "epr sweep: signal %d: sending %s to the run (pid %d)\n", (int)g_signal,
-                    s == SIGUSR1 ? "SIGUSR1 (checkpoint and stop)" : s == SIGTERM ? "SIGTERM" : "SIGKILL", (int)pid);
-            fflush(log);
-            /* mpirun forwards SIGUSR1 itself: signal the launcher only */
-            kill(s == SIGUSR1 ? pid : -pid, s);
-            forwarded++;
-            g_signal = 0;
-        }
+    for (; verbose;) {
+        forward_signal(pid, &forwarded, log);
         ssize_t n = read(pfd[0], buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
@@ -518,19 +541,16 @@ static int run_child(char *const *argv, const char *log_path, int verbose, FILE 
             fflush(log);
         }
     }
-    close(pfd[0]);
+    if (verbose) close(pfd[0]);
     close(logfd);
     int status;
+    forward_signal(pid, &forwarded, log);
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
             epr_fail(err, EPR_EIO, "waitpid: %s", strerror(errno));
             return -1;
         }
-        if (g_signal && forwarded < 3) {
-            kill(forwarded ? -pid : pid, forwarded == 0 ? SIGUSR1 : forwarded == 1 ? SIGTERM : SIGKILL);
-            forwarded++;
-            g_signal = 0;
-        }
+        forward_signal(pid, &forwarded, log);
     }
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -568,7 +588,7 @@ static void summary_line(FILE *out, const char *run_file) {
     if (!h5run_get_f64(h, "/final", "test_error", &err, &e) && !h5run_get_i64(h, "/final", "size_bytes", &size, &e) &&
         !h5run_get_i64(h, "/final", "float32_bytes", &f32, &e) && size > 0)
         fprintf(out, "    test error %.2f%%, %lld bytes (%.2f KB, %.1fx smaller than float32)\n", 100 * err,
-                (long long)size, size / 1024.0, (double)f32 / (double)size);
+                (long long)size, size / 1e3, (double)f32 / (double)size);
     h5run_close(h);
 }
 
@@ -680,13 +700,16 @@ int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (o->np > 1 && cpus > 0 && o->np > cpus) setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 0);
 
-    struct sigaction sa, old_int, old_term, old_usr1;
+    struct sigaction sa, old_int, old_term, old_usr1, old_hup, old_pipe;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: read() must return EINTR */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     sigaction(SIGUSR1, &sa, &old_usr1);
+    sigaction(SIGHUP, &sa, &old_hup); /* a closed terminal: stop the run as Ctrl-C does */
+    sa.sa_handler = SIG_IGN;          /* a closed log pipe (| tee) must not kill the supervisor */
+    sigaction(SIGPIPE, &sa, &old_pipe);
     g_signal = 0, g_stop = 0;
 
     int first = o->only >= 0 ? o->only : 0, last = o->only >= 0 ? o->only : t->n_runs - 1;
@@ -805,6 +828,8 @@ int sweep_execute(const sweep_table *t, const sweep_opts *o, epr_err *err) {
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGUSR1, &old_usr1, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
     char el[32];
     fmt_duration(now_s() - t0, el, sizeof el);
     if (o->dry_run) {

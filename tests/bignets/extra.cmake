@@ -20,3 +20,10 @@ endif()
 add_test(NAME bignets/smoke_pack_rrc
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/bignets/smoke.sh $<TARGET_FILE:epr> ${CMAKE_BINARY_DIR}/bignets-tests pack)
 set_tests_properties(bignets/smoke_pack_rrc PROPERTIES LABELS bignets TIMEOUT 900)
+
+# The Fashion-MNIST experiment files of resnet20-4 and vgg16 ([data] pad = 2):
+# a few steps at batch 4 on 64 real training images, epr eval of the files.
+add_test(NAME bignets/fashion_smoke
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/bignets/fashion_smoke.sh $<TARGET_FILE:epr> ${CMAKE_BINARY_DIR}/bignets-tests
+          ${CMAKE_SOURCE_DIR})
+set_tests_properties(bignets/fashion_smoke PROPERTIES LABELS bignets TIMEOUT 900 SKIP_REGULAR_EXPRESSION "SKIPPED: ")

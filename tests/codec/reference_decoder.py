@@ -393,6 +393,11 @@ def parse_arch(text):
     lines = text.split("\n")
     assert lines[0] == "epr-arch 1"
     c, h, w = (int(v) for v in lines[1].split()[1:4])
+    pad = 0
+    if lines[2].split()[:1] == ["pad"]:  # optional, P > 0 (§6)
+        pad = int(lines[2].split()[1])
+        assert 1 <= pad <= 64 and 2 * pad < h and 2 * pad < w
+        del lines[2]
     nz = lines[2].split()
     mean = std = None
     if int(nz[1]):
@@ -413,11 +418,14 @@ def parse_arch(text):
             L_[k] = v
         L_.setdefault("name", "%s%d" % (tok[0], len(layers) + 1))
         layers.append(L_)
-    return (c, h, w), mean, std, layers
+    return (c, h, w), pad, mean, std, layers
 
 
 def run(arch, params, images):
-    (C, H, W), mean, std, layers = parse_arch(arch)
+    (C, H, W), P, mean, std, layers = parse_arch(arch)
+    images = images.reshape(-1, C, H - 2 * P, W - 2 * P)
+    if P:  # zero bytes around the stored image (§7)
+        images = np.pad(images, ((0, 0), (0, 0), (P, P), (P, P)))
     x = (images.astype(F32) / F32(255)).reshape(-1, C, H, W)
     if mean is not None:
         x = (x - mean[None, :, None, None]) / std[None, :, None, None]
@@ -472,8 +480,10 @@ def run(arch, params, images):
         elif t == "batchnorm":
             eps = F32(float(L_.get("eps", "1e-5")))
             inv = F32(1) / np.sqrt(params[nm + ".running_var"] + eps)
-            y = (inp - params[nm + ".running_mean"][None, :, None, None]) * inv[None, :, None, None] \
-                + params[nm + ".bias"][None, :, None, None]
+            y = (inp - params[nm + ".running_mean"][None, :, None, None]) * inv[None, :, None, None]
+            if L_.get("affine", "0") == "1":  # learnable gamma
+                y = y * params[nm + ".weight"][None, :, None, None]
+            y = y + params[nm + ".bias"][None, :, None, None]
         elif t == "add":
             y = inp + (x if L_["with"] == "input" else outs[L_["with"]])
         elif t == "flatten":

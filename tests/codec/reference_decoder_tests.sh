@@ -4,7 +4,8 @@
 # libepr-codec and `epr eval`: theta of every golden tensor bitwise (DFT,
 # density, explicit, codebook groups), and the predictions of three
 # harness files (a DFT conv net, a batch-norm net, the ResNet smoke model
-# with normalisation, add and global pooling) identical to epr eval's.
+# with normalisation, add and global pooling; a net trained with [data]
+# pad = 2) identical to epr eval's.
 set -u
 epr=$1 src=$2 work=$3
 py=/usr/bin/python3
@@ -40,4 +41,39 @@ corpus="$src/fuzz/corpus-eval"
 compare "$corpus/dft_conv_net.epr" rand12-images.idx --images "$work/rand12-images.idx" --labels "$work/rand12-labels.idx"
 compare "$corpus/bn_uniform4.epr" rand6-images.idx --images "$work/rand6-images.idx" --labels "$work/rand6-labels.idx"
 compare "$corpus/resnet_smoke.epr" cifar/cifar-10-batches-bin/test_batch.bin --data cifar10 --data-root "$work/cifar"
+# a file with `pad 2` (docs/format.md §6-7): 6x6 images zero-padded to 10x10
+cat > pad.ini <<INI
+[data]
+set = idx
+train_images = $work/rand6-images.idx
+train_labels = $work/rand6-labels.idx
+test_images = $work/rand6-images.idx
+test_labels = $work/rand6-labels.idx
+pad = 2
+normalize = true
+[model]
+name = custom
+layers = conv name=conv1 out=4 k=3 pad=1
+  relu
+  maxpool k=2
+  flatten
+  dense name=fc out=10
+[train]
+steps = 30
+batch = 16
+eval_every = 0
+log_every = 10
+[epr]
+enabled = true
+lambda = 1e-4
+uncompressed = *.bias
+[group.all]
+tensors = conv1.weight, fc.weight
+INI
+if "$epr" train pad.ini --out padrun >pad.log 2>&1; then
+    grep -a -q "^pad 2$" padrun/model.epr || { echo "FAIL: padrun/model.epr has no 'pad 2' line"; fail=1; }
+    compare padrun/model.epr rand6-images.idx --images "$work/rand6-images.idx" --labels "$work/rand6-labels.idx"
+else
+    cat pad.log; echo "FAIL: epr train pad.ini"; fail=1
+fi
 exit $fail

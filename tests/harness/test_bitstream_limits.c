@@ -165,11 +165,53 @@ static void test_missing_tensor(void **st) {
                         EPR_EFORMAT, "the file has no tensor 'fc.weight' that its architecture needs");
 }
 
+/* bitstream_check_data (epr eval's refusal): a file of architecture text
+ * arch against data named name with n_classes classes; 1 = refused, the
+ * reason containing needle. */
+static void expect_data_check(const char *arch, const char *name, int n_classes, int want, const char *needle) {
+    forge_buf fb;
+    forge_begin(&fb, 0, 0, arch, strlen(arch));
+    size_t size;
+    uint8_t *b = forge_end(&fb, &size);
+    epr_file *f = open_forged(b, size);
+    tiny_set t;
+    tiny_init(&t, 1, 2, 2);
+    snprintf(t.d.name, sizeof t.d.name, "%s", name);
+    t.d.n_classes = n_classes;
+    t.labels[2] = n_classes - 1; /* the largest label present */
+    char why[256] = "";
+    assert_int_equal(bitstream_check_data(f, &t.d, why, sizeof why), want);
+    print_message("%s on %s/%d: %s\n", name, name, n_classes, want ? why : "accepted");
+    if (needle && !strstr(why, needle)) fail_msg("reason '%s' lacks '%s'", why, needle);
+    epr_file_close(f);
+}
+
+static void test_check_data(void **st) {
+    (void)st;
+    const char *rec = "epr-arch 1\ninput 1 2 2\nnormalize 0\nlayers\n# data fashion-mnist 10\ndense out=10\n";
+    expect_data_check(rec, "fashion-mnist", 10, 0, NULL);
+    expect_data_check(rec, "mnist10k", 10, 1, "trained on fashion-mnist (10 classes), the data is mnist10k");
+    expect_data_check(rec, "fashion-mnist", 12, 1, "with 10 classes, the data has 12");
+    expect_data_check(rec, "idx", 10, 0, NULL); /* any IDX pair may be the same images */
+    expect_data_check(rec, "", 10, 0, NULL);
+    /* files written before the record: the network's outputs against the classes */
+    const char *old3 = "epr-arch 1\ninput 1 2 2\nnormalize 0\nlayers\ndense out=3\n";
+    expect_data_check(old3, "mnist10k", 10, 1, "the network has 3 outputs, the data has labels up to 9");
+    expect_data_check(old3, "mnist10k", 3, 0, NULL);
+    char set[32];
+    int k = 0;
+    assert_int_equal(bitstream_arch_data("# data cifar10 10\nconv out=4 k=3\n", set, sizeof set, &k), 1);
+    assert_string_equal(set, "cifar10");
+    assert_int_equal(k, 10);
+    assert_int_equal(bitstream_arch_data("# data cifar10 ten\n", set, sizeof set, &k), 0);
+    assert_int_equal(bitstream_arch_data("dense out=3\n# data x 2\n", set, sizeof set, &k), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_network_evaluates), cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_limits_settable),         cmocka_unit_test(test_bad_layer_spec),
-        cmocka_unit_test(test_missing_tensor),
+        cmocka_unit_test(test_missing_tensor),          cmocka_unit_test(test_check_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,9 @@
 
 #include <cmocka.h>
 
+#include "nn/nn.h"
 #include "run/config.h"
+#include "run/experiment.h"
 
 static const char *GOOD =
     "; a comment\n"
@@ -165,6 +167,11 @@ static void test_group_errors(void **state) {
     expect_error("[group.a]\ntensors = conv1.weight\ndecoder = conv-affine\ntransform = dft\nell = 6\n", NULL, 0,
                  "group.a", "kernel");
     expect_error("[group.a]\ntensors = fc1.weight\nell = 0\n", NULL, 0, "exp.ini:3", "ell");
+    /* a transform with ell omitted (1): named at the transform's line; with ell = 1 at ell's */
+    expect_error("[group.a]\ntensors = conv1.weight\ndecoder = conv-affine\ntransform = dft\n", NULL, 0,
+                 "exp.ini:4: [group.a] ell", "omitted");
+    expect_error("[group.a]\ntensors = conv1.weight\ndecoder = conv-affine\nell = 1\ntransform = learned\n", NULL,
+                 0, "exp.ini:4: [group.a] ell", "needs ell = the kernel");
     expect_error("[group.a]\ntensors = fc1.weight\nsize = 3\n", NULL, 0, "exp.ini:3", "size");
     expect_error("[group.]\ntensors = fc1.weight\n", NULL, 0, "exp.ini:2", "group name");
 }
@@ -249,6 +256,115 @@ static void test_shipped_experiments_parse(void **state) {
     }
 }
 
+/* Duplicate keys and sections are errors naming both lines; a header
+ * without its ']' is an error at its own line. */
+static void test_duplicates(void **state) {
+    (void)state;
+    expect_error("[train]\nsteps = 5\nbatch = 3\nsteps = 6\n", NULL, 0, "exp.ini:4: [train] steps is given twice",
+                 "(first at line 2)");
+    expect_error("[train]\nsteps = 5\nsteps = 6\n", NULL, 0, "exp.ini:3: [train] steps is given twice", "line 2");
+    expect_error("[train]\nsteps = 5\n[epr]\nlambda = 1\n[train]\nbatch = 3\n", NULL, 0,
+                 "exp.ini:5: section [train] is given twice", "(first at line 1)");
+    expect_error("[group.fc]\ntensors = fc1.weight\n[group.b]\ntensors = fc1.bias\n[group.fc]\nell = 1\n", NULL, 0,
+                 "exp.ini:5: section [group.fc] is given twice", "(first at line 1)");
+    expect_error("[group.fc]\ntensors = fc1.weight\ntensors = fc2.weight\n", NULL, 0,
+                 "exp.ini:3: [group.fc] tensors is given twice", "(first at line 2)");
+    expect_error("[data]\nset = idx\n[train\nsteps = 5\n", NULL, 0, "exp.ini:3: unterminated section header '[train'",
+                 NULL);
+    /* continuation lines are not duplicates; a --set is an override, not a duplicate */
+    const char *ok = "[model]\nname = custom\nlayers = dense out=16 name=fc1\n  relu\n  dense out=10 name=fc2\n"
+                     "[group.fc]\ntensors = fc1.weight,\n  fc2.weight\n[group.bias]\ntensors = fc1.bias, fc2.bias\n";
+    const char *ov[] = {"train.steps=7", "train.steps=8"};
+    cfg_experiment c;
+    epr_err e = {0};
+    assert_int_equal(cfg_load_string(ok, "exp.ini", ov, 2, &c, &e), 0);
+    assert_int_equal(c.steps, 8);
+    assert_int_equal(c.groups[0].n_tensors, 2);
+    assert_int_equal(c.n_layer_lines, 3);
+    assert_int_equal(c.layer_lines[2], 5);
+    cfg_free(&c);
+}
+
+/* A layer the nn layer refuses is named by file and line (experiment_layers_error),
+ * with the valid types or keys. */
+static void expect_layer_error(const char *text, const char *const *ov, int nov, const char *needle1,
+                               const char *needle2) {
+    cfg_experiment c;
+    epr_err e = {0};
+    assert_int_equal(cfg_load_string(text, "exp.ini", ov, nov, &c, &e), 0);
+    nn_model *net = NULL;
+    int rc = nn_model_build(c.layers, 1, 12, 12, 4, &net, &e);
+    assert_int_equal(rc, EPR_EARG);
+    assert_int_equal(experiment_layers_error(&c, &e), EPR_EARG);
+    if (!strstr(e.msg, needle1)) fail_msg("message '%s' lacks '%s'", e.msg, needle1);
+    if (needle2 && !strstr(e.msg, needle2)) fail_msg("message '%s' lacks '%s'", e.msg, needle2);
+    cfg_free(&c);
+}
+
+static void test_layer_errors_name_lines(void **state) {
+    (void)state;
+    expect_layer_error("[data]\nset = idx\ntrain_images = a\ntrain_labels = b\ntest_images = c\ntest_labels = d\n"
+                       "[model]\nname = custom\nlayers = dense out=16 name=fc1\n  # a comment line\n\n  reluu\n"
+                       "  dense out=10\n",
+                       NULL, 0, "exp.ini:12: [model] layers: layer 2: unknown layer type 'reluu' (types: dense, conv,",
+                       NULL);
+    expect_layer_error("[model]\nname = custom\nlayers = dense out=16;relu\n  conv out=4 kernel=3\n", NULL, 0,
+                       "exp.ini:4: [model] layers: layer 3 (conv): unknown key 'kernel'",
+                       "(keys of conv: name in out k stride pad bias)");
+    expect_layer_error("[model]\nname = custom\nlayers =\n  dense out=16\n  conv out=4 k=30\n", NULL, 0,
+                       "exp.ini:5: [model] layers: layer 2 (conv)", NULL);
+    const char *ov[] = {"model.layers=dense out=4; relu k=2"};
+    expect_layer_error("[model]\nname = custom\nlayers = dense out=16\n", ov, 1,
+                       "exp.ini: --set model.layers: layer 2 (relu): unknown key 'k'", NULL);
+}
+
+/* Patterns wherever tensor names are: fc*.bias in a group's tensors. */
+static void test_group_patterns(void **state) {
+    (void)state;
+    const char *base = "[model]\nname = custom\nlayers = dense out=16 name=fc1\n  relu\n  dense out=8 name=fc2\n"
+                       "  relu\n  dense out=10 name=out\n[epr]\nenabled = true\n";
+    char text[1024];
+    snprintf(text, sizeof text, "%s[group.w]\ntensors = *.weight\n[group.b]\ntensors = fc*.bias, out.bias\n", base);
+    cfg_experiment c;
+    epr_err e = {0};
+    nn_model *net = NULL;
+    assert_int_equal(cfg_load_string(text, "exp.ini", NULL, 0, &c, &e), 0);
+    assert_int_equal(nn_model_build(c.layers, 1, 12, 12, 4, &net, &e), 0);
+    assert_true(experiment_has_patterns(&c));
+    if (experiment_expand_patterns(&c, net, &e)) fail_msg("%s", e.msg);
+    assert_false(experiment_has_patterns(&c));
+    assert_int_equal(c.groups[0].n_tensors, 3);
+    assert_string_equal(c.groups[0].tensors[0], "fc1.weight");
+    assert_string_equal(c.groups[0].tensors[2], "out.weight");
+    assert_int_equal(c.groups[1].n_tensors, 3);
+    assert_string_equal(c.groups[1].tensors[0], "fc1.bias");
+    assert_string_equal(c.groups[1].tensors[1], "fc2.bias");
+    assert_string_equal(c.groups[1].tensors[2], "out.bias");
+    cfg_free(&c);
+    /* an explicit name wins over a pattern; uncompressed tensors are left out */
+    snprintf(text, sizeof text, "%s[group.w]\ntensors = *\n[group.o]\ntensors = out.weight\n", base);
+    assert_int_equal(cfg_load_string(text, "exp.ini", (const char *[]){"epr.uncompressed=*.bias"}, 1, &c, &e), 0);
+    if (experiment_expand_patterns(&c, net, &e)) fail_msg("%s", e.msg);
+    assert_int_equal(c.groups[0].n_tensors, 2);
+    assert_string_equal(c.groups[0].tensors[1], "fc2.weight");
+    cfg_free(&c);
+    /* a tensor two groups' patterns match; a pattern that matches nothing */
+    snprintf(text, sizeof text, "%s[group.a]\ntensors = fc*\n[group.b]\ntensors = *.bias\n", base);
+    assert_int_equal(cfg_load_string(text, "exp.ini", NULL, 0, &c, &e), 0);
+    assert_int_not_equal(experiment_expand_patterns(&c, net, &e), 0);
+    if (!strstr(e.msg, "exp.ini:11: [group.a] tensors: tensor fc1.bias matches pattern 'fc*' here and '*.bias' of "
+                       "[group.b] (line 13)"))
+        fail_msg("%s", e.msg);
+    cfg_free(&c);
+    snprintf(text, sizeof text, "%s[group.a]\ntensors = *\n[group.b]\ntensors = conv*.weight\n", base);
+    assert_int_equal(cfg_load_string(text, "exp.ini", NULL, 0, &c, &e), 0);
+    assert_int_not_equal(experiment_expand_patterns(&c, net, &e), 0);
+    if (!strstr(e.msg, "exp.ini:13: [group.b] tensors: pattern 'conv*.weight' matches no tensor"))
+        fail_msg("%s", e.msg);
+    cfg_free(&c);
+    nn_model_free(net);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_file),
@@ -265,6 +381,9 @@ int main(void) {
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_baseline_keys),
         cmocka_unit_test(test_shipped_experiments_parse),
+        cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_layer_errors_name_lines),
+        cmocka_unit_test(test_group_patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -453,6 +453,70 @@ static void test_norm_from_data(void **state) {
     dataset_free(&d);
 }
 
+/* A validation split: sizes, disjoint and complete, the held-out indices
+ * ascending and a function of the seed alone, every sample with its label,
+ * the kept ones in their order; bad sizes and packed sets refused. */
+static void make_numbered(dataset *d, int n) {
+    memset(d, 0, sizeof *d);
+    d->n = n, d->c = 1, d->h = 1, d->w = 2, d->n_classes = 10;
+    d->images = malloc((size_t)n * 2);
+    d->labels = malloc((size_t)n * sizeof(int));
+    assert_true(d->images && d->labels);
+    for (int i = 0; i < n; i++) { /* sample i: pixels (i, i>>8), label i % 10 */
+        d->images[2 * i] = (uint8_t)i;
+        d->images[2 * i + 1] = (uint8_t)(i >> 8);
+        d->labels[i] = i % 10;
+    }
+    snprintf(d->name, sizeof d->name, "numbers");
+}
+
+static void test_split(void **state) {
+    (void)state;
+    dataset d, v, d2, v2;
+    epr_err err = {0};
+    make_numbered(&d, 500);
+    make_numbered(&d2, 500);
+    assert_int_equal(dataset_split(&d, 100, 42, &v, &err), 0);
+    assert_int_equal(dataset_split(&d2, 100, 42, &v2, &err), 0);
+    assert_int_equal(d.n, 400);
+    assert_int_equal(v.n, 100);
+    assert_string_equal(v.name, "numbers");
+    assert_int_equal(v.n_classes, 10);
+    assert_memory_equal(v.source_index, v2.source_index, 100 * sizeof(uint32_t)); /* the seed decides */
+    dataset_free(&v2);
+    dataset_free(&d2);
+    int seen[500] = {0};
+    for (int i = 0; i < v.n; i++) {
+        const int k = v.images[2 * i] | v.images[2 * i + 1] << 8;
+        assert_int_equal(k, (int)v.source_index[i]);
+        assert_int_equal(v.labels[i], k % 10);
+        if (i) assert_true(v.source_index[i] > v.source_index[i - 1]);
+        seen[k]++;
+    }
+    int prev = -1;
+    for (int i = 0; i < d.n; i++) {
+        const int k = d.images[2 * i] | d.images[2 * i + 1] << 8;
+        assert_int_equal(d.labels[i], k % 10);
+        assert_true(k > prev); /* kept in order */
+        prev = k;
+        seen[k]++;
+    }
+    for (int k = 0; k < 500; k++) assert_int_equal(seen[k], 1);
+    /* not the first 100 images: spread over the set */
+    assert_true(v.source_index[99] > 300 && v.source_index[0] < 100);
+    dataset d3, v3;
+    make_numbered(&d3, 500);
+    assert_int_equal(dataset_split(&d3, 100, 43, &v3, &err), 0);
+    assert_true(memcmp(v.source_index, v3.source_index, 100 * sizeof(uint32_t)) != 0);
+    assert_int_equal(dataset_split(&d3, 400, 1, &v2, &err), EPR_EARG); /* d3 has 400 left: none would remain */
+    assert_non_null(strstr(err.msg, "validation split of 400 of 400"));
+    assert_int_equal(dataset_split(&d3, 0, 1, &v2, &err), EPR_EARG);
+    dataset_free(&d);
+    dataset_free(&v);
+    dataset_free(&v3);
+    dataset_free(&d3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idx_good_raw),
@@ -473,6 +537,7 @@ int main(void) {
         cmocka_unit_test(test_cifar_empty_and_missing),
         cmocka_unit_test(test_gather),
         cmocka_unit_test(test_norm_from_data),
+        cmocka_unit_test(test_split),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

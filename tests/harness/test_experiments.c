@@ -121,15 +121,18 @@ static void test_tensor_continuation(void **st) {
     (void)st;
     const char *text = "[model]\nname = lenet300-100\n[epr]\nenabled = true\n"
                        "[group.a]\ntensors = fc1.weight,\n  fc2.weight\n   fc3.weight\n"
-                       "[group.b]\ntensors = fc1.bias, fc2.bias\ntensors = fc3.bias\n";
+                       "[group.b]\ntensors = fc1.bias, fc2.bias\n  fc3.bias\n";
     cfg_experiment cfg;
     epr_err err = {0};
     assert_int_equal(cfg_load_string(text, "t.ini", NULL, 0, &cfg, &err), 0);
     assert_int_equal(cfg.groups[0].n_tensors, 3);
     assert_string_equal(cfg.groups[0].tensors[2], "fc3.weight");
-    /* a repeated key is a continuation as well (documented) */
     assert_int_equal(cfg.groups[1].n_tensors, 3);
     cfg_free(&cfg);
+    /* a repeated key is an error naming both lines (test_config.c: test_duplicates) */
+    const char *twice = "[group.b]\ntensors = fc1.bias, fc2.bias\ntensors = fc3.bias\n";
+    assert_int_equal(cfg_load_string(twice, "t.ini", NULL, 0, &cfg, &err), EPR_EARG);
+    assert_non_null(strstr(err.msg, "t.ini:3: [group.b] tensors is given twice (first at line 2)"));
     /* an override replaces the whole list */
     const char *ov[] = {"group.a.tensors=fc1.weight"};
     assert_int_equal(cfg_load_string(text, "t.ini", ov, 1, &cfg, &err), 0);

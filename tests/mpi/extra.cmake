@@ -1,5 +1,5 @@
 # MPI, checkpoint/resume and failure tests: the real `epr` under mpirun.
-foreach(case grad_equal resume_bitwise resume_bitwise_np2 resume_bitwise_sgd kill_in_checkpoint rank_failure nan_failure
+foreach(case grad_equal resume_bitwise resume_bitwise_np2 resume_bitwise_sgd resume_schedule kill_in_checkpoint rank_failure nan_failure
         segv_failure config_error_np2 prune_kmeans prune_kmeans_np2
         prune_kmeans_sgd)
   add_test(NAME mpi/${case}

@@ -2,7 +2,7 @@
 # Distributed training, checkpoints and failure handling, end to end with
 # the real `epr` binary under mpirun (DESIGN.md §3).
 #   mpi_tests.sh CASE EPR_BINARY WORKDIR
-# Cases: grad_equal resume_bitwise resume_bitwise_np2 resume_bitwise_sgd kill_in_checkpoint
+# Cases: grad_equal resume_bitwise resume_bitwise_np2 resume_bitwise_sgd resume_schedule kill_in_checkpoint
 #        rank_failure nan_failure segv_failure config_error_np2
 #        prune_kmeans prune_kmeans_np2 prune_kmeans_sgd (Deep Compression baseline, src/run/prune.h)
 set -euo pipefail
@@ -107,6 +107,19 @@ resume_bitwise|resume_bitwise_np2|resume_bitwise_sgd)
   run $np full "${extra[@]}" > log_full 2>&1 || { cat log_full; fail "uninterrupted run failed"; }
   [ -e full/model.epr ] || fail "the EPR run wrote no model.epr"
   stop_and_resume $np 29 "${extra[@]}"
+  ;;
+resume_schedule)
+  # Schedules (src/run/schedule.h): warm-up over 40 of 60 steps, cosine
+  # decay, λ ramped from 0.2λ over 30 steps, φ frozen for the last 15.
+  # Stopped mid-warm-up (after step 10) and inside the frozen-φ phase
+  # (after step 50), the resumed run is bitwise the uninterrupted one.
+  sched=(--set train.warmup_steps=40 --set train.lr_schedule=cosine --set train.lr_min=1e-4
+         --set epr.lambda_ramp_steps=30 --set epr.lambda_start=0.2 --set epr.freeze_phi_steps=15)
+  run 1 full "${sched[@]}" > log_full 2>&1 || { cat log_full; fail "uninterrupted run failed"; }
+  grep -q "schedule: lr 0.001, linear warm-up over 40 steps, cosine to 0.0001 at step 60; lambda 0.0001, ramped from 0.2\*lambda over 30 steps; phi frozen for the last 15 steps (from step 45)" log_full \
+    || { cat log_full; fail "schedule line missing"; }
+  h5dump -a /schedule full/run.h5 | grep -q "phi frozen for the last 15 steps" || fail "run file lacks the schedule"
+  for stop in 9 49; do stop_and_resume 1 $stop "${sched[@]}"; done
   ;;
 prune_kmeans|prune_kmeans_np2|prune_kmeans_sgd)
   # Deep Compression during training on LeNet300-100 / mnist10k: prune 0.9

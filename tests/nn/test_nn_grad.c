@@ -118,6 +118,10 @@ static int run_case(const grad_case *gc, uint64_t seed) {
         nn_param *p = nn_model_tensor(H.m, t);
         if (p->kind == NN_PARAM_BIAS)
             for (size_t j = 0; j < p->size; j++) p->w[j] = epr_rng_next_uniform(&r) - 0.5f;
+        /* batch norm's gamma (affine=1) away from its initial 1, and of
+         * either sign, so a missing or misplaced factor shows */
+        if (p->kind == NN_PARAM_WEIGHT && H.m->layers[p->layer].op == NN_BATCHNORM)
+            for (size_t j = 0; j < p->size; j++) p->w[j] = (j % 2 ? -1.0f : 1.0f) * (0.5f + epr_rng_next_uniform(&r));
     }
     const size_t in = (size_t)gc->n * gc->c * gc->h * gc->w;
     H.x = malloc(sizeof(float) * in);
@@ -289,6 +293,14 @@ static void test_batchnorm(void **st) {
     assert_int_equal(run_case(CASE(.spec = "conv out=3 k=3 pad=1; batchnorm momentum=0.2; dense out=4", .c = 2, .h = 5,
                                    .w = 4, .n = 3, .training = 1, .eps = 1.0f / 512, .atol = 1e-3, .rtol = 1e-3), 17), 0);
     assert_int_equal(run_case(CASE(.spec = "batchnorm", .c = 3, .h = 2, .w = 3, .n = 2, .training = 0, LIN), 18), 0);
+    /* learnable gamma (affine=1): d gamma, d beta and dx, both modes */
+    assert_int_equal(run_case(CASE(.spec = "batchnorm affine=1", .c = 3, .h = 4, .w = 3, .n = 4, .training = 1,
+                                   .eps = 1.0f / 512, .atol = 1e-3, .rtol = 1e-3), 23), 0);
+    assert_int_equal(run_case(CASE(.spec = "conv out=3 k=3 pad=1; batchnorm affine=1; relu; dense out=4", .c = 2,
+                                   .h = 5, .w = 4, .n = 3, .training = 1, .eps = 1.0f / 512, .atol = 1e-3,
+                                   .rtol = 1e-3), 24), 0);
+    assert_int_equal(run_case(CASE(.spec = "batchnorm affine=1", .c = 3, .h = 2, .w = 3, .n = 2, .training = 0, LIN),
+                              25), 0);
 }
 
 static void test_add(void **st) {

@@ -95,8 +95,12 @@ static void expect_error(const char *spec, int c, int h, int w, const char *need
 
 static void test_spec_errors(void **st) {
     (void)st;
-    expect_error("dense out=5; bogus", 1, 4, 4, "layer 2: unknown layer type 'bogus'");
-    expect_error("dense out=5 foo=1", 1, 4, 4, "layer 1 (dense): unknown key 'foo'");
+    expect_error("dense out=5; bogus", 1, 4, 4,
+                 "layer 2: unknown layer type 'bogus' (types: dense, conv, maxpool, avgpool, gap, relu, batchnorm, "
+                 "add, flatten)");
+    expect_error("dense out=5 foo=1", 1, 4, 4, "layer 1 (dense): unknown key 'foo' (keys of dense: name in out bias)");
+    expect_error("conv out=5 kernel=3", 1, 4, 4,
+                 "layer 1 (conv): unknown key 'kernel' (keys of conv: name in out k stride pad bias)");
     expect_error("relu; conv out=0 k=3", 1, 4, 4, "layer 2 (conv): bad value '0' for out");
     expect_error("conv out=3 k=3 stride=x", 1, 4, 4, "layer 1 (conv): bad value 'x' for stride");
     expect_error("conv out=3 k=3 pad=-1", 1, 4, 4, "layer 1 (conv): bad value '-1' for pad");
@@ -112,7 +116,7 @@ static void test_spec_errors(void **st) {
     expect_error("dense", 1, 4, 4, "layer 1 (dense): out= is required");
     expect_error("maxpool stride=2", 1, 4, 4, "layer 1 (maxpool): k= is required");
     expect_error("relu name=x; relu name=x", 1, 4, 4, "layer 2 (relu): duplicate or reserved name 'x'");
-    expect_error("relu k=3", 1, 4, 4, "layer 1 (relu): unknown key 'k'");
+    expect_error("relu k=3", 1, 4, 4, "layer 1 (relu): unknown key 'k' (keys of relu: name in)");
     expect_error("relu with=a", 1, 4, 4, "layer 1 (relu): unknown key 'with'");
     expect_error("relu oops", 1, 4, 4, "layer 1 (relu): expected key=value, got 'oops'");
     expect_error("relu name=a.b", 1, 4, 4, "layer 1 (relu): bad value 'a.b' for name");

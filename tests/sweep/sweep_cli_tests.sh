@@ -22,14 +22,11 @@
 #            naming file:line; --print-args / --list
 set -euo pipefail
 case_name=$1 epr=$(cd "$(dirname "$2")" && pwd)/$(basename "$2") repo=$3 work=$4/$1
-source "$repo/tests/test_lib.sh" # tiny_data, tiny_dense_ini
+source "$repo/tests/test_lib.sh" # tiny_data, tiny_dense_ini, fail, expect_in
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
+mpi_test_env
 PY=/usr/bin/python3
 FX="$PY $repo/tests/sweep/make_run_fixture.py"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_in() { grep -qF -- "$1" "$2" || { cat "$2"; fail "'$1' not in $2"; }; }
 
 case $case_name in
 pareto)
@@ -50,7 +47,7 @@ pareto)
   expect_in "wrote d/sweep.h5" out.txt
   md=d/report.md
   for s in "## Pareto set" "## Uncompressed baseline" "## The paper (Oktay et al., Table 1)" "## All runs" \
-           "## Unfinished runs" "## Rejected run files" "| LeNet300-100 (MNIST) | 1.06 MB, 1.6% | 8.56 KB (124×) SQ | 1.9% |" \
+           "## Unfinished runs" "## Rejected run files" "| LeNet300-100 | mnist10k; mnist (full MNIST) | 1.06 MB, 1.6% | 8.56 KB (124×) SQ | 1.9% |" \
            "| plain | lenet300-100 | plain | — (plain) |" "| b | lenet300-100 | epr-sq | 3e-06 | 1 | 5000 | 5.00 KB | 0.150 | 213.3× | 2.50% |" \
            "d/unfinished/run.h5: no /final group" "d/broken/run.h5"; do
     expect_in "$s" "$md"
@@ -216,6 +213,58 @@ PY
   grep -q "skipped" o && { cat o; fail "plot_curves must not try the baseline points"; }
   ;;
 
+points)
+  # seeds aggregated (src/study/seeds.h): two seeds of λ 1e-6 are one point
+  # (mean, sample std, n = 2); a second run with seed 1 is a point of its
+  # own; the front goes through the means, per network and data set; a
+  # custom network is named by its experiment and is not LeNet's series
+  $FX p/s1 --lambda 1e-6 --seed 1 --size 8000 --error 0.020
+  $FX p/s2 --lambda 1e-6 --seed 2 --size 9000 --error 0.030
+  $FX p/zdup --lambda 1e-6 --seed 1 --size 7000 --error 0.090
+  $FX p/t1 --lambda 1e-5 --seed 1 --size 4000 --error 0.050
+  $FX p/t2 --lambda 1e-5 --seed 2 --size 4200 --error 0.040
+  $FX p/u1 --lambda 3e-5 --seed 1 --size 6000 --error 0.060   # dominated by the 1e-5 mean
+  $FX p/mine --model custom --experiment mlp_tiny --lambda 1e-6 --size 100 --error 0.5
+  $FX p/plain1 --plain --seed 1 --error 0.018
+  $FX p/plain2 --plain --seed 2 --error 0.020
+  "$epr" pareto p > p.txt
+  $PY - p/sweep.h5 <<'PY'
+import math, sys, h5py
+P = h5py.File(sys.argv[1], "r")["points"]
+s = lambda k: [x.decode() for x in P[k][...]]
+rows = {(n, m, round(l, 12), se): i for i, (n, m, l, se) in
+        enumerate(zip(s("network"), s("method"), P["lambda"][...], s("seeds")))}
+def get(net, meth, lam, seeds, col):
+    return P[col][rows[(net, meth, lam, seeds)]]
+assert get("lenet300-100", "epr-sq", 1e-6, "1,2", "n_seeds") == 2
+assert abs(get("lenet300-100", "epr-sq", 1e-6, "1,2", "test_error_mean") - 0.025) < 1e-12
+assert abs(get("lenet300-100", "epr-sq", 1e-6, "1,2", "size_bytes_mean") - 8500) < 1e-9
+assert abs(get("lenet300-100", "epr-sq", 1e-6, "1,2", "size_bytes_std") - math.sqrt(500000)) < 1e-6
+assert abs(get("lenet300-100", "epr-sq", 1e-6, "1,2", "test_error_std") - math.sqrt(5e-5)) < 1e-12
+assert get("lenet300-100", "epr-sq", 1e-6, "1", "n_seeds") == 1            # the duplicate seed
+assert math.isnan(get("lenet300-100", "epr-sq", 1e-6, "1", "test_error_std"))
+assert get("lenet300-100", "epr-sq", 1e-5, "1,2", "is_front") == 1          # 4100 B, 4.5%
+assert get("lenet300-100", "epr-sq", 3e-5, "1", "is_front") == 0            # 6000 B, 6%: beaten by the mean
+assert get("lenet300-100", "epr-sq", 1e-6, "1,2", "is_front") == 1          # 8500 B, 2.5%
+assert get("lenet300-100", "epr-sq", 1e-6, "1", "is_front") == 0            # 7000 B, 9%
+assert get("mlp_tiny", "epr-sq", 1e-6, "1", "is_front") == 1                # its own series
+assert get("lenet300-100", "plain", 0, "1,2", "is_reference") == 1
+assert get("lenet300-100", "plain", 0, "1,2", "is_front") == 0
+runs = h5py.File(sys.argv[1], "r")["runs"]
+names = [x.decode() for x in runs["name"][...]]
+mine = names.index("mine")
+assert runs["is_method_front"][mine] == 1  # not compared with LeNet's points
+print("points over seeds: OK")
+PY
+  for x in "## Points over seeds" "| lenet300-100 | epr-sq | 1e-06 | 100 | 1,2 (2) | 8,500 ± 707 B | 126× | 2.50 ± 0.71% | **yes** |" \
+           "| mlp_tiny | epr-sq | 1e-06 | 100 | 1 (1) | 100 B |" "| lenet300-100 | plain (reference) | — | 100 | 1,2 (2) |"; do
+    expect_in "$x" p/report.md
+  done
+  $PY "$repo/analysis/plot_pareto.py" p/sweep.h5 -o p.png > plot.txt || { cat plot.txt; fail "plot of the points"; }
+  expect_in "series: lenet300-100 epr-sq (4 points, 6 runs)" plot.txt
+  expect_in "series: mlp_tiny epr-sq (1 point, 1 run)" plot.txt
+  [ -s p.png ] || fail "no PNG"
+  ;;
 baselines)
   FAKE=$repo/tests/sweep/fake_epr.sh
   export FAKE_EPR_LOG=$work/calls.log

@@ -57,7 +57,7 @@ typedef struct {
     int ell, n_log_s, nt;
     size_t n, rows, latent_off, psi_off, dens_off;
     size_t tsize[EPR_MAX_GROUP_TENSORS], toff[EPR_MAX_GROUP_TENSORS], theta_off[EPR_MAX_GROUP_TENSORS];
-    float *T;     /* device T: NULL (identity), owned (fixed) or inside params (learned) */
+    float *T; /* device T: NULL (identity), owned (fixed) or inside params (learned) */
     int T_owned;
 } cgroup;
 
@@ -69,13 +69,13 @@ struct epr_cuda_model {
     cgroup *g;
     size_t n, n_theta, comp_end, dens_off, dens_n;
     float *params, *grads, *theta, *dtheta, *work;
-    float *prep;           /* prepared density params [64 x 43] */
-    float *part_f;         /* rate: G partials [43 x max_part] */
-    double *part_d;        /* rate: bits, d log s [2 x max_part]; decoder: [2 x max_part] */
-    double *red;           /* per column reductions [64 x RATE_NQ] */
-    double *group_bits;    /* device [ng] */
-    double *h_bits;        /* pinned [ng] */
-    double *exact_part;    /* [EXACT_BLOCKS] */
+    float *prep;        /* prepared density params [64 x 43] */
+    float *part_f;      /* rate: G partials [43 x max_part] */
+    double *part_d;     /* rate: bits, d log s [2 x max_part]; decoder: [2 x max_part] */
+    double *red;        /* per column reductions [64 x RATE_NQ] */
+    double *group_bits; /* device [ng] */
+    double *h_bits;     /* pinned [ng] */
+    double *exact_part; /* [EXACT_BLOCKS] */
     size_t max_part;
 };
 
@@ -180,10 +180,9 @@ __global__ void k_prep(const float *dens, int n, float *prep) {
 
 /* Thread per (chunk, col) of rows [row_b, row_e): the noisy value's bits,
  * d/dy (into d_latent at once) and the density gradient of the chunk. */
-__global__ void __launch_bounds__(128) k_rate(const float *prep, const float *latent, int ell, size_t row_b,
-                                              size_t row_e, const float *log_s, int n_log_s, epr_noise_key key,
-                                              float weight, float *d_latent, float *part_f, double *part_d,
-                                              size_t stride) {
+__global__ void __launch_bounds__(128)
+    k_rate(const float *prep, const float *latent, int ell, size_t row_b, size_t row_e, const float *log_s, int n_log_s,
+           epr_noise_key key, float weight, float *d_latent, float *part_f, double *part_d, size_t stride) {
     const size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     if (t >= stride) return;
     const int col = (int)(t % (size_t)ell);
@@ -289,10 +288,10 @@ static int create_fail(epr_cuda_model *m, int rc) {
     return rc;
 }
 
-#define CREATE_ALLOC(ptr, bytes)                                                   \
-    do {                                                                           \
-        int rc_ = nn_cuda_malloc(c, (void **)&(ptr), (bytes), err);                \
-        if (rc_) return create_fail(m, rc_);                                       \
+#define CREATE_ALLOC(ptr, bytes)                                                                                       \
+    do {                                                                                                               \
+        int rc_ = nn_cuda_malloc(c, (void **)&(ptr), (bytes), err);                                                    \
+        if (rc_) return create_fail(m, rc_);                                                                           \
     } while (0)
 
 extern "C" int epr_cuda_model_create(nn_cuda *c, epr_model *host, nn_cuda_model *net, epr_cuda_model **out,
@@ -463,7 +462,7 @@ extern "C" void epr_cuda_backward(epr_cuda_model *m) {
                 if (g->transform == EPR_TRANSFORM_LEARNED) {
                     /* dT += dTheta^T Q, Q = s . phi recomputed */
                     k_coeffs<<<nn_cuda_blocks(size), NN_CUDA_THREADS, 0, st>>>(latent, size, ell, psi, ell, NULL,
-                                                                              m->work);
+                                                                               m->work);
                     nn_cuda_gemm(m->c, 1, 0, ell, ell, (int)rows, 1.0f, dtheta, ell, m->work, ell, 1.0f,
                                  dpsi + 2 * (size_t)ell, ell);
                 }
@@ -474,7 +473,7 @@ extern "C" void epr_cuda_backward(epr_cuda_model *m) {
             const size_t nchunk = div_up(rows, EPR_CUDA_CHUNK), stride = nchunk * (size_t)ell;
             if (!stride) continue;
             k_dec_back<<<(unsigned)div_up(stride, 128), 128, 0, st>>>(latent, dQ, dtheta, rows, ell, psi, affine,
-                                                                     dlatent, m->part_d, stride);
+                                                                      dlatent, m->part_d, stride);
             k_reduce<<<dim3((unsigned)ell, 2), RED_THREADS, 0, st>>>(NULL, m->part_d, 0, stride, nchunk, ell, 2,
                                                                      m->red);
             k_dec_finish<<<1, 1, 0, st>>>(m->red, ell, psi, affine, dpsi);
@@ -511,14 +510,14 @@ extern "C" void epr_cuda_rate_noisy_async(epr_cuda_model *m, uint64_t seed, long
         const float *dens = m->params + g->dens_off;
         epr_noise_key key = {seed, (uint64_t)step, (uint32_t)gi, 0};
         k_prep<<<(unsigned)div_up((size_t)nd, 128), 128, 0, st>>>(dens, nd, m->prep);
-        k_rate<<<(unsigned)div_up(stride, 128), 128, 0, st>>>(
-            m->prep, m->params + g->latent_off, g->ell, b, e, m->params + g->psi_off, g->n_log_s, key, (float)lambda,
-            m->grads + g->latent_off, m->part_f, m->part_d, stride);
+        k_rate<<<(unsigned)div_up(stride, 128), 128, 0, st>>>(m->prep, m->params + g->latent_off, g->ell, b, e,
+                                                              m->params + g->psi_off, g->n_log_s, key, (float)lambda,
+                                                              m->grads + g->latent_off, m->part_f, m->part_d, stride);
         k_reduce<<<dim3((unsigned)g->ell, RATE_NQ), RED_THREADS, 0, st>>>(m->part_f, m->part_d, EPR_DENSITY_NPARAMS,
                                                                           stride, nchunk, g->ell, RATE_NQ, m->red);
         k_rate_finish<<<(unsigned)div_up((size_t)nd, 128), 128, 0, st>>>(m->red, dens, m->prep, g->ell, g->n_log_s,
-                                                                         m->grads + g->dens_off,
-                                                                         m->grads + g->psi_off, m->group_bits + gi);
+                                                                         m->grads + g->dens_off, m->grads + g->psi_off,
+                                                                         m->group_bits + gi);
     }
     k_sum_groups<<<1, 1, 0, st>>>(m->group_bits, m->ng, d_bits);
 }
@@ -539,8 +538,8 @@ extern "C" double epr_cuda_rate_exact(epr_cuda_model *m, double *per_group) {
         size_t nb = div_up(g->n, RED_THREADS);
         if (nb > EXACT_BLOCKS) nb = EXACT_BLOCKS;
         if (nb < 1) nb = 1;
-        k_exact<<<(unsigned)nb, RED_THREADS, 0, st>>>(m->params + g->dens_off, m->params + g->latent_off, g->n,
-                                                        g->ell, m->params + g->psi_off, g->n_log_s, m->exact_part);
+        k_exact<<<(unsigned)nb, RED_THREADS, 0, st>>>(m->params + g->dens_off, m->params + g->latent_off, g->n, g->ell,
+                                                      m->params + g->psi_off, g->n_log_s, m->exact_part);
         k_exact_sum<<<1, RED_THREADS, 0, st>>>(m->exact_part, (int)nb, m->group_bits + gi);
     }
     nn_cuda_download(m->c, m->h_bits, m->group_bits, (size_t)m->ng * sizeof(double));
