@@ -62,7 +62,7 @@ static void make_data(dataset *d, int n, int c, int side, uint64_t seed) {
 }
 
 typedef struct {
-    const char *name;
+    const char *name, *tag; /* tag: run directory names */
     const char *ini;  /* file under the source tree, or NULL: text */
     const char *text;
     int c, side;
@@ -92,9 +92,9 @@ static const char RESNET_TEXT[] =
     "[group.shortcut]\ntensors = b1_shortcut.weight\n"
     "[group.fc]\ntensors = fc.weight\n";
 
-static const net_case LENET5 = {"lenet5-caffe EPR (Adam)", "experiments/lenet5-caffe_mnist10k.ini", NULL, 1, 28,
+static const net_case LENET5 = {"lenet5-caffe EPR (Adam)", "lenet5", "experiments/lenet5-caffe_mnist10k.ini", NULL, 1, 28,
                                 {"train.steps=100", "train.eval_batch=100"}, 2};
-static const net_case RESNET = {"small ResNet EPR (SGD, DFT, batch norm)", NULL, RESNET_TEXT, 3, 15, {0}, 0};
+static const net_case RESNET = {"small ResNet EPR (SGD, DFT, batch norm)", "resnet", NULL, RESNET_TEXT, 3, 15, {0}, 0};
 
 /* The case's experiment on `device`, with `extra` overrides. */
 static void load_case(const net_case *nc, const char *device, cfg_experiment *cfg) {
@@ -232,7 +232,10 @@ static void test_resnet_sgd(void **state) {
 
 static char g_dir[256];
 
-static void dir_path(char *buf, size_t n, const char *sub) { snprintf(buf, n, "%s/%s", g_dir, sub); }
+/* A fresh run directory per case (a directory holding a run is refused). */
+static void dir_path(char *buf, size_t n, const net_case *nc, const char *what, const char *sub) {
+    snprintf(buf, n, "%s/%s_%s_%s", g_dir, nc->tag, what, sub);
+}
 
 /* Every array a checkpoint holds, bitwise. */
 static void same_state(trainer *a, trainer *b) {
@@ -262,8 +265,8 @@ static void check_cross_resume(const net_case *nc, const char *from, const char 
     load_case(nc, !strcmp(from, "cpu") ? NULL : from, &cf);
     load_case(nc, !strcmp(to, "cpu") ? NULL : to, &ct);
     char da[300], db[300], path[400];
-    dir_path(da, sizeof da, from);
-    dir_path(db, sizeof db, to);
+    dir_path(da, sizeof da, nc, to, from); /* e.g. lenet5_cpu_cuda: written on cuda, resumed on cpu */
+    dir_path(db, sizeof db, nc, from, to);
     train_opts oa = {.out_dir = da, .quiet = 1}, ob = {.out_dir = db, .quiet = 1};
     trainer *a = make(nc, &cf, &oa);
     double m[N_SLOTS];
@@ -302,9 +305,9 @@ static void check_gpu_resume_bitwise(const net_case *nc, int k) {
     cfg_experiment cfg;
     load_case(nc, "cuda", &cfg);
     char dfull[300], dpart[300], dres[300], path[400];
-    dir_path(dfull, sizeof dfull, "full");
-    dir_path(dpart, sizeof dpart, "part");
-    dir_path(dres, sizeof dres, "resumed");
+    dir_path(dfull, sizeof dfull, nc, "bitwise", "full");
+    dir_path(dpart, sizeof dpart, nc, "bitwise", "part");
+    dir_path(dres, sizeof dres, nc, "bitwise", "resumed");
     train_opts of = {.out_dir = dfull, .quiet = 1}, op = {.out_dir = dpart, .quiet = 1},
                orr = {.out_dir = dres, .quiet = 1};
     trainer *full = make(nc, &cfg, &of), *part = make(nc, &cfg, &op);
