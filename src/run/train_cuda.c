@@ -35,19 +35,19 @@ struct trainer_dev {
     nn_cuda *c;
     nn_cuda_model *net;
     epr_cuda_model *em;
-    cudaStream_t main, copy;  /* main: the context's stream; copy: input uploads */
-    cudaEvent_t copied[2];    /* on copy: buffer b's upload done */
-    cudaEvent_t consumed[2];  /* on main: buffer b's last reader (backward) done */
-    float *hx[2], *dx[2];     /* input batches: pinned host, device */
-    int *hy[2], *dy[2];       /* labels */
-    int n[2];                 /* samples in buffer b */
-    long holds[2];            /* step whose batch buffer b holds (-1: none) */
-    int cur;                  /* buffer of the step in progress */
-    uint32_t *idx;            /* sampler scratch */
-    size_t in;                /* floats per sample */
+    cudaStream_t main, copy; /* main: the context's stream; copy: input uploads */
+    cudaEvent_t copied[2];   /* on copy: buffer b's upload done */
+    cudaEvent_t consumed[2]; /* on main: buffer b's last reader (backward) done */
+    float *hx[2], *dx[2];    /* input batches: pinned host, device */
+    int *hy[2], *dy[2];      /* labels */
+    int n[2];                /* samples in buffer b */
+    long holds[2];           /* step whose batch buffer b holds (-1: none) */
+    int cur;                 /* buffer of the step in progress */
+    uint32_t *idx;           /* sampler scratch */
+    size_t in;               /* floats per sample */
     int max_batch;
-    int registered;           /* host gradient block page-locked (cudaHostRegister) */
-    int events, copy_stream;  /* created (for free) */
+    int registered;          /* host gradient block page-locked (cudaHostRegister) */
+    int events, copy_stream; /* created (for free) */
 };
 
 /* A CUDA failure inside the step: one message naming the rank and the
@@ -79,8 +79,8 @@ static void load_batch(trainer *t, int b, long step) {
     int n = trainer_gather(t, step, d->hx[b], d->hy[b], d->idx);
     check(t, cudaStreamWaitEvent(d->copy, d->consumed[b], 0), "order an input copy"); /* device buffer free */
     if (n) {
-        check(t, cudaMemcpyAsync(d->dx[b], d->hx[b], (size_t)n * d->in * sizeof(float), cudaMemcpyHostToDevice,
-                                 d->copy),
+        check(t,
+              cudaMemcpyAsync(d->dx[b], d->hx[b], (size_t)n * d->in * sizeof(float), cudaMemcpyHostToDevice, d->copy),
               "copy the input batch");
         check(t, cudaMemcpyAsync(d->dy[b], d->hy[b], (size_t)n * sizeof(int), cudaMemcpyHostToDevice, d->copy),
               "copy the labels");
@@ -124,9 +124,7 @@ static double dev_rate(trainer *t, double lambda) {
     return r;
 }
 
-static float *host_block(trainer *t, int grads) {
-    return grads ? epr_model_grads(t->em) : epr_model_params(t->em);
-}
+static float *host_block(trainer *t, int grads) { return grads ? epr_model_grads(t->em) : epr_model_params(t->em); }
 
 static float *dev_block(trainer *t, int grads) {
     return grads ? epr_cuda_grads(t->dev->em) : epr_cuda_params(t->dev->em);
@@ -288,8 +286,10 @@ static const trainer_dev_ops OPS = {
 static int alloc_twin(trainer *t, float **dev, const float *host, size_t n, epr_err *err) {
     trainer_dev *d = t->dev;
     CHECK_STATUS(nn_cuda_malloc(d->c, (void **)dev, (n ? n : 1) * sizeof(float), err));
-    int rc = host ? nn_cuda_upload(d->c, *dev, host, n * sizeof(float)) : nn_cuda_memset0(d->c, *dev, n * sizeof(float));
-    RETURN_ERROR_IF(rc, err, EPR_EIO, "CUDA: cannot initialise device memory: %s", cudaGetErrorString(cudaGetLastError()));
+    int rc =
+        host ? nn_cuda_upload(d->c, *dev, host, n * sizeof(float)) : nn_cuda_memset0(d->c, *dev, n * sizeof(float));
+    RETURN_ERROR_IF(rc, err, EPR_EIO, "CUDA: cannot initialise device memory: %s",
+                    cudaGetErrorString(cudaGetLastError()));
     return 0;
 }
 
@@ -358,9 +358,9 @@ int trainer_dev_create(trainer *t, epr_err *err) {
     }
     RETURN_ERROR_IF(e != cudaSuccess, err, EPR_EIO, "CUDA: cudaEventCreate: %s", cudaGetErrorString(e));
     if (t->nranks > 1) /* the allreduce's staging buffer: page-locked copies (optional: pageable works too) */
-        d->registered = cudaHostRegister(epr_model_grads(t->em),
-                                         (epr_model_size(t->em) + EPR_MODEL_GRAD_TAIL) * sizeof(float),
-                                         cudaHostRegisterDefault) == cudaSuccess;
+        d->registered =
+            cudaHostRegister(epr_model_grads(t->em), (epr_model_size(t->em) + EPR_MODEL_GRAD_TAIL) * sizeof(float),
+                             cudaHostRegisterDefault) == cudaSuccess;
     cudaGetLastError(); /* a failed registration is not an error */
     int rc = nn_cuda_sync(d->c, err);
     return rc;

@@ -45,11 +45,11 @@
 #include "run/train_internal.h"
 
 #define STEPS 8
-#define TOL_STEP0 1e-5   /* relative: CE sum and rate of step 0 (identical parameters) */
-#define TOL_METRIC 2e-3  /* relative: CE sum and rate of later steps */
-#define BLOCK_ABS 1e-4   /* |cpu - gpu| of a parameter ... */
-#define BLOCK_FRAC 0.99  /* ... for at least this fraction of the elements */
-#define EVAL_TOL 0.02    /* test error (fraction) */
+#define TOL_STEP0 1e-5  /* relative: CE sum and rate of step 0 (identical parameters) */
+#define TOL_METRIC 2e-3 /* relative: CE sum and rate of later steps */
+#define BLOCK_ABS 1e-4  /* |cpu - gpu| of a parameter ... */
+#define BLOCK_FRAC 0.99 /* ... for at least this fraction of the elements */
+#define EVAL_TOL 0.02   /* test error (fraction) */
 
 #ifndef EPR_SOURCE_DIR
 #define EPR_SOURCE_DIR "."
@@ -63,7 +63,7 @@ static void make_data(dataset *d, int n, int c, int side, uint64_t seed) {
 
 typedef struct {
     const char *name, *tag; /* tag: run directory names */
-    const char *ini;  /* file under the source tree, or NULL: text */
+    const char *ini;        /* file under the source tree, or NULL: text */
     const char *text;
     int c, side;
     const char *ov[6];
@@ -92,8 +92,14 @@ static const char RESNET_TEXT[] =
     "[group.shortcut]\ntensors = b1_shortcut.weight\n"
     "[group.fc]\ntensors = fc.weight\n";
 
-static const net_case LENET5 = {"lenet5-caffe EPR (Adam)", "lenet5", "experiments/lenet5-caffe_mnist10k.ini", NULL, 1, 28,
-                                {"train.steps=100", "train.eval_batch=100"}, 2};
+static const net_case LENET5 = {"lenet5-caffe EPR (Adam)",
+                                "lenet5",
+                                "experiments/lenet5-caffe_mnist10k.ini",
+                                NULL,
+                                1,
+                                28,
+                                {"train.steps=100", "train.eval_batch=100"},
+                                2};
 static const net_case RESNET = {"small ResNet EPR (SGD, DFT, batch norm)", "resnet", NULL, RESNET_TEXT, 3, 15, {0}, 0};
 
 /* The case's experiment on `device`, with `extra` overrides. */
@@ -377,8 +383,8 @@ int main(void) {
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lenet5_epr),        cmocka_unit_test(test_resnet_sgd),
-        cmocka_unit_test(test_gpu_to_cpu),        cmocka_unit_test(test_cpu_to_gpu),
+        cmocka_unit_test(test_lenet5_epr),         cmocka_unit_test(test_resnet_sgd),
+        cmocka_unit_test(test_gpu_to_cpu),         cmocka_unit_test(test_cpu_to_gpu),
         cmocka_unit_test(test_gpu_resume_bitwise), cmocka_unit_test(test_gpu_deterministic),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
