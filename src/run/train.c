@@ -447,7 +447,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
         RETURN_ERROR_IF(t->pr, err, EPR_EUNSUP,
                         "%s: [baseline] prune / kmeans_bits run on the CPU only: set train.device = cpu", cfg->path);
         RETURN_ERROR_IF(t->hold, err, EPR_EUNSUP,
-                        "%s: the frozen-phi phase ([train] freeze_phi_steps) runs on the CPU only: set train.device = cpu",
+                        "%s: the frozen-phi phase ([epr] freeze_phi_steps) runs on the CPU only: set train.device = cpu",
                         cfg->path);
 #ifdef EPR_CUDA
         int drc = trainer_dev_create(t, err);
