@@ -194,6 +194,28 @@ static void test_device_cuda_refused_without_cuda(void **state) {
 #endif
 }
 
+/* What the device path does not do is refused by name, in any build:
+ * pruning / weight sharing and the frozen-phi phase stay on the CPU. */
+static void test_device_cuda_refusals(void **state) {
+    (void)state;
+    const char *ov1[] = {"train.device=cuda", "epr.enabled=false", "baseline.prune=0.5", "baseline.prune_at=4"};
+    const char *ov2[] = {"train.device=cuda", "epr.freeze_phi_steps=10"};
+    const char *want[] = {"test_trainer.ini: [baseline] prune / kmeans_bits run on the CPU only: set train.device = cpu",
+                          "test_trainer.ini: the frozen-phi phase ([epr] freeze_phi_steps) runs on the CPU only"};
+    for (int k = 0; k < 2; k++) {
+        cfg_experiment cfg;
+        load(&cfg, k ? ov2 : ov1, k ? 2 : 4);
+        dataset train;
+        make_data(&train, 64, 1);
+        trainer *t = NULL;
+        epr_err err = {0};
+        assert_int_equal(trainer_create(&cfg, NULL, &train, NULL, &t, &err), EPR_EUNSUP);
+        assert_null(t);
+        if (!strstr(err.msg, want[k])) fail_msg("message: %s", err.msg);
+        cfg_free(&cfg);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns),
@@ -202,6 +224,7 @@ int main(void) {
         cmocka_unit_test(test_deterministic_plain_prune_share),
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_device_cuda_refused_without_cuda),
+        cmocka_unit_test(test_device_cuda_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
