@@ -328,6 +328,35 @@ static int claim_run_dir(trainer *t, const train_opts *opts, epr_err *err) {
     return 0;
 }
 
+/* [train] device: "cpu", or the device path (run/train_cuda.c) once the
+ * host state is complete; what it does not do is refused by name. */
+static int setup_device(trainer *t, epr_err *err) {
+    const cfg_experiment *cfg = t->cfg;
+    snprintf(t->device_name, sizeof t->device_name, "cpu");
+    if (!strcmp(cfg->device, "cuda")) {
+        RETURN_ERROR_IF(t->pr, err, EPR_EUNSUP,
+                        "%s: [baseline] prune / kmeans_bits run on the CPU only: set train.device = cpu", cfg->path);
+        RETURN_ERROR_IF(t->hold, err, EPR_EUNSUP,
+                        "%s: the frozen-phi phase ([epr] freeze_phi_steps) runs on the CPU only: set train.device = cpu",
+                        cfg->path);
+#ifdef EPR_CUDA
+        int drc = trainer_dev_create(t, err);
+        if (drc) {
+            char m[sizeof err->msg];
+            memcpy(m, err->msg, sizeof m);
+            snprintf(err->msg, sizeof err->msg, "%.180s: [train] device = cuda: %.280s", cfg->path, m);
+            return drc;
+        }
+#else
+        return epr_fail(err, EPR_EUNSUP,
+                        "%s: [train] device = cuda, but this epr was built without CUDA: rebuild with -DEPR_CUDA=ON "
+                        "(docs/gpu.md), or set train.device = cpu",
+                        cfg->path);
+#endif
+    }
+    return 0;
+}
+
 /* train / test: see trainer_create. */
 static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, dataset *train, dataset *test,
                          epr_err *err) {
@@ -442,29 +471,7 @@ static int trainer_setup(trainer *t, const cfg_experiment *cfg, const train_opts
     t->net_adam = (nn_adam){cfg->lr, cfg->beta1, cfg->beta2, cfg->adam_eps, 0};
     t->dens_adam = (nn_adam){cfg->density_lr, 0.9f, 0.999f, 1e-8f, 0};
     t->dec_adam = (nn_adam){cfg->decoder_lr, 0.9f, 0.999f, 1e-8f, 0};
-    snprintf(t->device_name, sizeof t->device_name, "cpu");
-    if (!strcmp(cfg->device, "cuda")) {
-        RETURN_ERROR_IF(t->pr, err, EPR_EUNSUP,
-                        "%s: [baseline] prune / kmeans_bits run on the CPU only: set train.device = cpu", cfg->path);
-        RETURN_ERROR_IF(t->hold, err, EPR_EUNSUP,
-                        "%s: the frozen-phi phase ([epr] freeze_phi_steps) runs on the CPU only: set train.device = cpu",
-                        cfg->path);
-#ifdef EPR_CUDA
-        int drc = trainer_dev_create(t, err);
-        if (drc) {
-            char m[sizeof err->msg];
-            memcpy(m, err->msg, sizeof m);
-            snprintf(err->msg, sizeof err->msg, "%.180s: [train] device = cuda: %.280s", cfg->path, m);
-            return drc;
-        }
-#else
-        return epr_fail(err, EPR_EUNSUP,
-                        "%s: [train] device = cuda, but this epr was built without CUDA: rebuild with -DEPR_CUDA=ON "
-                        "(docs/gpu.md), or set train.device = cpu",
-                        cfg->path);
-#endif
-    }
-    return 0;
+    return setup_device(t, err);
 }
 
 /* ---- the step (train.h) ------------------------------------------------ */
