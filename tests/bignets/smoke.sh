@@ -44,11 +44,13 @@ L
 }
 cat > smoke.ini <<INI
 [data]
-set = cifar10
 root = $work/data
-augment = crop-flip
 normalize = true
-$([ "$case_name" = pack ] && printf 'set = pack\ntrain_pack = train.pack\ntest_pack = test.pack\ncrop = 32\naugment = rrc-flip\n')
+$(if [ "$case_name" = pack ]; then
+    printf 'set = pack\ntrain_pack = train.pack\ntest_pack = test.pack\ncrop = 32\naugment = rrc-flip\n'
+  else
+    printf 'set = cifar10\naugment = crop-flip\n'
+  fi)
 [model]
 name = custom
 layers = conv name=conv1 out=8 k=3 pad=1 bias=0

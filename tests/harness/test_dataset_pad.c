@@ -188,7 +188,13 @@ static void test_experiment_pad(void **state) {
     /* refusals, each naming the file and the key */
     assert_int_not_equal(load_cfg("pad = 65", &cfg, &e), 0);
     assert_non_null(strstr(e.msg, "pad.ini: [data] pad must be in 0..64"));
-    assert_int_not_equal(load_cfg("pad = 2\nset = pack", &cfg, &e), 0);
+    {
+        /* set = pack replaces set = idx (a key given twice in the text is an error of its own) */
+        const char *pack[] = {"data.set=pack"};
+        char text[4096];
+        snprintf(text, sizeof text, "[data]\nset = idx\nroot = %s\npad = 2\n", tmpdir);
+        assert_int_not_equal(cfg_load_string(text, "pad.ini", pack, 1, &cfg, &e), 0);
+    }
     assert_non_null(strstr(e.msg, "pad does not apply to set = pack"));
     assert_int_not_equal(load_cfg("augment = flip", &cfg, &e), 0);
     assert_non_null(strstr(e.msg, "crop-flip | crop | rrc-flip"));
