@@ -218,8 +218,10 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
     const char *type = op_name(L->op);
     while ((tok = strtok_r(NULL, " \t\r", &save))) {
         char *eq = strchr(tok, '=');
-        RETURN_ERROR_IF(!eq || eq == tok, err, EPR_EARG, "layer %d (%s): expected key=value, got '%s'",
-                        num, type, tok);
+        const char *ak = allowed_keys(L->op);
+        RETURN_ERROR_IF(!eq || eq == tok, err, EPR_EARG,
+                        "layer %d (%s): expected key=value, got '%s' (keys of %s: name in%.*s)", num, type, tok, type,
+                        (int)strlen(ak) - 1, ak);
         *eq = '\0';
         const char *key = tok, *val = eq + 1;
         char pat[40];
@@ -234,11 +236,12 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
             strcpy(dst, val);
             continue;
         }
-        const char *ak = allowed_keys(L->op);
         RETURN_ERROR_IF(!strstr(ak, pat), err, EPR_EARG, "layer %d (%s): unknown key '%s' (keys of %s: name in%.*s)",
                         num, type, key, type, (int)strlen(ak) - 1, ak);
         int bad;
+        const char *want = "an integer in 1..65536"; /* k, stride */
         if (strcmp(key, "out") == 0) {
+            want = "an integer in 1..16777216";
             bad = parse_int(val, 1, 1 << 24, &iv);
             L->oc = (int)iv;
         } else if (strcmp(key, "k") == 0) {
@@ -248,20 +251,24 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
             bad = parse_int(val, 1, 1 << 16, &iv);
             L->stride = (int)iv;
         } else if (strcmp(key, "pad") == 0) {
+            want = "an integer in 0..65536";
             bad = parse_int(val, 0, 1 << 16, &iv);
             L->pad = (int)iv;
         } else if (strcmp(key, "bias") == 0) {
+            want = "0 or 1";
             bad = parse_int(val, 0, 1, &iv);
             L->bias = (int)iv;
         } else if (strcmp(key, "affine") == 0) {
             bad = parse_int(val, 0, 1, &iv);
             L->affine = (int)iv;
         } else if (strcmp(key, "momentum") == 0) {
+            want = "a number in [0, 1]";
             bad = parse_float(val, 0.0f, 1.0f, &L->momentum);
         } else { /* eps */
+            want = "a number in [1e-30, 1]";
             bad = parse_float(val, 1e-30f, 1.0f, &L->eps);
         }
-        RETURN_ERROR_IF(bad, err, EPR_EARG, "layer %d (%s): bad value '%s' for %s", num, type, val, key);
+        RETURN_ERROR_IF(bad, err, EPR_EARG, "layer %d (%s): bad value '%s' for %s (%s)", num, type, val, key, want);
     }
     RETURN_ERROR_IF((L->op == NN_DENSE || L->op == NN_CONV) && L->oc == 0, err, EPR_EARG,
                     "layer %d (%s): out= is required", num, type);

@@ -320,6 +320,10 @@ static int claim_run_dir(trainer *t, const train_opts *opts, epr_err *err) {
                     "%s holds a run (%s): continue it with --resume %s, or replace it with --force, or choose "
                     "another --out",
                     opts->out_dir, found, t->run_path);
+    for (int i = 0; i < 3; i++) { /* never the experiment file itself, whatever its name */
+        snprintf(p, sizeof p, "%s/%s", opts->out_dir, files[i]);
+        CHECK_STATUS(fs_check_not_input(p, t->cfg->path, "the experiment file", err));
+    }
     for (int i = 0; i < 3; i++) {
         snprintf(p, sizeof p, "%s/%s", opts->out_dir, files[i]);
         RETURN_ERROR_IF(unlink(p) && errno != ENOENT, err, EPR_EIO, "--force: cannot remove %s: %s", p,

@@ -96,6 +96,10 @@ overwrite)
   expect_status 0 f.log "$epr" train tiny.ini --out forced --force --quiet
   cmp r/model.epr forced/model.epr || fail "--force did not train anew"
   [ ! -e forced/baselines.h5 ] || fail "--force kept the old run's baselines.h5"
+  mkdir odd && cp tiny.ini odd/run.h5 # an experiment file called run.h5: --force must not delete it
+  expect_status 1 odd.log "$epr" train odd/run.h5 --out odd --force --quiet
+  expect_in "odd/run.h5 is the same file as the experiment file odd/run.h5" odd.log
+  cmp tiny.ini odd/run.h5 || fail "--force deleted or changed the experiment file"
 
   # no command writes its output over one of its inputs
   sums r > before.txt

@@ -117,6 +117,10 @@ static void test_spec_errors(void **st) {
     expect_error("maxpool stride=2", 1, 4, 4, "layer 1 (maxpool): k= is required");
     expect_error("relu name=x; relu name=x", 1, 4, 4, "layer 2 (relu): duplicate or reserved name 'x'");
     expect_error("relu k=3", 1, 4, 4, "layer 1 (relu): unknown key 'k' (keys of relu: name in)");
+    expect_error("dense out=0", 1, 4, 4, "layer 1 (dense): bad value '0' for out (an integer in 1..16777216)");
+    expect_error("conv out=2 k=3 bias=2", 1, 4, 4, "layer 1 (conv): bad value '2' for bias (0 or 1)");
+    expect_error("dense 16", 1, 4, 4,
+                 "layer 1 (dense): expected key=value, got '16' (keys of dense: name in out bias)");
     expect_error("relu with=a", 1, 4, 4, "layer 1 (relu): unknown key 'with'");
     expect_error("relu oops", 1, 4, 4, "layer 1 (relu): expected key=value, got 'oops'");
     expect_error("relu name=a.b", 1, 4, 4, "layer 1 (relu): bad value 'a.b' for name");
