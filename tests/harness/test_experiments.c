@@ -26,6 +26,7 @@ static void input_shape(const cfg_experiment *cfg, int *c, int *hw) {
     if (!strcmp(cfg->data_set, "cifar10")) *c = 3, *hw = 32;
     else if (!strcmp(cfg->data_set, "pack")) *c = 3, *hw = 64;
     else *c = 1, *hw = 28;
+    *hw += 2 * cfg->pad; /* [data] pad: the network takes the padded image */
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
