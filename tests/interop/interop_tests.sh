@@ -30,6 +30,9 @@ set -euo pipefail
 case_name=$1 epr=$(cd "$(dirname "$2")" && pwd)/$(basename "$2") repo=$3 work=$4/$1
 root=${EPR_DATA_ROOT:-$repo/data}
 PY=/usr/bin/python3
+if [ -n "${EPR_PY_PRELOAD:-}" ]; then # sanitizer build: see extra.cmake
+  PY="env LD_PRELOAD=$EPR_PY_PRELOAD ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 /usr/bin/python3"
+fi
 if [ ! -e "$root/mnist10k/t10k-images-idx3-ubyte" ]; then
   echo "SKIPPED: $root/mnist10k not prepared (run scripts/setup.sh)"; exit 0
 fi
