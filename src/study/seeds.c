@@ -110,16 +110,8 @@ void pareto_points_write(h5w *w, hid_t file, const pareto_point *rows, int n) {
              "one point per (network, data_set, method, experiment, lambda, steps): runs that differ only in seed; "
              "mean and sample standard deviation (NaN for one seed) of test_error and size_bytes; is_front: no point "
              "of the same network, data set and method family has a mean size <= and a mean error <=, one strictly");
-    double *f64 = malloc((size_t)n * sizeof *f64 + 1);
-    int64_t *i64 = malloc((size_t)n * sizeof *i64 + 1);
-    signed char *i8 = malloc((size_t)n + 1);
-    const char **strs = malloc((size_t)n * sizeof *strs + 1);
-    hid_t vstr = H5Tcopy(H5T_C_S1);
-    H5Tset_size(vstr, H5T_VARIABLE);
-    H5Tset_cset(vstr, H5T_CSET_UTF8);
-    if (!f64 || !i64 || !i8 || !strs) {
-        h5w_fail(w, "out of memory");
-    } else {
+    h5w_scratch sc;
+    if (!h5w_scratch_init(w, &sc, n)) {
         COL_STR(network, "the network: its model, or a custom network's experiment name; a series is (network, "
                          "data_set, method)");
         COL_STR(model, "[model] name");
@@ -132,8 +124,8 @@ void pareto_points_write(h5w *w, hid_t file, const pareto_point *rows, int n) {
         COL_I64(steps, "optimizer steps");
         COL_I8(epr_enabled, "1: EPR runs");
         COL_I8(is_reference, "1: the plain float32 reference runs");
-        for (int i = 0; i < n; i++) i64[i] = rows[i].n_seeds;
-        column(w, g, "n_seeds", H5T_STD_I64LE, H5T_NATIVE_INT64, i64, (hsize_t)n, "runs (seeds) in the point");
+        for (int i = 0; i < n; i++) sc.i64[i] = rows[i].n_seeds;
+        column(w, g, "n_seeds", H5T_STD_I64LE, H5T_NATIVE_INT64, sc.i64, (hsize_t)n, "runs (seeds) in the point");
         COL_STR(seeds, "the seeds, comma-separated");
         COL_F64(test_error_mean, "mean test error (fraction) over the seeds");
         COL_F64(test_error_std, "sample standard deviation of the test error (NaN for one seed)");
@@ -142,11 +134,7 @@ void pareto_points_write(h5w *w, hid_t file, const pareto_point *rows, int n) {
         COL_F64(ratio_mean, "mean of float32 bytes / size");
         COL_I8(is_front, "1: on the front through the means of its (network, data set, method family)");
     }
-    H5Tclose(vstr);
-    free(f64);
-    free(i64);
-    free(i8);
-    free(strs);
+    h5w_scratch_free(&sc);
     H5Gclose(g);
 }
 

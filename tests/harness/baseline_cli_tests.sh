@@ -27,14 +27,7 @@ PY=/usr/bin/python3
 EXP=$repo/experiments/lenet300-100_mnist10k.ini
 TINY=(--set epr.enabled=false --set train.steps=30 --set train.log_every=10 --set train.eval_every=0
       --set train.checkpoint_every=30)
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_in() { grep -qF -- "$1" "$2" || { cat "$2"; fail "'$1' not in $2"; }; }
-# expect_status RC LOG cmd...: run cmd (stdout+stderr to LOG), demand exit status RC
-expect_status() {
-  local want=$1 log=$2; shift 2
-  set +e; "$@" > "$log" 2>&1; local rc=$?; set -e
-  [ "$rc" = "$want" ] || { cat "$log"; fail "'$*' exited $rc, expected $want"; }
-}
+source "$repo/tests/test_lib.sh" # fail, expect_in, expect_status
 # summary RUN_DIR: baselines.h5 as one line per method (for before/after comparisons)
 summary() {
   $PY - "$1/baselines.h5" <<'PY'

@@ -23,13 +23,7 @@ for s in mnist10k/t10k-images-idx3-ubyte fashion-mnist/t10k-images-idx3-ubyte.gz
 done
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_in() { grep -qF -- "$1" "$2" || { cat "$2"; fail "'$1' not in $2"; }; }
-expect_status() {
-  local want=$1 log=$2; shift 2
-  set +e; "$@" > "$log" 2>&1; local rc=$?; set -e
-  [ "$rc" = "$want" ] || { cat "$log"; fail "'$*' exited $rc, expected $want"; }
-}
+source "$repo/tests/test_lib.sh" # fail, expect_in, expect_status
 
 case $case_name in
 eval_data)

@@ -22,14 +22,12 @@
 #            naming file:line; --print-args / --list
 set -euo pipefail
 case_name=$1 epr=$(cd "$(dirname "$2")" && pwd)/$(basename "$2") repo=$3 work=$4/$1
-source "$repo/tests/test_lib.sh" # tiny_data, tiny_dense_ini
+source "$repo/tests/test_lib.sh" # tiny_data, tiny_dense_ini, fail, expect_in
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 PY=/usr/bin/python3
 FX="$PY $repo/tests/sweep/make_run_fixture.py"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_in() { grep -qF -- "$1" "$2" || { cat "$2"; fail "'$1' not in $2"; }; }
 
 case $case_name in
 pareto)
