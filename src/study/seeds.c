@@ -82,6 +82,11 @@ int pareto_points(const pareto_row *rows, const int *is_baseline, int n, pareto_
             snprintf(q->seeds + l, sizeof q->seeds - l, "%s%lld", l ? "," : "", (long long)r->seed);
         else if (!strstr(q->seeds, "…"))
             snprintf(q->seeds + l, sizeof q->seeds - l, ",…");
+        l = strlen(q->runs);
+        if (l + strlen(r->name) + 8 < sizeof q->runs)
+            snprintf(q->runs + l, sizeof q->runs - l, "%s%s", l ? "," : "", r->name);
+        else if (!strstr(q->runs, "…"))
+            snprintf(q->runs + l, sizeof q->runs - l, ",…");
         q->n_seeds++;
     }
     for (int k = 0; k < np; k++) {
@@ -127,6 +132,7 @@ void pareto_points_write(h5w *w, hid_t file, const pareto_point *rows, int n) {
         for (int i = 0; i < n; i++) sc.i64[i] = rows[i].n_seeds;
         column(w, g, "n_seeds", H5T_STD_I64LE, H5T_NATIVE_INT64, sc.i64, (hsize_t)n, "runs (seeds) in the point");
         COL_STR(seeds, "the seeds, comma-separated");
+        COL_STR(runs, "the names of the point's runs (or RUN:METHOD for baselines.h5 methods), comma-separated");
         COL_F64(test_error_mean, "mean test error (fraction) over the seeds");
         COL_F64(test_error_std, "sample standard deviation of the test error (NaN for one seed)");
         COL_F64(size_bytes_mean, "mean file size in bytes over the seeds");
@@ -166,8 +172,8 @@ void pareto_points_report(FILE *f, const pareto_point *p, int n) {
         int first = 1;
         for (int j = 0; j < i && first; j++) first = strcmp(p[j].data_set, p[i].data_set) != 0;
         if (!first) continue;
-        fprintf(f, "### %s\n\n| network | method | λ | steps | seeds (n) | size | × float32 | test error | front |\n"
-                   "|---|---|---|---|---|---|---|---|---|\n", p[i].data_set);
+        fprintf(f, "### %s\n\n| network | method | λ | steps | seeds (n) | size | × float32 | test error | front | runs |\n"
+                   "|---|---|---|---|---|---|---|---|---|---|\n", p[i].data_set);
         for (int k = i; k < n; k++) {
             const pareto_point *q = &p[k];
             if (strcmp(q->data_set, p[i].data_set)) continue;
@@ -179,9 +185,9 @@ void pareto_points_report(FILE *f, const pareto_point *p, int n) {
                 snprintf(err, sizeof err, "%.2f%%", 100 * q->test_error_mean);
             if (q->epr_enabled) snprintf(lam, sizeof lam, "%g", q->lambda);
             else snprintf(lam, sizeof lam, "—");
-            fprintf(f, "| %s | %s%s | %s | %lld | %s (%d) | %s | %.0f× | %s | %s |\n", q->network, q->method,
+            fprintf(f, "| %s | %s%s | %s | %lld | %s (%d) | %s | %.0f× | %s | %s | %s |\n", q->network, q->method,
                     q->is_reference ? " (reference)" : "", lam, (long long)q->steps, q->seeds, q->n_seeds, sz,
-                    q->ratio_mean, err, q->is_front ? "**yes**" : "");
+                    q->ratio_mean, err, q->is_front ? "**yes**" : "", q->runs);
         }
         fputc('\n', f);
     }
