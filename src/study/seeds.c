@@ -28,7 +28,9 @@ static void mean_std(const double *v, int n, double *mean, double *std) {
     *std = n > 1 ? sqrt(q / (n - 1)) : NAN;
 }
 
-static int on_no_front(const pareto_point *p) { return p->is_reference || !strcmp(p->method, "plain-pruned") || !strcmp(p->method, "plain"); }
+static int on_no_front(const pareto_point *p) {
+    return p->is_reference || !strcmp(p->method, "plain-pruned") || !strcmp(p->method, "plain");
+}
 
 static void mark_fronts(pareto_point *p, int np) {
     for (int i = 0; i < np; i++) {
@@ -165,15 +167,19 @@ static void bytes_pm(char *buf, size_t cap, double mean, double std) {
 void pareto_points_report(FILE *f, const pareto_point *p, int n) {
     fprintf(f, "## Points over seeds\n\n");
     fprintf(f, "Runs that differ only in their seed (same network, data set, method, experiment, λ, steps) are one "
-               "point (and the same config_id, the runs' fingerprint of every other setting): mean ± sample standard deviation of size and test error, and the number of seeds. The front "
+               "point (and the same config_id, the runs' fingerprint of every other setting): mean ± sample standard "
+               "deviation of size and test error, and the number of seeds. The front "
                "(**yes**) is drawn through the means, per network, data set and method family. Sizes in bytes "
                "(KB = 1000 B).\n\n");
     for (int i = 0; i < n; i++) {
         int first = 1;
         for (int j = 0; j < i && first; j++) first = strcmp(p[j].data_set, p[i].data_set) != 0;
         if (!first) continue;
-        fprintf(f, "### %s\n\n| network | method | λ | steps | seeds (n) | size | × float32 | test error | front | runs |\n"
-                   "|---|---|---|---|---|---|---|---|---|---|\n", p[i].data_set);
+        fprintf(
+            f,
+            "### %s\n\n| network | method | λ | steps | seeds (n) | size | × float32 | test error | front | runs |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n",
+            p[i].data_set);
         for (int k = i; k < n; k++) {
             const pareto_point *q = &p[k];
             if (strcmp(q->data_set, p[i].data_set)) continue;
@@ -183,8 +189,10 @@ void pareto_points_report(FILE *f, const pareto_point *p, int n) {
                 snprintf(err, sizeof err, "%.2f ± %.2f%%", 100 * q->test_error_mean, 100 * q->test_error_std);
             else
                 snprintf(err, sizeof err, "%.2f%%", 100 * q->test_error_mean);
-            if (q->epr_enabled) snprintf(lam, sizeof lam, "%g", q->lambda);
-            else snprintf(lam, sizeof lam, "—");
+            if (q->epr_enabled)
+                snprintf(lam, sizeof lam, "%g", q->lambda);
+            else
+                snprintf(lam, sizeof lam, "—");
             fprintf(f, "| %s | %s%s | %s | %lld | %s (%d) | %s | %.0f× | %s | %s | %s |\n", q->network, q->method,
                     q->is_reference ? " (reference)" : "", lam, (long long)q->steps, q->seeds, q->n_seeds, sz,
                     q->ratio_mean, err, q->is_front ? "**yes**" : "", q->runs);
