@@ -9,7 +9,8 @@ With a sweep.h5 (from `epr pareto`) the runs are read through its
 /links/<name> external links (the run files must still be beside it; rows
 without a link, the baselines.h5 points, have no curves of their own); run
 files can also be given directly.  Reads /curves/{step, rate_exact_bits,
-rate_noisy_bits, test_error, train_error}; NaN rows (not measured at that
+rate_noisy_bits, test_error, train_error, validation_error (dashed, runs with
+[data] validation)}; NaN rows (not measured at that
 step) are skipped.  Needs Debian's python3 with h5py and matplotlib."""
 import argparse
 import math
@@ -37,7 +38,8 @@ def read_run(g, name):
     lam = float(g.attrs.get("lambda", math.nan))
     epr = int(g.attrs.get("epr_enabled", 1))
     return dict(name=name, lam=lam, epr=epr, step=get("step"), rate=get("rate_exact_bits"),
-                noisy=get("rate_noisy_bits"), test=get("test_error"), train=get("train_error"))
+                noisy=get("rate_noisy_bits"), test=get("test_error"), train=get("train_error"),
+                valid=get("validation_error"))
 
 
 def load(paths, only):
@@ -83,6 +85,8 @@ def main(argv=None):
     for i, r in enumerate(epr_runs):
         c = cmap(i / max(1, len(epr_runs) - 1) * 0.9)
         lab = f"λ={r['lam']:.0e}"
+        if sum(q["lam"] == r["lam"] for q in epr_runs) > 1:  # seeds or variants of one λ: say which run
+            lab = f"{r['name']} ({lab})"
         m = np.isfinite(r["rate"])
         if m.any():
             ax1.plot(r["step"][m], r["rate"][m] / 8e3, "-o", ms=3, color=c, label=lab + " exact")
@@ -92,6 +96,9 @@ def main(argv=None):
         m = np.isfinite(r["test"])
         if m.any():
             ax2.plot(r["step"][m], 100 * r["test"][m], "-o", ms=3, color=c, label=lab)
+        m = np.isfinite(r["valid"])  # runs with [data] validation: the held-out images, dashed
+        if m.any():
+            ax2.plot(r["step"][m], 100 * r["valid"][m], "--", color=c, alpha=0.7, label=lab + " validation")
     for r in plain:
         m = np.isfinite(r["test"])
         if m.any():
@@ -103,7 +110,7 @@ def main(argv=None):
     ax1.set_ylabel("rate (KB = 8000 bits, log scale)")
     ax1.set_title("rate: exact (solid) and noisy training estimate (dotted)", fontsize=10)
     ax2.set_xlabel("step")
-    ax2.set_ylabel("test error (%)")
+    ax2.set_ylabel("error (%): test, validation dashed")
     ax2.set_title("test error (quantised EMA model)", fontsize=10)
     for ax in (ax1, ax2):
         ax.grid(True, which="both", alpha=0.25)

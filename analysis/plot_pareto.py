@@ -258,7 +258,10 @@ def finish_panel(a, fig, pan):
                     transform=ax.transAxes, va="top", fontsize=8, color="dimgray")
     ax.set_title(pan.data_set, fontsize=11)
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="upper right", framealpha=0.9)
+    # below the axes: a legend inside would hide the points, which crowd near the baseline
+    longest = max((len(t) for t in ax.get_legend_handles_labels()[1]), default=0)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2 if longest < 70 else 1,
+              framealpha=0.9)
     spread_labels(fig, ax, pan.labels)
 
 
@@ -276,13 +279,17 @@ def main(argv=None):
     ap.add_argument("--dpi", type=int, default=130)
     a = ap.parse_args(argv)
 
-    loaded = []
+    loaded, caption = [], None
     for spec in a.sweeps:
         path, label = (spec.rsplit(":", 1) + [None])[:2] if ":" in spec and not os.path.exists(spec) else (spec, None)
         if not os.path.exists(path):
             raise SystemExit(f"plot_pareto: {path}: no such file")
         d, p = load(path)
-        label = label or (os.path.basename(os.path.dirname(os.path.abspath(path))) if len(a.sweeps) > 1 else None)
+        if len(a.sweeps) == 1:  # one table: its label goes in the panel titles, not in every legend entry
+            caption = label
+            label = None
+        else:
+            label = label or os.path.basename(os.path.dirname(os.path.abspath(path)))
         loaded.append((d, p, f"{label}: " if label else ""))
     sets = sorted({ds for d, _, _ in loaded for ds in d["data_set"]})
     if a.data is not None:
@@ -291,7 +298,7 @@ def main(argv=None):
         sets = [a.data]
     if not sets:
         raise SystemExit("plot_pareto: the tables have no points")
-    fig, axes = plt.subplots(1, len(sets), figsize=(9.5 * len(sets), 6.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(sets), figsize=(9.5 * len(sets), 7.6), squeeze=False)
     panels = [Panel(ax, ds) for ax, ds in zip(axes[0], sets)]
     colours = {}  # series key -> colour, the same in every panel
     for pan in panels:
@@ -308,6 +315,8 @@ def main(argv=None):
                 draw_reference(pan, d, p, net, pre, i == 0)
         draw_paper(a, pan)
         finish_panel(a, fig, pan)
+        if caption:
+            pan.ax.set_title(f"{pan.data_set}: {caption}", fontsize=11)
     nets = sorted({n for pan in panels for n in pan.networks})
     fig.suptitle(a.title or ("file size against test error: " + ", ".join(nets)), fontsize=12)
     save_figure(fig, a.output, a.dpi)

@@ -1,6 +1,8 @@
 /* run/config.c — see config.h.  The key table below is the single
  * source of truth for keys, types, defaults and help text. */
 #include "run/config.h"
+#include "run/config_internal.h"
+#include "run/schedule.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -12,19 +14,9 @@
 #include "nn/nn.h"
 #include "run/dataset.h"
 
-typedef enum { K_STR, K_INT, K_LONG, K_U64, K_FLOAT, K_DOUBLE, K_BOOL, K_LIST_LONG, K_TEXT } key_type;
-
-typedef struct {
-    const char *section, *key;
-    key_type type;
-    size_t offset, size; /* size: capacity of strings */
-    const char *def;
-    const char *help;
-} key_def;
-
 #define F(field) offsetof(cfg_experiment, field), sizeof(((cfg_experiment *)0)->field)
 
-static const key_def KEYS[] = {
+const key_def CFG_KEYS[] = {
     {"data", "set", K_STR, F(data_set), "mnist10k", "mnist10k | fashion-mnist | idx | cifar10 | pack"},
     {"data", "root", K_STR, F(data_root), "", "where relative data paths are resolved (default $EPR_DATA_ROOT, else <source>/data)"},
     {"data", "train_images", K_STR, F(train_images), "", "IDX images for set=idx (raw or .gz)"},
@@ -82,7 +74,9 @@ static const key_def KEYS[] = {
     {"baseline", "kmeans_at", K_LONG, F(kmeans_at), "0", "step at which weights are clustered (prune_at..steps-1)"},
     {"epr", "table_precision", K_INT, F(table_precision), "16", "maximum bits of the coder's frequency tables (<= 16)"},
 };
-#define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+const int CFG_N_KEYS = (int)(sizeof CFG_KEYS / sizeof CFG_KEYS[0]);
+#define KEYS CFG_KEYS
+#define N_KEYS CFG_N_KEYS
 
 static const char *GROUP_KEYS[][2] = {
     {"tensors", "comma-separated parameter tensors (e.g. fc1.weight, fc2.weight); long lists continue on indented lines"},
@@ -658,24 +652,7 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
     RETURN_ERROR_IF(strcmp(cfg->device, "cpu") && strcmp(cfg->device, "cuda"), err, EPR_EARG,
                     "%s: [train] device: unknown '%s' (cpu | cuda)", p, cfg->device);
     RETURN_ERROR_IF(cfg->lambda < 0, err, EPR_EARG, "%s: [epr] lambda must be >= 0", p);
-    RETURN_ERROR_IF(strcmp(cfg->lr_schedule, "step") && strcmp(cfg->lr_schedule, "cosine"), err, EPR_EARG,
-                    "%s: [train] lr_schedule: unknown '%s' (step | cosine)", p, cfg->lr_schedule);
-    RETURN_ERROR_IF(!strcmp(cfg->lr_schedule, "cosine") && cfg->n_milestones, err, EPR_EARG,
-                    "%s: [train] lr_milestones belong to lr_schedule = step, not cosine", p);
-    RETURN_ERROR_IF(!(cfg->lr_min >= 0 && cfg->lr_min <= cfg->lr), err, EPR_EARG, "%s: [train] lr_min must be in [0, lr]",
-                    p);
-    RETURN_ERROR_IF(cfg->warmup_steps >= cfg->steps, err, EPR_EARG,
-                    "%s: [train] warmup_steps (%ld) must be less than steps (%ld)", p, cfg->warmup_steps, cfg->steps);
-    RETURN_ERROR_IF(cfg->lambda_ramp_steps > cfg->steps, err, EPR_EARG,
-                    "%s: [epr] lambda_ramp_steps (%ld) must not exceed steps (%ld)", p, cfg->lambda_ramp_steps,
-                    cfg->steps);
-    RETURN_ERROR_IF(!(cfg->lambda_start >= 0 && cfg->lambda_start <= 1), err, EPR_EARG,
-                    "%s: [epr] lambda_start must be in [0, 1]", p);
-    RETURN_ERROR_IF(cfg->freeze_phi_steps >= cfg->steps, err, EPR_EARG,
-                    "%s: [epr] freeze_phi_steps (%ld) must be less than steps (%ld)", p, cfg->freeze_phi_steps,
-                    cfg->steps);
-    RETURN_ERROR_IF(cfg->freeze_phi_steps && !cfg->epr_enabled, err, EPR_EARG,
-                    "%s: [epr] freeze_phi_steps needs enabled = true (a plain run has no phi)", p);
+    CHECK_STATUS(schedule_validate(cfg, err));
     RETURN_ERROR_IF(!(cfg->density_lr > 0), err, EPR_EARG, "%s: [epr] density_lr must be > 0", p);
     RETURN_ERROR_IF(!(cfg->decoder_lr > 0), err, EPR_EARG, "%s: [epr] decoder_lr must be > 0", p);
     RETURN_ERROR_IF(cfg->table_precision < 8 || cfg->table_precision > 16, err, EPR_EARG,
@@ -859,54 +836,4 @@ void cfg_print_reference(FILE *f) {
     }
     fprintf(f, "  [group.NAME]     one section per parameter group (EPR)\n");
     for (int i = 0; i < N_GROUP_KEYS; i++) fprintf(f, "    %-16s %s\n", GROUP_KEYS[i][0], GROUP_KEYS[i][1]);
-}
-
-static uint64_t fnv(uint64_t h, const char *s) {
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-    return h;
-}
-
-uint64_t cfg_fingerprint(const cfg_experiment *cfg) {
-    static const char *const SKIP[] = {"data.root", "train.seed", "train.log_every", "train.eval_every",
-                                       "train.checkpoint_every", "train.threads", "train.device", "baseline.post"};
-    uint64_t h = 0xcbf29ce484222325ULL;
-    const char *base = (const char *)cfg;
-    char v[1200];
-    for (int i = 0; i < N_KEYS; i++) {
-        const key_def *k = &KEYS[i];
-        char name[64];
-        snprintf(name, sizeof name, "%s.%s", k->section, k->key);
-        int skip = 0;
-        for (size_t j = 0; j < sizeof SKIP / sizeof SKIP[0]; j++) skip |= !strcmp(name, SKIP[j]);
-        if (skip || k->type == K_TEXT) continue;
-        const void *p = base + k->offset;
-        switch (k->type) {
-        case K_STR: snprintf(v, sizeof v, "%s", (const char *)p); break;
-        case K_INT:
-        case K_BOOL: snprintf(v, sizeof v, "%d", *(const int *)p); break;
-        case K_LONG: snprintf(v, sizeof v, "%ld", *(const long *)p); break;
-        case K_U64: snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)p); break;
-        case K_FLOAT: snprintf(v, sizeof v, "%.9g", *(const float *)p); break;
-        case K_DOUBLE: snprintf(v, sizeof v, "%.17g", *(const double *)p); break;
-        case K_LIST_LONG: {
-            size_t o = 0;
-            v[0] = 0;
-            for (int m = 0; m < cfg->n_milestones && o < sizeof v; m++)
-                o += (size_t)snprintf(v + o, sizeof v - o, "%ld,", cfg->lr_milestones[m]);
-            break;
-        }
-        case K_TEXT: break;
-        }
-        h = fnv(fnv(fnv(h, name), "="), v);
-        h = fnv(h, "\n");
-    }
-    h = fnv(fnv(h, "layers="), cfg->layers ? cfg->layers : "");
-    for (int g = 0; g < cfg->n_groups; g++) {
-        const cfg_group *gr = &cfg->groups[g];
-        snprintf(v, sizeof v, "\n[group.%s] %s %s %d %dx%d %.9g", gr->name, gr->decoder, gr->transform, gr->ell, gr->kh,
-                 gr->kw, gr->log_step);
-        h = fnv(h, v);
-        for (int t = 0; t < gr->n_tensors; t++) h = fnv(fnv(h, " "), gr->tensors[t]);
-    }
-    return h;
 }

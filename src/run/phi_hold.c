@@ -9,8 +9,8 @@
 struct phi_hold {
     epr_model *em;
     int ng;
-    int32_t *phi;                      /* all groups' φ, group after group */
-    size_t *phi_off;                   /* group g's φ: phi + phi_off[g], ng + 1 entries */
+    int32_t *phi;    /* all groups' φ, group after group */
+    size_t *phi_off; /* group g's φ: phi + phi_off[g], ng + 1 entries */
 };
 
 /* Where group g's latents and log s are, and how many of each. */

@@ -7,6 +7,29 @@
 
 #include "nn/nn.h"
 
+int schedule_validate(const cfg_experiment *cfg, epr_err *err) {
+    const char *p = cfg->path;
+    RETURN_ERROR_IF(strcmp(cfg->lr_schedule, "step") && strcmp(cfg->lr_schedule, "cosine"), err, EPR_EARG,
+                    "%s: [train] lr_schedule: unknown '%s' (step | cosine)", p, cfg->lr_schedule);
+    RETURN_ERROR_IF(!strcmp(cfg->lr_schedule, "cosine") && cfg->n_milestones, err, EPR_EARG,
+                    "%s: [train] lr_milestones belong to lr_schedule = step, not cosine", p);
+    RETURN_ERROR_IF(!(cfg->lr_min >= 0 && cfg->lr_min <= cfg->lr), err, EPR_EARG,
+                    "%s: [train] lr_min must be in [0, lr]", p);
+    RETURN_ERROR_IF(cfg->warmup_steps >= cfg->steps, err, EPR_EARG,
+                    "%s: [train] warmup_steps (%ld) must be less than steps (%ld)", p, cfg->warmup_steps, cfg->steps);
+    RETURN_ERROR_IF(cfg->lambda_ramp_steps > cfg->steps, err, EPR_EARG,
+                    "%s: [epr] lambda_ramp_steps (%ld) must not exceed steps (%ld)", p, cfg->lambda_ramp_steps,
+                    cfg->steps);
+    RETURN_ERROR_IF(!(cfg->lambda_start >= 0 && cfg->lambda_start <= 1), err, EPR_EARG,
+                    "%s: [epr] lambda_start must be in [0, 1]", p);
+    RETURN_ERROR_IF(cfg->freeze_phi_steps >= cfg->steps, err, EPR_EARG,
+                    "%s: [epr] freeze_phi_steps (%ld) must be less than steps (%ld)", p, cfg->freeze_phi_steps,
+                    cfg->steps);
+    RETURN_ERROR_IF(cfg->freeze_phi_steps && !cfg->epr_enabled, err, EPR_EARG,
+                    "%s: [epr] freeze_phi_steps needs enabled = true (a plain run has no phi)", p);
+    return EPR_OK;
+}
+
 float schedule_lr(const cfg_experiment *cfg, long step) {
     float lr;
     if (!strcmp(cfg->lr_schedule, "cosine")) {
@@ -40,7 +63,7 @@ schedule_point schedule_at(const cfg_experiment *cfg, long step) {
 
 void schedule_describe(const cfg_experiment *cfg, char *buf, size_t cap) {
     size_t o = 0;
-#define PUT(...) \
+#define PUT(...)                                                                                                       \
     if (o < cap) o += (size_t)snprintf(buf + o, cap - o, __VA_ARGS__)
     PUT("lr %g", cfg->lr);
     if (cfg->warmup_steps) PUT(", linear warm-up over %ld steps", cfg->warmup_steps);
@@ -54,9 +77,11 @@ void schedule_describe(const cfg_experiment *cfg, char *buf, size_t cap) {
     }
     if (cfg->epr_enabled) {
         PUT("; lambda %g", cfg->lambda);
-        if (cfg->lambda_ramp_steps) PUT(", ramped from %g*lambda over %ld steps", cfg->lambda_start, cfg->lambda_ramp_steps);
-        if (cfg->freeze_phi_steps) PUT("; phi frozen for the last %ld steps (from step %ld)", cfg->freeze_phi_steps,
-                                       schedule_freeze_start(cfg));
+        if (cfg->lambda_ramp_steps)
+            PUT(", ramped from %g*lambda over %ld steps", cfg->lambda_start, cfg->lambda_ramp_steps);
+        if (cfg->freeze_phi_steps)
+            PUT("; phi frozen for the last %ld steps (from step %ld)", cfg->freeze_phi_steps,
+                schedule_freeze_start(cfg));
     }
 #undef PUT
 }

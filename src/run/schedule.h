@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "common/status.h"
 #include "run/config.h"
 
 /* The schedule at one step. */
@@ -36,6 +37,10 @@ double schedule_lambda(const cfg_experiment *cfg, long step);
 /* First step of the frozen-φ phase (cfg->steps when there is none). */
 long schedule_freeze_start(const cfg_experiment *cfg);
 schedule_point schedule_at(const cfg_experiment *cfg, long step);
+
+/* The schedule keys' errors (called by cfg_load after the defaults, the
+ * file and the overrides): each names the file and the key. */
+int schedule_validate(const cfg_experiment *cfg, epr_err *err);
 
 /* One line saying the whole schedule (recorded in the run file). */
 void schedule_describe(const cfg_experiment *cfg, char *buf, size_t cap);

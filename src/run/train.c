@@ -818,7 +818,7 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
         if (use_ema) swap_ema_host(t, 1);
         res->rate_exact_bits = epr_model_rate_exact(t->em, NULL);
         if (out) {
-            fprintf(out, "exact self-information of the quantised EMA model (learned densities):\n");
+            fprintf(out, "exact self-information of the quantised %s model (learned densities):\n", use_ema ? "EMA" : "raw");
             print_rate_report(t, out);
             fprintf(out, "lambda %g, lambda * compressed params %g\n", cfg->lambda,
                     cfg->lambda * (double)epr_model_num_compressed(t->em));

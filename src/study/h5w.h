@@ -1,8 +1,8 @@
 /* study/h5w — writing sweep.h5 (epr pareto): attributes and 1-D columns
  * with a "description" attribute each, the first failure remembered (h5w)
  * so a writer checks once at the end.  The COL_* macros fill a column from
- * the field of the same name of rows[0..n), using the scratch arrays f64,
- * i64, i8, strs and the string type vstr of the calling function.
+ * the field of the same name of rows[0..n), through the calling function's
+ * h5w_scratch sc (h5w_scratch_init / h5w_scratch_free).
  * Used by pareto.c (/runs) and seeds.c (/points).  May call: HDF5. */
 #ifndef EPR_STUDY_H5W_H
 #define EPR_STUDY_H5W_H
@@ -10,6 +10,7 @@
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 typedef struct {
     hid_t file;
@@ -51,7 +52,7 @@ static inline void attr_f64(h5w *w, hid_t loc, const char *name, double v) {
 }
 
 static inline void column(h5w *w, hid_t g, const char *name, hid_t ftype, hid_t mtype, const void *data, hsize_t n,
-                   const char *desc) {
+                          const char *desc) {
     if (w->failed) return;
     hid_t s = H5Screate_simple(1, &n, NULL);
     hid_t d = H5Dcreate2(g, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -63,25 +64,56 @@ static inline void column(h5w *w, hid_t g, const char *name, hid_t ftype, hid_t 
     H5Sclose(s);
 }
 
-#define COL_F64(field, desc)                                                              \
-    do {                                                                                  \
-        for (int i = 0; i < n; i++) f64[i] = rows[i].field;                               \
-        column(w, g, #field, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, f64, (hsize_t)n, desc);    \
+#define COL_F64(field, desc)                                                                                           \
+    do {                                                                                                               \
+        for (int i = 0; i < n; i++) sc.f64[i] = rows[i].field;                                                         \
+        column(w, g, #field, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, sc.f64, (hsize_t)n, desc);                             \
     } while (0)
-#define COL_I64(field, desc)                                                              \
-    do {                                                                                  \
-        for (int i = 0; i < n; i++) i64[i] = rows[i].field;                               \
-        column(w, g, #field, H5T_STD_I64LE, H5T_NATIVE_INT64, i64, (hsize_t)n, desc);      \
+#define COL_I64(field, desc)                                                                                           \
+    do {                                                                                                               \
+        for (int i = 0; i < n; i++) sc.i64[i] = rows[i].field;                                                         \
+        column(w, g, #field, H5T_STD_I64LE, H5T_NATIVE_INT64, sc.i64, (hsize_t)n, desc);                               \
     } while (0)
-#define COL_I8(field, desc)                                                               \
-    do {                                                                                  \
-        for (int i = 0; i < n; i++) i8[i] = (signed char)rows[i].field;                   \
-        column(w, g, #field, H5T_STD_I8LE, H5T_NATIVE_SCHAR, i8, (hsize_t)n, desc);        \
+#define COL_I8(field, desc)                                                                                            \
+    do {                                                                                                               \
+        for (int i = 0; i < n; i++) sc.i8[i] = (signed char)rows[i].field;                                             \
+        column(w, g, #field, H5T_STD_I8LE, H5T_NATIVE_SCHAR, sc.i8, (hsize_t)n, desc);                                 \
     } while (0)
-#define COL_STR(field, desc)                                                              \
-    do {                                                                                  \
-        for (int i = 0; i < n; i++) strs[i] = rows[i].field;                              \
-        column(w, g, #field, vstr, vstr, strs, (hsize_t)n, desc);                         \
+#define COL_STR(field, desc)                                                                                           \
+    do {                                                                                                               \
+        for (int i = 0; i < n; i++) sc.strs[i] = rows[i].field;                                                        \
+        column(w, g, #field, sc.vstr, sc.vstr, sc.strs, (hsize_t)n, desc);                                             \
     } while (0)
+
+/* Scratch for n values of each column type and the UTF-8 string type. */
+typedef struct {
+    double *f64;
+    int64_t *i64;
+    signed char *i8;
+    const char **strs;
+    hid_t vstr;
+} h5w_scratch;
+
+/* 0, or -1 (out of memory, recorded in w; free it all the same). */
+static inline int h5w_scratch_init(h5w *w, h5w_scratch *sc, int n) {
+    sc->f64 = malloc((size_t)n * sizeof *sc->f64 + 1);
+    sc->i64 = malloc((size_t)n * sizeof *sc->i64 + 1);
+    sc->i8 = malloc((size_t)n + 1);
+    sc->strs = malloc((size_t)n * sizeof *sc->strs + 1);
+    sc->vstr = H5Tcopy(H5T_C_S1);
+    H5Tset_size(sc->vstr, H5T_VARIABLE);
+    H5Tset_cset(sc->vstr, H5T_CSET_UTF8);
+    if (sc->f64 && sc->i64 && sc->i8 && sc->strs) return 0;
+    h5w_fail(w, "out of memory");
+    return -1;
+}
+
+static inline void h5w_scratch_free(h5w_scratch *sc) {
+    H5Tclose(sc->vstr);
+    free(sc->f64);
+    free(sc->i64);
+    free(sc->i8);
+    free(sc->strs);
+}
 
 #endif

@@ -14,15 +14,18 @@ static paper_row g_rows[MAX_ROWS];
 static int g_n = -1; /* -1: not parsed yet */
 static char g_why[160];
 
-static const char *const COLUMNS = "model\tdata\tlabel\tfloat32_bytes\tfloat32_error\tepr_bytes\tepr_error\tratio\ttransform";
+static const char *const COLUMNS =
+    "model\tdata\tlabel\tfloat32_bytes\tfloat32_error\tepr_bytes\tepr_error\tratio\ttransform";
 
 /* One data line into *r; 0 or -1. */
 static int parse_line(char *line, paper_row *r) {
     char *f[9];
     int k = 0;
     for (char *save = NULL, *t = strtok_r(line, "\t", &save); t && k < 10; t = strtok_r(NULL, "\t", &save))
-        if (k < 9) f[k++] = t;
-        else return -1;
+        if (k < 9)
+            f[k++] = t;
+        else
+            return -1;
     if (k != 9) return -1;
     if (strlen(f[0]) >= sizeof r->model || strlen(f[1]) >= sizeof r->data || strlen(f[2]) >= sizeof r->label ||
         strlen(f[8]) >= sizeof r->transform)
@@ -50,7 +53,8 @@ static void parse(void) {
         if (line[0] == '#' || !line[0]) continue;
         if (!header) {
             if (strcmp(line, COLUMNS)) {
-                snprintf(g_why, sizeof g_why, "data/paper_table1.tsv:%d: header is not '%s'", lineno, "model\\tdata...");
+                snprintf(g_why, sizeof g_why, "data/paper_table1.tsv:%d: header is not '%s'", lineno,
+                         "model\\tdata...");
                 g_n = 0;
                 return;
             }

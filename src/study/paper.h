@@ -9,10 +9,10 @@
 #include <stddef.h>
 
 typedef struct {
-    char model[32];     /* our built-in network name, e.g. lenet300-100 */
-    char data[16];      /* the paper's data set: mnist (full), cifar10, imagenet */
-    char label[48];     /* e.g. LeNet300-100 */
-    char transform[8];  /* SQ | DFT */
+    char model[32];    /* our built-in network name, e.g. lenet300-100 */
+    char data[16];     /* the paper's data set: mnist (full), cifar10, imagenet */
+    char label[48];    /* e.g. LeNet300-100 */
+    char transform[8]; /* SQ | DFT */
     double float32_bytes, float32_error, epr_bytes, epr_error, ratio;
 } paper_row;
 

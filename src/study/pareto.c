@@ -384,16 +384,8 @@ static int collect_families(const pareto_row *rows, int n, const char *set, char
 /* ---- sweep.h5 ---- */
 
 static void write_columns(h5w *w, hid_t g, const pareto_row *rows, const int *is_baseline, int n) {
-    double *f64 = malloc((size_t)n * sizeof *f64 + 1);
-    int64_t *i64 = malloc((size_t)n * sizeof *i64 + 1);
-    signed char *i8 = malloc((size_t)n + 1);
-    const char **strs = malloc((size_t)n * sizeof *strs + 1);
-    hid_t vstr = H5Tcopy(H5T_C_S1);
-    H5Tset_size(vstr, H5T_VARIABLE);
-    H5Tset_cset(vstr, H5T_CSET_UTF8);
-    if (!f64 || !i64 || !i8 || !strs) {
-        h5w_fail(w, "out of memory");
-    } else {
+    h5w_scratch sc;
+    if (!h5w_scratch_init(w, &sc, n)) {
         COL_STR(name, "run name (its directory); /links/<name> is the run file");
         COL_STR(experiment, "experiment name (the INI file's stem)");
         COL_STR(model, "network");
@@ -401,8 +393,8 @@ static void write_columns(h5w *w, hid_t g, const pareto_row *rows, const int *is
         COL_STR(method, "epr-sq | epr-dft | epr-ro | epr-learned (EPR runs, by their groups' transforms), plain (the "
                         "float32 reference run), or a baselines.h5 method (float32, gzip, xz, uniformN, kmeansN, prune-kmeans)");
         COL_STR(source_run, "the run the point comes from: the row's own name for runs, the plain run for baselines.h5 methods");
-        for (int i = 0; i < n; i++) strs[i] = rows[i].rel_file;
-        column(w, g, "run_file", vstr, vstr, strs, (hsize_t)n, "run file, relative to the sweep directory");
+        for (int i = 0; i < n; i++) sc.strs[i] = rows[i].rel_file;
+        column(w, g, "run_file", sc.vstr, sc.vstr, sc.strs, (hsize_t)n, "run file, relative to the sweep directory");
         COL_STR(bitstream, "the file whose size is size_bytes, relative to the sweep directory (\"\" for plain runs)");
         COL_STR(config_id, "the run's fingerprint of every setting but the seed (\"\" before run files had it): equal = "
                            "the runs differ only in seed");
@@ -432,15 +424,11 @@ static void write_columns(h5w *w, hid_t g, const pareto_row *rows, const int *is
                                 "at most as large and at most as wrong, one strictly");
         COL_I8(is_overall_front, "1: no point of any method (plain reference runs aside) on the same data set is at most "
                                  "as large and at most as wrong, one strictly");
-        for (int i = 0; i < n; i++) i8[i] = (signed char)is_baseline[i];
-        column(w, g, "is_baseline", H5T_STD_I8LE, H5T_NATIVE_SCHAR, i8, (hsize_t)n,
+        for (int i = 0; i < n; i++) sc.i8[i] = (signed char)is_baseline[i];
+        column(w, g, "is_baseline", H5T_STD_I8LE, H5T_NATIVE_SCHAR, sc.i8, (hsize_t)n,
                "1: a plain float32 run used as the uncompressed reference (method plain)");
     }
-    H5Tclose(vstr);
-    free(f64);
-    free(i64);
-    free(i8);
-    free(strs);
+    h5w_scratch_free(&sc);
 }
 
 static int write_sweep_h5(const char *path, const char *dir, const pareto_row *rows, const int *is_baseline,

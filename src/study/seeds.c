@@ -28,7 +28,9 @@ static void mean_std(const double *v, int n, double *mean, double *std) {
     *std = n > 1 ? sqrt(q / (n - 1)) : NAN;
 }
 
-static int on_no_front(const pareto_point *p) { return p->is_reference || !strcmp(p->method, "plain-pruned") || !strcmp(p->method, "plain"); }
+static int on_no_front(const pareto_point *p) {
+    return p->is_reference || !strcmp(p->method, "plain-pruned") || !strcmp(p->method, "plain");
+}
 
 static void mark_fronts(pareto_point *p, int np) {
     for (int i = 0; i < np; i++) {
@@ -82,6 +84,11 @@ int pareto_points(const pareto_row *rows, const int *is_baseline, int n, pareto_
             snprintf(q->seeds + l, sizeof q->seeds - l, "%s%lld", l ? "," : "", (long long)r->seed);
         else if (!strstr(q->seeds, "…"))
             snprintf(q->seeds + l, sizeof q->seeds - l, ",…");
+        l = strlen(q->runs);
+        if (l + strlen(r->name) + 8 < sizeof q->runs)
+            snprintf(q->runs + l, sizeof q->runs - l, "%s%s", l ? "," : "", r->name);
+        else if (!strstr(q->runs, "…"))
+            snprintf(q->runs + l, sizeof q->runs - l, ",…");
         q->n_seeds++;
     }
     for (int k = 0; k < np; k++) {
@@ -110,16 +117,8 @@ void pareto_points_write(h5w *w, hid_t file, const pareto_point *rows, int n) {
              "one point per (network, data_set, method, experiment, lambda, steps): runs that differ only in seed; "
              "mean and sample standard deviation (NaN for one seed) of test_error and size_bytes; is_front: no point "
              "of the same network, data set and method family has a mean size <= and a mean error <=, one strictly");
-    double *f64 = malloc((size_t)n * sizeof *f64 + 1);
-    int64_t *i64 = malloc((size_t)n * sizeof *i64 + 1);
-    signed char *i8 = malloc((size_t)n + 1);
-    const char **strs = malloc((size_t)n * sizeof *strs + 1);
-    hid_t vstr = H5Tcopy(H5T_C_S1);
-    H5Tset_size(vstr, H5T_VARIABLE);
-    H5Tset_cset(vstr, H5T_CSET_UTF8);
-    if (!f64 || !i64 || !i8 || !strs) {
-        h5w_fail(w, "out of memory");
-    } else {
+    h5w_scratch sc;
+    if (!h5w_scratch_init(w, &sc, n)) {
         COL_STR(network, "the network: its model, or a custom network's experiment name; a series is (network, "
                          "data_set, method)");
         COL_STR(model, "[model] name");
@@ -132,9 +131,10 @@ void pareto_points_write(h5w *w, hid_t file, const pareto_point *rows, int n) {
         COL_I64(steps, "optimizer steps");
         COL_I8(epr_enabled, "1: EPR runs");
         COL_I8(is_reference, "1: the plain float32 reference runs");
-        for (int i = 0; i < n; i++) i64[i] = rows[i].n_seeds;
-        column(w, g, "n_seeds", H5T_STD_I64LE, H5T_NATIVE_INT64, i64, (hsize_t)n, "runs (seeds) in the point");
+        for (int i = 0; i < n; i++) sc.i64[i] = rows[i].n_seeds;
+        column(w, g, "n_seeds", H5T_STD_I64LE, H5T_NATIVE_INT64, sc.i64, (hsize_t)n, "runs (seeds) in the point");
         COL_STR(seeds, "the seeds, comma-separated");
+        COL_STR(runs, "the names of the point's runs (or RUN:METHOD for baselines.h5 methods), comma-separated");
         COL_F64(test_error_mean, "mean test error (fraction) over the seeds");
         COL_F64(test_error_std, "sample standard deviation of the test error (NaN for one seed)");
         COL_F64(size_bytes_mean, "mean file size in bytes over the seeds");
@@ -142,11 +142,7 @@ void pareto_points_write(h5w *w, hid_t file, const pareto_point *rows, int n) {
         COL_F64(ratio_mean, "mean of float32 bytes / size");
         COL_I8(is_front, "1: on the front through the means of its (network, data set, method family)");
     }
-    H5Tclose(vstr);
-    free(f64);
-    free(i64);
-    free(i8);
-    free(strs);
+    h5w_scratch_free(&sc);
     H5Gclose(g);
 }
 
@@ -171,15 +167,19 @@ static void bytes_pm(char *buf, size_t cap, double mean, double std) {
 void pareto_points_report(FILE *f, const pareto_point *p, int n) {
     fprintf(f, "## Points over seeds\n\n");
     fprintf(f, "Runs that differ only in their seed (same network, data set, method, experiment, λ, steps) are one "
-               "point (and the same config_id, the runs' fingerprint of every other setting): mean ± sample standard deviation of size and test error, and the number of seeds. The front "
+               "point (and the same config_id, the runs' fingerprint of every other setting): mean ± sample standard "
+               "deviation of size and test error, and the number of seeds. The front "
                "(**yes**) is drawn through the means, per network, data set and method family. Sizes in bytes "
                "(KB = 1000 B).\n\n");
     for (int i = 0; i < n; i++) {
         int first = 1;
         for (int j = 0; j < i && first; j++) first = strcmp(p[j].data_set, p[i].data_set) != 0;
         if (!first) continue;
-        fprintf(f, "### %s\n\n| network | method | λ | steps | seeds (n) | size | × float32 | test error | front |\n"
-                   "|---|---|---|---|---|---|---|---|---|\n", p[i].data_set);
+        fprintf(
+            f,
+            "### %s\n\n| network | method | λ | steps | seeds (n) | size | × float32 | test error | front | runs |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n",
+            p[i].data_set);
         for (int k = i; k < n; k++) {
             const pareto_point *q = &p[k];
             if (strcmp(q->data_set, p[i].data_set)) continue;
@@ -189,11 +189,13 @@ void pareto_points_report(FILE *f, const pareto_point *p, int n) {
                 snprintf(err, sizeof err, "%.2f ± %.2f%%", 100 * q->test_error_mean, 100 * q->test_error_std);
             else
                 snprintf(err, sizeof err, "%.2f%%", 100 * q->test_error_mean);
-            if (q->epr_enabled) snprintf(lam, sizeof lam, "%g", q->lambda);
-            else snprintf(lam, sizeof lam, "—");
-            fprintf(f, "| %s | %s%s | %s | %lld | %s (%d) | %s | %.0f× | %s | %s |\n", q->network, q->method,
+            if (q->epr_enabled)
+                snprintf(lam, sizeof lam, "%g", q->lambda);
+            else
+                snprintf(lam, sizeof lam, "—");
+            fprintf(f, "| %s | %s%s | %s | %lld | %s (%d) | %s | %.0f× | %s | %s | %s |\n", q->network, q->method,
                     q->is_reference ? " (reference)" : "", lam, (long long)q->steps, q->seeds, q->n_seeds, sz,
-                    q->ratio_mean, err, q->is_front ? "**yes**" : "");
+                    q->ratio_mean, err, q->is_front ? "**yes**" : "", q->runs);
         }
         fputc('\n', f);
     }

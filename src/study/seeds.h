@@ -30,6 +30,7 @@ typedef struct {
     int epr_enabled, is_reference; /* is_reference: plain float32 runs (the baseline) */
     int n_seeds;
     char seeds[160]; /* the seeds, comma-separated ("…" when too many to list) */
+    char runs[512];  /* the points' names (runs, or RUN:METHOD), likewise */
     double test_error_mean, test_error_std, size_bytes_mean, size_bytes_std, ratio_mean;
     int is_front;
 } pareto_point;

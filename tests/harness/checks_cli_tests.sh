@@ -7,7 +7,8 @@
 #              refused (exit 1, the message names the file and both data
 #              sets), evaluates with --force (a warning), evaluates on its
 #              own data without a word (other class counts:
-#              test_bitstream_limits.c, as IDX data always has 10)
+#              test_bitstream_limits.c, as IDX data always has 10); its
+#              size in KB is bytes / 1000 in inspect and train
 #   dft_ell    conv-affine + dft with ell omitted, and ell = 4 on LeNet5's
 #              5x5 kernels: `epr train` exits 1 naming FILE:LINE of the key
 #   validation [data] validation = 500 and = 0.1 on MNIST-10k (8004 training
@@ -23,13 +24,7 @@ for s in mnist10k/t10k-images-idx3-ubyte fashion-mnist/t10k-images-idx3-ubyte.gz
 done
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_in() { grep -qF -- "$1" "$2" || { cat "$2"; fail "'$1' not in $2"; }; }
-expect_status() {
-  local want=$1 log=$2; shift 2
-  set +e; "$@" > "$log" 2>&1; local rc=$?; set -e
-  [ "$rc" = "$want" ] || { cat "$log"; fail "'$*' exited $rc, expected $want"; }
-}
+source "$repo/tests/test_lib.sh" # fail, expect_in, expect_status
 
 case $case_name in
 eval_data)
@@ -45,6 +40,13 @@ eval_data)
   expect_status 0 eval3.log "$epr" eval f/model.epr --data fashion-mnist
   grep -q "warning\|error:" eval3.log && { cat eval3.log; fail "own data set gave a warning"; }
   expect_in "on fashion-mnist" eval3.log
+  # one size unit: KB = 1000 bytes in `epr inspect` and `epr train`
+  "$epr" inspect f/model.epr > inspect.log
+  bytes=$(sed -n 's/^size \([0-9]*\) bytes (\([0-9.]*\) KB).*/\1 \2/p' inspect.log)
+  [ -n "$bytes" ] || { cat inspect.log; fail "no 'size N bytes (X KB)' line"; }
+  set -- $bytes
+  [ "$(awk -v b="$1" 'BEGIN { printf "%.2f", b / 1000 }')" = "$2" ] || fail "inspect: $1 bytes shown as $2 KB (KB = 1000 B)"
+  expect_in "wrote f/model.epr: $1 bytes ($2 KB)" train.log
   ;;
 dft_ell)
   exp=$repo/experiments/lenet5-caffe_mnist10k_dft.ini

@@ -56,7 +56,7 @@ run() { # NP OUT [extra args...]
 }
 curves() { # print /curves without the timing column, for bitwise comparison
   h5dump -d /curves/step -d /curves/loss -d /curves/cross_entropy -d /curves/rate_noisy_bits \
-    -d /curves/rate_exact_bits -d /curves/train_error -d /curves/test_error "$1" | grep -v '^HDF5'
+    -d /curves/rate_exact_bits -d /curves/train_error -d /curves/test_error -d /curves/validation_error "$1" | grep -v '^HDF5'
 }
 dataset() { h5dump -d "$1" "$2" | grep -v '^HDF5'; } # DATASET FILE: its values as text
 stop_and_resume() { # NP STOP [extra args...]: a run stopped after step STOP (into part/) and resumed ends
@@ -112,13 +112,16 @@ resume_schedule)
   # Schedules (src/run/schedule.h): warm-up over 40 of 60 steps, cosine
   # decay, λ ramped from 0.2λ over 30 steps, φ frozen for the last 15.
   # Stopped mid-warm-up (after step 10) and inside the frozen-φ phase
-  # (after step 50), the resumed run is bitwise the uninterrupted one.
+  # (after step 50), the resumed run is bitwise the uninterrupted one (with a
+  # validation split: its curve and the weights chosen on it too).
   sched=(--set train.warmup_steps=40 --set train.lr_schedule=cosine --set train.lr_min=1e-4
-         --set epr.lambda_ramp_steps=30 --set epr.lambda_start=0.2 --set epr.freeze_phi_steps=15)
+         --set epr.lambda_ramp_steps=30 --set epr.lambda_start=0.2 --set epr.freeze_phi_steps=15
+         --set data.validation=0.1)
   run 1 full "${sched[@]}" > log_full 2>&1 || { cat log_full; fail "uninterrupted run failed"; }
   grep -q "schedule: lr 0.001, linear warm-up over 40 steps, cosine to 0.0001 at step 60; lambda 0.0001, ramped from 0.2\*lambda over 30 steps; phi frozen for the last 15 steps (from step 45)" log_full \
     || { cat log_full; fail "schedule line missing"; }
   h5dump -a /schedule full/run.h5 | grep -q "phi frozen for the last 15 steps" || fail "run file lacks the schedule"
+  h5dump -d /curves/validation_error full/run.h5 | grep -q "DATA" || fail "no validation curve"
   for stop in 9 49; do stop_and_resume 1 $stop "${sched[@]}"; done
   ;;
 prune_kmeans|prune_kmeans_np2|prune_kmeans_sgd)

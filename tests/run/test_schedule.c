@@ -68,9 +68,9 @@ static void test_warmup_and_cosine(void **st) {
     load(&c, ov, 3);
     assert_float_equal(schedule_lr(&c, 0), 0.01f / 100, 1e-9);
     assert_float_equal(schedule_lr(&c, 49), 0.01f * 50 / 100, 1e-8);
-    assert_float_equal(schedule_lr(&c, 100), 0.01f, 1e-8);         /* the cosine's start */
-    assert_float_equal(schedule_lr(&c, 550), 0.0055f, 1e-7);        /* halfway: (lr + lr_min) / 2 */
-    assert_float_equal(schedule_lr(&c, 1000), 0.001f, 1e-8);        /* lr_min at the last step */
+    assert_float_equal(schedule_lr(&c, 100), 0.01f, 1e-8);   /* the cosine's start */
+    assert_float_equal(schedule_lr(&c, 550), 0.0055f, 1e-7); /* halfway: (lr + lr_min) / 2 */
+    assert_float_equal(schedule_lr(&c, 1000), 0.001f, 1e-8); /* lr_min at the last step */
     for (long s = 1; s < 100; s++) assert_true(schedule_lr(&c, s) > schedule_lr(&c, s - 1));
     for (long s = 101; s <= 1000; s++) assert_true(schedule_lr(&c, s) <= schedule_lr(&c, s - 1));
     char d[512];
@@ -94,7 +94,8 @@ static void test_lambda_ramp_and_freeze(void **st) {
     assert_true(p.lr == c.lr); /* the learning rate goes on */
     char d[512];
     schedule_describe(&c, d, sizeof d);
-    assert_non_null(strstr(d, "ramped from 0.25*lambda over 200 steps; phi frozen for the last 100 steps (from step 900)"));
+    assert_non_null(
+        strstr(d, "ramped from 0.25*lambda over 200 steps; phi frozen for the last 100 steps (from step 900)"));
     cfg_free(&c);
 }
 
@@ -179,8 +180,8 @@ static void test_frozen_phi_phase(void **st) {
     assert_true(s_moved); /* the decoder trains */
     assert_memory_equal(dens0, epr_model_params(em) + epr_model_density_offset(em), dn * sizeof *dens0);
     assert_true(memcmp(bias0, nn_model_tensor(epr_model_net(em), 1)->w, nb * sizeof *bias0) != 0);
-    print_message("frozen phase: %zu phi unchanged over 29 steps, s[0] %g -> %g, densities fixed, biases trained\n",
-                  nc, s0[0], s[0]);
+    print_message("frozen phase: %zu phi unchanged over 29 steps, s[0] %g -> %g, densities fixed, biases trained\n", nc,
+                  s0[0], s[0]);
     free(phi0);
     free(phi);
     free(dens0);
