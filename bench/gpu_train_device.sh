@@ -13,8 +13,9 @@
 #      same GPU, same command.
 # Run from a folder holding epr, test_gpu_*, bench_train (CUDA 13, sm_90),
 # lib/ (the shared libraries the GPU machine lacks), experiments/,
-# data/mnist10k and bench/{torch_train,torch_gpu_nn}.py; the binaries have
-# EPR_SOURCE_DIR=/work/wt/gpu-train baked in, which is linked to this folder:
+# data/mnist10k and bench/{torch_train,torch_gpu_nn}.py; the binaries look
+# for the source tree they were built from (bench/gpu_device_all.sh links it
+# and calls this script):
 #   bash gpu_train_device.sh OUTDIR
 set -u
 C=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +24,6 @@ O=${1:-out}
 mkdir -p "$O"
 export LD_LIBRARY_PATH=$C/lib:${LD_LIBRARY_PATH:-} OPENBLAS_NUM_THREADS=1 EPR_DATA_ROOT=$C/data
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-mkdir -p /work/wt && ln -sfn "$C" /work/wt/gpu-train
 t0=$(date +%s)
 el() { echo "($(($(date +%s) - t0)) s)"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
