@@ -261,6 +261,10 @@ PY
            "| mlp_tiny | epr-sq | 1e-06 | 100 | 1 (1) | 100 B |" "| lenet300-100 | plain (reference) | — | 100 | 1,2 (2) |"; do
     expect_in "$x" p/report.md
   done
+  $PY "$repo/analysis/results_table.py" --target 100:0.7 p > pt.md
+  expect_in "On the means of two or more seeds: **met** by λ 1e-06, seeds 1,2 (126×, +0.60 ± 0.71)." pt.md
+  $PY "$repo/analysis/results_table.py" --target 100:0.5 p > pt2.md
+  expect_in "On the means of two or more seeds: **not met** by any of the 2 points with two or more seeds." pt2.md
   $PY "$repo/analysis/plot_pareto.py" p/sweep.h5 -o p.png > plot.txt || { cat plot.txt; fail "plot of the points"; }
   expect_in "series: lenet300-100 epr-sq (4 points, 6 runs)" plot.txt
   expect_in "series: mlp_tiny epr-sq (1 point, 1 run)" plot.txt
