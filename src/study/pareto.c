@@ -418,11 +418,12 @@ static void write_columns(h5w *w, hid_t g, const pareto_row *rows, const int *is
         COL_F64(post_seconds, "seconds the baselines.h5 method took after training (0 for runs)");
         COL_I64(steps, "optimizer steps");
         COL_I64(world_size, "MPI ranks");
-        COL_I8(is_pareto, "1: no EPR run on the same data set is at most as large and at most as wrong, one strictly");
-        COL_I8(is_method_front, "1: no point of the same method family (uniformN, kmeansN: all N) on the same data set is "
-                                "at most as large and at most as wrong, one strictly");
-        COL_I8(is_overall_front, "1: no point of any method (plain reference runs aside) on the same data set is at most "
-                                 "as large and at most as wrong, one strictly");
+        COL_I8(is_pareto, "1: no EPR run of the same network on the same data set is at most as large and at most "
+                          "as wrong, one strictly");
+        COL_I8(is_method_front, "1: no point of the same method family (uniformN, kmeansN: all N) of the same network "
+                                "on the same data set is at most as large and at most as wrong, one strictly");
+        COL_I8(is_overall_front, "1: no point of any method (plain reference runs aside) of the same network on the "
+                                 "same data set is at most as large and at most as wrong, one strictly");
         for (int i = 0; i < n; i++) sc.i8[i] = (signed char)is_baseline[i];
         column(w, g, "is_baseline", H5T_STD_I8LE, H5T_NATIVE_SCHAR, sc.i8, (hsize_t)n,
                "1: a plain float32 run used as the uncompressed reference (method plain)");
@@ -466,10 +467,11 @@ static int write_sweep_h5(const char *path, const char *dir, const pareto_row *r
         attr_str(&w, w.file, "methods", methods);
     }
     attr_str(&w, w.file, "pareto_rule",
-             "is_pareto: EPR runs only; no other EPR run on the same data set has size_bytes <= and test_error <=, one strictly");
+             "is_pareto: EPR runs only; no other EPR run of the same network on the same data set has size_bytes <= "
+             "and test_error <=, one strictly");
     attr_str(&w, w.file, "front_rule",
-             "is_method_front: no point of the same method family on the same data set has size_bytes <= and test_error <=, "
-             "one strictly; is_overall_front: the same against the points of every method (plain reference runs are on no "
+             "is_method_front: no point of the same method family of the same network on the same data set has "
+             "size_bytes <= and test_error <=, one strictly; is_overall_front: the same against the points of every method (plain reference runs are on no "
              "front and dominate nothing)");
     attr_str(&w, w.file, "baseline_run", baseline_desc);
     double be = NAN;
@@ -619,7 +621,7 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
     }
 
     fprintf(f, "## Pareto set\n\n");
-    fprintf(f, "EPR runs that no other EPR run on the same data set beats in both size and error "
+    fprintf(f, "EPR runs that no other EPR run of the same network on the same data set beats in both size and error "
                "(smallest first).\n\n");
     const pareto_row **sorted = malloc((size_t)n * sizeof *sorted + 1);
     if (!sorted) {
