@@ -269,6 +269,17 @@ PY
   expect_in "series: lenet300-100 epr-sq (4 points, 6 runs)" plot.txt
   expect_in "series: mlp_tiny epr-sq (1 point, 1 run)" plot.txt
   [ -s p.png ] || fail "no PNG"
+  # the Python side reads the same Table 1 file as epr (tests/sweep/test_paper.c)
+  $PY - "$repo/analysis" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from epr_results import paper_lookup, paper_table
+assert len(paper_table()) == 6
+r, note = paper_lookup("lenet5-caffe", "mnist10k")
+assert r["epr_bytes"] == 2840 and r["ratio"] == 606 and note == "full MNIST", (r, note)
+assert paper_lookup("lenet5-caffe", "fashion-mnist")[0] is None
+assert paper_lookup("vgg16-cifar", "cifar10")[1] == ""
+PY
   ;;
 baselines)
   FAKE=$repo/tests/sweep/fake_epr.sh
