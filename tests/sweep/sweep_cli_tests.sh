@@ -258,7 +258,8 @@ assert runs["is_method_front"][mine] == 1  # not compared with LeNet's points
 print("points over seeds: OK")
 PY
   for x in "## Points over seeds" "| lenet300-100 | epr-sq | 1e-06 | 100 | 1,2 (2) | 8,500 ± 707 B | 126× | 2.50 ± 0.71% | **yes** |" \
-           "| mlp_tiny | epr-sq | 1e-06 | 100 | 1 (1) | 100 B |" "| lenet300-100 | plain (reference) | — | 100 | 1,2 (2) |"; do
+           "| mlp_tiny | epr-sq | 1e-06 | 100 | 1 (1) | 100 B |" "| lenet300-100 | plain (reference) | — | 100 | 1,2 (2) |" \
+           "### mnist10k: mlp_tiny" "### mnist10k: lenet300-100"; do
     expect_in "$x" p/report.md
   done
   $PY "$repo/analysis/results_table.py" --target 100:0.7 p > pt.md
