@@ -12,8 +12,11 @@ decoded from its .epr file, the difference to the baseline, the error of the
 raw (non-EMA, still quantised) weights, the exact self-information under the
 learned densities, the real file size, the ratio to float32, steps and wall
 time (a method column when the directory holds EPR runs of several
-methods, e.g. SQ and DFT).  --target RATIO:POINTS adds a line saying which
-runs reach RATIO x at <= baseline + POINTS.
+methods, e.g. SQ and DFT; a validation column when runs held images out,
+docs/validation.md).  --target RATIO:POINTS adds a line saying which
+runs reach RATIO x at <= baseline + POINTS, and one for the means over
+seeds of DIR/sweep.h5 /points (`epr pareto DIR`): the points of two or more
+seeds whose mean ratio and mean error reach it.
 
 --methods: EPR against the baselines (issue 8), from DIR/sweep.h5 (run
 `epr pareto DIR` first: it reads the run files and their baselines.h5 and
@@ -71,7 +74,8 @@ def load(d):
                 err=float(attr(fin, "test_error")), err_raw=float(attr(fin, "test_error_raw")),
                 size=int(attr(fin, "size_bytes")), f32=int(attr(fin, "float32_bytes")),
                 bits=float(attr(fin, "rate_exact_bits", float("nan"))), wall=float(attr(fin, "wall_seconds")),
-                ncomp=int(attr(fin, "n_compressed", 0)), method=run_method(f, p)))
+                ncomp=int(attr(fin, "n_compressed", 0)), method=run_method(f, p),
+                val=float(attr(fin, "validation_error", float("nan"))), nval=int(attr(f, "n_validation", 0))))
             runs[-1]["pruned"] = runs[-1]["method"] == "plain-pruned"
     return runs
 
@@ -96,15 +100,19 @@ def table(d, target):
     if several:
         epr.sort(key=lambda r: (r["method"], r["lam"], r["seed"]))
     mh, ms = ("method | ", "---|") if several else ("", "")
+    has_val = any(r["val"] == r["val"] for r in epr)  # a validation split somewhere (NaN != NaN)
+    vh, vs = (" validation error |", "---|") if has_val else ("", "")
     out.append(f"| {mh}λ | λ·n | seed | steps | test error (decoded .epr) | Δ vs baseline | raw weights | "
-               "self-information | file size | × float32 | wall |")
-    out.append(f"|{ms}---|---|---|---|---|---|---|---|---|---|---|")
+               f"self-information | file size | × float32 | wall |{vh}")
+    out.append(f"|{ms}---|---|---|---|---|---|---|---|---|---|---|{vs}")
     for r in epr:
         delta = f"{100 * (r['err'] - b):+.2f}" if b is not None else "–"
         mc = f"{r['method']} | " if several else ""
         out.append(f"| {mc}{r['lam']:g} | {r['lam'] * r['ncomp']:.3g} | {r['seed']} | {r['steps']} | {100 * r['err']:.2f}% | "
                    f"{delta} | {100 * r['err_raw']:.2f}% | {r['bits'] / 8e3:.2f} KB | {r['size']:,} B | "
-                   f"{r['f32'] / r['size']:.0f}× | {r['wall']:.0f} s |")
+                   f"{r['f32'] / r['size']:.0f}× | {r['wall']:.0f} s |"
+                   + (f" {100 * r['val']:.2f}% ({r['nval']} images) |" if has_val and r["val"] == r["val"] else
+                      " — |" if has_val else ""))
     if target and b is not None:
         ratio, pts = target
         ok = [r for r in epr if r["f32"] / r["size"] >= ratio and 100 * (r["err"] - b) <= pts]
@@ -114,7 +122,37 @@ def table(d, target):
                 + ".")
         else:
             out.append(f"\nTarget ≥ {ratio:g}× at ≤ +{pts:g} points: **not met** by any run here.")
+        out.append(seed_means_line(d, ratio, pts, b))
+    if has_val:
+        out.append("\nTest errors are on the test split; the validation error is on the images each run held out "
+                   "of its training set, on which it chose the weights it wrote (docs/validation.md).")
     return "\n".join(out) + "\n"
+
+
+def seed_means_line(d, ratio, pts, b):
+    """The target on the means over seeds (DIR/sweep.h5 /points, `epr pareto`): points of two or more seeds."""
+    path = os.path.join(d, "sweep.h5")
+    if not os.path.exists(path):
+        return "On the means over seeds: no sweep.h5 (run `epr pareto` on the directory)."
+    with h5py.File(path, "r") as f:
+        if "points" not in f:
+            return "On the means over seeds: this sweep.h5 has no /points (an `epr pareto` before issue 14)."
+        P = {k: f["points"][k][()] for k in f["points"]}
+    ok, multi = [], 0
+    for i in range(len(P["n_seeds"])):
+        if not P["epr_enabled"][i] or P["n_seeds"][i] < 2:
+            continue
+        multi += 1
+        r = P["ratio_mean"][i]
+        de = 100 * (P["test_error_mean"][i] - b)
+        if r >= ratio and de <= pts:
+            ok.append(f"λ {P['lambda'][i]:g}, seeds {s(P['seeds'][i])} ({r:.0f}×, {de:+.2f} ± "
+                      f"{100 * P['test_error_std'][i]:.2f})")
+    if not multi:
+        return "On the means over seeds: no EPR point has two or more seeds."
+    if ok:
+        return f"On the means of two or more seeds: **met** by " + ", ".join(ok) + "."
+    return f"On the means of two or more seeds: **not met** by any of the {multi} points with two or more seeds."
 
 
 # ---- --methods: EPR against the baselines ----

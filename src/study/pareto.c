@@ -419,11 +419,12 @@ static void write_columns(h5w *w, hid_t g, const pareto_row *rows, const int *is
         COL_F64(post_seconds, "seconds the baselines.h5 method took after training (0 for runs)");
         COL_I64(steps, "optimizer steps");
         COL_I64(world_size, "MPI ranks");
-        COL_I8(is_pareto, "1: no EPR run on the same data set is at most as large and at most as wrong, one strictly");
-        COL_I8(is_method_front, "1: no point of the same method family (uniformN, kmeansN: all N) on the same data set is "
-                                "at most as large and at most as wrong, one strictly");
-        COL_I8(is_overall_front, "1: no point of any method (plain reference runs aside) on the same data set is at most "
-                                 "as large and at most as wrong, one strictly");
+        COL_I8(is_pareto, "1: no EPR run of the same network on the same data set is at most as large and at most "
+                          "as wrong, one strictly");
+        COL_I8(is_method_front, "1: no point of the same method family (uniformN, kmeansN: all N) of the same network "
+                                "on the same data set is at most as large and at most as wrong, one strictly");
+        COL_I8(is_overall_front, "1: no point of any method (plain reference runs aside) of the same network on the "
+                                 "same data set is at most as large and at most as wrong, one strictly");
         for (int i = 0; i < n; i++) sc.i8[i] = (signed char)is_baseline[i];
         column(w, g, "is_baseline", H5T_STD_I8LE, H5T_NATIVE_SCHAR, sc.i8, (hsize_t)n,
                "1: a plain float32 run used as the uncompressed reference (method plain)");
@@ -467,10 +468,11 @@ static int write_sweep_h5(const char *path, const char *dir, const pareto_row *r
         attr_str(&w, w.file, "methods", methods);
     }
     attr_str(&w, w.file, "pareto_rule",
-             "is_pareto: EPR runs only; no other EPR run on the same data set has size_bytes <= and test_error <=, one strictly");
+             "is_pareto: EPR runs only; no other EPR run of the same network on the same data set has size_bytes <= "
+             "and test_error <=, one strictly");
     attr_str(&w, w.file, "front_rule",
-             "is_method_front: no point of the same method family on the same data set has size_bytes <= and test_error <=, "
-             "one strictly; is_overall_front: the same against the points of every method (plain reference runs are on no "
+             "is_method_front: no point of the same method family of the same network on the same data set has "
+             "size_bytes <= and test_error <=, one strictly; is_overall_front: the same against the points of every method (plain reference runs are on no "
              "front and dominate nothing)");
     attr_str(&w, w.file, "baseline_run", baseline_desc);
     double be = NAN;
@@ -577,7 +579,8 @@ static void paper_line(FILE *f, const pareto_row *rows, int n, const paper_row *
         const pareto_row *r = &rows[i];
         if (!r->epr_enabled || strcmp(r->model, p->model) || strcmp(r->data_set, set)) continue;
         if (100 * r->test_error <= p->epr_error + 1e-9 && (!best || r->size_bytes < best->size_bytes)) best = r;
-        if (!near || fabs(log((double)r->size_bytes / p->epr_bytes)) < fabs(log((double)near->size_bytes / p->epr_bytes)))
+        if (!near ||
+            fabs(log((double)r->size_bytes / p->epr_bytes)) < fabs(log((double)near->size_bytes / p->epr_bytes)))
             near = r;
     }
     const pareto_row *r = best ? best : near;
@@ -592,6 +595,64 @@ static void paper_line(FILE *f, const pareto_row *rows, int n, const paper_row *
     fprintf(f, "| %s | %s; %s%s%s%s | %s, %.1f%% | %s (%.0f×) %s | %.1f%% | %s |\n", p->label, set, p->data,
             note[0] ? " (" : "", note, note[0] ? ")" : "", a, p->float32_error, b, p->ratio, p->transform, p->epr_error,
             ours);
+}
+
+/* A point of the table of data set `set` and network `net` (NULL: all). */
+static int in_table(const pareto_row *r, const char *set, const char *net) {
+    return !strcmp(r->data_set, set) && (!net || !strcmp(pareto_network(r), net));
+}
+
+/* The report's "Fronts by method" table of one data set (and network). */
+static void fronts_table(FILE *f, const pareto_row *rows, const int *is_baseline, int n, const char *set,
+                         const char *net, const pareto_row **sorted) {
+    char fams[64][32];
+    const char *famp[64];
+    int nf = collect_families(rows, n, set, fams, famp);
+    if (net)
+        fprintf(f, "### %s: %s\n\n", set, net);
+    else
+        fprintf(f, "### %s\n\n", set);
+    if (!nf) {
+        fprintf(f, "No compressed points.\n\n");
+        return;
+    }
+    fprintf(f, "| method | points | front, smallest first: size, test error (point) |\n|---|---|---|\n");
+    for (int m = 0; m <= nf; m++) {
+        int k = 0, total = 0;
+        for (int i = 0; i < n; i++) {
+            if (!in_table(&rows[i], set, net) || off_front(&rows[i])) continue;
+            char fam[32];
+            pareto_method_family(rows[i].method, fam, sizeof fam);
+            if (m < nf && strcmp(fam, famp[m])) continue;
+            total++;
+            if (m < nf ? rows[i].is_method_front : rows[i].is_overall_front) sorted[k++] = &rows[i];
+        }
+        qsort(sorted, (size_t)k, sizeof *sorted, size_cmp);
+        if (net && !total) continue; /* a family of another network of the data set */
+        fprintf(f, "| %s | %d | ", m < nf ? famp[m] : "**all methods**", total);
+        for (int i = 0; i < k; i++) {
+            char sz[32];
+            kb(sz, sizeof sz, (double)sorted[i]->size_bytes);
+            if (m < nf)
+                fprintf(f, "%s%s %.2f%% (%s)", i ? " · " : "", sz, 100 * sorted[i]->test_error, sorted[i]->name);
+            else
+                fprintf(f, "%s%s %.2f%% %s (%s)", i ? " · " : "", sz, 100 * sorted[i]->test_error,
+                        sorted[i]->method, sorted[i]->name);
+        }
+        fprintf(f, "%s|\n", k ? " " : "— ");
+    }
+    const pareto_row *ref = NULL;
+    double sum = 0;
+    int nref = 0;
+    for (int i = 0; i < n; i++)
+        if (is_baseline[i] && in_table(&rows[i], set, net)) sum += rows[i].test_error, nref++, ref = &rows[i];
+    if (ref) {
+        char sz[32];
+        kb(sz, sizeof sz, (double)ref->size_bytes);
+        fprintf(f, "\nPlain float32 reference: %s, test error %.2f%% (mean of %d run%s).\n", sz, 100 * sum / nref,
+                nref, nref == 1 ? "" : "s");
+    }
+    fputc('\n', f);
 }
 
 static int write_report(const char *path, const char *dir, const char *h5_path, const pareto_row *rows,
@@ -620,7 +681,7 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
     }
 
     fprintf(f, "## Pareto set\n\n");
-    fprintf(f, "EPR runs that no other EPR run on the same data set beats in both size and error "
+    fprintf(f, "EPR runs that no other EPR run of the same network on the same data set beats in both size and error "
                "(smallest first).\n\n");
     const pareto_row **sorted = malloc((size_t)n * sizeof *sorted + 1);
     if (!sorted) {
@@ -656,50 +717,16 @@ static int write_report(const char *path, const char *dir, const char *h5_path, 
                "λ), the points that no other point of the family beats in both size and error, smallest first; then the "
                "front across all methods (the plain reference runs aside).\n\n");
     for (int s = 0; s < nsets; s++) {
-        char fams[64][32];
-        const char *famp[64];
-        int nf = collect_families(rows, n, sets[s], fams, famp);
-        fprintf(f, "### %s\n\n", sets[s]);
-        if (!nf) {
-            fprintf(f, "No compressed points.\n\n");
-            continue;
+        const char *nets[64]; /* the networks of the data set: one table each when there are several */
+        int nn = 0;
+        for (int i = 0; i < n; i++) {
+            if (strcmp(rows[i].data_set, sets[s])) continue;
+            int seen = 0;
+            for (int j = 0; j < nn; j++) seen |= !strcmp(nets[j], pareto_network(&rows[i]));
+            if (!seen && nn < 64) nets[nn++] = pareto_network(&rows[i]);
         }
-        fprintf(f, "| method | points | front, smallest first: size, test error (point) |\n|---|---|---|\n");
-        for (int m = 0; m <= nf; m++) {
-            int k = 0, total = 0;
-            for (int i = 0; i < n; i++) {
-                if (strcmp(rows[i].data_set, sets[s]) || off_front(&rows[i])) continue;
-                char fam[32];
-                pareto_method_family(rows[i].method, fam, sizeof fam);
-                if (m < nf && strcmp(fam, famp[m])) continue;
-                total++;
-                if (m < nf ? rows[i].is_method_front : rows[i].is_overall_front) sorted[k++] = &rows[i];
-            }
-            qsort(sorted, (size_t)k, sizeof *sorted, size_cmp);
-            fprintf(f, "| %s | %d | ", m < nf ? famp[m] : "**all methods**", total);
-            for (int i = 0; i < k; i++) {
-                char sz[32];
-                kb(sz, sizeof sz, (double)sorted[i]->size_bytes);
-                if (m < nf)
-                    fprintf(f, "%s%s %.2f%% (%s)", i ? " · " : "", sz, 100 * sorted[i]->test_error, sorted[i]->name);
-                else
-                    fprintf(f, "%s%s %.2f%% %s (%s)", i ? " · " : "", sz, 100 * sorted[i]->test_error,
-                            sorted[i]->method, sorted[i]->name);
-            }
-            fprintf(f, "%s|\n", k ? " " : "— ");
-        }
-        const pareto_row *ref = NULL;
-        double sum = 0;
-        int nref = 0;
-        for (int i = 0; i < n; i++)
-            if (is_baseline[i] && !strcmp(rows[i].data_set, sets[s])) sum += rows[i].test_error, nref++, ref = &rows[i];
-        if (ref) {
-            char sz[32];
-            kb(sz, sizeof sz, (double)ref->size_bytes);
-            fprintf(f, "\nPlain float32 reference: %s, test error %.2f%% (mean of %d run%s).\n", sz, 100 * sum / nref,
-                    nref, nref == 1 ? "" : "s");
-        }
-        fputc('\n', f);
+        for (int k = 0; k < (nn > 1 ? nn : 1); k++)
+            fronts_table(f, rows, is_baseline, n, sets[s], nn > 1 ? nets[k] : NULL, sorted);
     }
 
     fprintf(f, "## Uncompressed baseline\n\n");

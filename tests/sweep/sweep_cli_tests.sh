@@ -257,13 +257,29 @@ assert runs["is_method_front"][mine] == 1  # not compared with LeNet's points
 print("points over seeds: OK")
 PY
   for x in "## Points over seeds" "| lenet300-100 | epr-sq | 1e-06 | 100 | 1,2 (2) | 8,500 ± 707 B | 126× | 2.50 ± 0.71% | **yes** |" \
-           "| mlp_tiny | epr-sq | 1e-06 | 100 | 1 (1) | 100 B |" "| lenet300-100 | plain (reference) | — | 100 | 1,2 (2) |"; do
+           "| mlp_tiny | epr-sq | 1e-06 | 100 | 1 (1) | 100 B |" "| lenet300-100 | plain (reference) | — | 100 | 1,2 (2) |" \
+           "### mnist10k: mlp_tiny" "### mnist10k: lenet300-100"; do
     expect_in "$x" p/report.md
   done
+  $PY "$repo/analysis/results_table.py" --target 100:0.7 p > pt.md
+  expect_in "On the means of two or more seeds: **met** by λ 1e-06, seeds 1,2 (126×, +0.60 ± 0.71)." pt.md
+  $PY "$repo/analysis/results_table.py" --target 100:0.5 p > pt2.md
+  expect_in "On the means of two or more seeds: **not met** by any of the 2 points with two or more seeds." pt2.md
   $PY "$repo/analysis/plot_pareto.py" p/sweep.h5 -o p.png > plot.txt || { cat plot.txt; fail "plot of the points"; }
   expect_in "series: lenet300-100 epr-sq (4 points, 6 runs)" plot.txt
   expect_in "series: mlp_tiny epr-sq (1 point, 1 run)" plot.txt
   [ -s p.png ] || fail "no PNG"
+  # the Python side reads the same Table 1 file as epr (tests/sweep/test_paper.c)
+  $PY - "$repo/analysis" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from epr_results import paper_lookup, paper_table
+assert len(paper_table()) == 6
+r, note = paper_lookup("lenet5-caffe", "mnist10k")
+assert r["epr_bytes"] == 2840 and r["ratio"] == 606 and note == "full MNIST", (r, note)
+assert paper_lookup("lenet5-caffe", "fashion-mnist")[0] is None
+assert paper_lookup("vgg16-cifar", "cifar10")[1] == ""
+PY
   ;;
 baselines)
   FAKE=$repo/tests/sweep/fake_epr.sh
