@@ -75,11 +75,11 @@ static void bench(nn_cuda *c, const char *net, int batch, int size, double secon
     nn_cuda_memset0(c, m2, sizeof(float) * np);
     nn_adam opt = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .t = 0};
     float *w = nn_cuda_model_param_block(m), *g = nn_cuda_model_grad_block(m);
-#define STEP()                                                            \
-    do {                                                                  \
-        nn_cuda_forward_async(m, dx, dy, batch, 1);                       \
-        nn_cuda_backward(m, 1.0f / batch);                                \
-        nn_cuda_adam_step(c, &opt, w, g, m1, m2, np);                     \
+#define STEP()                                                                                                         \
+    do {                                                                                                               \
+        nn_cuda_forward_async(m, dx, dy, batch, 1);                                                                    \
+        nn_cuda_backward(m, 1.0f / batch);                                                                             \
+        nn_cuda_adam_step(c, &opt, w, g, m1, m2, np);                                                                  \
     } while (0)
     for (int i = 0; i < 5; i++) STEP();
     if (nn_cuda_sync(c, &err)) die(net, err.msg);
@@ -125,7 +125,7 @@ static void bench(nn_cuda *c, const char *net, int batch, int size, double secon
 }
 
 int main(int argc, char **argv) {
-    static const char *defaults[] = {"lenet300-100:64", "lenet300-100:128", "lenet5-caffe:64",
+    static const char *defaults[] = {"lenet300-100:64",  "lenet300-100:128", "lenet5-caffe:64",
                                      "lenet5-caffe:128", "resnet20-4:128",   "vgg16-cifar:128"};
     double seconds = 2.0;
     int profile = 0;
@@ -154,7 +154,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n; i++) {
         char net[64];
         int batch = 0, size = 0;
-        if (sscanf(list[i], "%63[^:]:%d:%d", net, &batch, &size) < 2 || batch < 1) die(list[i], "want NET:BATCH[:SIZE]");
+        if (sscanf(list[i], "%63[^:]:%d:%d", net, &batch, &size) < 2 || batch < 1)
+            die(list[i], "want NET:BATCH[:SIZE]");
         bench(c, net, batch, size, seconds, profile);
     }
     nn_cuda_close(c);

@@ -47,7 +47,10 @@ if [ -n "$nvcc" ]; then
   echo "== build (CUDA, $nvcc, release $major) =="
   t0=$(date +%s)
   cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DEPR_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc" "${host[@]}" >/dev/null
-  cmake --build build-cuda -j"$jobs"
+  # Only what the GPU tests need (the CPU tests were built and run above).
+  gpu_targets=(bench_gpu_nn)
+  for t in tests/gpu/test_*.c; do gpu_targets+=("$(basename "$t" .c)"); done
+  cmake --build build-cuda -j"$jobs" --target "${gpu_targets[@]}"
   echo "== tests (CUDA: ctest -L gpu; they skip without a GPU; build took $(( $(date +%s) - t0 )) s) =="
   ctest --test-dir build-cuda -L gpu --output-on-failure -j"$jobs"
 fi

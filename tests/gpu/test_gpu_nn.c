@@ -80,10 +80,9 @@ static int compare(const cmp_case *cc, const char *what, const float *gpu, const
     const double e = cc->model ? el2 : emax;
     const int bad = !(e <= tol);
     if (bad || !quiet)
-        fprintf(stderr, "  %-8s %-28.28s n=%-8zu max/|max| %.2e  relL2 %.2e  (tol %.0e)%s\n", cc->name, what, n,
-                emax, el2, tol, bad ? "  FAIL" : "");
-    if (bad)
-        fprintf(stderr, "    worst [%zu]: gpu %.9g cpu %.9g\n", worst, (double)gpu[worst], (double)cpu[worst]);
+        fprintf(stderr, "  %-8s %-28.28s n=%-8zu max/|max| %.2e  relL2 %.2e  (tol %.0e)%s\n", cc->name, what, n, emax,
+                el2, tol, bad ? "  FAIL" : "");
+    if (bad) fprintf(stderr, "    worst [%zu]: gpu %.9g cpu %.9g\n", worst, (double)gpu[worst], (double)cpu[worst]);
     return bad;
 }
 
@@ -154,8 +153,8 @@ static void transplant(const cmp_case *cc, nn_model *m, nn_cuda_model *dm, int n
     }
     dl_into(m->probs, nn_cuda_model_probs(dm), sizeof(float) * n * nn_model_num_classes(m));
     m->col_owner = -1; /* the CPU's cached im2col is of its own activations */
-    fprintf(stderr, "  %-8s forward decisions that differ: %zu of %zu ReLU, %zu of %zu max-pool\n", cc->name,
-            relu_flip, relu, pool_flip, pool);
+    fprintf(stderr, "  %-8s forward decisions that differ: %zu of %zu ReLU, %zu of %zu max-pool\n", cc->name, relu_flip,
+            relu, pool_flip, pool);
     /* more than a few would be a forward error, not near-ties */
     assert_true(relu_flip * 10000 <= relu + 10000 && pool_flip * 10000 <= pool + 10000);
 }
@@ -249,8 +248,8 @@ static int run_cmp(const cmp_case *cc, uint64_t seed) {
         float *yg = dl(nn_cuda_model_layer_output(dm, i), (size_t)n * L->out_size);
         char what[80];
         snprintf(what, sizeof what, "y %s", L->name);
-        bad += compare(cc, what, yg, L->y, (size_t)n * L->out_size, tol_y, 0, cc->model && i < m->n_layers - 1,
-                       &bw_fwd);
+        bad +=
+            compare(cc, what, yg, L->y, (size_t)n * L->out_size, tol_y, 0, cc->model && i < m->n_layers - 1, &bw_fwd);
         free(yg);
     }
     if (cc->ce) {
@@ -303,7 +302,8 @@ static int run_cmp(const cmp_case *cc, uint64_t seed) {
             cc->model ? cc->spec : cc->spec, bw_fwd ? "ARE" : "not", bw_grad ? "ARE" : "not");
 
     /* Determinism: the same pass again from the same state, same bits. */
-    for (int b = 0; b < nb; b++) memcpy(nn_model_buffer(m, b)->data, rs0[b], sizeof(float) * nn_model_buffer(m, b)->size);
+    for (int b = 0; b < nb; b++)
+        memcpy(nn_model_buffer(m, b)->data, rs0[b], sizeof(float) * nn_model_buffer(m, b)->size);
     nn_cuda_buffers_upload(dm, m);
     float *z1 = dl(nn_cuda_model_logits(dm), nk);
     double loss_g2;
@@ -326,8 +326,7 @@ static int run_cmp(const cmp_case *cc, uint64_t seed) {
     return bad;
 }
 
-#define CASE(NM, SP, C, H, W, N, ...) \
-    (&(cmp_case){.name = NM, .spec = SP, .c = C, .h = H, .w = W, .n = N, __VA_ARGS__})
+#define CASE(NM, SP, C, H, W, N, ...) (&(cmp_case){.name = NM, .spec = SP, .c = C, .h = H, .w = W, .n = N, __VA_ARGS__})
 
 static void test_dense(void **st) {
     (void)st;
@@ -374,7 +373,8 @@ static void test_batchnorm(void **st) {
     assert_int_equal(run_cmp(CASE("bn-train", "batchnorm momentum=0.2 eps=1e-3", 6, 1, 1, 3, .training = 1), 19), 0);
     assert_int_equal(run_cmp(CASE("bn-eval", "batchnorm", 5, 5, 7, 3, .training = 0), 20), 0);
     assert_int_equal(
-        run_cmp(CASE("bn-conv", "conv out=3 k=3 pad=1 bias=0; batchnorm; dense out=4", 2, 5, 7, 3, .training = 1), 21), 0);
+        run_cmp(CASE("bn-conv", "conv out=3 k=3 pad=1 bias=0; batchnorm; dense out=4", 2, 5, 7, 3, .training = 1), 21),
+        0);
 }
 
 static void test_add(void **st) {
@@ -385,9 +385,10 @@ static void test_add(void **st) {
                                   2, 5, 7, 3),
                              22),
                      0);
-    assert_int_equal(
-        run_cmp(CASE("add", "conv out=3 k=3 pad=1 bias=0; batchnorm name=bn; add with=input", 3, 5, 7, 3, .training = 1), 23),
-        0);
+    assert_int_equal(run_cmp(CASE("add", "conv out=3 k=3 pad=1 bias=0; batchnorm name=bn; add with=input", 3, 5, 7, 3,
+                                  .training = 1),
+                             23),
+                     0);
     assert_int_equal(run_cmp(CASE("add", "conv name=a out=2 k=2; add with=a", 1, 5, 7, 3), 24), 0);
 }
 
@@ -408,8 +409,17 @@ static void test_models(void **st) {
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
-        cmp_case cc = {.name = ms[i].name, .spec = nn_builtin_spec(ms[i].name), .c = ms[i].c, .h = ms[i].hw,
-                       .w = ms[i].hw, .n = ms[i].n, .training = ms[i].training, .ce = 1, .gs = 1.0f / ms[i].n, .input = IN_IMAGE, .model = 1};
+        cmp_case cc = {.name = ms[i].name,
+                       .spec = nn_builtin_spec(ms[i].name),
+                       .c = ms[i].c,
+                       .h = ms[i].hw,
+                       .w = ms[i].hw,
+                       .n = ms[i].n,
+                       .training = ms[i].training,
+                       .ce = 1,
+                       .gs = 1.0f / ms[i].n,
+                       .input = IN_IMAGE,
+                       .model = 1};
         fprintf(stderr, "  model %s batch %d %s\n", ms[i].name, ms[i].n, ms[i].training ? "train" : "eval");
         bad += run_cmp(&cc, 100 + i);
     }
@@ -475,9 +485,9 @@ int main(void) {
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dense),        cmocka_unit_test(test_conv),       cmocka_unit_test(test_conv_chunked),
-        cmocka_unit_test(test_pools),        cmocka_unit_test(test_relu_flatten), cmocka_unit_test(test_batchnorm),
-        cmocka_unit_test(test_add),          cmocka_unit_test(test_cross_entropy), cmocka_unit_test(test_optimizers),
+        cmocka_unit_test(test_dense),  cmocka_unit_test(test_conv),          cmocka_unit_test(test_conv_chunked),
+        cmocka_unit_test(test_pools),  cmocka_unit_test(test_relu_flatten),  cmocka_unit_test(test_batchnorm),
+        cmocka_unit_test(test_add),    cmocka_unit_test(test_cross_entropy), cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_models),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -129,8 +129,8 @@ extern "C" int nn_cuda_memset0(nn_cuda *c, void *d_dst, size_t bytes) {
  * C^T = op(B)^T op(A)^T, i.e. the same call with A and B swapped. ---- */
 static cublasOperation_t op_of(int t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
-void nn_cuda_gemm(nn_cuda *c, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-                  const float *B, int ldb, float beta, float *C, int ldc) {
+void nn_cuda_gemm(nn_cuda *c, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc) {
     cublasStatus_t s = cublasSgemm(c->blas, op_of(tb), op_of(ta), N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc);
     if (s != CUBLAS_STATUS_SUCCESS && !c->blas_status) c->blas_status = (int)s;
 }
@@ -142,8 +142,8 @@ void nn_cuda_gemm_batched(nn_cuda *c, int ta, int tb, int M, int N, int K, float
         nn_cuda_gemm(c, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    cublasStatus_t s = cublasSgemmStridedBatched(c->blas, op_of(tb), op_of(ta), N, M, K, &alpha, B, ldb, sb, A, lda,
-                                                 sa, &beta, C, ldc, sc, batch);
+    cublasStatus_t s = cublasSgemmStridedBatched(c->blas, op_of(tb), op_of(ta), N, M, K, &alpha, B, ldb, sb, A, lda, sa,
+                                                 &beta, C, ldc, sc, batch);
     if (s != CUBLAS_STATUS_SUCCESS && !c->blas_status) c->blas_status = (int)s;
 }
 
@@ -199,8 +199,7 @@ extern "C" void nn_cuda_ema_update(nn_cuda *c, float *d_ema, const float *d_w, s
 }
 
 __global__ void k_fill(float *d, float v, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        d[i] = v;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) d[i] = v;
 }
 
 void nn_cuda_fill(nn_cuda *c, float *d, float v, size_t n) {

@@ -12,7 +12,7 @@
 
 /* 32-bit indices (64-bit division is many times slower on the GPU):
  * nn_cuda_model_create checks that every buffer has < 2^31 elements. */
-#define GRID_LOOP(i, n) \
+#define GRID_LOOP(i, n)                                                                                                \
     for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += gridDim.x * blockDim.x)
 #define LAUNCH(n) nn_cuda_blocks(n), NN_CUDA_THREADS, 0, m->c->stream
 
@@ -136,8 +136,8 @@ static void conv_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n) {
     for (int s0 = 0; s0 < n; s0 += chunk) {
         int cn = n - s0 < chunk ? n - s0 : chunk, N = cn * P;
         float *y = L->y + (size_t)s0 * L->out_size;
-        k_im2col<<<LAUNCH((size_t)K * N)>>>(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride,
-                                            L->pad, L->oh, L->ow, m->col);
+        k_im2col<<<LAUNCH((size_t)K * N)>>>(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride, L->pad,
+                                            L->oh, L->ow, m->col);
         if (cn == 1) { /* [oc, P] is y's layout already */
             if (b) k_bias_fill<<<LAUNCH(L->out_size)>>>(y, b, 1, L->oc, P);
             nn_cuda_gemm(m->c, 0, 0, L->oc, P, K, 1.0f, Wt->w, K, m->col, P, b ? 1.0f : 0.0f, y, P);
@@ -169,16 +169,16 @@ static void conv_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *
             /* The col buffer still holds this layer's forward im2col only if
              * no later conv ran since; otherwise rebuild it. */
             if (!(m->col_owner == self && m->col_x == x && m->col_n == n))
-                k_im2col<<<LAUNCH((size_t)K * N)>>>(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k,
-                                                    L->stride, L->pad, L->oh, L->ow, m->col);
+                k_im2col<<<LAUNCH((size_t)K * N)>>>(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride,
+                                                    L->pad, L->oh, L->ow, m->col);
             nn_cuda_gemm(m->c, 0, 1, L->oc, K, N, 1.0f, g, N, m->col, N, s0 == 0 ? 0.0f : 1.0f, dW, K);
         }
         if (dx) {
             /* dcol = W^T dY overwrites col: it is no longer needed. */
             nn_cuda_gemm(m->c, 1, 0, K, N, L->oc, 1.0f, Wt->w, K, g, N, 0.0f, m->col, N);
             m->col_owner = -1;
-            k_col2im<<<LAUNCH((size_t)cn * L->in_size)>>>(m->col, cn, L->c, L->h, L->w, L->k, L->stride, L->pad,
-                                                          L->oh, L->ow, dx + (size_t)s0 * L->in_size, acc);
+            k_col2im<<<LAUNCH((size_t)cn * L->in_size)>>>(m->col, cn, L->c, L->h, L->w, L->k, L->stride, L->pad, L->oh,
+                                                          L->ow, dx + (size_t)s0 * L->in_size, acc);
         }
     }
 }
@@ -311,9 +311,7 @@ __global__ void k_gap_back(const float *dy, unsigned planes, int ip, float *dx, 
 }
 
 /* ---- element-wise ---- */
-__global__ void k_relu(const float *x, float *y, unsigned n) {
-    GRID_LOOP(i, n) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-}
+__global__ void k_relu(const float *x, float *y, unsigned n) { GRID_LOOP(i, n) y[i] = x[i] > 0.0f ? x[i] : 0.0f; }
 
 __global__ void k_relu_back(const float *y, const float *dy, float *dx, unsigned n, int acc) {
     GRID_LOOP(i, n) {
@@ -322,9 +320,7 @@ __global__ void k_relu_back(const float *y, const float *dy, float *dx, unsigned
     }
 }
 
-__global__ void k_add(const float *a, const float *b, float *y, unsigned n) {
-    GRID_LOOP(i, n) y[i] = a[i] + b[i];
-}
+__global__ void k_add(const float *a, const float *b, float *y, unsigned n) { GRID_LOOP(i, n) y[i] = a[i] + b[i]; }
 
 __global__ void k_pass(const float *dy, float *dx, unsigned n, int acc) {
     GRID_LOOP(i, n) dx[i] = acc ? dx[i] + dy[i] : dy[i];
@@ -349,7 +345,7 @@ __global__ void k_bn_partial(const float *x, const float *dy, int n, int C, int 
     __shared__ double sh[RED_T];
     const int c = blockIdx.x, j = blockIdx.y, S = gridDim.y;
     const unsigned cnt = (unsigned)n * P, per = (cnt + S - 1) / S, q0 = (unsigned)j * per,
-                 q1 = q0 + per < cnt ? q0 + per : cnt;
+                   q1 = q0 + per < cnt ? q0 + per : cnt;
     const float mu = mode ? mean[c] : 0.0f;
     float a = 0.0f, b = 0.0f;
     for (unsigned q = q0 + threadIdx.x; q < q1; q += RED_T) {
@@ -448,11 +444,11 @@ static void bn_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n, int
         const dim3 grid(C, S);
         cudaStream_t st = m->c->stream;
         k_bn_partial<<<grid, RED_T, 0, st>>>(x, NULL, n, C, P, NULL, 0, m->bn_part);
-        k_bn_stats_fin<<<LAUNCH((size_t)C)>>>(m->bn_part, C, S, cnt, 0, L->eps, L->momentum, L->bn_mean,
-                                              L->bn_invstd, rm, rv);
+        k_bn_stats_fin<<<LAUNCH((size_t)C)>>>(m->bn_part, C, S, cnt, 0, L->eps, L->momentum, L->bn_mean, L->bn_invstd,
+                                              rm, rv);
         k_bn_partial<<<grid, RED_T, 0, st>>>(x, NULL, n, C, P, L->bn_mean, 1, m->bn_part);
-        k_bn_stats_fin<<<LAUNCH((size_t)C)>>>(m->bn_part, C, S, cnt, 1, L->eps, L->momentum, L->bn_mean,
-                                              L->bn_invstd, rm, rv);
+        k_bn_stats_fin<<<LAUNCH((size_t)C)>>>(m->bn_part, C, S, cnt, 1, L->eps, L->momentum, L->bn_mean, L->bn_invstd,
+                                              rm, rv);
     } else {
         k_bn_eval_stats<<<LAUNCH((size_t)C)>>>(C, L->eps, rm, rv, L->bn_mean, L->bn_invstd);
     }
@@ -476,17 +472,32 @@ static void bn_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *dx
 void nn_cuda_layer_forward(nn_cuda_model *m, nn_layer *L, const float *x, const float *x2, int n, int training) {
     const size_t N = (size_t)n * L->out_size, planes = (size_t)n * L->c;
     switch (L->op) {
-    case NN_DENSE: dense_forward(m, L, x, n); break;
-    case NN_CONV: conv_forward(m, L, x, n); break;
+    case NN_DENSE:
+        dense_forward(m, L, x, n);
+        break;
+    case NN_CONV:
+        conv_forward(m, L, x, n);
+        break;
     case NN_MAXPOOL:
         k_maxpool<<<LAUNCH(N)>>>(x, planes, L->h, L->w, L->oh, L->ow, L->k, L->stride, L->pad, L->y, L->argmax);
         break;
-    case NN_AVGPOOL: k_avgpool<<<LAUNCH(N)>>>(x, planes, L->h, L->w, L->oh, L->ow, L->k, L->stride, L->y); break;
-    case NN_GAP: k_gap<<<LAUNCH(planes)>>>(x, planes, L->h * L->w, L->y); break;
-    case NN_RELU: k_relu<<<LAUNCH(N)>>>(x, L->y, N); break;
-    case NN_BATCHNORM: bn_forward(m, L, x, n, training); break;
-    case NN_ADD: k_add<<<LAUNCH(N)>>>(x, x2, L->y, N); break;
-    case NN_FLATTEN: break; /* y aliases the input */
+    case NN_AVGPOOL:
+        k_avgpool<<<LAUNCH(N)>>>(x, planes, L->h, L->w, L->oh, L->ow, L->k, L->stride, L->y);
+        break;
+    case NN_GAP:
+        k_gap<<<LAUNCH(planes)>>>(x, planes, L->h * L->w, L->y);
+        break;
+    case NN_RELU:
+        k_relu<<<LAUNCH(N)>>>(x, L->y, N);
+        break;
+    case NN_BATCHNORM:
+        bn_forward(m, L, x, n, training);
+        break;
+    case NN_ADD:
+        k_add<<<LAUNCH(N)>>>(x, x2, L->y, N);
+        break;
+    case NN_FLATTEN:
+        break; /* y aliases the input */
     }
 }
 
@@ -494,27 +505,40 @@ void nn_cuda_layer_backward(nn_cuda_model *m, nn_layer *L, const float *x, float
                             int n) {
     const size_t N = (size_t)n * L->out_size, planes = (size_t)n * L->c, IN = (size_t)n * L->in_size;
     switch (L->op) {
-    case NN_DENSE: dense_backward(m, L, x, dx, acc, n); break;
-    case NN_CONV: conv_backward(m, L, x, dx, acc, n); break;
-    case NN_BATCHNORM: bn_backward(m, L, x, dx, acc, n); break;
+    case NN_DENSE:
+        dense_backward(m, L, x, dx, acc, n);
+        break;
+    case NN_CONV:
+        conv_backward(m, L, x, dx, acc, n);
+        break;
+    case NN_BATCHNORM:
+        bn_backward(m, L, x, dx, acc, n);
+        break;
     default:
         if (!dx && !dx2) break;
         switch (L->op) {
         case NN_MAXPOOL:
-            k_maxpool_back<<<LAUNCH(IN)>>>(L->dy, L->argmax, planes, L->h, L->w, L->oh, L->ow, L->k, L->stride,
-                                           L->pad, dx, acc);
+            k_maxpool_back<<<LAUNCH(IN)>>>(L->dy, L->argmax, planes, L->h, L->w, L->oh, L->ow, L->k, L->stride, L->pad,
+                                           dx, acc);
             break;
         case NN_AVGPOOL:
             k_avgpool_back<<<LAUNCH(IN)>>>(L->dy, planes, L->h, L->w, L->oh, L->ow, L->k, L->stride, dx, acc);
             break;
-        case NN_GAP: k_gap_back<<<LAUNCH(IN)>>>(L->dy, planes, L->h * L->w, dx, acc); break;
-        case NN_RELU: k_relu_back<<<LAUNCH(N)>>>(L->y, L->dy, dx, N, acc); break;
-        case NN_FLATTEN: k_pass<<<LAUNCH(N)>>>(L->dy, dx, N, acc); break;
+        case NN_GAP:
+            k_gap_back<<<LAUNCH(IN)>>>(L->dy, planes, L->h * L->w, dx, acc);
+            break;
+        case NN_RELU:
+            k_relu_back<<<LAUNCH(N)>>>(L->y, L->dy, dx, N, acc);
+            break;
+        case NN_FLATTEN:
+            k_pass<<<LAUNCH(N)>>>(L->dy, dx, N, acc);
+            break;
         case NN_ADD:
             if (dx) k_pass<<<LAUNCH(N)>>>(L->dy, dx, N, acc);
             if (dx2) k_pass<<<LAUNCH(N)>>>(L->dy, dx2, N, acc2);
             break;
-        default: break;
+        default:
+            break;
         }
     }
 }

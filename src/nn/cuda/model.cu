@@ -15,7 +15,7 @@
 
 /* 32-bit indices (64-bit division is many times slower on the GPU):
  * nn_cuda_model_create checks that every buffer has < 2^31 elements. */
-#define GRID_LOOP(i, n) \
+#define GRID_LOOP(i, n)                                                                                                \
     for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += gridDim.x * blockDim.x)
 
 static int dalloc(void **p, size_t bytes) {
@@ -86,8 +86,8 @@ static int assign_dy(nn_cuda_model *m) {
             const size_t need = (size_t)m->max_batch * m->layers[i].out_size;
             int best = -1;
             for (int k = 0; k < m->n_dy_slots; k++) /* free: its occupant died before t */
-                if (end[k] > t && (best < 0 || (size[best] < need ? size[k] > size[best]
-                                                                  : size[k] >= need && size[k] < size[best])))
+                if (end[k] > t &&
+                    (best < 0 || (size[best] < need ? size[k] > size[best] : size[k] >= need && size[k] < size[best])))
                     best = k;
             if (best < 0) best = m->n_dy_slots++;
             if (size[best] < need) size[best] = need;
@@ -164,8 +164,8 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
     }
     if (big >= ((size_t)1 << 31)) {
         nn_cuda_model_free(m);
-        return epr_fail(err, EPR_EARG, "CUDA: a buffer of %zu elements at batch %d; the GPU kernels take < 2^31",
-                        big, host->max_batch);
+        return epr_fail(err, EPR_EARG, "CUDA: a buffer of %zu elements at batch %d; the GPU kernels take < 2^31", big,
+                        host->max_batch);
     }
     if (!oom) {
         oom |= DALLOC(m->col, sizeof(float) * m->col_size) | DALLOC(m->gather, sizeof(float) * m->gather_size);
@@ -253,8 +253,8 @@ extern "C" void nn_cuda_buffers_upload(nn_cuda_model *m, const nn_model *host) {
 /* ---- loss ---- */
 /* Per sample: softmax into probs, the cross-entropy in double, and whether
  * the argmax (first maximum) is wrong; the arithmetic of nn_forward. */
-__global__ void k_softmax_ce(const float *z, const int *labels, int n, int K, float *probs, int *lab_copy,
-                             double *loss, int *wrong) {
+__global__ void k_softmax_ce(const float *z, const int *labels, int n, int K, float *probs, int *lab_copy, double *loss,
+                             int *wrong) {
     GRID_LOOP(s, (unsigned)n) {
         const float *zs = z + s * K;
         float *p = probs + s * K;

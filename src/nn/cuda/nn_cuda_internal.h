@@ -35,17 +35,17 @@ struct nn_cuda_model {
     nn_buffer *buffers;
     size_t n_params;
     float *param_block, *grad_block; /* alloc_params only */
-    float **dy_slots; /* the output-gradient buffers the layers share (model.cu assign_dy) */
+    float **dy_slots;                /* the output-gradient buffers the layers share (model.cu assign_dy) */
     int n_dy_slots;
-    float *col, *gather;             /* conv scratch: [K, chunk*P], [oc, chunk*P] */
+    float *col, *gather; /* conv scratch: [K, chunk*P], [oc, chunk*P] */
     size_t col_size, gather_size;
     int col_owner; /* conv layer whose whole-batch im2col is in col, or -1 */
     const float *col_x;
     int col_n;
-    float *bn_red;   /* batch-norm backward: per-channel mean terms, 2 * max C */
-    double *bn_part; /* batch-norm partial sums, 2 * max C * NN_CUDA_BN_SPLIT */
-    float *probs;  /* [max_batch, classes] */
-    int *labels;   /* copy of the last forward's labels */
+    float *bn_red;       /* batch-norm backward: per-channel mean terms, 2 * max C */
+    double *bn_part;     /* batch-norm partial sums, 2 * max C * NN_CUDA_BN_SPLIT */
+    float *probs;        /* [max_batch, classes] */
+    int *labels;         /* copy of the last forward's labels */
     double *sample_loss; /* [max_batch] */
     int *wrong;          /* [max_batch] 0/1; preds in wrong + max_batch */
     double *d_loss;      /* device scalars: forward's loss sum and errors, count_errors' errors in [3] */
@@ -65,8 +65,8 @@ static inline unsigned nn_cuda_blocks(size_t n) {
 
 /* Row-major GEMM with cblas_sgemm's meaning of the arguments:
  * C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C. */
-void nn_cuda_gemm(nn_cuda *c, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-                  const float *B, int ldb, float beta, float *C, int ldc);
+void nn_cuda_gemm(nn_cuda *c, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc);
 /* The same for `batch` products, A_i = A + i*sa etc. (row-major strides). */
 void nn_cuda_gemm_batched(nn_cuda *c, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                           long long sa, const float *B, int ldb, long long sb, float beta, float *C, int ldc,
