@@ -18,7 +18,7 @@ for f in epr bench/bench_train bench/bench_gpu_nn bench/bench_gpu_epr tests/test
     cp "$src" "$p/"
 done
 for l in libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 libinih.so.1 libcmocka.so.0; do
-    src=$(ldd "$p/epr" "$p/test_gpu_train" | awk -v l="$l" '$1 == l {print $3; exit}')
+    src=$(ldd "$p/epr" "$p/test_gpu_train" | awk -v l="$l" '$1 == l && !done {print $3; done = 1}')
     [ -n "$src" ] && cp -L "$src" "$p/lib/$l"
 done
 grep -o 'EPR_SOURCE_DIR=[^ ]*' "$b/CMakeCache.txt" 2>/dev/null || true
