@@ -29,6 +29,7 @@ el() { echo "($(($(date +%s) - t0)) s)"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 ldd ./epr ./test_gpu_train | grep "not found"
 
+if [ -z "${SKIP_TESTS:-}" ]; then # gpu_device_all.sh runs them first
 echo "== 1. tests $(el)"
 for t in test_gpu_train test_gpu_epr test_gpu_nn; do
     [ -x "./$t" ] || continue
@@ -36,6 +37,7 @@ for t in test_gpu_train test_gpu_epr test_gpu_nn; do
     echo "$t exit $?: $(grep -E '^\[  (PASSED|FAILED)  \]' "$O/$t.log" | tr '\n' ' ')"
 done
 grep -E "max \|cpu - gpu\||rel [0-9]|bitwise|resumed on" "$O/test_gpu_train.log" | grep -E "step [07]:|train block|EMA |bitwise|resumed on" | head -24
+fi
 
 echo "== 2. several ranks on one GPU $(el)"
 L5=experiments/lenet5-caffe_mnist10k.ini
