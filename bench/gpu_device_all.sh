@@ -45,7 +45,7 @@ for s in 1 2; do
         --set train.seed=$s --set train.device=cuda --out "$O/l5_s$s" > "$O/l5_s$s.log" 2>&1
     echo "seed $s: exit $?"
     grep -E "^done:|^test error|^wrote|^decoded|differ|^wall" "$O/l5_s$s.log"
-    OPENBLAS_NUM_THREADS=8 timeout 60 "$P/epr" eval "$O/l5_s$s/model.epr" 2>&1 | tail -2
+    OPENBLAS_NUM_THREADS=8 timeout 60 "$P/epr" eval "$O/l5_s$s/model.epr" --data mnist10k 2>&1 | tail -2
 done
 
 echo "===== 3. ranks on one GPU, GPU checkpoint resumed on the CPU, bench_train vs torch_train $(el)"

@@ -273,7 +273,8 @@ static void check_cross_resume(const net_case *nc, const char *from, const char 
     char da[300], db[300], path[400];
     dir_path(da, sizeof da, nc, to, from); /* e.g. lenet5_cpu_cuda: written on cuda, resumed on cpu */
     dir_path(db, sizeof db, nc, from, to);
-    train_opts oa = {.out_dir = da, .quiet = 1}, ob = {.out_dir = db, .quiet = 1};
+    /* the other direction's case left its runs in these directories: replace them */
+    train_opts oa = {.out_dir = da, .quiet = 1, .force = 1}, ob = {.out_dir = db, .quiet = 1, .force = 1};
     trainer *a = make(nc, &cf, &oa);
     double m[N_SLOTS];
     for (int i = 0; i < 3; i++) trainer_step(a, m);
