@@ -691,8 +691,8 @@ static int validate(cfg_experiment *cfg, epr_err *err) {
     return 0;
 }
 
-int cfg_load_string(const char *text, const char *path, const char *const *overrides, int n_overrides,
-                    cfg_experiment *cfg, epr_err *err) {
+static int load_string(const char *text, const char *path, const char *const *overrides, int n_overrides,
+                       cfg_experiment *cfg, epr_err *err) {
     memset(cfg, 0, sizeof *cfg);
     set_defaults(cfg);
     snprintf(cfg->path, sizeof cfg->path, "%s", path);
@@ -748,6 +748,13 @@ int cfg_load_string(const char *text, const char *path, const char *const *overr
     }
     int vrc = validate(cfg, err);
     return vrc ? vrc : validate_baseline(cfg, err);
+}
+
+int cfg_load_string(const char *text, const char *path, const char *const *overrides, int n_overrides,
+                    cfg_experiment *cfg, epr_err *err) {
+    int rc = load_string(text, path, overrides, n_overrides, cfg, err);
+    if (rc) cfg_free(cfg); /* a refused experiment holds nothing */
+    return rc;
 }
 
 /* The next line of *s that is not a device override; NULL at the end. */

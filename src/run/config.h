@@ -120,7 +120,8 @@ float cfg_group_prune(const cfg_experiment *cfg, int g, int *own);
 
 /* Defaults, then the file, then each override "section.key=value" in turn.
  * When [data] root is not given, data_root is $EPR_DATA_ROOT, else
- * <source dir>/data (EPR_SOURCE_DIR). */
+ * <source dir>/data (EPR_SOURCE_DIR).  On failure cfg holds nothing to free
+ * (cfg_free is still safe). */
 int cfg_load(const char *path, const char *const *overrides, int n_overrides,
              cfg_experiment *cfg, epr_err *err);
 /* Parse from memory (tests; `path` names it in messages). */

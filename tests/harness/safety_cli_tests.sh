@@ -155,7 +155,7 @@ lock)
   tiny_dense_ini "$work/data" 100000000 0 100000 false | sed 's/^log_every = 10$/log_every = 100000/' > long.ini
   "$epr" train long.ini --out L --quiet > first.log 2>&1 &
   pid=$!
-  for _ in $(seq 100); do [ -s L/run.lock ] && break; sleep 0.1; done
+  for _ in $(seq 600); do [ -s L/run.lock ] && break; sleep 0.1; done # 60 s: a loaded box under ASan starts slowly
   [ -s L/run.lock ] || fail "no L/run.lock while training"
   read -r owner _ < L/run.lock
   [ "$owner" = "$pid" ] || fail "L/run.lock names pid $owner, the run is $pid"
