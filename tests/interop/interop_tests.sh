@@ -23,8 +23,8 @@
 #              batchnorm_affine = true, init = ... -> one step (lr 1e-9) on
 #              synthetic CIFAR -> export -> load_state_dict(strict=True) into
 #              the torch module, weights unchanged
-#   roundtrip  LeNet5-Caffe trained 150 steps in PyTorch -> pt_to_init ->
-#              `init =` -> EPR training 150 steps -> model.epr -> eprfile ->
+#   roundtrip  LeNet5-Caffe trained 100 steps in PyTorch -> pt_to_init ->
+#              `init =` -> EPR training 100 steps -> model.epr -> eprfile ->
 #              PyTorch predictions identical to `epr eval`'s
 set -euo pipefail
 case_name=$1 epr=$(cd "$(dirname "$2")" && pwd)/$(basename "$2") repo=$3 work=$4/$1
@@ -189,10 +189,10 @@ INI
   expect_in "20 in the file unused: bn1.weight, layer1_0_bn1.weight" nogamma.log
   ;;
 roundtrip)
-  $PY "$repo/bench/torch_lenet5.py" train --data "$root/mnist10k" --steps 150 -o l5.pt
+  $PY "$repo/bench/torch_lenet5.py" train --data "$root/mnist10k" --steps 100 -o l5.pt
   $PY "$repo/python/pt_to_init.py" l5.pt -o l5.npz
-  "$epr" train "$repo/experiments/lenet5-caffe_mnist10k.ini" --set model.init=l5.npz --set train.steps=150 \
-    --set train.eval_every=0 --set train.checkpoint_every=150 --quiet --out rt
+  "$epr" train "$repo/experiments/lenet5-caffe_mnist10k.ini" --set model.init=l5.npz --set train.steps=100 \
+    --set train.eval_every=0 --set train.checkpoint_every=100 --quiet --out rt
   "$epr" eval rt/model.epr --data mnist10k --data-root "$root" --predictions eval.txt | tee eval.log
   $PY "$repo/bench/torch_lenet5.py" predict rt/model.epr --data "$root/mnist10k" -o torch.txt | tee torch.log
   cmp eval.txt torch.txt || fail "PyTorch predictions differ from epr eval's"
