@@ -5,7 +5,7 @@
 # the round trip also needs torch).
 #   interop_tests.sh CASE EPR_BINARY REPO WORKDIR
 # Cases:
-#   export     LeNet300-100 and LeNet5-Caffe EPR runs of 40 steps: `epr export`
+#   export     LeNet300-100 and LeNet5-Caffe EPR runs of 20 steps: `epr export`
 #              of model.epr to .npz and .safetensors; a NumPy forward pass over
 #              the exported tensors (and over eprfile.read) predicts what
 #              `epr eval --predictions` does; `epr export RUN.h5 --quantised`
@@ -44,7 +44,7 @@ rm -rf "$work"; mkdir -p "$work"; cd "$work"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export EPR_CODEC_LIB=${EPR_CODEC_LIB:-$(dirname "$epr")/libepr-codec.so} PYTHONPATH=$repo/python
 CHECK=$repo/tests/interop/check_interop.py
-TINY=(--set train.steps=40 --set train.log_every=20 --set train.eval_every=0 --set train.checkpoint_every=40 --quiet)
+TINY=(--set train.steps=20 --set train.log_every=10 --set train.eval_every=0 --set train.checkpoint_every=20 --quiet)
 fail() { echo "FAIL: $*" >&2; exit 1; }
 expect_status() {
   local want=$1 log=$2; shift 2
@@ -55,7 +55,7 @@ expect_in() { grep -qF -- "$1" "$2" || { cat "$2"; fail "'$1' not in $2"; }; }
 
 case $case_name in
 export)
-  # export_net EXPERIMENT DIR: train 40 steps, eval, export every way, check
+  # export_net EXPERIMENT DIR: train 20 steps, eval, export every way, check
   export_net() {
     local net=$2
     "$epr" train "$1" "${TINY[@]}" --out "$net"
@@ -82,7 +82,7 @@ layers = conv name=c1 out=6 k=5 bias=0
   maxpool k=2
   dense name=fc out=10
 [train]
-steps = 40
+steps = 20
 [epr]
 enabled = true
 lambda = 3e-6
