@@ -13,7 +13,7 @@ arrive as EprError with its message (which names the file and what is wrong).
 
 The library is found through $EPR_CODEC_LIB (a path to libepr-codec.so),
 else next to this package in ../../build/ (a source tree's build), else by
-the system's loader (an installed libepr-codec).  See python/README.md.
+the system's loader (an installed libepr-codec).  See python/eprfile/README.md.
 """
 import ctypes
 import ctypes.util

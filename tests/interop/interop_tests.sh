@@ -5,7 +5,7 @@
 # the round trip also needs torch).
 #   interop_tests.sh CASE EPR_BINARY REPO WORKDIR
 # Cases:
-#   export     LeNet300-100 and LeNet5-Caffe EPR runs of 40 steps: `epr export`
+#   export     LeNet300-100 and LeNet5-Caffe EPR runs of 20 steps: `epr export`
 #              of model.epr to .npz and .safetensors; a NumPy forward pass over
 #              the exported tensors (and over eprfile.read) predicts what
 #              `epr eval --predictions` does; `epr export RUN.h5 --quantised`
@@ -23,8 +23,8 @@
 #              batchnorm_affine = true, init = ... -> one step (lr 1e-9) on
 #              synthetic CIFAR -> export -> load_state_dict(strict=True) into
 #              the torch module, weights unchanged
-#   roundtrip  LeNet5-Caffe trained 150 steps in PyTorch -> pt_to_init ->
-#              `init =` -> EPR training 150 steps -> model.epr -> eprfile ->
+#   roundtrip  LeNet5-Caffe trained 100 steps in PyTorch -> pt_to_init ->
+#              `init =` -> EPR training 100 steps -> model.epr -> eprfile ->
 #              PyTorch predictions identical to `epr eval`'s
 set -euo pipefail
 case_name=$1 epr=$(cd "$(dirname "$2")" && pwd)/$(basename "$2") repo=$3 work=$4/$1
@@ -44,7 +44,7 @@ rm -rf "$work"; mkdir -p "$work"; cd "$work"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export EPR_CODEC_LIB=${EPR_CODEC_LIB:-$(dirname "$epr")/libepr-codec.so} PYTHONPATH=$repo/python
 CHECK=$repo/tests/interop/check_interop.py
-TINY=(--set train.steps=40 --set train.log_every=20 --set train.eval_every=0 --set train.checkpoint_every=40 --quiet)
+TINY=(--set train.steps=20 --set train.log_every=10 --set train.eval_every=0 --set train.checkpoint_every=20 --quiet)
 fail() { echo "FAIL: $*" >&2; exit 1; }
 expect_status() {
   local want=$1 log=$2; shift 2
@@ -55,7 +55,7 @@ expect_in() { grep -qF -- "$1" "$2" || { cat "$2"; fail "'$1' not in $2"; }; }
 
 case $case_name in
 export)
-  # export_net EXPERIMENT DIR: train 40 steps, eval, export every way, check
+  # export_net EXPERIMENT DIR: train 20 steps, eval, export every way, check
   export_net() {
     local net=$2
     "$epr" train "$1" "${TINY[@]}" --out "$net"
@@ -82,7 +82,7 @@ layers = conv name=c1 out=6 k=5 bias=0
   maxpool k=2
   dense name=fc out=10
 [train]
-steps = 40
+steps = 20
 [epr]
 enabled = true
 lambda = 3e-6
@@ -189,10 +189,10 @@ INI
   expect_in "20 in the file unused: bn1.weight, layer1_0_bn1.weight" nogamma.log
   ;;
 roundtrip)
-  $PY "$repo/bench/torch_lenet5.py" train --data "$root/mnist10k" --steps 150 -o l5.pt
+  $PY "$repo/bench/torch_lenet5.py" train --data "$root/mnist10k" --steps 100 -o l5.pt
   $PY "$repo/python/pt_to_init.py" l5.pt -o l5.npz
-  "$epr" train "$repo/experiments/lenet5-caffe_mnist10k.ini" --set model.init=l5.npz --set train.steps=150 \
-    --set train.eval_every=0 --set train.checkpoint_every=150 --quiet --out rt
+  "$epr" train "$repo/experiments/lenet5-caffe_mnist10k.ini" --set model.init=l5.npz --set train.steps=100 \
+    --set train.eval_every=0 --set train.checkpoint_every=100 --quiet --out rt
   "$epr" eval rt/model.epr --data mnist10k --data-root "$root" --predictions eval.txt | tee eval.log
   $PY "$repo/bench/torch_lenet5.py" predict rt/model.epr --data "$root/mnist10k" -o torch.txt | tee torch.log
   cmp eval.txt torch.txt || fail "PyTorch predictions differ from epr eval's"
