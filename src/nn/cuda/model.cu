@@ -107,6 +107,12 @@ out:
 
 extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_model **out, epr_err *err) {
     *out = NULL;
+    /* Batch norm with a learnable gamma (`batchnorm affine=1`, issue 16)
+     * has no device kernels yet: refused, not run with gamma = 1. */
+    for (int i = 0; i < host->n_layers; i++)
+        RETURN_ERROR_IF(host->layers[i].op == NN_BATCHNORM && host->layers[i].affine, err, EPR_EUNSUP,
+                        "layer %d (batchnorm affine=1): a learnable gamma runs on the CPU only (train.device = cpu)",
+                        i + 1);
     nn_cuda_model *m = (nn_cuda_model *)calloc(1, sizeof *m);
     RETURN_ERROR_IF(!m, err, EPR_ENOMEM, "out of memory");
     m->c = c;
