@@ -60,6 +60,7 @@
 #include "epr/epr_model.h"
 #include "epr/epr_model_internal.h"
 #include "nn/cuda/nn_cuda.h"
+#include "gpu_test_util.h"
 #include "nn/nn.h"
 #include "run/config.h"
 #include "run/experiment.h"
@@ -472,16 +473,8 @@ static void test_plain(void **state) {
 }
 
 int main(void) {
-    epr_err err = {0};
-    int rc = nn_cuda_open(0, &G, &err);
-    if (rc == NN_CUDA_ENODEV) {
-        printf("test_gpu_epr: skipped: %s\n", err.msg);
-        return 77;
-    }
-    if (rc) {
-        fprintf(stderr, "test_gpu_epr: %s\n", err.msg);
-        return 1;
-    }
+    int rc = gpu_test_open("test_gpu_epr", &G);
+    if (rc) return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kinds),  cmocka_unit_test(test_affine_ell2), cmocka_unit_test(test_plain),
         cmocka_unit_test(test_lenet5), cmocka_unit_test(test_lenet5_dft),  cmocka_unit_test(test_resnet20),

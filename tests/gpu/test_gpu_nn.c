@@ -41,6 +41,7 @@
 
 #include "common/rng.h"
 #include "nn/cuda/nn_cuda.h"
+#include "gpu_test_util.h"
 #include "nn/nn_internal.h"
 
 static nn_cuda *G;
@@ -474,16 +475,8 @@ static void test_optimizers(void **st) {
 }
 
 int main(void) {
-    epr_err err = {0};
-    int rc = nn_cuda_open(0, &G, &err);
-    if (rc == NN_CUDA_ENODEV) {
-        printf("test_gpu_nn: skipped: %s\n", err.msg);
-        return 77;
-    }
-    if (rc) {
-        fprintf(stderr, "test_gpu_nn: %s\n", err.msg);
-        return 1;
-    }
+    int rc = gpu_test_open("test_gpu_nn", &G);
+    if (rc) return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense),  cmocka_unit_test(test_conv),          cmocka_unit_test(test_conv_chunked),
         cmocka_unit_test(test_pools),  cmocka_unit_test(test_relu_flatten),  cmocka_unit_test(test_batchnorm),
