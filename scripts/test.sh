@@ -48,7 +48,7 @@ if [ -n "$nvcc" ]; then
   t0=$(date +%s)
   cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DEPR_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc" "${host[@]}" >/dev/null
   # Only what the GPU tests need (the CPU tests were built and run above).
-  gpu_targets=(bench_gpu_nn)
+  gpu_targets=(epr bench_train bench_gpu_nn bench_gpu_epr)
   for t in tests/gpu/test_*.c; do gpu_targets+=("$(basename "$t" .c)"); done
   cmake --build build-cuda -j"$jobs" --target "${gpu_targets[@]}"
   echo "== tests (CUDA: ctest -L gpu; they skip without a GPU; build took $(( $(date +%s) - t0 )) s) =="
