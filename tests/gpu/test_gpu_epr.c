@@ -84,17 +84,9 @@ static int failures;
 /* max |gpu - cpu| / max |cpu| <= tol (tol < 0: relative L2 <= -tol).  Also
  * reports the relative L2 error and how many elements are bitwise equal. */
 static void cmp(const char *model, const char *what, const float *gpu, const float *cpu, size_t n, double tol) {
-    double dmax = 0, cmax = 0, d2 = 0, c2 = 0;
-    size_t worst = 0, same = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)gpu[i] - cpu[i]);
-        if (d > dmax) dmax = d, worst = i;
-        if (fabs(cpu[i]) > cmax) cmax = fabs(cpu[i]);
-        d2 += d * d;
-        c2 += (double)cpu[i] * cpu[i];
-        same += memcmp(gpu + i, cpu + i, sizeof(float)) == 0;
-    }
-    const double emax = cmax > 0 ? dmax / cmax : dmax, el2 = c2 > 0 ? sqrt(d2 / c2) : sqrt(d2);
+    const gpu_diff df = gpu_test_diff(gpu, cpu, n, 0);
+    const double emax = df.emax, el2 = df.el2;
+    const size_t worst = df.worst, same = df.same;
     const int bad = tol >= 0 ? !(emax <= tol) : !(el2 <= -tol);
     fprintf(stderr, "  %-10s %-30.30s n=%-8zu max %.2e relL2 %.2e bitwise %5.1f%% (tol %s %.0e)%s\n", model, what, n,
             emax, el2, n ? 100.0 * (double)same / (double)n : 100.0, tol >= 0 ? "max" : "L2", fabs(tol),

@@ -62,22 +62,12 @@ typedef struct {
  * error relative to max |cpu| and the relative L2 error. */
 static int compare(const cmp_case *cc, const char *what, const float *gpu, const float *cpu, size_t n, double tol,
                    double floor, int quiet, int *bitwise) {
-    double dmax = 0, cmax = 0, d2 = 0, c2 = 0;
-    size_t worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)gpu[i] - cpu[i]);
-        if (d > dmax) dmax = d, worst = i;
-        if (fabs(cpu[i]) > cmax) cmax = fabs(cpu[i]);
-        d2 += d * d;
-        c2 += (double)cpu[i] * cpu[i];
-    }
-    if (bitwise && memcmp(gpu, cpu, sizeof(float) * n)) *bitwise = 0;
-    /* floor: the scale below which differences are rounding noise (a
-     * gradient that is zero in exact arithmetic, e.g. a bias before batch
-     * norm, is noise on both sides). */
-    if (cmax < floor) cmax = floor;
-    if (c2 < floor * floor * (double)n) c2 = floor * floor * (double)n;
-    const double emax = cmax > 0 ? dmax / cmax : dmax, el2 = c2 > 0 ? sqrt(d2 / c2) : sqrt(d2);
+    /* floor: a gradient that is zero in exact arithmetic (e.g. a bias
+     * before batch norm) is rounding noise on both sides. */
+    const gpu_diff df = gpu_test_diff(gpu, cpu, n, floor);
+    if (bitwise && df.same != n) *bitwise = 0;
+    const double emax = df.emax, el2 = df.el2;
+    const size_t worst = df.worst;
     const double e = cc->model ? el2 : emax;
     const int bad = !(e <= tol);
     if (bad || !quiet)
