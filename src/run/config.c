@@ -58,6 +58,7 @@ const key_def CFG_KEYS[] = {
     {"train", "checkpoint_every", K_LONG, F(checkpoint_every), "1000", "steps between checkpoints"},
     {"train", "threads", K_INT, F(threads), "1", "OpenBLAS threads per rank"},
     {"train", "device", K_STR, F(device), "cpu", "cpu | cuda: where the step runs (cuda: one GPU per rank, node-local rank mod the node's GPU count; needs a build with -DEPR_CUDA=ON; docs/gpu.md)"},
+    {"train", "tf32", K_BOOL, F(tf32), "false", "device = cuda only: cuBLAS may round matrix products' inputs to TF32 on tensor cores (as PyTorch's cuDNN convolutions do by default): faster, about 1e-3 relative error per product; off, the GPU computes in FP32 as the CPU does"},
     {"epr", "enabled", K_BOOL, F(epr_enabled), "false", "train with entropy-penalized reparameterization"},
     {"epr", "lambda", K_DOUBLE, F(lambda), "1e-6", "rate weight: loss = mean CE (nats) + lambda * rate_bits"},
     {"epr", "decoder_lr", K_FLOAT, F(decoder_lr), "1e-3", "with optimizer = sgd: Adam learning rate of the decoder parameters (their gradients sum over whole tensors)"},

@@ -78,6 +78,7 @@ typedef struct {
     long log_every, eval_every, checkpoint_every;
     int threads;
     char device[16];          /* cpu | cuda (run/train_cuda.c; needs -DEPR_CUDA=ON) */
+    int tf32;                 /* device = cuda: cuBLAS TF32 tensor-core math (nn_cuda_set_tf32) */
 
     /* [epr] */
     int epr_enabled;

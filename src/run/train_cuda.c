@@ -307,6 +307,7 @@ int trainer_dev_create(trainer *t, epr_err *err) {
     d->holds[0] = d->holds[1] = -1;
     CHECK_STATUS(nn_cuda_open(device, &d->c, err));
     d->main = (cudaStream_t)nn_cuda_stream(d->c);
+    nn_cuda_set_tf32(d->c, t->cfg->tf32);
     struct cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, device) == cudaSuccess)
         snprintf(t->device_name, sizeof t->device_name, "cuda:%d (%.100s)", device, prop.name);
