@@ -14,7 +14,11 @@
 # finished are copied without their resume state (bench/slim_runs.py) to
 # OUTDIR/<table>.tgz (split into 15 MiB parts where larger); every log goes
 # to OUTDIR/logs.tgz.  TESTS=1 first starts test_gpu_nn, test_gpu_epr and
-# test_gpu_train (TF32 off) beside the queues.  Data: data/mnist10k and, for
+# test_gpu_train (TF32 off) beside the queues.  DONE=FILE skips the runs it
+# lists as TABLE/RUN (brought back by an earlier call).  MPS=1 starts the CUDA
+# MPS daemon first, so that the processes' kernels share the GPU at once
+# instead of taking turns (small networks are launch-bound: without it eight
+# LeNet runs side by side took as long as one after another).  Data: data/mnist10k and, for
 # Fashion-MNIST, data/fashion-mnist/*.gz carried (or .devcarry/*/fashion-mnist).
 # Back here: for f in OUTDIR/<table>.tgz*; cat them | tar -xz -C runs/  then
 # epr pareto runs/<table> (docs/sweeps.md "Sweeps on a GPU machine").
@@ -30,7 +34,17 @@ for d in "$R"/.devcarry/*/fashion-mnist; do
 done
 export LD_LIBRARY_PATH=$P/lib:${LD_LIBRARY_PATH:-} OPENBLAS_NUM_THREADS=1 EPR_DATA_ROOT=$R/data
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export T0=$(date +%s) P O DEVICE=${DEVICE:-cuda} DEADLINE=${DEADLINE:-480} HARD=${HARD:-560}
+if [ "${MPS:-0}" = 1 ]; then
+    export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
+    mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+    if nvidia-cuda-mps-control -d; then
+        # a GPU test through MPS first; if it fails, without MPS
+        if timeout 60 "$P/test_gpu_nn" > /tmp/mps-probe.log 2>&1; then echo "MPS daemon started (test_gpu_nn through it passed)"
+        else echo "test_gpu_nn failed through MPS: daemon stopped, runs take turns"; tail -3 /tmp/mps-probe.log
+             echo quit | nvidia-cuda-mps-control; MPS=0; fi
+    else echo "MPS daemon did not start: runs take turns on the GPU"; MPS=0; fi
+fi
+export DONE=${DONE:-/dev/null} T0=$(date +%s) P O DEVICE=${DEVICE:-cuda} DEADLINE=${DEADLINE:-480} HARD=${HARD:-560}
 echo "commit $(cat "$P/COMMIT" 2>/dev/null), $(date -u), $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null)"
 
 if [ "${TESTS:-0}" = 1 ]; then
@@ -48,7 +62,9 @@ run_one() {
     el=$(($(date +%s) - T0))
     [ "$el" -lt "$DEADLINE" ] || { echo "[$el s] $name #$k: not started (past $DEADLINE s)"; return 0; }
     mapfile -t args < <("$P/epr" sweep "$table" --out "$dir" --task "$k" --print-args 2>/dev/null) || return 0
-    local run=${args[-1]}; mkdir -p "$run"
+    local run=${args[-1]}
+    grep -qx "$name/$(basename "$run")" "$DONE" && { echo "[$el s] $name/$(basename "$run"): done earlier, skipped"; return 0; }
+    mkdir -p "$run"
     timeout -s USR1 -k 20 $((HARD - el)) "$P/epr" "${args[@]}" --set train.device="${DEVICE:-cuda}" > "$O/logs/${name}__$(basename "$run").log" 2>&1
     local rc=$?
     cp "$O/logs/${name}__$(basename "$run").log" "$run/train.log" 2>/dev/null
@@ -65,6 +81,7 @@ for q in "$@"; do
 done
 wait
 echo "===== all queues done at $(($(date +%s) - T0)) s; packing"
+[ "${MPS:-0}" = 1 ] && echo quit | nvidia-cuda-mps-control
 for d in "$O"/runs/*/; do
     name=$(basename "$d")
     "${PY:-python3}" "$R/bench/slim_runs.py" "$d" "$O/slim/$name" >> "$O/logs/slim.log" 2>&1
