@@ -2,7 +2,7 @@
  * file checked in full before anything touches the disk, then written to a
  * private temporary (attributes, datasets with their CRC-32, extensible
  * curves) and committed atomically (run/fsutil).  Error handling as in
- * h5run.c (h5run_internal.h).  May call: libc, POSIX, HDF5, zlib, run/fsutil. */
+ * h5run.c (h5run_internal.h).  May call: libc, POSIX, HDF5, run/fsutil. */
 #include <errno.h>
 #include <hdf5.h>
 #include <stdlib.h>
