@@ -13,9 +13,13 @@
  * differ go through t->dops (run/train_cuda.c, train_internal.h); the
  * learning rate and lambda of a step come from t->sched (schedule_at) on both paths.
  * Nothing in the loop allocates (but the two one-off [baseline] events:
- * pruning and weight sharing, prune.h).  Around it: checkpoints (checkpoint.c),
- * signals (SIGTERM/SIGINT/SIGHUP/SIGUSR1: finish the step, checkpoint, exit 75; fatal
- * signals: MPI_Abort with rank and step), and the final report. */
+ * pruning and weight sharing, prune.h).  Around it: the setup (train_setup.c),
+ * the run's loop, checkpoints and final report (train_run.c, checkpoint.c),
+ * signals (train_safety.c; SIGTERM/SIGINT/SIGHUP/SIGUSR1: finish the step,
+ * checkpoint, exit 75; fatal signals: MPI_Abort with rank and step).
+ * This file also owns the evaluation, EMA swap and exact rate "where the
+ * step runs" (train_internal.h).  May call: libc, MPI, nn, epr, run/prune,
+ * run/phi_hold, run/schedule, run/dataset. */
 #include "run/train.h"
 
 #include <math.h>
