@@ -194,6 +194,17 @@ static void summary_line(FILE *out, const char *run_file) {
     h5run_close(h);
 }
 
+/* Prints the command line of a child; with --dry-run that is all: frees
+ * it (argv, and args with sweep_args_free) and returns 1. */
+static int announce(const sweep_opts *o, FILE *log, char **argv, char **args) {
+    print_cmd(log, argv);
+    fflush(log);
+    if (!o->dry_run) return 0;
+    free(argv);
+    sweep_args_free(args);
+    return 1;
+}
+
 /* The baseline step of run r (complete): `EPR baseline` when its
  * baseline.post methods are not all in its baselines.h5.  Returns 0 when
  * nothing was missing or the step succeeded (*ran = 1 if it ran), 1 when it
@@ -225,13 +236,7 @@ static int baseline_step(const sweep_run *r, const sweep_opts *o, int k, int tot
     for (int j = 0; j < bargc; j++) argv[1 + j] = bargs[j];
     fprintf(log, "[%d/%d] %s: %s; baselines missing from baselines.h5: %s (elapsed %s)\n    ", k, total, r->name, when,
             missing, el);
-    print_cmd(log, argv);
-    fflush(log);
-    if (o->dry_run) {
-        free(argv);
-        sweep_args_free(bargs);
-        return 0;
-    }
+    if (announce(o, log, argv, bargs)) return 0;
     char log_path[1500];
     snprintf(log_path, sizeof log_path, "%s/%s/train.log", o->out_dir, r->name);
     epr_err se = {0};
@@ -383,13 +388,7 @@ static int run_train(const sweep_run *r, const sweep_opts *o, int k, sweep_state
     RETURN_ERROR_IF(!argv, err, EPR_ENOMEM, "out of memory");
     fprintf(log, "[%d/%d] %s: %s (elapsed %s)\n    ", k, total, r->name,
             st == SWEEP_STATE_PARTIAL ? "resuming from its checkpoint" : "starting", el0);
-    print_cmd(log, argv);
-    fflush(log);
-    if (o->dry_run) {
-        free(argv);
-        sweep_args_free(targs);
-        return 0;
-    }
+    if (announce(o, log, argv, targs)) return 0;
     char run_dir[1400], log_path[1500];
     snprintf(run_dir, sizeof run_dir, "%s/%s", o->out_dir, r->name);
     snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
