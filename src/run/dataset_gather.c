@@ -85,6 +85,18 @@ int dataset_gather_crop(const dataset *d, const uint32_t *idx, int n, float *x, 
 }
 
 
+/* Along one axis of a crop [start, start + len) scaled by s: where output
+ * pixel o samples (pixel centres aligned, half-pixel offsets, edges
+ * clamped): its two neighbours i0, i1 and the weight w of i1. */
+static void bilinear_src(int o, float s, int start, int len, int *i0, int *i1, float *w) {
+    float f = start + ((float)o + 0.5f) * s - 0.5f;
+    if (f < start) f = (float)start;
+    if (f > start + len - 1) f = (float)(start + len - 1);
+    *i0 = (int)f;
+    *i1 = *i0 + 1 < start + len ? *i0 + 1 : *i0;
+    *w = f - (float)*i0;
+}
+
 int dataset_gather_rrc_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, uint64_t seed, long step,
                             int position) {
     if (!d || n < 0 || (n > 0 && !idx) || step < 0 || position < 0) return EPR_EARG;
@@ -137,20 +149,14 @@ int dataset_gather_rrc_flip(const dataset *d, const uint32_t *idx, int n, float 
         for (int ch = 0; ch < d->c; ch++, q += op) {
             const uint8_t *p = img + (size_t)ch * sp;
             for (int oy = 0; oy < H; oy++) {
-                float fy = y0 + ((float)oy + 0.5f) * sy - 0.5f;
-                if (fy < y0) fy = (float)y0;
-                if (fy > y0 + cropH - 1) fy = (float)(y0 + cropH - 1);
-                int iy = (int)fy;
-                int iy1 = iy + 1 < y0 + cropH ? iy + 1 : iy;
-                float wy = fy - (float)iy;
+                int iy, iy1;
+                float wy;
+                bilinear_src(oy, sy, y0, cropH, &iy, &iy1, &wy);
                 const uint8_t *r0 = p + (size_t)iy * SW, *r1 = p + (size_t)iy1 * SW;
                 for (int ox = 0; ox < W; ox++) {
-                    float fx = x0 + ((float)ox + 0.5f) * sx - 0.5f;
-                    if (fx < x0) fx = (float)x0;
-                    if (fx > x0 + cw - 1) fx = (float)(x0 + cw - 1);
-                    int ix = (int)fx;
-                    int ix1 = ix + 1 < x0 + cw ? ix + 1 : ix;
-                    float wx = fx - (float)ix;
+                    int ix, ix1;
+                    float wx;
+                    bilinear_src(ox, sx, x0, cw, &ix, &ix1, &wx);
                     float top = (1.0f - wx) * lut[ch][r0[ix]] + wx * lut[ch][r0[ix1]];
                     float bot = (1.0f - wx) * lut[ch][r1[ix]] + wx * lut[ch][r1[ix1]];
                     q[(size_t)oy * W + (flip ? W - 1 - ox : ox)] = (1.0f - wy) * top + wy * bot;
