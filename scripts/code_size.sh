@@ -28,6 +28,7 @@ funcs=$(for f in $files; do
         # declaration, macro, typedef or initialiser
         start == 0 && /^[A-Za-z_][A-Za-z0-9_ \*]*\(/ && !/;[[:space:]]*$/ && !/^(typedef|return|extern)/ {
             start = NR; name = $0; sub(/\(.*/, "", name); k = split(name, w, /[ \*]+/); name = w[k]
+            if ($0 ~ /\{.*\}[[:space:]]*$/) { start = 0; next } # a one-line body
             if ($0 ~ /\{[[:space:]]*$/) inbody = 1
             next
         }

@@ -254,6 +254,119 @@ void epr_encode_report_free(epr_encode_report *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* Every group's decoder parameters and its columns' probability tables,
+ * after the header; dec_bytes[g]: the decoder bytes of group g. */
+static void write_groups(epr_wbuf *b, const epr_group_spec *groups, int n_groups, const enc_group *eg,
+                         size_t *dec_bytes, epr_size_parts *parts) {
+    for (int g = 0; g < n_groups; g++) {
+        const epr_group_spec *G = &groups[g];
+        size_t start = b->n;
+        int conv = G->decoder == EPR_DECODER_CONV_AFFINE;
+        int store = !conv || G->transform == EPR_TRANSFORM_IDENTITY ? EPR_STORE_NONE
+                    : G->transform == EPR_TRANSFORM_DFT            ? EPR_STORE_DFT
+                                                                   : EPR_STORE_EXPLICIT;
+        epr_put_u8(b, (uint32_t)G->decoder);
+        epr_put_u8(b, (uint32_t)store);
+        epr_put_u8(b, conv ? (uint32_t)G->transform : 0);
+        epr_put_u8(b, 0);
+        epr_put_u32(b, (uint32_t)G->ell);
+        if (store == EPR_STORE_DFT) {
+            epr_put_u16(b, (uint32_t)G->dft_h);
+            epr_put_u16(b, (uint32_t)G->dft_w);
+        }
+        if (G->decoder == EPR_DECODER_CODEBOOK) {
+            epr_put_u32(b, (uint32_t)G->codebook_size);
+            for (int j = 0; j < G->codebook_size; j++) epr_put_f32(b, G->codebook[j]);
+        } else {
+            for (int j = 0; j < G->ell; j++) epr_put_f32(b, G->scale[j]);
+            for (int j = 0; j < G->ell; j++) epr_put_f32(b, G->offset[j]);
+            if (store == EPR_STORE_EXPLICIT)
+                for (size_t j = 0; j < (size_t)G->ell * (size_t)G->ell; j++)
+                    epr_put_f32(b, G->transform_matrix[j]);
+        }
+        dec_bytes[g] = b->n - start;
+        parts->decoder += dec_bytes[g];
+        size_t tstart = b->n;
+        for (int c = 0; c < G->ell; c++)
+            epr_column_write(b, &eg[g].cols[c].t,
+                             G->density ? G->density + (size_t)c * EPR_DENSITY_PARAMS_PER_COLUMN
+                                        : NULL);
+        parts->tables += b->n - tstart;
+    }
+}
+
+/* Every tensor's index entry, then its bytes: raw float32 for an extra, the
+ * rANS stream of its group otherwise (coded_by_group[g] += its length). */
+static int write_tensors(epr_wbuf *b, const epr_tensor_spec *tensors, int n_tensors, enc_group *eg,
+                         size_t *coded_by_group, epr_size_parts *parts, epr_err *err) {
+    for (int i = 0; i < n_tensors; i++) {
+        const epr_tensor_spec *T = &tensors[i];
+        int64_t n = spec_elements(T);
+        size_t start = b->n, nlen = strlen(T->name);
+        epr_put_u16(b, (uint32_t)nlen);
+        epr_put_bytes(b, T->name, nlen);
+        epr_put_u8(b, (uint32_t)T->ndim);
+        for (int d = 0; d < T->ndim; d++) epr_put_u64(b, (uint64_t)T->shape[d]);
+        epr_put_u32(b, (uint32_t)(int32_t)T->group);
+        if (T->group < 0) {
+            epr_put_u64(b, 4 * (uint64_t)n);
+            parts->index += b->n - start;
+            for (int64_t e = 0; e < n; e++) epr_put_f32(b, T->raw[e]);
+            parts->extras += 4 * (size_t)n;
+        } else {
+            uint8_t *stream = NULL;
+            size_t len = 0;
+            CHECK_STATUS(code_tensor(&eg[T->group], T->phi, n, &stream, &len, err, T->name));
+            epr_put_u64(b, len);
+            parts->index += b->n - start;
+            epr_put_bytes(b, stream, len);
+            free(stream);
+            parts->coded += len;
+            coded_by_group[T->group] += len;
+        }
+    }
+    return EPR_OK;
+}
+
+/* The encoder's report of the file written (report.h): sizes by part, and
+ * per group and column what was chosen and what it cost.  A report whose
+ * allocation failed is left without groups (or columns). */
+static void fill_report(epr_encode_report *report, const epr_size_parts *parts, const enc_group *eg, int n_groups,
+                        const size_t *dec_bytes, const size_t *coded_by_group) {
+    double self_info = 0;
+    for (int g = 0; g < n_groups; g++)
+        for (int c = 0; c < eg[g].ell; c++) self_info += eg[g].cols[c].data_bits;
+    report->parts = *parts;
+    report->self_info_bits = self_info;
+    report->n_groups = n_groups;
+    report->groups = (epr_group_report *)calloc((size_t)(n_groups ? n_groups : 1), sizeof *report->groups);
+    for (int g = 0; report->groups && g < n_groups; g++) {
+        epr_group_report *R = &report->groups[g];
+        R->ell = eg[g].ell;
+        R->n_params = eg[g].n_params;
+        R->decoder_bytes = dec_bytes[g];
+        R->coded_bytes = coded_by_group[g];
+        R->columns = (epr_column_report *)calloc((size_t)R->ell, sizeof *R->columns);
+        for (int c = 0; c < R->ell; c++) {
+            const epr_column_choice *ch = &eg[g].cols[c];
+            R->table_bytes += ch->table_bytes;
+            if (!R->columns) continue;
+            epr_column_report *C = &R->columns[c];
+            C->table_kind = ch->t.kind;
+            C->precision = (int)ch->t.p;
+            C->min = ch->t.min;
+            C->max = (int32_t)(ch->t.min + (int64_t)ch->t.K - 1);
+            C->table_bytes = ch->table_bytes;
+            C->coded_bits = ch->data_bits;
+            C->histogram_bits = ch->hist_total_bits;
+            C->density_bits = ch->dens_total_bits;
+        }
+        R->bits_per_param =
+            R->n_params ? 8.0 * (double)(R->decoder_bytes + R->table_bytes + R->coded_bytes) / (double)R->n_params
+                        : 0.0;
+    }
+}
+
 int epr_encode(const char *arch, size_t arch_len, const epr_group_spec *groups, int n_groups,
                const epr_tensor_spec *tensors, int n_tensors, void **out, size_t *out_size,
                epr_encode_report *report, epr_err *err) {
@@ -267,11 +380,14 @@ int epr_encode(const char *arch, size_t arch_len, const epr_group_spec *groups, 
     int rc = EPR_OK;
     epr_wbuf b = {0};
     epr_size_parts parts = {0};
-    enc_group *eg = (enc_group *)calloc((size_t)(n_groups ? n_groups : 1), sizeof *eg);
-    size_t *coded_by_group = (size_t *)calloc((size_t)(n_groups ? n_groups : 1), sizeof(size_t));
-    if (!eg || !coded_by_group) { /* either may have succeeded */
+    size_t ng = (size_t)(n_groups ? n_groups : 1);
+    enc_group *eg = (enc_group *)calloc(ng, sizeof *eg);
+    size_t *coded_by_group = (size_t *)calloc(ng, sizeof(size_t));
+    size_t *dec_bytes = (size_t *)calloc(ng, sizeof(size_t));
+    if (!eg || !coded_by_group || !dec_bytes) { /* any may have succeeded */
         free(eg);
         free(coded_by_group);
+        free(dec_bytes);
         return epr_fail(err, EPR_ENOMEM, "epr_encode: out of memory");
     }
     for (int g = 0; g < n_groups && !rc; g++)
@@ -287,124 +403,17 @@ int epr_encode(const char *arch, size_t arch_len, const epr_group_spec *groups, 
     epr_put_u32(&b, (uint32_t)arch_len);
     epr_put_bytes(&b, arch, arch_len);
     parts.arch = b.n - parts.header;
-
-    size_t *dec_bytes = (size_t *)calloc((size_t)(n_groups ? n_groups : 1), sizeof(size_t));
-    if (!dec_bytes) {
-        rc = epr_fail(err, EPR_ENOMEM, "epr_encode: out of memory");
-        goto fail;
-    }
-    for (int g = 0; g < n_groups; g++) {
-        const epr_group_spec *G = &groups[g];
-        size_t start = b.n;
-        int conv = G->decoder == EPR_DECODER_CONV_AFFINE;
-        int store = !conv || G->transform == EPR_TRANSFORM_IDENTITY ? EPR_STORE_NONE
-                    : G->transform == EPR_TRANSFORM_DFT            ? EPR_STORE_DFT
-                                                                   : EPR_STORE_EXPLICIT;
-        epr_put_u8(&b, (uint32_t)G->decoder);
-        epr_put_u8(&b, (uint32_t)store);
-        epr_put_u8(&b, conv ? (uint32_t)G->transform : 0);
-        epr_put_u8(&b, 0);
-        epr_put_u32(&b, (uint32_t)G->ell);
-        if (store == EPR_STORE_DFT) {
-            epr_put_u16(&b, (uint32_t)G->dft_h);
-            epr_put_u16(&b, (uint32_t)G->dft_w);
-        }
-        if (G->decoder == EPR_DECODER_CODEBOOK) {
-            epr_put_u32(&b, (uint32_t)G->codebook_size);
-            for (int j = 0; j < G->codebook_size; j++) epr_put_f32(&b, G->codebook[j]);
-        } else {
-            for (int j = 0; j < G->ell; j++) epr_put_f32(&b, G->scale[j]);
-            for (int j = 0; j < G->ell; j++) epr_put_f32(&b, G->offset[j]);
-            if (store == EPR_STORE_EXPLICIT)
-                for (size_t j = 0; j < (size_t)G->ell * (size_t)G->ell; j++)
-                    epr_put_f32(&b, G->transform_matrix[j]);
-        }
-        dec_bytes[g] = b.n - start;
-        parts.decoder += dec_bytes[g];
-        size_t tstart = b.n;
-        for (int c = 0; c < G->ell; c++)
-            epr_column_write(&b, &eg[g].cols[c].t,
-                             G->density ? G->density + (size_t)c * EPR_DENSITY_PARAMS_PER_COLUMN
-                                        : NULL);
-        parts.tables += b.n - tstart;
-    }
-
-    double self_info = 0;
-    for (int i = 0; i < n_tensors && !rc; i++) {
-        const epr_tensor_spec *T = &tensors[i];
-        int64_t n = spec_elements(T);
-        size_t start = b.n, nlen = strlen(T->name);
-        epr_put_u16(&b, (uint32_t)nlen);
-        epr_put_bytes(&b, T->name, nlen);
-        epr_put_u8(&b, (uint32_t)T->ndim);
-        for (int d = 0; d < T->ndim; d++) epr_put_u64(&b, (uint64_t)T->shape[d]);
-        epr_put_u32(&b, (uint32_t)(int32_t)T->group);
-        if (T->group < 0) {
-            epr_put_u64(&b, 4 * (uint64_t)n);
-            parts.index += b.n - start;
-            for (int64_t e = 0; e < n; e++) epr_put_f32(&b, T->raw[e]);
-            parts.extras += 4 * (size_t)n;
-        } else {
-            uint8_t *stream = NULL;
-            size_t len = 0;
-            rc = code_tensor(&eg[T->group], T->phi, n, &stream, &len, err, T->name);
-            if (rc) break;
-            epr_put_u64(&b, len);
-            parts.index += b.n - start;
-            epr_put_bytes(&b, stream, len);
-            free(stream);
-            parts.coded += len;
-            coded_by_group[T->group] += len;
-        }
-    }
-    if (rc) {
-        free(dec_bytes);
-        goto fail;
-    }
+    write_groups(&b, groups, n_groups, eg, dec_bytes, &parts);
+    rc = write_tensors(&b, tensors, n_tensors, eg, coded_by_group, &parts, err);
+    if (rc) goto fail;
     if (!b.oom) epr_put_u32(&b, epr_crc32(b.p, b.n));
     parts.crc = EPR_CRC_BYTES;
     if (b.oom) {
-        free(dec_bytes);
         rc = epr_fail(err, EPR_ENOMEM, "epr_encode: out of memory");
         goto fail;
     }
     parts.total = b.n;
-
-    for (int g = 0; g < n_groups; g++)
-        for (int c = 0; c < eg[g].ell; c++) self_info += eg[g].cols[c].data_bits;
-    if (report) {
-        report->parts = parts;
-        report->self_info_bits = self_info;
-        report->n_groups = n_groups;
-        report->groups = (epr_group_report *)calloc((size_t)(n_groups ? n_groups : 1),
-                                                    sizeof *report->groups);
-        for (int g = 0; report->groups && g < n_groups; g++) {
-            epr_group_report *R = &report->groups[g];
-            R->ell = eg[g].ell;
-            R->n_params = eg[g].n_params;
-            R->decoder_bytes = dec_bytes[g];
-            R->coded_bytes = coded_by_group[g];
-            R->columns = (epr_column_report *)calloc((size_t)R->ell, sizeof *R->columns);
-            for (int c = 0; c < R->ell; c++) {
-                const epr_column_choice *ch = &eg[g].cols[c];
-                R->table_bytes += ch->table_bytes;
-                if (!R->columns) continue;
-                epr_column_report *C = &R->columns[c];
-                C->table_kind = ch->t.kind;
-                C->precision = (int)ch->t.p;
-                C->min = ch->t.min;
-                C->max = (int32_t)(ch->t.min + (int64_t)ch->t.K - 1);
-                C->table_bytes = ch->table_bytes;
-                C->coded_bits = ch->data_bits;
-                C->histogram_bits = ch->hist_total_bits;
-                C->density_bits = ch->dens_total_bits;
-            }
-            R->bits_per_param =
-                R->n_params ? 8.0 * (double)(R->decoder_bytes + R->table_bytes + R->coded_bytes) /
-                                  (double)R->n_params
-                            : 0.0;
-        }
-    }
+    if (report) fill_report(report, &parts, eg, n_groups, dec_bytes, coded_by_group);
     free(dec_bytes);
     free_groups(eg, n_groups);
     free(coded_by_group);
@@ -413,6 +422,7 @@ int epr_encode(const char *arch, size_t arch_len, const epr_group_spec *groups, 
     return EPR_OK;
 fail:
     free(b.p);
+    free(dec_bytes);
     free_groups(eg, n_groups);
     free(coded_by_group);
     return rc;

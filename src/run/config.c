@@ -1,8 +1,10 @@
-/* run/config.c — see config.h.  The key table below is the single
- * source of truth for keys, types, defaults and help text. */
+/* run/config.c — see config.h: parsing an experiment file (INI, through
+ * inih) and its --set overrides into a cfg_experiment by the key table
+ * (config_keys.c), with line numbers, continuation lines, duplicate and
+ * unknown keys refused; then the checks (config_check.c).  May call: libc,
+ * inih. */
 #include "run/config.h"
 #include "run/config_internal.h"
-#include "run/schedule.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,83 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/nn.h"
-#include "run/dataset.h"
-
-#define F(field) offsetof(cfg_experiment, field), sizeof(((cfg_experiment *)0)->field)
-
-const key_def CFG_KEYS[] = {
-    {"data", "set", K_STR, F(data_set), "mnist10k", "mnist10k | fashion-mnist | idx | cifar10 | pack"},
-    {"data", "root", K_STR, F(data_root), "", "where relative data paths are resolved (default $EPR_DATA_ROOT, else <source>/data)"},
-    {"data", "train_images", K_STR, F(train_images), "", "IDX images for set=idx (raw or .gz)"},
-    {"data", "train_labels", K_STR, F(train_labels), "", "IDX labels for set=idx"},
-    {"data", "test_images", K_STR, F(test_images), "", "IDX images for set=idx"},
-    {"data", "test_labels", K_STR, F(test_labels), "", "IDX labels for set=idx"},
-    {"data", "cifar_train", K_STR, F(cifar_train), "cifar-10-batches-bin/data_batch_1.bin,cifar-10-batches-bin/data_batch_2.bin,cifar-10-batches-bin/data_batch_3.bin,cifar-10-batches-bin/data_batch_4.bin,cifar-10-batches-bin/data_batch_5.bin", "comma-separated CIFAR-10 batch files for set=cifar10"},
-    {"data", "cifar_test", K_STR, F(cifar_test), "cifar-10-batches-bin/test_batch.bin", "CIFAR-10 test batch file(s)"},
-    {"data", "augment", K_STR, F(augment), "none", "training augmentation: none | crop-flip (4-pixel padded random crop + horizontal flip) | crop (the same crop, no flip) | rrc-flip (random-resized crop to `crop` + flip; set=pack)"},
-    {"data", "pad", K_INT, F(pad), "0", "zero border of P pixels around every image, train and test (28x28 -> 32x32 with 2), before normalisation and augmentation; recorded in the .epr so epr eval pads alike (not with set=pack)"},
-    {"data", "normalize", K_BOOL, F(normalize), "false", "normalise inputs per channel with the training set's mean and std"},
-    {"data", "train_pack", K_STR, F(train_pack), "imagenet/train.pack", "packed training images for set=pack (docs/imagenet-pack.md)"},
-    {"data", "test_pack", K_STR, F(test_pack), "imagenet/val.pack", "packed test images for set=pack"},
-    {"data", "validation", K_DOUBLE, F(validation), "0", "training images held out for validation (model choice at the end, validation curve): a count (e.g. 1000) or a fraction < 1 (e.g. 0.1); the same images for every seed (fixed split seed, docs/validation.md); 0 = none"},
-    {"data", "crop", K_INT, F(crop), "0", "set=pack: network input HxW (0 = the stored size); test images are centre-cropped"},
-    {"model", "name", K_STR, F(model_name), "lenet300-100", "built-in network (lenet300-100, lenet5-caffe, vgg16-cifar, resnet20-4, resnet18, resnet50) or custom"},
-    {"model", "layers", K_TEXT, 0, 0, "", "layer list for name=custom, one layer per (indented) line; see `epr train --help`"},
-    {"model", "batchnorm_affine", K_BOOL, F(bn_affine), "false", "give every batch norm of the network a learnable gamma (affine=1, tensor NAME.weight), as torchvision's, e.g. to start from a torchvision ResNet with init"},
-    {"model", "init", K_STR, F(model_init), "", "start from these weights: an .npz or .safetensors file of float32 tensors named as the network's (python/pt_to_init.py converts a PyTorch state_dict); a relative path is taken from the working directory"},
-    {"train", "steps", K_LONG, F(steps), "6000", "optimizer steps"},
-    {"train", "batch", K_INT, F(batch), "64", "global batch size (split across ranks)"},
-    {"train", "eval_batch", K_INT, F(eval_batch), "100", "batch size for evaluation (epr eval uses the same default)"},
-    {"train", "optimizer", K_STR, F(optimizer), "adam", "adam | sgd (momentum)"},
-    {"train", "lr", K_FLOAT, F(lr), "1e-3", "learning rate of the network parameters"},
-    {"train", "momentum", K_FLOAT, F(momentum), "0.9", "SGD momentum"},
-    {"train", "weight_decay", K_FLOAT, F(weight_decay), "0", "SGD weight decay (L2 on the whole network segment, latents included)"},
-    {"train", "beta1", K_FLOAT, F(beta1), "0.9", "Adam beta1"},
-    {"train", "beta2", K_FLOAT, F(beta2), "0.999", "Adam beta2"},
-    {"train", "adam_eps", K_FLOAT, F(adam_eps), "1e-8", "Adam epsilon"},
-    {"train", "lr_decay", K_FLOAT, F(lr_decay), "1", "learning-rate factor applied at each milestone"},
-    {"train", "lr_milestones", K_LIST_LONG, F(lr_milestones), "", "comma-separated steps where lr is multiplied by lr_decay"},
-    {"train", "lr_schedule", K_STR, F(lr_schedule), "step", "step (lr times lr_decay at each of lr_milestones; none: constant) | cosine (from lr down to lr_min at the last step, after the warm-up)"},
-    {"train", "warmup_steps", K_LONG, F(warmup_steps), "0", "linear learning-rate warm-up: lr*(t+1)/warmup_steps for the first steps"},
-    {"train", "lr_min", K_DOUBLE, F(lr_min), "0", "lr_schedule = cosine: the learning rate at the last step"},
-    {"train", "ema", K_FLOAT, F(ema), "0.999", "EMA decay of the network parameters (0 = no EMA)"},
-    {"train", "seed", K_U64, F(seed), "1", "seed of initialisation, shuffling and rate noise"},
-    {"train", "log_every", K_LONG, F(log_every), "100", "steps between progress lines"},
-    {"train", "eval_every", K_LONG, F(eval_every), "1000", "steps between test evaluations (0 = only at the end)"},
-    {"train", "checkpoint_every", K_LONG, F(checkpoint_every), "1000", "steps between checkpoints"},
-    {"train", "threads", K_INT, F(threads), "1", "OpenBLAS threads per rank"},
-    {"train", "device", K_STR, F(device), "cpu", "cpu | cuda: where the step runs (cuda: one GPU per rank, node-local rank mod the node's GPU count; needs a build with -DEPR_CUDA=ON; docs/gpu.md)"},
-    {"train", "tf32", K_BOOL, F(tf32), "false", "device = cuda only: cuBLAS may round matrix products' inputs to TF32 on tensor cores (as PyTorch's cuDNN convolutions do by default): faster, about 1e-3 relative error per product; off, the GPU computes in FP32 as the CPU does"},
-    {"epr", "enabled", K_BOOL, F(epr_enabled), "false", "train with entropy-penalized reparameterization"},
-    {"epr", "lambda", K_DOUBLE, F(lambda), "1e-6", "rate weight: loss = mean CE (nats) + lambda * rate_bits"},
-    {"epr", "decoder_lr", K_FLOAT, F(decoder_lr), "1e-3", "with optimizer = sgd: Adam learning rate of the decoder parameters (their gradients sum over whole tensors)"},
-    {"epr", "lambda_ramp_steps", K_LONG, F(lambda_ramp_steps), "0", "lambda rises linearly over the first steps: lambda*(lambda_start + (1-lambda_start)*t/lambda_ramp_steps)"},
-    {"epr", "lambda_start", K_DOUBLE, F(lambda_start), "0", "the lambda ramp's start, a fraction of lambda in [0, 1]"},
-    {"epr", "freeze_phi_steps", K_LONG, F(freeze_phi_steps), "0", "final phase: the last steps train with phi frozen (the EMA model's), only decoder parameters, uncompressed tensors (biases, batch norm) and batch-norm statistics change; densities and the rate stop"},
-    {"epr", "density_lr", K_FLOAT, F(density_lr), "1e-3", "Adam learning rate of the densities"},
-    {"epr", "uncompressed", K_STR, F(uncompressed), "", "comma-separated tensor names or patterns (e.g. *.bias) kept as float32 extras"},
-    {"baseline", "post", K_STR, F(baseline_post), "", "comma-separated post-training baselines written at the end of a plain run, each a file through the codec: float32, gzip, xz (of the float32 file), uniformN (N-bit uniform quantisation per group, N = 2..16, entropy-coded), kmeansN (k-means weight sharing, 2^N entries per group, entropy-coded), prune-kmeans (the codebook of a run with prune/kmeans_bits)"},
-    {"baseline", "prune", K_FLOAT, F(prune), "0", "fraction of each group's weights zeroed by magnitude at step prune_at, then fine-tuned with the mask (0 = no pruning; needs epr.enabled = false)"},
-    {"baseline", "prune_groups", K_STR, F(prune_groups), "", "per-group fractions that override prune, as Deep Compression prunes each layer at its own rate: comma-separated GROUP:FRACTION (e.g. fc3:0.7, bias:0)"},
-    {"baseline", "prune_at", K_LONG, F(prune_at), "0", "step at which pruning happens (1..steps-1)"},
-    {"baseline", "kmeans_bits", K_INT, F(kmeans_bits), "0", "weight sharing: at step kmeans_at each group's weights are clustered (1-D k-means, 2^bits entries, one of them 0 when pruning) and only the centroids train afterwards (0 = off)"},
-    {"baseline", "kmeans_at", K_LONG, F(kmeans_at), "0", "step at which weights are clustered (prune_at..steps-1)"},
-    {"epr", "table_precision", K_INT, F(table_precision), "16", "maximum bits of the coder's frequency tables (<= 16)"},
-};
-const int CFG_N_KEYS = (int)(sizeof CFG_KEYS / sizeof CFG_KEYS[0]);
 #define KEYS CFG_KEYS
 #define N_KEYS CFG_N_KEYS
-
-static const char *GROUP_KEYS[][2] = {
-    {"tensors", "comma-separated parameter tensors (e.g. fc1.weight, fc2.weight); long lists continue on indented lines"},
-    {"decoder", "affine (theta = s*phi + b) | conv-affine (theta_row = T (s . phi_row) + c)"},
-    {"transform", "identity | dft | random-orthogonal | learned (conv-affine only)"},
-    {"ell", "columns per sample row, one density each (1 for affine; kh*kw for 3x3 conv kernels)"},
-    {"kernel", "HxW of the spatial kernel for dft (default: square root of ell)"},
-    {"log_step", "initial log of the quantisation step s (default -4)"},
-};
-#define N_GROUP_KEYS ((int)(sizeof GROUP_KEYS / sizeof GROUP_KEYS[0]))
 
 /* A section header (key "") or a key line, where it was first given. */
 typedef struct {
@@ -456,241 +383,6 @@ static void set_defaults(cfg_experiment *cfg) {
         if (KEYS[i].type != K_TEXT) parse_value(&KEYS[i], KEYS[i].def, cfg, why, sizeof why);
 }
 
-int cfg_baseline_method_ok(const char *name) {
-    if (!strcmp(name, "float32") || !strcmp(name, "gzip") || !strcmp(name, "xz") || !strcmp(name, "prune-kmeans"))
-        return 1;
-    int lo, hi;
-    const char *d;
-    if (!strncmp(name, "uniform", 7)) d = name + 7, lo = 2, hi = 16;
-    else if (!strncmp(name, "kmeans", 6)) d = name + 6, lo = 1, hi = 16;
-    else return 0;
-    if (!*d || strlen(d) > 2 || !isdigit((unsigned char)d[0]) || (d[1] && !isdigit((unsigned char)d[1])) || d[0] == '0')
-        return 0;
-    int n = atoi(d);
-    return n >= lo && n <= hi;
-}
-
-/* Walks "name:fraction" entries of prune_groups; returns the entry count or
- * -1 with *bad set to the offending entry (copied into badbuf). */
-static int parse_prune_groups(const char *list, const char *want, float *frac, char *badbuf, size_t badcap) {
-    char buf[sizeof ((cfg_experiment *)0)->prune_groups];
-    snprintf(buf, sizeof buf, "%s", list);
-    int n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-        char *colon = strchr(tok, ':'), *end = NULL;
-        double v = colon ? strtod(colon + 1, &end) : 0;
-        if (!colon || colon == tok || end == colon + 1 || *end || !(v >= 0 && v < 1)) {
-            snprintf(badbuf, badcap, "%s", tok);
-            return -1;
-        }
-        *colon = 0;
-        if (want && !strcmp(tok, want)) *frac = (float)v;
-        n++;
-    }
-    return n;
-}
-
-float cfg_group_prune(const cfg_experiment *cfg, int g, int *own) {
-    float f = -1;
-    char bad[128];
-    parse_prune_groups(cfg->prune_groups, cfg->groups[g].name, &f, bad, sizeof bad);
-    if (own) *own = f >= 0;
-    return f >= 0 ? f : cfg->prune;
-}
-
-static int validate_baseline(cfg_experiment *cfg, epr_err *err) {
-    const char *p = cfg->path;
-    char bad[128];
-    RETURN_ERROR_IF(parse_prune_groups(cfg->prune_groups, NULL, NULL, bad, sizeof bad) < 0, err, EPR_EARG,
-                    "%s: [baseline] prune_groups: '%s' is not GROUP:FRACTION with a fraction in [0, 1)", p, bad);
-    {
-        char buf[sizeof cfg->prune_groups];
-        snprintf(buf, sizeof buf, "%s", cfg->prune_groups);
-        for (char *save = NULL, *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-            *strchr(tok, ':') = 0;
-            int found = 0;
-            for (int g = 0; g < cfg->n_groups; g++) found |= !strcmp(cfg->groups[g].name, tok);
-            RETURN_ERROR_IF(!found, err, EPR_EARG, "%s: [baseline] prune_groups: no group named '%s'", p, tok);
-            char key[80];
-            snprintf(key, sizeof key, "%s:", tok);
-            int entries = 0; /* occurrences of "name:" that start an entry (not the tail of a longer name) */
-            for (const char *at = strstr(cfg->prune_groups, key); at; at = strstr(at + 1, key))
-                entries += at == cfg->prune_groups || strchr(", \t", at[-1]) != NULL;
-            RETURN_ERROR_IF(entries > 1, err, EPR_EARG, "%s: [baseline] prune_groups: group '%s' is given twice", p,
-                            tok);
-        }
-    }
-    RETURN_ERROR_IF(cfg->prune_groups[0] && !(cfg->prune > 0), err, EPR_EARG,
-                    "%s: [baseline] prune_groups needs prune > 0 (the fraction of the groups it does not name)", p);
-    char list[sizeof cfg->baseline_post];
-    memcpy(list, cfg->baseline_post, sizeof list);
-    for (char *save = NULL, *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
-        RETURN_ERROR_IF(!cfg_baseline_method_ok(tok), err, EPR_EARG,
-                        "%s: [baseline] post: unknown method '%s' (float32, gzip, xz, uniform2..uniform16, kmeans1..kmeans16, prune-kmeans)",
-                        p, tok);
-    RETURN_ERROR_IF(!(cfg->prune >= 0 && cfg->prune < 1), err, EPR_EARG, "%s: [baseline] prune must be in [0, 1)", p);
-    RETURN_ERROR_IF(cfg->kmeans_bits < 0 || cfg->kmeans_bits > 16, err, EPR_EARG,
-                    "%s: [baseline] kmeans_bits must be in 0..16", p);
-    if (cfg->prune > 0) {
-        RETURN_ERROR_IF(cfg->prune_at < 1 || cfg->prune_at >= cfg->steps, err, EPR_EARG,
-                        "%s: [baseline] prune_at must be in 1..steps-1 (%ld) when prune > 0", p, cfg->steps - 1);
-    } else {
-        RETURN_ERROR_IF(cfg->prune_at, err, EPR_EARG, "%s: [baseline] prune_at is set but prune is 0", p);
-    }
-    if (cfg->kmeans_bits) {
-        RETURN_ERROR_IF(cfg->kmeans_at < 1 || cfg->kmeans_at >= cfg->steps, err, EPR_EARG,
-                        "%s: [baseline] kmeans_at must be in 1..steps-1 (%ld) when kmeans_bits > 0", p, cfg->steps - 1);
-        RETURN_ERROR_IF(cfg->prune > 0 && cfg->kmeans_at < cfg->prune_at, err, EPR_EARG,
-                        "%s: [baseline] kmeans_at (%ld) must not come before prune_at (%ld)", p, cfg->kmeans_at,
-                        cfg->prune_at);
-        RETURN_ERROR_IF(cfg->prune > 0 && cfg->kmeans_bits < 2, err, EPR_EARG,
-                        "%s: [baseline] kmeans_bits must be >= 2 with pruning (one entry is the 0 of pruned weights)", p);
-    } else {
-        RETURN_ERROR_IF(cfg->kmeans_at, err, EPR_EARG, "%s: [baseline] kmeans_at is set but kmeans_bits is 0", p);
-    }
-    RETURN_ERROR_IF((cfg->prune > 0 || cfg->kmeans_bits) && cfg->epr_enabled, err, EPR_EARG,
-                    "%s: [baseline] prune / kmeans_bits train a plain network: set epr.enabled = false", p);
-    RETURN_ERROR_IF((cfg->prune > 0 || cfg->kmeans_bits || cfg->baseline_post[0]) && !cfg->n_groups, err, EPR_EARG,
-                    "%s: [baseline] methods work on the experiment's parameter groups, and it has none", p);
-    return EPR_OK;
-}
-
-
-/* The layer spec with " affine=1" added to every batchnorm entry that does
- * not set affine ([model] batchnorm_affine).  Entries end at ';' or a
- * newline; the key goes before a '#' comment.  malloc'd, NULL when out of
- * memory. */
-static char *spec_bn_affine(const char *spec) {
-    size_t n = strlen(spec), entries = 1;
-    for (size_t i = 0; i < n; i++) entries += spec[i] == ';' || spec[i] == '\n';
-    char *out = malloc(n + 10 * entries + 1);
-    if (!out) return NULL;
-    size_t o = 0;
-    const char *p = spec;
-    for (;;) {
-        size_t len = strcspn(p, ";\n"), code = strcspn(p, "#;\n");
-        const char *q = p;
-        while (q < p + code && isspace((unsigned char)*q)) q++;
-        const int bn = !strncmp(q, "batchnorm", 9) && (q + 9 == p + code || isspace((unsigned char)q[9]));
-        int has = 0;
-        for (const char *k = q; bn && k + 7 <= p + code; k++) has |= !strncmp(k, "affine=", 7);
-        size_t end = code; /* the key goes after the entry's last token */
-        while (end > 0 && isspace((unsigned char)p[end - 1])) end--;
-        memcpy(out + o, p, end);
-        o += end;
-        if (bn && !has) {
-            memcpy(out + o, " affine=1", 9);
-            o += 9;
-        }
-        memcpy(out + o, p + end, len - end);
-        o += len - end;
-        if (!p[len]) break;
-        out[o++] = p[len];
-        p += len + 1;
-    }
-    out[o] = 0;
-    return out;
-}
-
-static int validate(cfg_experiment *cfg, epr_err *err) {
-    const char *p = cfg->path;
-    RETURN_ERROR_IF(strcmp(cfg->data_set, "mnist10k") && strcmp(cfg->data_set, "fashion-mnist") &&
-                        strcmp(cfg->data_set, "idx") && strcmp(cfg->data_set, "cifar10") &&
-                        strcmp(cfg->data_set, "pack"),
-                    err, EPR_EARG, "%s: [data] set: unknown data set '%s' (mnist10k | fashion-mnist | idx | cifar10 | pack)",
-                    p, cfg->data_set);
-    RETURN_ERROR_IF(strcmp(cfg->augment, "none") && strcmp(cfg->augment, "crop-flip") && strcmp(cfg->augment, "crop") &&
-                        strcmp(cfg->augment, "rrc-flip"),
-                    err, EPR_EARG, "%s: [data] augment: unknown '%s' (none | crop-flip | crop | rrc-flip)", p,
-                    cfg->augment);
-    RETURN_ERROR_IF(cfg->pad < 0 || cfg->pad > DATASET_MAX_PAD, err, EPR_EARG, "%s: [data] pad must be in 0..%d", p,
-                    DATASET_MAX_PAD);
-    RETURN_ERROR_IF(cfg->pad && !strcmp(cfg->data_set, "pack"), err, EPR_EARG,
-                    "%s: [data] pad does not apply to set = pack (use crop)", p);
-    RETURN_ERROR_IF(!strcmp(cfg->augment, "rrc-flip") && strcmp(cfg->data_set, "pack"), err, EPR_EARG,
-                    "%s: [data] augment = rrc-flip needs set = pack", p);
-    RETURN_ERROR_IF(cfg->crop && strcmp(cfg->data_set, "pack"), err, EPR_EARG, "%s: [data] crop needs set = pack", p);
-    RETURN_ERROR_IF(cfg->crop > 4096, err, EPR_EARG, "%s: [data] crop must be in 0..4096", p);
-    RETURN_ERROR_IF(!(cfg->validation >= 0) || (cfg->validation >= 1 && cfg->validation != floor(cfg->validation)) ||
-                        cfg->validation > 1e9,
-                    err, EPR_EARG, "%s: [data] validation must be 0, a fraction in (0, 1) or a whole number of images",
-                    p);
-    RETURN_ERROR_IF(cfg->validation > 0 && !strcmp(cfg->data_set, "pack"), err, EPR_EARG,
-                    "%s: [data] validation is not available for set = pack", p);
-    if (!strcmp(cfg->data_set, "idx"))
-        RETURN_ERROR_IF(!cfg->train_images[0] || !cfg->train_labels[0] || !cfg->test_images[0] ||
-                            !cfg->test_labels[0],
-                        err, EPR_EARG, "%s: [data] set=idx needs train_images, train_labels, test_images, test_labels",
-                        p);
-    if (!strcmp(cfg->model_name, "custom")) {
-        RETURN_ERROR_IF(!cfg->layers, err, EPR_EARG, "%s: [model] name=custom needs a layers list", p);
-    } else {
-        const char *spec = nn_builtin_spec(cfg->model_name);
-        RETURN_ERROR_IF(!spec, err, EPR_EARG, "%s: [model] name: unknown network '%s' (built-in: lenet300-100, lenet5-caffe, vgg16-cifar, resnet20-4, resnet18, resnet50; or custom)",
-                        p, cfg->model_name);
-        RETURN_ERROR_IF(cfg->layers, err, EPR_EARG, "%s: [model] layers is given, so name must be 'custom' (not '%s')", p,
-                        cfg->model_name);
-        cfg->layers = strdup(spec);
-        RETURN_ERROR_IF(!cfg->layers, err, EPR_ENOMEM, "out of memory");
-    }
-    if (cfg->bn_affine) {
-        char *t = spec_bn_affine(cfg->layers);
-        RETURN_ERROR_IF(!t, err, EPR_ENOMEM, "out of memory");
-        free(cfg->layers);
-        cfg->layers = t;
-    }
-    RETURN_ERROR_IF(cfg->steps < 1, err, EPR_EARG, "%s: [train] steps must be >= 1", p);
-    RETURN_ERROR_IF(cfg->batch < 1 || cfg->batch > 65536, err, EPR_EARG, "%s: [train] batch must be in 1..65536", p);
-    RETURN_ERROR_IF(cfg->eval_batch < 1 || cfg->eval_batch > 65536, err, EPR_EARG,
-                    "%s: [train] eval_batch must be in 1..65536", p);
-    RETURN_ERROR_IF(strcmp(cfg->optimizer, "adam") && strcmp(cfg->optimizer, "sgd"), err, EPR_EARG,
-                    "%s: [train] optimizer: unknown '%s' (adam | sgd)", p, cfg->optimizer);
-    RETURN_ERROR_IF(!(cfg->lr > 0), err, EPR_EARG, "%s: [train] lr must be > 0", p);
-    RETURN_ERROR_IF(cfg->ema < 0 || cfg->ema >= 1, err, EPR_EARG, "%s: [train] ema must be in [0, 1)", p);
-    RETURN_ERROR_IF(cfg->log_every < 1, err, EPR_EARG, "%s: [train] log_every must be >= 1", p);
-    RETURN_ERROR_IF(cfg->checkpoint_every < 1, err, EPR_EARG, "%s: [train] checkpoint_every must be >= 1", p);
-    RETURN_ERROR_IF(cfg->threads < 1 || cfg->threads > 256, err, EPR_EARG, "%s: [train] threads must be in 1..256", p);
-    RETURN_ERROR_IF(strcmp(cfg->device, "cpu") && strcmp(cfg->device, "cuda"), err, EPR_EARG,
-                    "%s: [train] device: unknown '%s' (cpu | cuda)", p, cfg->device);
-    RETURN_ERROR_IF(cfg->lambda < 0, err, EPR_EARG, "%s: [epr] lambda must be >= 0", p);
-    CHECK_STATUS(schedule_validate(cfg, err));
-    RETURN_ERROR_IF(!(cfg->density_lr > 0), err, EPR_EARG, "%s: [epr] density_lr must be > 0", p);
-    RETURN_ERROR_IF(!(cfg->decoder_lr > 0), err, EPR_EARG, "%s: [epr] decoder_lr must be > 0", p);
-    RETURN_ERROR_IF(cfg->table_precision < 8 || cfg->table_precision > 16, err, EPR_EARG,
-                    "%s: [epr] table_precision must be in 8..16", p);
-    for (int i = 0; i < cfg->n_groups; i++) {
-        cfg_group *g = &cfg->groups[i];
-        RETURN_ERROR_IF(!g->n_tensors, err, EPR_EARG, "%s:%d: [group.%s] has no tensors", p, g->line, g->name);
-        RETURN_ERROR_IF(!strcmp(g->decoder, "affine") && strcmp(g->transform, "identity"), err, EPR_EARG,
-                        "%s:%d: [group.%s] transform %s needs decoder = conv-affine", p, g->line, g->name,
-                        g->transform);
-        if (!strcmp(g->transform, "dft") || !strcmp(g->transform, "learned")) {
-            /* a 1x1 "kernel" makes the transform a scalar: almost always ell was forgotten */
-            RETURN_ERROR_IF(g->ell == 1 && !g->kh, err, EPR_EARG,
-                            "%s:%d: [group.%s] ell: transform %s needs ell = the kernel's kh*kw (e.g. ell = 9 for "
-                            "3x3 kernels); ell is %s",
-                            p, g->ell_line ? g->ell_line : g->transform_line ? g->transform_line : g->line, g->name,
-                            g->transform, g->ell_line ? "1" : "omitted (1)");
-            if (!g->kh) {
-                int r = (int)lround(sqrt((double)g->ell));
-                RETURN_ERROR_IF(r * r != g->ell, err, EPR_EARG,
-                                "%s:%d: [group.%s] transform %s with ell=%d needs kernel = HxW", p, g->line,
-                                g->name, g->transform, g->ell);
-                g->kh = g->kw = r;
-            }
-            RETURN_ERROR_IF(g->kh * g->kw != g->ell, err, EPR_EARG,
-                            "%s:%d: [group.%s] kernel %dx%d does not have ell=%d elements", p, g->line, g->name,
-                            g->kh, g->kw, g->ell);
-        }
-        for (int j = 0; j < g->n_tensors; j++)
-            for (int k = 0; k < cfg->n_groups; k++)
-                for (int l = 0; l < cfg->groups[k].n_tensors; l++)
-                    if ((k != i || l != j) && !strcmp(g->tensors[j], cfg->groups[k].tensors[l]))
-                        return epr_fail(err, EPR_EARG, "%s:%d: tensor %s is in group %s and in group %s", p, g->line,
-                                        g->tensors[j], g->name, cfg->groups[k].name);
-    }
-    return 0;
-}
 
 static int load_string(const char *text, const char *path, const char *const *overrides, int n_overrides,
                        cfg_experiment *cfg, epr_err *err) {
@@ -747,8 +439,7 @@ static int load_string(const char *text, const char *path, const char *const *ov
         const char *env = getenv("EPR_DATA_ROOT");
         snprintf(cfg->data_root, sizeof cfg->data_root, "%s", env && *env ? env : EPR_SOURCE_DIR "/data");
     }
-    int vrc = validate(cfg, err);
-    return vrc ? vrc : validate_baseline(cfg, err);
+    return cfg_validate(cfg, err);
 }
 
 int cfg_load_string(const char *text, const char *path, const char *const *overrides, int n_overrides,
@@ -830,18 +521,3 @@ void cfg_free(cfg_experiment *cfg) {
     cfg->text = cfg->layers = NULL;
 }
 
-void cfg_print_reference(FILE *f) {
-    const char *sec = "";
-    for (int i = 0; i < N_KEYS; i++) {
-        if (strcmp(sec, KEYS[i].section)) {
-            sec = KEYS[i].section;
-            fprintf(f, "  [%s]\n", sec);
-        }
-        fprintf(f, "    %-16s %s", KEYS[i].key, KEYS[i].help);
-        if (KEYS[i].def && *KEYS[i].def && KEYS[i].type != K_TEXT && strlen(KEYS[i].def) < 40)
-            fprintf(f, " (default %s)", KEYS[i].def);
-        fputc('\n', f);
-    }
-    fprintf(f, "  [group.NAME]     one section per parameter group (EPR)\n");
-    for (int i = 0; i < N_GROUP_KEYS; i++) fprintf(f, "    %-16s %s\n", GROUP_KEYS[i][0], GROUP_KEYS[i][1]);
-}

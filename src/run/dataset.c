@@ -1,4 +1,6 @@
-/* run/dataset.c — IDX and CIFAR-10 loaders, batch gather, epoch sampler.
+/* run/dataset.c — IDX and CIFAR-10 loaders, synthetic sets, the
+ * normalisation and padding of a loaded set (batches, augmentation and the
+ * sampler: dataset_gather.c; packed image files: dataset_pack.c).
  *
  * Owns the file formats' validation: every byte of an input file is either
  * header, payload or an error (no silent truncation, no ignored tail).
@@ -6,7 +8,7 @@
  * one code path serves both; gzip is recognised by its magic bytes only to
  * say so in messages.  May call: libc, libm, zlib, common/status.h,
  * common/rng.h.  See dataset.h for the sampler's definition. */
-#include "run/dataset.h"
+#include "run/dataset_internal.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -209,7 +211,7 @@ static int idx_header(src *s, uint32_t magic_want, int ndims, const char *dims_d
     return 0;
 }
 
-static int dup_files(dataset *d, const char **files, int nfiles, epr_err *err) {
+int dataset_files_copy(dataset *d, const char **files, int nfiles, epr_err *err) {
     d->files = calloc((size_t)nfiles, sizeof *d->files);
     RETURN_ERROR_IF(!d->files, err, EPR_ENOMEM, "dataset: out of memory");
     d->nfiles = nfiles;
@@ -220,7 +222,7 @@ static int dup_files(dataset *d, const char **files, int nfiles, epr_err *err) {
     return 0;
 }
 
-static void set_default_norm(dataset *d) {
+void dataset_norm_default(dataset *d) {
     d->normalize = 0;
     for (int ch = 0; ch < DATASET_MAX_CHANNELS; ch++) {
         d->mean[ch] = 0.0f;
@@ -302,7 +304,7 @@ int dataset_load_idx(const char *images, const char *labels, dataset *d, epr_err
     memset(d, 0, sizeof *d);
     RETURN_ERROR_IF(!images || !labels, err, EPR_EARG, "dataset_load_idx: missing file name");
     const char *files[2] = {images, labels};
-    int rc = dup_files(d, files, 2, err);
+    int rc = dataset_files_copy(d, files, 2, err);
     if (!rc) rc = load_idx_images(images, d, err);
     if (!rc) rc = load_idx_labels(labels, d, images, &d->labels, err);
     if (rc) {
@@ -310,7 +312,7 @@ int dataset_load_idx(const char *images, const char *labels, dataset *d, epr_err
         return rc;
     }
     d->n_classes = N_CLASSES_10;
-    set_default_norm(d);
+    dataset_norm_default(d);
     return 0;
 }
 
@@ -362,7 +364,7 @@ int dataset_load_cifar(const char **files, int nfiles, dataset *d, epr_err *err)
     RETURN_ERROR_IF(!files || nfiles <= 0, err, EPR_EARG, "dataset_load_cifar: no files given");
     for (int i = 0; i < nfiles; i++)
         RETURN_ERROR_IF(!files[i], err, EPR_EARG, "dataset_load_cifar: file name %d missing", i);
-    int rc = dup_files(d, files, nfiles, err);
+    int rc = dataset_files_copy(d, files, nfiles, err);
     for (int i = 0; !rc && i < nfiles; i++) rc = load_cifar_file(files[i], d, err);
     if (rc) {
         dataset_free(d);
@@ -371,7 +373,7 @@ int dataset_load_cifar(const char **files, int nfiles, dataset *d, epr_err *err)
     d->c = 3;
     d->h = d->w = 32;
     d->n_classes = N_CLASSES_10;
-    set_default_norm(d);
+    dataset_norm_default(d);
     return 0;
 }
 
@@ -465,340 +467,5 @@ int dataset_pad(dataset *d, int pad, epr_err *err) {
     d->h = H;
     d->w = W;
     d->pad += pad;
-    return 0;
-}
-
-int dataset_gather(const dataset *d, const uint32_t *idx, int n, float *x, int *y) {
-    if (!d || n < 0 || (n > 0 && !idx)) return EPR_EARG;
-    if (d->c < 1 || d->c > DATASET_MAX_CHANNELS) return EPR_EARG;
-    for (int i = 0; i < n; i++)
-        if (idx[i] >= (uint32_t)d->n) return EPR_EARG;
-    size_t hw = (size_t)d->h * (size_t)d->w, per = dataset_sample_bytes(d);
-    if (x) {
-        /* A table per channel: the same float for the same byte, always. */
-        float lut[DATASET_MAX_CHANNELS][256];
-        for (int ch = 0; ch < d->c; ch++)
-            for (int v = 0; v < 256; v++) {
-                float f = (float)v / 255.0f;
-                lut[ch][v] = d->normalize ? (f - d->mean[ch]) / d->std[ch] : f;
-            }
-        if (d->store_h) { /* packed: the centre h x w of the stored image */
-            const int SW = d->store_w, oy = (d->store_h - d->h) / 2, ox = (SW - d->w) / 2;
-            const size_t sp = (size_t)d->store_h * SW, sper = (size_t)d->c * sp;
-            for (int i = 0; i < n; i++) {
-                const uint8_t *p = d->images + (size_t)idx[i] * sper + (size_t)oy * SW + ox;
-                float *q = x + (size_t)i * per;
-                for (int ch = 0; ch < d->c; ch++, p += sp)
-                    for (int r = 0; r < d->h; r++, q += d->w)
-                        for (int k = 0; k < d->w; k++) q[k] = lut[ch][p[(size_t)r * SW + k]];
-            }
-        } else {
-            for (int i = 0; i < n; i++) {
-                const uint8_t *p = d->images + (size_t)idx[i] * per;
-                float *q = x + (size_t)i * per;
-                for (int ch = 0; ch < d->c; ch++, p += hw, q += hw)
-                    for (size_t k = 0; k < hw; k++) q[k] = lut[ch][p[k]];
-            }
-        }
-    }
-    if (y)
-        for (int i = 0; i < n; i++) y[i] = d->labels[idx[i]];
-    return 0;
-}
-
-int dataset_gather_crop_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, uint64_t seed,
-                             long step, int position) {
-    return dataset_gather_crop(d, idx, n, x, y, pad, 1, seed, step, position);
-}
-
-int dataset_gather_crop(const dataset *d, const uint32_t *idx, int n, float *x, int *y, int pad, int allow_flip,
-                        uint64_t seed, long step, int position) {
-    if (pad < 0 || pad > 64 || step < 0 || position < 0 || d->store_h) return EPR_EARG;
-    CHECK_STATUS(dataset_gather(d, idx, n, x, y));
-    if (!x) return 0;
-    int H = d->h, W = d->w;
-    size_t hw = (size_t)H * (size_t)W, per = dataset_sample_bytes(d);
-    for (int i = 0; i < n; i++) {
-        uint64_t r = epr_rng_u64(seed, EPR_STREAM_AUGMENT, (uint64_t)step << 32 | (uint64_t)(position + i));
-        int dy = (int)(r % (uint64_t)(2 * pad + 1)) - pad;
-        int dx = (int)((r >> 16) % (uint64_t)(2 * pad + 1)) - pad;
-        int flip = allow_flip && (int)((r >> 32) & 1);
-        if (!dx && !dy && !flip) continue;
-        float *q = x + (size_t)i * per;
-        for (int ch = 0; ch < d->c; ch++, q += hw) {
-            /* padded pixels are byte 0, normalised like any other pixel */
-            float zero = d->normalize ? (0.0f - d->mean[ch]) / d->std[ch] : 0.0f;
-            float tmp[64 * 64];
-            float *src = hw <= sizeof tmp / sizeof tmp[0] ? tmp : NULL;
-            if (!src) return EPR_EARG; /* crop-flip is for small images (CIFAR) */
-            memcpy(src, q, hw * sizeof(float));
-            for (int yy = 0; yy < H; yy++)
-                for (int xx = 0; xx < W; xx++) {
-                    int sy = yy + dy, sx = (flip ? W - 1 - xx : xx) + dx;
-                    q[(size_t)yy * W + xx] = sy < 0 || sy >= H || sx < 0 || sx >= W ? zero : src[(size_t)sy * W + sx];
-                }
-        }
-    }
-    return 0;
-}
-
-/* ---- sampler ---- */
-
-/* ---- packed image files (docs/imagenet-pack.md) ---- */
-
-enum { PACK_HEADER = 32, PACK_VERSION = 1 };
-static const char PACK_MAGIC[8] = {'E', 'P', 'R', '-', 'P', 'A', 'C', 'K'};
-
-static uint32_t le32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static unsigned le16(const unsigned char *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
-
-int dataset_load_pack(const char *path, int crop, dataset *d, epr_err *err) {
-    RETURN_ERROR_IF(!d, err, EPR_EARG, "dataset_load_pack: no dataset");
-    memset(d, 0, sizeof *d);
-    RETURN_ERROR_IF(!path, err, EPR_EARG, "dataset_load_pack: no file given");
-    int fd = open(path, O_RDONLY);
-    RETURN_ERROR_IF(fd < 0, err, EPR_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return epr_fail(err, EPR_EIO, "%s: not a regular file", path);
-    }
-    const size_t len = (size_t)st.st_size;
-    if (len < PACK_HEADER) {
-        close(fd);
-        return epr_fail(err, EPR_EFORMAT, "%s: %zu bytes, shorter than the %d-byte pack header", path, len,
-                        PACK_HEADER);
-    }
-    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    int saved = errno;
-    close(fd);
-    RETURN_ERROR_IF(map == MAP_FAILED, err, EPR_EIO, "%s: cannot map: %s", path, strerror(saved));
-    const unsigned char *b = map;
-    int rc = 0;
-    const uint32_t version = le32(b + 8), n = le32(b + 12);
-    const unsigned c = le16(b + 16), h = le16(b + 18), w = le16(b + 20), classes = le16(b + 22);
-    const size_t per = (size_t)c * h * w;
-    if (memcmp(b, PACK_MAGIC, 8))
-        rc = epr_fail(err, EPR_EFORMAT, "%s: not a packed image file (magic is not \"EPR-PACK\")", path);
-    else if (version != PACK_VERSION)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: pack version %u (this program reads version %d)", path, version,
-                      PACK_VERSION);
-    else if (n == 0 || n > INT_MAX)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: image count %u out of range 1..%d", path, n, INT_MAX);
-    else if (c < 1 || c > DATASET_MAX_CHANNELS || h < 1 || w < 1)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: image shape %ux%ux%u (channels 1..%d, sides >= 1)", path, c, h, w,
-                      DATASET_MAX_CHANNELS);
-    else if (classes < 1)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: zero classes", path);
-    else if (le32(b + 28) != 0)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: reserved header bytes 28..31 are not zero", path);
-    else if (len < PACK_HEADER + 2 * (size_t)n || (len - PACK_HEADER - 2 * (size_t)n) % per ||
-             (len - PACK_HEADER - 2 * (size_t)n) / per != n)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: %zu bytes, but %u images of %ux%ux%u need exactly %.0f (truncated or "
-                      "trailing bytes)", path, len, n, c, h, w, PACK_HEADER + 2.0 * n + (double)n * (double)per);
-    else if (crop < 0 || crop > (int)h || crop > (int)w)
-        rc = epr_fail(err, EPR_EARG, "%s: crop %d does not fit the stored %ux%u images", path, crop, h, w);
-    const unsigned char *lab = b + PACK_HEADER;
-    if (!rc) {
-        /* crc32 over 2n bytes, in pieces (uInt may be 32 bits) */
-        uLong crc = crc32(0L, Z_NULL, 0);
-        for (size_t off = 0, tot = 2 * (size_t)n; off < tot;) {
-            size_t k = tot - off > (1u << 30) ? (1u << 30) : tot - off;
-            crc = crc32(crc, lab + off, (uInt)k);
-            off += k;
-        }
-        if ((uint32_t)crc != le32(b + 24))
-            rc = epr_fail(err, EPR_EFORMAT, "%s: label CRC32 %08x does not match the header's %08x (damaged file)",
-                          path, (uint32_t)crc, le32(b + 24));
-    }
-    if (!rc) {
-        d->labels = malloc(sizeof *d->labels * n);
-        if (!d->labels) rc = epr_fail(err, EPR_ENOMEM, "%s: out of memory for %u labels", path, n);
-    }
-    for (uint32_t i = 0; !rc && i < n; i++) {
-        unsigned v = le16(lab + 2 * (size_t)i);
-        if (v >= classes)
-            rc = epr_fail(err, EPR_EFORMAT, "%s: label %u of image %u out of range 0..%u", path, v, i, classes - 1);
-        else
-            d->labels[i] = (int)v;
-    }
-    if (!rc) rc = dup_files(d, &path, 1, err);
-    if (rc) {
-        free(d->labels);
-        d->labels = NULL;
-        dataset_free(d); /* files, if any */
-        munmap(map, len);
-        return rc;
-    }
-    /* Random access over a file far larger than memory: no read-ahead. */
-    madvise(map, len, MADV_RANDOM);
-    d->map = map;
-    d->map_len = len;
-    d->images = (uint8_t *)b + PACK_HEADER + 2 * (size_t)n; /* never written through */
-    d->n = (int)n;
-    d->c = (int)c;
-    d->n_classes = (int)classes;
-    d->h = crop ? crop : (int)h;
-    d->w = crop ? crop : (int)w;
-    if (crop && (crop != (int)h || crop != (int)w)) d->store_h = (int)h, d->store_w = (int)w;
-    set_default_norm(d);
-    return 0;
-}
-
-int dataset_set_norm_sampled(dataset *d, int max_images, epr_err *err) {
-    RETURN_ERROR_IF(!d || d->n <= 0 || !d->images || max_images < 1, err, EPR_EARG, "dataset: empty data set");
-    RETURN_ERROR_IF(d->c < 1 || d->c > DATASET_MAX_CHANNELS, err, EPR_EARG,
-                    "dataset: %d channels (at most %d)", d->c, DATASET_MAX_CHANNELS);
-    const int sh = d->store_h ? d->store_h : d->h, sw = d->store_h ? d->store_w : d->w;
-    const size_t hw = (size_t)sh * sw, per = (size_t)d->c * hw;
-    const int m = d->n < max_images ? d->n : max_images;
-    for (int ch = 0; ch < d->c; ch++) {
-        uint64_t s1 = 0, s2 = 0;
-        for (int j = 0; j < m; j++) {
-            const size_t i = (size_t)((uint64_t)j * (uint64_t)d->n / (uint64_t)m);
-            const uint8_t *p = d->images + i * per + (size_t)ch * hw;
-            for (size_t k = 0; k < hw; k++) {
-                s1 += p[k];
-                s2 += (uint64_t)p[k] * p[k];
-            }
-        }
-        double cnt = (double)m * (double)hw;
-        double mean = (double)s1 / cnt / 255.0;
-        double var = (double)s2 / cnt / (255.0 * 255.0) - mean * mean;
-        double sd = var > 0 ? sqrt(var) : 0.0;
-        d->mean[ch] = (float)mean;
-        d->std[ch] = sd > 1e-6 ? (float)sd : 1.0f;
-    }
-    d->normalize = 1;
-    return 0;
-}
-
-int dataset_gather_rrc_flip(const dataset *d, const uint32_t *idx, int n, float *x, int *y, uint64_t seed, long step,
-                            int position) {
-    if (!d || n < 0 || (n > 0 && !idx) || step < 0 || position < 0) return EPR_EARG;
-    if (d->c < 1 || d->c > DATASET_MAX_CHANNELS) return EPR_EARG;
-    for (int i = 0; i < n; i++)
-        if (idx[i] >= (uint32_t)d->n) return EPR_EARG;
-    if (y)
-        for (int i = 0; i < n; i++) y[i] = d->labels[idx[i]];
-    if (!x) return 0;
-    const int SH = d->store_h ? d->store_h : d->h, SW = d->store_h ? d->store_w : d->w, H = d->h, W = d->w;
-    const size_t sp = (size_t)SH * SW, sper = (size_t)d->c * sp, op = (size_t)H * W;
-    float lut[DATASET_MAX_CHANNELS][256];
-    for (int ch = 0; ch < d->c; ch++)
-        for (int v = 0; v < 256; v++) {
-            float f = (float)v / 255.0f;
-            lut[ch][v] = d->normalize ? (f - d->mean[ch]) / d->std[ch] : f;
-        }
-    for (int i = 0; i < n; i++) {
-        /* One key per sample, as crop-flip; its draws come from a stream
-         * seeded by that key, so any number of them stays keyed by
-         * (seed, step, position). */
-        uint64_t key = epr_rng_u64(seed, EPR_STREAM_AUGMENT, (uint64_t)step << 32 | (uint64_t)(position + i));
-        epr_rng r = {key, EPR_STREAM_AUGMENT, 0};
-        const double area = (double)SH * SW, lo = log(3.0 / 4.0), hi = log(4.0 / 3.0);
-        int cropH = 0, cw = 0, y0 = 0, x0 = 0;
-        for (int attempt = 0; attempt < 10 && !cropH; attempt++) {
-            double target = area * (0.08 + 0.92 * epr_rng_next_uniform(&r));
-            double ratio = exp(lo + (hi - lo) * epr_rng_next_uniform(&r));
-            int tw = (int)lround(sqrt(target * ratio)), th = (int)lround(sqrt(target / ratio));
-            if (tw >= 1 && th >= 1 && tw <= SW && th <= SH) {
-                cropH = th, cw = tw;
-                y0 = (int)epr_rng_below(&r, (uint64_t)(SH - th + 1));
-                x0 = (int)epr_rng_below(&r, (uint64_t)(SW - tw + 1));
-            }
-        }
-        if (!cropH) { /* fallback: the whole image at a ratio within [3/4, 4/3] */
-            double in_ratio = (double)SW / SH;
-            if (in_ratio < 0.75) cw = SW, cropH = (int)lround(SW / 0.75);
-            else if (in_ratio > 4.0 / 3.0) cropH = SH, cw = (int)lround(SH * 4.0 / 3.0);
-            else cw = SW, cropH = SH;
-            if (cropH > SH) cropH = SH;
-            if (cw > SW) cw = SW;
-            y0 = (SH - cropH) / 2, x0 = (SW - cw) / 2;
-        }
-        const int flip = (int)(epr_rng_next(&r) & 1);
-        /* Bilinear, pixel centres aligned (half-pixel offsets), edges clamped. */
-        const float sy = (float)cropH / (float)H, sx = (float)cw / (float)W;
-        const uint8_t *img = d->images + (size_t)idx[i] * sper;
-        float *q = x + (size_t)i * (size_t)d->c * op;
-        for (int ch = 0; ch < d->c; ch++, q += op) {
-            const uint8_t *p = img + (size_t)ch * sp;
-            for (int oy = 0; oy < H; oy++) {
-                float fy = y0 + ((float)oy + 0.5f) * sy - 0.5f;
-                if (fy < y0) fy = (float)y0;
-                if (fy > y0 + cropH - 1) fy = (float)(y0 + cropH - 1);
-                int iy = (int)fy;
-                int iy1 = iy + 1 < y0 + cropH ? iy + 1 : iy;
-                float wy = fy - (float)iy;
-                const uint8_t *r0 = p + (size_t)iy * SW, *r1 = p + (size_t)iy1 * SW;
-                for (int ox = 0; ox < W; ox++) {
-                    float fx = x0 + ((float)ox + 0.5f) * sx - 0.5f;
-                    if (fx < x0) fx = (float)x0;
-                    if (fx > x0 + cw - 1) fx = (float)(x0 + cw - 1);
-                    int ix = (int)fx;
-                    int ix1 = ix + 1 < x0 + cw ? ix + 1 : ix;
-                    float wx = fx - (float)ix;
-                    float top = (1.0f - wx) * lut[ch][r0[ix]] + wx * lut[ch][r0[ix1]];
-                    float bot = (1.0f - wx) * lut[ch][r1[ix]] + wx * lut[ch][r1[ix1]];
-                    q[(size_t)oy * W + (flip ? W - 1 - ox : ox)] = (1.0f - wy) * top + wy * bot;
-                }
-            }
-        }
-    }
-    return 0;
-}
-
-void sampler_epoch_perm(uint64_t seed, int64_t epoch, int n, uint32_t *perm) {
-    epr_rng r = {seed, EPR_STREAM_SHUFFLE, (uint64_t)epoch << 32};
-    for (int i = 0; i < n; i++) perm[i] = (uint32_t)i;
-    for (int i = n - 1; i > 0; i--) {
-        uint32_t j = (uint32_t)epr_rng_below(&r, (uint64_t)i + 1);
-        uint32_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
-}
-
-int sampler_init(sampler *s, int n, uint64_t seed, epr_err *err) {
-    RETURN_ERROR_IF(!s, err, EPR_EARG, "sampler_init: no sampler");
-    memset(s, 0, sizeof *s);
-    RETURN_ERROR_IF(n <= 0, err, EPR_EARG, "sampler_init: data set size %d", n);
-    s->perm = malloc((size_t)n * sizeof *s->perm);
-    RETURN_ERROR_IF(!s->perm, err, EPR_ENOMEM, "sampler_init: out of memory (%d samples)", n);
-    s->seed = seed;
-    s->n = n;
-    s->epoch = -1;
-    return 0;
-}
-
-void sampler_free(sampler *s) {
-    if (!s) return;
-    free(s->perm);
-    memset(s, 0, sizeof *s);
-}
-
-int sampler_batch(sampler *s, long step, int B, int begin, int end, uint32_t *out) {
-    if (!s || !s->perm || step < 0 || B <= 0 || begin < 0 || begin > end || end > B)
-        return EPR_EARG;
-    if (end > begin && !out) return EPR_EARG;
-    if ((int64_t)step > (INT64_MAX - B) / B) return EPR_EARG;
-    int64_t pos = (int64_t)step * B + begin;
-    int k = 0, cnt = end - begin;
-    while (k < cnt) {
-        int64_t e = pos / s->n;
-        int i = (int)(pos % s->n);
-        if (e > (int64_t)UINT32_MAX) return EPR_EARG; /* counter space: epochs < 2^32 */
-        if (e != s->epoch) {
-            sampler_epoch_perm(s->seed, e, s->n, s->perm);
-            s->epoch = e;
-        }
-        int run = s->n - i < cnt - k ? s->n - i : cnt - k;
-        memcpy(out + k, s->perm + i, (size_t)run * sizeof *out);
-        k += run;
-        pos += run;
-    }
     return 0;
 }

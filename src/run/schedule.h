@@ -4,7 +4,7 @@
  * function is a pure function of the configuration and the step, so a run
  * resumed at any step follows the same schedule bit for bit.
  *
- * Keys (config.c, docs/schedules.md):
+ * Keys (config_keys.c, docs/schedules.md):
  *   [train] lr_schedule = step | cosine     step: lr times lr_decay at each
  *                                           of lr_milestones (none: constant);
  *                                           cosine: from lr down to lr_min at

@@ -1,8 +1,11 @@
-/* run/train_internal.h — the trainer's state, shared by the training
- * loop (train.c) and the run file / checkpoint code (checkpoint.c). */
+/* run/train_internal.h — the trainer's state, shared by the step
+ * (train.c), its setup (train_setup.c), the run (train_run.c), its safety
+ * (train_safety.c), the device path (train_cuda.c) and the run file /
+ * checkpoint code (checkpoint.c). */
 #ifndef EPR_HARNESS_TRAIN_INTERNAL_H
 #define EPR_HARNESS_TRAIN_INTERNAL_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "epr/epr_model.h"
@@ -133,5 +136,53 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
 /* Restore a trainer (already set up from the same experiment) from a run
  * file.  Rank 0 reads; everything every rank holds is broadcast. */
 int checkpoint_resume(trainer *t, const char *path, epr_err *err);
+
+/* ---- setup and teardown (train_setup.c) ---- */
+
+/* Fills *t (zeroed) for cfg; train / test: see trainer_create. */
+int train_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, dataset *train, dataset *test,
+                epr_err *err);
+/* Frees everything train_setup allocated (not t itself); unlocks the run directory. */
+void train_release(trainer *t);
+
+/* ---- where the step runs (train.c): the host, or the device path ---- */
+
+void train_decode(trainer *t);                                    /* θ = f(round(ϑ/s)) */
+double train_evaluate(trainer *t, const dataset *d, int *preds); /* error on d as it stands (decoded) */
+/* Swap the EMA values into the network segment (in = 1) and back (0): where
+ * the step runs, or (the _host variant) in the host arrays, which the
+ * bitstream writer reads. */
+void train_swap_ema(trainer *t, int in);
+void train_swap_ema_host(trainer *t, int in);
+double train_evaluate_ema_on(trainer *t, const dataset *d, int *preds); /* with the EMA weights */
+double train_evaluate_ema(trainer *t, int *preds);                      /* ... on the test set */
+double train_rate_exact(trainer *t, double *per_group);
+
+/* ---- safety (train_safety.c) ---- */
+
+/* One message naming the rank, the step and the cause, then the whole job
+ * goes down (a plain exit would leave the other ranks in a collective). */
+void train_fatal(const char *cause) __attribute__((noreturn));
+/* SIGTERM / SIGINT / SIGHUP / SIGUSR1 set train_stop_signal; SIGSEGV, SIGBUS,
+ * SIGFPE, SIGILL abort the job naming train_rank_now and train_step_now. */
+void train_install_signal_handlers(void);
+extern volatile sig_atomic_t train_stop_signal;
+extern volatile long train_step_now; /* for messages from handlers */
+extern int train_rank_now;
+/* Test hooks, read from the environment by train_parse_test_hooks:
+ * EPR_TEST_FAIL=RANK:STEP:KIND (abort | nan | segv) into train_test_fail,
+ * EPR_TEST_STOP_AT=STEP, EPR_TEST_DUMP_GRAD=PATH:STEP. */
+typedef struct {
+    int rank;
+    long step;
+    char kind[16];
+} train_fail_hook;
+extern train_fail_hook train_test_fail;
+extern long train_test_stop_at, train_test_dump_step;
+extern char train_test_dump_path[1024];
+void train_parse_test_hooks(void);
+/* Refuses (without --resume / --force) an --out directory that holds a run;
+ * --force removes the old run's files.  Rank 0, lock held. */
+int train_claim_run_dir(trainer *t, const train_opts *opts, epr_err *err);
 
 #endif

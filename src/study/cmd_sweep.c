@@ -91,6 +91,59 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
     return 0;
 }
 
+/* --task K --print-args: the `epr train` arguments of run K, one a line
+ * (the Slurm scripts read them); nothing for a complete run. */
+static int print_task_args(const sweep_table *t, const char *table, int task, const char *out,
+                           const char *const *sets, int nsets) {
+    epr_err err = {0};
+    int rc = 0;
+    if (task >= t->n_runs) {
+        fprintf(stderr, "epr sweep: %s has %d runs (0..%d): no run %d\n", table, t->n_runs, t->n_runs - 1, task);
+        rc = 1;
+    } else {
+        const sweep_run *r = &t->runs[task];
+        char run_file[1400];
+        sweep_state st = sweep_run_state(out, r, run_file, sizeof run_file, &err);
+        if (st == SWEEP_STATE_BROKEN) {
+            fprintf(stderr, "epr sweep: run %d (%s): %s\n", task, r->name, err.msg);
+            rc = 1;
+        } else if (st == SWEEP_STATE_COMPLETE) {
+            fprintf(stderr, "epr sweep: run %d (%s) is complete (%s has /final)\n", task, r->name, run_file);
+        } else {
+            int n;
+            char **args = sweep_train_args_ex(r, out, st == SWEEP_STATE_PARTIAL ? run_file : NULL, sets, nsets, &n);
+            if (!args) {
+                fprintf(stderr, "epr sweep: out of memory\n");
+                rc = 1;
+            } else {
+                for (int i = 0; i < n; i++) printf("%s\n", args[i]);
+                sweep_args_free(args);
+                fprintf(stderr, "epr sweep: run %d (%s): %s\n", task, r->name,
+                        st == SWEEP_STATE_PARTIAL ? "resuming from its checkpoint" : "new");
+            }
+        }
+    }
+    return rc;
+}
+
+/* --list: one line per run: index, name, state, table line, what is wrong
+ * or missing. */
+static void list_runs(const sweep_table *t, const char *out, const char *const *sets, int nsets) {
+    for (int i = 0; i < t->n_runs; i++) {
+        char run_file[1400];
+        epr_err e = {0};
+        sweep_state st = sweep_run_state(out, &t->runs[i], run_file, sizeof run_file, &e);
+        char miss[1024] = "", extra[1100] = "";
+        const char *bl = sweep_baseline_list(&t->runs[i], sets, nsets);
+        int is_epr = 0;
+        if (st == SWEEP_STATE_COMPLETE && bl && sweep_baselines_missing(out, &t->runs[i], bl, miss, sizeof miss, &is_epr) &&
+            !is_epr)
+            snprintf(extra, sizeof extra, "\tbaselines missing: %s", miss);
+        printf("%d\t%s\t%s\tline %d%s%s%s\n", i, t->runs[i].name, sweep_state_name(st), t->runs[i].line,
+               st == SWEEP_STATE_BROKEN ? "\t" : "", st == SWEEP_STATE_BROKEN ? e.msg : "", extra);
+    }
+}
+
 int cmd_sweep(int argc, char **argv) {
     const char *table = NULL, *out = NULL, *epr = NULL, *mpirun = getenv("EPR_MPIRUN");
     int np = 1, only = -1, task = -1, dry = 0, verbose = 0, list = 0, print_args = 0, nsets = 0;
@@ -167,46 +220,9 @@ int cmd_sweep(int argc, char **argv) {
     }
     int rc = 0;
     if (print_args) {
-        if (task >= t.n_runs) {
-            fprintf(stderr, "epr sweep: %s has %d runs (0..%d): no run %d\n", table, t.n_runs, t.n_runs - 1, task);
-            rc = 1;
-        } else {
-            const sweep_run *r = &t.runs[task];
-            char run_file[1400];
-            sweep_state st = sweep_run_state(out, r, run_file, sizeof run_file, &err);
-            if (st == SWEEP_STATE_BROKEN) {
-                fprintf(stderr, "epr sweep: run %d (%s): %s\n", task, r->name, err.msg);
-                rc = 1;
-            } else if (st == SWEEP_STATE_COMPLETE) {
-                fprintf(stderr, "epr sweep: run %d (%s) is complete (%s has /final)\n", task, r->name, run_file);
-            } else {
-                int n;
-                char **args = sweep_train_args_ex(r, out, st == SWEEP_STATE_PARTIAL ? run_file : NULL, sets, nsets, &n);
-                if (!args) {
-                    fprintf(stderr, "epr sweep: out of memory\n");
-                    rc = 1;
-                } else {
-                    for (int i = 0; i < n; i++) printf("%s\n", args[i]);
-                    sweep_args_free(args);
-                    fprintf(stderr, "epr sweep: run %d (%s): %s\n", task, r->name,
-                            st == SWEEP_STATE_PARTIAL ? "resuming from its checkpoint" : "new");
-                }
-            }
-        }
+        rc = print_task_args(&t, table, task, out, sets, nsets);
     } else if (list) {
-        for (int i = 0; i < t.n_runs; i++) {
-            char run_file[1400];
-            epr_err e = {0};
-            sweep_state st = sweep_run_state(out, &t.runs[i], run_file, sizeof run_file, &e);
-            char miss[1024] = "", extra[1100] = "";
-            const char *bl = sweep_baseline_list(&t.runs[i], sets, nsets);
-            int is_epr = 0;
-            if (st == SWEEP_STATE_COMPLETE && bl && sweep_baselines_missing(out, &t.runs[i], bl, miss, sizeof miss, &is_epr) &&
-                !is_epr)
-                snprintf(extra, sizeof extra, "\tbaselines missing: %s", miss);
-            printf("%d\t%s\t%s\tline %d%s%s%s\n", i, t.runs[i].name, sweep_state_name(st), t.runs[i].line,
-                   st == SWEEP_STATE_BROKEN ? "\t" : "", st == SWEEP_STATE_BROKEN ? e.msg : "", extra);
-        }
+        list_runs(&t, out, sets, nsets);
     } else {
         char self[4096];
         if (!epr) {

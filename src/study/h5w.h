@@ -3,7 +3,7 @@
  * so a writer checks once at the end.  The COL_* macros fill a column from
  * the field of the same name of rows[0..n), through the calling function's
  * h5w_scratch sc (h5w_scratch_init / h5w_scratch_free).
- * Used by pareto.c (/runs) and seeds.c (/points).  May call: HDF5. */
+ * Used by pareto_h5.c (/runs) and seeds.c (/points).  May call: HDF5. */
 #ifndef EPR_STUDY_H5W_H
 #define EPR_STUDY_H5W_H
 

@@ -265,6 +265,46 @@ static void usage_eval(FILE *f) {
                "1024 layers or an input of more than 3x512x512 values (docs/format.md section 6).\n");
 }
 
+/* The test set of `epr eval` as training prepared it, from the file's
+ * architecture: centre-cropped to the network's input (pack) or with the
+ * same zero border ([data] pad).  *model_rc: the file's architecture text
+ * was refused. */
+static int eval_test_set(cfg_experiment *cfg, epr_file *f, const char *pack, dataset *test, int *model_rc,
+                         epr_err *e) {
+    bitstream_arch a = {0};
+    size_t alen;
+    const char *at = epr_file_arch(f, &alen);
+    int rc = *model_rc = bitstream_arch_parse(at, alen, &a, e);
+    if (rc) return rc;
+    dataset train = {0};
+    if (!strcmp(cfg->data_set, "pack")) {
+        /* only the test split, centre-cropped to the network's input as training did */
+        char pp[2200];
+        const char *rel = pack ? pack : cfg->test_pack;
+        if (rel[0] == '/' || pack)
+            snprintf(pp, sizeof pp, "%s", rel);
+        else
+            snprintf(pp, sizeof pp, "%s/%s", cfg->data_root, rel);
+        rc = a.pad ? epr_fail(e, EPR_EARG, "the model was trained on images zero-padded by %d, not on a pack", a.pad)
+                   : dataset_load_pack(pp, a.h, test, e);
+    } else {
+        cfg->pad = a.pad; /* the same zero border as training ([data] pad) */
+        rc = data_load_experiment(cfg, &train, test, e);
+    }
+    bitstream_arch_free(&a);
+    dataset_free(&train);
+    return rc;
+}
+
+/* One predicted class per line. */
+static int write_predictions(const char *path, const int *preds, int n, epr_err *e) {
+    FILE *pf = fopen(path, "w");
+    RETURN_ERROR_IF(!pf, e, EPR_EIO, "%s: cannot write predictions", path);
+    for (int i = 0; i < n; i++) fprintf(pf, "%d\n", preds[i]);
+    RETURN_ERROR_IF(fclose(pf), e, EPR_EIO, "%s: write error", path);
+    return 0;
+}
+
 static int cmd_eval(int argc, char **argv) {
     const char *path = NULL, *set = NULL, *images = NULL, *labels = NULL, *root = NULL, *pred_path = NULL;
     const char *pack = NULL;
@@ -327,7 +367,7 @@ static int cmd_eval(int argc, char **argv) {
                  "test_labels = %s\n%s%s\n", images, labels, images, labels, root ? "root = " : "", root ? root : "");
     cfg_experiment cfg;
     epr_err e = {0};
-    dataset train = {0}, test = {0};
+    dataset test = {0};
     epr_file *f = NULL;
     int *preds = NULL;
     int model_rc = 0; /* the file's own content was refused: name it */
@@ -335,31 +375,7 @@ static int cmd_eval(int argc, char **argv) {
     if (!rc && pack && strcmp(cfg.data_set, "pack"))
         rc = epr_fail(&e, EPR_EARG, "--pack needs --data pack");
     if (!rc) rc = epr_file_open_limited(path, &lim, &f, &e);
-    bitstream_arch a = {0};
-    int have_arch = 0;
-    if (!rc) {
-        /* how training prepared its inputs: the crop (pack) or the border (pad) */
-        size_t alen;
-        const char *at = epr_file_arch(f, &alen);
-        rc = model_rc = bitstream_arch_parse(at, alen, &a, &e);
-        have_arch = !rc;
-    }
-    if (!rc && !strcmp(cfg.data_set, "pack")) {
-        /* only the test split, centre-cropped to the network's input as training did */
-        char pp[2200];
-        const char *rel = pack ? pack : cfg.test_pack;
-        if (rel[0] == '/' || pack)
-            snprintf(pp, sizeof pp, "%s", rel);
-        else
-            snprintf(pp, sizeof pp, "%s/%s", cfg.data_root, rel);
-        rc = a.pad ? epr_fail(&e, EPR_EARG, "the model was trained on images zero-padded by %d, not on a pack", a.pad)
-                   : dataset_load_pack(pp, a.h, &test, &e);
-    } else if (!rc) {
-        cfg.pad = a.pad; /* the same zero border as training ([data] pad) */
-        rc = data_load_experiment(&cfg, &train, &test, &e);
-    }
-    if (have_arch) bitstream_arch_free(&a);
-    dataset_free(&train);
+    if (!rc) rc = eval_test_set(&cfg, f, pack, &test, &model_rc, &e);
     if (!rc && !(preds = malloc((size_t)test.n * sizeof *preds + 1))) rc = epr_fail(&e, EPR_ENOMEM, "out of memory");
     char why[256];
     if (!rc && bitstream_check_data(f, &test, why, sizeof why)) {
@@ -377,15 +393,7 @@ static int cmd_eval(int argc, char **argv) {
         printf("%s: %zu bytes; test error %.2f%% (%d/%d wrong) on %s; predictions crc32 %08x\n", path, parts.total,
                100 * err, (int)(err * test.n + 0.5), test.n, set ? set : images,
                epr_crc32(preds, (size_t)test.n * sizeof *preds));
-        if (pred_path) {
-            FILE *pf = fopen(pred_path, "w");
-            if (!pf) {
-                rc = epr_fail(&e, EPR_EIO, "%s: cannot write predictions", pred_path);
-            } else {
-                for (int i = 0; i < test.n; i++) fprintf(pf, "%d\n", preds[i]);
-                if (fclose(pf)) rc = epr_fail(&e, EPR_EIO, "%s: write error", pred_path);
-            }
-        }
+        if (pred_path) rc = write_predictions(pred_path, preds, test.n, &e);
     }
     if (rc) fprintf(stderr, "epr eval: error: %s%s%s\n", model_rc ? path : "", model_rc ? ": " : "", e.msg);
     free(preds);
