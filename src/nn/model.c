@@ -17,6 +17,7 @@
 
 #include "common/rng.h"
 #include "common/timeutil.h"
+#include "nn/ce_kernel.h"
 #include "nn/nn_internal.h"
 
 /* ---- built-in specs ---- */
@@ -680,20 +681,9 @@ double nn_forward(nn_model *m, const float *x, const int *labels, int n, int tra
     const float *z = nn_model_logits(m);
     double loss = 0.0;
     for (int s = 0; s < n; s++) {
-        const float *zs = z + (size_t)s * K;
-        float *p = m->probs + (size_t)s * K;
         assert(labels[s] >= 0 && labels[s] < K);
         m->labels[s] = labels[s];
-        float mx = zs[0];
-        for (int k = 1; k < K; k++) mx = zs[k] > mx ? zs[k] : mx;
-        double sum = 0.0;
-        for (int k = 0; k < K; k++) {
-            p[k] = expf(zs[k] - mx);
-            sum += p[k];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int k = 0; k < K; k++) p[k] *= inv;
-        loss += log(sum) + (double)mx - (double)zs[labels[s]];
+        loss += nn_softmax_ce(z + (size_t)s * K, K, labels[s], m->probs + (size_t)s * K);
     }
     return loss;
 }
@@ -703,10 +693,7 @@ int nn_count_errors(const nn_model *m, const int *labels, int n, int *preds) {
     const float *z = nn_model_logits(m);
     int wrong = 0;
     for (int s = 0; s < n; s++) {
-        const float *zs = z + (size_t)s * K;
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (zs[k] > zs[best]) best = k;
+        const int best = nn_argmax(z + (size_t)s * K, K);
         if (preds) preds[s] = best;
         if (labels && best != labels[s]) wrong++;
     }
@@ -773,8 +760,7 @@ void nn_backward(nn_model *m, float grad_scale) {
     for (int s = 0; s < n; s++) {
         const float *p = m->probs + (size_t)s * K;
         float *d = last->dy + (size_t)s * K;
-        for (int k = 0; k < K; k++) d[k] = grad_scale * p[k];
-        d[m->labels[s]] -= grad_scale;
+        for (int k = 0; k < K; k++) d[k] = nn_ce_grad(p[k], k == m->labels[s], grad_scale);
     }
     backprop(m);
 }

@@ -12,6 +12,9 @@
 
 #include "common/timeutil.h"
 #include "nn/cuda/nn_cuda_internal.h"
+extern "C" {
+#include "nn/ce_kernel.h"
+}
 
 /* 32-bit indices (64-bit division is many times slower on the GPU):
  * nn_cuda_model_create checks that every buffer has < 2^31 elements. */
@@ -258,29 +261,15 @@ extern "C" void nn_cuda_buffers_upload(nn_cuda_model *m, const nn_model *host) {
 
 /* ---- loss ---- */
 /* Per sample: softmax into probs, the cross-entropy in double, and whether
- * the argmax (first maximum) is wrong; the arithmetic of nn_forward. */
+ * the predicted class is wrong (nn/ce_kernel.h, as nn_forward). */
 __global__ void k_softmax_ce(const float *z, const int *labels, int n, int K, float *probs, int *lab_copy, double *loss,
                              int *wrong) {
     GRID_LOOP(s, (unsigned)n) {
         const float *zs = z + s * K;
-        float *p = probs + s * K;
-        float mx = zs[0];
-        int best = 0;
-        for (int k = 1; k < K; k++) {
-            mx = zs[k] > mx ? zs[k] : mx;
-            if (zs[k] > zs[best]) best = k;
-        }
-        double sum = 0.0;
-        for (int k = 0; k < K; k++) {
-            p[k] = expf(zs[k] - mx);
-            sum += p[k];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int k = 0; k < K; k++) p[k] *= inv;
         const int y = labels[s];
         lab_copy[s] = y;
-        loss[s] = log(sum) + (double)mx - (double)zs[y];
-        wrong[s] = best != y;
+        loss[s] = nn_softmax_ce(zs, K, y, probs + s * K);
+        wrong[s] = nn_argmax(zs, K) != y;
     }
 }
 
@@ -312,10 +301,7 @@ __global__ void k_sum_loss(const double *loss, const int *wrong, int n, double *
 
 __global__ void k_argmax(const float *z, const int *labels, int n, int K, int *preds, int *wrong) {
     GRID_LOOP(s, (unsigned)n) {
-        const float *zs = z + s * K;
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (zs[k] > zs[best]) best = k;
+        const int best = nn_argmax(z + s * K, K);
         preds[s] = best;
         wrong[s] = labels ? best != labels[s] : 0;
     }
@@ -418,11 +404,7 @@ static void backprop(nn_cuda_model *m) {
 }
 
 __global__ void k_ce_grad(const float *probs, const int *labels, int n, int K, float gs, float *d) {
-    GRID_LOOP(idx, (unsigned)n * K) {
-        float v = gs * probs[idx];
-        if ((int)(idx % K) == labels[idx / K]) v -= gs;
-        d[idx] = v;
-    }
+    GRID_LOOP(idx, (unsigned)n * K) d[idx] = nn_ce_grad(probs[idx], (int)(idx % K) == labels[idx / K], gs);
 }
 
 extern "C" void nn_cuda_backward(nn_cuda_model *m, float grad_scale) {
