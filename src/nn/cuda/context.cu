@@ -77,16 +77,18 @@ extern "C" int nn_cuda_sync(nn_cuda *c, epr_err *err) {
     return 0;
 }
 
+/* The result of an allocation call e that was to put `bytes` bytes at *p
+ * (where: "on the device", "of pinned memory"). */
+static int alloc_result(cudaError_t e, void **p, size_t bytes, const char *where, epr_err *err) {
+    if (e == cudaSuccess) return 0;
+    *p = NULL;
+    return epr_fail(err, EPR_ENOMEM, "CUDA: cannot allocate %zu bytes %s: %s", bytes, where, cudaGetErrorString(e));
+}
+
 extern "C" int nn_cuda_malloc(nn_cuda *c, void **d_ptr, size_t bytes, epr_err *err) {
     (void)c;
     *d_ptr = NULL;
-    cudaError_t e = cudaMalloc(d_ptr, bytes ? bytes : 4);
-    if (e != cudaSuccess) {
-        *d_ptr = NULL;
-        return epr_fail(err, EPR_ENOMEM, "CUDA: cannot allocate %zu bytes on the device: %s", bytes,
-                        cudaGetErrorString(e));
-    }
-    return 0;
+    return alloc_result(cudaMalloc(d_ptr, bytes ? bytes : 4), d_ptr, bytes, "on the device", err);
 }
 
 extern "C" void nn_cuda_free(nn_cuda *c, void *d_ptr) {
@@ -97,13 +99,7 @@ extern "C" void nn_cuda_free(nn_cuda *c, void *d_ptr) {
 extern "C" int nn_cuda_host_alloc(nn_cuda *c, void **h_ptr, size_t bytes, epr_err *err) {
     (void)c;
     *h_ptr = NULL;
-    cudaError_t e = cudaMallocHost(h_ptr, bytes ? bytes : 4);
-    if (e != cudaSuccess) {
-        *h_ptr = NULL;
-        return epr_fail(err, EPR_ENOMEM, "CUDA: cannot allocate %zu bytes of pinned memory: %s", bytes,
-                        cudaGetErrorString(e));
-    }
-    return 0;
+    return alloc_result(cudaMallocHost(h_ptr, bytes ? bytes : 4), h_ptr, bytes, "of pinned memory", err);
 }
 
 extern "C" void nn_cuda_host_free(nn_cuda *c, void *h_ptr) {
