@@ -185,8 +185,8 @@ void nn_model_print(const nn_model *m, FILE *f) {
             snprintf(geo, sizeof geo, L->pad ? " k=%d stride=%d pad=%d" : " k=%d stride=%d", L->k, L->stride, L->pad);
         else if (L->op == NN_MAXPOOL || L->op == NN_AVGPOOL)
             snprintf(geo, sizeof geo, L->pad ? " k=%d stride=%d pad=%d" : " k=%d stride=%d", L->k, L->stride, L->pad);
-        fprintf(f, "%3d %-9s %-12s -> [%d,%d,%d] params %zu%s%s\n", i + 1, nn_op_name(L->op), L->name, L->oc,
-                L->oh, L->ow, np, geo, src);
+        fprintf(f, "%3d %-9s %-12s -> [%d,%d,%d] params %zu%s%s\n", i + 1, nn_op_name(L->op), L->name, L->oc, L->oh,
+                L->ow, np, geo, src);
     }
     fprintf(f, "total params %zu in %d tensors\n", m->n_params, m->n_tensors);
 }

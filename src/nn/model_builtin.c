@@ -7,7 +7,6 @@
 
 #include "nn/nn.h"
 
-
 /* LeNet5-Caffe follows Caffe's examples/mnist/lenet_train_test.prototxt:
  * conv1 -> pool1 -> conv2 -> pool2 -> ip1 -> relu1 -> ip2.  There is no
  * nonlinearity after the convolutions (only max pooling), and the paper's
@@ -26,6 +25,7 @@
  * The Torch blog's classifier has one hidden FC layer (512-512-10) and no
  * fc2: 14.99M parameters (59.97 MB with conv biases and BN gamma), which is
  * the paper's 60 MB to the digit; ours is 15.25M (61.0 MB).  No dropout. */
+/* clang-format off */
 #define VGG_CONV(N, C) "conv name=conv" N " out=" C " k=3 pad=1 bias=0; batchnorm name=bn" N "; relu\n"
 #define VGG_POOL "maxpool k=2\n"
 static const char VGG16_CIFAR[] =
@@ -107,6 +107,8 @@ static const char RESNET50[] =
     BOTTLE_DOWN("layer4_0", "512", "2048", "2", "layer3_5") BOTTLE("layer4_1", "512", "2048", "layer4_0")
     BOTTLE("layer4_2", "512", "2048", "layer4_1")
     "gap; dense name=fc out=1000\n";
+
+/* clang-format on */
 
 static const struct {
     const char *name, *spec;

@@ -28,9 +28,9 @@ struct nn_cuda {
 struct nn_cuda_model {
     nn_cuda *c;
     const nn_model *host;
-    nn_layer *layers;   /* [host->n_layers] */
-    nn_param *tensors;  /* [host->n_tensors] */
-    nn_buffer *buffers; /* [host->n_buffers] */
+    nn_layer *layers;                /* [host->n_layers] */
+    nn_param *tensors;               /* [host->n_tensors] */
+    nn_buffer *buffers;              /* [host->n_buffers] */
     float *param_block, *grad_block; /* alloc_params only */
     float **dy_slots;                /* the output-gradient buffers the layers share (model.cu assign_dy) */
     int n_dy_slots;
