@@ -62,6 +62,13 @@ struct nn_model {
 };
 #define NN_N_OPS (NN_FLATTEN + 1)
 
+/* The layers of a model spec for input [c, h, w] (model_spec.c): parsed,
+ * checked, names and in=/with= resolved, shapes inferred; no buffers and no
+ * tensors yet.  *layers is malloc'd (the caller frees it). */
+int nn_spec_parse(const char *spec, int c, int h, int w, nn_layer **layers, int *n_layers, epr_err *err);
+/* The spec's name of a layer type ("dense", "conv", ...). */
+const char *nn_op_name(nn_op op);
+
 /* Convolutions run in chunks of whole samples: one im2col + one sgemm per
  * chunk.  A chunk is as small as possible (so col stays in L2 and, for one
  * sample, the product lands in y's layout with no reorder) but wide enough

@@ -4,31 +4,29 @@
  * Flat arrays because the trainer keeps all parameters, gradients and
  * moments in contiguous blocks (one allreduce, one checkpoint write).
  * Calls libm only.  Semantics follow PyTorch's torch.optim so that runs can
- * be compared with reference scripts. */
+ * be compared with reference scripts.  The arithmetic per element is
+ * optim_kernel.h's, shared with the CUDA kernels (cuda/context.cu). */
 #include <math.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
 #include "nn/nn.h"
+#include "nn/optim_kernel.h"
 
 void nn_adam_step(nn_adam *o, float *w, const float *g, float *m1, float *m2, size_t n) {
-    o->t++;
-    const float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
-    /* Bias correction folded into two scalars: w -= lr/bc1 * m1 / (sqrt(m2/bc2) + eps). */
-    const double bc1 = 1.0 - pow(b1, (double)o->t), bc2 = 1.0 - pow(b2, (double)o->t);
-    const float step = (float)(o->lr / bc1), rs = (float)(1.0 / sqrt(bc2));
+    const nn_adam_coef k = nn_adam_begin(o);
     size_t i = 0;
 #if defined(__SSE2__)
     /* Explicit SSE: sqrtf's errno handling keeps the compiler from
      * vectorising the scalar loop at the project's -O2, and Adam was 40% of
      * a LeNet300 step without this.  Same operations in the same order as
-     * the scalar loop below, so the results are bitwise identical (as long
-     * as the compiler does not contract the scalar one into FMAs; ISO C
-     * mode, as built here, does not). */
-    const __m128 vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2), va1 = _mm_set1_ps(1.0f - b1),
-                 va2 = _mm_set1_ps(1.0f - b2), vstep = _mm_set1_ps(step), vrs = _mm_set1_ps(rs),
-                 veps = _mm_set1_ps(eps);
+     * nn_adam_elem, so the results are bitwise identical (as long as the
+     * compiler does not contract that one into FMAs; -ffp-contract=off, as
+     * built here, does not). */
+    const __m128 vb1 = _mm_set1_ps(k.b1), vb2 = _mm_set1_ps(k.b2), va1 = _mm_set1_ps(1.0f - k.b1),
+                 va2 = _mm_set1_ps(1.0f - k.b2), vstep = _mm_set1_ps(k.step), vrs = _mm_set1_ps(k.rs),
+                 veps = _mm_set1_ps(k.eps);
     for (; i + 4 <= n; i += 4) {
         __m128 gi = _mm_loadu_ps(g + i);
         __m128 a = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(m1 + i)), _mm_mul_ps(va1, gi));
@@ -39,24 +37,12 @@ void nn_adam_step(nn_adam *o, float *w, const float *g, float *m1, float *m2, si
         _mm_storeu_ps(w + i, _mm_sub_ps(_mm_loadu_ps(w + i), _mm_div_ps(_mm_mul_ps(vstep, a), den)));
     }
 #endif
-    for (; i < n; i++) {
-        float gi = g[i];
-        float a = b1 * m1[i] + (1.0f - b1) * gi;
-        float v = b2 * m2[i] + (1.0f - b2) * gi * gi;
-        m1[i] = a;
-        m2[i] = v;
-        w[i] -= step * a / (sqrtf(v) * rs + eps);
-    }
+    for (; i < n; i++) nn_adam_elem(&w[i], g[i], &m1[i], &m2[i], k);
 }
 
 void nn_sgd_step(const nn_sgd *o, float *w, const float *g, float *buf, size_t n) {
     const float lr = o->lr, mu = o->momentum, wd = o->weight_decay;
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i] + wd * w[i];
-        float b = mu * buf[i] + gi;
-        buf[i] = b;
-        w[i] -= lr * b;
-    }
+    for (size_t i = 0; i < n; i++) nn_sgd_elem(&w[i], g[i], &buf[i], lr, mu, wd);
 }
 
 float nn_lr_step_schedule(float base, float factor, const long *milestones, int n_milestones, long step) {
@@ -68,5 +54,5 @@ float nn_lr_step_schedule(float base, float factor, const long *milestones, int 
 
 void nn_ema_update(float *ema, const float *w, size_t n, float decay) {
     const float a = 1.0f - decay;
-    for (size_t i = 0; i < n; i++) ema[i] = decay * ema[i] + a * w[i];
+    for (size_t i = 0; i < n; i++) ema[i] = nn_ema_elem(ema[i], w[i], decay, a);
 }

@@ -1,13 +1,16 @@
 /* context.cu — the device context (device, stream, cuBLAS handle), device
  * memory helpers, row-major GEMM wrappers, and the optimizers / EMA on
- * device arrays (the arithmetic of src/nn/optim.c, element by element).
+ * device arrays: one thread per element, each running the element function
+ * of nn/optim_kernel.h that src/nn/optim.c runs on the CPU.
  *
  * Calls the CUDA runtime and cuBLAS.  Only nn_cuda_open and the *alloc*
  * functions allocate. */
-#include <math.h>
 #include <stdlib.h>
 
 #include "nn/cuda/nn_cuda_internal.h"
+extern "C" {
+#include "nn/optim_kernel.h"
+}
 
 static int cuda_fail(epr_err *err, cudaError_t e, const char *what) {
     return epr_fail(err, EPR_EIO, "CUDA: %s: %s", what, cudaGetErrorString(e));
@@ -74,16 +77,18 @@ extern "C" int nn_cuda_sync(nn_cuda *c, epr_err *err) {
     return 0;
 }
 
+/* The result of an allocation call e that was to put `bytes` bytes at *p
+ * (where: "on the device", "of pinned memory"). */
+static int alloc_result(cudaError_t e, void **p, size_t bytes, const char *where, epr_err *err) {
+    if (e == cudaSuccess) return 0;
+    *p = NULL;
+    return epr_fail(err, EPR_ENOMEM, "CUDA: cannot allocate %zu bytes %s: %s", bytes, where, cudaGetErrorString(e));
+}
+
 extern "C" int nn_cuda_malloc(nn_cuda *c, void **d_ptr, size_t bytes, epr_err *err) {
     (void)c;
     *d_ptr = NULL;
-    cudaError_t e = cudaMalloc(d_ptr, bytes ? bytes : 4);
-    if (e != cudaSuccess) {
-        *d_ptr = NULL;
-        return epr_fail(err, EPR_ENOMEM, "CUDA: cannot allocate %zu bytes on the device: %s", bytes,
-                        cudaGetErrorString(e));
-    }
-    return 0;
+    return alloc_result(cudaMalloc(d_ptr, bytes ? bytes : 4), d_ptr, bytes, "on the device", err);
 }
 
 extern "C" void nn_cuda_free(nn_cuda *c, void *d_ptr) {
@@ -94,13 +99,7 @@ extern "C" void nn_cuda_free(nn_cuda *c, void *d_ptr) {
 extern "C" int nn_cuda_host_alloc(nn_cuda *c, void **h_ptr, size_t bytes, epr_err *err) {
     (void)c;
     *h_ptr = NULL;
-    cudaError_t e = cudaMallocHost(h_ptr, bytes ? bytes : 4);
-    if (e != cudaSuccess) {
-        *h_ptr = NULL;
-        return epr_fail(err, EPR_ENOMEM, "CUDA: cannot allocate %zu bytes of pinned memory: %s", bytes,
-                        cudaGetErrorString(e));
-    }
-    return 0;
+    return alloc_result(cudaMallocHost(h_ptr, bytes ? bytes : 4), h_ptr, bytes, "of pinned memory", err);
 }
 
 extern "C" void nn_cuda_host_free(nn_cuda *c, void *h_ptr) {
@@ -147,38 +146,23 @@ void nn_cuda_gemm_batched(nn_cuda *c, int ta, int tb, int M, int N, int K, float
     if (s != CUBLAS_STATUS_SUCCESS && !c->blas_status) c->blas_status = (int)s;
 }
 
-/* ---- optimizers and EMA: one thread per element, the scalar loop of
- * optim.c (with --fmad=false the same operations round the same way) ---- */
-__global__ void k_adam(float *w, const float *g, float *m1, float *m2, size_t n, float b1, float b2, float eps,
-                       float step, float rs) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float gi = g[i];
-        float a = b1 * m1[i] + (1.0f - b1) * gi;
-        float v = b2 * m2[i] + (1.0f - b2) * gi * gi;
-        m1[i] = a;
-        m2[i] = v;
-        w[i] -= step * a / (sqrtf(v) * rs + eps);
-    }
+/* ---- optimizers and EMA: one thread per element (with --fmad=false the
+ * element functions round as they do on the CPU) ---- */
+__global__ void k_adam(float *w, const float *g, float *m1, float *m2, size_t n, nn_adam_coef k) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        nn_adam_elem(&w[i], g[i], &m1[i], &m2[i], k);
 }
 
 extern "C" void nn_cuda_adam_step(nn_cuda *c, nn_adam *o, float *d_w, const float *d_g, float *d_m1, float *d_m2,
                                   size_t n) {
-    o->t++;
-    /* The bias-correction scalars exactly as nn_adam_step computes them. */
-    const double bc1 = 1.0 - pow(o->beta1, (double)o->t), bc2 = 1.0 - pow(o->beta2, (double)o->t);
-    const float step = (float)(o->lr / bc1), rs = (float)(1.0 / sqrt(bc2));
+    const nn_adam_coef k = nn_adam_begin(o);
     if (!n) return;
-    k_adam<<<nn_cuda_blocks(n), NN_CUDA_THREADS, 0, c->stream>>>(d_w, d_g, d_m1, d_m2, n, o->beta1, o->beta2, o->eps,
-                                                                 step, rs);
+    k_adam<<<nn_cuda_blocks(n), NN_CUDA_THREADS, 0, c->stream>>>(d_w, d_g, d_m1, d_m2, n, k);
 }
 
 __global__ void k_sgd(float *w, const float *g, float *buf, size_t n, float lr, float mu, float wd) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float gi = g[i] + wd * w[i];
-        float b = mu * buf[i] + gi;
-        buf[i] = b;
-        w[i] -= lr * b;
-    }
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        nn_sgd_elem(&w[i], g[i], &buf[i], lr, mu, wd);
 }
 
 extern "C" void nn_cuda_sgd_step(nn_cuda *c, const nn_sgd *o, float *d_w, const float *d_g, float *d_buf, size_t n) {
@@ -190,7 +174,7 @@ extern "C" void nn_cuda_sgd_step(nn_cuda *c, const nn_sgd *o, float *d_w, const 
 __global__ void k_ema(float *ema, const float *w, size_t n, float decay) {
     const float a = 1.0f - decay;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        ema[i] = decay * ema[i] + a * w[i];
+        ema[i] = nn_ema_elem(ema[i], w[i], decay, a);
 }
 
 extern "C" void nn_cuda_ema_update(nn_cuda *c, float *d_ema, const float *d_w, size_t n, float decay) {

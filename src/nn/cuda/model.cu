@@ -12,6 +12,9 @@
 
 #include "common/timeutil.h"
 #include "nn/cuda/nn_cuda_internal.h"
+extern "C" {
+#include "nn/ce_kernel.h"
+}
 
 /* 32-bit indices (64-bit division is many times slower on the GPU):
  * nn_cuda_model_create checks that every buffer has < 2^31 elements. */
@@ -31,14 +34,14 @@ static int dalloc(void **p, size_t bytes) {
 extern "C" void nn_cuda_model_free(nn_cuda_model *m) {
     if (!m) return;
     if (m->c) cudaStreamSynchronize(m->c->stream);
-    for (int i = 0; m->layers && i < m->n_layers; i++) {
+    for (int i = 0; m->layers && i < m->host->n_layers; i++) {
         nn_layer *L = &m->layers[i];
         if (L->op != NN_FLATTEN) cudaFree(L->y);
         cudaFree(L->argmax);
         cudaFree(L->bn_mean);
         cudaFree(L->bn_invstd);
     }
-    for (int b = 0; m->buffers && b < m->n_buffers; b++) cudaFree(m->buffers[b].data);
+    for (int b = 0; m->buffers && b < m->host->n_buffers; b++) cudaFree(m->buffers[b].data);
     for (int k = 0; k < m->n_dy_slots; k++) cudaFree(m->dy_slots[k]);
     free(m->dy_slots);
     cudaFree(m->param_block);
@@ -67,7 +70,7 @@ extern "C" void nn_cuda_model_free(nn_cuda_model *m) {
  * share a slot (greedy, by interval start), which keeps about three
  * activation-sized gradient buffers for a chain instead of one per layer. */
 static int assign_dy(nn_cuda_model *m) {
-    const int n = m->n_layers;
+    const int n = m->host->n_layers;
     int *last = (int *)malloc(sizeof(int) * n), *slot = (int *)malloc(sizeof(int) * n);
     int *end = (int *)malloc(sizeof(int) * n); /* per slot: index at which its occupant dies */
     size_t *size = (size_t *)calloc(n, sizeof(size_t));
@@ -83,7 +86,7 @@ static int assign_dy(nn_cuda_model *m) {
     for (int t = n - 1; t >= 0; t--) /* interval starts, latest first */
         for (int i = 0; i < n; i++) {
             if (last[i] != t) continue;
-            const size_t need = (size_t)m->max_batch * m->layers[i].out_size;
+            const size_t need = (size_t)m->host->max_batch * m->layers[i].out_size;
             int best = -1;
             for (int k = 0; k < m->n_dy_slots; k++) /* free: its occupant died before t */
                 if (end[k] > t &&
@@ -116,30 +119,25 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
     nn_cuda_model *m = (nn_cuda_model *)calloc(1, sizeof *m);
     RETURN_ERROR_IF(!m, err, EPR_ENOMEM, "out of memory");
     m->c = c;
-    m->in_c = host->c, m->in_h = host->h, m->in_w = host->w, m->max_batch = host->max_batch;
-    m->in_size = host->in_size;
-    m->n_layers = host->n_layers;
-    m->n_tensors = host->n_tensors;
-    m->n_buffers = host->n_buffers;
-    m->n_params = host->n_params;
+    m->host = host;
     m->col_owner = -1;
-    m->layers = (nn_layer *)calloc(m->n_layers, sizeof *m->layers);
-    m->tensors = (nn_param *)calloc(m->n_tensors ? m->n_tensors : 1, sizeof *m->tensors);
-    m->buffers = (nn_buffer *)calloc(m->n_buffers ? m->n_buffers : 1, sizeof *m->buffers);
+    m->layers = (nn_layer *)calloc(host->n_layers, sizeof *m->layers);
+    m->tensors = (nn_param *)calloc(host->n_tensors ? host->n_tensors : 1, sizeof *m->tensors);
+    m->buffers = (nn_buffer *)calloc(host->n_buffers ? host->n_buffers : 1, sizeof *m->buffers);
     if (!m->layers || !m->tensors || !m->buffers) {
         nn_cuda_model_free(m);
         return epr_fail(err, EPR_ENOMEM, "out of memory");
     }
-    memcpy(m->tensors, host->tensors, sizeof *m->tensors * m->n_tensors);
-    for (int i = 0; i < m->n_tensors; i++) m->tensors[i].w = m->tensors[i].dw = NULL;
-    memcpy(m->buffers, host->buffers, sizeof *m->buffers * m->n_buffers);
+    memcpy(m->tensors, host->tensors, sizeof *m->tensors * host->n_tensors);
+    for (int i = 0; i < host->n_tensors; i++) m->tensors[i].w = m->tensors[i].dw = NULL;
+    memcpy(m->buffers, host->buffers, sizeof *m->buffers * host->n_buffers);
     int oom = 0, maxc = 1;
-    for (int b = 0; b < m->n_buffers; b++) {
+    for (int b = 0; b < host->n_buffers; b++) {
         m->buffers[b].data = NULL;
         oom |= DALLOC(m->buffers[b].data, sizeof(float) * m->buffers[b].size);
     }
-    const size_t B = (size_t)m->max_batch;
-    for (int i = 0; i < m->n_layers; i++) {
+    const size_t B = (size_t)host->max_batch;
+    for (int i = 0; i < host->n_layers; i++) {
         nn_layer *L = &m->layers[i];
         *L = host->layers[i];
         L->y = L->dy = L->bn_mean = L->bn_invstd = NULL;
@@ -153,7 +151,7 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
             if (L->c > maxc) maxc = L->c;
         }
         if (L->op == NN_CONV) {
-            size_t chunk = (size_t)nn_cuda_conv_chunk(L, m->max_batch);
+            size_t chunk = (size_t)nn_cuda_conv_chunk(L, host->max_batch);
             size_t P = (size_t)L->oh * L->ow, per = (size_t)L->c * L->k * L->k * P;
             if (per * chunk > m->col_size) m->col_size = per * chunk;
             if (chunk > 1 && L->oc * P * chunk > m->gather_size) m->gather_size = L->oc * P * chunk;
@@ -163,7 +161,7 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
     const size_t K = host->layers[host->n_layers - 1].out_size;
     /* The kernels index with 32 bits: every buffer below 2^31 elements. */
     size_t big = m->col_size > m->gather_size ? m->col_size : m->gather_size;
-    for (int i = 0; i < m->n_layers; i++) {
+    for (int i = 0; i < host->n_layers; i++) {
         const nn_layer *L = &host->layers[i];
         size_t a = B * (L->out_size > L->in_size ? L->out_size : L->in_size);
         if (a > big) big = a;
@@ -199,7 +197,7 @@ extern "C" void nn_cuda_model_profile(nn_cuda_model *m, double *op_time) { m->op
 extern "C" nn_cuda *nn_cuda_model_context(nn_cuda_model *m) { return m->c; }
 
 extern "C" void nn_cuda_model_bind(nn_cuda_model *m, int i, float *d_w, float *d_dw) {
-    assert(i >= 0 && i < m->n_tensors);
+    assert(i >= 0 && i < m->host->n_tensors);
     m->tensors[i].w = d_w;
     m->tensors[i].dw = d_dw;
 }
@@ -208,16 +206,17 @@ extern "C" int nn_cuda_model_alloc_params(nn_cuda_model *m, epr_err *err) {
     cudaFree(m->param_block);
     cudaFree(m->grad_block);
     m->param_block = m->grad_block = NULL;
-    if (DALLOC(m->param_block, sizeof(float) * m->n_params) | DALLOC(m->grad_block, sizeof(float) * m->n_params)) {
+    const size_t n = m->host->n_params;
+    if (DALLOC(m->param_block, sizeof(float) * n) | DALLOC(m->grad_block, sizeof(float) * n)) {
         cudaFree(m->param_block);
         cudaFree(m->grad_block);
         m->param_block = m->grad_block = NULL;
-        return epr_fail(err, EPR_ENOMEM, "CUDA: out of device memory for %zu parameters", m->n_params);
+        return epr_fail(err, EPR_ENOMEM, "CUDA: out of device memory for %zu parameters", n);
     }
-    cudaMemsetAsync(m->param_block, 0, sizeof(float) * m->n_params, m->c->stream);
-    cudaMemsetAsync(m->grad_block, 0, sizeof(float) * m->n_params, m->c->stream);
+    cudaMemsetAsync(m->param_block, 0, sizeof(float) * n, m->c->stream);
+    cudaMemsetAsync(m->grad_block, 0, sizeof(float) * n, m->c->stream);
     size_t off = 0;
-    for (int i = 0; i < m->n_tensors; i++) {
+    for (int i = 0; i < m->host->n_tensors; i++) {
         nn_cuda_model_bind(m, i, m->param_block + off, m->grad_block + off);
         off += m->tensors[i].size;
     }
@@ -227,30 +226,30 @@ extern "C" int nn_cuda_model_alloc_params(nn_cuda_model *m, epr_err *err) {
 extern "C" float *nn_cuda_model_param_block(nn_cuda_model *m) { return m->param_block; }
 extern "C" float *nn_cuda_model_grad_block(nn_cuda_model *m) { return m->grad_block; }
 extern "C" const float *nn_cuda_model_layer_output(const nn_cuda_model *m, int i) {
-    return (i >= 0 && i < m->n_layers) ? m->layers[i].y : NULL;
+    return (i >= 0 && i < m->host->n_layers) ? m->layers[i].y : NULL;
 }
 extern "C" void nn_cuda_model_layer_state(const nn_cuda_model *m, int i, const int **argmax, const float **bn_mean,
                                           const float **bn_invstd) {
-    const nn_layer *L = (i >= 0 && i < m->n_layers) ? &m->layers[i] : NULL;
+    const nn_layer *L = (i >= 0 && i < m->host->n_layers) ? &m->layers[i] : NULL;
     *argmax = L ? L->argmax : NULL;
     *bn_mean = L ? L->bn_mean : NULL;
     *bn_invstd = L ? L->bn_invstd : NULL;
 }
 extern "C" const float *nn_cuda_model_probs(const nn_cuda_model *m) { return m->probs; }
-extern "C" const float *nn_cuda_model_logits(const nn_cuda_model *m) { return m->layers[m->n_layers - 1].y; }
+extern "C" const float *nn_cuda_model_logits(const nn_cuda_model *m) { return m->layers[m->host->n_layers - 1].y; }
 extern "C" float *nn_cuda_model_buffer(nn_cuda_model *m, int i) {
-    return (i >= 0 && i < m->n_buffers) ? m->buffers[i].data : NULL;
+    return (i >= 0 && i < m->host->n_buffers) ? m->buffers[i].data : NULL;
 }
 
 extern "C" void nn_cuda_buffers_download(nn_cuda_model *m, nn_model *host) {
-    for (int b = 0; b < m->n_buffers; b++)
+    for (int b = 0; b < m->host->n_buffers; b++)
         cudaMemcpyAsync(host->buffers[b].data, m->buffers[b].data, sizeof(float) * m->buffers[b].size,
                         cudaMemcpyDeviceToHost, m->c->stream);
     cudaStreamSynchronize(m->c->stream);
 }
 
 extern "C" void nn_cuda_buffers_upload(nn_cuda_model *m, const nn_model *host) {
-    for (int b = 0; b < m->n_buffers; b++)
+    for (int b = 0; b < m->host->n_buffers; b++)
         cudaMemcpyAsync(m->buffers[b].data, host->buffers[b].data, sizeof(float) * m->buffers[b].size,
                         cudaMemcpyHostToDevice, m->c->stream);
     /* host memory is pageable: the copy is complete when the call returns */
@@ -258,29 +257,15 @@ extern "C" void nn_cuda_buffers_upload(nn_cuda_model *m, const nn_model *host) {
 
 /* ---- loss ---- */
 /* Per sample: softmax into probs, the cross-entropy in double, and whether
- * the argmax (first maximum) is wrong; the arithmetic of nn_forward. */
+ * the predicted class is wrong (nn/ce_kernel.h, as nn_forward). */
 __global__ void k_softmax_ce(const float *z, const int *labels, int n, int K, float *probs, int *lab_copy, double *loss,
                              int *wrong) {
     GRID_LOOP(s, (unsigned)n) {
         const float *zs = z + s * K;
-        float *p = probs + s * K;
-        float mx = zs[0];
-        int best = 0;
-        for (int k = 1; k < K; k++) {
-            mx = zs[k] > mx ? zs[k] : mx;
-            if (zs[k] > zs[best]) best = k;
-        }
-        double sum = 0.0;
-        for (int k = 0; k < K; k++) {
-            p[k] = expf(zs[k] - mx);
-            sum += p[k];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int k = 0; k < K; k++) p[k] *= inv;
         const int y = labels[s];
         lab_copy[s] = y;
-        loss[s] = log(sum) + (double)mx - (double)zs[y];
-        wrong[s] = best != y;
+        loss[s] = nn_softmax_ce(zs, K, y, probs + s * K);
+        wrong[s] = nn_argmax(zs, K) != y;
     }
 }
 
@@ -312,10 +297,7 @@ __global__ void k_sum_loss(const double *loss, const int *wrong, int n, double *
 
 __global__ void k_argmax(const float *z, const int *labels, int n, int K, int *preds, int *wrong) {
     GRID_LOOP(s, (unsigned)n) {
-        const float *zs = z + s * K;
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (zs[k] > zs[best]) best = k;
+        const int best = nn_argmax(z + s * K, K);
         preds[s] = best;
         wrong[s] = labels ? best != labels[s] : 0;
     }
@@ -341,14 +323,14 @@ static void cuda_forward(void *ctx, nn_layer *L, const float *in, const float *w
 }
 
 extern "C" void nn_cuda_forward_async(nn_cuda_model *m, const float *d_x, const int *d_labels, int n, int training) {
-    assert(n >= 1 && n <= m->max_batch);
+    assert(n >= 1 && n <= m->host->max_batch);
     m->x = d_x;
     m->n_last = n;
     cuda_pass pass = {m, n, training};
-    nn_forward_walk(m->layers, m->n_layers, m->tensors, d_x, cuda_forward, &pass);
+    nn_forward_walk(m->layers, m->host->n_layers, m->tensors, d_x, cuda_forward, &pass);
     m->has_labels = d_labels != NULL;
     if (!d_labels) return;
-    const int K = (int)m->layers[m->n_layers - 1].out_size;
+    const int K = nn_model_num_classes(m->host);
     cudaStream_t st = m->c->stream;
     k_softmax_ce<<<nn_cuda_blocks(n), NN_CUDA_THREADS, 0, st>>>(nn_cuda_model_logits(m), d_labels, n, K, m->probs,
                                                                 m->labels, m->sample_loss, m->wrong);
@@ -376,9 +358,9 @@ extern "C" double nn_cuda_forward(nn_cuda_model *m, const float *d_x, const int 
 }
 
 extern "C" int nn_cuda_count_errors(nn_cuda_model *m, const int *d_labels, int n, int *host_preds) {
-    const int K = (int)m->layers[m->n_layers - 1].out_size;
+    const int K = nn_model_num_classes(m->host);
     cudaStream_t st = m->c->stream;
-    int *preds = m->wrong + m->max_batch;
+    int *preds = m->wrong + m->host->max_batch;
     k_argmax<<<nn_cuda_blocks(n), NN_CUDA_THREADS, 0, st>>>(nn_cuda_model_logits(m), d_labels, n, K, preds, m->wrong);
     /* into d_loss[2..3]: the forward's loss in d_loss[0..1] stays readable */
     k_sum_loss<<<1, SUM_T, 0, st>>>(NULL, m->wrong, n, m->d_loss + 2);
@@ -414,27 +396,23 @@ static void cuda_backward(void *ctx, nn_layer *L, const float *x, float *dx, int
 /* model.c's walk, with the device kernels (the gradient buffers it picks
  * are this model's device ones). */
 static void backprop(nn_cuda_model *m) {
-    nn_backward_walk(m->layers, m->n_layers, m->x, m->dx_input, cuda_backward, cuda_zero_grads, m);
+    nn_backward_walk(m->layers, m->host->n_layers, m->x, m->dx_input, cuda_backward, cuda_zero_grads, m);
 }
 
 __global__ void k_ce_grad(const float *probs, const int *labels, int n, int K, float gs, float *d) {
-    GRID_LOOP(idx, (unsigned)n * K) {
-        float v = gs * probs[idx];
-        if ((int)(idx % K) == labels[idx / K]) v -= gs;
-        d[idx] = v;
-    }
+    GRID_LOOP(idx, (unsigned)n * K) d[idx] = nn_ce_grad(probs[idx], (int)(idx % K) == labels[idx / K], gs);
 }
 
 extern "C" void nn_cuda_backward(nn_cuda_model *m, float grad_scale) {
     assert(m->has_labels);
-    const int K = (int)m->layers[m->n_layers - 1].out_size, n = m->n_last;
+    const int K = nn_model_num_classes(m->host), n = m->n_last;
     k_ce_grad<<<nn_cuda_blocks((size_t)n * K), NN_CUDA_THREADS, 0, m->c->stream>>>(
-        m->probs, m->labels, n, K, grad_scale, m->layers[m->n_layers - 1].dy);
+        m->probs, m->labels, n, K, grad_scale, m->layers[m->host->n_layers - 1].dy);
     backprop(m);
 }
 
 extern "C" void nn_cuda_backward_from(nn_cuda_model *m, const float *d_dout) {
-    nn_layer *last = &m->layers[m->n_layers - 1];
+    nn_layer *last = &m->layers[m->host->n_layers - 1];
     cudaMemcpyAsync(last->dy, d_dout, sizeof(float) * m->n_last * last->out_size, cudaMemcpyDeviceToDevice,
                     m->c->stream);
     backprop(m);
@@ -442,7 +420,7 @@ extern "C" void nn_cuda_backward_from(nn_cuda_model *m, const float *d_dout) {
 
 extern "C" int nn_cuda_model_enable_input_grad(nn_cuda_model *m, epr_err *err) {
     if (m->dx_input) return 0;
-    RETURN_ERROR_IF(DALLOC(m->dx_input, sizeof(float) * m->max_batch * m->in_size), err, EPR_ENOMEM,
+    RETURN_ERROR_IF(DALLOC(m->dx_input, sizeof(float) * m->host->max_batch * m->host->in_size), err, EPR_ENOMEM,
                     "CUDA: out of device memory for the input gradient");
     return 0;
 }

@@ -76,7 +76,9 @@ int nn_cuda_memset0(nn_cuda *c, void *d_dst, size_t bytes);
 /* ---- model ---- */
 typedef struct nn_cuda_model nn_cuda_model;
 /* Mirror of host (layers, shapes, max batch, tensor list, buffer list);
- * running statistics are uploaded from host.  host is only read, here. */
+ * running statistics are uploaded from host.  host is only read, but the
+ * device model keeps referring to it (shapes and counts): free the device
+ * model first. */
 int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_model **out, epr_err *err);
 void nn_cuda_model_free(nn_cuda_model *m);
 nn_cuda *nn_cuda_model_context(nn_cuda_model *m);

@@ -20,20 +20,17 @@ struct nn_cuda {
     int blas_status; /* first cuBLAS failure since the last sync (0 = none) */
 };
 
-/* The device model.  layers/tensors/buffers are copies of the host model's
- * descriptions whose pointers (y, dy, argmax, bn_mean, bn_invstd, w, dw,
+/* The device model.  host is the model it mirrors: its shapes, counts and
+ * max_batch are read there (host->n_layers, host->max_batch, ...), so the
+ * host model outlives this one.  layers/tensors/buffers are copies of the
+ * host's arrays whose pointers (y, dy, argmax, bn_mean, bn_invstd, w, dw,
  * data) point to DEVICE memory. */
 struct nn_cuda_model {
     nn_cuda *c;
-    int in_c, in_h, in_w, max_batch;
-    size_t in_size;
-    int n_layers;
-    nn_layer *layers;
-    int n_tensors;
-    nn_param *tensors;
-    int n_buffers;
-    nn_buffer *buffers;
-    size_t n_params;
+    const nn_model *host;
+    nn_layer *layers;                /* [host->n_layers] */
+    nn_param *tensors;               /* [host->n_tensors] */
+    nn_buffer *buffers;              /* [host->n_buffers] */
     float *param_block, *grad_block; /* alloc_params only */
     float **dy_slots;                /* the output-gradient buffers the layers share (model.cu assign_dy) */
     int n_dy_slots;

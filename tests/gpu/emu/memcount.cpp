@@ -31,7 +31,7 @@ int main() {
         }
         for (int s = 0; s < m->n_dy_slots; s++) {
             size_t mx = 0;
-            for (int i = 0; i < m->n_layers; i++)
+            for (int i = 0; i < h->n_layers; i++)
                 if (m->layers[i].dy == m->dy_slots[s] && k.batch * m->layers[i].out_size > mx)
                     mx = k.batch * m->layers[i].out_size;
             dy_new += mx / MB;
@@ -39,7 +39,7 @@ int main() {
         printf("%s batch %d: y %.0f MB; dy one per layer %.0f MB, shared %d slots %.0f MB; col %.0f MB, gather "
                "%.0f MB; params %.0f MB\n",
                k.net, k.batch, y, dy_old, m->n_dy_slots, dy_new, m->col_size / MB, m->gather_size / MB,
-               m->n_params / MB);
+               h->n_params / MB);
         nn_cuda_model_free(m);
         nn_model_free(h);
     }
