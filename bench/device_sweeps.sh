@@ -63,7 +63,7 @@ run_one() {
     [ "$el" -lt "$DEADLINE" ] || { echo "[$el s] $name #$k: not started (past $DEADLINE s)"; return 0; }
     mapfile -t args < <("$P/epr" sweep "$table" --out "$dir" --task "$k" --print-args 2>/dev/null) || return 0
     local run=${args[-1]}
-    grep -qx "$name/$(basename "$run")" "$DONE" && { echo "[$el s] $name/$(basename "$run"): done earlier, skipped"; return 0; }
+    grep -Fqx "$name/$(basename "$run")" "$DONE" && { echo "[$el s] $name/$(basename "$run"): done earlier, skipped"; return 0; }
     mkdir -p "$run"
     timeout -s USR1 -k 20 $((HARD - el)) "$P/epr" "${args[@]}" --set train.device="${DEVICE:-cuda}" > "$O/logs/${name}__$(basename "$run").log" 2>&1
     local rc=$?

@@ -6,8 +6,9 @@ narrow return channel (the `run` tool's 16 MiB per file).
 
 Per run: run.h5 keeps every root attribute, /final, /curves and /density
 (what `epr pareto`, analysis/results_table.py and plot_curves.py read) and
-drops /model, /optimizer and /rng (a slim run file cannot be resumed:
-`epr train --resume` refuses it, naming the missing group); every other
+drops /model, /optimizer and /rng (so a slim run cannot be resumed and
+`epr baseline` refuses it: "no dataset /model/train_block"; make baselines
+before slimming, e.g. with baseline.post on the plain rows); every other
 file of the run directory (model.epr, train.log, baselines.h5 and the
 baseline files it names) is copied as is, except run.lock.  Unfinished
 runs are listed on stderr and skipped.  Needs h5py."""
