@@ -24,6 +24,13 @@
 # epr pareto runs/<table> (docs/sweeps.md "Sweeps on a GPU machine").
 set -u
 R=$(pwd); P=${1:?pack}; F=${2:?out dir}; shift 2
+[ $# -gt 0 ] || { echo "device_sweeps.sh: no QUEUE given (JOBS:TABLE[,TABLE...])" >&2; exit 2; }
+for q in "$@"; do
+    [[ "$q" =~ ^[1-9][0-9]*:[^:]+$ ]] || { echo "device_sweeps.sh: queue '$q' is not JOBS:TABLE[,TABLE...]" >&2; exit 2; }
+    for t in $(echo "${q#*:}" | tr , ' '); do
+        [ -f "$t" ] || { echo "device_sweeps.sh: queue '$q': no sweep table $t" >&2; exit 2; }
+    done
+done
 O=/tmp/device_sweeps; mkdir -p "$O/runs" "$O/logs" "$F"
 if [ -f "$P" ]; then mkdir -p /tmp/pack && tar -xJf "$P" -C /tmp/pack && P=$(ls -d /tmp/pack/*/ | head -1); fi
 P=$(cd "$P" && pwd)
