@@ -320,6 +320,30 @@ int bitstream_load_model(epr_file *f, int max_batch, const bitstream_limits *lim
 }
 
 int bitstream_evaluate(epr_file *f, dataset *test, int eval_batch, double *error, int *preds, epr_err *err) {
+    return bitstream_evaluate_with(f, test, eval_batch, NULL, error, preds, err);
+}
+
+static int evaluate_on_cpu(nn_model *net, dataset *test, int eval_batch, long *wrong, int *preds, epr_err *err) {
+    float *x = malloc((size_t)eval_batch * dataset_sample_bytes(test) * sizeof(float));
+    int *y = malloc((size_t)eval_batch * sizeof(int));
+    uint32_t *idx = malloc((size_t)eval_batch * sizeof(uint32_t));
+    int rc = !x || !y || !idx ? epr_fail(err, EPR_ENOMEM, "out of memory") : 0;
+    *wrong = 0;
+    for (int i = 0; !rc && i < test->n; i += eval_batch) {
+        int n = test->n - i < eval_batch ? test->n - i : eval_batch;
+        for (int j = 0; j < n; j++) idx[j] = (uint32_t)(i + j);
+        dataset_gather(test, idx, n, x, y);
+        nn_forward(net, x, NULL, n, 0);
+        *wrong += nn_count_errors(net, y, n, preds ? preds + i : NULL);
+    }
+    free(x);
+    free(y);
+    free(idx);
+    return rc;
+}
+
+int bitstream_evaluate_with(epr_file *f, dataset *test, int eval_batch, const bitstream_evaluator *ev, double *error,
+                            int *preds, epr_err *err) {
     nn_model *net;
     bitstream_arch a;
     size_t alen;
@@ -337,41 +361,21 @@ int bitstream_evaluate(epr_file *f, dataset *test, int eval_batch, double *error
                     a.w, test->c, test->h, test->w);
 
     CHECK_STATUS(bitstream_load_model(f, eval_batch, NULL, &net, &a, err));
-    int rc = 0;
-    float *x = NULL;
-    int *y = NULL;
-    uint32_t *idx = NULL;
-    if (!rc) {
-        x = malloc((size_t)eval_batch * dataset_sample_bytes(test) * sizeof(float));
-        y = malloc((size_t)eval_batch * sizeof(int));
-        idx = malloc((size_t)eval_batch * sizeof(uint32_t));
-        if (!x || !y || !idx) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
-    }
-    if (!rc) {
-        /* the file's normalisation, not the data set's own */
-        int saved = test->normalize;
-        float sm[DATASET_MAX_CHANNELS], ss[DATASET_MAX_CHANNELS];
-        memcpy(sm, test->mean, sizeof sm);
-        memcpy(ss, test->std, sizeof ss);
-        test->normalize = a.normalize;
-        memcpy(test->mean, a.mean, sizeof sm);
-        memcpy(test->std, a.std, sizeof ss);
-        long wrong = 0;
-        for (int i = 0; i < test->n; i += eval_batch) {
-            int n = test->n - i < eval_batch ? test->n - i : eval_batch;
-            for (int j = 0; j < n; j++) idx[j] = (uint32_t)(i + j);
-            dataset_gather(test, idx, n, x, y);
-            nn_forward(net, x, NULL, n, 0);
-            wrong += nn_count_errors(net, y, n, preds ? preds + i : NULL);
-        }
-        test->normalize = saved;
-        memcpy(test->mean, sm, sizeof sm);
-        memcpy(test->std, ss, sizeof ss);
-        *error = test->n ? (double)wrong / test->n : 0;
-    }
-    free(x);
-    free(y);
-    free(idx);
+    /* the file's normalisation, not the data set's own */
+    int saved = test->normalize;
+    float sm[DATASET_MAX_CHANNELS], ss[DATASET_MAX_CHANNELS];
+    memcpy(sm, test->mean, sizeof sm);
+    memcpy(ss, test->std, sizeof ss);
+    test->normalize = a.normalize;
+    memcpy(test->mean, a.mean, sizeof sm);
+    memcpy(test->std, a.std, sizeof ss);
+    long wrong = 0;
+    int rc = ev ? ev->evaluate(ev->ctx, net, test, eval_batch, &wrong, preds, err)
+                : evaluate_on_cpu(net, test, eval_batch, &wrong, preds, err);
+    test->normalize = saved;
+    memcpy(test->mean, sm, sizeof sm);
+    memcpy(test->std, ss, sizeof ss);
+    if (!rc) *error = test->n ? (double)wrong / test->n : 0;
     nn_model_free(net);
     bitstream_arch_free(&a);
     return rc;

@@ -89,6 +89,22 @@ int bitstream_check_data(epr_file *f, const dataset *test, char *why, size_t cap
  * receives test->n predicted classes.  Default limits. */
 int bitstream_evaluate(epr_file *f, dataset *test, int eval_batch, double *error, int *preds, epr_err *err);
 
+/* Who runs the decoded network over the data (the data set's scaling set
+ * to the file's already): evaluate counts the wrong predictions of net (a
+ * host model, built for batches up to eval_batch, its parameters in one
+ * block) on d and fills preds (may be NULL).  `epr train` on a GPU passes
+ * one that evaluates there (train.c); NULL: the CPU. */
+typedef struct {
+    int (*evaluate)(void *ctx, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds,
+                    epr_err *err);
+    void *ctx;
+    const char *where; /* for messages, e.g. "cuda:0 (NVIDIA H200)" */
+} bitstream_evaluator;
+
+/* bitstream_evaluate with the network run by ev (NULL: on the CPU). */
+int bitstream_evaluate_with(epr_file *f, dataset *test, int eval_batch, const bitstream_evaluator *ev, double *error,
+                            int *preds, epr_err *err);
+
 /* Human-readable size breakdown of a file (for inspect and train). */
 void bitstream_print_sizes(epr_file *f, FILE *out, int per_column);
 

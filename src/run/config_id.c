@@ -15,7 +15,7 @@ static uint64_t fnv(uint64_t h, const char *s) {
 uint64_t cfg_fingerprint(const cfg_experiment *cfg) {
     static const char *const SKIP[] = {
         "data.root",     "train.seed",   "train.log_every", "train.eval_every", "train.checkpoint_every",
-        "train.threads", "train.device",   "baseline.post"};
+        "train.threads", "train.device",   "train.file_eval", "baseline.post"};
     uint64_t h = 0xcbf29ce484222325ULL;
     const char *base = (const char *)cfg;
     char v[1200];

@@ -52,6 +52,7 @@ const key_def CFG_KEYS[] = {
     {"train", "checkpoint_every", K_LONG, F(checkpoint_every), "1000", "steps between checkpoints"},
     {"train", "threads", K_INT, F(threads), "1", "OpenBLAS threads per rank"},
     {"train", "device", K_STR, F(device), "cpu", "cpu | cuda: where the step runs (cuda: one GPU per rank, node-local rank mod the node's GPU count; needs a build with -DEPR_CUDA=ON; docs/gpu.md)"},
+    {"train", "file_eval", K_STR, F(file_eval), "cpu", "cpu | device: where the end of a run evaluates the written .epr, decoded from its bytes (and the [baseline] post files); device: on the run's device (the GPU with device = cuda, in FP32 whatever tf32 says; the CPU otherwise), minutes faster for the large networks, the same predictions up to summation order (`epr eval FILE` on the CPU checks them)"},
     {"train", "tf32", K_BOOL, F(tf32), "false", "device = cuda only: cuBLAS may round matrix products' inputs to TF32 on tensor cores (as PyTorch's cuDNN convolutions do by default): faster, about 1e-3 relative error per product; off, the GPU computes in FP32 as the CPU does"},
     {"epr", "enabled", K_BOOL, F(epr_enabled), "false", "train with entropy-penalized reparameterization"},
     {"epr", "lambda", K_DOUBLE, F(lambda), "1e-6", "rate weight: loss = mean CE (nats) + lambda * rate_bits"},

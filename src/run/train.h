@@ -9,6 +9,7 @@
 
 #include "epr/epr_model.h"
 #include "nn/nn.h"
+#include "run/bitstream.h"
 #include "run/config.h"
 #include "run/dataset.h"
 
@@ -16,9 +17,11 @@
  * weights in the network: the study layer's post-training baselines
  * ([baseline] post; `epr train` passes study/baseline.h's
  * baseline_after_training).  The run layer cannot call the study layer, so
- * the command line hands it down. */
+ * the command line hands it down.  ev: who evaluates the files it writes
+ * (the run's GPU with [train] file_eval = device; NULL: the CPU). */
 typedef int (*train_after_fn)(nn_model *net, const cfg_experiment *cfg, const char *arch, dataset *test,
-                              const char *dir, long steps, double wall_seconds, FILE *log, epr_err *err);
+                              const bitstream_evaluator *ev, const char *dir, long steps, double wall_seconds,
+                              FILE *log, epr_err *err);
 
 typedef struct {
     const char *out_dir;   /* run directory (created); NULL for a trainer without run files */

@@ -160,25 +160,56 @@ static void dev_copy(trainer *t, float *dst, const float *src, size_t n) {
 
 static void dev_decode(trainer *t) { epr_cuda_decode(t->dev->em); }
 
-/* Error on d on the device, one eval batch at a time through buffer 0 (any
- * prefetched batch is dropped: the next step gathers its own again). */
-static double dev_evaluate(trainer *t, const dataset *test, int *preds) {
+/* Wrong predictions of net (a device model) on d, chunk samples at a time
+ * through input buffer 0 (any prefetched batch is dropped: the next step
+ * gathers its own again). */
+static long eval_loop(trainer *t, nn_cuda_model *net, const dataset *test, int chunk, int *preds) {
     trainer_dev *d = t->dev;
     check(t, cudaStreamSynchronize(d->copy), "wait for the input copies");
     d->holds[0] = d->holds[1] = -1;
     long wrong = 0;
-    int eb = t->cfg->eval_batch;
-    for (int i = 0; i < test->n; i += eb) {
-        int n = test->n - i < eb ? test->n - i : eb;
+    for (int i = 0; i < test->n; i += chunk) {
+        int n = test->n - i < chunk ? test->n - i : chunk;
         for (int j = 0; j < n; j++) d->idx[j] = (uint32_t)(i + j);
         dataset_gather(test, d->idx, n, d->hx[0], d->hy[0]);
         check_rc(t, nn_cuda_upload(d->c, d->dx[0], d->hx[0], (size_t)n * d->in * sizeof(float)), "upload a test batch");
         check_rc(t, nn_cuda_upload(d->c, d->dy[0], d->hy[0], (size_t)n * sizeof(int)), "upload test labels");
-        nn_cuda_forward_async(d->net, d->dx[0], NULL, n, 0);
-        wrong += nn_cuda_count_errors(d->net, d->dy[0], n, preds ? preds + i : NULL); /* waits */
+        nn_cuda_forward_async(net, d->dx[0], NULL, n, 0);
+        wrong += nn_cuda_count_errors(net, d->dy[0], n, preds ? preds + i : NULL); /* waits */
     }
     check(t, cudaGetLastError(), "evaluation");
+    return wrong;
+}
+
+/* Error on d of the trainer's network as it stands (decoded). */
+static double dev_evaluate(trainer *t, const dataset *test, int *preds) {
+    long wrong = eval_loop(t, t->dev->net, test, t->cfg->eval_batch, preds);
     return test->n ? (double)wrong / test->n : 0.0;
+}
+
+/* A network decoded from a file (a host model with its parameter block,
+ * built for batches up to eval_batch) evaluated on this trainer's GPU:
+ * mirrored into a device model of its own for this evaluation, in FP32
+ * whatever [train] tf32 says, so that it computes what the CPU computes up
+ * to summation order. */
+static int dev_evaluate_host_net(trainer *t, nn_model *net, const dataset *d, int eval_batch, long *wrong,
+                                 int *preds, epr_err *err) {
+    RETURN_ERROR_IF(!nn_model_param_block(net), err, EPR_EARG, "evaluation on the device: the network has no parameter block");
+    nn_cuda_model *m = NULL;
+    CHECK_STATUS(nn_cuda_model_create(t->dev->c, net, &m, err));
+    int rc = nn_cuda_model_alloc_params(m, err);
+    if (!rc && nn_cuda_upload(t->dev->c, nn_cuda_model_param_block(m), nn_model_param_block(net),
+                              nn_model_num_params(net) * sizeof(float)))
+        rc = epr_fail(err, EPR_EIO, "evaluation on the device: cannot upload the parameters: %s",
+                      cudaGetErrorString(cudaGetLastError()));
+    if (!rc) {
+        nn_cuda_buffers_upload(m, net);
+        nn_cuda_set_tf32(t->dev->c, 0);
+        *wrong = eval_loop(t, m, d, eval_batch < t->dev->max_batch ? eval_batch : t->dev->max_batch, preds);
+        nn_cuda_set_tf32(t->dev->c, t->cfg->tf32);
+    }
+    nn_cuda_model_free(m);
+    return rc;
 }
 
 static double dev_rate_exact(trainer *t, double *per_group) {
@@ -276,6 +307,7 @@ static const trainer_dev_ops OPS = {
     .copy = dev_copy,
     .decode = dev_decode,
     .evaluate = dev_evaluate,
+    .evaluate_host_net = dev_evaluate_host_net,
     .rate_exact = dev_rate_exact,
     .download = dev_download,
     .upload = dev_upload,

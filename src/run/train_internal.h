@@ -66,6 +66,11 @@ typedef struct {
     /* error on d (the test or validation set) of the network as it stands
      * (decoded); preds (host, may be NULL) gets the predicted classes */
     double (*evaluate)(trainer *t, const dataset *d, int *preds);
+    /* wrong predictions on d of a host network (a decoded file's, built
+     * for batches up to eval_batch, parameters in one block), evaluated on
+     * the device in FP32 (bitstream_evaluator) */
+    int (*evaluate_host_net)(trainer *t, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds,
+                             epr_err *err);
     double (*rate_exact)(trainer *t, double *per_group);
     /* the whole device state (train block, optimizer states, EMA, batch-norm
      * buffers) into the host arrays (checkpoints, the final .epr), and back */

@@ -51,6 +51,21 @@ static void print_rate_report(trainer *t, FILE *f) {
             total / 8e3);
 }
 
+static int evaluate_on_device(void *ctx, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds,
+                              epr_err *err) {
+    trainer *t = ctx;
+    return t->dops->evaluate_host_net(t, net, d, eval_batch, wrong, preds, err);
+}
+
+/* Who evaluates the files the end of the run writes: the GPU with
+ * [train] file_eval = device on the device path (ev filled), else the CPU
+ * (NULL). */
+static const bitstream_evaluator *file_evaluator(trainer *t, bitstream_evaluator *ev) {
+    if (!t->dev || strcmp(t->cfg->file_eval, "device")) return NULL;
+    *ev = (bitstream_evaluator){evaluate_on_device, t, t->device_name};
+    return ev;
+}
+
 /* Encode the quantised EMA model into OUT/model.epr (atomically), then
  * decode that file and evaluate it: the error reported for the compressed
  * model is the error of the bytes on disk, computed by the same code as
@@ -69,7 +84,9 @@ static int write_bitstream(trainer *t, train_result *res, const int *dev_preds, 
         if (!preds) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
     }
     double e = 0;
-    if (!rc) rc = bitstream_evaluate(f, &t->test, t->cfg->eval_batch, &e, preds, err);
+    bitstream_evaluator evs;
+    const bitstream_evaluator *ev = file_evaluator(t, &evs);
+    if (!rc) rc = bitstream_evaluate_with(f, &t->test, t->cfg->eval_batch, ev, &e, preds, err);
     if (!rc) {
         epr_size_parts p;
         epr_file_sizes(f, &p);
@@ -87,9 +104,15 @@ static int write_bitstream(trainer *t, train_result *res, const int *dev_preds, 
                     len / 1e3, 4.0 * (double)nn_model_num_params(t->net) / (double)len,
                     4 * nn_model_num_params(t->net));
             bitstream_print_sizes(f, out, 0);
-            fprintf(out, "decoded %s: test error %.2f%% (%d/%d wrong), predictions crc32 %08x\n", t->epr_path,
-                    100 * e, (int)(e * t->test.n + 0.5), t->test.n, res->predictions_crc);
-            if (dev_preds)
+            fprintf(out, "decoded %s: test error %.2f%% (%d/%d wrong), predictions crc32 %08x, evaluated on %s\n",
+                    t->epr_path, 100 * e, (int)(e * t->test.n + 0.5), t->test.n, res->predictions_crc,
+                    ev ? ev->where : "the CPU");
+            if (dev_preds && ev)
+                fprintf(out, "%s's final evaluation of the written (quantised) weights and its evaluation in FP32 of "
+                             "the weights decoded from %s differ on %ld of %d test predictions (`epr eval %s` "
+                             "evaluates the file on the CPU)\n",
+                        t->device_name, t->epr_path, res->device_predictions_differ, t->test.n, t->epr_path);
+            else if (dev_preds)
                 fprintf(out, "%s's final evaluation of the written (quantised) weights and the CPU's decode of %s "
                              "differ on %ld of %d test predictions\n",
                         t->device_name, t->epr_path, res->device_predictions_differ, t->test.n);
@@ -172,7 +195,9 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
     if (!rc && out) fprintf(out, "run file: %s\n", t->run_path);
     if (!rc && t->opts->after_training) { /* e.g. post-training baselines of the written (EMA) weights */
         if (use_ema) train_swap_ema_host(t, 1);
-        rc = t->opts->after_training(t->net, cfg, t->arch_text, &t->test, t->opts->out_dir, res->steps, wall, out, err);
+        bitstream_evaluator evs;
+        rc = t->opts->after_training(t->net, cfg, t->arch_text, &t->test, file_evaluator(t, &evs), t->opts->out_dir,
+                                     res->steps, wall, out, err);
         if (use_ema) train_swap_ema_host(t, 0);
     }
     return rc;

@@ -35,10 +35,11 @@ static int file_size(const char *path, int64_t *n, epr_err *err) {
 }
 
 /* Test error of the network decoded from the .epr file at path. */
-static int evaluate_file(const char *path, dataset *test, int eval_batch, double *error, epr_err *err) {
+static int evaluate_file(const char *path, dataset *test, int eval_batch, const bitstream_evaluator *ev,
+                         double *error, epr_err *err) {
     epr_file *f;
     CHECK_STATUS(epr_file_open(path, &f, err));
-    int rc = bitstream_evaluate(f, test, eval_batch, error, NULL, err);
+    int rc = bitstream_evaluate_with(f, test, eval_batch, ev, error, NULL, err);
     epr_file_close(f);
     return rc;
 }
@@ -48,6 +49,7 @@ typedef struct {
     const cfg_experiment *cfg;
     const char *arch;
     dataset *test;
+    const bitstream_evaluator *ev; /* NULL: the CPU */
     const char *dir;
     int have_float32;
     baseline_result float32; /* the float32 file, once written */
@@ -68,7 +70,7 @@ static int run_epr_method(ctx *c, const char *method, baseline_result *r, epr_er
     if (!rc) rc = fs_write_atomic(path, bytes, len, err);
     free(bytes);
     if (!rc) rc = file_size(path, &r->file_bytes, err);
-    if (!rc) rc = evaluate_file(path, c->test, c->cfg->eval_batch, &r->test_error, err);
+    if (!rc) rc = evaluate_file(path, c->test, c->cfg->eval_batch, c->ev, &r->test_error, err);
     r->seconds = epr_now_s() - t0;
     return rc;
 }
@@ -249,7 +251,7 @@ int baseline_run(nn_model *net, const cfg_experiment *cfg, const char *arch, dat
     char names[BASELINE_MAX_METHODS][BASELINE_NAME_LEN];
     int n = 0;
     CHECK_STATUS(baseline_parse_methods(methods, names, BASELINE_MAX_METHODS, &n, err));
-    ctx c = {.net = net, .cfg = cfg, .arch = arch, .test = test, .dir = dir};
+    ctx c = {.net = net, .cfg = cfg, .arch = arch, .test = test, .ev = src ? src->ev : NULL, .dir = dir};
     /* an unreadable baselines.h5 is reported before any work is done */
     baseline_result *old = NULL;
     int n_old = 0;
@@ -313,13 +315,14 @@ int baseline_run(nn_model *net, const cfg_experiment *cfg, const char *arch, dat
 }
 
 int baseline_after_training(nn_model *net, const cfg_experiment *cfg, const char *arch, dataset *test,
-                            const char *dir, long steps, double wall_seconds, FILE *log, epr_err *err) {
+                            const bitstream_evaluator *ev, const char *dir, long steps, double wall_seconds,
+                            FILE *log, epr_err *err) {
     if (!cfg->baseline_post[0]) return 0;
     if (cfg->epr_enabled) {
         if (log) fprintf(log, "[baseline] post is ignored for an EPR run (baselines are made from plain runs)\n");
         return 0;
     }
-    baseline_source src = {cfg->text, steps, wall_seconds};
+    baseline_source src = {cfg->text, steps, wall_seconds, ev};
     return baseline_run(net, cfg, arch, test, dir, cfg->baseline_post, &src, log, err);
 }
 
@@ -382,7 +385,7 @@ int baseline_run_file(const char *run_path, const char *methods, const char *dat
         fflush(log);
     }
     if (!rc) rc = check_outputs(dir, run_path, names, n, err);
-    baseline_source src = {r.text, (long)steps, wall};
+    baseline_source src = {r.text, (long)steps, wall, NULL};
     if (!rc) rc = baseline_run(r.net, &r.cfg, r.arch, &test, dir, methods, &src, log, err);
     free(dir);
     dataset_free(&test);

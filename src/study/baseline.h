@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "run/bitstream.h"
 #include "run/config.h"
 #include "run/dataset.h"
 #include "nn/nn.h"
@@ -52,6 +53,7 @@ typedef struct {
     const char *experiment; /* the experiment text as the run file stores it */
     long steps;             /* training steps */
     double wall_seconds;    /* training wall time (the run's /final) */
+    const bitstream_evaluator *ev; /* who evaluates the decoded files (NULL: the CPU) */
 } baseline_source;
 
 /* Splits a comma-separated method list (blanks allowed) into names,
@@ -90,7 +92,8 @@ int baseline_run(nn_model *net, const cfg_experiment *cfg, const char *arch, dat
  * weights in the network): baseline_run with [baseline] post for a plain
  * run; nothing when post is empty; a note (no error) for an EPR run. */
 int baseline_after_training(nn_model *net, const cfg_experiment *cfg, const char *arch, dataset *test,
-                            const char *dir, long steps, double wall_seconds, FILE *log, epr_err *err);
+                            const bitstream_evaluator *ev, const char *dir, long steps, double wall_seconds,
+                            FILE *log, epr_err *err);
 
 /* `epr baseline RUN.h5`: rebuilds a finished plain run's network from its
  * run file (run_load.h: the EMA weights, as its /final), loads its test

@@ -22,6 +22,8 @@
  *   gpu_resume_bitwise: a GPU run stopped, checkpointed and resumed gives the
  *     bits of the uninterrupted GPU run (metrics of every step, train block,
  *     EMA, optimizer states, batch-norm buffers).
+ *   file_eval_on_device: a .epr of a GPU run evaluated on the GPU
+ *     ([train] file_eval = device) and on the CPU: the same predictions.
  * TF32 is off (the context sets CUBLAS_DEFAULT_MATH; ctest also sets
  * NVIDIA_TF32_OVERRIDE=0). */
 #include <math.h>
@@ -39,6 +41,7 @@
 #include <cuda_runtime_api.h>
 #endif
 
+#include "run/bitstream.h"
 #include "run/config.h"
 #include "run/dataset.h"
 #include "run/train.h"
@@ -367,6 +370,61 @@ static void test_gpu_deterministic(void **state) {
     cfg_free(&cfg);
 }
 
+static int evaluate_on_device(void *ctx, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds,
+                              epr_err *err) {
+    trainer *t = ctx;
+    return t->dops->evaluate_host_net(t, net, d, eval_batch, wrong, preds, err);
+}
+
+/* [train] file_eval = device: a .epr written from a GPU run and decoded
+ * from its bytes, evaluated on the GPU (the trainer's evaluate_host_net, in
+ * FP32) and on the CPU (bitstream_evaluate, as `epr eval`): the same
+ * predictions up to summation order (at most 1% of them may differ on
+ * these random images, whose logits are close; none differ in practice). */
+static void check_file_eval(const net_case *nc) {
+    cfg_experiment cfg;
+    load_case(nc, "cuda", &cfg);
+    trainer *t = make(nc, &cfg, NULL);
+    double m[N_SLOTS];
+    for (int i = 0; i < STEPS; i++) trainer_step(t, m);
+    t->dops->download(t);
+    epr_err err = {0};
+    void *bytes = NULL;
+    size_t len = 0;
+    if (bitstream_encode(t->em, t->arch_text, &bytes, &len, NULL, &err)) fail_msg("bitstream_encode: %s", err.msg);
+    epr_file *f = NULL;
+    if (epr_file_open_memory(bytes, len, &f, &err)) fail_msg("epr_file_open_memory: %s", err.msg);
+    int n = t->test.n, *pc = malloc((size_t)n * sizeof *pc), *pg = malloc((size_t)n * sizeof *pg);
+    assert_non_null(pc);
+    assert_non_null(pg);
+    double ec = -1, eg = -2;
+    bitstream_evaluator ev = {evaluate_on_device, t, t->device_name};
+    if (bitstream_evaluate(f, &t->test, cfg.eval_batch, &ec, pc, &err)) fail_msg("CPU: %s", err.msg);
+    if (bitstream_evaluate_with(f, &t->test, cfg.eval_batch, &ev, &eg, pg, &err)) fail_msg("GPU: %s", err.msg);
+    int differ = 0;
+    for (int i = 0; i < n; i++) differ += pc[i] != pg[i];
+    print_message("%s: %zu-byte file decoded and evaluated on the CPU (%.4f) and on %s (%.4f): %d of %d test "
+                  "predictions differ\n",
+                  nc->name, len, ec, t->device_name, eg, differ, n);
+    assert_true(differ <= n / 100);
+    assert_true(fabs(ec - eg) <= 0.01);
+    /* the trainer's own evaluation goes on afterwards (its model untouched) */
+    double e1 = trainer_test_error(t, 0);
+    assert_true(e1 >= 0 && e1 <= 1);
+    free(pc);
+    free(pg);
+    epr_file_close(f);
+    free(bytes);
+    trainer_free(t);
+    cfg_free(&cfg);
+}
+
+static void test_file_eval_on_device(void **state) {
+    (void)state;
+    check_file_eval(&LENET5);
+    check_file_eval(&RESNET);
+}
+
 int main(void) {
 #ifndef EPR_CUDA
     printf("SKIPPED: built without the device path (cmake/cuda-train.cmake needs src/nn/cuda and src/epr/cuda)\n");
@@ -387,6 +445,7 @@ int main(void) {
         cmocka_unit_test(test_lenet5_epr),         cmocka_unit_test(test_resnet_sgd),
         cmocka_unit_test(test_gpu_to_cpu),         cmocka_unit_test(test_cpu_to_gpu),
         cmocka_unit_test(test_gpu_resume_bitwise), cmocka_unit_test(test_gpu_deterministic),
+        cmocka_unit_test(test_file_eval_on_device),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[400];

@@ -461,16 +461,46 @@ static void path_of(fixture *fx, const char *file, char *buf, size_t cap) {
     snprintf(buf, cap, "%s/%s", fx->dir, file);
 }
 
+/* A bitstream_evaluator (the GPU's, in `epr train` with file_eval = device)
+ * stood in for by a CPU loop that counts its calls. */
+static int counting_evaluate(void *ctx, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds,
+                             epr_err *err) {
+    (void)err;
+    ++*(int *)ctx;
+    size_t in = (size_t)d->c * d->h * d->w;
+    float *x = malloc((size_t)eval_batch * in * sizeof *x);
+    int *y = malloc((size_t)eval_batch * sizeof *y);
+    uint32_t *idx = malloc((size_t)eval_batch * sizeof *idx);
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_non_null(idx);
+    *wrong = 0;
+    for (int i = 0; i < d->n; i += eval_batch) {
+        int n = d->n - i < eval_batch ? d->n - i : eval_batch;
+        for (int j = 0; j < n; j++) idx[j] = (uint32_t)(i + j);
+        dataset_gather(d, idx, n, x, y);
+        nn_forward(net, x, NULL, n, 0);
+        *wrong += nn_count_errors(net, y, n, preds ? preds + i : NULL);
+    }
+    free(x);
+    free(y);
+    free(idx);
+    return 0;
+}
+
 static void test_run_and_merge(void **state) {
     fixture *fx = *state;
     char h5[1200], p[1200];
     path_of(fx, BASELINE_H5, h5, sizeof h5);
     unlink(h5);
-    baseline_source src = {fx->cfg.text, 10, 1.5};
+    int calls = 0;
+    bitstream_evaluator ev = {counting_evaluate, &calls, "a counting CPU loop"};
+    baseline_source src = {fx->cfg.text, 10, 1.5, &ev};
     epr_err e = {0};
     FILE *log = fopen("/dev/null", "w");
     if (baseline_run(fx->net, &fx->cfg, fx->arch, &fx->test, fx->dir, "gzip,uniform4,xz", &src, log, &e))
         fail_msg("%s", e.msg);
+    assert_int_equal(calls, 2); /* the evaluator given evaluates every decoded file: float32, uniform4 */
     /* gzip without float32 still writes the float32 file (its input) */
     path_of(fx, "baseline_float32.epr", p, sizeof p);
     assert_true(fs_exists(p));
@@ -530,7 +560,7 @@ static void test_run_and_merge(void **state) {
     free(r);
 
     /* another experiment's baselines.h5: its methods are dropped */
-    baseline_source other = {"[data]\nset = other\n", 10, 1.5};
+    baseline_source other = {"[data]\nset = other\n", 10, 1.5, NULL};
     if (baseline_run(fx->net, &fx->cfg, fx->arch, &fx->test, fx->dir, "uniform2", &other, log, &e))
         fail_msg("%s", e.msg);
     assert_int_equal(baseline_h5_read(h5, &r, &n, NULL, &e), 0);
@@ -562,7 +592,7 @@ static void test_corrupt_h5(void **state) {
     static const char junk[] = "this is not an HDF5 file\n";
     epr_err e = {0};
     assert_int_equal(fs_write_atomic(h5, junk, sizeof junk - 1, &e), 0);
-    baseline_source src = {fx->cfg.text, 10, 1.5};
+    baseline_source src = {fx->cfg.text, 10, 1.5, NULL};
     int rc = baseline_run(fx->net, &fx->cfg, fx->arch, &fx->test, fx->dir, "uniform3", &src, NULL, &e);
     assert_int_not_equal(rc, 0);
     assert_non_null(strstr(e.msg, h5));
