@@ -160,6 +160,17 @@ int nn_model_find_tensor(const nn_model *m, const char *name) {
     return -1;
 }
 int nn_model_num_buffers(const nn_model *m) { return m->n_buffers; }
+
+int nn_model_num_batchnorm(const nn_model *m) {
+    int k = 0;
+    for (int i = 0; i < m->n_layers; i++) k += m->layers[i].op == NN_BATCHNORM;
+    return k;
+}
+
+void nn_model_set_bn_momentum(nn_model *m, float momentum) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].op == NN_BATCHNORM) m->layers[i].momentum = momentum < 0 ? m->layers[i].momentum_spec : momentum;
+}
 nn_buffer *nn_model_buffer(nn_model *m, int i) { return (i >= 0 && i < m->n_buffers) ? &m->buffers[i] : NULL; }
 int nn_model_max_batch(const nn_model *m) { return m->max_batch; }
 float *nn_model_param_block(nn_model *m) { return m->param_block; }

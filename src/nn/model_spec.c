@@ -150,6 +150,7 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
     RETURN_ERROR_IF(L->op == NN_ADD && !p->with_name[0], err, EPR_EARG,
                     "layer %d (add): with= is required", num);
     if (L->stride < 0) L->stride = (L->op == NN_CONV) ? 1 : L->k;
+    L->momentum_spec = L->momentum;
     return 0;
 }
 

@@ -98,6 +98,13 @@ int nn_model_num_tensors(const nn_model *m);
 nn_param *nn_model_tensor(nn_model *m, int i);
 int nn_model_find_tensor(const nn_model *m, const char *name); /* -1 if none */
 int nn_model_num_buffers(const nn_model *m);
+/* Batch-norm layers in the network (0: none). */
+int nn_model_num_batchnorm(const nn_model *m);
+/* The running-statistics momentum of every batch-norm layer (new = (1-m)*old
+ * + m*batch); momentum < 0 gives each layer back the one its spec set.  With
+ * 1/k for the k-th of K training forwards the statistics end as the plain
+ * average over the K batches (the recalibration at the end of a run). */
+void nn_model_set_bn_momentum(nn_model *m, float momentum);
 nn_buffer *nn_model_buffer(nn_model *m, int i);
 int nn_model_max_batch(const nn_model *m);
 /* Human-readable one-line-per-layer summary (for `epr train` and tests). */

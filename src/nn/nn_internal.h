@@ -22,6 +22,7 @@ typedef struct {
     size_t in_size, out_size;
     int k, stride, pad, bias;
     float momentum, eps;   /* batch norm */
+    float momentum_spec;   /* batch norm: the momentum its spec gave (nn_model_set_bn_momentum restores it) */
     int affine;            /* batch norm: 1 = learnable gamma (tensor wt), 0 = gamma fixed at 1 */
     int wt, bt;            /* tensor indices, -1 if none */
     int rmean, rvar;       /* buffer indices (batch norm), -1 if none */

@@ -78,6 +78,7 @@ typedef struct {
     long log_every, eval_every, checkpoint_every;
     int threads;
     char device[16];          /* cpu | cuda (run/train_cuda.c; needs -DEPR_CUDA=ON) */
+    int bn_recalibrate;       /* training batches over which the batch-norm statistics are recomputed at the end (0: off) */
     char file_eval[16];       /* cpu | device: where the written .epr is evaluated (device needs device = cuda) */
     int tf32;                 /* device = cuda: cuBLAS TF32 tensor-core math (nn_cuda_set_tf32) */
 

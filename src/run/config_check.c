@@ -211,6 +211,8 @@ static int validate_experiment(cfg_experiment *cfg, epr_err *err) {
     RETURN_ERROR_IF(cfg->threads < 1 || cfg->threads > 256, err, EPR_EARG, "%s: [train] threads must be in 1..256", p);
     RETURN_ERROR_IF(strcmp(cfg->device, "cpu") && strcmp(cfg->device, "cuda"), err, EPR_EARG,
                     "%s: [train] device: unknown '%s' (cpu | cuda)", p, cfg->device);
+    RETURN_ERROR_IF(cfg->bn_recalibrate < 0 || cfg->bn_recalibrate > 100000, err, EPR_EARG,
+                    "%s: [train] bn_recalibrate must be in 0..100000 (training batches)", p);
     RETURN_ERROR_IF(strcmp(cfg->file_eval, "cpu") && strcmp(cfg->file_eval, "device"), err, EPR_EARG,
                     "%s: [train] file_eval: unknown '%s' (cpu | device)", p, cfg->file_eval);
     RETURN_ERROR_IF(cfg->lambda < 0, err, EPR_EARG, "%s: [epr] lambda must be >= 0", p);

@@ -16,6 +16,7 @@ uint64_t cfg_fingerprint(const cfg_experiment *cfg) {
     static const char *const SKIP[] = {
         "data.root",     "train.seed",   "train.log_every", "train.eval_every", "train.checkpoint_every",
         "train.threads", "train.device",   "train.file_eval", "baseline.post"};
+    static const char *const LATE[] = {"train.bn_recalibrate"};
     uint64_t h = 0xcbf29ce484222325ULL;
     const char *base = (const char *)cfg;
     char v[1200];
@@ -57,6 +58,11 @@ uint64_t cfg_fingerprint(const cfg_experiment *cfg) {
         case K_TEXT:
             break;
         }
+        /* keys added later count only when set away from their default, so
+         * that the runs made before them keep their fingerprint */
+        int late = 0;
+        for (size_t j = 0; j < sizeof LATE / sizeof LATE[0]; j++) late |= !strcmp(name, LATE[j]);
+        if (late && !strcmp(v, k->def)) continue;
         h = fnv(fnv(fnv(h, name), "="), v);
         h = fnv(h, "\n");
     }

@@ -106,6 +106,25 @@ static void swap_ema_in(trainer *t, int in, int host) {
 void train_swap_ema(trainer *t, int in) { swap_ema_in(t, in, 0); }
 void train_swap_ema_host(trainer *t, int in) { swap_ema_in(t, in, 1); }
 
+/* The batch-norm running statistics of the network's current weights
+ * (decoded here) recomputed as the plain average over K training batches,
+ * those of steps t->step .. t->step + K - 1 (momentum 1/k for the k-th),
+ * where the step runs; the host model's buffers receive them. */
+void train_recalibrate_bn(trainer *t, int K) {
+    train_decode(t);
+    for (int k = 0; k < K; k++) {
+        const float momentum = 1.0f / (float)(k + 1);
+        if (t->dev) {
+            t->dops->bn_forward(t, t->step + k, momentum, k == K - 1);
+        } else {
+            int n = trainer_gather(t, t->step + k, t->x, t->y, t->idx);
+            nn_model_set_bn_momentum(t->net, momentum);
+            if (n) nn_forward(t->net, t->x, NULL, n, 1);
+            nn_model_set_bn_momentum(t->net, -1.0f);
+        }
+    }
+}
+
 /* Error on d with the EMA weights swapped in (quantised when EPR is on). */
 double train_evaluate_ema_on(trainer *t, const dataset *d, int *preds) {
     train_swap_ema(t, 1);

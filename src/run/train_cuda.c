@@ -212,6 +212,19 @@ static int dev_evaluate_host_net(trainer *t, nn_model *net, const dataset *d, in
     return rc;
 }
 
+static void dev_bn_forward(trainer *t, long step, float momentum, int last) {
+    trainer_dev *d = t->dev;
+    check(t, cudaStreamSynchronize(d->copy), "wait for the input copies");
+    d->holds[0] = d->holds[1] = -1;
+    int n = trainer_gather(t, step, d->hx[0], d->hy[0], d->idx);
+    check_rc(t, nn_cuda_upload(d->c, d->dx[0], d->hx[0], (size_t)n * d->in * sizeof(float)), "upload a batch");
+    nn_cuda_model_set_bn_momentum(d->net, momentum);
+    if (n) nn_cuda_forward_async(d->net, d->dx[0], NULL, n, 1);
+    nn_cuda_model_set_bn_momentum(d->net, -1.0f);
+    check(t, cudaStreamSynchronize(d->main), "a batch-norm recalibration forward"); /* hx[0] is reused */
+    if (last) nn_cuda_buffers_download(d->net, t->net);
+}
+
 static double dev_rate_exact(trainer *t, double *per_group) {
     double r = epr_cuda_rate_exact(t->dev->em, per_group);
     check(t, cudaGetLastError(), "the exact rate");
@@ -308,6 +321,7 @@ static const trainer_dev_ops OPS = {
     .decode = dev_decode,
     .evaluate = dev_evaluate,
     .evaluate_host_net = dev_evaluate_host_net,
+    .bn_forward = dev_bn_forward,
     .rate_exact = dev_rate_exact,
     .download = dev_download,
     .upload = dev_upload,

@@ -71,6 +71,11 @@ typedef struct {
      * the device in FP32 (bitstream_evaluator) */
     int (*evaluate_host_net)(trainer *t, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds,
                              epr_err *err);
+    /* a training-mode forward (no labels, no backward) of the rank's slice
+     * of global batch `step`, batch-norm momentum set to `momentum`: the
+     * network as it stands (decoded) updates its running statistics; then
+     * the statistics into the host model's buffers when last is set */
+    void (*bn_forward)(trainer *t, long step, float momentum, int last);
     double (*rate_exact)(trainer *t, double *per_group);
     /* the whole device state (train block, optimizer states, EMA, batch-norm
      * buffers) into the host arrays (checkpoints, the final .epr), and back */
@@ -162,6 +167,10 @@ void train_swap_ema_host(trainer *t, int in);
 double train_evaluate_ema_on(trainer *t, const dataset *d, int *preds); /* with the EMA weights */
 double train_evaluate_ema(trainer *t, int *preds);                      /* ... on the test set */
 double train_rate_exact(trainer *t, double *per_group);
+/* Batch-norm running statistics of the network as it stands recomputed as
+ * the average over K training batches (steps t->step ...), where the step
+ * runs; the host buffers receive them ([train] bn_recalibrate). */
+void train_recalibrate_bn(trainer *t, int K);
 
 /* ---- safety (train_safety.c) ---- */
 

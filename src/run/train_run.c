@@ -123,6 +123,28 @@ static int write_bitstream(trainer *t, train_result *res, const int *dev_preds, 
     return rc;
 }
 
+/* [train] bn_recalibrate (train_recalibrate_bn), then the test error of
+ * the weights that are written measured again. */
+static void recalibrate_bn(trainer *t, int use_ema, train_result *res, FILE *out) {
+    const int K = t->cfg->bn_recalibrate;
+    if (K <= 0 || !nn_model_num_batchnorm(t->net)) return;
+    double t0 = epr_now_s();
+    if (use_ema) train_swap_ema(t, 1);
+    train_recalibrate_bn(t, K);
+    double before = use_ema ? res->test_error : res->test_error_raw;
+    double after = train_evaluate(t, &t->test, NULL);
+    if (use_ema) {
+        res->test_error = after;
+        train_swap_ema(t, 0);
+    } else {
+        res->test_error_raw = after;
+    }
+    if (out)
+        fprintf(out, "batch-norm statistics recomputed for the %s weights over %d training batches (%.1f s): test "
+                     "error %.2f%% (%.2f%% with the running averages of training)\n",
+                use_ema ? "EMA" : "raw", K, epr_now_s() - t0, 100 * after, 100 * before);
+}
+
 /* The end of a run (rank 0): errors of the raw and EMA weights, the exact
  * rate, the bitstream and its decoded error, then the final run file. */
 static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err *err) {
@@ -147,6 +169,7 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
         res->chose_raw = t->ema && res->validation_error_raw < res->validation_error_ema;
     }
     const int use_ema = t->ema && !res->chose_raw;
+    recalibrate_bn(t, use_ema, res, out);
     if (dev_preds) { /* the device's predictions of the weights that are written */
         if (use_ema) {
             train_evaluate_ema(t, dev_preds);

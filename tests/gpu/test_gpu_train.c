@@ -22,6 +22,8 @@
  *   gpu_resume_bitwise: a GPU run stopped, checkpointed and resumed gives the
  *     bits of the uninterrupted GPU run (metrics of every step, train block,
  *     EMA, optimizer states, batch-norm buffers).
+ *   bn_recalibrate: batch-norm statistics recomputed over training batches
+ *     on the CPU and on the GPU from the same weights agree.
  *   file_eval_on_device: a .epr of a GPU run evaluated on the GPU
  *     ([train] file_eval = device) and on the CPU: the same predictions.
  * TF32 is off (the context sets CUBLAS_DEFAULT_MATH; ctest also sets
@@ -370,6 +372,48 @@ static void test_gpu_deterministic(void **state) {
     cfg_free(&cfg);
 }
 
+/* [train] bn_recalibrate: the batch-norm statistics of the EMA weights
+ * recomputed over K training batches on the CPU and on the GPU, from the
+ * same initialisation (identical weights, identical batches): every
+ * running mean and variance within relative 1e-4 (+1e-6 absolute), and
+ * the test errors of the two networks within EVAL_TOL. */
+static void test_bn_recalibrate(void **state) {
+    (void)state;
+    cfg_experiment cc, cg;
+    load_case(&RESNET, NULL, &cc);
+    load_case(&RESNET, "cuda", &cg);
+    trainer *a = make(&RESNET, &cc, NULL), *b = make(&RESNET, &cg, NULL);
+    const int K = 6;
+    train_swap_ema(a, 1);
+    train_swap_ema(b, 1);
+    train_recalibrate_bn(a, K);
+    train_recalibrate_bn(b, K);
+    nn_model *na = a->net, *nb = b->net;
+    int nbuf = nn_model_num_buffers(na);
+    assert_true(nbuf > 0);
+    double worst = 0;
+    for (int i = 0; i < nbuf; i++) {
+        const nn_buffer *x = nn_model_buffer(na, i), *y = nn_model_buffer(nb, i);
+        for (size_t j = 0; j < x->size; j++) {
+            double d = fabs((double)x->data[j] - y->data[j]);
+            if (d > 1e-4 * fabs((double)x->data[j]) + 1e-6)
+                fail_msg("%s[%zu]: CPU %.9g, GPU %.9g", x->name, j, (double)x->data[j], (double)y->data[j]);
+            worst = fmax(worst, d / fmax(fabs((double)x->data[j]), 1e-6));
+        }
+    }
+    double ea = train_evaluate(a, &a->test, NULL), eb = train_evaluate(b, &b->test, NULL);
+    print_message("%s: batch-norm statistics over %d batches, CPU and GPU: %d buffers, worst relative difference "
+                  "%.2e; test error %.4f / %.4f\n",
+                  RESNET.name, K, nbuf, worst, ea, eb);
+    assert_true(fabs(ea - eb) <= EVAL_TOL);
+    train_swap_ema(a, 0);
+    train_swap_ema(b, 0);
+    trainer_free(a);
+    trainer_free(b);
+    cfg_free(&cc);
+    cfg_free(&cg);
+}
+
 static int evaluate_on_device(void *ctx, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds,
                               epr_err *err) {
     trainer *t = ctx;
@@ -445,7 +489,7 @@ int main(void) {
         cmocka_unit_test(test_lenet5_epr),         cmocka_unit_test(test_resnet_sgd),
         cmocka_unit_test(test_gpu_to_cpu),         cmocka_unit_test(test_cpu_to_gpu),
         cmocka_unit_test(test_gpu_resume_bitwise), cmocka_unit_test(test_gpu_deterministic),
-        cmocka_unit_test(test_file_eval_on_device),
+        cmocka_unit_test(test_file_eval_on_device), cmocka_unit_test(test_bn_recalibrate),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[400];

@@ -275,6 +275,36 @@ static void test_batchnorm_stats(void **st) {
     nn_model_free(m);
 }
 
+/* nn_model_set_bn_momentum: 1/k for the k-th of K training forwards leaves
+ * the plain average of the K batches' statistics (the recalibration at the
+ * end of a run); -1 gives the spec's momentum back. */
+static void test_batchnorm_average(void **st) {
+    (void)st;
+    epr_err err;
+    nn_model *m = build_ok("batchnorm name=bn momentum=0.3", 1, 1, 1, 3);
+    assert_int_equal(nn_model_alloc_params(m, &err), 0);
+    nn_model_init_params(m, 1);
+    assert_int_equal(nn_model_num_batchnorm(m), 1);
+    nn_buffer *rm = nn_model_buffer(m, 0), *rv = nn_model_buffer(m, 1);
+    rm->data[0] = 100.0f; /* whatever training left: forgotten at k = 1 */
+    rv->data[0] = 100.0f;
+    /* batches {1,2,3} (mean 2, unbiased var 1), {4,4,10} (6, 12), {0,0,3} (1, 3) */
+    const float x[3][3] = {{1, 2, 3}, {4, 4, 10}, {0, 0, 3}};
+    for (int k = 0; k < 3; k++) {
+        nn_model_set_bn_momentum(m, 1.0f / (float)(k + 1));
+        nn_forward(m, x[k], NULL, 3, 1);
+    }
+    assert_float_equal(rm->data[0], 3.0f, 1e-5);               /* (2 + 6 + 1) / 3 */
+    assert_float_equal(rv->data[0], 16.0f / 3.0f, 1e-5);       /* (1 + 12 + 3) / 3 */
+    nn_model_set_bn_momentum(m, -1.0f);                        /* the spec's 0.3 again */
+    nn_forward(m, x[0], NULL, 3, 1);
+    assert_float_equal(rm->data[0], 0.7f * 3.0f + 0.3f * 2.0f, 1e-5);
+    nn_model_free(m);
+    m = build_ok("dense out=2", 1, 1, 1, 3);
+    assert_int_equal(nn_model_num_batchnorm(m), 0);
+    nn_model_free(m);
+}
+
 /* Params bound by the caller, and a smaller batch than max_batch: results
  * must match the owned-block path exactly. */
 static void test_bind_and_partial_batch(void **st) {
@@ -371,6 +401,7 @@ int main(void) {
         cmocka_unit_test(test_spec_errors),        cmocka_unit_test(test_spec_syntax),
         cmocka_unit_test(test_init),               cmocka_unit_test(test_conv_pool_by_hand),
         cmocka_unit_test(test_cross_entropy_value), cmocka_unit_test(test_batchnorm_stats),
+        cmocka_unit_test(test_batchnorm_average),
         cmocka_unit_test(test_bind_and_partial_batch), cmocka_unit_test(test_dead_branch),
         cmocka_unit_test(test_toy_training),
     };

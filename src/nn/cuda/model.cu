@@ -426,3 +426,8 @@ extern "C" int nn_cuda_model_enable_input_grad(nn_cuda_model *m, epr_err *err) {
 }
 
 extern "C" const float *nn_cuda_model_input_grad(const nn_cuda_model *m) { return m->dx_input; }
+
+extern "C" void nn_cuda_model_set_bn_momentum(nn_cuda_model *m, float momentum) {
+    for (int i = 0; i < m->host->n_layers; i++)
+        if (m->layers[i].op == NN_BATCHNORM) m->layers[i].momentum = momentum < 0 ? m->layers[i].momentum_spec : momentum;
+}

@@ -136,6 +136,8 @@ void nn_cuda_buffers_download(nn_cuda_model *m, nn_model *host);
 void nn_cuda_buffers_upload(nn_cuda_model *m, const nn_model *host);
 /* Device storage of buffer i (n floats), e.g. for a checkpoint writer. */
 float *nn_cuda_model_buffer(nn_cuda_model *m, int i);
+/* nn_model_set_bn_momentum for the device model's layers. */
+void nn_cuda_model_set_bn_momentum(nn_cuda_model *m, float momentum);
 
 /* ---- optimizers / EMA on device arrays: the semantics (and, with no FMA
  * contraction, the bits) of nn_adam_step, nn_sgd_step, nn_ema_update.  The
