@@ -104,9 +104,9 @@ static int write_bitstream(trainer *t, train_result *res, const int *dev_preds, 
                     len / 1e3, 4.0 * (double)nn_model_num_params(t->net) / (double)len,
                     4 * nn_model_num_params(t->net));
             bitstream_print_sizes(f, out, 0);
-            fprintf(out, "decoded %s: test error %.2f%% (%d/%d wrong), predictions crc32 %08x, evaluated on %s\n",
-                    t->epr_path, 100 * e, (int)(e * t->test.n + 0.5), t->test.n, res->predictions_crc,
-                    ev ? ev->where : "the CPU");
+            fprintf(out, "decoded %s (evaluated on %s): test error %.2f%% (%d/%d wrong), predictions crc32 %08x\n",
+                    t->epr_path, ev ? ev->where : "the CPU", 100 * e, (int)(e * t->test.n + 0.5), t->test.n,
+                    res->predictions_crc);
             if (dev_preds && ev)
                 fprintf(out, "%s's final evaluation of the written (quantised) weights and its evaluation in FP32 of "
                              "the weights decoded from %s differ on %ld of %d test predictions (`epr eval %s` "

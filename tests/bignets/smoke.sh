@@ -104,7 +104,7 @@ print(f"loss: first log {first:.4f}, mean of last two {last:.4f}")
 assert last < 0.6 * first, f"loss did not fall enough: {losses}"
 PY
 if [ "$case_name" = pack ]; then
-  grep -q "^decoded run/model.epr: test error" train.log || fail "no decoded evaluation of model.epr"
+  grep -q "^decoded run/model.epr (evaluated on the CPU): test error" train.log || fail "no decoded evaluation of model.epr"
   # the network was built for the crop, not the stored size
   grep -a -q "^input 3 32 32$" run/model.epr || fail "model.epr does not record a 3x32x32 input"
   # epr eval centre-crops the stored 40x40 test images to the file's 32x32 input, as training did
