@@ -167,12 +167,12 @@ static void bench_throughput(const bench_net *bn, int batch, int epr, int steps,
     double *c_net = xcalloc((size_t)repeats, sizeof(double)), *c_rate = xcalloc((size_t)repeats, sizeof(double));
     for (int r = 0; r < repeats; r++) {
         trainer_times p0 = *trainer_phase_times(t);
-        double t0 = epr_now_s(), c0 = epr_cpu_s();
+        double t0 = cmn_now_s(), c0 = cmn_cpu_s();
         for (int i = 0; i < steps; i++) trainer_step(t, m);
-        double wall = epr_now_s() - t0;
+        double wall = cmn_now_s() - t0;
         const trainer_times *p1 = trainer_phase_times(t);
         ms[r] = 1e3 * wall / steps;
-        cpu[r] = 1e3 * (epr_cpu_s() - c0) / steps;
+        cpu[r] = 1e3 * (cmn_cpu_s() - c0) / steps;
         f_data[r] = 1e3 * (p1->batch - p0.batch) / steps;
         f_net[r] = 1e3 * (p1->net - p0.net) / steps;
         f_rate[r] = 1e3 * (p1->rate - p0.rate) / steps;
@@ -224,9 +224,9 @@ static int bench_memory(int batch, int eval_batch, int steps) {
     trainer *t = make_trainer(&cfg, &o, &train, &test); /* the model is built for max(batch, eval_batch) */
     long rss_setup = maxrss_kb();
     double m[N_SLOTS];
-    double t0 = epr_now_s();
+    double t0 = cmn_now_s();
     for (int i = 0; i < steps; i++) trainer_step(t, m);
-    double wall = epr_now_s() - t0;
+    double wall = cmn_now_s() - t0;
     long rss_train = maxrss_kb();
     double test_err = trainer_test_error(t, 0); /* one pass over the test set at eval_batch, as at eval_every */
     long rss = maxrss_kb();

@@ -7,7 +7,7 @@
  * same prepared parameters.  Private to src/epr.
  *
  * The includer defines, before including this file:
- *   EPR_DK(name)       the name of each function/type (e.g. epr_v##name)
+ *   EPR_DK(name)       the name of each function/type (e.g. rp_v##name)
  *   EPR_DK_FN          the qualifiers of the functions (always inlined)
  *   EPR_DK_F, EPR_DK_I float and int32 value types (vectors or scalars)
  *   EPR_DK_M           the type of a comparison result

@@ -61,7 +61,7 @@ int nn_model_build(const char *spec, int c, int h, int w, int max_batch, nn_mode
     if (rc) return rc;
     nn_model *m = calloc(1, sizeof *m);
     if (!m) {
-        rc = epr_fail(err, EPR_ENOMEM, "out of memory building the model");
+        rc = cmn_fail(err, EPR_ENOMEM, "out of memory building the model");
         goto done;
     }
     m->c = c, m->h = h, m->w = w, m->max_batch = max_batch;
@@ -112,7 +112,7 @@ int nn_model_build(const char *spec, int c, int h, int w, int max_batch, nn_mode
     }
     if (oom) {
         nn_model_free(m);
-        rc = epr_fail(err, EPR_ENOMEM, "out of memory allocating model buffers for batch %d", max_batch);
+        rc = cmn_fail(err, EPR_ENOMEM, "out of memory allocating model buffers for batch %d", max_batch);
         goto done;
     }
     for (int b = 0; b < m->n_buffers; b++)
@@ -208,7 +208,7 @@ int nn_model_alloc_params(nn_model *m, epr_err *err) {
         free(m->param_block);
         free(m->grad_block);
         m->param_block = m->grad_block = NULL;
-        return epr_fail(err, EPR_ENOMEM, "out of memory for %zu parameters", m->n_params);
+        return cmn_fail(err, EPR_ENOMEM, "out of memory for %zu parameters", m->n_params);
     }
     size_t off = 0;
     for (int i = 0; i < m->n_tensors; i++) {
@@ -224,7 +224,7 @@ void nn_model_init_params(nn_model *m, uint64_t seed) {
         if (!t->w) continue;
         /* Each tensor draws from its own counter range, so its values do
          * not depend on the sizes of the tensors before it. */
-        epr_rng r = {seed, EPR_STREAM_INIT, (uint64_t)i << 40};
+        cmn_rng r = {seed, EPR_STREAM_INIT, (uint64_t)i << 40};
         const nn_op op = m->layers[t->layer].op;
         if (t->kind == NN_PARAM_BIAS) {
             memset(t->w, 0, sizeof(float) * t->size);
@@ -233,7 +233,7 @@ void nn_model_init_params(nn_model *m, uint64_t seed) {
         } else if (op == NN_CONV) { /* He-normal, fan_in */
             const double sd = sqrt(2.0 / t->fan_in);
             for (size_t j = 0; j < t->size; j += 2) {
-                double u1 = 1.0 - epr_rng_next_uniform(&r), u2 = epr_rng_next_uniform(&r);
+                double u1 = 1.0 - cmn_rng_next_uniform(&r), u2 = cmn_rng_next_uniform(&r);
                 double rad = sqrt(-2.0 * log(u1)), a = 2.0 * M_PI * u2;
                 t->w[j] = (float)(sd * rad * cos(a));
                 if (j + 1 < t->size) t->w[j + 1] = (float)(sd * rad * sin(a));
@@ -241,7 +241,7 @@ void nn_model_init_params(nn_model *m, uint64_t seed) {
         } else { /* Glorot-uniform */
             const double lim = sqrt(6.0 / (t->fan_in + t->fan_out));
             for (size_t j = 0; j < t->size; j++)
-                t->w[j] = (float)((2.0 * epr_rng_next_uniform(&r) - 1.0) * lim);
+                t->w[j] = (float)((2.0 * cmn_rng_next_uniform(&r) - 1.0) * lim);
         }
     }
     for (int b = 0; b < m->n_buffers; b++) {
@@ -277,9 +277,9 @@ static void cpu_forward(void *ctx, nn_layer *L, const float *in, const float *wi
     const cpu_pass *p = ctx;
     nn_model *m = p->m;
     if (m->op_time) {
-        double t0 = epr_now_s();
+        double t0 = cmn_now_s();
         nn_layer_forward(m, L, in, with, p->n, p->training);
-        m->op_time[2 * L->op] += epr_now_s() - t0;
+        m->op_time[2 * L->op] += cmn_now_s() - t0;
     } else {
         nn_layer_forward(m, L, in, with, p->n, p->training);
     }
@@ -360,9 +360,9 @@ static void cpu_zero_grads(void *ctx, const nn_layer *L) { zero_param_grads((nn_
 
 static void cpu_backward(void *ctx, nn_layer *L, const float *x, float *dx, int acc, float *dx2, int acc2) {
     nn_model *m = ctx;
-    double t0 = m->op_time ? epr_now_s() : 0.0;
+    double t0 = m->op_time ? cmn_now_s() : 0.0;
     nn_layer_backward(m, L, x, dx, acc, dx2, acc2, m->n_last);
-    if (m->op_time) m->op_time[2 * L->op + 1] += epr_now_s() - t0;
+    if (m->op_time) m->op_time[2 * L->op + 1] += cmn_now_s() - t0;
 }
 
 static void backprop(nn_model *m) {

@@ -257,7 +257,7 @@ int nn_spec_parse(const char *spec, int c, int h, int w, nn_layer **layers, int 
             cap = cap ? 2 * cap : 16;
             proto *np = realloc(ps, sizeof *ps * cap);
             if (!np) {
-                rc = epr_fail(err, EPR_ENOMEM, "out of memory parsing the model spec");
+                rc = cmn_fail(err, EPR_ENOMEM, "out of memory parsing the model spec");
                 goto done;
             }
             ps = np;
@@ -266,7 +266,7 @@ int nn_spec_parse(const char *spec, int c, int h, int w, nn_layer **layers, int 
         nn_layer *L = &ps[n].L;
         if (!L->name[0]) snprintf(L->name, sizeof L->name, "%s%d", nn_op_name(L->op), n + 1);
         if (strcmp(L->name, "input") == 0 || find_layer(ps, n, L->name) >= 0) {
-            rc = epr_fail(err, EPR_EARG, "layer %d (%s): duplicate or reserved name '%s'", n + 1,
+            rc = cmn_fail(err, EPR_EARG, "layer %d (%s): duplicate or reserved name '%s'", n + 1,
                           nn_op_name(L->op), L->name);
             goto done;
         }
@@ -274,12 +274,12 @@ int nn_spec_parse(const char *spec, int c, int h, int w, nn_layer **layers, int 
         n++;
     }
     if (n == 0) {
-        rc = epr_fail(err, EPR_EARG, "model spec has no layers");
+        rc = cmn_fail(err, EPR_EARG, "model spec has no layers");
         goto done;
     }
     *layers = malloc(sizeof **layers * n);
     if (!*layers) {
-        rc = epr_fail(err, EPR_ENOMEM, "out of memory parsing the model spec");
+        rc = cmn_fail(err, EPR_ENOMEM, "out of memory parsing the model spec");
         goto done;
     }
     for (int i = 0; i < n; i++) (*layers)[i] = ps[i].L;

@@ -179,13 +179,13 @@ int bitstream_arch_parse_limited(const char *text, size_t len, const bitstream_l
     return rc;
 bad:
     free(t);
-    return epr_fail(err, rc, "architecture text: %s", why);
+    return cmn_fail(err, rc, "architecture text: %s", why);
 }
 
-int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len, epr_encode_report *rep,
+int bitstream_encode(rp_model *em, const char *arch, void **bytes, size_t *len, epr_encode_report *rep,
                      epr_err *err) {
-    nn_model *net = epr_model_net(em);
-    int ng = epr_model_num_groups(em), nt = nn_model_num_tensors(net), nb = nn_model_num_buffers(net);
+    nn_model *net = rp_model_net(em);
+    int ng = rp_model_num_groups(em), nt = nn_model_num_tensors(net), nb = nn_model_num_buffers(net);
     epr_group_spec *gs = calloc((size_t)ng + 1, sizeof *gs);
     epr_tensor_spec *ts = calloc((size_t)(nt + nb) + 1, sizeof *ts);
     float *vals = calloc((size_t)ng * (2 * 64 + 64 * 64) + 1, sizeof *vals);
@@ -194,15 +194,15 @@ int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len,
     int *index_in = malloc(((size_t)nt + 1) * sizeof *index_in);
     int rc = 0;
     if (!gs || !ts || !vals || !phis || !group_of || !index_in) {
-        rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+        rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
         goto done;
     }
     for (int i = 0; i < nt; i++) group_of[i] = -1;
     for (int g = 0; g < ng; g++) {
-        const epr_group_def *d = epr_model_group(em, g);
+        const rp_group_def *d = rp_model_group(em, g);
         float *s = vals + (size_t)g * (2 * 64 + 64 * 64), *off = s + 64, *T = s + 128;
         int has_T = d->decoder == EPR_DECODER_CONV_AFFINE && d->transform != EPR_TRANSFORM_IDENTITY;
-        epr_model_decoder_values(em, g, s, off, has_T ? T : NULL);
+        rp_model_decoder_values(em, g, s, off, has_T ? T : NULL);
         gs[g].decoder = d->decoder;
         gs[g].ell = d->ell;
         gs[g].transform = d->decoder == EPR_DECODER_CONV_AFFINE ? (int)d->transform : EPR_TRANSFORM_IDENTITY;
@@ -211,9 +211,9 @@ int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len,
         gs[g].transform_matrix = has_T && d->transform != EPR_TRANSFORM_DFT ? T : NULL;
         gs[g].scale = s;
         gs[g].offset = off;
-        gs[g].density = epr_model_density(em, g);
+        gs[g].density = rp_model_density(em, g);
         for (int j = 0; j < d->n_tensors; j++) {
-            int ti = epr_model_group_tensor(em, g, j);
+            int ti = rp_model_group_tensor(em, g, j);
             group_of[ti] = g;
             index_in[ti] = j;
         }
@@ -222,10 +222,10 @@ int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len,
         if (group_of[i] < 0) continue;
         phis[i] = malloc(nn_model_tensor(net, i)->size * sizeof(int32_t) + 1);
         if (!phis[i]) {
-            rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
             goto done;
         }
-        epr_model_phi(em, group_of[i], index_in[i], phis[i]);
+        rp_model_phi(em, group_of[i], index_in[i], phis[i]);
     }
     int n = bitstream_tensor_specs(net, group_of, (const int32_t *const *)phis, ts);
     rc = epr_encode(arch, strlen(arch), gs, ng, ts, n, bytes, len, rep, err);
@@ -327,7 +327,7 @@ static int evaluate_on_cpu(nn_model *net, dataset *test, int eval_batch, long *w
     float *x = malloc((size_t)eval_batch * dataset_sample_bytes(test) * sizeof(float));
     int *y = malloc((size_t)eval_batch * sizeof(int));
     uint32_t *idx = malloc((size_t)eval_batch * sizeof(uint32_t));
-    int rc = !x || !y || !idx ? epr_fail(err, EPR_ENOMEM, "out of memory") : 0;
+    int rc = !x || !y || !idx ? cmn_fail(err, EPR_ENOMEM, "out of memory") : 0;
     *wrong = 0;
     for (int i = 0; !rc && i < test->n; i += eval_batch) {
         int n = test->n - i < eval_batch ? test->n - i : eval_batch;

@@ -1,4 +1,4 @@
-/* run/bitstream — between a trained epr_model and a .epr file: the
+/* run/bitstream — between a trained rp_model and a .epr file: the
  * architecture text, encoding through the codec, rebuilding a runnable
  * network from a file alone, and evaluating it.  `epr train` (at the end of
  * an EPR run), `epr compress`, `epr eval` and `epr inspect` all go through
@@ -54,7 +54,7 @@ void bitstream_arch_free(bitstream_arch *a);
 /* Encode the model's current parameters (call with the EMA values in the
  * train block).  Uncompressed tensors and batch-norm running statistics are
  * stored as float32 extras.  *bytes is malloc'd. */
-int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len, epr_encode_report *rep,
+int bitstream_encode(rp_model *em, const char *arch, void **bytes, size_t *len, epr_encode_report *rep,
                      epr_err *err);
 
 /* The tensor list of a .epr for a network, in the order every writer

@@ -247,7 +247,7 @@ static int validate_experiment(cfg_experiment *cfg, epr_err *err) {
             for (int k = 0; k < cfg->n_groups; k++)
                 for (int l = 0; l < cfg->groups[k].n_tensors; l++)
                     if ((k != i || l != j) && !strcmp(g->tensors[j], cfg->groups[k].tensors[l]))
-                        return epr_fail(err, EPR_EARG, "%s:%d: tensor %s is in group %s and in group %s", p, g->line,
+                        return cmn_fail(err, EPR_EARG, "%s:%d: tensor %s is in group %s and in group %s", p, g->line,
                                         g->tensors[j], g->name, cfg->groups[k].name);
     }
     return 0;

@@ -83,7 +83,7 @@ int data_load_experiment_val(const cfg_experiment *cfg, dataset *train, dataset 
     const int n_val = !rc && val ? data_validation_count(cfg, train->n) : 0;
     if (n_val) {
         if (n_val >= train->n)
-            rc = epr_fail(err, EPR_EARG, "%s: [data] validation: %d of the %d training images leaves none to train on",
+            rc = cmn_fail(err, EPR_EARG, "%s: [data] validation: %d of the %d training images leaves none to train on",
                           cfg->path, n_val, train->n);
         else
             rc = dataset_split(train, n_val, DATA_VALIDATION_SEED, val, err);
@@ -126,7 +126,7 @@ int data_load_experiment_val(const cfg_experiment *cfg, dataset *train, dataset 
         return rc;
     }
     if (train->c != test->c || train->h != test->h || train->w != test->w)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: train images are %dx%dx%d but test images are %dx%dx%d", cfg->path,
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: train images are %dx%dx%d but test images are %dx%dx%d", cfg->path,
                       train->c, train->h, train->w, test->c, test->h, test->w);
     return rc;
 }

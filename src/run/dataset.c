@@ -53,7 +53,7 @@ static int src_fail(const src *s, epr_err *err, int code, const char *fmt, ...) 
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return epr_fail(err, code, "%s%s: %s", s->path, s->is_gzip ? " (gzip)" : "", what);
+    return cmn_fail(err, code, "%s%s: %s", s->path, s->is_gzip ? " (gzip)" : "", what);
 }
 
 static int src_open(src *s, const char *path, epr_err *err) {
@@ -283,7 +283,7 @@ static int load_idx_labels(const char *path, const dataset *d, const char *image
         rc = src_expect_end(&s, what, err);
     }
     if (!rc && (int)n != d->n)
-        rc = epr_fail(err, EPR_EFORMAT, "%s has %u labels but %s has %d images", path,
+        rc = cmn_fail(err, EPR_EFORMAT, "%s has %u labels but %s has %d images", path,
                       (unsigned)n, images, d->n);
     for (uint32_t i = 0; !rc && i < n; i++)
         if (raw[i] >= N_CLASSES_10)
@@ -292,7 +292,7 @@ static int load_idx_labels(const char *path, const dataset *d, const char *image
     src_close(&s);
     if (!rc) {
         *labels = malloc((size_t)n * sizeof **labels);
-        if (!*labels) rc = epr_fail(err, EPR_ENOMEM, "%s: out of memory", path);
+        if (!*labels) rc = cmn_fail(err, EPR_ENOMEM, "%s: out of memory", path);
     }
     for (uint32_t i = 0; !rc && i < n; i++) (*labels)[i] = raw[i];
     free(raw);
@@ -346,7 +346,7 @@ static int load_cifar_file(const char *path, dataset *d, epr_err *err) {
         if (im) d->images = im;
         int *lb = im ? realloc(d->labels, n_new * sizeof *lb) : NULL;
         if (lb) d->labels = lb;
-        if (!im || !lb) rc = epr_fail(err, EPR_ENOMEM, "%s: out of memory", path);
+        if (!im || !lb) rc = cmn_fail(err, EPR_ENOMEM, "%s: out of memory", path);
     }
     for (size_t r = 0; !rc && r < nrec; r++) {
         d->labels[(size_t)d->n + r] = raw[r * CIFAR_RECORD];
@@ -386,7 +386,7 @@ int dataset_random(dataset *d, int n, int c, int h, int w, int n_classes, uint64
     d->labels = malloc((size_t)n * sizeof *d->labels);
     if (!d->images || !d->labels) {
         dataset_free(d);
-        return epr_fail(err, EPR_ENOMEM, "out of memory (%d random images)", n);
+        return cmn_fail(err, EPR_ENOMEM, "out of memory (%d random images)", n);
     }
     d->n = n, d->c = c, d->h = h, d->w = w, d->n_classes = n_classes;
     uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1; /* xorshift64 */

@@ -15,7 +15,7 @@
  *     perm(seed, epoch 0) || perm(seed, epoch 1) || ...
  * and global batch t is positions [t*B, (t+1)*B).  perm(seed, e) is a
  * Fisher–Yates shuffle of 0..n-1 (i from n-1 down to 1, swap i with
- * epr_rng_below(i+1)) drawing from epr_rng{seed, EPR_STREAM_SHUFFLE,
+ * cmn_rng_below(i+1)) drawing from cmn_rng{seed, EPR_STREAM_SHUFFLE,
  * counter = e << 32}: each epoch owns its own 2^32 counters (n <= INT_MAX
  * draws plus rare rejections), so an epoch's permutation depends on
  * (seed, e, n) only.  Hence a batch, or a rank's slice [begin, end) of it,

@@ -37,7 +37,7 @@ static int check_attrs(const char *path, const char *where, const h5run_attr *a,
                             "%.200s: %s: array attribute '%.80s' has no values", path, where, a[i].name);
             break;
         default:
-            return epr_fail(err, EPR_EARG, "%.200s: %s: attribute '%.80s' has unknown kind %d", path, where,
+            return cmn_fail(err, EPR_EARG, "%.200s: %s: attribute '%.80s' has unknown kind %d", path, where,
                             a[i].name, (int)a[i].kind);
         }
     }
@@ -103,7 +103,7 @@ typedef struct {
 static int hook(writer *w, const char *obj) {
     w->written++;
     if (h5run_test_fail_after >= 0 && w->written > h5run_test_fail_after)
-        return epr_fail(w->err, EPR_EIO, "%.200s: test hook: failing after %d objects (at %.120s)", w->path,
+        return cmn_fail(w->err, EPR_EIO, "%.200s: test hook: failing after %d objects (at %.120s)", w->path,
                         h5run_test_fail_after, obj);
     return 0;
 }

@@ -4,7 +4,7 @@
  * statistics, and for EPR runs its parameter groups.  `epr compress` and
  * `epr baseline` go through here, so both see the network exactly as
  * training left it.
- * May call: config, experiment, h5run, bitstream, epr_model, nn. */
+ * May call: config, experiment, h5run, bitstream, rp_model, nn. */
 #ifndef EPR_HARNESS_RUN_LOAD_H
 #define EPR_HARNESS_RUN_LOAD_H
 
@@ -21,7 +21,7 @@ typedef struct {
     cfg_experiment cfg;  /* rebuilt from text (see run_load_open) */
     bitstream_arch a;    /* arch parsed */
     nn_model *net;       /* after run_load_model */
-    epr_model *em;       /* after run_load_model: the run's groups (none for a plain run) */
+    rp_model *em;       /* after run_load_model: the run's groups (none for a plain run) */
 } run_loaded;
 
 /* Opens a run file and rebuilds its experiment: the stored text up to its

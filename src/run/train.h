@@ -105,7 +105,7 @@ long trainer_steps(const trainer *t);
 /* The EPR model (train block) as it stands; with [train] device = cuda the
  * device state is first copied into the host arrays (train block,
  * optimizer states, EMA, batch-norm buffers). */
-epr_model *trainer_model(trainer *t);
+rp_model *trainer_model(trainer *t);
 const trainer_times *trainer_phase_times(const trainer *t);
 void trainer_free(trainer *t);
 

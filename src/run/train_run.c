@@ -40,14 +40,14 @@ static void set_cell(trainer *t, int curve, double v) {
 }
 
 static void print_rate_report(trainer *t, FILE *f) {
-    int ng = epr_model_num_groups(t->em);
+    int ng = rp_model_num_groups(t->em);
     double per[CFG_MAX_GROUPS];
-    double total = epr_model_rate_exact(t->em, per);
+    double total = rp_model_rate_exact(t->em, per);
     for (int g = 0; g < ng; g++)
-        fprintf(f, "  group %-10s %9zu params  %12.0f bits  %9.3f KB  %.3f bits/param\n", epr_model_group(t->em, g)->name,
-                epr_model_group_num_params(t->em, g), per[g], per[g] / 8e3,
-                per[g] / (double)epr_model_group_num_params(t->em, g));
-    fprintf(f, "  total            %9zu params  %12.0f bits  %9.3f KB\n", epr_model_num_compressed(t->em), total,
+        fprintf(f, "  group %-10s %9zu params  %12.0f bits  %9.3f KB  %.3f bits/param\n", rp_model_group(t->em, g)->name,
+                rp_model_group_num_params(t->em, g), per[g], per[g] / 8e3,
+                per[g] / (double)rp_model_group_num_params(t->em, g));
+    fprintf(f, "  total            %9zu params  %12.0f bits  %9.3f KB\n", rp_model_num_compressed(t->em), total,
             total / 8e3);
 }
 
@@ -81,7 +81,7 @@ static int write_bitstream(trainer *t, train_result *res, const int *dev_preds, 
     int *preds = NULL;
     if (!rc) {
         preds = malloc((size_t)t->test.n * sizeof *preds + 1);
-        if (!preds) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+        if (!preds) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     }
     double e = 0;
     bitstream_evaluator evs;
@@ -172,12 +172,12 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
     int rc = 0;
     if (cfg->epr_enabled) {
         if (use_ema) train_swap_ema_host(t, 1);
-        res->rate_exact_bits = epr_model_rate_exact(t->em, NULL);
+        res->rate_exact_bits = rp_model_rate_exact(t->em, NULL);
         if (out) {
             fprintf(out, "exact self-information of the quantised %s model (learned densities):\n", use_ema ? "EMA" : "raw");
             print_rate_report(t, out);
             fprintf(out, "lambda %g, lambda * compressed params %g\n", cfg->lambda,
-                    cfg->lambda * (double)epr_model_num_compressed(t->em));
+                    cfg->lambda * (double)rp_model_num_compressed(t->em));
         }
         rc = write_bitstream(t, res, dev_preds, out, err);
         if (use_ema) train_swap_ema_host(t, 0);
@@ -212,7 +212,7 @@ static int run_start(trainer *t, const cfg_experiment *cfg, const train_opts *op
     train_rank_now = t->rank;
     if (!rc && opts->resume) rc = checkpoint_resume(t, opts->resume, err);
     if (!rc && opts->resume && t->pr) /* the mask and clusters follow from the weights (prune.h) */
-        rc = prune_restore(t->pr, epr_model_params(t->em), cfg->prune > 0 && t->step > cfg->prune_at,
+        rc = prune_restore(t->pr, rp_model_params(t->em), cfg->prune > 0 && t->step > cfg->prune_at,
                            cfg->kmeans_bits && t->step > cfg->kmeans_at, err);
     if (t->nranks > 1) {
         int bad = rc != 0, any = 0;
@@ -234,8 +234,8 @@ static void print_banner(const trainer *t, const cfg_experiment *cfg, const trai
     fprintf(out, "  %zu parameters (float32 %zu bytes)", nn_model_num_params(t->net), 4 * nn_model_num_params(t->net));
     if (cfg->epr_enabled)
         fprintf(out, "; EPR: %d groups over %zu parameters, lambda %g (lambda*n = %g), density lr %g",
-                epr_model_num_groups(t->em), epr_model_num_compressed(t->em), cfg->lambda,
-                cfg->lambda * (double)epr_model_num_compressed(t->em), cfg->density_lr);
+                rp_model_num_groups(t->em), rp_model_num_compressed(t->em), cfg->lambda,
+                cfg->lambda * (double)rp_model_num_compressed(t->em), cfg->density_lr);
     fprintf(out, "\n");
     if (t->pr) {
         fprintf(out, "  Deep Compression baseline over %d groups:", cfg->n_groups);
@@ -267,7 +267,7 @@ typedef struct {
  * one line (out, NULL: quiet); the accumulators start again. */
 static void log_point(trainer *t, loop_clock *c, FILE *out) {
     const cfg_experiment *cfg = t->cfg;
-    double tn = epr_now_s();
+    double tn = cmn_now_s();
     double ips = (double)(t->step - c->last_step) * cfg->batch / (tn - c->tlast);
     double k = (double)t->acc_steps;
     double ce = t->acc[SLOT_CE] / t->acc[SLOT_SAMPLES], rate = t->acc[SLOT_RATE] / k;
@@ -337,13 +337,13 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
     FILE *out = stdout;
     if (root) print_banner(&t, cfg, opts, out);
 
-    loop_clock c = {.t0 = epr_now_s(), .first_step = t.step, .last_step = t.step};
+    loop_clock c = {.t0 = cmn_now_s(), .first_step = t.step, .last_step = t.step};
     c.tlast = c.t0;
     while (t.step < cfg->steps) {
         double m[N_SLOTS];
-        double ts = epr_now_s();
+        double ts = cmn_now_s();
         trainer_step(&t, m);
-        t.step_s += epr_now_s() - ts;
+        t.step_s += cmn_now_s() - ts;
         t.timed_steps++;
         for (int i = 0; i < N_SLOTS; i++) t.acc[i] += m[i];
         t.acc_steps++;
@@ -351,11 +351,11 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
         if (t.step % cfg->log_every == 0 || t.step == cfg->steps) log_point(&t, &c, root ? out : NULL);
         if (cfg->eval_every > 0 && t.step % cfg->eval_every == 0 && t.step != cfg->steps && t.rank == 0) {
             eval_point(&t, root ? out : NULL);
-            c.tlast = epr_now_s(); /* evaluation time is not training throughput */
+            c.tlast = cmn_now_s(); /* evaluation time is not training throughput */
         }
         if (t.step < cfg->steps && (stop || t.step % cfg->checkpoint_every == 0)) {
             if (t.rank == 0) {
-                rc = checkpoint_write(&t, NULL, t.wall_before + epr_now_s() - c.t0, err);
+                rc = checkpoint_write(&t, NULL, t.wall_before + cmn_now_s() - c.t0, err);
                 if (rc) train_fatal(err->msg);
                 if (root) fprintf(out, "checkpoint %s at step %ld%s\n", t.run_path, t.step,
                                   stop ? " (stopping on signal; resume with --resume)" : "");
@@ -365,10 +365,10 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
                 train_release(&t);
                 return TRAIN_STOPPED;
             }
-            c.tlast = epr_now_s();
+            c.tlast = cmn_now_s();
         }
     }
-    double wall = t.wall_before + epr_now_s() - c.t0;
+    double wall = t.wall_before + cmn_now_s() - c.t0;
     rc = 0;
     if (t.rank == 0) rc = finish(&t, res, wall, root ? out : NULL, err);
     if (t.nranks > 1) MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);

@@ -59,7 +59,7 @@ static void path_in(const ctx *c, const char *file, char *buf, size_t cap) { snp
 
 /* Writes an .epr method's file and evaluates the decoded file. */
 static int run_epr_method(ctx *c, const char *method, baseline_result *r, epr_err *err) {
-    double t0 = epr_now_s();
+    double t0 = cmn_now_s();
     void *bytes = NULL;
     size_t len = 0;
     char path[1400];
@@ -71,7 +71,7 @@ static int run_epr_method(ctx *c, const char *method, baseline_result *r, epr_er
     free(bytes);
     if (!rc) rc = file_size(path, &r->file_bytes, err);
     if (!rc) rc = evaluate_file(path, c->test, c->cfg->eval_batch, c->ev, &r->test_error, err);
-    r->seconds = epr_now_s() - t0;
+    r->seconds = cmn_now_s() - t0;
     return rc;
 }
 
@@ -86,7 +86,7 @@ static int ensure_float32(ctx *c, epr_err *err) {
  * and comparing with the float32 file's bytes on disk. */
 static int run_wrapped(ctx *c, method_kind m, baseline_result *r, epr_err *err) {
     CHECK_STATUS(ensure_float32(c, err));
-    double t0 = epr_now_s();
+    double t0 = cmn_now_s();
     const char *method = m == M_GZIP ? "gzip" : "xz";
     char src[1400], path[1400];
     snprintf(r->method, sizeof r->method, "%s", method);
@@ -102,10 +102,10 @@ static int run_wrapped(ctx *c, method_kind m, baseline_result *r, epr_err *err) 
     if (!rc) rc = fs_read_file(path, &disk, &ndisk, err);
     if (!rc) rc = (m == M_GZIP ? baseline_gunzip : baseline_unxz)(disk, ndisk, &back, &nback, err);
     if (!rc && (nback != nraw || memcmp(back, raw, nraw)))
-        rc = epr_fail(err, EPR_ECRC, "%s: does not decompress to the bytes of %s", path, src);
+        rc = cmn_fail(err, EPR_ECRC, "%s: does not decompress to the bytes of %s", path, src);
     if (!rc) rc = file_size(path, &r->file_bytes, err);
     r->test_error = c->float32.test_error; /* the same bytes, so the same network */
-    r->seconds = epr_now_s() - t0;
+    r->seconds = cmn_now_s() - t0;
     free(raw);
     free(packed);
     free(back);
@@ -128,7 +128,7 @@ int baseline_h5_read(const char *path, baseline_result **res, int *n, char **exp
     if (!rc && experiment) rc = h5run_get_strdup(h, "/", "experiment", experiment, err);
     if (!rc) rc = h5run_list(h, "/methods", &names, &nn, err);
     baseline_result *r = NULL;
-    if (!rc && !(r = calloc((size_t)nn + 1, sizeof *r))) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    if (!rc && !(r = calloc((size_t)nn + 1, sizeof *r))) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     for (int i = 0; !rc && i < nn; i++) {
         char obj[300];
         snprintf(obj, sizeof obj, "/methods/%.200s", names[i]);
@@ -139,7 +139,7 @@ int baseline_h5_read(const char *path, baseline_result **res, int *n, char **exp
         if (!rc) rc = h5run_get_f64(h, obj, ATTR_NAMES[4], &r[i].seconds, err);
         if (!rc) rc = h5run_get_str(h, obj, ATTR_NAMES[5], r[i].description, sizeof r[i].description, err);
         if (!rc && strcmp(r[i].method, names[i]))
-            rc = epr_fail(err, EPR_EFORMAT, "%s: %s says method '%s'", path, obj, r[i].method);
+            rc = cmn_fail(err, EPR_EFORMAT, "%s: %s says method '%s'", path, obj, r[i].method);
     }
     h5run_list_free(names, nn);
     h5run_close(h);
@@ -202,7 +202,7 @@ static int write_h5(const ctx *c, const baseline_source *src, const baseline_res
     h5run_group *groups = calloc((size_t)total + 1, sizeof *groups);
     char(*gpath)[64] = calloc((size_t)total + 1, sizeof *gpath);
     int rc = 0;
-    if (!attrs || !groups || !gpath) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    if (!attrs || !groups || !gpath) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     for (int i = 0; !rc && i < total; i++) {
         h5run_attr *a = attrs + 6 * i;
         a[0] = h5run_str(ATTR_NAMES[0], all[i].method);
@@ -266,7 +266,7 @@ int baseline_run(nn_model *net, const cfg_experiment *cfg, const char *arch, dat
     baseline_result *res = calloc(BASELINE_MAX_METHODS, sizeof *res);
     if (!res) {
         free(old);
-        return epr_fail(err, EPR_ENOMEM, "out of memory");
+        return cmn_fail(err, EPR_ENOMEM, "out of memory");
     }
     int rc = 0, done = 0;
     for (int i = 0; !rc && i < n; i++) {
@@ -351,12 +351,12 @@ int baseline_run_file(const char *run_path, const char *methods, const char *dat
     run_loaded r;
     int rc = run_load_open(run_path, extra, data_root ? 1 : 0, &r, err);
     if (!rc && r.epr_enabled)
-        rc = epr_fail(err, EPR_EARG,
+        rc = cmn_fail(err, EPR_EARG,
                       "%s: an EPR run (epr.enabled = true); post-training baselines are made from a plain run "
                       "(epr train ... --set epr.enabled=false)",
                       run_path);
     if (!rc && !h5run_has(r.h, "/final"))
-        rc = epr_fail(err, EPR_EARG, "%s: the run has not finished (no /final); finish it first with epr train --resume",
+        rc = cmn_fail(err, EPR_EARG, "%s: the run has not finished (no /final); finish it first with epr train --resume",
                       run_path);
     int64_t steps = 0;
     double wall = 0;
@@ -374,7 +374,7 @@ int baseline_run_file(const char *run_path, const char *methods, const char *dat
     if (!rc) {
         const char *slash = strrchr(run_path, '/');
         size_t dl = slash ? (size_t)(slash - run_path) : 1;
-        if (!(dir = malloc(dl + 1))) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+        if (!(dir = malloc(dl + 1))) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
         else if (slash && slash == run_path) strcpy(dir, "/");
         else if (slash) memcpy(dir, run_path, dl), dir[dl] = 0;
         else strcpy(dir, ".");

@@ -285,7 +285,7 @@ static int eval_test_set(cfg_experiment *cfg, epr_file *f, const char *pack, dat
             snprintf(pp, sizeof pp, "%s", rel);
         else
             snprintf(pp, sizeof pp, "%s/%s", cfg->data_root, rel);
-        rc = a.pad ? epr_fail(e, EPR_EARG, "the model was trained on images zero-padded by %d, not on a pack", a.pad)
+        rc = a.pad ? cmn_fail(e, EPR_EARG, "the model was trained on images zero-padded by %d, not on a pack", a.pad)
                    : dataset_load_pack(pp, a.h, test, e);
     } else {
         cfg->pad = a.pad; /* the same zero border as training ([data] pad) */
@@ -373,16 +373,16 @@ static int cmd_eval(int argc, char **argv) {
     int model_rc = 0; /* the file's own content was refused: name it */
     int rc = cfg_load_string(text, "epr eval", NULL, 0, &cfg, &e);
     if (!rc && pack && strcmp(cfg.data_set, "pack"))
-        rc = epr_fail(&e, EPR_EARG, "--pack needs --data pack");
+        rc = cmn_fail(&e, EPR_EARG, "--pack needs --data pack");
     if (!rc) rc = epr_file_open_limited(path, &lim, &f, &e);
     if (!rc) rc = eval_test_set(&cfg, f, pack, &test, &model_rc, &e);
-    if (!rc && !(preds = malloc((size_t)test.n * sizeof *preds + 1))) rc = epr_fail(&e, EPR_ENOMEM, "out of memory");
+    if (!rc && !(preds = malloc((size_t)test.n * sizeof *preds + 1))) rc = cmn_fail(&e, EPR_ENOMEM, "out of memory");
     char why[256];
     if (!rc && bitstream_check_data(f, &test, why, sizeof why)) {
         if (force)
             fprintf(stderr, "epr eval: warning: %s: %s; evaluating anyway (--force)\n", path, why);
         else
-            rc = epr_fail(&e, EPR_EARG, "%s: %s, so its error would mean nothing: refused (--force evaluates anyway)",
+            rc = cmn_fail(&e, EPR_EARG, "%s: %s, so its error would mean nothing: refused (--force evaluates anyway)",
                           path, why);
     }
     double err = 0;

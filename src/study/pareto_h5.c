@@ -75,7 +75,7 @@ int pareto_write_sweep_h5(const char *path, const char *dir, const pareto_row *r
     w.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (w.file < 0) {
         H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
-        return epr_fail(err, EPR_EIO, "%s: cannot create (H5Fcreate failed)", tmp);
+        return cmn_fail(err, EPR_EIO, "%s: cannot create (H5Fcreate failed)", tmp);
     }
     char absdir[4096];
     if (!realpath(dir, absdir)) snprintf(absdir, sizeof absdir, "%s", dir);
@@ -137,7 +137,7 @@ int pareto_write_sweep_h5(const char *path, const char *dir, const pareto_row *r
     H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
     if (w.failed) {
         unlink(tmp);
-        return epr_fail(err, EPR_EIO, "%s: writing '%s' failed", tmp, w.where);
+        return cmn_fail(err, EPR_EIO, "%s: writing '%s' failed", tmp, w.where);
     }
     return fs_commit(tmp, path, err);
 }

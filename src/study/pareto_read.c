@@ -28,9 +28,9 @@ int pareto_read_run(const char *path, pareto_row *r, epr_err *err) {
     if (!rc) rc = (x)
     TRY(h5run_get_i64(h, NULL, "schema_version", &schema, err));
     if (!rc && schema != 1)
-        rc = epr_fail(err, EPR_EUNSUP, "%s: schema_version %lld, this epr reads version 1", path, (long long)schema);
+        rc = cmn_fail(err, EPR_EUNSUP, "%s: schema_version %lld, this epr reads version 1", path, (long long)schema);
     if (!rc && !h5run_has(h, "/final"))
-        rc = epr_fail(err, EPR_EUNSUP, "%s: no /final group (the run has not finished)", path);
+        rc = cmn_fail(err, EPR_EUNSUP, "%s: no /final group (the run has not finished)", path);
     int64_t epr = 0;
     TRY(get_str_attr(h, NULL, "experiment_name", r->experiment, sizeof r->experiment, err));
     TRY(get_str_attr(h, NULL, "model", r->model, sizeof r->model, err));
@@ -150,23 +150,23 @@ int pareto_read_baselines(const char *path, const pareto_row *run, const char *r
         const char *base = strrchr(source, '/');
         base = base ? base + 1 : source;
         if (strcmp(base, "run.h5"))
-            rc = epr_fail(err, EPR_EFORMAT, "%s: source '%s' is not the run file run.h5", path, source);
+            rc = cmn_fail(err, EPR_EFORMAT, "%s: source '%s' is not the run file run.h5", path, source);
     }
     if (!rc && (f32 != run->float32_bytes || np != run->n_params))
-        rc = epr_fail(err, EPR_EFORMAT,
+        rc = cmn_fail(err, EPR_EFORMAT,
                       "%s: float32_bytes %lld and n_params %lld are not those of %s (%lld, %lld): the baselines of another run?",
                       path, (long long)f32, (long long)np, run->run_file, (long long)run->float32_bytes,
                       (long long)run->n_params);
     if (!rc && steps != run->steps)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: steps %lld but %s has %lld: stale baselines (rerun epr baseline)", path,
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: steps %lld but %s has %lld: stale baselines (rerun epr baseline)", path,
                       (long long)steps, run->run_file, (long long)run->steps);
     if (!rc && !(isfinite(wall) && wall >= 0))
-        rc = epr_fail(err, EPR_EFORMAT, "%s: wall_seconds %g is not a time >= 0", path, wall);
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: wall_seconds %g is not a time >= 0", path, wall);
     char **names = NULL;
     int nn = 0;
     if (!rc) rc = h5run_list(h, "/methods", &names, &nn, err);
-    if (!rc && nn > 4096) rc = epr_fail(err, EPR_EFORMAT, "%s: /methods has %d members", path, nn);
-    if (!rc && nn && !(b->rows = calloc((size_t)nn, sizeof *b->rows))) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    if (!rc && nn > 4096) rc = cmn_fail(err, EPR_EFORMAT, "%s: /methods has %d members", path, nn);
+    if (!rc && nn && !(b->rows = calloc((size_t)nn, sizeof *b->rows))) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     char dir[1400];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -184,7 +184,7 @@ int pareto_read_baselines(const char *path, const pareto_row *run, const char *r
 #define MTRY(x) \
     if (!mr) mr = (x)
         if (!method_name_ok(names[i]))
-            mr = epr_fail(&me, EPR_EFORMAT, "%s: /methods/%s: not a method name (letters, digits, . _ + -; not plain or epr*)",
+            mr = cmn_fail(&me, EPR_EFORMAT, "%s: /methods/%s: not a method name (letters, digits, . _ + -; not plain or epr*)",
                           path, names[i]);
         MTRY(h5run_get_str(h, obj, "method", method, sizeof method, &me));
         MTRY(h5run_get_str(h, obj, "file", file, sizeof file, &me));
@@ -195,29 +195,29 @@ int pareto_read_baselines(const char *path, const pareto_row *run, const char *r
         free(desc);
 #undef MTRY
         if (!mr && strcmp(method, names[i]))
-            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: attribute method '%s' differs from the group name", path, obj,
+            mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: attribute method '%s' differs from the group name", path, obj,
                           method);
         if (!mr && !(terr >= 0 && terr <= 1))
-            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: test_error %g is not a fraction in [0, 1]", path, obj, terr);
+            mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: test_error %g is not a fraction in [0, 1]", path, obj, terr);
         if (!mr && !(isfinite(secs) && secs >= 0))
-            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: seconds %g is not a time >= 0", path, obj, secs);
+            mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: seconds %g is not a time >= 0", path, obj, secs);
         if (!mr && bytes <= 0)
-            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: file_bytes %lld is not > 0", path, obj, (long long)bytes);
+            mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: file_bytes %lld is not > 0", path, obj, (long long)bytes);
         if (!mr && (!file[0] || strchr(file, '/') || !strcmp(file, ".") || !strcmp(file, "..")))
-            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: file '%s' must be a file name inside the run directory", path,
+            mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: file '%s' must be a file name inside the run directory", path,
                           obj, file);
         if (!mr) {
             char fpath[1700];
             struct stat st;
             sfmt(fpath, sizeof fpath, "%s/%s", dir, file);
             if (stat(fpath, &st) != 0 || !S_ISREG(st.st_mode))
-                mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: its file %s is missing", path, obj, fpath);
+                mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: its file %s is missing", path, obj, fpath);
             else if ((int64_t)st.st_size != bytes)
-                mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: file_bytes %lld but %s has %lld bytes", path, obj,
+                mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: file_bytes %lld but %s has %lld bytes", path, obj,
                               (long long)bytes, fpath, (long long)st.st_size);
         }
         if (mr) {
-            if (mr == EPR_ENOMEM || add_rejected(b, me.msg)) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            if (mr == EPR_ENOMEM || add_rejected(b, me.msg)) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
             continue;
         }
         pareto_row *p = &b->rows[b->n++];

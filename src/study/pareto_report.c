@@ -312,7 +312,7 @@ int pareto_write_report(const char *path, const char *dir, const char *h5_path, 
     if (!f) {
         int e = errno;
         free(c.sorted);
-        return epr_fail(err, EPR_EIO, "%s: cannot write: %s", tmp, strerror(e));
+        return cmn_fail(err, EPR_EIO, "%s: cannot write: %s", tmp, strerror(e));
     }
     fprintf(f, "# Sweep report: %s\n\n", dir);
     fprintf(f, "Written by `epr pareto` (epr %s) from %d run file%s; table in `%s`.\n", EPR_VERSION, n,
@@ -336,7 +336,7 @@ int pareto_write_report(const char *path, const char *dir, const char *h5_path, 
     int bad = ferror(f);
     if (fclose(f) || bad) {
         unlink(tmp);
-        return epr_fail(err, EPR_EIO, "%s: write error", tmp);
+        return cmn_fail(err, EPR_EIO, "%s: write error", tmp);
     }
     return fs_commit(tmp, path, err);
 }

@@ -77,13 +77,13 @@ static void forward_signal(pid_t pid, int *forwarded, FILE *log) {
 static int run_child(char *const *argv, const char *log_path, int verbose, FILE *log, epr_err *err) {
     int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (logfd < 0) {
-        epr_fail(err, EPR_EIO, "%s: cannot open the run log: %s", log_path, strerror(errno));
+        cmn_fail(err, EPR_EIO, "%s: cannot open the run log: %s", log_path, strerror(errno));
         return -1;
     }
     int pfd[2];
     if (pipe(pfd)) {
         close(logfd);
-        epr_fail(err, EPR_EIO, "pipe: %s", strerror(errno));
+        cmn_fail(err, EPR_EIO, "pipe: %s", strerror(errno));
         return -1;
     }
     fflush(log);
@@ -93,7 +93,7 @@ static int run_child(char *const *argv, const char *log_path, int verbose, FILE 
     pid_t pid = fork();
     if (pid < 0) {
         close(logfd), close(pfd[0]), close(pfd[1]);
-        epr_fail(err, EPR_EIO, "fork: %s", strerror(errno));
+        cmn_fail(err, EPR_EIO, "fork: %s", strerror(errno));
         return -1;
     }
     if (pid == 0) {
@@ -149,7 +149,7 @@ static int run_child(char *const *argv, const char *log_path, int verbose, FILE 
     forward_signal(pid, &forwarded, log);
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
-            epr_fail(err, EPR_EIO, "waitpid: %s", strerror(errno));
+            cmn_fail(err, EPR_EIO, "waitpid: %s", strerror(errno));
             return -1;
         }
         forward_signal(pid, &forwarded, log);
@@ -230,7 +230,7 @@ static int baseline_step(const sweep_run *r, const sweep_opts *o, int k, int tot
     char **argv = calloc((size_t)bargc + 2, sizeof *argv);
     if (!argv) {
         sweep_args_free(bargs);
-        return epr_fail(err, EPR_ENOMEM, "out of memory");
+        return cmn_fail(err, EPR_ENOMEM, "out of memory");
     }
     argv[0] = (char *)o->epr;
     for (int j = 0; j < bargc; j++) argv[1 + j] = bargs[j];

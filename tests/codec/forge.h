@@ -17,7 +17,7 @@
 #include "common/timeutil.h"
 #include "epr/codec.h"
 
-/* What a refusal costs: the peak RSS of the process (and epr_now_s). */
+/* What a refusal costs: the peak RSS of the process (and cmn_now_s). */
 static inline long forge_max_rss_kb(void) {
     struct rusage u;
     getrusage(RUSAGE_SELF, &u);

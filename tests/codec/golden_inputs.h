@@ -23,12 +23,12 @@ static const char *const golden_names[GOLDEN_COUNT] = {
 };
 
 static int32_t *golden_laplace(uint64_t seed, int64_t n, double spread, double zero_frac) {
-    epr_rng r = {seed, 1, 0};
+    cmn_rng r = {seed, 1, 0};
     int32_t *phi = (int32_t *)malloc(sizeof *phi * (size_t)(n ? n : 1));
     for (int64_t i = 0; i < n; i++) {
-        if (epr_rng_next_uniform(&r) < zero_frac) { phi[i] = 0; continue; }
-        int32_t v = 1 + (int32_t)floor(-log(epr_rng_next_uniform(&r) + 1e-7) * spread);
-        phi[i] = (epr_rng_next(&r) & 1) ? v : -v;
+        if (cmn_rng_next_uniform(&r) < zero_frac) { phi[i] = 0; continue; }
+        int32_t v = 1 + (int32_t)floor(-log(cmn_rng_next_uniform(&r) + 1e-7) * spread);
+        phi[i] = (cmn_rng_next(&r) & 1) ? v : -v;
     }
     return phi;
 }
@@ -68,9 +68,9 @@ static int golden_build(int which, void **buf, size_t *size, epr_err *e) {
             {EPR_DECODER_CODEBOOK, 1, 0, 0, 0, NULL, NULL, NULL, NULL, cb, 8},
             {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &s1, &b1, NULL, NULL, 0}};
         int32_t w[20 * 10], *b = golden_laplace(8, 10, 1.0, 0.3);
-        epr_rng r = {41, 1, 0};
+        cmn_rng r = {41, 1, 0};
         for (int i = 0; i < 20 * 10; i++)
-            w[i] = epr_rng_next_uniform(&r) < 0.7f ? 0 : 1 + (int32_t)epr_rng_below(&r, 7);
+            w[i] = cmn_rng_next_uniform(&r) < 0.7f ? 0 : 1 + (int32_t)cmn_rng_below(&r, 7);
         epr_tensor_spec t[3] = {{"fc.weight", 2, {20, 10}, 0, w, NULL},
                                 {"fc.bias", 1, {10}, 1, b, NULL},
                                 {"bn.var", 1, {3}, -1, NULL, extra}};
@@ -80,8 +80,8 @@ static int golden_build(int which, void **buf, size_t *size, epr_err *e) {
         static const char arch[] = "conv 2x2 learned";
         float T[16], s[4] = {0.01f, 0.02f, 0.03f, 0.04f}, c[4] = {0, 0.1f, -0.1f, 0};
         float s2[4] = {0.5f, 0.5f, 0.25f, 0.25f}, c2[4] = {0};
-        epr_rng r = {31, 1, 0};
-        for (int j = 0; j < 16; j++) T[j] = epr_rng_next_uniform(&r) - 0.5f;
+        cmn_rng r = {31, 1, 0};
+        for (int j = 0; j < 16; j++) T[j] = cmn_rng_next_uniform(&r) - 0.5f;
         float extra[3] = {1.0f, 2.0f, 3.0f};
         epr_group_spec g[2] = {
             {EPR_DECODER_CONV_AFFINE, 4, EPR_TRANSFORM_LEARNED, 0, 0, T, s, c, NULL, NULL, 0},

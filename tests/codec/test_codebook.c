@@ -25,10 +25,10 @@
 /* phi of a pruned, weight-shared tensor: entry 0 with probability zero_frac,
  * otherwise uniform over 1..k-1. */
 static int32_t *shared_phi(uint64_t seed, int64_t n, int k, double zero_frac) {
-    epr_rng r = {seed, 2, 0};
+    cmn_rng r = {seed, 2, 0};
     int32_t *phi = malloc(sizeof *phi * (size_t)(n ? n : 1));
     for (int64_t i = 0; i < n; i++)
-        phi[i] = epr_rng_next_uniform(&r) < zero_frac ? 0 : 1 + (int32_t)epr_rng_below(&r, (uint64_t)k - 1);
+        phi[i] = cmn_rng_next_uniform(&r) < zero_frac ? 0 : 1 + (int32_t)cmn_rng_below(&r, (uint64_t)k - 1);
     return phi;
 }
 
@@ -40,9 +40,9 @@ static void roundtrip(int with_density) {
     const int64_t rows = with_density ? 150 : 50;
     float cb[K_WIDE], s = 0.01f, b = -0.02f, extra[4] = {1.0f, -2.0f, 0.5f, 3.0f};
     float dens[EPR_DENSITY_PARAMS_PER_COLUMN];
-    epr_rng r = {7, 5, 0};
+    cmn_rng r = {7, 5, 0};
     cb[0] = 0.0f;
-    for (int j = 1; j < K; j++) cb[j] = epr_rng_next_uniform(&r) - 0.5f;
+    for (int j = 1; j < K; j++) cb[j] = cmn_rng_next_uniform(&r) - 0.5f;
     broad_density(dens, 1, 3, -6.0f);
     int32_t *w, *w2;
     if (with_density) {

@@ -17,23 +17,23 @@
 #include "epr/codec.h"
 
 static int32_t *random_phi(uint64_t seed, int64_t n, double spread, double zero_frac) {
-    epr_rng r = {seed, 1, 0};
+    cmn_rng r = {seed, 1, 0};
     int32_t *phi = malloc(sizeof *phi * (size_t)(n ? n : 1));
     for (int64_t i = 0; i < n; i++) {
-        if (epr_rng_next_uniform(&r) < zero_frac) { phi[i] = 0; continue; }
+        if (cmn_rng_next_uniform(&r) < zero_frac) { phi[i] = 0; continue; }
         /* Laplace-ish: sign * geometric */
-        double u = epr_rng_next_uniform(&r) + 1e-7;
+        double u = cmn_rng_next_uniform(&r) + 1e-7;
         int32_t v = (int32_t)floor(-log(u) * spread);
-        phi[i] = (epr_rng_next(&r) & 1) ? v : -v;
+        phi[i] = (cmn_rng_next(&r) & 1) ? v : -v;
     }
     return phi;
 }
 
 static void make_density(float *q, int ell, uint64_t seed) {
-    epr_rng r = {seed, 9, 0};
+    cmn_rng r = {seed, 9, 0};
     for (int c = 0; c < ell; c++) {
         float *d = q + c * EPR_DENSITY_NPARAMS;
-        for (int i = 0; i < EPR_DENSITY_NPARAMS; i++) d[i] = epr_rng_next_uniform(&r) - 0.5f;
+        for (int i = 0; i < EPR_DENSITY_NPARAMS; i++) d[i] = cmn_rng_next_uniform(&r) - 0.5f;
         for (int i = 0; i < 3; i++) d[EPR_DENSITY_H0 + i] -= 1.0f; /* broad density */
     }
 }
@@ -51,8 +51,8 @@ static void fixture_init(fixture *F, int transform) {
     F->s_aff = 0.0183f;
     F->b_aff = -0.001f;
     for (int j = 0; j < 9; j++) { F->s9[j] = 0.01f * (j + 1); F->c9[j] = 0.001f * j - 0.003f; }
-    epr_rng r = {11, 3, 0};
-    for (int j = 0; j < 81; j++) F->T9[j] = epr_rng_next_uniform(&r) - 0.5f;
+    cmn_rng r = {11, 3, 0};
+    for (int j = 0; j < 81; j++) F->T9[j] = cmn_rng_next_uniform(&r) - 0.5f;
     for (int j = 0; j < 7; j++) F->extra[j] = 1.5f * j - 2.0f;
     make_density(F->dens9, 9, 5);
     F->g[0] = (epr_group_spec){EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &F->s_aff, &F->b_aff, NULL, NULL, 0};
@@ -199,14 +199,14 @@ static void test_roundtrip_explicit(void **s) { (void)s; roundtrip(EPR_TRANSFORM
 /* Many supports and precisions through the whole container. */
 static void test_roundtrip_random_shapes(void **s) {
     (void)s;
-    epr_rng r = {21, 1, 0};
+    cmn_rng r = {21, 1, 0};
     for (int trial = 0; trial < 40; trial++) {
         float sc = 0.5f, off = 0.25f;
         epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &sc, &off, NULL, NULL, 0};
-        int64_t n = (int64_t)epr_rng_below(&r, 5000);
-        double spread = pow(10, epr_rng_next_uniform(&r) * 4 - 1);
-        int32_t *phi = random_phi(100 + trial, n, spread, epr_rng_next_uniform(&r));
-        int32_t shift = (int32_t)epr_rng_below(&r, 1000000) - 500000;
+        int64_t n = (int64_t)cmn_rng_below(&r, 5000);
+        double spread = pow(10, cmn_rng_next_uniform(&r) * 4 - 1);
+        int32_t *phi = random_phi(100 + trial, n, spread, cmn_rng_next_uniform(&r));
+        int32_t shift = (int32_t)cmn_rng_below(&r, 1000000) - 500000;
         for (int64_t k = 0; k < n; k++) phi[k] += shift;
         epr_tensor_spec t = {"w", 1, {n}, 0, phi, NULL};
         void *buf;

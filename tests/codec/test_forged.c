@@ -29,9 +29,9 @@ static void expect_refused(const uint8_t *buf, size_t size, const epr_read_limit
     epr_file *f = (epr_file *)(uintptr_t)1;
     epr_err e = {0, ""};
     const long rss0 = forge_max_rss_kb();
-    const double t0 = epr_now_s();
+    const double t0 = cmn_now_s();
     assert_int_equal(epr_file_open_memory_limited(buf, size, lim, &f, &e), code);
-    const double dt = epr_now_s() - t0;
+    const double dt = cmn_now_s() - t0;
     assert_null(f);
     print_message("refused in %.3f s: %s\n", dt, e.msg);
     if (!strstr(e.msg, needle)) fail_msg("message '%s' lacks '%s'", e.msg, needle);
@@ -68,10 +68,10 @@ static void test_huge_constant_tensors(void **st) {
     epr_file *f = expect_opens(b, size, &big);
     double bits = -1;
     const long rss0 = forge_max_rss_kb();
-    const double t0 = epr_now_s();
+    const double t0 = cmn_now_s();
     epr_err e;
     assert_int_equal(epr_file_tensor_self_info(f, 0, &bits, &e), 0);
-    assert_true(epr_now_s() - t0 < 0.1);
+    assert_true(cmn_now_s() - t0 < 0.1);
     assert_true(forge_max_rss_kb() - rss0 < 10 * 1024);
     assert_true(bits == 0.0);
     epr_file_close(f);
@@ -159,10 +159,10 @@ static void test_dev_zero(void **st) {
     epr_file *f;
     epr_err e;
     const long rss0 = forge_max_rss_kb();
-    const double t0 = epr_now_s();
+    const double t0 = cmn_now_s();
     assert_int_equal(epr_file_open("/dev/zero", &f, &e), EPR_EFORMAT);
-    print_message("%.3f s: %s\n", epr_now_s() - t0, e.msg);
-    assert_true(epr_now_s() - t0 < 1.0);
+    print_message("%.3f s: %s\n", cmn_now_s() - t0, e.msg);
+    assert_true(cmn_now_s() - t0 < 1.0);
     assert_true(forge_max_rss_kb() - rss0 < 10 * 1024);
     assert_non_null(strstr(e.msg, "/dev/zero: not an .epr file: bad magic"));
 }

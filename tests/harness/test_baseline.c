@@ -47,7 +47,7 @@ typedef struct {
     char dir[1024];
 } fixture;
 
-static float uniform01(uint64_t seed, uint64_t i) { return epr_rng_uniform(seed, 7, i); }
+static float uniform01(uint64_t seed, uint64_t i) { return cmn_rng_uniform(seed, 7, i); }
 
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);

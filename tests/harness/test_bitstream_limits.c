@@ -57,9 +57,9 @@ static void expect_refused(uint8_t *bytes, size_t size, int c, int h, int w, int
     double error;
     epr_err e = {0, ""};
     const long rss0 = forge_max_rss_kb();
-    const double t0 = epr_now_s();
+    const double t0 = cmn_now_s();
     assert_int_equal(evaluate(f, c, h, w, &error, &e), code);
-    const double dt = epr_now_s() - t0;
+    const double dt = cmn_now_s() - t0;
     print_message("refused in %.3f s (+%ld KB peak): %s\n", dt, forge_max_rss_kb() - rss0, e.msg);
     if (!strstr(e.msg, needle)) fail_msg("message '%s' lacks '%s'", e.msg, needle);
     assert_true(dt < 1.0);

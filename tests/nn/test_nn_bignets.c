@@ -233,8 +233,8 @@ static void forward_backward(const char *name, int hw, int n) {
     const size_t in = (size_t)n * 3 * hw * hw;
     float *x = malloc(sizeof(float) * in);
     assert_non_null(x);
-    epr_rng r = {3, 77, 0};
-    for (size_t i = 0; i < in; i++) x[i] = 2.0f * epr_rng_next_uniform(&r) - 1.0f;
+    cmn_rng r = {3, 77, 0};
+    for (size_t i = 0; i < in; i++) x[i] = 2.0f * cmn_rng_next_uniform(&r) - 1.0f;
     int labels[2] = {1, 7};
     double loss = nn_forward(m, x, labels, n, 1);
     assert_true(isfinite(loss) && loss > 0);

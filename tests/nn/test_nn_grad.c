@@ -112,16 +112,16 @@ static int run_case(const grad_case *gc, uint64_t seed) {
     assert_int_equal(nn_model_alloc_params(H.m, &err), 0);
     assert_int_equal(nn_model_enable_input_grad(H.m, &err), 0);
     nn_model_init_params(H.m, seed);
-    epr_rng r = {seed, 99, 0};
+    cmn_rng r = {seed, 99, 0};
     /* Non-zero biases, so a bias added at the wrong place is visible. */
     for (int t = 0; t < nn_model_num_tensors(H.m); t++) {
         nn_param *p = nn_model_tensor(H.m, t);
         if (p->kind == NN_PARAM_BIAS)
-            for (size_t j = 0; j < p->size; j++) p->w[j] = epr_rng_next_uniform(&r) - 0.5f;
+            for (size_t j = 0; j < p->size; j++) p->w[j] = cmn_rng_next_uniform(&r) - 0.5f;
         /* batch norm's gamma (affine=1) away from its initial 1, and of
          * either sign, so a missing or misplaced factor shows */
         if (p->kind == NN_PARAM_WEIGHT && H.m->layers[p->layer].op == NN_BATCHNORM)
-            for (size_t j = 0; j < p->size; j++) p->w[j] = (j % 2 ? -1.0f : 1.0f) * (0.5f + epr_rng_next_uniform(&r));
+            for (size_t j = 0; j < p->size; j++) p->w[j] = (j % 2 ? -1.0f : 1.0f) * (0.5f + cmn_rng_next_uniform(&r));
     }
     const size_t in = (size_t)gc->n * gc->c * gc->h * gc->w;
     H.x = malloc(sizeof(float) * in);
@@ -130,26 +130,26 @@ static int run_case(const grad_case *gc, uint64_t seed) {
          * more than 2*eps, so no max-pool window has a near-tie. */
         for (size_t i = 0; i < in; i++) H.x[i] = -1.0f + 2.0f * (float)i / (float)in;
         for (size_t i = in - 1; i > 0; i--) {
-            size_t j = epr_rng_below(&r, i + 1);
+            size_t j = cmn_rng_below(&r, i + 1);
             float t = H.x[i];
             H.x[i] = H.x[j];
             H.x[j] = t;
         }
     } else {
         for (size_t i = 0; i < in; i++) {
-            float u = 2.0f * epr_rng_next_uniform(&r) - 1.0f;
+            float u = 2.0f * cmn_rng_next_uniform(&r) - 1.0f;
             if (gc->input == INPUT_AWAY_FROM_ZERO) u = u < 0 ? u - 0.1f : u + 0.1f;
             H.x[i] = u;
         }
     }
     const int K = nn_model_num_classes(H.m);
     H.labels = malloc(sizeof(int) * gc->n);
-    for (int s = 0; s < gc->n; s++) H.labels[s] = (int)epr_rng_below(&r, K);
+    for (int s = 0; s < gc->n; s++) H.labels[s] = (int)cmn_rng_below(&r, K);
     const size_t N = (size_t)gc->n * K;
     H.r = malloc(sizeof(double) * N);
     float *dout = malloc(sizeof(float) * N);
     for (size_t i = 0; i < N; i++) {
-        dout[i] = 2.0f * epr_rng_next_uniform(&r) - 1.0f;
+        dout[i] = 2.0f * cmn_rng_next_uniform(&r) - 1.0f;
         H.r[i] = dout[i];
     }
 
@@ -227,9 +227,9 @@ static void check_chunked(const char *spec, int c, int h, int w, int n) {
     for (size_t i = 0; i < B->size; i++) B->w[i] = 0.1f * (float)i - 0.2f;
     const size_t in = (size_t)c * h * w, out = m->layers[0].out_size;
     float *x = malloc(sizeof(float) * n * in), *d = malloc(sizeof(float) * n * out);
-    epr_rng r = {5, 1, 0};
-    for (size_t i = 0; i < n * in; i++) x[i] = epr_rng_next_uniform(&r) - 0.5f;
-    for (size_t i = 0; i < n * out; i++) d[i] = epr_rng_next_uniform(&r) - 0.5f;
+    cmn_rng r = {5, 1, 0};
+    for (size_t i = 0; i < n * in; i++) x[i] = cmn_rng_next_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < n * out; i++) d[i] = cmn_rng_next_uniform(&r) - 0.5f;
     nn_forward(m, x, NULL, n, 1);
     float *y = malloc(sizeof(float) * n * out), *gx = malloc(sizeof(float) * n * in);
     float *gw = malloc(sizeof(float) * W->size), *aw = calloc(W->size, sizeof(float));

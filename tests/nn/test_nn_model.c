@@ -294,8 +294,8 @@ static void test_bind_and_partial_batch(void **st) {
     assert_null(nn_model_param_block(b));
     memcpy(w, nn_model_param_block(a), sizeof(float) * n);
     float x[3 * 72];
-    epr_rng r = {1, 7, 0};
-    for (int i = 0; i < 3 * 72; i++) x[i] = epr_rng_next_uniform(&r) - 0.5f;
+    cmn_rng r = {1, 7, 0};
+    for (int i = 0; i < 3 * 72; i++) x[i] = cmn_rng_next_uniform(&r) - 0.5f;
     const int labels[3] = {0, 3, 1};
     double la = nn_forward(a, x, labels, 3, 1), lb = nn_forward(b, x, labels, 3, 1);
     assert_true(la == lb);
@@ -336,10 +336,10 @@ static void test_toy_training(void **st) {
     nn_model_init_params(m, 9);
     float x[2 * 64];
     int y[64];
-    epr_rng r = {3, 8, 0};
+    cmn_rng r = {3, 8, 0};
     for (int i = 0; i < N; i++) {
         y[i] = i & 1;
-        float u = 2 * epr_rng_next_uniform(&r) - 1, v = 2 * epr_rng_next_uniform(&r) - 1;
+        float u = 2 * cmn_rng_next_uniform(&r) - 1, v = 2 * cmn_rng_next_uniform(&r) - 1;
         float side = y[i] ? 1.0f : -1.0f;
         x[2 * i] = u + 0.3f * side * 2, x[2 * i + 1] = v * 0.5f + side * 1.5f;
     }
