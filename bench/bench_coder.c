@@ -44,7 +44,10 @@ int main(void) {
         uint32_t freq[K], cum[K];
         codec_ctable t = {0, p, 0, K, freq};
         codec_hist_quantise(counts, K, p, freq);
-        for (uint32_t k = 0, c = 0; k < K; k++) { cum[k] = c; c += freq[k]; }
+        for (uint32_t k = 0, c = 0; k < K; k++) {
+            cum[k] = c;
+            c += freq[k];
+        }
         codec_rans_slot *slots = malloc(sizeof *slots << p);
         codec_slots_build(&t, slots);
         double self = codec_table_data_bits(counts, freq, K, p);
@@ -88,24 +91,36 @@ int main(void) {
     epr_encode_report rep;
     epr_err e;
     double t0 = cmn_now_s();
-    if (epr_encode("", 0, &g, 1, &ts, 1, &file, &size, &rep, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
+    if (epr_encode("", 0, &g, 1, &ts, 1, &file, &size, &rep, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
     double t1 = cmn_now_s();
     epr_file *f;
-    if (epr_file_open_memory(file, size, &f, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
+    if (epr_file_open_memory(file, size, &f, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
     double best = 1e9;
     for (int r2 = 0; r2 < 5; r2++) {
         double a = cmn_now_s();
-        if (epr_file_decode_phi(f, 0, phi, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
+        if (epr_file_decode_phi(f, 0, phi, &e)) {
+            fprintf(stderr, "%s\n", e.msg);
+            return 1;
+        }
         double z = cmn_now_s() - a;
         if (z < best) best = z;
     }
     printf("library: epr_encode %.1f Msym/s (incl. table choice), epr_file_decode_phi %.1f Msym/s, "
            "coded %zu B = %+.4f%% vs self-info (p=%d)\n",
            N / (t1 - t0) / 1e6, N / best / 1e6, rep.parts.coded,
-           100.0 * (8.0 * (double)rep.parts.coded / rep.self_info_bits - 1),
-           rep.groups[0].columns[0].precision);
+           100.0 * (8.0 * (double)rep.parts.coded / rep.self_info_bits - 1), rep.groups[0].columns[0].precision);
     epr_file_close(f);
     epr_encode_report_free(&rep);
-    free(file); free(phi); free(sym); free(out); free(buf);
+    free(file);
+    free(phi);
+    free(sym);
+    free(out);
+    free(buf);
     return 0;
 }

@@ -75,11 +75,11 @@ static void bench(nn_cuda *c, const char *net, int batch, int size, double secon
     nn_cuda_memset0(c, m2, sizeof(float) * np);
     nn_adam opt = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .t = 0};
     float *w = nn_cuda_model_param_block(m), *g = nn_cuda_model_grad_block(m);
-#define STEP()                                                                                                         \
-    do {                                                                                                               \
-        nn_cuda_forward_async(m, dx, dy, batch, 1);                                                                    \
-        nn_cuda_backward(m, 1.0f / batch);                                                                             \
-        nn_cuda_adam_step(c, &opt, w, g, m1, m2, np);                                                                  \
+#define STEP()                                        \
+    do {                                              \
+        nn_cuda_forward_async(m, dx, dy, batch, 1);   \
+        nn_cuda_backward(m, 1.0f / batch);            \
+        nn_cuda_adam_step(c, &opt, w, g, m1, m2, np); \
     } while (0)
     for (int i = 0; i < 5; i++) STEP();
     if (nn_cuda_sync(c, &err)) die(net, err.msg);

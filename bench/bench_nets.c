@@ -74,14 +74,22 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) usage();
-        if (!strcmp(a, "--net")) net_name = v;
-        else if (!strcmp(a, "--mode")) mode = v;
-        else if (!strcmp(a, "--batch")) batch = atoi(v);
-        else if (!strcmp(a, "--size")) size = atoi(v);
-        else if (!strcmp(a, "--steps")) steps = atoi(v);
-        else if (!strcmp(a, "--warmup")) warmup = atoi(v);
-        else if (!strcmp(a, "--experiment")) experiment = v;
-        else usage();
+        if (!strcmp(a, "--net"))
+            net_name = v;
+        else if (!strcmp(a, "--mode"))
+            mode = v;
+        else if (!strcmp(a, "--batch"))
+            batch = atoi(v);
+        else if (!strcmp(a, "--size"))
+            size = atoi(v);
+        else if (!strcmp(a, "--steps"))
+            steps = atoi(v);
+        else if (!strcmp(a, "--warmup"))
+            warmup = atoi(v);
+        else if (!strcmp(a, "--experiment"))
+            experiment = v;
+        else
+            usage();
         i++;
     }
     int k = -1;
@@ -169,8 +177,8 @@ int main(int argc, char **argv) {
     printf("net=%s size=%d batch=%d mode=%s threads=1 params=%zu compressed=%zu img/s=%.1f cpu_img/s=%.1f ms/step=%.1f "
            "decode_ms=%.1f fwd_ms=%.1f bwd_ms=%.1f epr_ms=%.1f opt_ms=%.1f conv_ms=%.1f (fwd %.1f bwd %.1f) "
            "conv_share=%.1f%% bn_ms=%.1f relu_ms=%.1f dense_ms=%.1f other_layers_ms=%.1f maxrss_mb=%.0f\n",
-           net_name, size, batch, mode, nn_model_num_params(net), rp_model_num_compressed(em),
-           batch * steps / t_total, batch * steps / t_cpu, t_total * ms, t_decode * ms, t_fwd * ms, t_bwd * ms, t_epr * ms, t_opt * ms,
+           net_name, size, batch, mode, nn_model_num_params(net), rp_model_num_compressed(em), batch * steps / t_total,
+           batch * steps / t_cpu, t_total * ms, t_decode * ms, t_fwd * ms, t_bwd * ms, t_epr * ms, t_opt * ms,
            conv * ms, op_time[2 * NN_CONV] * ms, op_time[2 * NN_CONV + 1] * ms, 100.0 * conv / t_total, bn * ms,
            relu * ms, dense * ms, other * ms, ru.ru_maxrss / 1024.0);
     free(x);

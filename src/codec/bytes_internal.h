@@ -20,12 +20,18 @@ typedef struct {
 
 static inline int codec_wbuf_reserve(codec_wbuf *b, size_t extra) {
     if (b->oom) return -1;
-    if (extra > SIZE_MAX / 2 - b->n) { b->oom = 1; return -1; }
+    if (extra > SIZE_MAX / 2 - b->n) {
+        b->oom = 1;
+        return -1;
+    }
     if (b->n + extra <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->n + extra) cap *= 2;
     uint8_t *q = (uint8_t *)realloc(b->p, cap);
-    if (!q) { b->oom = 1; return -1; }
+    if (!q) {
+        b->oom = 1;
+        return -1;
+    }
     b->p = q;
     b->cap = cap;
     return 0;
@@ -65,7 +71,10 @@ static inline void codec_put_varint(codec_wbuf *b, uint64_t v) {
 }
 static inline size_t codec_varint_size(uint64_t v) {
     size_t n = 1;
-    while (v >= 0x80) { v >>= 7; n++; }
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
     return n;
 }
 static inline uint64_t codec_zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }

@@ -59,8 +59,7 @@ void epr_file_close(epr_file *f) {
 }
 
 /* Takes ownership of data[size] (malloc'd) and parses it. */
-static int open_owned(uint8_t *data, size_t size, const epr_read_limits *lim, epr_file **out,
-                      epr_err *err) {
+static int open_owned(uint8_t *data, size_t size, const epr_read_limits *lim, epr_file **out, epr_err *err) {
     epr_file *f = (epr_file *)calloc(1, sizeof *f);
     if (!f) {
         free(data);
@@ -77,14 +76,14 @@ static int open_owned(uint8_t *data, size_t size, const epr_read_limits *lim, ep
     return EPR_OK;
 }
 
-int epr_file_open_memory_limited(const void *data, size_t size, const epr_read_limits *lim,
-                                 epr_file **out, epr_err *err) {
+int epr_file_open_memory_limited(const void *data, size_t size, const epr_read_limits *lim, epr_file **out,
+                                 epr_err *err) {
     RETURN_ERROR_IF(!out || (!data && size), err, EPR_EARG, "epr_file_open_memory: bad arguments");
     *out = NULL;
     const epr_read_limits L = codec_limits_resolve(lim);
     RETURN_ERROR_IF(size > L.max_file_bytes, err, EPR_EUNSUP,
-                    "%zu bytes, over the reader's limit of %llu (epr_read_limits.max_file_bytes)",
-                    size, (unsigned long long)L.max_file_bytes);
+                    "%zu bytes, over the reader's limit of %llu (epr_read_limits.max_file_bytes)", size,
+                    (unsigned long long)L.max_file_bytes);
     uint8_t *copy = (uint8_t *)malloc(size ? size : 1);
     RETURN_ERROR_IF(!copy, err, EPR_ENOMEM, "out of memory for %zu bytes", size);
     if (size) memcpy(copy, data, size);
@@ -99,15 +98,13 @@ int epr_file_open_memory(const void *data, size_t size, epr_file **out, epr_err 
  * file whatever follows, so reading stops. */
 static int header_refused(const uint8_t *b, size_t n) {
     if (n < 8) return 0;
-    return memcmp(b, "EPR1", 4) != 0 || b[4] != (EPR_FORMAT_VERSION & 0xff) ||
-           b[5] != (EPR_FORMAT_VERSION >> 8);
+    return memcmp(b, "EPR1", 4) != 0 || b[4] != (EPR_FORMAT_VERSION & 0xff) || b[5] != (EPR_FORMAT_VERSION >> 8);
 }
 
 /* Reads fp to its end into *buf (malloc'd), never more than limit bytes
  * (a larger file is refused: a regular file by its size before reading, a
  * stream once it passes the limit). */
-static int read_bounded(FILE *fp, uint64_t limit, uint8_t **buf, size_t *n_out,
-                        epr_err *err) {
+static int read_bounded(FILE *fp, uint64_t limit, uint8_t **buf, size_t *n_out, epr_err *err) {
     if (limit > SIZE_MAX / 4) limit = SIZE_MAX / 4;
     struct stat st;
     size_t first = (size_t)1 << 16;
@@ -167,8 +164,7 @@ static void prefix_path(epr_err *err, const char *path) {
     memcpy(err->msg, msg, sizeof msg);
 }
 
-int epr_file_open_limited(const char *path, const epr_read_limits *lim, epr_file **out,
-                          epr_err *err) {
+int epr_file_open_limited(const char *path, const epr_read_limits *lim, epr_file **out, epr_err *err) {
     RETURN_ERROR_IF(!path || !out, err, EPR_EARG, "epr_file_open: bad arguments");
     *out = NULL;
     const epr_read_limits L = codec_limits_resolve(lim);
@@ -204,8 +200,7 @@ int epr_file_find_tensor(const epr_file *f, const char *name) {
 }
 
 int epr_file_tensor_info(const epr_file *f, int i, epr_tensor_info *info, epr_err *err) {
-    RETURN_ERROR_IF(!f || !info || i < 0 || i >= f->n_tensors, err, EPR_EARG,
-                    "tensor index %d out of range", i);
+    RETURN_ERROR_IF(!f || !info || i < 0 || i >= f->n_tensors, err, EPR_EARG, "tensor index %d out of range", i);
     const file_tensor *T = &f->tensors[i];
     memset(info, 0, sizeof *info);
     info->name = T->name;
@@ -219,8 +214,7 @@ int epr_file_tensor_info(const epr_file *f, int i, epr_tensor_info *info, epr_er
 }
 
 int epr_file_group_info(const epr_file *f, int g, epr_group_info *info, epr_err *err) {
-    RETURN_ERROR_IF(!f || !info || g < 0 || g >= f->n_groups, err, EPR_EARG,
-                    "group index %d out of range", g);
+    RETURN_ERROR_IF(!f || !info || g < 0 || g >= f->n_groups, err, EPR_EARG, "group index %d out of range", g);
     const file_group *G = &f->groups[g];
     memset(info, 0, sizeof *info);
     info->decoder = G->decoder;
@@ -236,23 +230,20 @@ int epr_file_group_info(const epr_file *f, int g, epr_group_info *info, epr_err 
     return EPR_OK;
 }
 
-int epr_file_group_codebook(const epr_file *f, int g, const float **codebook, int *k,
-                            epr_err *err) {
-    RETURN_ERROR_IF(!f || !codebook || !k || g < 0 || g >= f->n_groups, err, EPR_EARG,
-                    "group index %d out of range", g);
+int epr_file_group_codebook(const epr_file *f, int g, const float **codebook, int *k, epr_err *err) {
+    RETURN_ERROR_IF(!f || !codebook || !k || g < 0 || g >= f->n_groups, err, EPR_EARG, "group index %d out of range",
+                    g);
     const file_group *G = &f->groups[g];
-    RETURN_ERROR_IF(G->decoder != EPR_DECODER_CODEBOOK, err, EPR_EARG,
-                    "group %d has no codebook (decoder %d)", g, G->decoder);
+    RETURN_ERROR_IF(G->decoder != EPR_DECODER_CODEBOOK, err, EPR_EARG, "group %d has no codebook (decoder %d)", g,
+                    G->decoder);
     *codebook = G->codebook;
     *k = G->codebook_size;
     return EPR_OK;
 }
 
-int epr_file_column_info(const epr_file *f, int g, int column, epr_column_info *info,
-                         epr_err *err) {
-    RETURN_ERROR_IF(!f || !info || g < 0 || g >= f->n_groups || column < 0 ||
-                        column >= f->groups[g].ell,
-                    err, EPR_EARG, "group %d column %d out of range", g, column);
+int epr_file_column_info(const epr_file *f, int g, int column, epr_column_info *info, epr_err *err) {
+    RETURN_ERROR_IF(!f || !info || g < 0 || g >= f->n_groups || column < 0 || column >= f->groups[g].ell, err, EPR_EARG,
+                    "group %d column %d out of range", g, column);
     const codec_column_desc *c = &f->groups[g].cols[column];
     info->precision = (int)c->t.p;
     info->table_kind = c->t.kind;
@@ -305,8 +296,7 @@ static int group_prepare(epr_file *f, int g, epr_err *err) {
         if (G->cols[c].t.K > 1) nslots += (size_t)1 << G->cols[c].t.p;
     G->slot_block = (codec_rans_slot *)malloc(sizeof(codec_rans_slot) * (nslots ? nslots : 1));
     if (G->store != EPR_STORE_NONE) G->T = (float *)malloc(4 * ell * ell);
-    if ((has_sc && (!G->s || !G->c)) || !G->slots || !G->slot_block ||
-        (G->store != EPR_STORE_NONE && !G->T)) {
+    if ((has_sc && (!G->s || !G->c)) || !G->slots || !G->slot_block || (G->store != EPR_STORE_NONE && !G->T)) {
         group_release_tables(G);
         return cmn_fail(err, EPR_ENOMEM, "group %d: out of memory for decode tables", g);
     }
@@ -335,9 +325,8 @@ static int group_prepare(epr_file *f, int g, epr_err *err) {
     return EPR_OK;
 }
 
-#define STREAM_ENDS_EARLY(e)                                                             \
-    cmn_fail(err, EPR_EFORMAT, "tensor '%s': coded stream ends early (element %lld)", T->name, \
-             (long long)(e))
+#define STREAM_ENDS_EARLY(e) \
+    cmn_fail(err, EPR_EFORMAT, "tensor '%s': coded stream ends early (element %lld)", T->name, (long long)(e))
 
 /* A position in one tensor's rANS stream: element e (column c) is next,
  * coded with state e & 1 (see rans_internal.h). */
@@ -349,8 +338,7 @@ typedef struct {
 
 static int stream_begin(const file_tensor *T, stream_pos *s, epr_err *err) {
     RETURN_ERROR_IF(T->payload_len < 8, err, EPR_EFORMAT,
-                    "tensor '%s': coded stream of %zu bytes, shorter than its two states",
-                    T->name, T->payload_len);
+                    "tensor '%s': coded stream of %zu bytes, shorter than its two states", T->name, T->payload_len);
     RETURN_ERROR_IF(codec_rans2_dec_init(&s->d, T->payload, T->payload_len), err, EPR_EFORMAT,
                     "tensor '%s': corrupt coded stream (initial state)", T->name);
     s->e = 0;
@@ -361,14 +349,14 @@ static int stream_begin(const file_tensor *T, stream_pos *s, epr_err *err) {
 /* Both states back at L and every byte consumed. */
 static int stream_end(const file_tensor *T, const stream_pos *s, epr_err *err) {
     RETURN_ERROR_IF(!codec_rans2_dec_done(&s->d), err, EPR_EFORMAT,
-                    "tensor '%s': corrupt coded stream (final states %08x %08x, %zu bytes unused)",
-                    T->name, s->d.x[0], s->d.x[1], (size_t)(s->d.end - s->d.p));
+                    "tensor '%s': corrupt coded stream (final states %08x %08x, %zu bytes unused)", T->name, s->d.x[0],
+                    s->d.x[1], (size_t)(s->d.end - s->d.p));
     return EPR_OK;
 }
 
 /* Decodes the next `count` elements into phi[count]. */
-static int stream_next(const file_group *G, const file_tensor *T, stream_pos *s, int32_t *phi,
-                       int64_t count, epr_err *err) {
+static int stream_next(const file_group *G, const file_tensor *T, stream_pos *s, int32_t *phi, int64_t count,
+                       epr_err *err) {
     codec_rans2_dec *d = &s->d;
     const int ell = G->ell;
     const int64_t e0 = s->e;
@@ -427,15 +415,14 @@ int epr_file_decode_phi(epr_file *f, int i, int32_t *phi, epr_err *err) {
     RETURN_ERROR_IF(!f || i < 0 || i >= f->n_tensors || (!phi && f->tensors[i].n), err, EPR_EARG,
                     "decode_phi: tensor index %d out of range", i);
     const file_tensor *T = &f->tensors[i];
-    RETURN_ERROR_IF(T->group < 0, err, EPR_EARG, "tensor '%s' is an uncompressed extra",
-                    T->name);
+    RETURN_ERROR_IF(T->group < 0, err, EPR_EARG, "tensor '%s' is an uncompressed extra", T->name);
     CHECK_STATUS(group_prepare(f, T->group, err));
     return decode_stream(&f->groups[T->group], T, phi, err);
 }
 
 int epr_file_decode_tensor(epr_file *f, int i, float *theta, epr_err *err) {
-    RETURN_ERROR_IF(!f || i < 0 || i >= f->n_tensors || (!theta && f->tensors[i].n), err,
-                    EPR_EARG, "decode_tensor: tensor index %d out of range", i);
+    RETURN_ERROR_IF(!f || i < 0 || i >= f->n_tensors || (!theta && f->tensors[i].n), err, EPR_EARG,
+                    "decode_tensor: tensor index %d out of range", i);
     const file_tensor *T = &f->tensors[i];
     if (T->group < 0) {
         for (int64_t e = 0; e < T->n; e++) theta[e] = codec_load_f32(T->payload + 4 * e);
@@ -464,8 +451,7 @@ int epr_file_decode_tensor(epr_file *f, int i, float *theta, epr_err *err) {
             int32_t q;
             memcpy(&q, theta + e, 4);
             RETURN_ERROR_IF(q < 0 || q >= G->codebook_size, err, EPR_EFORMAT,
-                            "tensor '%s': phi %d outside the codebook of %d entries", T->name, q,
-                            G->codebook_size);
+                            "tensor '%s': phi %d outside the codebook of %d entries", T->name, q, G->codebook_size);
             theta[e] = G->codebook[q];
         }
         return EPR_OK;
@@ -495,11 +481,10 @@ int epr_file_decode_tensor(epr_file *f, int i, float *theta, epr_err *err) {
 }
 
 int epr_file_tensor_self_info(epr_file *f, int i, double *bits, epr_err *err) {
-    RETURN_ERROR_IF(!f || !bits || i < 0 || i >= f->n_tensors, err, EPR_EARG,
-                    "self_info: tensor index %d out of range", i);
+    RETURN_ERROR_IF(!f || !bits || i < 0 || i >= f->n_tensors, err, EPR_EARG, "self_info: tensor index %d out of range",
+                    i);
     const file_tensor *T = &f->tensors[i];
-    RETURN_ERROR_IF(T->group < 0, err, EPR_EARG, "tensor '%s' is an uncompressed extra",
-                    T->name);
+    RETURN_ERROR_IF(T->group < 0, err, EPR_EARG, "tensor '%s' is an uncompressed extra", T->name);
     *bits = 0;
     CHECK_STATUS(group_prepare(f, T->group, err));
     const file_group *G = &f->groups[T->group];

@@ -29,8 +29,7 @@ static int64_t spec_elements(const epr_tensor_spec *t) {
 /* What the reader refuses, the writer refuses to write. */
 static int check_finite(const float *v, int n, int g, const char *what, epr_err *err) {
     for (int j = 0; j < n; j++)
-        RETURN_ERROR_IF(!isfinite(v[j]), err, EPR_EARG, "group %d: %s[%d] is not finite", g, what,
-                        j);
+        RETURN_ERROR_IF(!isfinite(v[j]), err, EPR_EARG, "group %d: %s[%d] is not finite", g, what, j);
     return EPR_OK;
 }
 
@@ -41,55 +40,45 @@ static int check_names(const epr_tensor_spec *tensors, int n_tensors, epr_err *e
     int a = 0, b = 0, rc = codec_names_duplicate(names, n_tensors, &a, &b);
     free(names);
     RETURN_ERROR_IF(rc < 0, err, EPR_ENOMEM, "out of memory");
-    RETURN_ERROR_IF(rc > 0, err, EPR_EARG, "tensor %d: name '%s' is already tensor %d's", b,
-                    tensors[b].name, a);
+    RETURN_ERROR_IF(rc > 0, err, EPR_EARG, "tensor %d: name '%s' is already tensor %d's", b, tensors[b].name, a);
     return EPR_OK;
 }
 
-static int validate(const epr_group_spec *groups, int n_groups, const epr_tensor_spec *tensors,
-                    int n_tensors, epr_err *err) {
-    RETURN_ERROR_IF(n_groups < 0 || n_tensors < 0 || (n_groups && !groups) ||
-                        (n_tensors && !tensors),
-                    err, EPR_EARG, "epr_encode: bad group/tensor arrays");
+static int validate(const epr_group_spec *groups, int n_groups, const epr_tensor_spec *tensors, int n_tensors,
+                    epr_err *err) {
+    RETURN_ERROR_IF(n_groups < 0 || n_tensors < 0 || (n_groups && !groups) || (n_tensors && !tensors), err, EPR_EARG,
+                    "epr_encode: bad group/tensor arrays");
     for (int g = 0; g < n_groups; g++) {
         const epr_group_spec *G = &groups[g];
-        RETURN_ERROR_IF(G->ell < 1 || G->ell > (1 << 16), err, EPR_EARG, "group %d: ell %d", g,
-                        G->ell);
+        RETURN_ERROR_IF(G->ell < 1 || G->ell > (1 << 16), err, EPR_EARG, "group %d: ell %d", g, G->ell);
         if (G->decoder == EPR_DECODER_CODEBOOK) {
-            RETURN_ERROR_IF(G->ell != 1, err, EPR_EARG,
-                            "group %d: codebook decoder needs ell = 1, got %d", g, G->ell);
+            RETURN_ERROR_IF(G->ell != 1, err, EPR_EARG, "group %d: codebook decoder needs ell = 1, got %d", g, G->ell);
             RETURN_ERROR_IF(!G->codebook, err, EPR_EARG, "group %d: codebook missing", g);
-            RETURN_ERROR_IF(G->codebook_size < 1 || G->codebook_size > EPR_MAX_CODEBOOK, err,
-                            EPR_EARG, "group %d: codebook size %d outside 1..%d", g,
-                            G->codebook_size, EPR_MAX_CODEBOOK);
+            RETURN_ERROR_IF(G->codebook_size < 1 || G->codebook_size > EPR_MAX_CODEBOOK, err, EPR_EARG,
+                            "group %d: codebook size %d outside 1..%d", g, G->codebook_size, EPR_MAX_CODEBOOK);
             for (int j = 0; j < G->codebook_size; j++)
-                RETURN_ERROR_IF(!isfinite(G->codebook[j]), err, EPR_EARG,
-                                "group %d: codebook entry %d is not finite", g, j);
+                RETURN_ERROR_IF(!isfinite(G->codebook[j]), err, EPR_EARG, "group %d: codebook entry %d is not finite",
+                                g, j);
             continue; /* no scale/offset; phi is checked with its tensors */
         }
-        RETURN_ERROR_IF(!G->scale || !G->offset, err, EPR_EARG, "group %d: scale/offset missing",
-                        g);
+        RETURN_ERROR_IF(!G->scale || !G->offset, err, EPR_EARG, "group %d: scale/offset missing", g);
         if (G->decoder == EPR_DECODER_AFFINE) {
-            RETURN_ERROR_IF(G->ell != 1, err, EPR_EARG, "group %d: affine needs ell = 1, got %d",
-                            g, G->ell);
+            RETURN_ERROR_IF(G->ell != 1, err, EPR_EARG, "group %d: affine needs ell = 1, got %d", g, G->ell);
         } else if (G->decoder == EPR_DECODER_CONV_AFFINE) {
             switch (G->transform) {
             case EPR_TRANSFORM_IDENTITY: break;
             case EPR_TRANSFORM_DFT:
                 RETURN_ERROR_IF(G->dft_h < 1 || G->dft_w < 1 || G->dft_h > EPR_MAX_DFT_SIDE ||
                                     G->dft_w > EPR_MAX_DFT_SIDE || G->dft_h * G->dft_w != G->ell,
-                                err, EPR_EARG, "group %d: DFT %d x %d does not match ell %d", g,
-                                G->dft_h, G->dft_w, G->ell);
+                                err, EPR_EARG, "group %d: DFT %d x %d does not match ell %d", g, G->dft_h, G->dft_w,
+                                G->ell);
                 break;
             case EPR_TRANSFORM_RANDOM_ORTHOGONAL:
             case EPR_TRANSFORM_LEARNED:
             case EPR_TRANSFORM_EXPLICIT:
-                RETURN_ERROR_IF(!G->transform_matrix, err, EPR_EARG,
-                                "group %d: transform matrix missing", g);
+                RETURN_ERROR_IF(!G->transform_matrix, err, EPR_EARG, "group %d: transform matrix missing", g);
                 break;
-            default:
-                return cmn_fail(err, EPR_EARG, "group %d: unknown transform kind %d", g,
-                                G->transform);
+            default: return cmn_fail(err, EPR_EARG, "group %d: unknown transform kind %d", g, G->transform);
             }
         } else {
             return cmn_fail(err, EPR_EARG, "group %d: unknown decoder kind %d", g, G->decoder);
@@ -98,8 +87,8 @@ static int validate(const epr_group_spec *groups, int n_groups, const epr_tensor
          * ell^2) values */
         CHECK_STATUS(check_finite(G->scale, G->ell, g, "scale s", err));
         CHECK_STATUS(check_finite(G->offset, G->ell, g, "offset", err));
-        if (G->decoder == EPR_DECODER_CONV_AFFINE && G->transform_matrix &&
-            G->transform != EPR_TRANSFORM_IDENTITY && G->transform != EPR_TRANSFORM_DFT)
+        if (G->decoder == EPR_DECODER_CONV_AFFINE && G->transform_matrix && G->transform != EPR_TRANSFORM_IDENTITY &&
+            G->transform != EPR_TRANSFORM_DFT)
             CHECK_STATUS(check_finite(G->transform_matrix, G->ell * G->ell, g, "transform T", err));
     }
     for (int i = 0; i < n_tensors; i++) {
@@ -109,17 +98,15 @@ static int validate(const epr_group_spec *groups, int n_groups, const epr_tensor
         const size_t nlen = strlen(T->name);
         RETURN_ERROR_IF(codec_utf8_invalid_at((const uint8_t *)T->name, nlen) != nlen, err, EPR_EARG,
                         "tensor %d: name is not valid UTF-8", i);
-        RETURN_ERROR_IF(T->ndim < 0 || T->ndim > EPR_MAX_NDIM, err, EPR_EARG,
-                        "tensor '%s': ndim %d", T->name, T->ndim);
+        RETURN_ERROR_IF(T->ndim < 0 || T->ndim > EPR_MAX_NDIM, err, EPR_EARG, "tensor '%s': ndim %d", T->name, T->ndim);
         int64_t n = spec_elements(T);
         RETURN_ERROR_IF(n < 0, err, EPR_EARG, "tensor '%s': bad shape", T->name);
-        RETURN_ERROR_IF(T->group < -1 || T->group >= n_groups, err, EPR_EARG,
-                        "tensor '%s': group %d of %d", T->name, T->group, n_groups);
+        RETURN_ERROR_IF(T->group < -1 || T->group >= n_groups, err, EPR_EARG, "tensor '%s': group %d of %d", T->name,
+                        T->group, n_groups);
         if (T->group >= 0) {
             RETURN_ERROR_IF(n && !T->phi, err, EPR_EARG, "tensor '%s': phi missing", T->name);
             const epr_group_spec *G = &groups[T->group];
-            RETURN_ERROR_IF(n % G->ell, err, EPR_EARG,
-                            "tensor '%s': %lld elements not a multiple of ell %d", T->name,
+            RETURN_ERROR_IF(n % G->ell, err, EPR_EARG, "tensor '%s': %lld elements not a multiple of ell %d", T->name,
                             (long long)n, G->ell);
             for (int64_t e = 0; G->decoder == EPR_DECODER_CODEBOOK && e < n; e++)
                 RETURN_ERROR_IF(T->phi[e] < 0 || T->phi[e] >= G->codebook_size, err, EPR_EARG,
@@ -127,8 +114,7 @@ static int validate(const epr_group_spec *groups, int n_groups, const epr_tensor
                                 "[0, %d)",
                                 T->name, (long long)e, T->phi[e], T->group, G->codebook_size);
         } else {
-            RETURN_ERROR_IF(n && !T->raw, err, EPR_EARG, "tensor '%s': raw data missing",
-                            T->name);
+            RETURN_ERROR_IF(n && !T->raw, err, EPR_EARG, "tensor '%s': raw data missing", T->name);
         }
     }
     return check_names(tensors, n_tensors, err);
@@ -139,7 +125,7 @@ typedef struct {
     int ell;
     int64_t n_params;
     codec_column_choice *cols; /* [ell] */
-    uint32_t **cum;          /* [ell][K] cumulative frequencies */
+    uint32_t **cum;            /* [ell][K] cumulative frequencies */
 } enc_group;
 
 static void free_groups(enc_group *eg, int n) {
@@ -156,8 +142,8 @@ static void free_groups(enc_group *eg, int n) {
 }
 
 /* Support and histogram of every column of group g, then its tables. */
-static int build_group(const epr_group_spec *G, int g, const epr_tensor_spec *tensors,
-                       int n_tensors, enc_group *E, epr_err *err) {
+static int build_group(const epr_group_spec *G, int g, const epr_tensor_spec *tensors, int n_tensors, enc_group *E,
+                       epr_err *err) {
     const int ell = G->ell;
     E->ell = ell;
     E->cols = (codec_column_choice *)calloc((size_t)ell, sizeof *E->cols);
@@ -170,7 +156,10 @@ static int build_group(const epr_group_spec *G, int g, const epr_tensor_spec *te
         rc = cmn_fail(err, EPR_ENOMEM, "group %d: out of memory", g);
         goto done;
     }
-    for (int c = 0; c < ell; c++) { mn[c] = INT64_MAX; mx[c] = INT64_MIN; }
+    for (int c = 0; c < ell; c++) {
+        mn[c] = INT64_MAX;
+        mx[c] = INT64_MIN;
+    }
     for (int i = 0; i < n_tensors; i++) {
         if (tensors[i].group != g) continue;
         int64_t n = spec_elements(&tensors[i]);
@@ -191,9 +180,8 @@ static int build_group(const epr_group_spec *G, int g, const epr_tensor_spec *te
         if (mn[c] > mx[c]) mn[c] = mx[c] = 0; /* no samples: a one-symbol table */
         int64_t K = mx[c] - mn[c] + 1;
         if (K > (int64_t)EPR_MAX_SUPPORT) {
-            rc = cmn_fail(err, EPR_EUNSUP,
-                          "group %d column %d: phi spans [%lld, %lld], more than 2^%d values", g,
-                          c, (long long)mn[c], (long long)mx[c], EPR_MAX_PRECISION);
+            rc = cmn_fail(err, EPR_EUNSUP, "group %d column %d: phi spans [%lld, %lld], more than 2^%d values", g, c,
+                          (long long)mn[c], (long long)mx[c], EPR_MAX_PRECISION);
             goto done;
         }
         memset(counts, 0, sizeof(uint64_t) * (size_t)K);
@@ -202,8 +190,7 @@ static int build_group(const epr_group_spec *G, int g, const epr_tensor_spec *te
             int64_t n = spec_elements(&tensors[i]);
             for (int64_t e = c; e < n; e += ell) counts[tensors[i].phi[e] - mn[c]]++;
         }
-        const float *dens = G->density ? G->density + (size_t)c * EPR_DENSITY_PARAMS_PER_COLUMN
-                                       : NULL;
+        const float *dens = G->density ? G->density + (size_t)c * EPR_DENSITY_PARAMS_PER_COLUMN : NULL;
         rc = codec_column_choose(counts, (int32_t)mn[c], (uint32_t)K, dens, &E->cols[c], err);
         if (rc) goto done;
         E->cum[c] = (uint32_t *)malloc(sizeof(uint32_t) * (size_t)K);
@@ -225,8 +212,8 @@ done:
 }
 
 /* Codes phi (n elements, row-major [n/ell x ell]) into a fresh buffer. */
-static int code_tensor(const enc_group *E, const int32_t *phi, int64_t n, uint8_t **out,
-                       size_t *out_len, epr_err *err, const char *name) {
+static int code_tensor(const enc_group *E, const int32_t *phi, int64_t n, uint8_t **out, size_t *out_len, epr_err *err,
+                       const char *name) {
     size_t cap = EPR_RANS2_BOUND(n);
     uint8_t *buf = (uint8_t *)malloc(cap);
     RETURN_ERROR_IF(!buf, err, EPR_ENOMEM, "tensor '%s': out of memory", name);
@@ -263,8 +250,8 @@ static void write_groups(codec_wbuf *b, const epr_group_spec *groups, int n_grou
         size_t start = b->n;
         int conv = G->decoder == EPR_DECODER_CONV_AFFINE;
         int store = !conv || G->transform == EPR_TRANSFORM_IDENTITY ? EPR_STORE_NONE
-                    : G->transform == EPR_TRANSFORM_DFT            ? EPR_STORE_DFT
-                                                                   : EPR_STORE_EXPLICIT;
+                    : G->transform == EPR_TRANSFORM_DFT             ? EPR_STORE_DFT
+                                                                    : EPR_STORE_EXPLICIT;
         codec_put_u8(b, (uint32_t)G->decoder);
         codec_put_u8(b, (uint32_t)store);
         codec_put_u8(b, conv ? (uint32_t)G->transform : 0);
@@ -281,16 +268,14 @@ static void write_groups(codec_wbuf *b, const epr_group_spec *groups, int n_grou
             for (int j = 0; j < G->ell; j++) codec_put_f32(b, G->scale[j]);
             for (int j = 0; j < G->ell; j++) codec_put_f32(b, G->offset[j]);
             if (store == EPR_STORE_EXPLICIT)
-                for (size_t j = 0; j < (size_t)G->ell * (size_t)G->ell; j++)
-                    codec_put_f32(b, G->transform_matrix[j]);
+                for (size_t j = 0; j < (size_t)G->ell * (size_t)G->ell; j++) codec_put_f32(b, G->transform_matrix[j]);
         }
         dec_bytes[g] = b->n - start;
         parts->decoder += dec_bytes[g];
         size_t tstart = b->n;
         for (int c = 0; c < G->ell; c++)
             codec_column_write(b, &eg[g].cols[c].t,
-                             G->density ? G->density + (size_t)c * EPR_DENSITY_PARAMS_PER_COLUMN
-                                        : NULL);
+                               G->density ? G->density + (size_t)c * EPR_DENSITY_PARAMS_PER_COLUMN : NULL);
         parts->tables += b->n - tstart;
     }
 }
@@ -368,10 +353,10 @@ static void fill_report(epr_encode_report *report, const epr_size_parts *parts, 
 }
 
 int epr_encode(const char *arch, size_t arch_len, const epr_group_spec *groups, int n_groups,
-               const epr_tensor_spec *tensors, int n_tensors, void **out, size_t *out_size,
-               epr_encode_report *report, epr_err *err) {
-    RETURN_ERROR_IF(!out || !out_size || (arch_len && !arch) || arch_len > UINT32_MAX, err,
-                    EPR_EARG, "epr_encode: bad arguments");
+               const epr_tensor_spec *tensors, int n_tensors, void **out, size_t *out_size, epr_encode_report *report,
+               epr_err *err) {
+    RETURN_ERROR_IF(!out || !out_size || (arch_len && !arch) || arch_len > UINT32_MAX, err, EPR_EARG,
+                    "epr_encode: bad arguments");
     *out = NULL;
     *out_size = 0;
     if (report) memset(report, 0, sizeof *report);
@@ -390,8 +375,7 @@ int epr_encode(const char *arch, size_t arch_len, const epr_group_spec *groups, 
         free(dec_bytes);
         return cmn_fail(err, EPR_ENOMEM, "epr_encode: out of memory");
     }
-    for (int g = 0; g < n_groups && !rc; g++)
-        rc = build_group(&groups[g], g, tensors, n_tensors, &eg[g], err);
+    for (int g = 0; g < n_groups && !rc; g++) rc = build_group(&groups[g], g, tensors, n_tensors, &eg[g], err);
     if (rc) goto fail;
 
     codec_put_bytes(&b, EPR_MAGIC, 4);

@@ -46,8 +46,7 @@ typedef uint32_t codec_rans_state;
  * The caller guarantees room (at most 4 bytes per symbol + 4 at flush). */
 static inline void codec_rans_enc_init(codec_rans_state *x) { *x = EPR_RANS_L; }
 
-static inline void codec_rans_enc_put(codec_rans_state *x, uint8_t **pp, uint32_t start,
-                                    uint32_t freq, uint32_t p) {
+static inline void codec_rans_enc_put(codec_rans_state *x, uint8_t **pp, uint32_t start, uint32_t freq, uint32_t p) {
     /* Renormalise so that after coding x stays below 256*L:
      * x_max = ((L >> p) << 8) * freq. */
     uint32_t x_max = ((EPR_RANS_L >> p) << 8) * freq;
@@ -77,8 +76,8 @@ typedef struct {
 /* Decodes one symbol with state *x from table `slots` at precision p and
  * renormalises from *pp (< end).  Returns the symbol index, or -1 when the
  * stream runs out (corrupt input). */
-static inline int32_t codec_rans_dec_get(uint32_t *x, const codec_rans_slot *slots, uint32_t p,
-                                       const uint8_t **pp, const uint8_t *end) {
+static inline int32_t codec_rans_dec_get(uint32_t *x, const codec_rans_slot *slots, uint32_t p, const uint8_t **pp,
+                                         const uint8_t *end) {
     const codec_rans_slot s = slots[*x & ((1u << p) - 1)];
     uint32_t v = (uint32_t)s.freq * (*x >> p) + s.bias;
     const uint8_t *q = *pp;
@@ -148,8 +147,7 @@ static inline int codec_rans2_dec_init(codec_rans2_dec *d, const uint8_t *buf, s
         d->x[i] = (uint32_t)buf[4 * i] | (uint32_t)buf[4 * i + 1] << 8 | (uint32_t)buf[4 * i + 2] << 16 |
                   (uint32_t)buf[4 * i + 3] << 24;
     d->p = buf + 8;
-    return d->x[0] < EPR_RANS_L || d->x[0] >= (EPR_RANS_L << 8) || d->x[1] < EPR_RANS_L ||
-                   d->x[1] >= (EPR_RANS_L << 8)
+    return d->x[0] < EPR_RANS_L || d->x[0] >= (EPR_RANS_L << 8) || d->x[1] < EPR_RANS_L || d->x[1] >= (EPR_RANS_L << 8)
                ? -1
                : 0;
 }

@@ -23,15 +23,15 @@
 typedef struct {
     int decoder, store, transform, ell, h, w;
     const uint8_t *scale, *offset, *matrix; /* float32 LE in the file */
-    float *codebook;           /* CODEBOOK: [codebook_size], converted at open */
+    float *codebook;                        /* CODEBOOK: [codebook_size], converted at open */
     int codebook_size;
     codec_column_desc *cols;
     int64_t n_params;
     size_t decoder_bytes, table_bytes, coded_bytes;
     /* built on first decode */
     int ready;
-    float *s, *c, *T;          /* T only for DFT/EXPLICIT */
-    codec_rans_slot **slots;     /* [ell]; NULL for one-symbol columns */
+    float *s, *c, *T;        /* T only for DFT/EXPLICIT */
+    codec_rans_slot **slots; /* [ell]; NULL for one-symbol columns */
     codec_rans_slot *slot_block;
 } file_group;
 

@@ -160,7 +160,10 @@ static int frac_cmp(const void *a, const void *b) {
 int codec_density_quantise(const double *pmf, uint32_t K, uint32_t p, uint32_t *freq) {
     const uint32_t M = 1u << p;
     if (K == 0 || K > M) return -1;
-    if (K == 1) { freq[0] = M; return 0; }
+    if (K == 1) {
+        freq[0] = M;
+        return 0;
+    }
     double total = 0.0;
     for (uint32_t k = 0; k < K; k++) total = total + pmf[k];
     if (!(total > 0.0)) return -1;
@@ -204,7 +207,10 @@ int codec_density_quantise(const double *pmf, uint32_t K, uint32_t p, uint32_t *
  * bitlen bits, most significant first; bits packed LSB-first into bytes. */
 static unsigned bitlen32(uint32_t v) {
     unsigned n = 0;
-    while (v) { n++; v >>= 1; }
+    while (v) {
+        n++;
+        v >>= 1;
+    }
     return n;
 }
 static size_t eg_bits(uint32_t v, unsigned k) {
@@ -220,7 +226,10 @@ static unsigned eg_best_order(const uint32_t *freq, uint32_t K, size_t *bits_out
     for (unsigned k = 0; k < 16; k++) {
         size_t bits = 4;
         for (uint32_t i = 0; i + 1 < K; i++) bits += eg_bits(freq[i] - 1, k);
-        if (bits < best) { best = bits; best_k = k; }
+        if (bits < best) {
+            best = bits;
+            best_k = k;
+        }
     }
     *bits_out = best;
     return best_k;
@@ -241,7 +250,11 @@ typedef struct {
 static void bitw_put(bitw *w, uint32_t v, unsigned nbits) { /* MSB first */
     for (unsigned i = nbits; i-- > 0;) {
         w->acc |= ((v >> i) & 1u) << w->n;
-        if (++w->n == 8) { codec_put_u8(w->b, w->acc); w->acc = 0; w->n = 0; }
+        if (++w->n == 8) {
+            codec_put_u8(w->b, w->acc);
+            w->acc = 0;
+            w->n = 0;
+        }
     }
 }
 static void bitw_flush(bitw *w) {
@@ -295,13 +308,11 @@ static int bitr_get(bitr *br, uint32_t *bit) {
     return 0;
 }
 
-static int read_varint(codec_rbuf *r, uint64_t *v, const char *field, epr_err *err, int group,
-                       int column) {
+static int read_varint(codec_rbuf *r, uint64_t *v, const char *field, epr_err *err, int group, int column) {
     int rc = codec_get_varint(r, v);
-    RETURN_ERROR_IF(rc == -1, err, EPR_EFORMAT, "group %d column %d: truncated table header (%s)",
-                    group, column, field);
-    RETURN_ERROR_IF(rc, err, EPR_EFORMAT,
-                    "group %d column %d: %s is not a canonical varint (overlong or over 64 bits)",
+    RETURN_ERROR_IF(rc == -1, err, EPR_EFORMAT, "group %d column %d: truncated table header (%s)", group, column,
+                    field);
+    RETURN_ERROR_IF(rc, err, EPR_EFORMAT, "group %d column %d: %s is not a canonical varint (overlong or over 64 bits)",
                     group, column, field);
     return EPR_OK;
 }
@@ -309,9 +320,8 @@ static int read_varint(codec_rbuf *r, uint64_t *v, const char *field, epr_err *e
 /* The bit string of a histogram payload ends at a byte boundary with zero
  * padding bits. */
 static int check_padding(const bitr *br, epr_err *err, int group, int column) {
-    RETURN_ERROR_IF(br->acc != 0, err, EPR_EFORMAT,
-                    "group %d column %d: non-zero padding bits after the frequencies", group,
-                    column);
+    RETURN_ERROR_IF(br->acc != 0, err, EPR_EFORMAT, "group %d column %d: non-zero padding bits after the frequencies",
+                    group, column);
     return EPR_OK;
 }
 
@@ -324,15 +334,14 @@ int codec_column_read(codec_rbuf *r, codec_column_desc *c, epr_err *err, int gro
                     "group %d column %d: truncated table header", group, column);
     CHECK_STATUS(read_varint(r, &zmin, "zigzag(min)", err, group, column));
     CHECK_STATUS(read_varint(r, &km1, "K - 1", err, group, column));
-    RETURN_ERROR_IF(kind > EPR_TABLE_DENSITY, err, EPR_EFORMAT,
-                    "group %d column %d: unknown table kind %u", group, column, kind);
-    RETURN_ERROR_IF(p > EPR_MAX_PRECISION, err, EPR_EFORMAT,
-                    "group %d column %d: precision %u > %d", group, column, p, EPR_MAX_PRECISION);
+    RETURN_ERROR_IF(kind > EPR_TABLE_DENSITY, err, EPR_EFORMAT, "group %d column %d: unknown table kind %u", group,
+                    column, kind);
+    RETURN_ERROR_IF(p > EPR_MAX_PRECISION, err, EPR_EFORMAT, "group %d column %d: precision %u > %d", group, column, p,
+                    EPR_MAX_PRECISION);
     int64_t min = codec_unzigzag(zmin);
-    RETURN_ERROR_IF(zmin > UINT32_MAX || km1 >= (1u << p) ||
-                        min + (int64_t)km1 > INT32_MAX,
-                    err, EPR_EFORMAT, "group %d column %d: support [%lld, +%llu] invalid at precision %u",
-                    group, column, (long long)min, (unsigned long long)km1, p);
+    RETURN_ERROR_IF(zmin > UINT32_MAX || km1 >= (1u << p) || min + (int64_t)km1 > INT32_MAX, err, EPR_EFORMAT,
+                    "group %d column %d: support [%lld, +%llu] invalid at precision %u", group, column, (long long)min,
+                    (unsigned long long)km1, p);
     c->t.kind = (int)kind;
     c->t.p = p;
     c->t.min = (int32_t)min;
@@ -343,8 +352,7 @@ int codec_column_read(codec_rbuf *r, codec_column_desc *c, epr_err *err, int gro
             RETURN_ERROR_IF(codec_get_f32(r, &c->density[i]), err, EPR_EFORMAT,
                             "group %d column %d: truncated density parameters", group, column);
             RETURN_ERROR_IF(!isfinite(c->density[i]), err, EPR_EFORMAT,
-                            "group %d column %d: density parameter %d is not finite", group,
-                            column, i);
+                            "group %d column %d: density parameter %d is not finite", group, column, i);
         }
         c->bytes = (size_t)(r->p - start);
         return EPR_OK;
@@ -352,8 +360,7 @@ int codec_column_read(codec_rbuf *r, codec_column_desc *c, epr_err *err, int gro
     /* Each stored frequency takes at least one bit, so K is bounded by the
      * bytes left: check before allocating. */
     RETURN_ERROR_IF(K > 1 && (K - 1) > 8 * (uint64_t)codec_rbuf_left(r), err, EPR_EFORMAT,
-                    "group %d column %d: %u frequencies cannot fit in %zu bytes", group, column, K,
-                    codec_rbuf_left(r));
+                    "group %d column %d: %u frequencies cannot fit in %zu bytes", group, column, K, codec_rbuf_left(r));
     c->t.freq = (uint32_t *)malloc(sizeof(uint32_t) * K);
     RETURN_ERROR_IF(!c->t.freq, err, EPR_ENOMEM, "group %d column %d: out of memory", group, column);
     if (K == 1) {
@@ -363,25 +370,25 @@ int codec_column_read(codec_rbuf *r, codec_column_desc *c, epr_err *err, int gro
         uint32_t order = 0, bit;
         uint64_t sum = 0;
         for (int i = 0; i < 4; i++) {
-            RETURN_ERROR_IF(bitr_get(&br, &bit), err, EPR_EFORMAT,
-                            "group %d column %d: truncated frequencies", group, column);
+            RETURN_ERROR_IF(bitr_get(&br, &bit), err, EPR_EFORMAT, "group %d column %d: truncated frequencies", group,
+                            column);
             order = order << 1 | bit;
         }
         for (uint32_t i = 0; i + 1 < K; i++) {
             unsigned zeros = 0;
             for (;;) {
-                RETURN_ERROR_IF(bitr_get(&br, &bit), err, EPR_EFORMAT,
-                                "group %d column %d: truncated frequencies", group, column);
+                RETURN_ERROR_IF(bitr_get(&br, &bit), err, EPR_EFORMAT, "group %d column %d: truncated frequencies",
+                                group, column);
                 if (bit) break;
                 /* freq - 1 < 2^16, so v = freq - 1 + 2^order has at most
                  * 17 bits: zeros + order <= 16. */
-                RETURN_ERROR_IF(++zeros + order > 16, err, EPR_EFORMAT,
-                                "group %d column %d: frequency code too long", group, column);
+                RETURN_ERROR_IF(++zeros + order > 16, err, EPR_EFORMAT, "group %d column %d: frequency code too long",
+                                group, column);
             }
             uint32_t v = 1;
             for (unsigned j = 0; j < zeros + order; j++) {
-                RETURN_ERROR_IF(bitr_get(&br, &bit), err, EPR_EFORMAT,
-                                "group %d column %d: truncated frequencies", group, column);
+                RETURN_ERROR_IF(bitr_get(&br, &bit), err, EPR_EFORMAT, "group %d column %d: truncated frequencies",
+                                group, column);
                 v = v << 1 | bit;
             }
             uint64_t f = (uint64_t)v - (1u << order) + 1;
@@ -408,8 +415,7 @@ int codec_column_build_density(codec_column_desc *c, epr_err *err, int group, in
     if (!pmf || !freq || q == EPR_QUANTISE_NOMEM) {
         rc = cmn_fail(err, EPR_ENOMEM, "group %d column %d: out of memory", group, column);
     } else if (q) {
-        rc = cmn_fail(err, EPR_EFORMAT,
-                      "group %d column %d: density parameters give no valid distribution", group,
+        rc = cmn_fail(err, EPR_EFORMAT, "group %d column %d: density parameters give no valid distribution", group,
                       column);
     }
     free(pmf);
@@ -430,11 +436,11 @@ static uint32_t min_precision(uint32_t K) {
     return p;
 }
 
-int codec_column_choose(const uint64_t *counts, int32_t min, uint32_t K, const float *density,
-                      codec_column_choice *out, epr_err *err) {
+int codec_column_choose(const uint64_t *counts, int32_t min, uint32_t K, const float *density, codec_column_choice *out,
+                        epr_err *err) {
     memset(out, 0, sizeof *out);
-    RETURN_ERROR_IF(K == 0 || K > EPR_MAX_SUPPORT, err, EPR_EUNSUP,
-                    "column support of %u symbols exceeds 2^%d", K, EPR_MAX_PRECISION);
+    RETURN_ERROR_IF(K == 0 || K > EPR_MAX_SUPPORT, err, EPR_EUNSUP, "column support of %u symbols exceeds 2^%d", K,
+                    EPR_MAX_PRECISION);
     uint32_t *freq = (uint32_t *)malloc(sizeof(uint32_t) * K);
     uint32_t *best = (uint32_t *)malloc(sizeof(uint32_t) * K);
     double *pmf = density ? (double *)malloc(sizeof(double) * K) : NULL;
@@ -486,8 +492,7 @@ int codec_column_choose(const uint64_t *counts, int32_t min, uint32_t K, const f
             size_t bytes = column_header_size(&t) + 4 * EPR_DENSITY_PARAMS_PER_COLUMN;
             double data = codec_table_data_bits(counts, freq, K, p);
             double total = 8.0 * (double)bytes + data;
-            if (out->dens_total_bits < 0 || total < out->dens_total_bits)
-                out->dens_total_bits = total;
+            if (out->dens_total_bits < 0 || total < out->dens_total_bits) out->dens_total_bits = total;
             if (total < best_total) {
                 best_total = total;
                 best_data = data;

@@ -20,9 +20,9 @@
 
 /* A column's table as both sides see it. */
 typedef struct {
-    int kind;      /* epr_table_kind */
-    uint32_t p;    /* precision */
-    int32_t min;   /* support [min, min + K - 1] */
+    int kind;    /* epr_table_kind */
+    uint32_t p;  /* precision */
+    int32_t min; /* support [min, min + K - 1] */
     uint32_t K;
     uint32_t *freq; /* [K], malloc'd; sum 2^p, each >= 1 */
 } codec_ctable;
@@ -30,8 +30,8 @@ typedef struct {
 /* Encoder's per-column decision. */
 typedef struct {
     codec_ctable t;
-    size_t table_bytes;   /* serialised column size */
-    double data_bits;     /* self-information of the column's phi under t */
+    size_t table_bytes;                      /* serialised column size */
+    double data_bits;                        /* self-information of the column's phi under t */
     double hist_total_bits, dens_total_bits; /* table + data of each option (-1: n/a) */
 } codec_column_choice;
 
@@ -54,8 +54,8 @@ int codec_density_pmf(const float *params, int32_t min, uint32_t K, double *pmf)
 int codec_density_quantise(const double *pmf, uint32_t K, uint32_t p, uint32_t *freq);
 
 /* Picks kind and precision for one column (counts over the support). */
-int codec_column_choose(const uint64_t *counts, int32_t min, uint32_t K, const float *density,
-                      codec_column_choice *out, epr_err *err);
+int codec_column_choose(const uint64_t *counts, int32_t min, uint32_t K, const float *density, codec_column_choice *out,
+                        epr_err *err);
 /* Serialised column: u8 kind, u8 p, varint zigzag(min), varint K-1, payload
  * (histogram: Exp-Golomb frequencies; density: 43 float32). */
 void codec_column_write(codec_wbuf *b, const codec_ctable *t, const float *density);

@@ -37,9 +37,7 @@ typedef struct {
 } cmn_rng;
 
 static inline uint64_t cmn_rng_next(cmn_rng *r) { return cmn_rng_u64(r->seed, r->stream, r->counter++); }
-static inline float cmn_rng_next_uniform(cmn_rng *r) {
-    return (float)(cmn_rng_next(r) >> 40) * (1.0f / 16777216.0f);
-}
+static inline float cmn_rng_next_uniform(cmn_rng *r) { return (float)(cmn_rng_next(r) >> 40) * (1.0f / 16777216.0f); }
 /* Unbiased integer in [0, n) (Lemire's method with rejection). */
 static inline uint64_t cmn_rng_below(cmn_rng *r, uint64_t n) {
     for (;;) {
@@ -52,8 +50,8 @@ static inline uint64_t cmn_rng_below(cmn_rng *r, uint64_t n) {
 
 /* Stream ids, so that independent uses never share numbers. */
 enum {
-    EPR_STREAM_INIT = 1,     /* parameter initialisation */
-    EPR_STREAM_SHUFFLE = 2,  /* data permutation, one per epoch */
+    EPR_STREAM_INIT = 1,       /* parameter initialisation */
+    EPR_STREAM_SHUFFLE = 2,    /* data permutation, one per epoch */
     EPR_STREAM_RATE_NOISE = 3, /* U(-1/2,1/2) of the noisy rate term */
     EPR_STREAM_DENSITY_INIT = 4,
     EPR_STREAM_TRANSFORM = 5, /* random-orthogonal transforms */

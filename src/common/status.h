@@ -45,9 +45,9 @@ static inline int cmn_fail_at(const char *file, int line, epr_err *e, int code, 
         if (cond) return cmn_fail((err), (code), __VA_ARGS__); \
     } while (0)
 
-#define CHECK_STATUS(expr)          \
-    do {                            \
-        int cmn_rc_ = (expr);       \
+#define CHECK_STATUS(expr)           \
+    do {                             \
+        int cmn_rc_ = (expr);        \
         if (cmn_rc_) return cmn_rc_; \
     } while (0)
 

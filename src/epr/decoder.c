@@ -38,7 +38,7 @@ void rp_affine_decode(const float *psi, const float *latent, size_t n, float *th
 #define AFFINE_LANES 8
 
 void rp_affine_backward(const float *psi, const float *latent, size_t n, const float *d_theta, float *d_latent,
-                         float *d_psi) {
+                        float *d_psi) {
     const float s = expf(psi[0]), inv_s = expf(-psi[0]);
     if (d_latent)
         for (size_t i = 0; i < n; i++) d_latent[i] += d_theta[i];
@@ -86,7 +86,7 @@ static void conv_affine_coeffs(int ell, const float *log_s, const float *latent,
 }
 
 int rp_conv_affine_init(int ell, const float *T, float log_s0, const float *theta, size_t rows, float *psi,
-                         float *latent, epr_err *err) {
+                        float *latent, epr_err *err) {
     RETURN_ERROR_IF(ell < 1, err, EPR_EARG, "conv-affine init: ell = %d < 1", ell);
     for (int i = 0; i < ell; i++) {
         psi[i] = log_s0;
@@ -98,13 +98,13 @@ int rp_conv_affine_init(int ell, const float *T, float log_s0, const float *thet
         return 0;
     }
     /* latent_row = T^T (theta_row - c) with c = 0, i.e. Latent = Theta T. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, ell, ell, 1.0f, theta, ell, T, ell, 0.0f,
-                latent, ell);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, ell, ell, 1.0f, theta, ell, T, ell, 0.0f, latent,
+                ell);
     return 0;
 }
 
-void rp_conv_affine_decode(int ell, const float *psi, const float *T, const float *latent, size_t rows,
-                            float *theta, int32_t *phi, float *work) {
+void rp_conv_affine_decode(int ell, const float *psi, const float *T, const float *latent, size_t rows, float *theta,
+                           int32_t *phi, float *work) {
     const float *c = psi + ell;
     if (rows == 0) return;
     if (!T) {
@@ -121,7 +121,7 @@ void rp_conv_affine_decode(int ell, const float *psi, const float *T, const floa
 }
 
 void rp_conv_affine_backward(int ell, const float *psi, const float *T, const float *latent, size_t rows,
-                              const float *d_theta, float *d_latent, float *d_psi, float *d_T, float *work) {
+                             const float *d_theta, float *d_latent, float *d_psi, float *d_T, float *work) {
     const float *log_s = psi;
     float *d_log_s = d_psi, *d_c = d_psi + ell;
     if (rows == 0) return;

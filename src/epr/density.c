@@ -26,7 +26,8 @@ void rp_density_init(float *params, int ell, uint64_t seed) {
             for (int j = 0; j < out * in; j++) P[density_h_off[k] + j] = h;
             for (int j = 0; j < out; j++) {
                 int idx = density_b_off[k] + j;
-                P[idx] = cmn_rng_uniform(seed, EPR_STREAM_DENSITY_INIT, (uint64_t)col * EPR_DENSITY_NPARAMS + idx) - 0.5f;
+                P[idx] =
+                    cmn_rng_uniform(seed, EPR_STREAM_DENSITY_INIT, (uint64_t)col * EPR_DENSITY_NPARAMS + idx) - 0.5f;
             }
             if (k < 3)
                 for (int j = 0; j < out; j++) P[density_a_off[k] + j] = 0.0f;
@@ -65,8 +66,8 @@ float rp_density_likelihood(const float *params, float y) {
 }
 
 EPR_DENSITY_CLONES
-double rp_density_bits_grad(const float *params, const float *y, size_t n, size_t stride, float weight,
-                             float *dy, float *dparams) {
+double rp_density_bits_grad(const float *params, const float *y, size_t n, size_t stride, float weight, float *dy,
+                            float *dparams) {
     rp_density_prep P;
     rp_density_acc A;
     rp_density_vacc V;

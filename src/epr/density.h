@@ -60,7 +60,7 @@ double rp_density_likelihood_d(const float *params, double y);
  * 8 at a time, both logits evaluations, the likelihood, -log2 p and the
  * backward in registers; parameter gradients end up accumulated in double.
  * With dy and dparams both NULL only the forward runs. */
-double rp_density_bits_grad(const float *params, const float *y, size_t n, size_t stride, float weight,
-                             float *dy, float *dparams);
+double rp_density_bits_grad(const float *params, const float *y, size_t n, size_t stride, float weight, float *dy,
+                            float *dparams);
 
 #endif

@@ -74,8 +74,8 @@ void rp_density_acc_flush(const float *params, const rp_density_prep *P, const r
  * changed ABI in GCC 4.6, although everything here is inlined. */
 #define EPR_VINLINE static inline __attribute__((always_inline))
 #define EPR_VSEL(m, a, b) ((rp_vf)(((m) & (rp_vi)(a)) | (~(m) & (rp_vi)(b))))
-#define EPR_VABS(x) ((rp_vf)((rp_vi)(x) & 0x7fffffff))
-#define EPR_VCOPYSIGN(mag, sgn) ((rp_vf)(((rp_vi)(mag) & 0x7fffffff) | ((rp_vi)(sgn) & (int32_t)0x80000000u)))
+#define EPR_VABS(x) ((rp_vf)((rp_vi)(x)&0x7fffffff))
+#define EPR_VCOPYSIGN(mag, sgn) ((rp_vf)(((rp_vi)(mag)&0x7fffffff) | ((rp_vi)(sgn) & (int32_t)0x80000000u)))
 
 EPR_VINLINE rp_vf rp_vsplat(float x) { return (rp_vf){0} + x; }
 

@@ -19,7 +19,7 @@ typedef struct {
     size_t toff[EPR_MAX_GROUP_TENSORS]; /* offset of the tensor in the group's latent */
     size_t n, rows;                     /* elements, rows = n / ell */
     size_t latent_off, psi_off, npsi, dens_off;
-    float *T_fixed;                     /* dft / random-orthogonal; NULL otherwise */
+    float *T_fixed; /* dft / random-orthogonal; NULL otherwise */
 } group;
 
 struct rp_model {
@@ -78,8 +78,8 @@ int rp_model_name_matches(const char *patterns, const char *name) {
     return 0;
 }
 
-int rp_model_create(nn_model *net, const rp_group_def *specs, int n_groups, const char *uncompressed,
-                     uint64_t seed, rp_model **out, epr_err *err) {
+int rp_model_create(nn_model *net, const rp_group_def *specs, int n_groups, const char *uncompressed, uint64_t seed,
+                    rp_model **out, epr_err *err) {
     *out = NULL;
     rp_model *em = calloc(1, sizeof *em);
     RETURN_ERROR_IF(!em, err, EPR_ENOMEM, "out of memory");
@@ -103,27 +103,29 @@ int rp_model_create(nn_model *net, const rp_group_def *specs, int n_groups, cons
             return fail_free(em, cmn_fail(err, EPR_EARG, "group %s: transform %s needs decoder conv-affine",
                                           g->spec.name, rp_transform_name(g->spec.transform)));
         if (g->spec.n_tensors < 1 || g->spec.n_tensors > EPR_MAX_GROUP_TENSORS)
-            return fail_free(em, cmn_fail(err, EPR_EARG, "group %s: needs 1..%d tensors", g->spec.name,
-                                          EPR_MAX_GROUP_TENSORS));
+            return fail_free(
+                em, cmn_fail(err, EPR_EARG, "group %s: needs 1..%d tensors", g->spec.name, EPR_MAX_GROUP_TENSORS));
         for (int j = 0; j < g->spec.n_tensors; j++) {
             const char *name = specs[gi].tensors[j];
             snprintf(g->names[j], sizeof g->names[j], "%s", name);
             g->spec.tensors[j] = g->names[j];
             int ti = nn_model_find_tensor(net, name);
             if (ti < 0)
-                return fail_free(em, cmn_fail(err, EPR_EARG, "group %s: the model has no tensor '%s'", g->spec.name,
-                                              name));
+                return fail_free(em,
+                                 cmn_fail(err, EPR_EARG, "group %s: the model has no tensor '%s'", g->spec.name, name));
             if (em->theta_off[ti] != SIZE_MAX)
-                return fail_free(em, cmn_fail(err, EPR_EARG, "tensor %s is in two groups (second: %s)", name,
-                                              g->spec.name));
+                return fail_free(
+                    em, cmn_fail(err, EPR_EARG, "tensor %s is in two groups (second: %s)", name, g->spec.name));
             if (rp_model_name_matches(uncompressed, name))
-                return fail_free(em, cmn_fail(err, EPR_EARG, "tensor %s is in group %s but also matches [epr] "
-                                              "uncompressed", name, g->spec.name));
+                return fail_free(em, cmn_fail(err, EPR_EARG,
+                                              "tensor %s is in group %s but also matches [epr] "
+                                              "uncompressed",
+                                              name, g->spec.name));
             nn_param *p = nn_model_tensor(net, ti);
             if (p->size % (size_t)ell)
-                return fail_free(em, cmn_fail(err, EPR_EARG,
-                                              "group %s: ell = %d does not divide tensor %s of %zu elements",
-                                              g->spec.name, ell, name, p->size));
+                return fail_free(em,
+                                 cmn_fail(err, EPR_EARG, "group %s: ell = %d does not divide tensor %s of %zu elements",
+                                          g->spec.name, ell, name, p->size));
             g->tidx[j] = ti;
             g->toff[j] = g->n;
             g->n += p->size;
@@ -220,8 +222,8 @@ int rp_model_init_from_theta(rp_model *em, uint64_t seed, epr_err *err) {
             if (g->spec.decoder == EPR_DECODER_AFFINE) {
                 rp_affine_init(g->spec.log_step, theta, size, psi, latent);
             } else {
-                CHECK_STATUS(rp_conv_affine_init(ell, group_T(em, g), g->spec.log_step, theta, size / (size_t)ell,
-                                                  psi, latent, err));
+                CHECK_STATUS(rp_conv_affine_init(ell, group_T(em, g), g->spec.log_step, theta, size / (size_t)ell, psi,
+                                                 latent, err));
             }
         }
         rp_density_init(em->params + g->dens_off, ell, cmn_mix64(seed ^ 0x5eedULL) + (uint64_t)gi);
@@ -255,8 +257,8 @@ void rp_model_decode(rp_model *em) {
             if (g->spec.decoder == EPR_DECODER_AFFINE)
                 rp_affine_decode(psi, latent, size, theta, NULL);
             else
-                rp_conv_affine_decode(g->spec.ell, psi, group_T(em, g), latent, size / (size_t)g->spec.ell, theta,
-                                       NULL, em->work);
+                rp_conv_affine_decode(g->spec.ell, psi, group_T(em, g), latent, size / (size_t)g->spec.ell, theta, NULL,
+                                      em->work);
         }
     }
 }
@@ -304,7 +306,7 @@ void rp_model_backward(rp_model *em) {
             } else {
                 float *dT = g->spec.transform == EPR_TRANSFORM_LEARNED ? dpsi + 2 * (size_t)g->spec.ell : NULL;
                 rp_conv_affine_backward(g->spec.ell, psi, group_T(em, g), latent, size / (size_t)g->spec.ell, dtheta,
-                                         dlatent, dpsi, dT, em->work);
+                                        dlatent, dpsi, dT, em->work);
             }
         }
     }
@@ -320,8 +322,8 @@ double rp_model_rate_noisy(rp_model *em, uint64_t seed, long step, double lambda
         double bits = 0;
         epr_err err;
         int rc = rp_rate_noisy(em->params + g->dens_off, em->params + g->latent_off, g->rows, g->spec.ell, b, e,
-                                em->params + g->psi_off, n_log_s(g), &key, (float)lambda, &bits,
-                                em->grads + g->latent_off, em->grads + g->psi_off, em->grads + g->dens_off, &err);
+                               em->params + g->psi_off, n_log_s(g), &key, (float)lambda, &bits,
+                               em->grads + g->latent_off, em->grads + g->psi_off, em->grads + g->dens_off, &err);
         if (rc) {
             /* only reachable through a programming error (limits are checked at create) */
             fprintf(stderr, "epr: internal error in the rate of group %s: %s\n", g->spec.name, err.msg);
@@ -348,7 +350,7 @@ void rp_model_phi(rp_model *em, int gi, int t, int32_t *phi) {
     group *g = &em->g[gi];
     size_t size = nn_model_tensor(em->net, g->tidx[t])->size;
     rp_decoder_phi(em->params + g->latent_off + g->toff[t], size / (size_t)g->spec.ell, g->spec.ell,
-                    em->params + g->psi_off, n_log_s(g), phi);
+                   em->params + g->psi_off, n_log_s(g), phi);
 }
 
 void rp_model_decoder_values(rp_model *em, int gi, float *s, float *offset, float *T) {
@@ -364,7 +366,7 @@ void rp_model_decoder_values(rp_model *em, int gi, float *s, float *offset, floa
 }
 
 void rp_model_group_layout(const rp_model *em, int gi, size_t *latent_off, size_t *latent_n, size_t *psi_off,
-                            size_t *psi_n, size_t *density_off) {
+                           size_t *psi_n, size_t *density_off) {
     const group *g = &em->g[gi];
     *latent_off = g->latent_off;
     *latent_n = g->n;

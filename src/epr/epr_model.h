@@ -29,7 +29,6 @@
 
 #define EPR_MAX_GROUP_TENSORS 64
 
-
 typedef struct {
     char name[64];
     epr_decoder_kind decoder;
@@ -47,8 +46,8 @@ typedef struct rp_model rp_model;
  * given unless it matches one of the comma-separated fnmatch patterns in
  * `uncompressed` (may be NULL), a grouped tensor matching them),
  * allocates and binds, and initialises everything from seed. */
-int rp_model_create(nn_model *net, const rp_group_def *groups, int n_groups, const char *uncompressed,
-                     uint64_t seed, rp_model **out, epr_err *err);
+int rp_model_create(nn_model *net, const rp_group_def *groups, int n_groups, const char *uncompressed, uint64_t seed,
+                    rp_model **out, epr_err *err);
 /* 1 if name matches one of the comma- or space-separated fnmatch patterns
  * (NULL: none), as `uncompressed` above is read. */
 int rp_model_name_matches(const char *patterns, const char *name);
@@ -66,8 +65,8 @@ float *rp_model_params(rp_model *em);
  * allreduce. */
 #define EPR_MODEL_GRAD_TAIL 8
 float *rp_model_grads(rp_model *em);
-size_t rp_model_size(const rp_model *em);         /* whole train block */
-size_t rp_model_net_size(const rp_model *em);     /* [0, net) network segment */
+size_t rp_model_size(const rp_model *em);     /* whole train block */
+size_t rp_model_net_size(const rp_model *em); /* [0, net) network segment */
 size_t rp_model_density_offset(const rp_model *em);
 size_t rp_model_density_size(const rp_model *em);
 
@@ -101,6 +100,6 @@ const float *rp_model_density(rp_model *em, int g); /* [ell x 43] */
 void rp_model_psi_range(const rp_model *em, size_t *begin, size_t *end);
 /* Offsets (into the train block) and sizes of group g's latent, Ψ and density. */
 void rp_model_group_layout(const rp_model *em, int g, size_t *latent_off, size_t *latent_n, size_t *psi_off,
-                            size_t *psi_n, size_t *density_off);
+                           size_t *psi_n, size_t *density_off);
 
 #endif

@@ -11,14 +11,14 @@
 #include "epr/density_internal.h"
 
 EPR_DENSITY_CLONES
-int rp_rate_noisy(const float *density, const float *latent, size_t rows, int ell, size_t row_begin,
-                   size_t row_end, const float *log_s, int n_log_s, const rp_noise_key *key, float weight,
-                   double *rate_bits, float *d_latent, float *d_log_s, float *d_density, epr_err *err) {
+int rp_rate_noisy(const float *density, const float *latent, size_t rows, int ell, size_t row_begin, size_t row_end,
+                  const float *log_s, int n_log_s, const rp_noise_key *key, float weight, double *rate_bits,
+                  float *d_latent, float *d_log_s, float *d_density, epr_err *err) {
     RETURN_ERROR_IF(ell < 1, err, EPR_EARG, "rate: ell = %d < 1", ell);
-    RETURN_ERROR_IF(n_log_s != 1 && n_log_s != ell, err, EPR_EARG, "rate: n_log_s = %d, want 1 or ell = %d",
-                    n_log_s, ell);
-    RETURN_ERROR_IF(row_begin > row_end || row_end > rows, err, EPR_EARG,
-                    "rate: row range [%zu, %zu) outside [0, %zu)", row_begin, row_end, rows);
+    RETURN_ERROR_IF(n_log_s != 1 && n_log_s != ell, err, EPR_EARG, "rate: n_log_s = %d, want 1 or ell = %d", n_log_s,
+                    ell);
+    RETURN_ERROR_IF(row_begin > row_end || row_end > rows, err, EPR_EARG, "rate: row range [%zu, %zu) outside [0, %zu)",
+                    row_begin, row_end, rows);
     RETURN_ERROR_IF(key->step >= (1ULL << 24), err, EPR_EARG, "rate: step %llu >= 2^24 (noise counter)",
                     (unsigned long long)key->step);
     RETURN_ERROR_IF(key->group_id >= 256, err, EPR_EARG, "rate: group id %u >= 256 (noise counter)",
@@ -46,8 +46,7 @@ int rp_rate_noisy(const float *density, const float *latent, size_t rows, int el
             for (int k = 0; k < m; k++) {
                 const size_t row = r0 + (size_t)k;
                 const float noise =
-                    cmn_rng_uniform(key->seed, EPR_STREAM_RATE_NOISE, rp_rate_noise_counter(key, row, ell, col)) -
-                    0.5f;
+                    cmn_rng_uniform(key->seed, EPR_STREAM_RATE_NOISE, rp_rate_noise_counter(key, row, ell, col)) - 0.5f;
                 phi_hat[k] = latent[row * (size_t)ell + (size_t)col] * inv_s;
                 y[k] = phi_hat[k] + noise;
                 w[k] = weight; /* padding lanes keep w = 0: no gradient */

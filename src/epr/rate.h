@@ -53,9 +53,9 @@ static inline EPR_HD uint64_t rp_rate_noise_counter(const rp_noise_key *k, size_
  *   d_log_s  [n_log_s]   (NULL to skip),
  *   d_density [ell x 43] (NULL to skip).
  * Returns 0, or EPR_EARG (bad shape, range or key limits). */
-int rp_rate_noisy(const float *density, const float *latent, size_t rows, int ell, size_t row_begin,
-                   size_t row_end, const float *log_s, int n_log_s, const rp_noise_key *key, float weight,
-                   double *rate_bits, float *d_latent, float *d_log_s, float *d_density, epr_err *err);
+int rp_rate_noisy(const float *density, const float *latent, size_t rows, int ell, size_t row_begin, size_t row_end,
+                  const float *log_s, int n_log_s, const rp_noise_key *key, float weight, double *rate_bits,
+                  float *d_latent, float *d_log_s, float *d_density, epr_err *err);
 
 /* Exact self-information sum -log2 P(phi) of an integer matrix [rows x ell]
  * under the discretised density P(k) = c(k+1/2) - c(k-1/2) of each column

@@ -36,8 +36,8 @@ void rp_transform_identity(int ell, float *T) {
 }
 
 int rp_transform_dft(int h, int w, float *T, epr_err *err) {
-    RETURN_ERROR_IF(h < 1 || w < 1 || (long)h * w > TRANSFORM_MAX_ELL, err, EPR_EARG,
-                    "dft transform: bad size %d x %d", h, w);
+    RETURN_ERROR_IF(h < 1 || w < 1 || (long)h * w > TRANSFORM_MAX_ELL, err, EPR_EARG, "dft transform: bad size %d x %d",
+                    h, w);
     const int ell = h * w;
     /* One batched complex 2-D DFT of the ell unit impulses: image p has its
      * impulse at position p, so out[p][u*W+v] = exp(-2 pi i (u y/H + v x/W))
@@ -45,8 +45,8 @@ int rp_transform_dft(int h, int w, float *T, epr_err *err) {
     fftwf_complex *buf = fftwf_malloc(sizeof(fftwf_complex) * (size_t)ell * (size_t)ell);
     RETURN_ERROR_IF(!buf, err, EPR_ENOMEM, "dft transform: out of memory (%d x %d)", h, w);
     int dims[2] = {h, w};
-    fftwf_plan plan = fftwf_plan_many_dft(2, dims, ell, buf, NULL, 1, ell, buf, NULL, 1, ell, FFTW_FORWARD,
-                                          FFTW_ESTIMATE);
+    fftwf_plan plan =
+        fftwf_plan_many_dft(2, dims, ell, buf, NULL, 1, ell, buf, NULL, 1, ell, FFTW_FORWARD, FFTW_ESTIMATE);
     if (!plan) {
         fftwf_free(buf);
         return cmn_fail(err, EPR_ENUM, "dft transform: FFTW could not plan %d x %d", h, w);
@@ -116,8 +116,8 @@ int rp_transform_random_orthogonal(int ell, uint64_t seed, float *T, epr_err *er
 }
 
 int rp_transform_build(epr_transform_kind kind, int h, int w, uint64_t seed, float *T, epr_err *err) {
-    RETURN_ERROR_IF(h < 1 || w < 1 || (long)h * w > TRANSFORM_MAX_ELL, err, EPR_EARG, "transform: bad size %d x %d",
-                    h, w);
+    RETURN_ERROR_IF(h < 1 || w < 1 || (long)h * w > TRANSFORM_MAX_ELL, err, EPR_EARG, "transform: bad size %d x %d", h,
+                    w);
     switch (kind) {
     case EPR_TRANSFORM_IDENTITY: rp_transform_identity(h * w, T); return 0;
     case EPR_TRANSFORM_DFT:

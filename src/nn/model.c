@@ -16,8 +16,7 @@
 #include "nn/ce_kernel.h"
 #include "nn/nn_internal.h"
 
-static int add_tensor(nn_model *m, int layer, nn_param_kind kind, int ndim, const int *shape, int fan_in,
-                      int fan_out) {
+static int add_tensor(nn_model *m, int layer, nn_param_kind kind, int ndim, const int *shape, int fan_in, int fan_out) {
     nn_param *t = &m->tensors[m->n_tensors];
     const nn_layer *L = &m->layers[layer];
     snprintf(t->name, sizeof t->name, "%s.%s", L->name, kind == NN_PARAM_WEIGHT ? "weight" : "bias");
@@ -53,8 +52,8 @@ static int alloc_floats(float **p, size_t n) {
 int nn_model_build(const char *spec, int c, int h, int w, int max_batch, nn_model **out, epr_err *err) {
     *out = NULL;
     RETURN_ERROR_IF(!spec, err, EPR_EARG, "model spec is NULL");
-    RETURN_ERROR_IF(c < 1 || h < 1 || w < 1 || max_batch < 1, err, EPR_EARG,
-                    "bad model input [%d, %d, %d, %d]", max_batch, c, h, w);
+    RETURN_ERROR_IF(c < 1 || h < 1 || w < 1 || max_batch < 1, err, EPR_EARG, "bad model input [%d, %d, %d, %d]",
+                    max_batch, c, h, w);
     nn_layer *ls = NULL;
     int n = 0;
     int rc = nn_spec_parse(spec, c, h, w, &ls, &n, err);
@@ -84,17 +83,15 @@ int nn_model_build(const char *spec, int c, int h, int w, int max_batch, nn_mode
             if (L->bias) L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->oc}, in, L->oc);
         } else if (L->op == NN_CONV) {
             int kk = L->k * L->k;
-            L->wt = add_tensor(m, i, NN_PARAM_WEIGHT, 4, (int[]){L->oc, L->c, L->k, L->k}, L->c * kk,
-                               L->oc * kk);
-            if (L->bias)
-                L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->oc}, L->c * kk, L->oc * kk);
+            L->wt = add_tensor(m, i, NN_PARAM_WEIGHT, 4, (int[]){L->oc, L->c, L->k, L->k}, L->c * kk, L->oc * kk);
+            if (L->bias) L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->oc}, L->c * kk, L->oc * kk);
             size_t chunk = (size_t)nn_conv_chunk(L, max_batch), per = (size_t)L->c * kk * L->oh * L->ow;
             if (per * chunk > m->col_size) m->col_size = per * chunk;
             size_t g = (size_t)L->oc * L->oh * L->ow * chunk; /* only used when chunk > 1 */
             if (chunk > 1 && g > m->gather_size) m->gather_size = g;
         } else if (L->op == NN_BATCHNORM) {
             if (L->affine) L->wt = add_tensor(m, i, NN_PARAM_WEIGHT, 1, (int[]){L->c}, L->c, L->c); /* gamma */
-            L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->c}, L->c, L->c); /* beta */
+            L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->c}, L->c, L->c);                  /* beta */
             L->rmean = add_buffer(m, i, "running_mean", L->c);
             L->rvar = add_buffer(m, i, "running_var", L->c);
             oom |= L->rmean < 0 || L->rvar < 0;
@@ -174,8 +171,7 @@ void nn_model_print(const nn_model *m, FILE *f) {
         if (L->wt >= 0) np += m->tensors[L->wt].size;
         if (L->bt >= 0) np += m->tensors[L->bt].size;
         char src[2 * NN_NAME_MAX + 8] = "";
-        if (L->in != i - 1)
-            snprintf(src, sizeof src, " in=%s", L->in < 0 ? "input" : m->layers[L->in].name);
+        if (L->in != i - 1) snprintf(src, sizeof src, " in=%s", L->in < 0 ? "input" : m->layers[L->in].name);
         if (L->op == NN_ADD) {
             size_t k = strlen(src);
             snprintf(src + k, sizeof src - k, " with=%s", L->with < 0 ? "input" : m->layers[L->with].name);
@@ -240,8 +236,7 @@ void nn_model_init_params(nn_model *m, uint64_t seed) {
             }
         } else { /* Glorot-uniform */
             const double lim = sqrt(6.0 / (t->fan_in + t->fan_out));
-            for (size_t j = 0; j < t->size; j++)
-                t->w[j] = (float)((2.0 * cmn_rng_next_uniform(&r) - 1.0) * lim);
+            for (size_t j = 0; j < t->size; j++) t->w[j] = (float)((2.0 * cmn_rng_next_uniform(&r) - 1.0) * lim);
         }
     }
     for (int b = 0; b < m->n_buffers; b++) {

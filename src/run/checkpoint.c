@@ -35,9 +35,9 @@
 #define MAX_DS 512
 #define MAX_ATTRS 40
 
-const char *const CURVE_NAMES[N_CURVES] = {"step",          "loss",           "cross_entropy",
-                                           "rate_noisy_bits", "rate_exact_bits", "train_error",
-                                           "test_error",    "images_per_s", "validation_error"};
+const char *const CURVE_NAMES[N_CURVES] = {
+    "step",        "loss",       "cross_entropy", "rate_noisy_bits", "rate_exact_bits",
+    "train_error", "test_error", "images_per_s",  "validation_error"};
 
 typedef struct {
     h5run_dataset ds[MAX_DS];
@@ -51,6 +51,40 @@ static h5run_dataset *add_ds(ds_list *l, const char *prefix, const char *name, h
     snprintf(l->names[l->n], sizeof l->names[l->n], "%s%s", prefix, name);
     l->ds[l->n] = h5run_array(l->names[l->n], type, n, data);
     return &l->ds[l->n++];
+}
+
+/* The /final attributes of a finished run (fin), into f; returns their count. */
+static int final_attrs(const trainer *t, const train_result *fin, double wall, h5run_attr *f) {
+    const cfg_experiment *cfg = t->cfg;
+    int nf = 0;
+    const char *slash = strrchr(t->epr_path, '/');
+    f[nf++] = h5run_f64("test_error", cfg->epr_enabled ? fin->test_error_file
+                                      : fin->chose_raw ? fin->test_error_raw
+                                                       : fin->test_error);
+    f[nf++] = h5run_f64("test_error_ema", fin->test_error);
+    f[nf++] = h5run_f64("test_error_raw", fin->test_error_raw);
+    f[nf++] = h5run_f64("validation_error",
+                        t->valid.n ? (fin->chose_raw ? fin->validation_error_raw : fin->validation_error_ema) : NAN);
+    f[nf++] = h5run_f64("validation_error_ema", fin->validation_error_ema);
+    f[nf++] = h5run_f64("validation_error_raw", fin->validation_error_raw);
+    f[nf++] = h5run_str("weights", fin->chose_raw || !t->ema ? "raw" : "ema");
+    f[nf++] = h5run_str("weights_chosen_on", t->valid.n && t->ema ? "validation" : "none");
+    f[nf++] = h5run_i64("size_bytes", cfg->epr_enabled ? fin->file_bytes : (int64_t)(4 * nn_model_num_params(t->net)));
+    f[nf++] = h5run_i64("float32_bytes", (int64_t)(4 * nn_model_num_params(t->net)));
+    f[nf++] = h5run_i64("n_params", (int64_t)nn_model_num_params(t->net));
+    f[nf++] = h5run_i64("n_compressed", cfg->epr_enabled ? (int64_t)rp_model_num_compressed(t->em) : 0);
+    f[nf++] = h5run_str("bitstream", cfg->epr_enabled ? (slash ? slash + 1 : t->epr_path) : "");
+    f[nf++] = h5run_f64("wall_seconds", wall);
+    f[nf++] = h5run_f64("rate_exact_bits", cfg->epr_enabled ? fin->rate_exact_bits : NAN);
+    f[nf++] = h5run_i64("predictions_crc32", fin->predictions_crc);
+    f[nf++] = h5run_f64("step_images_per_s", t->step_s > 0 ? (double)t->timed_steps * cfg->batch / t->step_s : 0.0);
+    f[nf++] = h5run_f64("comm_share", t->step_s > 0 ? t->times.comm / t->step_s : 0.0);
+    if (fin->device_predictions_differ >= 0)
+        f[nf++] = h5run_i64("device_predictions_differ", fin->device_predictions_differ);
+    if (cfg->epr_enabled) f[nf++] = h5run_f64v("size_parts", fin->size_parts, 9);
+    if (cfg->epr_enabled)
+        f[nf++] = h5run_str("size_parts_names", "header,arch,decoder,tables,index,coded,extras,crc,total");
+    return nf;
 }
 
 int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *err) {
@@ -125,7 +159,7 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     a[na++] = h5run_i64("log_accumulated_steps", t->acc_steps);
     a[na++] = h5run_f64("wall_seconds", wall);
     a[na++] = h5run_str("architecture", t->arch_text); /* what a .epr would store */
-    run_info info; /* what studies read (h5run.h, "Study attributes") */
+    run_info info;                                     /* what studies read (h5run.h, "Study attributes") */
     run_info_fill(cfg, &t->train, &t->test, &info);
     info.n_validation = t->valid.n;
     na += run_info_attrs(&info, a + na);
@@ -134,41 +168,16 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     for (int i = 0; i < N_CURVES; i++) c[i] = (h5run_curve){CURVE_NAMES[i], t->curves[i]};
 
     h5run_attr f[24];
-    int nf = 0;
-    const char *slash = strrchr(t->epr_path, '/');
-    if (fin) {
-        f[nf++] = h5run_f64("test_error", cfg->epr_enabled ? fin->test_error_file
-                                          : fin->chose_raw ? fin->test_error_raw
-                                                           : fin->test_error);
-        f[nf++] = h5run_f64("test_error_ema", fin->test_error);
-        f[nf++] = h5run_f64("test_error_raw", fin->test_error_raw);
-        f[nf++] = h5run_f64("validation_error", t->valid.n ? (fin->chose_raw ? fin->validation_error_raw
-                                                                              : fin->validation_error_ema)
-                                                            : NAN);
-        f[nf++] = h5run_f64("validation_error_ema", fin->validation_error_ema);
-        f[nf++] = h5run_f64("validation_error_raw", fin->validation_error_raw);
-        f[nf++] = h5run_str("weights", fin->chose_raw || !t->ema ? "raw" : "ema");
-        f[nf++] = h5run_str("weights_chosen_on", t->valid.n && t->ema ? "validation" : "none");
-        f[nf++] = h5run_i64("size_bytes", cfg->epr_enabled ? fin->file_bytes
-                                                             : (int64_t)(4 * nn_model_num_params(t->net)));
-        f[nf++] = h5run_i64("float32_bytes", (int64_t)(4 * nn_model_num_params(t->net)));
-        f[nf++] = h5run_i64("n_params", (int64_t)nn_model_num_params(t->net));
-        f[nf++] = h5run_i64("n_compressed", cfg->epr_enabled ? (int64_t)rp_model_num_compressed(em) : 0);
-        f[nf++] = h5run_str("bitstream", cfg->epr_enabled ? (slash ? slash + 1 : t->epr_path) : "");
-        f[nf++] = h5run_f64("wall_seconds", wall);
-        f[nf++] = h5run_f64("rate_exact_bits", cfg->epr_enabled ? fin->rate_exact_bits : NAN);
-        f[nf++] = h5run_i64("predictions_crc32", fin->predictions_crc);
-        f[nf++] = h5run_f64("step_images_per_s",
-                            t->step_s > 0 ? (double)t->timed_steps * cfg->batch / t->step_s : 0.0);
-        f[nf++] = h5run_f64("comm_share", t->step_s > 0 ? t->times.comm / t->step_s : 0.0);
-        if (fin->device_predictions_differ >= 0)
-            f[nf++] = h5run_i64("device_predictions_differ", fin->device_predictions_differ);
-        if (cfg->epr_enabled) f[nf++] = h5run_f64v("size_parts", fin->size_parts, 9);
-        if (cfg->epr_enabled)
-            f[nf++] = h5run_str("size_parts_names", "header,arch,decoder,tables,index,coded,extras,crc,total");
-    }
-    h5run_desc desc = {.attrs = a, .n_attrs = na, .datasets = L.ds, .n_datasets = L.n, .curves = c,
-                       .n_curves = N_CURVES, .curve_len = t->n_rows, .final_attrs = f, .n_final_attrs = nf};
+    int nf = fin ? final_attrs(t, fin, wall, f) : 0;
+    h5run_desc desc = {.attrs = a,
+                       .n_attrs = na,
+                       .datasets = L.ds,
+                       .n_datasets = L.n,
+                       .curves = c,
+                       .n_curves = N_CURVES,
+                       .curve_len = t->n_rows,
+                       .final_attrs = f,
+                       .n_final_attrs = nf};
     return h5run_write(t->run_path, &desc, err);
 }
 
@@ -219,18 +228,16 @@ static int resume_rank0(trainer *t, const char *path, epr_err *err) {
     if (!rc && !(rc = h5run_get_i64(h, "/", "adam_t", &v, err))) t->net_adam.t = (long)v;
     if (!rc && !(rc = h5run_get_i64(h, "/", "density_adam_t", &v, err))) t->dens_adam.t = (long)v;
     if (!rc && t->dec1 && !(rc = h5run_get_i64(h, "/", "decoder_adam_t", &v, err))) t->dec_adam.t = (long)v;
-    if (!rc && t->dec1)
-        rc = read_f32(h, "/optimizer/decoder_adam_m", t->dec1, t->psi_end - t->psi_begin, err);
-    if (!rc && t->dec1)
-        rc = read_f32(h, "/optimizer/decoder_adam_v", t->dec2, t->psi_end - t->psi_begin, err);
+    if (!rc && t->dec1) rc = read_f32(h, "/optimizer/decoder_adam_m", t->dec1, t->psi_end - t->psi_begin, err);
+    if (!rc && t->dec1) rc = read_f32(h, "/optimizer/decoder_adam_v", t->dec2, t->psi_end - t->psi_begin, err);
     if (!rc) rc = h5run_get_f64v(h, "/", "log_accumulators", t->acc, N_SLOTS, err);
     if (!rc && !(rc = h5run_get_i64(h, "/", "log_accumulated_steps", &v, err))) t->acc_steps = (long)v;
     if (!rc) rc = h5run_get_f64(h, "/", "wall_seconds", &t->wall_before, err);
     size_t len = 0;
     if (!rc) rc = h5run_curve_len(h, CURVE_NAMES[0], &len, err);
     if (!rc && len > t->cap_rows)
-        rc = cmn_fail(err, EPR_EFORMAT, "%s: %zu curve rows, more than this run can have (%zu)", path, len,
-                      t->cap_rows);
+        rc =
+            cmn_fail(err, EPR_EFORMAT, "%s: %zu curve rows, more than this run can have (%zu)", path, len, t->cap_rows);
     for (int i = 0; !rc && i < N_CURVES; i++) rc = h5run_curve_read(h, CURVE_NAMES[i], t->curves[i], len, err);
     if (!rc) t->n_rows = len;
     h5run_close(h);

@@ -23,8 +23,8 @@ int compress_run(const char *run_path, const char *out_path, int use_raw, FILE *
     if (!rc && report) {
         epr_file *f;
         if (!epr_file_open_memory(bytes, len, &f, err)) {
-            fprintf(report, "wrote %s from %s (%s weights): %zu bytes\n", out_path, run_path,
-                    use_raw ? "raw" : "EMA", len);
+            fprintf(report, "wrote %s from %s (%s weights): %zu bytes\n", out_path, run_path, use_raw ? "raw" : "EMA",
+                    len);
             bitstream_print_sizes(f, report, 0);
             epr_file_close(f);
         }

@@ -27,7 +27,7 @@ typedef struct {
     const char *path;
     const char *text;
     size_t pos;
-    int line;        /* current line (1-based), counted by our reader */
+    int line; /* current line (1-based), counted by our reader */
     int long_line;
     int layers_lines;
     char last_section[80], last_key[80]; /* of the previous handler call */
@@ -243,8 +243,8 @@ static int set_group_key(cfg_group *g, const char *key, const char *val, int app
 
 /* Apply one section/key/value; where = "FILE:LINE" or "--set".  append: the
  * value continues the previous line's (an indented continuation line). */
-static int apply(cfg_experiment *cfg, const char *section, const char *key, const char *value,
-                 const char *where, int line, int append, epr_err *err) {
+static int apply(cfg_experiment *cfg, const char *section, const char *key, const char *value, const char *where,
+                 int line, int append, epr_err *err) {
     char why[256] = "";
     if (!strncmp(section, "group.", 6)) {
         const char *gname = section + 6;
@@ -268,7 +268,8 @@ static int apply(cfg_experiment *cfg, const char *section, const char *key, cons
     }
     if (!section_known)
         return cmn_fail(err, EPR_EARG,
-                        "%s: unknown section [%s] (sections: data, model, train, epr, baseline, group.NAME)", where, section);
+                        "%s: unknown section [%s] (sections: data, model, train, epr, baseline, group.NAME)", where,
+                        section);
     return cmn_fail(err, EPR_EARG, "%s: [%s] unknown key '%s' (see `epr train --help`)", where, section, key);
 }
 
@@ -383,7 +384,6 @@ static void set_defaults(cfg_experiment *cfg) {
         if (KEYS[i].type != K_TEXT) parse_value(&KEYS[i], KEYS[i].def, cfg, why, sizeof why);
 }
 
-
 static int load_string(const char *text, const char *path, const char *const *overrides, int n_overrides,
                        cfg_experiment *cfg, epr_err *err) {
     memset(cfg, 0, sizeof *cfg);
@@ -399,8 +399,9 @@ static int load_string(const char *text, const char *path, const char *const *ov
     int rc = ini_parse_stream(reader, &c, handler, &c);
     free(c.seen);
     if (c.failed) return err ? err->code : EPR_EARG;
-    RETURN_ERROR_IF(c.long_line, err, EPR_EARG, "%s:%d: line too long (at most %d characters; split layer lists over lines)",
-                    path, c.long_line, INI_MAX_LINE - 2);
+    RETURN_ERROR_IF(c.long_line, err, EPR_EARG,
+                    "%s:%d: line too long (at most %d characters; split layer lists over lines)", path, c.long_line,
+                    INI_MAX_LINE - 2);
     RETURN_ERROR_IF(rc > 0, err, EPR_EARG, "%s:%d: syntax error (expected [section] or key = value)", path, rc);
     RETURN_ERROR_IF(rc < 0, err, EPR_EIO, "%s: cannot parse", path);
 
@@ -520,4 +521,3 @@ void cfg_free(cfg_experiment *cfg) {
     free(cfg->layers);
     cfg->text = cfg->layers = NULL;
 }
-

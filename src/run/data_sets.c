@@ -51,13 +51,14 @@ int data_load_experiment_val(const cfg_experiment *cfg, dataset *train, dataset 
     int rc;
     if (!strcmp(s, "mnist10k")) {
         rc = load_idx_pair(cfg, "mnist10k/train-images-idx3-ubyte", "mnist10k/train-labels-idx1-ubyte", train, err);
-        if (!rc) rc = load_idx_pair(cfg, "mnist10k/t10k-images-idx3-ubyte", "mnist10k/t10k-labels-idx1-ubyte", test, err);
+        if (!rc)
+            rc = load_idx_pair(cfg, "mnist10k/t10k-images-idx3-ubyte", "mnist10k/t10k-labels-idx1-ubyte", test, err);
     } else if (!strcmp(s, "fashion-mnist")) {
         rc = load_idx_pair(cfg, "fashion-mnist/train-images-idx3-ubyte.gz", "fashion-mnist/train-labels-idx1-ubyte.gz",
                            train, err);
         if (!rc)
-            rc = load_idx_pair(cfg, "fashion-mnist/t10k-images-idx3-ubyte.gz", "fashion-mnist/t10k-labels-idx1-ubyte.gz",
-                               test, err);
+            rc = load_idx_pair(cfg, "fashion-mnist/t10k-images-idx3-ubyte.gz",
+                               "fashion-mnist/t10k-labels-idx1-ubyte.gz", test, err);
     } else if (!strcmp(s, "idx")) {
         rc = load_idx_pair(cfg, cfg->train_images, cfg->train_labels, train, err);
         if (!rc) rc = load_idx_pair(cfg, cfg->test_images, cfg->test_labels, test, err);

@@ -84,7 +84,6 @@ int dataset_gather_crop(const dataset *d, const uint32_t *idx, int n, float *x, 
     return 0;
 }
 
-
 /* Along one axis of a crop [start, start + len) scaled by s: where output
  * pixel o samples (pixel centres aligned, half-pixel offsets, edges
  * clamped): its two neighbours i0, i1 and the weight w of i1. */
@@ -134,9 +133,12 @@ int dataset_gather_rrc_flip(const dataset *d, const uint32_t *idx, int n, float 
         }
         if (!cropH) { /* fallback: the whole image at a ratio within [3/4, 4/3] */
             double in_ratio = (double)SW / SH;
-            if (in_ratio < 0.75) cw = SW, cropH = (int)lround(SW / 0.75);
-            else if (in_ratio > 4.0 / 3.0) cropH = SH, cw = (int)lround(SH * 4.0 / 3.0);
-            else cw = SW, cropH = SH;
+            if (in_ratio < 0.75)
+                cw = SW, cropH = (int)lround(SW / 0.75);
+            else if (in_ratio > 4.0 / 3.0)
+                cropH = SH, cw = (int)lround(SH * 4.0 / 3.0);
+            else
+                cw = SW, cropH = SH;
             if (cropH > SH) cropH = SH;
             if (cw > SW) cw = SW;
             y0 = (SH - cropH) / 2, x0 = (SW - cw) / 2;
@@ -197,8 +199,7 @@ void sampler_free(sampler *s) {
 }
 
 int sampler_batch(sampler *s, long step, int B, int begin, int end, uint32_t *out) {
-    if (!s || !s->perm || step < 0 || B <= 0 || begin < 0 || begin > end || end > B)
-        return EPR_EARG;
+    if (!s || !s->perm || step < 0 || B <= 0 || begin < 0 || begin > end || end > B) return EPR_EARG;
     if (end > begin && !out) return EPR_EARG;
     if ((int64_t)step > (INT64_MAX - B) / B) return EPR_EARG;
     int64_t pos = (int64_t)step * B + begin;

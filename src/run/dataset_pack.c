@@ -65,8 +65,10 @@ int dataset_load_pack(const char *path, int crop, dataset *d, epr_err *err) {
         rc = cmn_fail(err, EPR_EFORMAT, "%s: reserved header bytes 28..31 are not zero", path);
     else if (len < PACK_HEADER + 2 * (size_t)n || (len - PACK_HEADER - 2 * (size_t)n) % per ||
              (len - PACK_HEADER - 2 * (size_t)n) / per != n)
-        rc = cmn_fail(err, EPR_EFORMAT, "%s: %zu bytes, but %u images of %ux%ux%u need exactly %.0f (truncated or "
-                      "trailing bytes)", path, len, n, c, h, w, PACK_HEADER + 2.0 * n + (double)n * (double)per);
+        rc = cmn_fail(err, EPR_EFORMAT,
+                      "%s: %zu bytes, but %u images of %ux%ux%u need exactly %.0f (truncated or "
+                      "trailing bytes)",
+                      path, len, n, c, h, w, PACK_HEADER + 2.0 * n + (double)n * (double)per);
     else if (crop < 0 || crop > (int)h || crop > (int)w)
         rc = cmn_fail(err, EPR_EARG, "%s: crop %d does not fit the stored %ux%u images", path, crop, h, w);
     const unsigned char *lab = b + PACK_HEADER;
@@ -118,8 +120,8 @@ int dataset_load_pack(const char *path, int crop, dataset *d, epr_err *err) {
 
 int dataset_set_norm_sampled(dataset *d, int max_images, epr_err *err) {
     RETURN_ERROR_IF(!d || d->n <= 0 || !d->images || max_images < 1, err, EPR_EARG, "dataset: empty data set");
-    RETURN_ERROR_IF(d->c < 1 || d->c > DATASET_MAX_CHANNELS, err, EPR_EARG,
-                    "dataset: %d channels (at most %d)", d->c, DATASET_MAX_CHANNELS);
+    RETURN_ERROR_IF(d->c < 1 || d->c > DATASET_MAX_CHANNELS, err, EPR_EARG, "dataset: %d channels (at most %d)", d->c,
+                    DATASET_MAX_CHANNELS);
     const int sh = d->store_h ? d->store_h : d->h, sw = d->store_h ? d->store_w : d->w;
     const size_t hw = (size_t)sh * sw, per = (size_t)d->c * hw;
     const int m = d->n < max_images ? d->n : max_images;

@@ -52,10 +52,9 @@ void h5run_detail(char out[160]) {
 }
 
 /* "<file>: <call>(<obj>) failed: <detail>" */
-int h5run_fail_detail(epr_err *err, int code, const char *file, const char *call, const char *obj,
-                      const char *det) {
-    return cmn_fail(err, code, "%.200s: %s(%.120s) failed%s%.160s", file, call, obj ? obj : "",
-                    det[0] ? ": " : "", det);
+int h5run_fail_detail(epr_err *err, int code, const char *file, const char *call, const char *obj, const char *det) {
+    return cmn_fail(err, code, "%.200s: %s(%.120s) failed%s%.160s", file, call, obj ? obj : "", det[0] ? ": " : "",
+                    det);
 }
 
 int h5run_fail(epr_err *err, int code, const char *file, const char *call, const char *obj) {
@@ -205,8 +204,7 @@ int h5run_open(const char *path, h5run **out, epr_err *err) {
         rc = h5run_fail(err, EPR_EFORMAT, path, "H5Fis_hdf5", path);
     if (!rc) {
         fapl = h5run_fapl();
-        if (fapl < 0)
-            rc = h5run_fail(err, EPR_EIO, path, "H5Pcreate", "file access");
+        if (fapl < 0) rc = h5run_fail(err, EPR_EIO, path, "H5Pcreate", "file access");
     }
     if (!rc) {
         file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
@@ -289,8 +287,7 @@ int h5run_has_attr(h5run *h, const char *obj, const char *name) {
 static hid_t attr_open(h5run *h, const char *obj, const char *name, epr_err *err) {
     obj = obj_name(obj);
     if (!has_path(h, obj)) {
-        cmn_fail(err, EPR_EFORMAT, "%.200s: no object %.120s (looking for its attribute '%.80s')", h->path, obj,
-                 name);
+        cmn_fail(err, EPR_EFORMAT, "%.200s: no object %.120s (looking for its attribute '%.80s')", h->path, obj, name);
         return -1;
     }
     if (H5Aexists_by_name(h->file, obj, name, H5P_DEFAULT) <= 0) {
@@ -428,8 +425,8 @@ int h5run_get_str(h5run *h, const char *obj, const char *name, char *buf, size_t
     size_t n = strlen(s);
     int rc = 0;
     if (n + 1 > cap)
-        rc = cmn_fail(err, EPR_EFORMAT, "%.200s: attribute '%.80s' of %.120s is %zu bytes, buffer holds %zu",
-                      h->path, name, obj_name(obj), n + 1, cap);
+        rc = cmn_fail(err, EPR_EFORMAT, "%.200s: attribute '%.80s' of %.120s is %zu bytes, buffer holds %zu", h->path,
+                      name, obj_name(obj), n + 1, cap);
     else
         memcpy(buf, s, n + 1);
     free(s);
@@ -467,7 +464,8 @@ int h5run_list(h5run *h, const char *path, char ***names, int *n, epr_err *err) 
     if (!rc && H5Gget_info(g, &gi) < 0) rc = h5run_fail(err, EPR_EFORMAT, h->path, "H5Gget_info", path);
     if (!rc && gi.nlinks > (hsize_t)1 << 24)
         rc = cmn_fail(err, EPR_EFORMAT, "%.200s: %.200s has %llu links", h->path, path, (unsigned long long)gi.nlinks);
-    if (!rc && !(l = calloc((size_t)gi.nlinks + 1, sizeof *l))) rc = cmn_fail(err, EPR_ENOMEM, "%.200s: out of memory", h->path);
+    if (!rc && !(l = calloc((size_t)gi.nlinks + 1, sizeof *l)))
+        rc = cmn_fail(err, EPR_ENOMEM, "%.200s: out of memory", h->path);
     for (; !rc && (hsize_t)k < gi.nlinks; k++) {
         ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)k, NULL, 0, H5P_DEFAULT);
         if (len < 0) {
@@ -626,4 +624,3 @@ int h5run_curve_read(h5run *h, const char *name, double *buf, size_t expected_le
     CHECK_STATUS(curve_path(h, name, p, sizeof p, err));
     return h5run_read(h, p, H5RUN_F64, buf, expected_len, err);
 }
-

@@ -23,8 +23,10 @@ static int32_t nearest(const float *c, const int32_t *first, int k, float x) {
     int lo = 0, hi = k; /* first j with c[j] >= x */
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
-        if (c[mid] < x) lo = mid + 1;
-        else hi = mid;
+        if (c[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo == 0) return 0;
     int below = first[lo - 1];
@@ -154,8 +156,10 @@ long prune_distinct(const float *x, size_t n, float *values, long max, int32_t *
         long lo = 0, hi = m - 1;
         while (lo < hi) {
             long mid = lo + (hi - lo) / 2;
-            if (values[mid] < x[i]) lo = mid + 1;
-            else hi = mid;
+            if (values[mid] < x[i])
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         index[i] = (int32_t)lo;
     }
@@ -168,15 +172,15 @@ long prune_distinct(const float *x, size_t n, float *values, long max, int32_t *
 
 typedef struct {
     char name[64];
-    float prune;     /* this group's pruning fraction (when pruning is on) */
+    float prune; /* this group's pruning fraction (when pruning is on) */
     int n_ranges;
     size_t off[PRUNE_MAX_TENSORS], len[PRUNE_MAX_TENSORS];
-    size_t n;        /* elements */
-    int32_t *cls;    /* [n]: PRUNED or cluster */
-    int k;           /* clusters (0 before sharing) */
-    double *sum;     /* [4 x max clusters] scratch of prune_tie_grads */
+    size_t n;     /* elements */
+    int32_t *cls; /* [n]: PRUNED or cluster */
+    int k;        /* clusters (0 before sharing) */
+    double *sum;  /* [4 x max clusters] scratch of prune_tie_grads */
     size_t n_pruned;
-    size_t *kept_pos; /* after sharing: block positions of the kept elements */
+    size_t *kept_pos;  /* after sharing: block positions of the kept elements */
     int32_t *kept_cls; /* and their clusters */
 } pgroup;
 
@@ -189,8 +193,8 @@ struct prune_state {
 };
 
 /* Visit group elements: e is the element, i its position in the block. */
-#define FOR_ELEMENTS(G, e, i)                                                         \
-    for (size_t r_ = 0, e = 0; r_ < (size_t)(G)->n_ranges; r_++)                      \
+#define FOR_ELEMENTS(G, e, i)                                    \
+    for (size_t r_ = 0, e = 0; r_ < (size_t)(G)->n_ranges; r_++) \
         for (size_t i = (G)->off[r_], end_ = i + (G)->len[r_]; i < end_; i++, e++)
 
 int prune_create(nn_model *net, const float *block, size_t block_n, const prune_group_def *groups, int n_groups,
@@ -314,7 +318,8 @@ int prune_magnitude(prune_state *ps, float *w, float *const *zero, int n_zero, F
                 if (zero[z]) zero[z][i] = 0.0f;
         }
         if (log)
-            fprintf(log, "  prune group %-10s %zu of %zu weights (%.2f%%) set to 0: |w| <= %.6g, smallest kept |w| %.6g\n",
+            fprintf(log,
+                    "  prune group %-10s %zu of %zu weights (%.2f%%) set to 0: |w| <= %.6g, smallest kept |w| %.6g\n",
                     G->name, cut, G->n, G->n ? 100.0 * (double)cut / (double)G->n : 0.0,
                     cut ? (double)m[cut - 1].a : 0.0, cut < G->n ? (double)m[cut].a : 0.0);
     }
@@ -391,8 +396,9 @@ int prune_share_weights(prune_state *ps, float *w, const float *from, float *ema
         G->k = used;
         if ((rc = index_kept(G, err))) break;
         if (log) {
-            fprintf(log, "  share group %-10s %zu weights in %d of %d clusters%s, %d k-means rounds%s, "
-                         "distortion %.4g (mean squared)\n",
+            fprintf(log,
+                    "  share group %-10s %zu weights in %d of %d clusters%s, %d k-means rounds%s, "
+                    "distortion %.4g (mean squared)\n",
                     G->name, nk, used + zero_used, k, ps->prune > 0 ? " (+ the pruned 0)" : "", rounds,
                     rounds < iters ? " (converged)" : "", nk ? dist / (double)nk : 0.0);
             if (newly_pruned)
@@ -423,8 +429,10 @@ int prune_restore(prune_state *ps, const float *w, int pruned, int shared, epr_e
         size_t nk = 0;
         FOR_ELEMENTS(G, e, i) {
             G->cls[e] = pruned && w[i] == 0 ? PRUNED : 0;
-            if (G->cls[e] == PRUNED) G->n_pruned++;
-            else x[nk++] = w[i];
+            if (G->cls[e] == PRUNED)
+                G->n_pruned++;
+            else
+                x[nk++] = w[i];
         }
         G->k = 0;
         size_t want = prune_count(G->prune, G->n);

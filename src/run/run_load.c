@@ -30,7 +30,8 @@ int run_load_open(const char *path, const char *const *extra, int n_extra, run_l
     const char *ov[MAX_OVERRIDES];
     int nov = 0;
     char *copy = NULL, *base = NULL;
-    if (!rc && (!(copy = strdup(r->text)) || !(base = strdup(r->text)))) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
+    if (!rc && (!(copy = strdup(r->text)) || !(base = strdup(r->text))))
+        rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     for (char *save = NULL, *line = rc ? NULL : strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
         if (!strncmp(line, "; --set ", 8) && nov < MAX_OVERRIDES) ov[nov++] = line + 8;
     for (int i = 0; !rc && i < n_extra; i++) {
@@ -58,8 +59,8 @@ int run_load_model(run_loaded *r, int use_raw, epr_err *err) {
         return experiment_layers_error(&r->cfg, err);
     CHECK_STATUS(experiment_expand_patterns(&r->cfg, r->net, err));
     int ng = r->epr_enabled ? experiment_groups(&r->cfg, groups) : 0;
-    CHECK_STATUS(rp_model_create(r->net, groups, ng, r->epr_enabled ? r->cfg.uncompressed : NULL, r->cfg.seed,
-                                  &r->em, err));
+    CHECK_STATUS(
+        rp_model_create(r->net, groups, ng, r->epr_enabled ? r->cfg.uncompressed : NULL, r->cfg.seed, &r->em, err));
     CHECK_STATUS(h5run_read(r->h, "/model/train_block", H5RUN_F32, rp_model_params(r->em), rp_model_size(r->em), err));
     /* a run trained with an EMA is judged by it: its raw weights are not a
      * silent substitute (a run with [train] ema = 0 has only the raw ones) */

@@ -14,13 +14,13 @@
 #include "run/h5run.h"
 
 typedef struct {
-    h5run *h;            /* the run file, open read-only */
-    char *text;          /* the experiment text as stored (root attribute "experiment") */
-    char *arch;          /* the architecture text as stored ("architecture") */
-    int epr_enabled;     /* root attribute "epr_enabled" */
-    cfg_experiment cfg;  /* rebuilt from text (see run_load_open) */
-    bitstream_arch a;    /* arch parsed */
-    nn_model *net;       /* after run_load_model */
+    h5run *h;           /* the run file, open read-only */
+    char *text;         /* the experiment text as stored (root attribute "experiment") */
+    char *arch;         /* the architecture text as stored ("architecture") */
+    int epr_enabled;    /* root attribute "epr_enabled" */
+    cfg_experiment cfg; /* rebuilt from text (see run_load_open) */
+    bitstream_arch a;   /* arch parsed */
+    nn_model *net;      /* after run_load_model */
     rp_model *em;       /* after run_load_model: the run's groups (none for a plain run) */
 } run_loaded;
 

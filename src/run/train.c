@@ -50,19 +50,31 @@ static double evaluate_host(nn_model *net, const dataset *test, int eval_batch, 
 /* The step's arrays where the step runs (train_internal.h). */
 static trainer_arrays arrays(trainer *t) {
     if (t->dev) return t->da;
-    return (trainer_arrays){rp_model_params(t->em), rp_model_grads(t->em), t->opt1, t->opt2, t->dec1, t->dec2,
-                            t->dens1, t->dens2, t->ema, t->backup};
+    return (trainer_arrays){rp_model_params(t->em),
+                            rp_model_grads(t->em),
+                            t->opt1,
+                            t->opt2,
+                            t->dec1,
+                            t->dec2,
+                            t->dens1,
+                            t->dens2,
+                            t->ema,
+                            t->backup};
 }
 
 /* The operations that differ between the paths. */
 static void do_adam(trainer *t, nn_adam *o, float *w, const float *g, float *m1, float *m2, size_t n) {
-    if (t->dev) t->dops->adam(t, o, w, g, m1, m2, n);
-    else nn_adam_step(o, w, g, m1, m2, n);
+    if (t->dev)
+        t->dops->adam(t, o, w, g, m1, m2, n);
+    else
+        nn_adam_step(o, w, g, m1, m2, n);
 }
 
 static void do_sgd(trainer *t, const nn_sgd *o, float *w, const float *g, float *buf, size_t n) {
-    if (t->dev) t->dops->sgd(t, o, w, g, buf, n);
-    else nn_sgd_step(o, w, g, buf, n);
+    if (t->dev)
+        t->dops->sgd(t, o, w, g, buf, n);
+    else
+        nn_sgd_step(o, w, g, buf, n);
 }
 
 static void copy_host(trainer *t, float *dst, const float *src, size_t n) {
@@ -71,13 +83,17 @@ static void copy_host(trainer *t, float *dst, const float *src, size_t n) {
 }
 
 static void do_copy(trainer *t, float *dst, const float *src, size_t n) {
-    if (t->dev) t->dops->copy(t, dst, src, n);
-    else copy_host(t, dst, src, n);
+    if (t->dev)
+        t->dops->copy(t, dst, src, n);
+    else
+        copy_host(t, dst, src, n);
 }
 
 void train_decode(trainer *t) {
-    if (t->dev) t->dops->decode(t);
-    else rp_model_decode(t->em);
+    if (t->dev)
+        t->dops->decode(t);
+    else
+        rp_model_decode(t->em);
 }
 
 /* Error on d of the network as it stands (decoded), where the step runs. */
@@ -100,8 +116,10 @@ static void swap_ema_in(trainer *t, int in, int host) {
     } else {
         copy(t, a.p, a.backup, nn);
     }
-    if (dev) train_decode(t);
-    else rp_model_decode(t->em);
+    if (dev)
+        train_decode(t);
+    else
+        rp_model_decode(t->em);
 }
 void train_swap_ema(trainer *t, int in) { swap_ema_in(t, in, 0); }
 void train_swap_ema_host(trainer *t, int in) { swap_ema_in(t, in, 1); }
@@ -146,8 +164,8 @@ static void baseline_events(trainer *t) {
     }
     if (share_now) {
         if (log)
-            fprintf(log, "step %ld: weight sharing, %d-bit codebook per group (1-D k-means of the %s weights)\n", t->step,
-                    cfg->kmeans_bits, t->ema ? "EMA" : "raw");
+            fprintf(log, "step %ld: weight sharing, %d-bit codebook per group (1-D k-means of the %s weights)\n",
+                    t->step, cfg->kmeans_bits, t->ema ? "EMA" : "raw");
         if (prune_share_weights(t->pr, p, t->ema ? t->ema : p, t->ema, state, 2, PRUNE_KMEANS_ITERS, log, &err))
             train_fatal(err.msg);
     }
@@ -174,7 +192,6 @@ int trainer_gather(trainer *t, long step, float *x, int *y, uint32_t *idx) {
     }
     return n;
 }
-
 
 /* The metrics into the slots after the gradient block, one in-place
  * allreduce of both, m[] = the summed slots; a non-finite loss on any rank
@@ -246,8 +263,10 @@ static double step_update_density(trainer *t) {
     trainer_arrays a = arrays(t);
     size_t doff = rp_model_density_offset(t->em), nd = rp_model_density_size(t->em);
     if (!nd || t->sched.phi_frozen) return 0; /* the rate of a frozen φ is not trained */
-    if (t->rank == 0) do_adam(t, &t->dens_adam, a.p + doff, a.g + doff, a.dens1, a.dens2, nd);
-    else t->dens_adam.t++;
+    if (t->rank == 0)
+        do_adam(t, &t->dens_adam, a.p + doff, a.g + doff, a.dens1, a.dens2, nd);
+    else
+        t->dens_adam.t++;
     double tc = cmn_now_s();
     if (t->nranks > 1) {
         if (t->dev && t->rank == 0) t->dops->to_host(t, 0, doff, nd);
@@ -264,8 +283,10 @@ static void step_ema(trainer *t) {
     float d = (float)((1.0 + (double)t->step) / (10.0 + (double)t->step));
     if (d > t->cfg->ema) d = t->cfg->ema;
     trainer_arrays a = arrays(t);
-    if (t->dev) t->dops->ema(t, a.ema, a.p, rp_model_net_size(t->em), d);
-    else nn_ema_update(a.ema, a.p, rp_model_net_size(t->em), d);
+    if (t->dev)
+        t->dops->ema(t, a.ema, a.p, rp_model_net_size(t->em), d);
+    else
+        nn_ema_update(a.ema, a.p, rp_model_net_size(t->em), d);
 }
 
 /* The frozen-φ phase (run/phi_hold.h): at its first step training goes on
@@ -273,8 +294,7 @@ static void step_ema(trainer *t) {
  * parameters, which hold φ·s, is captured for phi_hold_apply. */
 static void step_hold_begin(trainer *t) {
     float *p = rp_model_params(t->em);
-    if (t->step == schedule_freeze_start(t->cfg) && t->ema)
-        memcpy(p, t->ema, rp_model_net_size(t->em) * sizeof *p);
+    if (t->step == schedule_freeze_start(t->cfg) && t->ema) memcpy(p, t->ema, rp_model_net_size(t->em) * sizeof *p);
     phi_hold_capture(t->hold, p);
 }
 
@@ -282,7 +302,7 @@ void trainer_step(trainer *t, double m[N_SLOTS]) {
     const cfg_experiment *cfg = t->cfg;
     trainer_times *tm = &t->times;
     double t0 = cmn_now_s();
-    t->sched = schedule_at(cfg, t->step); /* every use of lr and λ of this step reads t->sched */
+    t->sched = schedule_at(cfg, t->step);                   /* every use of lr and λ of this step reads t->sched */
     if (t->sched.phi_frozen && t->hold) step_hold_begin(t); /* CPU only (trainer_setup) */
     if (t->pr) baseline_events(t);
     int n = t->dev ? t->dops->batch(t) : trainer_gather(t, t->step, t->x, t->y, t->idx);
@@ -367,4 +387,3 @@ void trainer_free(trainer *t) {
     train_release(t);
     free(t);
 }
-

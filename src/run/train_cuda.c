@@ -192,9 +192,10 @@ static double dev_evaluate(trainer *t, const dataset *test, int *preds) {
  * mirrored into a device model of its own for this evaluation, in FP32
  * whatever [train] tf32 says, so that it computes what the CPU computes up
  * to summation order. */
-static int dev_evaluate_host_net(trainer *t, nn_model *net, const dataset *d, int eval_batch, long *wrong,
-                                 int *preds, epr_err *err) {
-    RETURN_ERROR_IF(!nn_model_param_block(net), err, EPR_EARG, "evaluation on the device: the network has no parameter block");
+static int dev_evaluate_host_net(trainer *t, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds,
+                                 epr_err *err) {
+    RETURN_ERROR_IF(!nn_model_param_block(net), err, EPR_EARG,
+                    "evaluation on the device: the network has no parameter block");
     nn_cuda_model *m = NULL;
     CHECK_STATUS(nn_cuda_model_create(t->dev->c, net, &m, err));
     int rc = nn_cuda_model_alloc_params(m, err);

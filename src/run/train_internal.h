@@ -116,9 +116,9 @@ struct trainer {
     /* curves (rank 0), preallocated for the whole run */
     double *curves[N_CURVES];
     size_t n_rows, cap_rows;
-    double wall_before; /* training seconds of the runs before a resume */
-    double step_s;        /* time in trainer_step */
-    trainer_times times;  /* and in its parts (comm: allreduce + broadcast) */
+    double wall_before;  /* training seconds of the runs before a resume */
+    double step_s;       /* time in trainer_step */
+    trainer_times times; /* and in its parts (comm: allreduce + broadcast) */
     long timed_steps;
     char run_path[1200], epr_path[1200];
     fs_lock lock;    /* rank 0: the run directory's (fsutil.h), held while the trainer lives */
@@ -152,7 +152,7 @@ void train_release(trainer *t);
 
 /* ---- where the step runs (train.c): the host, or the device path ---- */
 
-void train_decode(trainer *t);                                    /* θ = f(round(ϑ/s)) */
+void train_decode(trainer *t);                                   /* θ = f(round(ϑ/s)) */
 double train_evaluate(trainer *t, const dataset *d, int *preds); /* error on d as it stands (decoded) */
 /* Swap the EMA values into the network segment (in = 1) and back (0): where
  * the step runs, or (the _host variant) in the host arrays, which the

@@ -44,8 +44,8 @@ static void print_rate_report(trainer *t, FILE *f) {
     double per[CFG_MAX_GROUPS];
     double total = rp_model_rate_exact(t->em, per);
     for (int g = 0; g < ng; g++)
-        fprintf(f, "  group %-10s %9zu params  %12.0f bits  %9.3f KB  %.3f bits/param\n", rp_model_group(t->em, g)->name,
-                rp_model_group_num_params(t->em, g), per[g], per[g] / 8e3,
+        fprintf(f, "  group %-10s %9zu params  %12.0f bits  %9.3f KB  %.3f bits/param\n",
+                rp_model_group(t->em, g)->name, rp_model_group_num_params(t->em, g), per[g], per[g] / 8e3,
                 per[g] / (double)rp_model_group_num_params(t->em, g));
     fprintf(f, "  total            %9zu params  %12.0f bits  %9.3f KB\n", rp_model_num_compressed(t->em), total,
             total / 8e3);
@@ -108,13 +108,15 @@ static int write_bitstream(trainer *t, train_result *res, const int *dev_preds, 
                     t->epr_path, 100 * e, (int)(e * t->test.n + 0.5), t->test.n, res->predictions_crc,
                     ev ? ev->where : "the CPU");
             if (dev_preds && ev)
-                fprintf(out, "%s's final evaluation of the written (quantised) weights and its evaluation in FP32 of "
-                             "the weights decoded from %s differ on %ld of %d test predictions (`epr eval %s` "
-                             "evaluates the file on the CPU)\n",
+                fprintf(out,
+                        "%s's final evaluation of the written (quantised) weights and its evaluation in FP32 of "
+                        "the weights decoded from %s differ on %ld of %d test predictions (`epr eval %s` "
+                        "evaluates the file on the CPU)\n",
                         t->device_name, t->epr_path, res->device_predictions_differ, t->test.n, t->epr_path);
             else if (dev_preds)
-                fprintf(out, "%s's final evaluation of the written (quantised) weights and the CPU's decode of %s "
-                             "differ on %ld of %d test predictions\n",
+                fprintf(out,
+                        "%s's final evaluation of the written (quantised) weights and the CPU's decode of %s "
+                        "differ on %ld of %d test predictions\n",
                         t->device_name, t->epr_path, res->device_predictions_differ, t->test.n);
         }
     }
@@ -156,16 +158,18 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
         }
     }
     if (out) {
-        fprintf(out, "done: %ld steps in %.1f s; %.2f ms/step, %.0f img/s, allreduce + broadcast %.1f%% of step time "
-                     "(rank 0)\n",
+        fprintf(out,
+                "done: %ld steps in %.1f s; %.2f ms/step, %.0f img/s, allreduce + broadcast %.1f%% of step time "
+                "(rank 0)\n",
                 t->step, wall, 1e3 * t->step_s / (double)(t->timed_steps ? t->timed_steps : 1),
                 t->step_s > 0 ? (double)t->timed_steps * cfg->batch / t->step_s : 0.0,
                 t->step_s > 0 ? 100.0 * t->times.comm / t->step_s : 0.0);
         fprintf(out, "test error: %.2f%% %s, %.2f%% raw weights\n", 100 * res->test_error,
                 cfg->epr_enabled ? "(quantised EMA)" : (t->ema ? "(EMA)" : ""), 100 * res->test_error_raw);
         if (t->valid.n)
-            fprintf(out, "validation error (%d held-out training images): %.2f%% EMA, %.2f%% raw: the %s weights "
-                         "are written (chosen on validation)\n",
+            fprintf(out,
+                    "validation error (%d held-out training images): %.2f%% EMA, %.2f%% raw: the %s weights "
+                    "are written (chosen on validation)\n",
                     t->valid.n, 100 * res->validation_error_ema, 100 * res->validation_error_raw,
                     use_ema ? "EMA" : "raw");
     }
@@ -174,7 +178,8 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
         if (use_ema) train_swap_ema_host(t, 1);
         res->rate_exact_bits = rp_model_rate_exact(t->em, NULL);
         if (out) {
-            fprintf(out, "exact self-information of the quantised %s model (learned densities):\n", use_ema ? "EMA" : "raw");
+            fprintf(out, "exact self-information of the quantised %s model (learned densities):\n",
+                    use_ema ? "EMA" : "raw");
             print_rate_report(t, out);
             fprintf(out, "lambda %g, lambda * compressed params %g\n", cfg->lambda,
                     cfg->lambda * (double)rp_model_num_compressed(t->em));
@@ -186,7 +191,9 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
     if (!rc) {
         add_row(t, t->step);
         set_cell(t, CURVE_TEST_ERROR,
-                 cfg->epr_enabled ? res->test_error_file : use_ema || !t->ema ? res->test_error : res->test_error_raw);
+                 cfg->epr_enabled     ? res->test_error_file
+                 : use_ema || !t->ema ? res->test_error
+                                      : res->test_error_raw);
         if (t->valid.n)
             set_cell(t, CURVE_VALIDATION_ERROR, use_ema ? res->validation_error_ema : res->validation_error_raw);
         if (cfg->epr_enabled) set_cell(t, CURVE_RATE_EXACT, res->rate_exact_bits);
@@ -229,8 +236,8 @@ static void print_banner(const trainer *t, const cfg_experiment *cfg, const trai
     char vn[48] = "";
     if (t->valid.n) snprintf(vn, sizeof vn, " / %d validation", t->valid.n);
     fprintf(out, "epr train %s: %s on %s (%d train%s / %d test), %d rank%s, batch %d, %ld steps, on %s\n", cfg->path,
-            cfg->model_name, cfg->data_set, t->train.n, vn, t->test.n, t->nranks, t->nranks > 1 ? "s" : "",
-            cfg->batch, cfg->steps, t->device_name);
+            cfg->model_name, cfg->data_set, t->train.n, vn, t->test.n, t->nranks, t->nranks > 1 ? "s" : "", cfg->batch,
+            cfg->steps, t->device_name);
     fprintf(out, "  %zu parameters (float32 %zu bytes)", nn_model_num_params(t->net), 4 * nn_model_num_params(t->net));
     if (cfg->epr_enabled)
         fprintf(out, "; EPR: %d groups over %zu parameters, lambda %g (lambda*n = %g), density lr %g",
@@ -240,16 +247,17 @@ static void print_banner(const trainer *t, const cfg_experiment *cfg, const trai
     if (t->pr) {
         fprintf(out, "  Deep Compression baseline over %d groups:", cfg->n_groups);
         if (cfg->prune > 0) fprintf(out, " prune %g at step %ld", cfg->prune, cfg->prune_at);
-        if (cfg->kmeans_bits) fprintf(out, "%s %d-bit weight sharing at step %ld", cfg->prune > 0 ? "," : "",
-                                      cfg->kmeans_bits, cfg->kmeans_at);
+        if (cfg->kmeans_bits)
+            fprintf(out, "%s %d-bit weight sharing at step %ld", cfg->prune > 0 ? "," : "", cfg->kmeans_bits,
+                    cfg->kmeans_at);
         fprintf(out, "\n");
     }
     char sched[512];
     schedule_describe(cfg, sched, sizeof sched);
     fprintf(out, "  schedule: %s\n", sched);
     if (opts->resume) fprintf(out, "resumed from %s at step %ld\n", opts->resume, t->step);
-    if (opts->resume && t->pr && ((cfg->prune > 0 && t->step > cfg->prune_at) ||
-                                  (cfg->kmeans_bits && t->step > cfg->kmeans_at))) {
+    if (opts->resume && t->pr &&
+        ((cfg->prune > 0 && t->step > cfg->prune_at) || (cfg->kmeans_bits && t->step > cfg->kmeans_at))) {
         fprintf(out, "  pruning / weight sharing state rebuilt from the restored weights:\n");
         prune_print(t->pr, out);
     }
@@ -285,8 +293,7 @@ static void log_point(trainer *t, loop_clock *c, FILE *out) {
         char eta[32];
         fmt_duration((double)(cfg->steps - t->step) * (tn - c->t0) / (double)(t->step - c->first_step), eta,
                      sizeof eta);
-        fprintf(out, "step %6ld/%ld  loss %.4f  ce %.4f  train err %5.2f%%", t->step, cfg->steps, loss, ce,
-                100 * terr);
+        fprintf(out, "step %6ld/%ld  loss %.4f  ce %.4f  train err %5.2f%%", t->step, cfg->steps, loss, ce, 100 * terr);
         if (cfg->epr_enabled) fprintf(out, "  rate~ %.0f bits (%.2f KB)", rate, rate / 8e3);
         fprintf(out, "  %.0f img/s  ETA %s\n", ips, eta);
         fflush(out);
@@ -357,8 +364,9 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
             if (t.rank == 0) {
                 rc = checkpoint_write(&t, NULL, t.wall_before + cmn_now_s() - c.t0, err);
                 if (rc) train_fatal(err->msg);
-                if (root) fprintf(out, "checkpoint %s at step %ld%s\n", t.run_path, t.step,
-                                  stop ? " (stopping on signal; resume with --resume)" : "");
+                if (root)
+                    fprintf(out, "checkpoint %s at step %ld%s\n", t.run_path, t.step,
+                            stop ? " (stopping on signal; resume with --resume)" : "");
                 fflush(out);
             }
             if (stop) {

@@ -48,10 +48,10 @@ void train_release(trainer *t) {
     dataset_free(&t->valid);
 }
 
-#define ALLOC(ptr, count)                                                                    \
-    do {                                                                                     \
-        (ptr) = calloc((size_t)(count) + 1, sizeof *(ptr));                                  \
-        if (!(ptr)) return cmn_fail(err, EPR_ENOMEM, "out of memory (%s)", #ptr);             \
+#define ALLOC(ptr, count)                                                         \
+    do {                                                                          \
+        (ptr) = calloc((size_t)(count) + 1, sizeof *(ptr));                       \
+        if (!(ptr)) return cmn_fail(err, EPR_ENOMEM, "out of memory (%s)", #ptr); \
     } while (0)
 
 /* ---- Deep Compression baseline (prune.h, docs/baselines.md) ------------ */
@@ -83,9 +83,10 @@ static int setup_device(trainer *t, epr_err *err) {
     if (!strcmp(cfg->device, "cuda")) {
         RETURN_ERROR_IF(t->pr, err, EPR_EUNSUP,
                         "%s: [baseline] prune / kmeans_bits run on the CPU only: set train.device = cpu", cfg->path);
-        RETURN_ERROR_IF(t->hold, err, EPR_EUNSUP,
-                        "%s: the frozen-phi phase ([epr] freeze_phi_steps) runs on the CPU only: set train.device = cpu",
-                        cfg->path);
+        RETURN_ERROR_IF(
+            t->hold, err, EPR_EUNSUP,
+            "%s: the frozen-phi phase ([epr] freeze_phi_steps) runs on the CPU only: set train.device = cpu",
+            cfg->path);
 #ifdef EPR_CUDA
         int drc = trainer_dev_create(t, err);
         if (drc) {
@@ -213,11 +214,11 @@ int train_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, d
         ALLOC(t->backup, nn);
         memcpy(t->ema, rp_model_params(t->em), nn * sizeof(float));
     }
-    t->cap_rows = (size_t)(cfg->steps / cfg->log_every) + (cfg->eval_every ? (size_t)(cfg->steps / cfg->eval_every) : 0) + 4;
+    t->cap_rows =
+        (size_t)(cfg->steps / cfg->log_every) + (cfg->eval_every ? (size_t)(cfg->steps / cfg->eval_every) : 0) + 4;
     for (int i = 0; i < N_CURVES; i++) ALLOC(t->curves[i], t->cap_rows);
     t->net_adam = (nn_adam){cfg->lr, cfg->beta1, cfg->beta2, cfg->adam_eps, 0};
     t->dens_adam = (nn_adam){cfg->density_lr, 0.9f, 0.999f, 1e-8f, 0};
     t->dec_adam = (nn_adam){cfg->decoder_lr, 0.9f, 0.999f, 1e-8f, 0};
     return setup_device(t, err);
 }
-

@@ -35,8 +35,8 @@ static int file_size(const char *path, int64_t *n, epr_err *err) {
 }
 
 /* Test error of the network decoded from the .epr file at path. */
-static int evaluate_file(const char *path, dataset *test, int eval_batch, const bitstream_evaluator *ev,
-                         double *error, epr_err *err) {
+static int evaluate_file(const char *path, dataset *test, int eval_batch, const bitstream_evaluator *ev, double *error,
+                         epr_err *err) {
     epr_file *f;
     CHECK_STATUS(epr_file_open(path, &f, err));
     int rc = bitstream_evaluate_with(f, test, eval_batch, ev, error, NULL, err);
@@ -55,7 +55,9 @@ typedef struct {
     baseline_result float32; /* the float32 file, once written */
 } ctx;
 
-static void path_in(const ctx *c, const char *file, char *buf, size_t cap) { snprintf(buf, cap, "%s/%s", c->dir, file); }
+static void path_in(const ctx *c, const char *file, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/%s", c->dir, file);
+}
 
 /* Writes an .epr method's file and evaluates the decoded file. */
 static int run_epr_method(ctx *c, const char *method, baseline_result *r, epr_err *err) {
@@ -176,8 +178,9 @@ static int read_old(const ctx *c, const baseline_source *src, baseline_result **
         return rc;
     }
     if (strcmp(exp, src->experiment ? src->experiment : "")) {
-        if (log) fprintf(log, "%s was written for another experiment: its %d method%s will be dropped\n", path,
-                         *n_old, *n_old == 1 ? "" : "s");
+        if (log)
+            fprintf(log, "%s was written for another experiment: its %d method%s will be dropped\n", path, *n_old,
+                    *n_old == 1 ? "" : "s");
         *n_old = 0;
     }
     free(exp);
@@ -258,8 +261,9 @@ int baseline_run(nn_model *net, const cfg_experiment *cfg, const char *arch, dat
     CHECK_STATUS(read_old(&c, src, &old, &n_old, log, err));
     size_t np = nn_model_num_params(net);
     if (log) {
-        fprintf(log, "post-training baselines (docs/baselines.md) of %zu parameters (float32 %zu bytes) into %s: %d "
-                     "method%s\n",
+        fprintf(log,
+                "post-training baselines (docs/baselines.md) of %zu parameters (float32 %zu bytes) into %s: %d "
+                "method%s\n",
                 np, 4 * np, dir, n, n == 1 ? "" : "s");
         fflush(log);
     }
@@ -286,8 +290,9 @@ int baseline_run(nn_model *net, const cfg_experiment *cfg, const char *arch, dat
         }
         done += !rc;
         if (!rc && log) {
-            fprintf(log, "  wrote %s/%s: %lld bytes (float32 / size = %.1fx), test error %.2f%% of the decoded "
-                         "file, %.1f s\n",
+            fprintf(log,
+                    "  wrote %s/%s: %lld bytes (float32 / size = %.1fx), test error %.2f%% of the decoded "
+                    "file, %.1f s\n",
                     dir, res[i].file, (long long)res[i].file_bytes,
                     res[i].file_bytes ? 4.0 * (double)np / (double)res[i].file_bytes : 0.0, 100 * res[i].test_error,
                     res[i].seconds);
@@ -315,8 +320,8 @@ int baseline_run(nn_model *net, const cfg_experiment *cfg, const char *arch, dat
 }
 
 int baseline_after_training(nn_model *net, const cfg_experiment *cfg, const char *arch, dataset *test,
-                            const bitstream_evaluator *ev, const char *dir, long steps, double wall_seconds,
-                            FILE *log, epr_err *err) {
+                            const bitstream_evaluator *ev, const char *dir, long steps, double wall_seconds, FILE *log,
+                            epr_err *err) {
     if (!cfg->baseline_post[0]) return 0;
     if (cfg->epr_enabled) {
         if (log) fprintf(log, "[baseline] post is ignored for an EPR run (baselines are made from plain runs)\n");
@@ -356,8 +361,8 @@ int baseline_run_file(const char *run_path, const char *methods, const char *dat
                       "(epr train ... --set epr.enabled=false)",
                       run_path);
     if (!rc && !h5run_has(r.h, "/final"))
-        rc = cmn_fail(err, EPR_EARG, "%s: the run has not finished (no /final); finish it first with epr train --resume",
-                      run_path);
+        rc = cmn_fail(err, EPR_EARG,
+                      "%s: the run has not finished (no /final); finish it first with epr train --resume", run_path);
     int64_t steps = 0;
     double wall = 0;
     if (!rc) rc = h5run_get_i64(r.h, "/", "step", &steps, err);
@@ -374,10 +379,14 @@ int baseline_run_file(const char *run_path, const char *methods, const char *dat
     if (!rc) {
         const char *slash = strrchr(run_path, '/');
         size_t dl = slash ? (size_t)(slash - run_path) : 1;
-        if (!(dir = malloc(dl + 1))) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
-        else if (slash && slash == run_path) strcpy(dir, "/");
-        else if (slash) memcpy(dir, run_path, dl), dir[dl] = 0;
-        else strcpy(dir, ".");
+        if (!(dir = malloc(dl + 1)))
+            rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
+        else if (slash && slash == run_path)
+            strcpy(dir, "/");
+        else if (slash)
+            memcpy(dir, run_path, dl), dir[dl] = 0;
+        else
+            strcpy(dir, ".");
     }
     if (!rc && log) {
         fprintf(log, "epr baseline %s: %s on %s (%d test images), %lld steps\n", run_path, r.cfg.model_name,

@@ -100,8 +100,8 @@ static int drop_unused(float *c, int *k, int32_t *phi, size_t n, epr_err *err) {
  * malloc'd, *k_used entries) and phi = each value's entry.  zero_exact: the
  * exact zeros (pruned weights) get an entry 0 of their own and the others
  * share k - 1 centroids. */
-static int kmeans_codebook(const float *x, size_t n, int k, int zero_exact, float **codebook, int *k_used,
-                           int32_t *phi, epr_err *err) {
+static int kmeans_codebook(const float *x, size_t n, int k, int zero_exact, float **codebook, int *k_used, int32_t *phi,
+                           epr_err *err) {
     float *c = malloc(((size_t)k + 1) * sizeof *c);
     RETURN_ERROR_IF(!c, err, EPR_ENOMEM, "out of memory");
     *codebook = c;
@@ -126,8 +126,7 @@ static int kmeans_codebook(const float *x, size_t n, int k, int zero_exact, floa
         while (z < k - 1 && c[z] < 0.0f) z++;
         memmove(c + z + 1, c + z, (size_t)(k - 1 - z) * sizeof *c);
         c[z] = 0.0f;
-        for (size_t i = 0, j = 0; i < n; i++)
-            phi[i] = x[i] == 0.0f ? z : (a[j] < z ? a[j++] : a[j++] + 1);
+        for (size_t i = 0, j = 0; i < n; i++) phi[i] = x[i] == 0.0f ? z : (a[j] < z ? a[j++] : a[j++] + 1);
     }
     free(xs);
     free(a);
@@ -138,8 +137,8 @@ static int kmeans_codebook(const float *x, size_t n, int k, int zero_exact, floa
 
 typedef struct {
     int ng;
-    int *group_of;    /* per nn tensor: group, or -1 for an extra */
-    size_t *offset;   /* per nn tensor: start in its group's values */
+    int *group_of;  /* per nn tensor: group, or -1 for an extra */
+    size_t *offset; /* per nn tensor: start in its group's values */
     size_t count[CFG_MAX_GROUPS];
 } layout;
 
@@ -246,13 +245,16 @@ void baseline_describe(method_kind m, int bits, const cfg_experiment *cfg, char 
     case M_XZ: snprintf(desc, cap, "float32 file through xz -9e (liblzma, CRC64)"); break;
     case M_UNIFORM: snprintf(desc, cap, "%d-bit uniform quantisation per group, histogram-coded", bits); break;
     case M_KMEANS:
-        snprintf(desc, cap, "k-means weight sharing, codebook of up to %d entries per group (%d iterations, no "
-                            "fine-tuning), histogram-coded indices", 1 << bits, BASELINE_KMEANS_ITERS);
+        snprintf(desc, cap,
+                 "k-means weight sharing, codebook of up to %d entries per group (%d iterations, no "
+                 "fine-tuning), histogram-coded indices",
+                 1 << bits, BASELINE_KMEANS_ITERS);
         break;
     case M_PRUNE_KMEANS:
-        snprintf(desc, cap, "codebook of the trained weights' distinct values per group (prune %g%s%s, kmeans_bits %d), "
-                            "histogram-coded indices", cfg->prune, cfg->prune_groups[0] ? "; " : "", cfg->prune_groups,
-                 cfg->kmeans_bits);
+        snprintf(desc, cap,
+                 "codebook of the trained weights' distinct values per group (prune %g%s%s, kmeans_bits %d), "
+                 "histogram-coded indices",
+                 cfg->prune, cfg->prune_groups[0] ? "; " : "", cfg->prune_groups, cfg->kmeans_bits);
         break;
     }
 }

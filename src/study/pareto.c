@@ -246,13 +246,18 @@ static void log_summary(const pareto_opts *o, const pareto_inputs *in, const par
     for (int i = 0; i < n; i++)
         fprintf(log, "  %-40s %-14s %10lld %8.1fx %8.2f%% %8s\n", rows[i].name, rows[i].method,
                 (long long)rows[i].size_bytes, rows[i].ratio, 100 * rows[i].test_error,
-                rows[i].is_pareto ? "yes" : is_baseline[i] ? "baseline" : rows[i].is_overall_front ? "overall" : "");
+                rows[i].is_pareto          ? "yes"
+                : is_baseline[i]           ? "baseline"
+                : rows[i].is_overall_front ? "overall"
+                                           : "");
     pareto_point *pts = NULL;
     int npts = pareto_points(rows, is_baseline, n, &pts), multi = 0;
     for (int k = 0; k < npts; k++) multi += pts[k].n_seeds > 1;
     if (npts > 0)
-        fprintf(log, "  %d point%s over seeds, %d with 2 or more seeds (report: \"Points over seeds\", sweep.h5 "
-                     "/points)\n", npts, npts == 1 ? "" : "s", multi);
+        fprintf(log,
+                "  %d point%s over seeds, %d with 2 or more seeds (report: \"Points over seeds\", sweep.h5 "
+                "/points)\n",
+                npts, npts == 1 ? "" : "s", multi);
     free(pts);
     fprintf(log, "wrote %s\nwrote %s\n", h5p, mdp);
 }
@@ -278,8 +283,8 @@ static int write_outputs(const pareto_opts *o, pareto_inputs *in, int *is_baseli
     if (!rc) rc = check_outputs(o, h5p, mdp, err);
     if (!rc) rc = pareto_write_sweep_h5(h5p, o->dir, rows, is_baseline, (const char **)targets, n, desc, err);
     if (!rc)
-        rc = pareto_write_report(mdp, o->dir, h5p, rows, is_baseline, n, in->rejected.v, in->rejected.n,
-                                 in->pending.v, in->pending.n, err);
+        rc = pareto_write_report(mdp, o->dir, h5p, rows, is_baseline, n, in->rejected.v, in->rejected.n, in->pending.v,
+                                 in->pending.n, err);
     if (!rc && o->log) log_summary(o, in, rows, is_baseline, n, h5p, mdp);
     return rc;
 }

@@ -79,10 +79,12 @@ static int parse_line(char *line, const char *path, int lineno, sweep_run *r, ep
     if (nf < 3) {
         if (nf == 1 && strchr(fields[0], ' '))
             return cmn_fail(err, EPR_EFORMAT,
-                            "%s:%d: fields must be separated by tabs, not spaces (experiment<TAB>lambda<TAB>seed[<TAB>section.key=value]...)",
+                            "%s:%d: fields must be separated by tabs, not spaces "
+                            "(experiment<TAB>lambda<TAB>seed[<TAB>section.key=value]...)",
                             path, lineno);
-        return cmn_fail(err, EPR_EFORMAT, "%s:%d: expected experiment<TAB>lambda<TAB>seed[<TAB>overrides], found %d field%s",
-                        path, lineno, nf, nf == 1 ? "" : "s");
+        return cmn_fail(err, EPR_EFORMAT,
+                        "%s:%d: expected experiment<TAB>lambda<TAB>seed[<TAB>overrides], found %d field%s", path,
+                        lineno, nf, nf == 1 ? "" : "s");
     }
     for (int i = 0; i < nf; i++) {
         /* trim spaces around a field: hand-edited tables have them */
@@ -96,9 +98,10 @@ static int parse_line(char *line, const char *path, int lineno, sweep_run *r, ep
     memset(r, 0, sizeof *r);
     r->line = lineno;
     if (!resolve_experiment(path, fields[0], r->experiment, sizeof r->experiment))
-        return cmn_fail(err, EPR_EFORMAT,
-                        "%s:%d: experiment file '%s' not found (looked in the current directory and beside the sweep file)",
-                        path, lineno, fields[0]);
+        return cmn_fail(
+            err, EPR_EFORMAT,
+            "%s:%d: experiment file '%s' not found (looked in the current directory and beside the sweep file)", path,
+            lineno, fields[0]);
     char *end;
     errno = 0;
     r->lambda = strtod(fields[1], &end);
@@ -114,7 +117,8 @@ static int parse_line(char *line, const char *path, int lineno, sweep_run *r, ep
         const char *o = fields[i];
         const char *eq = strchr(o, '=');
         if (!eq || eq == o)
-            return cmn_fail(err, EPR_EFORMAT, "%s:%d: override '%s' is not of the form section.key=value", path, lineno, o);
+            return cmn_fail(err, EPR_EFORMAT, "%s:%d: override '%s' is not of the form section.key=value", path, lineno,
+                            o);
         if (!strncmp(o, "name=", 5)) {
             if (!name_ok(o + 5) || strlen(o + 5) >= SWEEP_NAME_MAX)
                 return cmn_fail(err, EPR_EFORMAT,
@@ -125,9 +129,11 @@ static int parse_line(char *line, const char *path, int lineno, sweep_run *r, ep
         }
         const char *dot = memchr(o, '.', (size_t)(eq - o));
         if (!dot || dot == o || dot + 1 == eq)
-            return cmn_fail(err, EPR_EFORMAT, "%s:%d: override '%s' is not of the form section.key=value", path, lineno, o);
+            return cmn_fail(err, EPR_EFORMAT, "%s:%d: override '%s' is not of the form section.key=value", path, lineno,
+                            o);
         if (!strncmp(o, "epr.lambda=", 11) || !strncmp(o, "train.seed=", 11))
-            return cmn_fail(err, EPR_EFORMAT, "%s:%d: override '%s' conflicts with the lambda/seed columns", path, lineno, o);
+            return cmn_fail(err, EPR_EFORMAT, "%s:%d: override '%s' conflicts with the lambda/seed columns", path,
+                            lineno, o);
         if (!(r->overrides[r->n_overrides] = strdup(o))) return cmn_fail(err, EPR_ENOMEM, "out of memory");
         r->n_overrides++;
     }
@@ -168,16 +174,17 @@ int sweep_load_string(const char *text, const char *path, sweep_table *t, epr_er
         while (*s == ' ' || *s == '\t') s++;
         if (!*s || *s == '#') continue;
         if (strlen(p) != strcspn(p, "\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16"
-                                     "\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f")) {
+                                    "\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f")) {
             rc = cmn_fail(err, EPR_EFORMAT, "%s:%d: control character in the line (not a text table?)", path, lineno);
             break;
         }
         if (!have_header) {
             size_t n = strcspn(p, "\t");
             if (n != 10 || strncasecmp(p, "experiment", 10)) {
-                rc = cmn_fail(err, EPR_EFORMAT,
-                              "%s:%d: expected the header line 'experiment<TAB>lambda<TAB>seed<TAB>overrides', found '%.60s'",
-                              path, lineno, p);
+                rc = cmn_fail(
+                    err, EPR_EFORMAT,
+                    "%s:%d: expected the header line 'experiment<TAB>lambda<TAB>seed<TAB>overrides', found '%.60s'",
+                    path, lineno, p);
                 break;
             }
             have_header = 1;
@@ -208,7 +215,8 @@ int sweep_load_string(const char *text, const char *path, sweep_table *t, epr_er
         for (int j = 0; j < r->index; j++)
             if (!strcmp(t->runs[j].name, r->name)) {
                 rc = cmn_fail(err, EPR_EFORMAT,
-                              "%s:%d: run name '%s' repeats line %d (same experiment, lambda and seed: add name=... or drop the line)",
+                              "%s:%d: run name '%s' repeats line %d (same experiment, lambda and seed: add name=... or "
+                              "drop the line)",
                               path, lineno, r->name, t->runs[j].line);
                 break;
             }

@@ -281,8 +281,8 @@ static void add_failed_name(char *names, size_t cap, const char *name) {
 /* Counts a baseline step of run NAME (BRC: baseline_step's return, >= 0;
  * BRAN: its *ran) in the sweep's totals: 75 interrupts the sweep, 1 is a
  * failed run. */
-static void count_baseline_step(int brc, int bran, const char *name, int *baseline_steps, int *interrupted,
-                                int *failed, char *failed_names, size_t cap) {
+static void count_baseline_step(int brc, int bran, const char *name, int *baseline_steps, int *interrupted, int *failed,
+                                char *failed_names, size_t cap) {
     *baseline_steps += bran;
     if (brc == 75) *interrupted = 1;
     if (brc == 1) {
@@ -419,18 +419,18 @@ static int run_train(const sweep_run *r, const sweep_opts *o, int k, sweep_state
         count_baseline_step(brc, bran, r->name, &y->baseline_steps, &y->interrupted, &y->failed, y->failed_names,
                             sizeof y->failed_names);
     } else if (rc == 75 || (g_stop && rc != 0)) {
-        fprintf(log, "[%d/%d] %s: stopped by a signal after %s (exit %d); rerun the same command to resume\n", k,
-                total, r->name, took, rc);
+        fprintf(log, "[%d/%d] %s: stopped by a signal after %s (exit %d); rerun the same command to resume\n", k, total,
+                r->name, took, rc);
         y->interrupted = 1;
     } else {
         if (rc == 0)
-            fprintf(log, "[%d/%d] %s: FAILED: epr train exited 0 but %s has no /final group (%s)\n", k, total,
-                    r->name, run_file, after == SWEEP_STATE_NEW ? "no run file" : sweep_state_name(after));
+            fprintf(log, "[%d/%d] %s: FAILED: epr train exited 0 but %s has no /final group (%s)\n", k, total, r->name,
+                    run_file, after == SWEEP_STATE_NEW ? "no run file" : sweep_state_name(after));
         else if (se.msg[0]) /* the run could not even start: its directory, its log, fork */
             fprintf(log, "[%d/%d] %s: FAILED to start: %s\n", k, total, r->name, se.msg);
         else
-            fprintf(log, "[%d/%d] %s: FAILED with exit status %d after %s (log: %s)\n", k, total, r->name, rc,
-                    took, log_path);
+            fprintf(log, "[%d/%d] %s: FAILED with exit status %d after %s (log: %s)\n", k, total, r->name, rc, took,
+                    log_path);
         if (!o->verbose) print_tail(log, log_path, 12);
         y->failed++;
         add_failed_name(y->failed_names, sizeof y->failed_names, r->name);

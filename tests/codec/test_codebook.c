@@ -20,7 +20,7 @@
 #include "epr/codec.h"
 
 #define K_SHARED 16 /* a k-means codebook */
-#define K_WIDE 1024  /* wide enough that a density table beats a histogram */
+#define K_WIDE 1024 /* wide enough that a density table beats a histogram */
 
 /* phi of a pruned, weight-shared tensor: entry 0 with probability zero_frac,
  * otherwise uniform over 1..k-1. */
@@ -60,9 +60,8 @@ static void roundtrip(int with_density) {
     }
     int32_t ab[30];
     for (int i = 0; i < 30; i++) ab[i] = i % 7 - 3;
-    epr_group_spec g[2] = {
-        {EPR_DECODER_CODEBOOK, 1, 0, 0, 0, NULL, NULL, NULL, with_density ? dens : NULL, cb, K},
-        {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &s, &b, NULL, NULL, 0}};
+    epr_group_spec g[2] = {{EPR_DECODER_CODEBOOK, 1, 0, 0, 0, NULL, NULL, NULL, with_density ? dens : NULL, cb, K},
+                           {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &s, &b, NULL, NULL, 0}};
     epr_tensor_spec t[4] = {{"fc.weight", 2, {rows, 20}, 0, w, NULL},
                             {"fc.bias", 1, {30}, 1, ab, NULL},
                             {"fc2.weight", 1, {7}, 0, w2, NULL},
@@ -98,9 +97,8 @@ static void roundtrip(int with_density) {
     assert_int_equal(ci.table_kind, rep.groups[0].columns[0].table_kind);
     print_message("codebook column: %s table, p %d, support [%d, %d] (histogram %.0f, density %.0f "
                   "bits); %zu bytes in all\n",
-                  ci.table_kind == EPR_TABLE_DENSITY ? "density" : "histogram", ci.precision, ci.min,
-                  ci.max, rep.groups[0].columns[0].histogram_bits, rep.groups[0].columns[0].density_bits,
-                  size);
+                  ci.table_kind == EPR_TABLE_DENSITY ? "density" : "histogram", ci.precision, ci.min, ci.max,
+                  rep.groups[0].columns[0].histogram_bits, rep.groups[0].columns[0].density_bits, size);
     assert_int_equal(ci.table_kind, with_density ? EPR_TABLE_DENSITY : EPR_TABLE_HISTOGRAM);
 
     const float *got;
@@ -140,13 +138,18 @@ static void roundtrip(int with_density) {
     free(w2);
 }
 
-static void test_roundtrip_histogram(void **st) { (void)st; roundtrip(0); }
-static void test_roundtrip_density(void **st) { (void)st; roundtrip(1); }
+static void test_roundtrip_histogram(void **st) {
+    (void)st;
+    roundtrip(0);
+}
+static void test_roundtrip_density(void **st) {
+    (void)st;
+    roundtrip(1);
+}
 
 /* One codebook group of 1 element plus a spec change; expects EPR_EARG and
  * `needle` in the message. */
-static void expect_encode_error(const epr_group_spec *g, const int32_t *phi, int n,
-                                const char *needle) {
+static void expect_encode_error(const epr_group_spec *g, const int32_t *phi, int n, const char *needle) {
     epr_tensor_spec t = {"w", 1, {n}, 0, phi, NULL};
     void *buf = NULL;
     size_t size;
@@ -196,12 +199,12 @@ static void test_encoder_rejects_bad_specs(void **st) {
  * K_SMALL entries whose phi covers 0..K_SMALL-1, one tensor.  Offsets of
  * its fields (docs/format.md §1): */
 #define K_SMALL 4
-#define OFF_GROUP 20                      /* header 16 + u32 arch length 0 */
+#define OFF_GROUP 20 /* header 16 + u32 arch length 0 */
 #define OFF_STORE (OFF_GROUP + 1)
 #define OFF_ELL (OFF_GROUP + 4)
 #define OFF_K (OFF_GROUP + 8)
 #define OFF_ENTRY(j) (OFF_GROUP + 12 + 4 * (j))
-#define OFF_MIN (OFF_ENTRY(K_SMALL) + 2)  /* table: kind, p, varint zigzag(min) */
+#define OFF_MIN (OFF_ENTRY(K_SMALL) + 2) /* table: kind, p, varint zigzag(min) */
 
 static uint8_t *small_file(size_t *size) {
     const float cb[K_SMALL] = {0.0f, 0.5f, -0.5f, 1.0f};

@@ -19,7 +19,10 @@
 static long roundtrip(const codec_ctable *t, const uint16_t *syms, size_t n) {
     uint32_t *cum = malloc(sizeof(uint32_t) * t->K);
     uint32_t s = 0;
-    for (uint32_t k = 0; k < t->K; k++) { cum[k] = s; s += t->freq[k]; }
+    for (uint32_t k = 0; k < t->K; k++) {
+        cum[k] = s;
+        s += t->freq[k];
+    }
     assert_int_equal(s, 1u << t->p);
     size_t cap = EPR_RANS2_BOUND(n);
     uint8_t *buf = malloc(cap);
@@ -37,7 +40,10 @@ static long roundtrip(const codec_ctable *t, const uint16_t *syms, size_t n) {
     codec_rans2_dec d;
     assert_int_equal(codec_rans2_dec_init(&d, ptr, (size_t)bytes), 0);
     for (size_t i = 0; i < n; i++) {
-        if (t->K == 1) { out[i] = 0; continue; }
+        if (t->K == 1) {
+            out[i] = 0;
+            continue;
+        }
         int32_t sym = codec_rans2_dec_get(&d, i, slots, t->p);
         assert_true(sym >= 0);
         out[i] = (uint16_t)sym;
@@ -55,7 +61,10 @@ static long roundtrip(const codec_ctable *t, const uint16_t *syms, size_t n) {
         for (size_t i = 0; i < n && !failed; i++) failed = codec_rans2_dec_get(&z, i, slots, t->p) < 0;
         assert_true(failed || !codec_rans2_dec_done(&z));
     }
-    free(cum); free(buf); free(slots); free(out);
+    free(cum);
+    free(buf);
+    free(slots);
+    free(out);
     return bytes;
 }
 
@@ -67,13 +76,18 @@ static void test_uniform_all_precisions(void **state) {
         uint64_t *counts = calloc(K, sizeof *counts);
         const size_t n = 20000;
         uint16_t *syms = malloc(sizeof *syms * n);
-        for (size_t i = 0; i < n; i++) { syms[i] = (uint16_t)cmn_rng_below(&r, K); counts[syms[i]]++; }
+        for (size_t i = 0; i < n; i++) {
+            syms[i] = (uint16_t)cmn_rng_below(&r, K);
+            counts[syms[i]]++;
+        }
         codec_ctable t = {0, p, 0, K, malloc(sizeof(uint32_t) * K)};
         assert_int_equal(codec_hist_quantise(counts, K, p, t.freq), 0);
         long bytes = roundtrip(&t, syms, n);
         double bits = codec_table_data_bits(counts, t.freq, K, p);
         assert_true(bytes <= bits / 8 * 1.002 + 8);
-        free(t.freq); free(counts); free(syms);
+        free(t.freq);
+        free(counts);
+        free(syms);
     }
 }
 

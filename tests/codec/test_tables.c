@@ -47,7 +47,8 @@ static void test_hist_quantise_valid_and_close(void **state) {
             if (p == 16) assert_true(bits <= h * 1.01 + 64);
             assert_true(bits >= h - 1e-6); /* cannot beat the entropy */
         }
-        free(c); free(f);
+        free(c);
+        free(f);
     }
     uint64_t c1 = 5;
     uint32_t f1;
@@ -228,7 +229,10 @@ static void test_column_roundtrip(void **state) {
             assert_int_not_equal(codec_column_read(&rc, &d2, &e, 0, 0), 0);
             free(d2.t.freq);
         }
-        free(d.t.freq); free(ch.t.freq); free(b.p); free(c);
+        free(d.t.freq);
+        free(ch.t.freq);
+        free(b.p);
+        free(c);
     }
 }
 
@@ -248,11 +252,9 @@ static void test_choice_prefers_cheaper(void **state) {
     for (uint32_t k = 0; k < K; k++) c[k] = (uint64_t)(1e6 * pmf[k] / tot) + 1;
     codec_column_choice ch;
     assert_int_equal(codec_column_choose(c, min, K, q, &ch, NULL), 0);
-    print_message("density-distributed: hist %.0f bits, density %.0f bits\n", ch.hist_total_bits,
-                  ch.dens_total_bits);
+    print_message("density-distributed: hist %.0f bits, density %.0f bits\n", ch.hist_total_bits, ch.dens_total_bits);
     assert_true(ch.dens_total_bits > 0);
-    assert_int_equal(ch.t.kind, ch.dens_total_bits < ch.hist_total_bits ? EPR_TABLE_DENSITY
-                                                                         : EPR_TABLE_HISTOGRAM);
+    assert_int_equal(ch.t.kind, ch.dens_total_bits < ch.hist_total_bits ? EPR_TABLE_DENSITY : EPR_TABLE_HISTOGRAM);
     free(ch.t.freq);
     /* ... a few samples: the 172-byte density table loses. */
     uint64_t few[13] = {0};

@@ -28,7 +28,6 @@
 
 static double urand(uint64_t seed, uint64_t k) { return cmn_rng_uniform(seed, 90, k) - 0.5; }
 
-
 /* ---------------- affine ---------------- */
 
 typedef struct {
@@ -335,7 +334,8 @@ static void test_conv_init(void **state) {
     const double bound = exp(-4.0) / 2 * sqrt((double)ell) + 1e-6;
     for (size_t r = 0; r < rows; r++) {
         double e2 = 0;
-        for (int p = 0; p < ell; p++) e2 += (th2[r * ell + p] - th[r * ell + p]) * (double)(th2[r * ell + p] - th[r * ell + p]);
+        for (int p = 0; p < ell; p++)
+            e2 += (th2[r * ell + p] - th[r * ell + p]) * (double)(th2[r * ell + p] - th[r * ell + p]);
         assert_true(sqrt(e2) <= bound);
     }
     /* identity T (NULL): latent = theta */

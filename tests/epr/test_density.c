@@ -24,8 +24,7 @@
  * factors a_k are non-zero (their tanh' paths get exercised). */
 static void make_params(float *P, uint64_t seed) {
     rp_density_init(P, 1, seed);
-    for (int k = 0; k < EPR_DENSITY_NPARAMS; k++)
-        P[k] += 0.6f * (cmn_rng_uniform(seed, 99, (uint64_t)k) - 0.5f);
+    for (int k = 0; k < EPR_DENSITY_NPARAMS; k++) P[k] += 0.6f * (cmn_rng_uniform(seed, 99, (uint64_t)k) - 0.5f);
 }
 
 static void test_init(void **state) {
@@ -78,7 +77,8 @@ static void test_likelihood_matches_oracle(void **state) {
         float got = rp_density_likelihood(P, (float)y);
         assert_true(fabs(got - want) <= 2e-5 * want);
         assert_true(fabs(rp_density_likelihood_d(P, y) - want) <= 1e-12 * want);
-        assert_true(fabs(rp_density_logits(P, (float)y) - oracle_logits(Pd, y)) <= 1e-5 * (1 + fabs(oracle_logits(Pd, y))));
+        assert_true(fabs(rp_density_logits(P, (float)y) - oracle_logits(Pd, y)) <=
+                    1e-5 * (1 + fabs(oracle_logits(Pd, y))));
         assert_true(fabs(rp_density_logits_d(P, y) - oracle_logits(Pd, y)) <= 1e-12 * (1 + fabs(oracle_logits(Pd, y))));
     }
 }

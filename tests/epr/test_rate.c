@@ -54,7 +54,6 @@ static void to_float(const double *a, float *b, size_t n) {
     for (size_t i = 0; i < n; i++) b[i] = (float)a[i];
 }
 
-
 /* latent ~ s * N-ish(0, 3) in theta units, densities init + perturbation */
 static void make_problem(problem *pr, int ell, int n_log_s, size_t rows, uint64_t seed) {
     pr->ell = ell;
@@ -195,9 +194,9 @@ static void test_split_ranges(void **state) {
     rp_noise_key k2 = pr.key;
     k2.elem_base += k * ell;
     assert_int_equal(rp_rate_noisy(D, L, k, ell, 0, k, S, ell, &pr.key, 0.5f, &b2a, dL3, dS3, NULL, NULL), 0);
-    assert_int_equal(
-        rp_rate_noisy(D, L + k * ell, rows - k, ell, 0, rows - k, S, ell, &k2, 0.5f, &b2b, dL3 + k * ell, dS3, NULL, NULL),
-        0);
+    assert_int_equal(rp_rate_noisy(D, L + k * ell, rows - k, ell, 0, rows - k, S, ell, &k2, 0.5f, &b2b, dL3 + k * ell,
+                                   dS3, NULL, NULL),
+                     0);
     assert_memory_equal(dL1, dL3, sizeof(float) * nl);
 
     /* Another step or group draws other noise. */
@@ -280,12 +279,9 @@ static void test_exact(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grads_affine),
-        cmocka_unit_test(test_grads_conv_per_column),
-        cmocka_unit_test(test_grads_shared_s),
-        cmocka_unit_test(test_split_ranges),
-        cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_exact),
+        cmocka_unit_test(test_grads_affine),   cmocka_unit_test(test_grads_conv_per_column),
+        cmocka_unit_test(test_grads_shared_s), cmocka_unit_test(test_split_ranges),
+        cmocka_unit_test(test_bad_args),       cmocka_unit_test(test_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,7 +110,7 @@ static void test_random_orthogonal(void **state) {
         assert_int_equal(rp_transform_random_orthogonal(ell, 18, C, &err), 0);
         check_orthonormal(A, ell, 1e-6);
         check_orthonormal(C, ell, 1e-6);
-        assert_memory_equal(A, B, sizeof(float) * ell * ell); /* reproducible */
+        assert_memory_equal(A, B, sizeof(float) * ell * ell);      /* reproducible */
         assert_true(memcmp(A, C, sizeof(float) * ell * ell) != 0); /* seed matters */
         free(A), free(B), free(C);
     }

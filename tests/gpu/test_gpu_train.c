@@ -442,9 +442,9 @@ int main(void) {
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lenet5_epr),         cmocka_unit_test(test_resnet_sgd),
-        cmocka_unit_test(test_gpu_to_cpu),         cmocka_unit_test(test_cpu_to_gpu),
-        cmocka_unit_test(test_gpu_resume_bitwise), cmocka_unit_test(test_gpu_deterministic),
+        cmocka_unit_test(test_lenet5_epr),          cmocka_unit_test(test_resnet_sgd),
+        cmocka_unit_test(test_gpu_to_cpu),          cmocka_unit_test(test_cpu_to_gpu),
+        cmocka_unit_test(test_gpu_resume_bitwise),  cmocka_unit_test(test_gpu_deterministic),
         cmocka_unit_test(test_file_eval_on_device),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,9 +23,12 @@
 #include "nn/nn.h"
 
 static void input_shape(const cfg_experiment *cfg, int *c, int *hw) {
-    if (!strcmp(cfg->data_set, "cifar10")) *c = 3, *hw = 32;
-    else if (!strcmp(cfg->data_set, "pack")) *c = 3, *hw = 64;
-    else *c = 1, *hw = 28;
+    if (!strcmp(cfg->data_set, "cifar10"))
+        *c = 3, *hw = 32;
+    else if (!strcmp(cfg->data_set, "pack"))
+        *c = 3, *hw = 64;
+    else
+        *c = 1, *hw = 28;
     *hw += 2 * cfg->pad; /* [data] pad: the network takes the padded image */
 }
 
@@ -46,11 +49,11 @@ static void check_experiment(const char *path) {
     if (cfg.epr_enabled) assert_true(cfg.n_groups > 0);
     rp_model *em = NULL;
     rc = rp_model_create(net, groups, cfg.epr_enabled ? cfg.n_groups : 0, cfg.epr_enabled ? cfg.uncompressed : NULL,
-                          cfg.seed, &em, &err);
+                         cfg.seed, &em, &err);
     if (rc) fail_msg("%s: groups: %s", path, err.msg);
     size_t compressed = rp_model_num_compressed(em);
-    printf("  %-40s %-13s %9zu params, %d groups, %9zu compressed\n", path + strlen(EPR_SOURCE_DIR) + 1,
-           cfg.model_name, nn_model_num_params(net), rp_model_num_groups(em), compressed);
+    printf("  %-40s %-13s %9zu params, %d groups, %9zu compressed\n", path + strlen(EPR_SOURCE_DIR) + 1, cfg.model_name,
+           nn_model_num_params(net), rp_model_num_groups(em), compressed);
     /* The big nets compress every weight: what stays float32 is only the
      * biases / BN betas. */
     if (cfg.epr_enabled && strncmp(cfg.model_name, "lenet", 5)) {
@@ -78,8 +81,8 @@ static void test_shipped_experiments(void **st) {
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof *names, cmp_str);
-    const char *required[] = {"vgg16_cifar10_sq.ini",         "vgg16_cifar10_dft.ini",    "resnet20-4_cifar10_sq.ini",
-                              "resnet20-4_cifar10_dft.ini",   "resnet18_imagenet_dft.ini", "resnet50_imagenet_dft.ini"};
+    const char *required[] = {"vgg16_cifar10_sq.ini",       "vgg16_cifar10_dft.ini",     "resnet20-4_cifar10_sq.ini",
+                              "resnet20-4_cifar10_dft.ini", "resnet18_imagenet_dft.ini", "resnet50_imagenet_dft.ini"};
     for (size_t r = 0; r < sizeof required / sizeof required[0]; r++) {
         int found = 0;
         for (int i = 0; i < n; i++) found |= !strcmp(names[i], required[r]);

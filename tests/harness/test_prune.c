@@ -45,8 +45,10 @@ static void test_kmeans_two_blobs(void **st) {
     for (int i = 0; i < 100; i++) { /* interleaved: blob -1 and blob +2 */
         float d = 0.01f * (float)(i % 7) - 0.03f;
         x[i] = i % 2 ? 2.0f + d : -1.0f + d;
-        if (i % 2) s1 += x[i];
-        else s0 += x[i];
+        if (i % 2)
+            s1 += x[i];
+        else
+            s0 += x[i];
     }
     int rounds = -1;
     double dist = -1;
@@ -358,8 +360,10 @@ static void test_tied_gradient_finite_differences(void **st) {
             if (isnan(first)) first = tied[pos[e]];
             assert_true(tied[pos[e]] == first); /* one gradient for the cluster */
         }
-        if (values[v] == 0) assert_true(first == 0 && !signbit(first));
-        else assert_float_equal(first, sum, 1e-6 * fabs(sum));
+        if (values[v] == 0)
+            assert_true(first == 0 && !signbit(first));
+        else
+            assert_float_equal(first, sum, 1e-6 * fabs(sum));
         if (values[v] == 0) continue; /* pruned: no gradient at all */
         assert_true(members >= 2);
         const float vp = values[v] + eps, vm = values[v] - eps;
@@ -418,8 +422,10 @@ static void test_optimizers_keep_clusters(void **st) {
         for (int step = 0; step < 50; step++) {
             for (size_t i = 0; i < N.np; i++) N.g[i] = cmn_rng_next_uniform(&r) - 0.5f;
             prune_tie_grads(ps, N.g);
-            if (opt == 0) nn_adam_step(&adam, N.w, N.g, m1, m2, N.np);
-            else nn_sgd_step(&sgd, N.w, N.g, m1, N.np);
+            if (opt == 0)
+                nn_adam_step(&adam, N.w, N.g, m1, m2, N.np);
+            else
+                nn_sgd_step(&sgd, N.w, N.g, m1, N.np);
             nn_ema_update(ema, N.w, N.np, 0.9f);
         }
         check_partition(N.w, pos, n, ref, 4);

@@ -90,8 +90,8 @@ static void test_learns(void **state) {
     }
     assert_int_equal(trainer_steps(t), 150);
     double raw = trainer_test_error(t, 0), ema = trainer_test_error(t, 1);
-    print_message("test error: %.3f before, %.3f raw, %.3f EMA after 150 steps; rate %.0f -> %.0f bits\n", before,
-                  raw, ema, rate0, m[SLOT_RATE]);
+    print_message("test error: %.3f before, %.3f raw, %.3f EMA after 150 steps; rate %.0f -> %.0f bits\n", before, raw,
+                  ema, rate0, m[SLOT_RATE]);
     assert_true(before > 0.4); /* 4 classes: chance is 0.75 */
     assert_true(raw < 0.1);
     assert_true(ema < 0.2);
@@ -200,8 +200,9 @@ static void test_device_cuda_refusals(void **state) {
     (void)state;
     const char *ov1[] = {"train.device=cuda", "epr.enabled=false", "baseline.prune=0.5", "baseline.prune_at=4"};
     const char *ov2[] = {"train.device=cuda", "epr.freeze_phi_steps=10"};
-    const char *want[] = {"test_trainer.ini: [baseline] prune / kmeans_bits run on the CPU only: set train.device = cpu",
-                          "test_trainer.ini: the frozen-phi phase ([epr] freeze_phi_steps) runs on the CPU only"};
+    const char *want[] = {
+        "test_trainer.ini: [baseline] prune / kmeans_bits run on the CPU only: set train.device = cpu",
+        "test_trainer.ini: the frozen-phi phase ([epr] freeze_phi_steps) runs on the CPU only"};
     for (int k = 0; k < 2; k++) {
         cfg_experiment cfg;
         load(&cfg, k ? ov2 : ov1, k ? 2 : 4);

@@ -244,7 +244,7 @@ __global__ void k_exact(const float *dens, const float *latent, size_t n, int el
         const float inv_s = dev_expf(-log_s[n_log_s == 1 ? 0 : col]);
         const int32_t phi = rp_decoder_to_int(rp_decoder_round(latent[i] * inv_s));
         acc += -log2(rp_density_likelihood_dd(dens + (size_t)col * EPR_DENSITY_NPARAMS, (double)phi,
-                                               (double)EPR_DENSITY_LIKELIHOOD_BOUND));
+                                              (double)EPR_DENSITY_LIKELIHOOD_BOUND));
     }
     sh[threadIdx.x] = acc;
     __syncthreads();
@@ -288,14 +288,13 @@ static int create_fail(rp_cuda_model *m, int rc) {
     return rc;
 }
 
-#define CREATE_ALLOC(ptr, bytes)                                                                                       \
-    do {                                                                                                               \
-        int rc_ = nn_cuda_malloc(c, (void **)&(ptr), (bytes), err);                                                    \
-        if (rc_) return create_fail(m, rc_);                                                                           \
+#define CREATE_ALLOC(ptr, bytes)                                    \
+    do {                                                            \
+        int rc_ = nn_cuda_malloc(c, (void **)&(ptr), (bytes), err); \
+        if (rc_) return create_fail(m, rc_);                        \
     } while (0)
 
-extern "C" int rp_cuda_model_create(nn_cuda *c, rp_model *host, nn_cuda_model *net, rp_cuda_model **out,
-                                     epr_err *err) {
+extern "C" int rp_cuda_model_create(nn_cuda *c, rp_model *host, nn_cuda_model *net, rp_cuda_model **out, epr_err *err) {
     *out = NULL;
     rp_cuda_model *m = (rp_cuda_model *)calloc(1, sizeof *m);
     RETURN_ERROR_IF(!m, err, EPR_ENOMEM, "out of memory");
@@ -489,7 +488,7 @@ __global__ void k_sum_groups(const double *bits, int ng, double *out) {
 }
 
 extern "C" void rp_cuda_rate_noisy_async(rp_cuda_model *m, uint64_t seed, long step, double lambda, int rank,
-                                          int nranks, double *d_bits) {
+                                         int nranks, double *d_bits) {
     if (step < 0 || (uint64_t)step >= (1ULL << 24) || m->ng > 256) {
         /* as the CPU: only reachable through a programming error */
         fprintf(stderr, "epr: internal error in the device rate: step %ld or %d groups beyond the noise counter\n",
@@ -522,8 +521,7 @@ extern "C" void rp_cuda_rate_noisy_async(rp_cuda_model *m, uint64_t seed, long s
     k_sum_groups<<<1, 1, 0, st>>>(m->group_bits, m->ng, d_bits);
 }
 
-extern "C" double rp_cuda_rate_noisy(rp_cuda_model *m, uint64_t seed, long step, double lambda, int rank,
-                                      int nranks) {
+extern "C" double rp_cuda_rate_noisy(rp_cuda_model *m, uint64_t seed, long step, double lambda, int rank, int nranks) {
     if (!m->ng) return 0.0;
     rp_cuda_rate_noisy_async(m, seed, step, lambda, rank, nranks, m->group_bits + m->ng);
     nn_cuda_download(m->c, m->h_bits, m->group_bits + m->ng, sizeof(double));

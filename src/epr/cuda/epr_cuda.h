@@ -60,7 +60,7 @@ double rp_cuda_rate_noisy(rp_cuda_model *m, uint64_t seed, long step, double lam
 /* The same without waiting: the bits go to the DEVICE double *d_bits (0
  * without groups), e.g. for a step that reads its metrics once. */
 void rp_cuda_rate_noisy_async(rp_cuda_model *m, uint64_t seed, long step, double lambda, int rank, int nranks,
-                               double *d_bits);
+                              double *d_bits);
 /* Exact self-information (bits, double) of round(φ̂); per_group may be NULL. */
 double rp_cuda_rate_exact(rp_cuda_model *m, double *per_group);
 
