@@ -25,10 +25,10 @@ int main(void) {
     uint16_t *sym = malloc(sizeof *sym * N), *out = malloc(sizeof *out * N);
     uint8_t *buf = malloc(EPR_RANS2_BOUND(N));
     uint64_t counts[K] = {0};
-    epr_rng r = {2024, 1, 0};
+    cmn_rng r = {2024, 1, 0};
     for (size_t i = 0; i < N; i++) {
         uint16_t s = 0;
-        while (s < K - 1 && epr_rng_next_uniform(&r) < 0.75f) s++;
+        while (s < K - 1 && cmn_rng_next_uniform(&r) < 0.75f) s++;
         sym[i] = s;
         counts[s]++;
     }
@@ -42,30 +42,33 @@ int main(void) {
     for (size_t pi = 0; pi < sizeof precisions / sizeof *precisions; pi++) {
         const uint32_t p = precisions[pi];
         uint32_t freq[K], cum[K];
-        epr_ctable t = {0, p, 0, K, freq};
-        epr_hist_quantise(counts, K, p, freq);
-        for (uint32_t k = 0, c = 0; k < K; k++) { cum[k] = c; c += freq[k]; }
-        epr_rans_slot *slots = malloc(sizeof *slots << p);
-        epr_slots_build(&t, slots);
-        double self = epr_table_data_bits(counts, freq, K, p);
+        codec_ctable t = {0, p, 0, K, freq};
+        codec_hist_quantise(counts, K, p, freq);
+        for (uint32_t k = 0, c = 0; k < K; k++) {
+            cum[k] = c;
+            c += freq[k];
+        }
+        codec_rans_slot *slots = malloc(sizeof *slots << p);
+        codec_slots_build(&t, slots);
+        double self = codec_table_data_bits(counts, freq, K, p);
         double best_enc = 1e9, best_dec = 1e9;
         size_t bytes = 0;
         for (int rep = 0; rep < 5; rep++) {
-            double t0 = epr_now_s();
-            epr_rans2_enc enc;
-            epr_rans2_enc_init(&enc, buf + EPR_RANS2_BOUND(N));
-            for (size_t i = N; i-- > 0;) epr_rans2_enc_put(&enc, i, cum[sym[i]], freq[sym[i]], p);
-            uint8_t *ptr = epr_rans2_enc_finish(&enc);
-            double t1 = epr_now_s();
+            double t0 = cmn_now_s();
+            codec_rans2_enc enc;
+            codec_rans2_enc_init(&enc, buf + EPR_RANS2_BOUND(N));
+            for (size_t i = N; i-- > 0;) codec_rans2_enc_put(&enc, i, cum[sym[i]], freq[sym[i]], p);
+            uint8_t *ptr = codec_rans2_enc_finish(&enc);
+            double t1 = cmn_now_s();
             bytes = (size_t)(buf + EPR_RANS2_BOUND(N) - ptr);
-            epr_rans2_dec d;
-            int bad = epr_rans2_dec_init(&d, ptr, bytes);
+            codec_rans2_dec d;
+            int bad = codec_rans2_dec_init(&d, ptr, bytes);
             for (size_t i = 0; i < N; i += 2) { /* N is even; the container's two-at-a-time loop */
-                out[i] = (uint16_t)epr_rans2_dec_get(&d, 0, slots, p);
-                out[i + 1] = (uint16_t)epr_rans2_dec_get(&d, 1, slots, p);
+                out[i] = (uint16_t)codec_rans2_dec_get(&d, 0, slots, p);
+                out[i + 1] = (uint16_t)codec_rans2_dec_get(&d, 1, slots, p);
             }
-            double t2 = epr_now_s();
-            if (bad || memcmp(out, sym, sizeof *sym * N) || !epr_rans2_dec_done(&d)) {
+            double t2 = cmn_now_s();
+            if (bad || memcmp(out, sym, sizeof *sym * N) || !codec_rans2_dec_done(&d)) {
                 fprintf(stderr, "round trip FAILED at p=%u\n", p);
                 return 1;
             }
@@ -87,25 +90,37 @@ int main(void) {
     size_t size;
     epr_encode_report rep;
     epr_err e;
-    double t0 = epr_now_s();
-    if (epr_encode("", 0, &g, 1, &ts, 1, &file, &size, &rep, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
-    double t1 = epr_now_s();
+    double t0 = cmn_now_s();
+    if (epr_encode("", 0, &g, 1, &ts, 1, &file, &size, &rep, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
+    double t1 = cmn_now_s();
     epr_file *f;
-    if (epr_file_open_memory(file, size, &f, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
+    if (epr_file_open_memory(file, size, &f, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
     double best = 1e9;
     for (int r2 = 0; r2 < 5; r2++) {
-        double a = epr_now_s();
-        if (epr_file_decode_phi(f, 0, phi, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
-        double z = epr_now_s() - a;
+        double a = cmn_now_s();
+        if (epr_file_decode_phi(f, 0, phi, &e)) {
+            fprintf(stderr, "%s\n", e.msg);
+            return 1;
+        }
+        double z = cmn_now_s() - a;
         if (z < best) best = z;
     }
     printf("library: epr_encode %.1f Msym/s (incl. table choice), epr_file_decode_phi %.1f Msym/s, "
            "coded %zu B = %+.4f%% vs self-info (p=%d)\n",
            N / (t1 - t0) / 1e6, N / best / 1e6, rep.parts.coded,
-           100.0 * (8.0 * (double)rep.parts.coded / rep.self_info_bits - 1),
-           rep.groups[0].columns[0].precision);
+           100.0 * (8.0 * (double)rep.parts.coded / rep.self_info_bits - 1), rep.groups[0].columns[0].precision);
     epr_file_close(f);
     epr_encode_report_free(&rep);
-    free(file); free(phi); free(sym); free(out); free(buf);
+    free(file);
+    free(phi);
+    free(sym);
+    free(out);
+    free(buf);
     return 0;
 }

@@ -37,8 +37,8 @@ static void die(const char *what, const char *msg) {
 typedef enum { PH_DECODE, PH_BACKWARD, PH_RATE } phase;
 
 typedef struct {
-    epr_model *em;
-    epr_cuda_model *dm; /* NULL: the CPU side */
+    rp_model *em;
+    rp_cuda_model *dm; /* NULL: the CPU side */
     nn_cuda *c;
     long step;
 } side;
@@ -46,20 +46,20 @@ typedef struct {
 static void run_phase(side *s, phase p) {
     if (p == PH_DECODE) {
         if (s->dm)
-            epr_cuda_decode(s->dm);
+            rp_cuda_decode(s->dm);
         else
-            epr_model_decode(s->em);
+            rp_model_decode(s->em);
     } else if (p == PH_BACKWARD) {
         if (s->dm)
-            epr_cuda_backward(s->dm);
+            rp_cuda_backward(s->dm);
         else
-            epr_model_backward(s->em);
+            rp_model_backward(s->em);
     } else {
         s->step++;
         if (s->dm)
-            (void)epr_cuda_rate_noisy(s->dm, 1, s->step, 3e-6, 0, 1);
+            (void)rp_cuda_rate_noisy(s->dm, 1, s->step, 3e-6, 0, 1);
         else
-            (void)epr_model_rate_noisy(s->em, 1, s->step, 3e-6, 0, 1);
+            (void)rp_model_rate_noisy(s->em, 1, s->step, 3e-6, 0, 1);
     }
 }
 
@@ -68,13 +68,13 @@ static double time_phase(side *s, phase p, double seconds) {
     for (int i = 0; i < 3; i++) run_phase(s, p);
     if (s->dm) nn_cuda_sync(s->c, NULL);
     long n = 0;
-    const double t0 = epr_now_s();
+    const double t0 = cmn_now_s();
     double t = t0;
     while (t - t0 < seconds || n < 3) {
         run_phase(s, p);
         n++;
         if (s->dm) nn_cuda_sync(s->c, NULL);
-        t = epr_now_s();
+        t = cmn_now_s();
     }
     return 1e3 * (t - t0) / (double)n;
 }
@@ -87,25 +87,25 @@ static void bench(nn_cuda *c, const char *ini, double seconds) {
     cfg_experiment *cfg = calloc(1, sizeof *cfg);
     if (!cfg) die("calloc", "out of memory");
     if (cfg_load(path, NULL, 0, cfg, &err)) die(path, err.msg);
-    epr_group_def g[CFG_MAX_GROUPS];
+    rp_group_def g[CFG_MAX_GROUPS];
     const int ng = experiment_groups(cfg, g);
     const char *spec = nn_builtin_spec(cfg->model_name);
     if (!spec) die(path, "not a built-in model");
     const int ch = strncmp(cfg->model_name, "lenet", 5) == 0 ? 1 : 3, hw = ch == 1 ? 28 : 32;
     nn_model *net = NULL;
-    epr_model *em = NULL;
+    rp_model *em = NULL;
     nn_cuda_model *dnet = NULL;
-    epr_cuda_model *dm = NULL;
+    rp_cuda_model *dm = NULL;
     if (nn_model_build(spec, ch, hw, hw, 1, &net, &err) ||
-        epr_model_create(net, g, ng, cfg->uncompressed[0] ? cfg->uncompressed : NULL, 1, &em, &err) ||
-        nn_cuda_model_create(c, net, &dnet, &err) || epr_cuda_model_create(c, em, dnet, &dm, &err))
+        rp_model_create(net, g, ng, cfg->uncompressed[0] ? cfg->uncompressed : NULL, 1, &em, &err) ||
+        nn_cuda_model_create(c, net, &dnet, &err) || rp_cuda_model_create(c, em, dnet, &dm, &err))
         die(path, err.msg);
     /* a non-zero dθ on both sides (as after an nn backward) */
     for (int i = 0; i < nn_model_num_tensors(net); i++) {
         nn_param *p = nn_model_tensor(net, i);
         for (size_t k = 0; k < p->size; k++) p->dw[k] = 1e-3f * (float)((k * 2654435761u) % 1000) - 0.5e-3f * 1000;
     }
-    epr_model_backward(em); /* warm the host path */
+    rp_model_backward(em); /* warm the host path */
     side sides[2] = {{em, NULL, c, 0}, {em, dm, c, 0}};
     double tot[2];
     for (int sd = 0; sd < 2; sd++) {
@@ -115,14 +115,14 @@ static void bench(nn_cuda *c, const char *ini, double seconds) {
         tot[sd] = t_dec + t_back + t_rate;
         printf("impl=%s exp=%s compressed=%zu groups=%d decode_ms=%.3f backward_ms=%.3f rate_ms=%.3f total_ms=%.3f "
                "rate_ns_per_value=%.2f\n",
-               sd ? "cuda" : "cpu", cfg->name, epr_model_num_compressed(em), ng, t_dec, t_back, t_rate, tot[sd],
-               1e6 * t_rate / (double)epr_model_num_compressed(em));
+               sd ? "cuda" : "cpu", cfg->name, rp_model_num_compressed(em), ng, t_dec, t_back, t_rate, tot[sd],
+               1e6 * t_rate / (double)rp_model_num_compressed(em));
         fflush(stdout);
     }
     printf("ratio exp=%s cpu/cuda=%.1f\n", cfg->name, tot[0] / tot[1]);
-    epr_cuda_model_free(dm);
+    rp_cuda_model_free(dm);
     nn_cuda_model_free(dnet);
-    epr_model_free(em);
+    rp_model_free(em);
     nn_model_free(net);
     cfg_free(cfg);
     free(cfg);

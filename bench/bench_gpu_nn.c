@@ -61,9 +61,9 @@ static void bench(nn_cuda *c, const char *net, int batch, int size, double secon
     float *hx = malloc(sizeof(float) * in);
     int *hy = malloc(sizeof(int) * batch);
     if (!hx || !hy) die("malloc", "out of memory");
-    epr_rng r = {7, 1, 0};
-    for (size_t i = 0; i < in; i++) hx[i] = epr_rng_next_uniform(&r);
-    for (int s = 0; s < batch; s++) hy[s] = (int)epr_rng_below(&r, nn_model_num_classes(h));
+    cmn_rng r = {7, 1, 0};
+    for (size_t i = 0; i < in; i++) hx[i] = cmn_rng_next_uniform(&r);
+    for (int s = 0; s < batch; s++) hy[s] = (int)cmn_rng_below(&r, nn_model_num_classes(h));
     void *dx, *dy, *m1, *m2;
     if (nn_cuda_malloc(c, &dx, sizeof(float) * in, &err) || nn_cuda_malloc(c, &dy, sizeof(int) * batch, &err) ||
         nn_cuda_malloc(c, &m1, sizeof(float) * np, &err) || nn_cuda_malloc(c, &m2, sizeof(float) * np, &err))
@@ -75,22 +75,22 @@ static void bench(nn_cuda *c, const char *net, int batch, int size, double secon
     nn_cuda_memset0(c, m2, sizeof(float) * np);
     nn_adam opt = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .t = 0};
     float *w = nn_cuda_model_param_block(m), *g = nn_cuda_model_grad_block(m);
-#define STEP()                                                                                                         \
-    do {                                                                                                               \
-        nn_cuda_forward_async(m, dx, dy, batch, 1);                                                                    \
-        nn_cuda_backward(m, 1.0f / batch);                                                                             \
-        nn_cuda_adam_step(c, &opt, w, g, m1, m2, np);                                                                  \
+#define STEP()                                        \
+    do {                                              \
+        nn_cuda_forward_async(m, dx, dy, batch, 1);   \
+        nn_cuda_backward(m, 1.0f / batch);            \
+        nn_cuda_adam_step(c, &opt, w, g, m1, m2, np); \
     } while (0)
     for (int i = 0; i < 5; i++) STEP();
     if (nn_cuda_sync(c, &err)) die(net, err.msg);
     const double mem = used_mb() - mem0;
     long steps = 0;
-    double t0 = epr_now_s(), t1 = t0;
+    double t0 = cmn_now_s(), t1 = t0;
     while (t1 - t0 < seconds || steps < 10) {
         for (int i = 0; i < 10; i++) STEP();
         steps += 10;
         if (nn_cuda_sync(c, &err)) die(net, err.msg);
-        t1 = epr_now_s();
+        t1 = cmn_now_s();
     }
     double loss = 0;
     nn_cuda_last_loss(m, &loss, NULL);
@@ -101,16 +101,16 @@ static void bench(nn_cuda *c, const char *net, int batch, int size, double secon
         static const char *ops[] = {"dense", "conv", "maxpool", "avgpool", "gap", "relu", "bn", "add", "flatten"};
         double op_time[2 * 9] = {0};
         nn_cuda_model_profile(m, op_time);
-        double a0 = epr_now_s();
+        double a0 = cmn_now_s();
         for (int i = 0; i < 10; i++) {
             nn_cuda_forward_async(m, dx, dy, batch, 1);
             nn_cuda_backward(m, 1.0f / batch);
         }
         nn_cuda_model_profile(m, NULL);
-        double b0 = epr_now_s();
+        double b0 = cmn_now_s();
         for (int i = 0; i < 10; i++) nn_cuda_adam_step(c, &opt, w, g, m1, m2, np);
         nn_cuda_sync(c, &err);
-        double adam = epr_now_s() - b0, all = b0 - a0;
+        double adam = cmn_now_s() - b0, all = b0 - a0;
         printf("  profile ms/step (fwd/bwd):");
         for (int o = 0; o < 9; o++)
             if (op_time[2 * o] + op_time[2 * o + 1] > 0)

@@ -7,9 +7,9 @@
  *              [--steps 3] [--warmup 1] [--experiment FILE.ini]
  *
  * The step is harness/train.c's with one rank, call for call, minus the
- * data gather (the batch is a fixed random tensor): epr_model_decode,
+ * data gather (the batch is a fixed random tensor): rp_model_decode,
  * nn_forward (training), nn_count_errors, nn_backward(1/B),
- * epr_model_backward, epr_model_rate_noisy (EPR only), SGD with momentum
+ * rp_model_backward, rp_model_rate_noisy (EPR only), SGD with momentum
  * on the network segment, Adam on the densities (EPR only), EMA.  EPR uses
  * the groups of the network's DFT experiment file (experiments/
  * {vgg16_cifar10,resnet20-4_cifar10,resnet18_imagenet,resnet50_imagenet}
@@ -74,14 +74,22 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) usage();
-        if (!strcmp(a, "--net")) net_name = v;
-        else if (!strcmp(a, "--mode")) mode = v;
-        else if (!strcmp(a, "--batch")) batch = atoi(v);
-        else if (!strcmp(a, "--size")) size = atoi(v);
-        else if (!strcmp(a, "--steps")) steps = atoi(v);
-        else if (!strcmp(a, "--warmup")) warmup = atoi(v);
-        else if (!strcmp(a, "--experiment")) experiment = v;
-        else usage();
+        if (!strcmp(a, "--net"))
+            net_name = v;
+        else if (!strcmp(a, "--mode"))
+            mode = v;
+        else if (!strcmp(a, "--batch"))
+            batch = atoi(v);
+        else if (!strcmp(a, "--size"))
+            size = atoi(v);
+        else if (!strcmp(a, "--steps"))
+            steps = atoi(v);
+        else if (!strcmp(a, "--warmup"))
+            warmup = atoi(v);
+        else if (!strcmp(a, "--experiment"))
+            experiment = v;
+        else
+            usage();
         i++;
     }
     int k = -1;
@@ -105,10 +113,10 @@ int main(int argc, char **argv) {
 
     nn_model *net = NULL;
     if (nn_model_build(cfg.layers, 3, size, size, batch, &net, &err)) die("nn_model_build", err.msg);
-    epr_group_def groups[CFG_MAX_GROUPS];
+    rp_group_def groups[CFG_MAX_GROUPS];
     experiment_groups(&cfg, groups);
-    epr_model *em = NULL;
-    if (epr_model_create(net, groups, epr ? cfg.n_groups : 0, epr ? cfg.uncompressed : NULL, cfg.seed, &em, &err))
+    rp_model *em = NULL;
+    if (rp_model_create(net, groups, epr ? cfg.n_groups : 0, epr ? cfg.uncompressed : NULL, cfg.seed, &em, &err))
         die("epr_model_create", err.msg);
     double op_time[2 * NN_N_OPS] = {0};
 
@@ -123,37 +131,37 @@ int main(int argc, char **argv) {
     const int classes = nn_model_num_classes(net);
     for (int i = 0; i < batch; i++) y[i] = i % classes;
 
-    const size_t nn = epr_model_net_size(em), nd = epr_model_density_size(em), doff = epr_model_density_offset(em);
+    const size_t nn = rp_model_net_size(em), nd = rp_model_density_size(em), doff = rp_model_density_offset(em);
     float *mom = xcalloc(nn, sizeof *mom), *ema = xcalloc(nn, sizeof *ema);
     float *d1 = xcalloc(nd, sizeof *d1), *d2 = xcalloc(nd, sizeof *d2);
-    memcpy(ema, epr_model_params(em), nn * sizeof *ema);
+    memcpy(ema, rp_model_params(em), nn * sizeof *ema);
     nn_adam dens_adam = {cfg.density_lr, 0.9f, 0.999f, 1e-8f, 0};
 
     double t_decode = 0, t_fwd = 0, t_bwd = 0, t_epr = 0, t_opt = 0, t_total = 0, t_cpu = 0;
     for (int it = 0; it < warmup + steps; it++) {
         const int timed = it >= warmup;
         net->op_time = timed ? op_time : NULL;
-        double c0 = epr_cpu_s(), t0 = epr_now_s();
-        epr_model_decode(em);
-        double t1 = epr_now_s();
+        double c0 = cmn_cpu_s(), t0 = cmn_now_s();
+        rp_model_decode(em);
+        double t1 = cmn_now_s();
         nn_forward(net, x, y, batch, 1);
         nn_count_errors(net, y, batch, NULL);
-        double t2 = epr_now_s();
+        double t2 = cmn_now_s();
         nn_backward(net, 1.0f / (float)batch);
-        double t3 = epr_now_s();
-        epr_model_backward(em);
-        if (epr) epr_model_rate_noisy(em, cfg.seed, it, cfg.lambda, 0, 1);
-        double t4 = epr_now_s();
-        float *p = epr_model_params(em), *g = epr_model_grads(em);
+        double t3 = cmn_now_s();
+        rp_model_backward(em);
+        if (epr) rp_model_rate_noisy(em, cfg.seed, it, cfg.lambda, 0, 1);
+        double t4 = cmn_now_s();
+        float *p = rp_model_params(em), *g = rp_model_grads(em);
         nn_sgd sgd = {cfg.lr * 0.01f, cfg.momentum, cfg.weight_decay}; /* small lr: random data */
         nn_sgd_step(&sgd, p, g, mom, nn);
         if (nd) nn_adam_step(&dens_adam, p + doff, g + doff, d1, d2, nd);
         nn_ema_update(ema, p, nn, 0.999f);
-        double t5 = epr_now_s();
+        double t5 = cmn_now_s();
         if (timed) {
             t_decode += t1 - t0, t_fwd += t2 - t1, t_bwd += t3 - t2, t_epr += t4 - t3, t_opt += t5 - t4;
             t_total += t5 - t0;
-            t_cpu += epr_cpu_s() - c0;
+            t_cpu += cmn_cpu_s() - c0;
         }
     }
     struct rusage ru;
@@ -169,8 +177,8 @@ int main(int argc, char **argv) {
     printf("net=%s size=%d batch=%d mode=%s threads=1 params=%zu compressed=%zu img/s=%.1f cpu_img/s=%.1f ms/step=%.1f "
            "decode_ms=%.1f fwd_ms=%.1f bwd_ms=%.1f epr_ms=%.1f opt_ms=%.1f conv_ms=%.1f (fwd %.1f bwd %.1f) "
            "conv_share=%.1f%% bn_ms=%.1f relu_ms=%.1f dense_ms=%.1f other_layers_ms=%.1f maxrss_mb=%.0f\n",
-           net_name, size, batch, mode, nn_model_num_params(net), epr_model_num_compressed(em),
-           batch * steps / t_total, batch * steps / t_cpu, t_total * ms, t_decode * ms, t_fwd * ms, t_bwd * ms, t_epr * ms, t_opt * ms,
+           net_name, size, batch, mode, nn_model_num_params(net), rp_model_num_compressed(em), batch * steps / t_total,
+           batch * steps / t_cpu, t_total * ms, t_decode * ms, t_fwd * ms, t_bwd * ms, t_epr * ms, t_opt * ms,
            conv * ms, op_time[2 * NN_CONV] * ms, op_time[2 * NN_CONV + 1] * ms, 100.0 * conv / t_total, bn * ms,
            relu * ms, dense * ms, other * ms, ru.ru_maxrss / 1024.0);
     free(x);
@@ -179,7 +187,7 @@ int main(int argc, char **argv) {
     free(ema);
     free(d1);
     free(d2);
-    epr_model_free(em);
+    rp_model_free(em);
     nn_model_free(net);
     cfg_free(&cfg);
     return 0;

@@ -167,12 +167,12 @@ static void bench_throughput(const bench_net *bn, int batch, int epr, int steps,
     double *c_net = xcalloc((size_t)repeats, sizeof(double)), *c_rate = xcalloc((size_t)repeats, sizeof(double));
     for (int r = 0; r < repeats; r++) {
         trainer_times p0 = *trainer_phase_times(t);
-        double t0 = epr_now_s(), c0 = epr_cpu_s();
+        double t0 = cmn_now_s(), c0 = cmn_cpu_s();
         for (int i = 0; i < steps; i++) trainer_step(t, m);
-        double wall = epr_now_s() - t0;
+        double wall = cmn_now_s() - t0;
         const trainer_times *p1 = trainer_phase_times(t);
         ms[r] = 1e3 * wall / steps;
-        cpu[r] = 1e3 * (epr_cpu_s() - c0) / steps;
+        cpu[r] = 1e3 * (cmn_cpu_s() - c0) / steps;
         f_data[r] = 1e3 * (p1->batch - p0.batch) / steps;
         f_net[r] = 1e3 * (p1->net - p0.net) / steps;
         f_rate[r] = 1e3 * (p1->rate - p0.rate) / steps;
@@ -224,9 +224,9 @@ static int bench_memory(int batch, int eval_batch, int steps) {
     trainer *t = make_trainer(&cfg, &o, &train, &test); /* the model is built for max(batch, eval_batch) */
     long rss_setup = maxrss_kb();
     double m[N_SLOTS];
-    double t0 = epr_now_s();
+    double t0 = cmn_now_s();
     for (int i = 0; i < steps; i++) trainer_step(t, m);
-    double wall = epr_now_s() - t0;
+    double wall = cmn_now_s() - t0;
     long rss_train = maxrss_kb();
     double test_err = trainer_test_error(t, 0); /* one pass over the test set at eval_batch, as at eval_every */
     long rss = maxrss_kb();
@@ -242,30 +242,30 @@ static int bench_memory(int batch, int eval_batch, int steps) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: bench_train [--net NET|all] [--batch N|all] [--mode plain|epr|all] [--device cpu|cuda]\n"
-            "                   [--steps N] [--warmup N] [--repeats N]\n"
-            "       bench_train --memory [--batch N] [--eval-batch N] [--steps N]\n"
-            "\n"
-            "Training throughput, one OpenBLAS thread, synthetic data (8,004 random 28x28 images):\n"
-            "the step of `epr train` (run/train.h trainer_step) with the settings and groups of experiments/<net>_mnist10k.ini.\n"
-            "Defaults: all nets, batches 64 and 128, both modes; warm-up 10 steps (plain) / 3 (epr);\n"
-            "then the median over --repeats (5) runs of --steps steps (plain 100, epr 20).\n"
-            "NET: lenet300-100, lenet5-caffe (28x28), vgg16-cifar, resnet20-4 (3x32x32), resnet18, resnet50\n"
-            "(3x224x224), each with the settings and groups of its experiment file (the big ones: *_dft.ini).\n"
-            "--device cuda (a build with -DEPR_CUDA=ON): the step on the GPU, impl=c-cuda, and mem_mb (device\n"
-            "memory the trainer holds); 'all' is then the LeNets at batch 64 and 128, vgg16-cifar and\n"
-            "resnet20-4 at 128, resnet18 and resnet50 at 64; defaults warm-up 5 (big nets 2), 50 steps\n"
-            "(big nets 10), 3 repeats.\n"
-            "One line per configuration: img/s, ms/step (median, min, max) and the per-step split\n"
-            "data (sampler+gather), net (decode+forward+backward+decoder backward), rate, opt (Adams+EMA),\n"
-            "in wall ms, and net and rate also in process CPU ms (steadier on a shared machine).\n"
-            "\n"
-            "--memory: in this process only, LeNet5-Caffe EPR training on Fashion-MNIST\n"
-            "(experiments/lenet5-caffe_fashion.ini, data/fashion-mnist from scripts/setup.sh) for --steps\n"
-            "steps (default 100) at --batch (default 64), one test evaluation at --eval-batch (default:\n"
-            "the experiment's, 500; the model is built for max(batch, eval_batch) as in `epr train`),\n"
-            "then getrusage ru_maxrss.\n");
+    fprintf(f, "usage: bench_train [--net NET|all] [--batch N|all] [--mode plain|epr|all] [--device cpu|cuda]\n"
+               "                   [--steps N] [--warmup N] [--repeats N]\n"
+               "       bench_train --memory [--batch N] [--eval-batch N] [--steps N]\n"
+               "\n"
+               "Training throughput, one OpenBLAS thread, synthetic data (8,004 random 28x28 images):\n"
+               "the step of `epr train` (run/train.h trainer_step) with the settings and groups of "
+               "experiments/<net>_mnist10k.ini.\n"
+               "Defaults: all nets, batches 64 and 128, both modes; warm-up 10 steps (plain) / 3 (epr);\n"
+               "then the median over --repeats (5) runs of --steps steps (plain 100, epr 20).\n"
+               "NET: lenet300-100, lenet5-caffe (28x28), vgg16-cifar, resnet20-4 (3x32x32), resnet18, resnet50\n"
+               "(3x224x224), each with the settings and groups of its experiment file (the big ones: *_dft.ini).\n"
+               "--device cuda (a build with -DEPR_CUDA=ON): the step on the GPU, impl=c-cuda, and mem_mb (device\n"
+               "memory the trainer holds); 'all' is then the LeNets at batch 64 and 128, vgg16-cifar and\n"
+               "resnet20-4 at 128, resnet18 and resnet50 at 64; defaults warm-up 5 (big nets 2), 50 steps\n"
+               "(big nets 10), 3 repeats.\n"
+               "One line per configuration: img/s, ms/step (median, min, max) and the per-step split\n"
+               "data (sampler+gather), net (decode+forward+backward+decoder backward), rate, opt (Adams+EMA),\n"
+               "in wall ms, and net and rate also in process CPU ms (steadier on a shared machine).\n"
+               "\n"
+               "--memory: in this process only, LeNet5-Caffe EPR training on Fashion-MNIST\n"
+               "(experiments/lenet5-caffe_fashion.ini, data/fashion-mnist from scripts/setup.sh) for --steps\n"
+               "steps (default 100) at --batch (default 64), one test evaluation at --eval-batch (default:\n"
+               "the experiment's, 500; the model is built for max(batch, eval_batch) as in `epr train`),\n"
+               "then getrusage ru_maxrss.\n");
 }
 
 int main(int argc, char **argv) {

@@ -36,7 +36,7 @@ FASHION_SRC=/usr/share/datasets/fashion-mnist
 PACKAGES=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev
     libhdf5-dev hdf5-tools libopenblas-dev libfftw3-dev libcmocka-dev
     libinih-dev zlib1g-dev liblzma-dev dataset-fashion-mnist python3-numpy python3-h5py
-    python3-matplotlib python3-torch clang libclang-rt-14-dev
+    python3-matplotlib python3-torch clang libclang-rt-14-dev clang-format-14
     slurmctld slurmd slurm-client munge
     libjpeg62-turbo-dev)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds epr and runs every test: once in the normal (Release) build and
-# once under AddressSanitizer + UBSan.  Run scripts/setup.sh first (the
+# Checks the layout (scripts/format_check.sh, where clang-format-14 is
+# installed), builds epr and runs every test: once in the normal (Release)
+# build and once under AddressSanitizer + UBSan.  Run scripts/setup.sh first (the
 # README's test command does both).  Where a CUDA compiler is present (or
 # with --cuda) it also builds build-cuda with -DEPR_CUDA=ON and runs
 # `ctest -L gpu` there; those tests skip (exit 77) on a machine without a
@@ -15,7 +16,7 @@ for a in "$@"; do
     --no-asan) asan=0 ;;
     --cuda) cuda=1 ;;
     --no-cuda) cuda=0 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -23,6 +24,13 @@ jobs=$(nproc 2>/dev/null || echo 2)
 export OPENBLAS_NUM_THREADS=1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
+
+echo "== format (scripts/format_check.sh) =="
+if command -v clang-format-14 >/dev/null 2>&1; then
+  bash scripts/format_check.sh
+else
+  echo "format check skipped: no clang-format-14 (scripts/setup.sh installs it)"
+fi
 
 echo "== build (Release) =="
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -103,25 +103,25 @@ typedef struct {
     int ndim;         /* 0..EPR_MAX_NDIM; 0 means a scalar */
     int64_t shape[EPR_MAX_NDIM];
     int64_t n_elements;
-    int group;        /* group index, or -1 for an uncompressed extra */
-    int compressed;   /* 1 when phi is entropy coded (group >= 0) */
+    int group;           /* group index, or -1 for an uncompressed extra */
+    int compressed;      /* 1 when phi is entropy coded (group >= 0) */
     size_t stored_bytes; /* coded stream or raw float bytes */
 } epr_tensor_info;
 
 typedef struct {
-    int precision;  /* p; frequencies sum to 2^p */
-    int table_kind; /* epr_table_kind */
-    int32_t min, max; /* support of phi in this column */
+    int precision;      /* p; frequencies sum to 2^p */
+    int table_kind;     /* epr_table_kind */
+    int32_t min, max;   /* support of phi in this column */
     size_t table_bytes; /* column header + payload bytes in the file */
 } epr_column_info;
 
 typedef struct {
-    int decoder;          /* epr_decoder_kind */
-    int ell;              /* columns */
-    int transform;        /* epr_transform_kind as recorded by the writer */
-    int dft_h, dft_w;     /* DFT only */
-    int codebook_size;    /* CODEBOOK only: K entries, else 0 */
-    int64_t n_params;     /* elements of all tensors of the group */
+    int decoder;       /* epr_decoder_kind */
+    int ell;           /* columns */
+    int transform;     /* epr_transform_kind as recorded by the writer */
+    int dft_h, dft_w;  /* DFT only */
+    int codebook_size; /* CODEBOOK only: K entries, else 0 */
+    int64_t n_params;  /* elements of all tensors of the group */
     size_t decoder_bytes, table_bytes, coded_bytes;
 } epr_group_info;
 
@@ -154,11 +154,9 @@ EPR_API int epr_file_open_memory(const void *data, size_t size, epr_file **out, 
  * start with the magic and version, than its 8 header bytes. */
 EPR_API int epr_file_open(const char *path, epr_file **out, epr_err *err);
 /* The same with caller-set limits (NULL: all defaults). */
-EPR_API int epr_file_open_memory_limited(const void *data, size_t size,
-                                         const epr_read_limits *limits, epr_file **out,
+EPR_API int epr_file_open_memory_limited(const void *data, size_t size, const epr_read_limits *limits, epr_file **out,
                                          epr_err *err);
-EPR_API int epr_file_open_limited(const char *path, const epr_read_limits *limits,
-                                  epr_file **out, epr_err *err);
+EPR_API int epr_file_open_limited(const char *path, const epr_read_limits *limits, epr_file **out, epr_err *err);
 EPR_API void epr_file_close(epr_file *f);
 
 /* The architecture text stored by the writer (not NUL-terminated in the
@@ -171,14 +169,12 @@ EPR_API int epr_file_tensor_info(const epr_file *f, int i, epr_tensor_info *info
 EPR_API int epr_file_find_tensor(const epr_file *f, const char *name);
 EPR_API int epr_file_group_count(const epr_file *f);
 EPR_API int epr_file_group_info(const epr_file *f, int g, epr_group_info *info, epr_err *err);
-EPR_API int epr_file_column_info(const epr_file *f, int g, int column, epr_column_info *info,
-                                 epr_err *err);
+EPR_API int epr_file_column_info(const epr_file *f, int g, int column, epr_column_info *info, epr_err *err);
 EPR_API void epr_file_sizes(const epr_file *f, epr_size_parts *parts);
 /* The K entries of codebook group g (owned by the file, valid until
  * epr_file_close; every entry is finite).  EPR_EARG if g is out of range or
  * not a codebook group. */
-EPR_API int epr_file_group_codebook(const epr_file *f, int g, const float **codebook, int *k,
-                                    epr_err *err);
+EPR_API int epr_file_group_codebook(const epr_file *f, int g, const float **codebook, int *k, epr_err *err);
 
 /* theta (n_elements floats) of tensor i: decoded phi through the group's
  * decoder f, or the raw floats of an extra. */
@@ -198,36 +194,36 @@ EPR_API int epr_file_tensor_self_info(epr_file *f, int i, double *bits, epr_err 
 /* ------------------------------------------------------------------ */
 
 typedef struct {
-    int decoder;   /* epr_decoder_kind */
-    int ell;       /* 1 for affine and codebook; H*W for a conv kernel */
-    int transform; /* epr_transform_kind (conv-affine only) */
-    int dft_h, dft_w; /* DFT: ell = dft_h * dft_w */
+    int decoder;                   /* epr_decoder_kind */
+    int ell;                       /* 1 for affine and codebook; H*W for a conv kernel */
+    int transform;                 /* epr_transform_kind (conv-affine only) */
+    int dft_h, dft_w;              /* DFT: ell = dft_h * dft_w */
     const float *transform_matrix; /* [ell*ell] row-major T[position][coefficient]
                                       for RANDOM_ORTHOGONAL/LEARNED/EXPLICIT, else NULL */
-    const float *scale;  /* affine: 1 value s; conv-affine: ell values; codebook: unused */
-    const float *offset; /* affine: 1 value b; conv-affine: ell values c; codebook: unused */
-    const float *density; /* [ell*43] density parameters, or NULL for
+    const float *scale;            /* affine: 1 value s; conv-affine: ell values; codebook: unused */
+    const float *offset;           /* affine: 1 value b; conv-affine: ell values c; codebook: unused */
+    const float *density;          /* [ell*43] density parameters, or NULL for
                              histogram tables only */
-    const float *codebook; /* CODEBOOK: [codebook_size] finite entries; every phi
+    const float *codebook;         /* CODEBOOK: [codebook_size] finite entries; every phi
                               of the group's tensors must lie in [0, K) */
-    int codebook_size;     /* CODEBOOK: K, 1..EPR_MAX_CODEBOOK; else ignored */
+    int codebook_size;             /* CODEBOOK: K, 1..EPR_MAX_CODEBOOK; else ignored */
 } epr_group_spec;
 
 typedef struct {
     const char *name;
     int ndim;
     int64_t shape[EPR_MAX_NDIM];
-    int group;            /* index into the groups, or -1 for a raw extra */
-    const int32_t *phi;   /* compressed tensors: row-major [d x ell] */
-    const float *raw;     /* extras */
+    int group;          /* index into the groups, or -1 for a raw extra */
+    const int32_t *phi; /* compressed tensors: row-major [d x ell] */
+    const float *raw;   /* extras */
 } epr_tensor_spec;
 
 typedef struct {
-    int table_kind;     /* the chosen epr_table_kind */
+    int table_kind; /* the chosen epr_table_kind */
     int precision;
-    int32_t min, max;   /* support */
-    size_t table_bytes; /* bytes the chosen table takes in the file */
-    double coded_bits;  /* self-information of the column's phi under it */
+    int32_t min, max;                    /* support */
+    size_t table_bytes;                  /* bytes the chosen table takes in the file */
+    double coded_bits;                   /* self-information of the column's phi under it */
     double histogram_bits, density_bits; /* table+data bits of each option;
                                             density_bits < 0 if unavailable */
 } epr_column_report;
@@ -236,7 +232,7 @@ typedef struct {
     int ell;
     int64_t n_params;
     size_t decoder_bytes, table_bytes, coded_bytes;
-    double bits_per_param; /* (decoder + tables + coded) * 8 / n_params */
+    double bits_per_param;      /* (decoder + tables + coded) * 8 / n_params */
     epr_column_report *columns; /* [ell] */
 } epr_group_report;
 
@@ -249,9 +245,9 @@ typedef struct {
 
 /* Writes a whole file into a malloc'd buffer (*out, *out_size; free()).
  * report may be NULL; otherwise release it with epr_encode_report_free. */
-EPR_API int epr_encode(const char *arch, size_t arch_len, const epr_group_spec *groups,
-                       int n_groups, const epr_tensor_spec *tensors, int n_tensors, void **out,
-                       size_t *out_size, epr_encode_report *report, epr_err *err);
+EPR_API int epr_encode(const char *arch, size_t arch_len, const epr_group_spec *groups, int n_groups,
+                       const epr_tensor_spec *tensors, int n_tensors, void **out, size_t *out_size,
+                       epr_encode_report *report, epr_err *err);
 EPR_API void epr_encode_report_free(epr_encode_report *report);
 
 /* The orthonormal real DFT basis over H x W (ell = H*W), row-major

@@ -11,13 +11,13 @@ extern "C" {
 
 enum {
     EPR_OK = 0,
-    EPR_EIO = -1,      /* cannot open/read/write a file */
-    EPR_EFORMAT = -2,  /* malformed input (bad magic, truncation, range) */
-    EPR_EARG = -3,     /* bad argument or configuration value */
-    EPR_ENOMEM = -4,   /* allocation failed */
-    EPR_ECRC = -5,     /* checksum mismatch */
-    EPR_EUNSUP = -6,   /* valid but unsupported (version, feature) */
-    EPR_ENUM = -7      /* numerical failure (NaN/Inf) */
+    EPR_EIO = -1,     /* cannot open/read/write a file */
+    EPR_EFORMAT = -2, /* malformed input (bad magic, truncation, range) */
+    EPR_EARG = -3,    /* bad argument or configuration value */
+    EPR_ENOMEM = -4,  /* allocation failed */
+    EPR_ECRC = -5,    /* checksum mismatch */
+    EPR_EUNSUP = -6,  /* valid but unsupported (version, feature) */
+    EPR_ENUM = -7     /* numerical failure (NaN/Inf) */
 };
 
 typedef struct {

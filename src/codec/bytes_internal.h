@@ -16,96 +16,105 @@ typedef struct {
     uint8_t *p;
     size_t n, cap;
     int oom; /* sticky: set once an allocation failed */
-} epr_wbuf;
+} codec_wbuf;
 
-static inline int epr_wbuf_reserve(epr_wbuf *b, size_t extra) {
+static inline int codec_wbuf_reserve(codec_wbuf *b, size_t extra) {
     if (b->oom) return -1;
-    if (extra > SIZE_MAX / 2 - b->n) { b->oom = 1; return -1; }
+    if (extra > SIZE_MAX / 2 - b->n) {
+        b->oom = 1;
+        return -1;
+    }
     if (b->n + extra <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->n + extra) cap *= 2;
     uint8_t *q = (uint8_t *)realloc(b->p, cap);
-    if (!q) { b->oom = 1; return -1; }
+    if (!q) {
+        b->oom = 1;
+        return -1;
+    }
     b->p = q;
     b->cap = cap;
     return 0;
 }
-static inline void epr_put_bytes(epr_wbuf *b, const void *src, size_t n) {
-    if (n == 0 || epr_wbuf_reserve(b, n)) return;
+static inline void codec_put_bytes(codec_wbuf *b, const void *src, size_t n) {
+    if (n == 0 || codec_wbuf_reserve(b, n)) return;
     memcpy(b->p + b->n, src, n);
     b->n += n;
 }
-static inline void epr_put_u8(epr_wbuf *b, uint32_t v) {
+static inline void codec_put_u8(codec_wbuf *b, uint32_t v) {
     uint8_t c = (uint8_t)v;
-    epr_put_bytes(b, &c, 1);
+    codec_put_bytes(b, &c, 1);
 }
-static inline void epr_put_u16(epr_wbuf *b, uint32_t v) {
+static inline void codec_put_u16(codec_wbuf *b, uint32_t v) {
     uint8_t c[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-    epr_put_bytes(b, c, 2);
+    codec_put_bytes(b, c, 2);
 }
-static inline void epr_put_u32(epr_wbuf *b, uint32_t v) {
+static inline void codec_put_u32(codec_wbuf *b, uint32_t v) {
     uint8_t c[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    epr_put_bytes(b, c, 4);
+    codec_put_bytes(b, c, 4);
 }
-static inline void epr_put_u64(epr_wbuf *b, uint64_t v) {
-    epr_put_u32(b, (uint32_t)v);
-    epr_put_u32(b, (uint32_t)(v >> 32));
+static inline void codec_put_u64(codec_wbuf *b, uint64_t v) {
+    codec_put_u32(b, (uint32_t)v);
+    codec_put_u32(b, (uint32_t)(v >> 32));
 }
-static inline void epr_put_f32(epr_wbuf *b, float f) {
+static inline void codec_put_f32(codec_wbuf *b, float f) {
     uint32_t v;
     memcpy(&v, &f, 4);
-    epr_put_u32(b, v);
+    codec_put_u32(b, v);
 }
-static inline void epr_put_varint(epr_wbuf *b, uint64_t v) {
+static inline void codec_put_varint(codec_wbuf *b, uint64_t v) {
     do {
         uint32_t c = (uint32_t)(v & 0x7f);
         v >>= 7;
-        epr_put_u8(b, c | (v ? 0x80u : 0u));
+        codec_put_u8(b, c | (v ? 0x80u : 0u));
     } while (v);
 }
-static inline size_t epr_varint_size(uint64_t v) {
+static inline size_t codec_varint_size(uint64_t v) {
     size_t n = 1;
-    while (v >= 0x80) { v >>= 7; n++; }
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
     return n;
 }
-static inline uint64_t epr_zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static inline int64_t epr_unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
+static inline uint64_t codec_zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline int64_t codec_unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
 
 typedef struct {
     const uint8_t *p, *end;
-} epr_rbuf;
+} codec_rbuf;
 
-static inline size_t epr_rbuf_left(const epr_rbuf *r) { return (size_t)(r->end - r->p); }
-static inline int epr_get_u8(epr_rbuf *r, uint32_t *v) {
-    if (epr_rbuf_left(r) < 1) return -1;
+static inline size_t codec_rbuf_left(const codec_rbuf *r) { return (size_t)(r->end - r->p); }
+static inline int codec_get_u8(codec_rbuf *r, uint32_t *v) {
+    if (codec_rbuf_left(r) < 1) return -1;
     *v = r->p[0];
     r->p += 1;
     return 0;
 }
-static inline int epr_get_u16(epr_rbuf *r, uint32_t *v) {
-    if (epr_rbuf_left(r) < 2) return -1;
+static inline int codec_get_u16(codec_rbuf *r, uint32_t *v) {
+    if (codec_rbuf_left(r) < 2) return -1;
     *v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8;
     r->p += 2;
     return 0;
 }
-static inline uint32_t epr_load_u32(const uint8_t *p) {
+static inline uint32_t codec_load_u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static inline int epr_get_u32(epr_rbuf *r, uint32_t *v) {
-    if (epr_rbuf_left(r) < 4) return -1;
-    *v = epr_load_u32(r->p);
+static inline int codec_get_u32(codec_rbuf *r, uint32_t *v) {
+    if (codec_rbuf_left(r) < 4) return -1;
+    *v = codec_load_u32(r->p);
     r->p += 4;
     return 0;
 }
-static inline int epr_get_u64(epr_rbuf *r, uint64_t *v) {
+static inline int codec_get_u64(codec_rbuf *r, uint64_t *v) {
     uint32_t lo, hi;
-    if (epr_get_u32(r, &lo) || epr_get_u32(r, &hi)) return -1;
+    if (codec_get_u32(r, &lo) || codec_get_u32(r, &hi)) return -1;
     *v = (uint64_t)hi << 32 | lo;
     return 0;
 }
-static inline int epr_get_f32(epr_rbuf *r, float *f) {
+static inline int codec_get_f32(codec_rbuf *r, float *f) {
     uint32_t v;
-    if (epr_get_u32(r, &v)) return -1;
+    if (codec_get_u32(r, &v)) return -1;
     memcpy(f, &v, 4);
     return 0;
 }
@@ -113,7 +122,7 @@ static inline int epr_get_f32(epr_rbuf *r, float *f) {
  * 2^64 - 1, and no final 0x00 byte after a continuation (the shortest
  * encoding is the only one).  0, -1 when the bytes run out, -2 when the
  * encoding is not canonical. */
-static inline int epr_get_varint(epr_rbuf *r, uint64_t *v) {
+static inline int codec_get_varint(codec_rbuf *r, uint64_t *v) {
     uint64_t acc = 0;
     for (int i = 0; i < 10; i++) {
         if (r->p >= r->end) return -1;

@@ -17,8 +17,8 @@ enum { EPR_STORE_NONE = 0, EPR_STORE_DFT = 1, EPR_STORE_EXPLICIT = 2 };
 
 /* Smallest possible group and tensor records, to bound counts by the bytes
  * left before allocating. */
-#define EPR_MIN_GROUP_BYTES 8  /* 4 kind bytes + u32 ell */
-#define EPR_MIN_COLUMN_BYTES 4 /* kind, p, varint, varint */
+#define EPR_MIN_GROUP_BYTES 8   /* 4 kind bytes + u32 ell */
+#define EPR_MIN_COLUMN_BYTES 4  /* kind, p, varint, varint */
 #define EPR_MIN_TENSOR_BYTES 15 /* u16 name len, u8 ndim, i32 group, u64 length */
 
 #endif

@@ -59,16 +59,15 @@ void epr_file_close(epr_file *f) {
 }
 
 /* Takes ownership of data[size] (malloc'd) and parses it. */
-static int open_owned(uint8_t *data, size_t size, const epr_read_limits *lim, epr_file **out,
-                      epr_err *err) {
+static int open_owned(uint8_t *data, size_t size, const epr_read_limits *lim, epr_file **out, epr_err *err) {
     epr_file *f = (epr_file *)calloc(1, sizeof *f);
     if (!f) {
         free(data);
-        return epr_fail(err, EPR_ENOMEM, "out of memory");
+        return cmn_fail(err, EPR_ENOMEM, "out of memory");
     }
     f->data = data;
     f->size = size;
-    int rc = epr_file_parse(f, lim, err);
+    int rc = codec_file_parse(f, lim, err);
     if (rc) {
         epr_file_close(f);
         return rc;
@@ -77,14 +76,14 @@ static int open_owned(uint8_t *data, size_t size, const epr_read_limits *lim, ep
     return EPR_OK;
 }
 
-int epr_file_open_memory_limited(const void *data, size_t size, const epr_read_limits *lim,
-                                 epr_file **out, epr_err *err) {
+int epr_file_open_memory_limited(const void *data, size_t size, const epr_read_limits *lim, epr_file **out,
+                                 epr_err *err) {
     RETURN_ERROR_IF(!out || (!data && size), err, EPR_EARG, "epr_file_open_memory: bad arguments");
     *out = NULL;
-    const epr_read_limits L = epr_limits_resolve(lim);
+    const epr_read_limits L = codec_limits_resolve(lim);
     RETURN_ERROR_IF(size > L.max_file_bytes, err, EPR_EUNSUP,
-                    "%zu bytes, over the reader's limit of %llu (epr_read_limits.max_file_bytes)",
-                    size, (unsigned long long)L.max_file_bytes);
+                    "%zu bytes, over the reader's limit of %llu (epr_read_limits.max_file_bytes)", size,
+                    (unsigned long long)L.max_file_bytes);
     uint8_t *copy = (uint8_t *)malloc(size ? size : 1);
     RETURN_ERROR_IF(!copy, err, EPR_ENOMEM, "out of memory for %zu bytes", size);
     if (size) memcpy(copy, data, size);
@@ -99,15 +98,13 @@ int epr_file_open_memory(const void *data, size_t size, epr_file **out, epr_err 
  * file whatever follows, so reading stops. */
 static int header_refused(const uint8_t *b, size_t n) {
     if (n < 8) return 0;
-    return memcmp(b, "EPR1", 4) != 0 || b[4] != (EPR_FORMAT_VERSION & 0xff) ||
-           b[5] != (EPR_FORMAT_VERSION >> 8);
+    return memcmp(b, "EPR1", 4) != 0 || b[4] != (EPR_FORMAT_VERSION & 0xff) || b[5] != (EPR_FORMAT_VERSION >> 8);
 }
 
 /* Reads fp to its end into *buf (malloc'd), never more than limit bytes
  * (a larger file is refused: a regular file by its size before reading, a
  * stream once it passes the limit). */
-static int read_bounded(FILE *fp, uint64_t limit, uint8_t **buf, size_t *n_out,
-                        epr_err *err) {
+static int read_bounded(FILE *fp, uint64_t limit, uint8_t **buf, size_t *n_out, epr_err *err) {
     if (limit > SIZE_MAX / 4) limit = SIZE_MAX / 4;
     struct stat st;
     size_t first = (size_t)1 << 16;
@@ -125,7 +122,7 @@ static int read_bounded(FILE *fp, uint64_t limit, uint8_t **buf, size_t *n_out,
         if (n == have) {
             if (have > limit) { /* limit + 1 bytes read */
                 free(b);
-                return epr_fail(err, EPR_EUNSUP,
+                return cmn_fail(err, EPR_EUNSUP,
                                 "more than %llu bytes, over the reader's limit "
                                 "(epr_read_limits.max_file_bytes)",
                                 (unsigned long long)limit);
@@ -134,7 +131,7 @@ static int read_bounded(FILE *fp, uint64_t limit, uint8_t **buf, size_t *n_out,
             uint8_t *q = (uint8_t *)realloc(b, want);
             if (!q) {
                 free(b);
-                return epr_fail(err, EPR_ENOMEM, "out of memory for %zu bytes", want);
+                return cmn_fail(err, EPR_ENOMEM, "out of memory for %zu bytes", want);
             }
             b = q;
             have = want;
@@ -145,7 +142,7 @@ static int read_bounded(FILE *fp, uint64_t limit, uint8_t **buf, size_t *n_out,
     }
     if (ferror(fp)) {
         free(b);
-        return epr_fail(err, EPR_EIO, "read error");
+        return cmn_fail(err, EPR_EIO, "read error");
     }
     *buf = b;
     *n_out = n;
@@ -167,11 +164,10 @@ static void prefix_path(epr_err *err, const char *path) {
     memcpy(err->msg, msg, sizeof msg);
 }
 
-int epr_file_open_limited(const char *path, const epr_read_limits *lim, epr_file **out,
-                          epr_err *err) {
+int epr_file_open_limited(const char *path, const epr_read_limits *lim, epr_file **out, epr_err *err) {
     RETURN_ERROR_IF(!path || !out, err, EPR_EARG, "epr_file_open: bad arguments");
     *out = NULL;
-    const epr_read_limits L = epr_limits_resolve(lim);
+    const epr_read_limits L = codec_limits_resolve(lim);
     FILE *fp = fopen(path, "rb");
     RETURN_ERROR_IF(!fp, err, EPR_EIO, "%s: cannot open: %s", path, strerror(errno));
     uint8_t *buf = NULL;
@@ -204,8 +200,7 @@ int epr_file_find_tensor(const epr_file *f, const char *name) {
 }
 
 int epr_file_tensor_info(const epr_file *f, int i, epr_tensor_info *info, epr_err *err) {
-    RETURN_ERROR_IF(!f || !info || i < 0 || i >= f->n_tensors, err, EPR_EARG,
-                    "tensor index %d out of range", i);
+    RETURN_ERROR_IF(!f || !info || i < 0 || i >= f->n_tensors, err, EPR_EARG, "tensor index %d out of range", i);
     const file_tensor *T = &f->tensors[i];
     memset(info, 0, sizeof *info);
     info->name = T->name;
@@ -219,8 +214,7 @@ int epr_file_tensor_info(const epr_file *f, int i, epr_tensor_info *info, epr_er
 }
 
 int epr_file_group_info(const epr_file *f, int g, epr_group_info *info, epr_err *err) {
-    RETURN_ERROR_IF(!f || !info || g < 0 || g >= f->n_groups, err, EPR_EARG,
-                    "group index %d out of range", g);
+    RETURN_ERROR_IF(!f || !info || g < 0 || g >= f->n_groups, err, EPR_EARG, "group index %d out of range", g);
     const file_group *G = &f->groups[g];
     memset(info, 0, sizeof *info);
     info->decoder = G->decoder;
@@ -236,24 +230,21 @@ int epr_file_group_info(const epr_file *f, int g, epr_group_info *info, epr_err 
     return EPR_OK;
 }
 
-int epr_file_group_codebook(const epr_file *f, int g, const float **codebook, int *k,
-                            epr_err *err) {
-    RETURN_ERROR_IF(!f || !codebook || !k || g < 0 || g >= f->n_groups, err, EPR_EARG,
-                    "group index %d out of range", g);
+int epr_file_group_codebook(const epr_file *f, int g, const float **codebook, int *k, epr_err *err) {
+    RETURN_ERROR_IF(!f || !codebook || !k || g < 0 || g >= f->n_groups, err, EPR_EARG, "group index %d out of range",
+                    g);
     const file_group *G = &f->groups[g];
-    RETURN_ERROR_IF(G->decoder != EPR_DECODER_CODEBOOK, err, EPR_EARG,
-                    "group %d has no codebook (decoder %d)", g, G->decoder);
+    RETURN_ERROR_IF(G->decoder != EPR_DECODER_CODEBOOK, err, EPR_EARG, "group %d has no codebook (decoder %d)", g,
+                    G->decoder);
     *codebook = G->codebook;
     *k = G->codebook_size;
     return EPR_OK;
 }
 
-int epr_file_column_info(const epr_file *f, int g, int column, epr_column_info *info,
-                         epr_err *err) {
-    RETURN_ERROR_IF(!f || !info || g < 0 || g >= f->n_groups || column < 0 ||
-                        column >= f->groups[g].ell,
-                    err, EPR_EARG, "group %d column %d out of range", g, column);
-    const epr_column_desc *c = &f->groups[g].cols[column];
+int epr_file_column_info(const epr_file *f, int g, int column, epr_column_info *info, epr_err *err) {
+    RETURN_ERROR_IF(!f || !info || g < 0 || g >= f->n_groups || column < 0 || column >= f->groups[g].ell, err, EPR_EARG,
+                    "group %d column %d out of range", g, column);
+    const codec_column_desc *c = &f->groups[g].cols[column];
     info->precision = (int)c->t.p;
     info->table_kind = c->t.kind;
     info->min = c->t.min;
@@ -270,7 +261,7 @@ static int group_prepare(epr_file *f, int g, epr_err *err) {
     const size_t ell = (size_t)G->ell;
     size_t need = 0;
     for (size_t c = 0; c < ell; c++) {
-        if (G->cols[c].t.K > 1) need += sizeof(epr_rans_slot) << G->cols[c].t.p;
+        if (G->cols[c].t.K > 1) need += sizeof(codec_rans_slot) << G->cols[c].t.p;
         /* density frequencies and their temporary double pmf */
         if (G->cols[c].t.kind == EPR_TABLE_DENSITY) need += 12 * (size_t)G->cols[c].t.K;
     }
@@ -284,9 +275,9 @@ static int group_prepare(epr_file *f, int g, epr_err *err) {
         f->used = 0;
     }
     for (size_t c = 0; c < ell; c++) {
-        epr_column_desc *cd = &G->cols[c];
+        codec_column_desc *cd = &G->cols[c];
         if (cd->t.kind == EPR_TABLE_DENSITY && !cd->t.freq) {
-            int rc = epr_column_build_density(cd, err, g, (int)c);
+            int rc = codec_column_build_density(cd, err, g, (int)c);
             if (rc) {
                 group_release_tables(G);
                 return rc;
@@ -299,23 +290,22 @@ static int group_prepare(epr_file *f, int g, epr_err *err) {
         G->s = (float *)malloc(4 * ell);
         G->c = (float *)malloc(4 * ell);
     }
-    G->slots = (epr_rans_slot **)calloc(ell, sizeof *G->slots);
+    G->slots = (codec_rans_slot **)calloc(ell, sizeof *G->slots);
     size_t nslots = 0;
     for (size_t c = 0; c < ell; c++)
         if (G->cols[c].t.K > 1) nslots += (size_t)1 << G->cols[c].t.p;
-    G->slot_block = (epr_rans_slot *)malloc(sizeof(epr_rans_slot) * (nslots ? nslots : 1));
+    G->slot_block = (codec_rans_slot *)malloc(sizeof(codec_rans_slot) * (nslots ? nslots : 1));
     if (G->store != EPR_STORE_NONE) G->T = (float *)malloc(4 * ell * ell);
-    if ((has_sc && (!G->s || !G->c)) || !G->slots || !G->slot_block ||
-        (G->store != EPR_STORE_NONE && !G->T)) {
+    if ((has_sc && (!G->s || !G->c)) || !G->slots || !G->slot_block || (G->store != EPR_STORE_NONE && !G->T)) {
         group_release_tables(G);
-        return epr_fail(err, EPR_ENOMEM, "group %d: out of memory for decode tables", g);
+        return cmn_fail(err, EPR_ENOMEM, "group %d: out of memory for decode tables", g);
     }
     for (size_t j = 0; has_sc && j < ell; j++) {
-        G->s[j] = epr_load_f32(G->scale + 4 * j);
-        G->c[j] = epr_load_f32(G->offset + 4 * j);
+        G->s[j] = codec_load_f32(G->scale + 4 * j);
+        G->c[j] = codec_load_f32(G->offset + 4 * j);
     }
     if (G->store == EPR_STORE_EXPLICIT)
-        for (size_t j = 0; j < ell * ell; j++) G->T[j] = epr_load_f32(G->matrix + 4 * j);
+        for (size_t j = 0; j < ell * ell; j++) G->T[j] = codec_load_f32(G->matrix + 4 * j);
     if (G->store == EPR_STORE_DFT) {
         int rc = epr_dft_basis(G->h, G->w, G->T, err);
         if (rc) {
@@ -327,7 +317,7 @@ static int group_prepare(epr_file *f, int g, epr_err *err) {
     for (size_t c = 0; c < ell; c++) {
         if (G->cols[c].t.K < 2) continue;
         G->slots[c] = G->slot_block + off;
-        epr_slots_build(&G->cols[c].t, G->slots[c]);
+        codec_slots_build(&G->cols[c].t, G->slots[c]);
         off += (size_t)1 << G->cols[c].t.p;
     }
     G->ready = 1;
@@ -335,23 +325,21 @@ static int group_prepare(epr_file *f, int g, epr_err *err) {
     return EPR_OK;
 }
 
-#define STREAM_ENDS_EARLY(e)                                                             \
-    epr_fail(err, EPR_EFORMAT, "tensor '%s': coded stream ends early (element %lld)", T->name, \
-             (long long)(e))
+#define STREAM_ENDS_EARLY(e) \
+    cmn_fail(err, EPR_EFORMAT, "tensor '%s': coded stream ends early (element %lld)", T->name, (long long)(e))
 
 /* A position in one tensor's rANS stream: element e (column c) is next,
  * coded with state e & 1 (see rans_internal.h). */
 typedef struct {
-    epr_rans2_dec d;
+    codec_rans2_dec d;
     int64_t e;
     int c;
 } stream_pos;
 
 static int stream_begin(const file_tensor *T, stream_pos *s, epr_err *err) {
     RETURN_ERROR_IF(T->payload_len < 8, err, EPR_EFORMAT,
-                    "tensor '%s': coded stream of %zu bytes, shorter than its two states",
-                    T->name, T->payload_len);
-    RETURN_ERROR_IF(epr_rans2_dec_init(&s->d, T->payload, T->payload_len), err, EPR_EFORMAT,
+                    "tensor '%s': coded stream of %zu bytes, shorter than its two states", T->name, T->payload_len);
+    RETURN_ERROR_IF(codec_rans2_dec_init(&s->d, T->payload, T->payload_len), err, EPR_EFORMAT,
                     "tensor '%s': corrupt coded stream (initial state)", T->name);
     s->e = 0;
     s->c = 0;
@@ -360,50 +348,50 @@ static int stream_begin(const file_tensor *T, stream_pos *s, epr_err *err) {
 
 /* Both states back at L and every byte consumed. */
 static int stream_end(const file_tensor *T, const stream_pos *s, epr_err *err) {
-    RETURN_ERROR_IF(!epr_rans2_dec_done(&s->d), err, EPR_EFORMAT,
-                    "tensor '%s': corrupt coded stream (final states %08x %08x, %zu bytes unused)",
-                    T->name, s->d.x[0], s->d.x[1], (size_t)(s->d.end - s->d.p));
+    RETURN_ERROR_IF(!codec_rans2_dec_done(&s->d), err, EPR_EFORMAT,
+                    "tensor '%s': corrupt coded stream (final states %08x %08x, %zu bytes unused)", T->name, s->d.x[0],
+                    s->d.x[1], (size_t)(s->d.end - s->d.p));
     return EPR_OK;
 }
 
 /* Decodes the next `count` elements into phi[count]. */
-static int stream_next(const file_group *G, const file_tensor *T, stream_pos *s, int32_t *phi,
-                       int64_t count, epr_err *err) {
-    epr_rans2_dec *d = &s->d;
+static int stream_next(const file_group *G, const file_tensor *T, stream_pos *s, int32_t *phi, int64_t count,
+                       epr_err *err) {
+    codec_rans2_dec *d = &s->d;
     const int ell = G->ell;
     const int64_t e0 = s->e;
     if (ell == 1 && G->cols[0].t.K > 1) {
         /* The common affine case, with the table hoisted: two elements per
          * iteration so the two state chains overlap. */
-        const epr_rans_slot *slots = G->slots[0];
+        const codec_rans_slot *slots = G->slots[0];
         const uint32_t pb = G->cols[0].t.p;
         const int32_t min = G->cols[0].t.min;
         int64_t k = 0;
         if ((e0 & 1) && count > 0) {
-            int32_t a = epr_rans2_dec_get(d, 1, slots, pb);
+            int32_t a = codec_rans2_dec_get(d, 1, slots, pb);
             if (a < 0) return STREAM_ENDS_EARLY(e0);
             phi[k++] = min + a;
         }
         for (; k + 1 < count; k += 2) {
-            int32_t a = epr_rans2_dec_get(d, 0, slots, pb);
-            int32_t b = epr_rans2_dec_get(d, 1, slots, pb);
+            int32_t a = codec_rans2_dec_get(d, 0, slots, pb);
+            int32_t b = codec_rans2_dec_get(d, 1, slots, pb);
             if ((a | b) < 0) return STREAM_ENDS_EARLY(e0 + k);
             phi[k] = min + a;
             phi[k + 1] = min + b;
         }
         if (k < count) {
-            int32_t a = epr_rans2_dec_get(d, 0, slots, pb);
+            int32_t a = codec_rans2_dec_get(d, 0, slots, pb);
             if (a < 0) return STREAM_ENDS_EARLY(e0 + k);
             phi[k] = min + a;
         }
     } else {
         int c = s->c;
         for (int64_t k = 0; k < count; k++) {
-            const epr_ctable *t = &G->cols[c].t;
+            const codec_ctable *t = &G->cols[c].t;
             if (t->K == 1) {
                 phi[k] = t->min;
             } else {
-                int32_t a = epr_rans2_dec_get(d, (uint64_t)(e0 + k), G->slots[c], t->p);
+                int32_t a = codec_rans2_dec_get(d, (uint64_t)(e0 + k), G->slots[c], t->p);
                 if (a < 0) return STREAM_ENDS_EARLY(e0 + k);
                 phi[k] = (int32_t)(t->min + (int64_t)a);
             }
@@ -427,18 +415,17 @@ int epr_file_decode_phi(epr_file *f, int i, int32_t *phi, epr_err *err) {
     RETURN_ERROR_IF(!f || i < 0 || i >= f->n_tensors || (!phi && f->tensors[i].n), err, EPR_EARG,
                     "decode_phi: tensor index %d out of range", i);
     const file_tensor *T = &f->tensors[i];
-    RETURN_ERROR_IF(T->group < 0, err, EPR_EARG, "tensor '%s' is an uncompressed extra",
-                    T->name);
+    RETURN_ERROR_IF(T->group < 0, err, EPR_EARG, "tensor '%s' is an uncompressed extra", T->name);
     CHECK_STATUS(group_prepare(f, T->group, err));
     return decode_stream(&f->groups[T->group], T, phi, err);
 }
 
 int epr_file_decode_tensor(epr_file *f, int i, float *theta, epr_err *err) {
-    RETURN_ERROR_IF(!f || i < 0 || i >= f->n_tensors || (!theta && f->tensors[i].n), err,
-                    EPR_EARG, "decode_tensor: tensor index %d out of range", i);
+    RETURN_ERROR_IF(!f || i < 0 || i >= f->n_tensors || (!theta && f->tensors[i].n), err, EPR_EARG,
+                    "decode_tensor: tensor index %d out of range", i);
     const file_tensor *T = &f->tensors[i];
     if (T->group < 0) {
-        for (int64_t e = 0; e < T->n; e++) theta[e] = epr_load_f32(T->payload + 4 * e);
+        for (int64_t e = 0; e < T->n; e++) theta[e] = codec_load_f32(T->payload + 4 * e);
         return EPR_OK;
     }
     /* phi is decoded into theta's memory (same size) and converted in place,
@@ -464,8 +451,7 @@ int epr_file_decode_tensor(epr_file *f, int i, float *theta, epr_err *err) {
             int32_t q;
             memcpy(&q, theta + e, 4);
             RETURN_ERROR_IF(q < 0 || q >= G->codebook_size, err, EPR_EFORMAT,
-                            "tensor '%s': phi %d outside the codebook of %d entries", T->name, q,
-                            G->codebook_size);
+                            "tensor '%s': phi %d outside the codebook of %d entries", T->name, q, G->codebook_size);
             theta[e] = G->codebook[q];
         }
         return EPR_OK;
@@ -495,11 +481,10 @@ int epr_file_decode_tensor(epr_file *f, int i, float *theta, epr_err *err) {
 }
 
 int epr_file_tensor_self_info(epr_file *f, int i, double *bits, epr_err *err) {
-    RETURN_ERROR_IF(!f || !bits || i < 0 || i >= f->n_tensors, err, EPR_EARG,
-                    "self_info: tensor index %d out of range", i);
+    RETURN_ERROR_IF(!f || !bits || i < 0 || i >= f->n_tensors, err, EPR_EARG, "self_info: tensor index %d out of range",
+                    i);
     const file_tensor *T = &f->tensors[i];
-    RETURN_ERROR_IF(T->group < 0, err, EPR_EARG, "tensor '%s' is an uncompressed extra",
-                    T->name);
+    RETURN_ERROR_IF(T->group < 0, err, EPR_EARG, "tensor '%s' is an uncompressed extra", T->name);
     *bits = 0;
     CHECK_STATUS(group_prepare(f, T->group, err));
     const file_group *G = &f->groups[T->group];
@@ -517,7 +502,7 @@ int epr_file_tensor_self_info(epr_file *f, int i, double *bits, epr_err *err) {
         const int c0 = s.c;
         CHECK_STATUS(stream_next(G, T, &s, phi, m, err));
         for (int64_t k = 0, c = c0; k < m; k++) {
-            const epr_ctable *t = &G->cols[c].t;
+            const codec_ctable *t = &G->cols[c].t;
             if (t->K > 1) acc += (double)t->p - log2((double)t->freq[phi[k] - t->min]);
             if (++c == G->ell) c = 0;
         }

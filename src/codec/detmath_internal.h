@@ -11,12 +11,12 @@
 #ifndef EPR_CODEC_DETMATH_INTERNAL_H
 #define EPR_CODEC_DETMATH_INTERNAL_H
 
-double epr_det_exp(double x);
-double epr_det_expm1(double x);
-double epr_det_log1p01(double x); /* log(1+x) for x in [0, 1] */
-double epr_det_tanh(double x);
-double epr_det_softplus(double x); /* log(1 + e^x) */
+double codec_det_exp(double x);
+double codec_det_expm1(double x);
+double codec_det_log1p01(double x); /* log(1+x) for x in [0, 1] */
+double codec_det_tanh(double x);
+double codec_det_softplus(double x); /* log(1 + e^x) */
 /* sigmoid(x) and sigmoid(-x) together, from one exp(-|x|). */
-void epr_det_sigmoid_pair(double x, double *sp, double *sm);
+void codec_det_sigmoid_pair(double x, double *sp, double *sm);
 
 #endif

@@ -65,8 +65,8 @@ static void cos_sin_turn(uint32_t m, uint32_t n, double *c, double *s) {
 static float basis_value(double scale, double v) { return (float)(scale * v) + 0.0f; }
 
 int epr_dft_basis(int h, int w, float *t, epr_err *err) {
-    RETURN_ERROR_IF(h < 1 || w < 1 || h > 256 || w > 256, err, EPR_EARG,
-                    "DFT size %d x %d out of range (1..256 each)", h, w);
+    RETURN_ERROR_IF(h < 1 || w < 1 || h > 256 || w > 256, err, EPR_EARG, "DFT size %d x %d out of range (1..256 each)",
+                    h, w);
     const uint32_t H = (uint32_t)h, W = (uint32_t)w, ell = H * W;
     const double s_self = 1.0 / sqrt((double)ell), s_pair = sqrt(2.0 / (double)ell);
     uint32_t col = 0;

@@ -40,14 +40,13 @@
 
 #define EPR_RANS_L (1u << 23) /* lower bound of the normalised state */
 
-typedef uint32_t epr_rans_state;
+typedef uint32_t codec_rans_state;
 
 /* Encoder: `*pp` points one past the next free byte; bytes go downwards.
  * The caller guarantees room (at most 4 bytes per symbol + 4 at flush). */
-static inline void epr_rans_enc_init(epr_rans_state *x) { *x = EPR_RANS_L; }
+static inline void codec_rans_enc_init(codec_rans_state *x) { *x = EPR_RANS_L; }
 
-static inline void epr_rans_enc_put(epr_rans_state *x, uint8_t **pp, uint32_t start,
-                                    uint32_t freq, uint32_t p) {
+static inline void codec_rans_enc_put(codec_rans_state *x, uint8_t **pp, uint32_t start, uint32_t freq, uint32_t p) {
     /* Renormalise so that after coding x stays below 256*L:
      * x_max = ((L >> p) << 8) * freq. */
     uint32_t x_max = ((EPR_RANS_L >> p) << 8) * freq;
@@ -59,7 +58,7 @@ static inline void epr_rans_enc_put(epr_rans_state *x, uint8_t **pp, uint32_t st
     *x = ((v / freq) << p) + (v % freq) + start;
 }
 
-static inline void epr_rans_enc_flush(epr_rans_state *x, uint8_t **pp) {
+static inline void codec_rans_enc_flush(codec_rans_state *x, uint8_t **pp) {
     uint32_t v = *x;
     (*pp) -= 4;
     (*pp)[0] = (uint8_t)(v);
@@ -72,14 +71,14 @@ static inline void epr_rans_enc_flush(epr_rans_state *x, uint8_t **pp) {
  * slot - cum[symbol] so that decoding is x = freq*(x>>p) + bias. */
 typedef struct {
     uint16_t sym, freq, bias, pad_;
-} epr_rans_slot;
+} codec_rans_slot;
 
 /* Decodes one symbol with state *x from table `slots` at precision p and
  * renormalises from *pp (< end).  Returns the symbol index, or -1 when the
  * stream runs out (corrupt input). */
-static inline int32_t epr_rans_dec_get(uint32_t *x, const epr_rans_slot *slots, uint32_t p,
-                                       const uint8_t **pp, const uint8_t *end) {
-    const epr_rans_slot s = slots[*x & ((1u << p) - 1)];
+static inline int32_t codec_rans_dec_get(uint32_t *x, const codec_rans_slot *slots, uint32_t p, const uint8_t **pp,
+                                         const uint8_t *end) {
+    const codec_rans_slot s = slots[*x & ((1u << p) - 1)];
     uint32_t v = (uint32_t)s.freq * (*x >> p) + s.bias;
     const uint8_t *q = *pp;
     while (v < EPR_RANS_L) {
@@ -101,46 +100,46 @@ static inline int32_t epr_rans_dec_get(uint32_t *x, const epr_rans_slot *slots, 
  *            first; elements of one-symbol columns are skipped by both
  *            (coding the only symbol is the identity)
  *   end      a whole stream decodes to both states = L with every byte
- *            consumed (epr_rans2_dec_done).
+ *            consumed (codec_rans2_dec_done).
  * A stream of n symbols takes at most EPR_RANS2_BOUND(n) bytes: at most 2
  * renormalisation bytes per symbol (x < 2^31 and x_max >= 2^15 for
  * p <= 16) plus the 8 of the two final states. */
 #define EPR_RANS2_BOUND(n) (2 * (size_t)(n) + 8)
 
 typedef struct {
-    epr_rans_state x[2];
+    codec_rans_state x[2];
     uint8_t *ptr; /* one past the next free byte; bytes go downwards */
-} epr_rans2_enc;
+} codec_rans2_enc;
 
 /* buf_end: one past the end of a buffer of EPR_RANS2_BOUND(n) bytes. */
-static inline void epr_rans2_enc_init(epr_rans2_enc *e, uint8_t *buf_end) {
-    epr_rans_enc_init(&e->x[0]);
-    epr_rans_enc_init(&e->x[1]);
+static inline void codec_rans2_enc_init(codec_rans2_enc *e, uint8_t *buf_end) {
+    codec_rans_enc_init(&e->x[0]);
+    codec_rans_enc_init(&e->x[1]);
     e->ptr = buf_end;
 }
 
 /* Element `elem` (call for elem = n-1 down to 0): its symbol's cumulative
  * start and frequency at precision p. */
-static inline void epr_rans2_enc_put(epr_rans2_enc *e, uint64_t elem, uint32_t start, uint32_t freq, uint32_t p) {
-    epr_rans_enc_put(&e->x[elem & 1], &e->ptr, start, freq, p);
+static inline void codec_rans2_enc_put(codec_rans2_enc *e, uint64_t elem, uint32_t start, uint32_t freq, uint32_t p) {
+    codec_rans_enc_put(&e->x[elem & 1], &e->ptr, start, freq, p);
 }
 
 /* Flushes state 1 then state 0 (so the stream starts with state 0);
  * returns the first byte of the stream, which ends at buf_end. */
-static inline uint8_t *epr_rans2_enc_finish(epr_rans2_enc *e) {
-    epr_rans_enc_flush(&e->x[1], &e->ptr);
-    epr_rans_enc_flush(&e->x[0], &e->ptr);
+static inline uint8_t *codec_rans2_enc_finish(codec_rans2_enc *e) {
+    codec_rans_enc_flush(&e->x[1], &e->ptr);
+    codec_rans_enc_flush(&e->x[0], &e->ptr);
     return e->ptr;
 }
 
 typedef struct {
     uint32_t x[2];
     const uint8_t *p, *end;
-} epr_rans2_dec;
+} codec_rans2_dec;
 
 /* 0, or -1 when the stream is shorter than its two states or a state is
  * outside [L, 256*L) (corrupt input). */
-static inline int epr_rans2_dec_init(epr_rans2_dec *d, const uint8_t *buf, size_t len) {
+static inline int codec_rans2_dec_init(codec_rans2_dec *d, const uint8_t *buf, size_t len) {
     d->x[0] = d->x[1] = 0;
     d->p = d->end = buf + len;
     if (len < 8) return -1;
@@ -148,20 +147,19 @@ static inline int epr_rans2_dec_init(epr_rans2_dec *d, const uint8_t *buf, size_
         d->x[i] = (uint32_t)buf[4 * i] | (uint32_t)buf[4 * i + 1] << 8 | (uint32_t)buf[4 * i + 2] << 16 |
                   (uint32_t)buf[4 * i + 3] << 24;
     d->p = buf + 8;
-    return d->x[0] < EPR_RANS_L || d->x[0] >= (EPR_RANS_L << 8) || d->x[1] < EPR_RANS_L ||
-                   d->x[1] >= (EPR_RANS_L << 8)
+    return d->x[0] < EPR_RANS_L || d->x[0] >= (EPR_RANS_L << 8) || d->x[1] < EPR_RANS_L || d->x[1] >= (EPR_RANS_L << 8)
                ? -1
                : 0;
 }
 
 /* The symbol index of element `elem` (call for elem = 0, 1, ...), or -1
  * when the stream runs out. */
-static inline int32_t epr_rans2_dec_get(epr_rans2_dec *d, uint64_t elem, const epr_rans_slot *slots, uint32_t p) {
-    return epr_rans_dec_get(&d->x[elem & 1], slots, p, &d->p, d->end);
+static inline int32_t codec_rans2_dec_get(codec_rans2_dec *d, uint64_t elem, const codec_rans_slot *slots, uint32_t p) {
+    return codec_rans_dec_get(&d->x[elem & 1], slots, p, &d->p, d->end);
 }
 
 /* 1 when the stream ended exactly: both states back at L, no byte left. */
-static inline int epr_rans2_dec_done(const epr_rans2_dec *d) {
+static inline int codec_rans2_dec_done(const codec_rans2_dec *d) {
     return d->x[0] == EPR_RANS_L && d->x[1] == EPR_RANS_L && d->p == d->end;
 }
 

@@ -23,16 +23,16 @@
 typedef struct {
     int decoder, store, transform, ell, h, w;
     const uint8_t *scale, *offset, *matrix; /* float32 LE in the file */
-    float *codebook;           /* CODEBOOK: [codebook_size], converted at open */
+    float *codebook;                        /* CODEBOOK: [codebook_size], converted at open */
     int codebook_size;
-    epr_column_desc *cols;
+    codec_column_desc *cols;
     int64_t n_params;
     size_t decoder_bytes, table_bytes, coded_bytes;
     /* built on first decode */
     int ready;
-    float *s, *c, *T;          /* T only for DFT/EXPLICIT */
-    epr_rans_slot **slots;     /* [ell]; NULL for one-symbol columns */
-    epr_rans_slot *slot_block;
+    float *s, *c, *T;        /* T only for DFT/EXPLICIT */
+    codec_rans_slot **slots; /* [ell]; NULL for one-symbol columns */
+    codec_rans_slot *slot_block;
 } file_group;
 
 typedef struct {
@@ -58,13 +58,13 @@ struct epr_file {
 };
 
 /* Limits with every 0 field replaced by its default (lim may be NULL). */
-epr_read_limits epr_limits_resolve(const epr_read_limits *lim);
+epr_read_limits codec_limits_resolve(const epr_read_limits *lim);
 
 /* Parses and validates f->data[f->size] into f (docs/format.md). */
-int epr_file_parse(epr_file *f, const epr_read_limits *lim, epr_err *err);
+int codec_file_parse(epr_file *f, const epr_read_limits *lim, epr_err *err);
 
-static inline float epr_load_f32(const uint8_t *p) {
-    uint32_t v = epr_load_u32(p);
+static inline float codec_load_f32(const uint8_t *p) {
+    uint32_t v = codec_load_u32(p);
     float f;
     memcpy(&f, &v, 4);
     return f;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t epr_utf8_invalid_at(const uint8_t *s, size_t n) {
+size_t codec_utf8_invalid_at(const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         const uint32_t c = s[i];
@@ -48,7 +48,7 @@ static int name_ref_cmp(const void *a, const void *b) {
     return (x->index > y->index) - (x->index < y->index);
 }
 
-int epr_names_duplicate(const char *const *names, int n, int *first, int *second) {
+int codec_names_duplicate(const char *const *names, int n, int *first, int *second) {
     if (n < 2) return 0;
     name_ref *r = (name_ref *)malloc(sizeof *r * (size_t)n);
     if (!r) return -1;

@@ -11,11 +11,11 @@
 /* Offset of the first byte that breaks well-formed UTF-8 (RFC 3629: no
  * overlong forms, no surrogates, nothing above U+10FFFF), or n if s[n] is
  * valid. */
-size_t epr_utf8_invalid_at(const uint8_t *s, size_t n);
+size_t codec_utf8_invalid_at(const uint8_t *s, size_t n);
 
 /* Looks for two equal names among names[n]: returns 1 and the two indices
  * (*first < *second, the lowest such pair by second, then first), 0 if all
  * differ, -1 when out of memory.  O(n log n). */
-int epr_names_duplicate(const char *const *names, int n, int *first, int *second);
+int codec_names_duplicate(const char *const *names, int n, int *first, int *second);
 
 #endif

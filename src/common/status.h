@@ -12,18 +12,18 @@
 
 #include "epr/status.h"
 
-/* epr_fail(err, code, fmt, ...): the message into *err (when err != NULL),
+/* cmn_fail(err, code, fmt, ...): the message into *err (when err != NULL),
  * returns code.  In builds with EPR_ERROR_WHERE defined (CMake defines it
  * for CMAKE_BUILD_TYPE=Debug) an allocation failure (EPR_ENOMEM) also says
  * where it was raised: "... (at src/codec/container_write.c:241)". */
-#define epr_fail(e, code, ...) epr_fail_at(__FILE__, __LINE__, (e), (code), __VA_ARGS__)
+#define cmn_fail(e, code, ...) cmn_fail_at(__FILE__, __LINE__, (e), (code), __VA_ARGS__)
 
-static inline int epr_fail_at(const char *file, int line, epr_err *e, int code, const char *fmt, ...)
+static inline int cmn_fail_at(const char *file, int line, epr_err *e, int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 5, 6)))
 #endif
     ;
-static inline int epr_fail_at(const char *file, int line, epr_err *e, int code, const char *fmt, ...) {
+static inline int cmn_fail_at(const char *file, int line, epr_err *e, int code, const char *fmt, ...) {
     if (e) {
         va_list ap;
         va_start(ap, fmt);
@@ -42,13 +42,13 @@ static inline int epr_fail_at(const char *file, int line, epr_err *e, int code, 
 
 #define RETURN_ERROR_IF(cond, err, code, ...)                  \
     do {                                                       \
-        if (cond) return epr_fail((err), (code), __VA_ARGS__); \
+        if (cond) return cmn_fail((err), (code), __VA_ARGS__); \
     } while (0)
 
-#define CHECK_STATUS(expr)          \
-    do {                            \
-        int epr_rc_ = (expr);       \
-        if (epr_rc_) return epr_rc_; \
+#define CHECK_STATUS(expr)           \
+    do {                             \
+        int cmn_rc_ = (expr);        \
+        if (cmn_rc_) return cmn_rc_; \
     } while (0)
 
 #endif

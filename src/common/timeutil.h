@@ -7,7 +7,7 @@
 #include <time.h>
 
 /* Monotonic wall-clock seconds (arbitrary origin: use differences). */
-static inline double epr_now_s(void) {
+static inline double cmn_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -15,7 +15,7 @@ static inline double epr_now_s(void) {
 
 /* CPU seconds of this process (all its threads): on a shared machine the
  * wall clock also counts time the process waited for a core. */
-static inline double epr_cpu_s(void) {
+static inline double cmn_cpu_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;

@@ -8,37 +8,37 @@
 
 #include "epr/decoder_round.h"
 
-void epr_decoder_phi(const float *latent, size_t rows, int ell, const float *log_s, int n_log_s, int32_t *phi) {
+void rp_decoder_phi(const float *latent, size_t rows, int ell, const float *log_s, int n_log_s, int32_t *phi) {
     for (int col = 0; col < ell; col++) {
         const float inv_s = expf(-log_s[n_log_s == 1 ? 0 : col]);
         for (size_t r = 0; r < rows; r++) {
             size_t idx = r * (size_t)ell + (size_t)col;
-            phi[idx] = epr_decoder_to_int(epr_decoder_round(latent[idx] * inv_s));
+            phi[idx] = rp_decoder_to_int(rp_decoder_round(latent[idx] * inv_s));
         }
     }
 }
 
 /* ---- affine ---- */
 
-void epr_affine_init(float log_s0, const float *theta, size_t n, float *psi, float *latent) {
+void rp_affine_init(float log_s0, const float *theta, size_t n, float *psi, float *latent) {
     psi[0] = log_s0;
     psi[1] = 0.0f;
     memcpy(latent, theta, sizeof(float) * n);
 }
 
-void epr_affine_decode(const float *psi, const float *latent, size_t n, float *theta, int32_t *phi) {
+void rp_affine_decode(const float *psi, const float *latent, size_t n, float *theta, int32_t *phi) {
     const float s = expf(psi[0]), inv_s = expf(-psi[0]), b = psi[1];
-    for (size_t i = 0; i < n; i++) theta[i] = s * epr_decoder_round(latent[i] * inv_s) + b;
+    for (size_t i = 0; i < n; i++) theta[i] = s * rp_decoder_round(latent[i] * inv_s) + b;
     if (phi)
-        for (size_t i = 0; i < n; i++) phi[i] = epr_decoder_to_int(epr_decoder_round(latent[i] * inv_s));
+        for (size_t i = 0; i < n; i++) phi[i] = rp_decoder_to_int(rp_decoder_round(latent[i] * inv_s));
 }
 
 /* Lanes of the d(log s) and d(b) sums: independent partial sums in a fixed
  * order (deterministic) that the compiler can keep in vector registers. */
 #define AFFINE_LANES 8
 
-void epr_affine_backward(const float *psi, const float *latent, size_t n, const float *d_theta, float *d_latent,
-                         float *d_psi) {
+void rp_affine_backward(const float *psi, const float *latent, size_t n, const float *d_theta, float *d_latent,
+                        float *d_psi) {
     const float s = expf(psi[0]), inv_s = expf(-psi[0]);
     if (d_latent)
         for (size_t i = 0; i < n; i++) d_latent[i] += d_theta[i];
@@ -47,12 +47,12 @@ void epr_affine_backward(const float *psi, const float *latent, size_t n, const 
     for (; i + AFFINE_LANES <= n; i += AFFINE_LANES)
         for (int k = 0; k < AFFINE_LANES; k++) {
             const float phi_hat = latent[i + k] * inv_s, g = d_theta[i + k];
-            acc_s[k] += (double)(g * (epr_decoder_round(phi_hat) - phi_hat));
+            acc_s[k] += (double)(g * (rp_decoder_round(phi_hat) - phi_hat));
             acc_b[k] += (double)g;
         }
     for (int k = 0; i < n; i++, k++) {
         const float phi_hat = latent[i] * inv_s, g = d_theta[i];
-        acc_s[k] += (double)(g * (epr_decoder_round(phi_hat) - phi_hat));
+        acc_s[k] += (double)(g * (rp_decoder_round(phi_hat) - phi_hat));
         acc_b[k] += (double)g;
     }
     double d_log_s = 0.0, d_b = 0.0;
@@ -77,16 +77,16 @@ static void conv_affine_coeffs(int ell, const float *log_s, const float *latent,
         for (size_t r = 0; r < rows; r++) {
             const size_t base = r * (size_t)ell + (size_t)c0;
             for (int j = 0; j < nc; j++) {
-                const float q = epr_decoder_round(latent[base + j] * inv_s[j]);
+                const float q = rp_decoder_round(latent[base + j] * inv_s[j]);
                 work[base + j] = s[j] * q;
-                if (phi) phi[base + j] = epr_decoder_to_int(q);
+                if (phi) phi[base + j] = rp_decoder_to_int(q);
             }
         }
     }
 }
 
-int epr_conv_affine_init(int ell, const float *T, float log_s0, const float *theta, size_t rows, float *psi,
-                         float *latent, epr_err *err) {
+int rp_conv_affine_init(int ell, const float *T, float log_s0, const float *theta, size_t rows, float *psi,
+                        float *latent, epr_err *err) {
     RETURN_ERROR_IF(ell < 1, err, EPR_EARG, "conv-affine init: ell = %d < 1", ell);
     for (int i = 0; i < ell; i++) {
         psi[i] = log_s0;
@@ -98,13 +98,13 @@ int epr_conv_affine_init(int ell, const float *T, float log_s0, const float *the
         return 0;
     }
     /* latent_row = T^T (theta_row - c) with c = 0, i.e. Latent = Theta T. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, ell, ell, 1.0f, theta, ell, T, ell, 0.0f,
-                latent, ell);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, ell, ell, 1.0f, theta, ell, T, ell, 0.0f, latent,
+                ell);
     return 0;
 }
 
-void epr_conv_affine_decode(int ell, const float *psi, const float *T, const float *latent, size_t rows,
-                            float *theta, int32_t *phi, float *work) {
+void rp_conv_affine_decode(int ell, const float *psi, const float *T, const float *latent, size_t rows, float *theta,
+                           int32_t *phi, float *work) {
     const float *c = psi + ell;
     if (rows == 0) return;
     if (!T) {
@@ -120,8 +120,8 @@ void epr_conv_affine_decode(int ell, const float *psi, const float *T, const flo
                 ell);
 }
 
-void epr_conv_affine_backward(int ell, const float *psi, const float *T, const float *latent, size_t rows,
-                              const float *d_theta, float *d_latent, float *d_psi, float *d_T, float *work) {
+void rp_conv_affine_backward(int ell, const float *psi, const float *T, const float *latent, size_t rows,
+                             const float *d_theta, float *d_latent, float *d_psi, float *d_T, float *work) {
     const float *log_s = psi;
     float *d_log_s = d_psi, *d_c = d_psi + ell;
     if (rows == 0) return;
@@ -157,7 +157,7 @@ void epr_conv_affine_backward(int ell, const float *psi, const float *T, const f
                 const float phi_hat = latent[base + j] * inv_s[j];
                 const float g = dQ[base + j];
                 if (d_latent) d_latent[base + j] += g;
-                acc[j] += (double)g * s[j] * (epr_decoder_round(phi_hat) - phi_hat);
+                acc[j] += (double)g * s[j] * (rp_decoder_round(phi_hat) - phi_hat);
             }
         }
         for (int j = 0; j < nc; j++) d_log_s[c0 + j] += (float)acc[j];

@@ -40,38 +40,38 @@
 #define EPR_PHI_MAX (1 << 30)
 
 /* Number of psi floats of a conv-affine decoder. */
-static inline size_t epr_conv_affine_npsi(int ell, int learned) {
+static inline size_t rp_conv_affine_npsi(int ell, int learned) {
     return 2 * (size_t)ell + (learned ? (size_t)ell * (size_t)ell : 0);
 }
 
 /* phi = round(latent / s) as int32 for n_log_s = 1 (one s) or ell (per
  * column), over a [rows x ell] matrix. */
-void epr_decoder_phi(const float *latent, size_t rows, int ell, const float *log_s, int n_log_s, int32_t *phi);
+void rp_decoder_phi(const float *latent, size_t rows, int ell, const float *log_s, int n_log_s, int32_t *phi);
 
 /* ---- affine ---- */
 /* psi = [log_s0, 0], latent = theta (b = 0). */
-void epr_affine_init(float log_s0, const float *theta, size_t n, float *psi, float *latent);
+void rp_affine_init(float log_s0, const float *theta, size_t n, float *psi, float *latent);
 /* theta = s*round(latent/s) + b; phi (may be NULL) receives the integers. */
-void epr_affine_decode(const float *psi, const float *latent, size_t n, float *theta, int32_t *phi);
+void rp_affine_decode(const float *psi, const float *latent, size_t n, float *theta, int32_t *phi);
 /* Straight-through backward: d_latent += d_theta (may be NULL),
  * d_psi[0] += sum d_theta * s*(phi - phi_hat), d_psi[1] += sum d_theta. */
-void epr_affine_backward(const float *psi, const float *latent, size_t n, const float *d_theta, float *d_latent,
-                         float *d_psi);
+void rp_affine_backward(const float *psi, const float *latent, size_t n, const float *d_theta, float *d_latent,
+                        float *d_psi);
 
 /* ---- conv-affine ---- */
 /* log s = log_s0 for every column, c = 0, latent_row = T^T theta_row
  * (T orthonormal).  psi receives [log s, c] (2*ell floats); a learned T is
- * the caller's to fill (epr_transform_build).  Returns 0 or EPR_EARG. */
-int epr_conv_affine_init(int ell, const float *T, float log_s0, const float *theta, size_t rows, float *psi,
-                         float *latent, epr_err *err);
+ * the caller's to fill (rp_transform_build).  Returns 0 or EPR_EARG. */
+int rp_conv_affine_init(int ell, const float *T, float log_s0, const float *theta, size_t rows, float *psi,
+                        float *latent, epr_err *err);
 /* theta [rows x ell]; phi (may be NULL); work [rows x ell]. */
-void epr_conv_affine_decode(int ell, const float *psi, const float *T, const float *latent, size_t rows,
-                            float *theta, int32_t *phi, float *work);
+void rp_conv_affine_decode(int ell, const float *psi, const float *T, const float *latent, size_t rows, float *theta,
+                           int32_t *phi, float *work);
 /* Given d_theta [rows x ell], accumulate d_latent_row += T^T d_theta_row
  * (NULL to skip), d_psi[0..ell) (d log s), d_psi[ell..2ell) (d c), and
  * d_T += d_theta^T (s . phi) when d_T != NULL (learned T).  work
  * [rows x ell]. */
-void epr_conv_affine_backward(int ell, const float *psi, const float *T, const float *latent, size_t rows,
-                              const float *d_theta, float *d_latent, float *d_psi, float *d_T, float *work);
+void rp_conv_affine_backward(int ell, const float *psi, const float *T, const float *latent, size_t rows,
+                             const float *d_theta, float *d_latent, float *d_psi, float *d_T, float *work);
 
 #endif

@@ -16,7 +16,7 @@
  * from zero), inline because the libm call was most of the decode time.
  * Exact: for |x| < 2^23, t = trunc|x| and |x| - t is exact (Sterbenz);
  * larger |x| (and inf, NaN) are returned unchanged, as roundf does. */
-static inline EPR_HD float epr_decoder_round(float x) {
+static inline EPR_HD float rp_decoder_round(float x) {
     /* Branch-free so that the decode loops vectorise (a data-dependent
      * early return kept them scalar at ~10 ns per value). */
     const float a = fabsf(x);
@@ -27,7 +27,7 @@ static inline EPR_HD float epr_decoder_round(float x) {
     return small ? copysignf(t, x) : x;
 }
 
-static inline EPR_HD int32_t epr_decoder_to_int(float phi) {
+static inline EPR_HD int32_t rp_decoder_to_int(float phi) {
     if (!(phi == phi)) return 0;
     if (phi > (float)EPR_PHI_MAX) return EPR_PHI_MAX;
     if (phi < -(float)EPR_PHI_MAX) return -EPR_PHI_MAX;

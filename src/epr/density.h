@@ -34,21 +34,21 @@
 
 /* Initialise ell columns: H_k = log(expm1(1/scale/width_{k+1})) with
  * scale = init_scale^(1/4), biases U(-1/2,1/2), factors a_k = 0.  Bias j of
- * column i is epr_rng_uniform(seed, EPR_STREAM_DENSITY_INIT, i*43 + j) - 1/2
+ * column i is cmn_rng_uniform(seed, EPR_STREAM_DENSITY_INIT, i*43 + j) - 1/2
  * (j its index in the 43-float layout), so a column's init does not depend
  * on ell. */
-void epr_density_init(float *params, int ell, uint64_t seed);
+void rp_density_init(float *params, int ell, uint64_t seed);
 
 /* Cumulative logits of one column at x (cdf = sigmoid), float32 as in
  * training; and in double (for reporting and tests). */
-float epr_density_logits(const float *params, float x);
-double epr_density_logits_d(const float *params, double x);
+float rp_density_logits(const float *params, float x);
+double rp_density_logits_d(const float *params, double x);
 
 /* Bounded likelihood p(y) = max(|sigma(s*u) - sigma(s*l)|, bound) of the
  * noisy (continuous) density at y; the same number is the discrete
  * probability P(k) for integer y = k. */
-float epr_density_likelihood(const float *params, float y);
-double epr_density_likelihood_d(const float *params, double y);
+float rp_density_likelihood(const float *params, float y);
+double rp_density_likelihood_d(const float *params, double y);
 
 /* Fused forward+backward over n values y[i*stride] of one column:
  * returns sum_i -log2 p(y_i) (float32 arithmetic, total in double) and
@@ -60,7 +60,7 @@ double epr_density_likelihood_d(const float *params, double y);
  * 8 at a time, both logits evaluations, the likelihood, -log2 p and the
  * backward in registers; parameter gradients end up accumulated in double.
  * With dy and dparams both NULL only the forward runs. */
-double epr_density_bits_grad(const float *params, const float *y, size_t n, size_t stride, float weight,
-                             float *dy, float *dparams);
+double rp_density_bits_grad(const float *params, const float *y, size_t n, size_t stride, float weight, float *dy,
+                            float *dparams);
 
 #endif

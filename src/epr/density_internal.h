@@ -18,7 +18,7 @@
  * in the a slots, computed once per call.  Gradients are accumulated in the
  * same prepared space: per lane in float over at most EPR_VACC_BLOCKS
  * blocks, then folded into double (so hundreds of thousands of terms add up
- * without float32 drift); epr_density_acc_flush() applies the chain rule
+ * without float32 drift); rp_density_acc_flush() applies the chain rule
  * back to raw H and a. */
 #ifndef EPR_EPR_DENSITY_INTERNAL_H
 #define EPR_EPR_DENSITY_INTERNAL_H
@@ -47,73 +47,73 @@
 #define EPR_DENSITY_CLONES
 #endif
 
-typedef float epr_vf __attribute__((vector_size(4 * EPR_VL)));
-typedef int32_t epr_vi __attribute__((vector_size(4 * EPR_VL)));
+typedef float rp_vf __attribute__((vector_size(4 * EPR_VL)));
+typedef int32_t rp_vi __attribute__((vector_size(4 * EPR_VL)));
 
 typedef struct {
     float v[EPR_DENSITY_NPARAMS];
-} epr_density_prep;
+} rp_density_prep;
 
 /* double accumulator, prepared space */
 typedef struct {
     double g[EPR_DENSITY_NPARAMS];
-} epr_density_acc;
+} rp_density_acc;
 
 /* per-lane float accumulator, prepared space */
 typedef struct {
-    epr_vf g[EPR_DENSITY_NPARAMS];
+    rp_vf g[EPR_DENSITY_NPARAMS];
     int blocks; /* blocks added since the last fold */
-} epr_density_vacc;
+} rp_density_vacc;
 
-void epr_density_prepare(const float *params, epr_density_prep *P);
+void rp_density_prepare(const float *params, rp_density_prep *P);
 /* dparams[k] += chain rule of A->g[k] through softplus / tanh. */
-void epr_density_acc_flush(const float *params, const epr_density_prep *P, const epr_density_acc *A, float *dparams);
+void rp_density_acc_flush(const float *params, const rp_density_prep *P, const rp_density_acc *A, float *dparams);
 
 /* Vector helpers.  Vectors go in by pointer (or through these macros), not
  * by value: with -g, GCC otherwise notes that 32-byte by-value parameters
  * changed ABI in GCC 4.6, although everything here is inlined. */
 #define EPR_VINLINE static inline __attribute__((always_inline))
-#define EPR_VSEL(m, a, b) ((epr_vf)(((m) & (epr_vi)(a)) | (~(m) & (epr_vi)(b))))
-#define EPR_VABS(x) ((epr_vf)((epr_vi)(x) & 0x7fffffff))
-#define EPR_VCOPYSIGN(mag, sgn) ((epr_vf)(((epr_vi)(mag) & 0x7fffffff) | ((epr_vi)(sgn) & (int32_t)0x80000000u)))
+#define EPR_VSEL(m, a, b) ((rp_vf)(((m) & (rp_vi)(a)) | (~(m) & (rp_vi)(b))))
+#define EPR_VABS(x) ((rp_vf)((rp_vi)(x)&0x7fffffff))
+#define EPR_VCOPYSIGN(mag, sgn) ((rp_vf)(((rp_vi)(mag)&0x7fffffff) | ((rp_vi)(sgn) & (int32_t)0x80000000u)))
 
-EPR_VINLINE epr_vf epr_vsplat(float x) { return (epr_vf){0} + x; }
+EPR_VINLINE rp_vf rp_vsplat(float x) { return (rp_vf){0} + x; }
 
 /* The block kernel (density_kernel.h) on vectors of EPR_VL lanes:
- * epr_vexp_neg, epr_vlog2, epr_vtanh, epr_vsigmoid, epr_veval (logits with
- * its trace epr_vtrace), epr_vback, epr_vp (bounded likelihood) and
- * epr_vblock (bits, d/dy and the parameter gradient of EPR_VL values). */
-#define EPR_DK(name) epr_v##name
+ * rp_vexp_neg, rp_vlog2, rp_vtanh, rp_vsigmoid, rp_veval (logits with
+ * its trace rp_vtrace), rp_vback, rp_vp (bounded likelihood) and
+ * rp_vblock (bits, d/dy and the parameter gradient of EPR_VL values). */
+#define EPR_DK(name) rp_v##name
 #define EPR_DK_FN EPR_VINLINE
-#define EPR_DK_F epr_vf
-#define EPR_DK_I epr_vi
-#define EPR_DK_M epr_vi
-#define EPR_DK_SPLAT(x) epr_vsplat(x)
+#define EPR_DK_F rp_vf
+#define EPR_DK_I rp_vi
+#define EPR_DK_M rp_vi
+#define EPR_DK_SPLAT(x) rp_vsplat(x)
 #define EPR_DK_SEL(m, a, b) EPR_VSEL(m, a, b)
 #define EPR_DK_ONE(m) (-(m))
 #define EPR_DK_ABS(x) EPR_VABS(x)
 #define EPR_DK_COPYSIGN(mag, sgn) EPR_VCOPYSIGN(mag, sgn)
-#define EPR_DK_AS_I(x) ((epr_vi)(x))
-#define EPR_DK_AS_F(i) ((epr_vf)(i))
-#define EPR_DK_TO_I(x) __builtin_convertvector(x, epr_vi)
-#define EPR_DK_TO_F(i) __builtin_convertvector(i, epr_vf)
+#define EPR_DK_AS_I(x) ((rp_vi)(x))
+#define EPR_DK_AS_F(i) ((rp_vf)(i))
+#define EPR_DK_TO_I(x) __builtin_convertvector(x, rp_vi)
+#define EPR_DK_TO_F(i) __builtin_convertvector(i, rp_vf)
 #include "epr/density_kernel.h"
 
-static inline void epr_density_vacc_zero(epr_density_vacc *V) { memset(V, 0, sizeof *V); }
+static inline void rp_density_vacc_zero(rp_density_vacc *V) { memset(V, 0, sizeof *V); }
 
 /* Fold the per-lane float accumulator into the double one. */
-static inline void epr_density_vacc_fold(epr_density_vacc *V, epr_density_acc *A) {
+static inline void rp_density_vacc_fold(rp_density_vacc *V, rp_density_acc *A) {
     for (int k = 0; k < EPR_DENSITY_NPARAMS; k++) {
         double t = 0.0;
         for (int lane = 0; lane < EPR_VL; lane++) t += V->g[k][lane];
         A->g[k] += t;
     }
-    epr_density_vacc_zero(V);
+    rp_density_vacc_zero(V);
 }
 
 /* Count one block; fold when float accumulation would get long. */
-static inline void epr_density_vacc_tick(epr_density_vacc *V, epr_density_acc *A) {
-    if (++V->blocks >= EPR_VACC_BLOCKS) epr_density_vacc_fold(V, A);
+static inline void rp_density_vacc_tick(rp_density_vacc *V, rp_density_acc *A) {
+    if (++V->blocks >= EPR_VACC_BLOCKS) rp_density_vacc_fold(V, A);
 }
 
 #endif

@@ -7,7 +7,7 @@
  * same prepared parameters.  Private to src/epr.
  *
  * The includer defines, before including this file:
- *   EPR_DK(name)       the name of each function/type (e.g. epr_v##name)
+ *   EPR_DK(name)       the name of each function/type (e.g. rp_v##name)
  *   EPR_DK_FN          the qualifiers of the functions (always inlined)
  *   EPR_DK_F, EPR_DK_I float and int32 value types (vectors or scalars)
  *   EPR_DK_M           the type of a comparison result
@@ -85,7 +85,7 @@ typedef struct {
     EPR_DK_F h0[3], x1[3], h1[3], x2[3], h2[3], x3[3];
 } EPR_DK(trace);
 
-EPR_DK_FN EPR_DK_F EPR_DK(eval)(const float *v, const EPR_DK_F *xp, EPR_DK(trace) *t) {
+EPR_DK_FN EPR_DK_F EPR_DK(eval)(const float *v, const EPR_DK_F *xp, EPR_DK(trace) * t) {
     const EPR_DK_F x = *xp;
     const float *K0 = v + EPR_DENSITY_H0, *b0 = v + EPR_DENSITY_B0, *a0 = v + EPR_DENSITY_A0;
     const float *K1 = v + EPR_DENSITY_H1, *b1 = v + EPR_DENSITY_B1, *a1 = v + EPR_DENSITY_A1;
@@ -115,7 +115,7 @@ EPR_DK_FN EPR_DK_F EPR_DK(eval)(const float *v, const EPR_DK_F *xp, EPR_DK(trace
 
 /* Backward of one logits evaluation with upstream gradient g = dL/dlogits:
  * adds dL/d(prepared params) into G, returns dL/dx. */
-EPR_DK_FN EPR_DK_F EPR_DK(back)(const float *v, const EPR_DK(trace) *t, const EPR_DK_F *gp, EPR_DK_F *G) {
+EPR_DK_FN EPR_DK_F EPR_DK(back)(const float *v, const EPR_DK(trace) * t, const EPR_DK_F *gp, EPR_DK_F *G) {
     const EPR_DK_F g = *gp;
     const float *K0 = v + EPR_DENSITY_H0, *a0 = v + EPR_DENSITY_A0;
     const float *K1 = v + EPR_DENSITY_H1, *a1 = v + EPR_DENSITY_A1;

@@ -14,7 +14,7 @@
  *     d rate / d vartheta = (1/s) d rate / d y,
  *     d rate / d log s    = -sum phi_hat * d rate / d y,   y = phi_hat + n.
  *
- * Noise counter: n = epr_rng_uniform(seed, EPR_STREAM_RATE_NOISE, c) - 1/2
+ * Noise counter: n = cmn_rng_uniform(seed, EPR_STREAM_RATE_NOISE, c) - 1/2
  * with
  *     c = step << 40 | group_id << 32 | (elem_base + row*ell + col)
  * where elem_base is the group-level index of this matrix's element
@@ -36,11 +36,11 @@ typedef struct {
     uint64_t step;      /* training step, < 2^24 */
     uint32_t group_id;  /* < 256 */
     uint64_t elem_base; /* group-level index of element (0,0) of the matrix */
-} epr_noise_key;
+} rp_noise_key;
 
 /* The noise counter of element (row, col) of a matrix with ell columns;
  * exposed so that tests and other code can reproduce the noise. */
-static inline EPR_HD uint64_t epr_rate_noise_counter(const epr_noise_key *k, size_t row, int ell, int col) {
+static inline EPR_HD uint64_t rp_rate_noise_counter(const rp_noise_key *k, size_t row, int ell, int col) {
     return k->step << 40 | (uint64_t)k->group_id << 32 | (k->elem_base + (uint64_t)row * (uint64_t)ell + (uint64_t)col);
 }
 
@@ -53,14 +53,14 @@ static inline EPR_HD uint64_t epr_rate_noise_counter(const epr_noise_key *k, siz
  *   d_log_s  [n_log_s]   (NULL to skip),
  *   d_density [ell x 43] (NULL to skip).
  * Returns 0, or EPR_EARG (bad shape, range or key limits). */
-int epr_rate_noisy(const float *density, const float *latent, size_t rows, int ell, size_t row_begin,
-                   size_t row_end, const float *log_s, int n_log_s, const epr_noise_key *key, float weight,
-                   double *rate_bits, float *d_latent, float *d_log_s, float *d_density, epr_err *err);
+int rp_rate_noisy(const float *density, const float *latent, size_t rows, int ell, size_t row_begin, size_t row_end,
+                  const float *log_s, int n_log_s, const rp_noise_key *key, float weight, double *rate_bits,
+                  float *d_latent, float *d_log_s, float *d_density, epr_err *err);
 
 /* Exact self-information sum -log2 P(phi) of an integer matrix [rows x ell]
  * under the discretised density P(k) = c(k+1/2) - c(k-1/2) of each column
  * (same sign trick and lower bound as training), evaluated in double.
  * col_bits [ell] (may be NULL) receives the per-column totals. */
-double epr_rate_exact(const float *density, const int32_t *phi, size_t rows, int ell, double *col_bits);
+double rp_rate_exact(const float *density, const int32_t *phi, size_t rows, int ell, double *col_bits);
 
 #endif

@@ -14,30 +14,30 @@
 
 static const char *const transform_names[] = {"identity", "dft", "random-orthogonal", "learned", "explicit"};
 
-const char *epr_transform_name(epr_transform_kind kind) {
+const char *rp_transform_name(epr_transform_kind kind) {
     return (unsigned)kind < 5 ? transform_names[kind] : "unknown";
 }
 
-int epr_transform_parse(const char *name, epr_transform_kind *kind, epr_err *err) {
+int rp_transform_parse(const char *name, epr_transform_kind *kind, epr_err *err) {
     for (int i = 0; i < 4; i++)
         if (name && strcmp(name, transform_names[i]) == 0) {
             *kind = (epr_transform_kind)i;
             return 0;
         }
-    return epr_fail(err, EPR_EARG, "unknown transform '%s' (identity, dft, random-orthogonal, learned)",
+    return cmn_fail(err, EPR_EARG, "unknown transform '%s' (identity, dft, random-orthogonal, learned)",
                     name ? name : "(null)");
 }
 
-int epr_transform_is_trainable(epr_transform_kind kind) { return kind == EPR_TRANSFORM_LEARNED; }
+int rp_transform_is_trainable(epr_transform_kind kind) { return kind == EPR_TRANSFORM_LEARNED; }
 
-void epr_transform_identity(int ell, float *T) {
+void rp_transform_identity(int ell, float *T) {
     memset(T, 0, sizeof(float) * (size_t)ell * (size_t)ell);
     for (int i = 0; i < ell; i++) T[(size_t)i * ell + i] = 1.0f;
 }
 
-int epr_transform_dft(int h, int w, float *T, epr_err *err) {
-    RETURN_ERROR_IF(h < 1 || w < 1 || (long)h * w > TRANSFORM_MAX_ELL, err, EPR_EARG,
-                    "dft transform: bad size %d x %d", h, w);
+int rp_transform_dft(int h, int w, float *T, epr_err *err) {
+    RETURN_ERROR_IF(h < 1 || w < 1 || (long)h * w > TRANSFORM_MAX_ELL, err, EPR_EARG, "dft transform: bad size %d x %d",
+                    h, w);
     const int ell = h * w;
     /* One batched complex 2-D DFT of the ell unit impulses: image p has its
      * impulse at position p, so out[p][u*W+v] = exp(-2 pi i (u y/H + v x/W))
@@ -45,11 +45,11 @@ int epr_transform_dft(int h, int w, float *T, epr_err *err) {
     fftwf_complex *buf = fftwf_malloc(sizeof(fftwf_complex) * (size_t)ell * (size_t)ell);
     RETURN_ERROR_IF(!buf, err, EPR_ENOMEM, "dft transform: out of memory (%d x %d)", h, w);
     int dims[2] = {h, w};
-    fftwf_plan plan = fftwf_plan_many_dft(2, dims, ell, buf, NULL, 1, ell, buf, NULL, 1, ell, FFTW_FORWARD,
-                                          FFTW_ESTIMATE);
+    fftwf_plan plan =
+        fftwf_plan_many_dft(2, dims, ell, buf, NULL, 1, ell, buf, NULL, 1, ell, FFTW_FORWARD, FFTW_ESTIMATE);
     if (!plan) {
         fftwf_free(buf);
-        return epr_fail(err, EPR_ENUM, "dft transform: FFTW could not plan %d x %d", h, w);
+        return cmn_fail(err, EPR_ENUM, "dft transform: FFTW could not plan %d x %d", h, w);
     }
     memset(buf, 0, sizeof(fftwf_complex) * (size_t)ell * (size_t)ell);
     for (int p = 0; p < ell; p++) buf[(size_t)p * ell + p][0] = 1.0f;
@@ -82,12 +82,12 @@ int epr_transform_dft(int h, int w, float *T, epr_err *err) {
 
 /* Standard normal from two counters (Box-Muller, cosine branch). */
 static double transform_gauss(uint64_t seed, uint64_t k) {
-    double u1 = ((double)(epr_rng_u64(seed, EPR_STREAM_TRANSFORM, 2 * k) >> 11) + 0.5) * 0x1p-53;
-    double u2 = (double)(epr_rng_u64(seed, EPR_STREAM_TRANSFORM, 2 * k + 1) >> 11) * 0x1p-53;
+    double u1 = ((double)(cmn_rng_u64(seed, EPR_STREAM_TRANSFORM, 2 * k) >> 11) + 0.5) * 0x1p-53;
+    double u2 = (double)(cmn_rng_u64(seed, EPR_STREAM_TRANSFORM, 2 * k + 1) >> 11) * 0x1p-53;
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
-int epr_transform_random_orthogonal(int ell, uint64_t seed, float *T, epr_err *err) {
+int rp_transform_random_orthogonal(int ell, uint64_t seed, float *T, epr_err *err) {
     RETURN_ERROR_IF(ell < 1 || ell > TRANSFORM_MAX_ELL, err, EPR_EARG, "random-orthogonal: bad ell %d", ell);
     double *G = malloc(sizeof(double) * (size_t)ell * (size_t)ell);
     RETURN_ERROR_IF(!G, err, EPR_ENOMEM, "random-orthogonal: out of memory (ell %d)", ell);
@@ -106,7 +106,7 @@ int epr_transform_random_orthogonal(int ell, uint64_t seed, float *T, epr_err *e
         nrm = sqrt(nrm);
         if (!(nrm > 1e-12)) {
             free(G);
-            return epr_fail(err, EPR_ENUM, "random-orthogonal: degenerate Gaussian matrix (ell %d)", ell);
+            return cmn_fail(err, EPR_ENUM, "random-orthogonal: degenerate Gaussian matrix (ell %d)", ell);
         }
         for (int r = 0; r < ell; r++) G[(size_t)r * ell + j] /= nrm;
     }
@@ -115,15 +115,15 @@ int epr_transform_random_orthogonal(int ell, uint64_t seed, float *T, epr_err *e
     return 0;
 }
 
-int epr_transform_build(epr_transform_kind kind, int h, int w, uint64_t seed, float *T, epr_err *err) {
-    RETURN_ERROR_IF(h < 1 || w < 1 || (long)h * w > TRANSFORM_MAX_ELL, err, EPR_EARG, "transform: bad size %d x %d",
-                    h, w);
+int rp_transform_build(epr_transform_kind kind, int h, int w, uint64_t seed, float *T, epr_err *err) {
+    RETURN_ERROR_IF(h < 1 || w < 1 || (long)h * w > TRANSFORM_MAX_ELL, err, EPR_EARG, "transform: bad size %d x %d", h,
+                    w);
     switch (kind) {
-    case EPR_TRANSFORM_IDENTITY: epr_transform_identity(h * w, T); return 0;
+    case EPR_TRANSFORM_IDENTITY: rp_transform_identity(h * w, T); return 0;
     case EPR_TRANSFORM_DFT:
-    case EPR_TRANSFORM_LEARNED: return epr_transform_dft(h, w, T, err);
-    case EPR_TRANSFORM_RANDOM_ORTHOGONAL: return epr_transform_random_orthogonal(h * w, seed, T, err);
+    case EPR_TRANSFORM_LEARNED: return rp_transform_dft(h, w, T, err);
+    case EPR_TRANSFORM_RANDOM_ORTHOGONAL: return rp_transform_random_orthogonal(h * w, seed, T, err);
     case EPR_TRANSFORM_EXPLICIT: break; /* a stored matrix: nothing to build */
     }
-    return epr_fail(err, EPR_EARG, "transform: cannot build kind %d (%s)", (int)kind, epr_transform_name(kind));
+    return cmn_fail(err, EPR_EARG, "transform: cannot build kind %d (%s)", (int)kind, rp_transform_name(kind));
 }

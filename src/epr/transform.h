@@ -29,21 +29,21 @@
 #include "epr/codec.h"
 
 /* "identity", "dft", "random-orthogonal", "learned" <-> kind ("explicit"
- * is named but not parsed).  epr_transform_parse returns 0 or EPR_EARG. */
-const char *epr_transform_name(epr_transform_kind kind);
-int epr_transform_parse(const char *name, epr_transform_kind *kind, epr_err *err);
+ * is named but not parsed).  rp_transform_parse returns 0 or EPR_EARG. */
+const char *rp_transform_name(epr_transform_kind kind);
+int rp_transform_parse(const char *name, epr_transform_kind *kind, epr_err *err);
 /* 1 if T is trained (is part of psi), else 0. */
-int epr_transform_is_trainable(epr_transform_kind kind);
+int rp_transform_is_trainable(epr_transform_kind kind);
 
-void epr_transform_identity(int ell, float *T);
+void rp_transform_identity(int ell, float *T);
 /* Orthonormal real DFT basis over h x w (column order above), via FFTW. */
-int epr_transform_dft(int h, int w, float *T, epr_err *err);
+int rp_transform_dft(int h, int w, float *T, epr_err *err);
 /* Orthonormal matrix: modified Gram-Schmidt (two passes, in double) of a
  * Gaussian matrix drawn from (seed, EPR_STREAM_TRANSFORM); entry
  * (i, j) of the Gaussian matrix uses counters 2*(i*ell + j) and +1
  * (Box-Muller), so T depends only on (seed, ell). */
-int epr_transform_random_orthogonal(int ell, uint64_t seed, float *T, epr_err *err);
+int rp_transform_random_orthogonal(int ell, uint64_t seed, float *T, epr_err *err);
 /* Dispatch on kind; h*w = ell.  EXPLICIT gives EPR_EARG. */
-int epr_transform_build(epr_transform_kind kind, int h, int w, uint64_t seed, float *T, epr_err *err);
+int rp_transform_build(epr_transform_kind kind, int h, int w, uint64_t seed, float *T, epr_err *err);
 
 #endif

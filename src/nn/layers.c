@@ -92,8 +92,8 @@ static void valid_range(int W, int OW, int stride, int pad, int j, int *lo, int 
     *hi = h;
 }
 
-static void im2col(const float *restrict x, int ns, int C, int H, int W, int k, int stride, int pad,
-                   int OH, int OW, float *restrict col) {
+static void im2col(const float *restrict x, int ns, int C, int H, int W, int k, int stride, int pad, int OH, int OW,
+                   float *restrict col) {
     const size_t P = (size_t)OH * OW, ld = (size_t)ns * P, plane = (size_t)H * W;
     if (stride == 1 && pad == 0) { /* no borders: every tap row is a plain window copy */
         for (int c = 0; c < C; c++)
@@ -136,8 +136,8 @@ static void im2col(const float *restrict x, int ns, int C, int H, int W, int k, 
 }
 
 /* dx[ns, C, H, W] += scatter of col (overlapping windows add up). */
-static void col2im(const float *restrict col, int ns, int C, int H, int W, int k, int stride, int pad,
-                   int OH, int OW, float *restrict dx) {
+static void col2im(const float *restrict col, int ns, int C, int H, int W, int k, int stride, int pad, int OH, int OW,
+                   float *restrict dx) {
     const size_t P = (size_t)OH * OW, ld = (size_t)ns * P, plane = (size_t)H * W;
     for (int c = 0; c < C; c++)
         for (int i = 0; i < k; i++)
@@ -178,19 +178,17 @@ static void conv_forward(nn_model *m, nn_layer *L, const float *x, int n) {
     const int K = L->c * L->k * L->k, P = L->oh * L->ow, chunk = nn_conv_chunk(L, n);
     for (int s0 = 0; s0 < n; s0 += chunk) {
         int cn = n - s0 < chunk ? n - s0 : chunk, N = cn * P;
-        im2col(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride, L->pad, L->oh,
-               L->ow, m->col);
+        im2col(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride, L->pad, L->oh, L->ow, m->col);
         if (cn == 1) { /* the product lands in y's layout directly */
             float *y = L->y + (size_t)s0 * L->out_size;
             for (int o = 0; o < L->oc; o++) fill_floats(y + (size_t)o * P, b ? b[o] : 0.0f, P);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->oc, P, K, 1.0f, W->w, K, m->col, P,
-                        1.0f, y, P);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->oc, P, K, 1.0f, W->w, K, m->col, P, 1.0f, y, P);
             continue;
         }
         /* [oc, K] x [K, cn*P]: one product per chunk, then a cheap reorder to
          * [cn, oc, P] with the bias folded in. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->oc, N, K, 1.0f, W->w, K, m->col, N,
-                    0.0f, m->gather, N);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->oc, N, K, 1.0f, W->w, K, m->col, N, 0.0f, m->gather,
+                    N);
         for (int s = 0; s < cn; s++)
             for (int o = 0; o < L->oc; o++) {
                 const float *g = m->gather + (size_t)o * N + (size_t)s * P;
@@ -227,15 +225,14 @@ static void conv_backward(nn_model *m, nn_layer *L, const float *x, float *dx, i
             /* The shared col buffer still holds this layer's forward im2col
              * only if no later conv ran since; otherwise rebuild it. */
             if (!(m->col_owner == self && m->col_x == x && m->col_n == n))
-                im2col(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride, L->pad,
-                       L->oh, L->ow, m->col);
+                im2col(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride, L->pad, L->oh, L->ow,
+                       m->col);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L->oc, K, N, 1.0f, g, N, m->col, N,
                         s0 == 0 ? 0.0f : 1.0f, dW, K);
         }
         if (dx) {
             /* dcol = W^T dY overwrites col: it is no longer needed. */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, L->oc, 1.0f, W->w, K, g, N, 0.0f,
-                        m->col, N);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, L->oc, 1.0f, W->w, K, g, N, 0.0f, m->col, N);
             m->col_owner = -1;
             float *dxs = dx + (size_t)s0 * L->in_size;
             if (!acc) memset(dxs, 0, sizeof(float) * cn * L->in_size);
@@ -254,16 +251,14 @@ static void dense_forward(nn_model *m, nn_layer *L, const float *x, int n) {
         beta = 1.0f;
     }
     /* y[n,out] = x[n,in] W[out,in]^T (+ b) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W->w, in, beta,
-                L->y, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W->w, in, beta, L->y, out);
 }
 
 static void dense_backward(nn_model *m, nn_layer *L, const float *x, float *dx, int acc, int n) {
     const nn_param *W = &m->tensors[L->wt];
     const int in = (int)L->in_size, out = (int)L->out_size;
     if (W->dw) /* dW[out,in] = dy^T x */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, L->dy, out, x, in,
-                    0.0f, W->dw, in);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, L->dy, out, x, in, 0.0f, W->dw, in);
     if (L->bt >= 0 && m->tensors[L->bt].dw) {
         float *db = m->tensors[L->bt].dw;
         memset(db, 0, sizeof(float) * out);
@@ -273,8 +268,8 @@ static void dense_backward(nn_model *m, nn_layer *L, const float *x, float *dx, 
         }
     }
     if (dx) /* dx[n,in] = dy W */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, L->dy, out, W->w,
-                    in, acc ? 1.0f : 0.0f, dx, in);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, L->dy, out, W->w, in,
+                    acc ? 1.0f : 0.0f, dx, in);
 }
 
 static void maxpool_forward(nn_layer *L, const float *x, int n) {
@@ -529,8 +524,7 @@ void nn_layer_forward(nn_model *m, nn_layer *L, const float *x, const float *x2,
     }
 }
 
-void nn_layer_backward(nn_model *m, nn_layer *L, const float *x, float *dx, int acc, float *dx2,
-                       int acc2, int n) {
+void nn_layer_backward(nn_model *m, nn_layer *L, const float *x, float *dx, int acc, float *dx2, int acc2, int n) {
     switch (L->op) {
     case NN_DENSE: dense_backward(m, L, x, dx, acc, n); break;
     case NN_CONV: conv_backward(m, L, x, dx, acc, n); break;

@@ -16,8 +16,7 @@
 #include "nn/ce_kernel.h"
 #include "nn/nn_internal.h"
 
-static int add_tensor(nn_model *m, int layer, nn_param_kind kind, int ndim, const int *shape, int fan_in,
-                      int fan_out) {
+static int add_tensor(nn_model *m, int layer, nn_param_kind kind, int ndim, const int *shape, int fan_in, int fan_out) {
     nn_param *t = &m->tensors[m->n_tensors];
     const nn_layer *L = &m->layers[layer];
     snprintf(t->name, sizeof t->name, "%s.%s", L->name, kind == NN_PARAM_WEIGHT ? "weight" : "bias");
@@ -53,15 +52,15 @@ static int alloc_floats(float **p, size_t n) {
 int nn_model_build(const char *spec, int c, int h, int w, int max_batch, nn_model **out, epr_err *err) {
     *out = NULL;
     RETURN_ERROR_IF(!spec, err, EPR_EARG, "model spec is NULL");
-    RETURN_ERROR_IF(c < 1 || h < 1 || w < 1 || max_batch < 1, err, EPR_EARG,
-                    "bad model input [%d, %d, %d, %d]", max_batch, c, h, w);
+    RETURN_ERROR_IF(c < 1 || h < 1 || w < 1 || max_batch < 1, err, EPR_EARG, "bad model input [%d, %d, %d, %d]",
+                    max_batch, c, h, w);
     nn_layer *ls = NULL;
     int n = 0;
     int rc = nn_spec_parse(spec, c, h, w, &ls, &n, err);
     if (rc) return rc;
     nn_model *m = calloc(1, sizeof *m);
     if (!m) {
-        rc = epr_fail(err, EPR_ENOMEM, "out of memory building the model");
+        rc = cmn_fail(err, EPR_ENOMEM, "out of memory building the model");
         goto done;
     }
     m->c = c, m->h = h, m->w = w, m->max_batch = max_batch;
@@ -84,17 +83,15 @@ int nn_model_build(const char *spec, int c, int h, int w, int max_batch, nn_mode
             if (L->bias) L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->oc}, in, L->oc);
         } else if (L->op == NN_CONV) {
             int kk = L->k * L->k;
-            L->wt = add_tensor(m, i, NN_PARAM_WEIGHT, 4, (int[]){L->oc, L->c, L->k, L->k}, L->c * kk,
-                               L->oc * kk);
-            if (L->bias)
-                L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->oc}, L->c * kk, L->oc * kk);
+            L->wt = add_tensor(m, i, NN_PARAM_WEIGHT, 4, (int[]){L->oc, L->c, L->k, L->k}, L->c * kk, L->oc * kk);
+            if (L->bias) L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->oc}, L->c * kk, L->oc * kk);
             size_t chunk = (size_t)nn_conv_chunk(L, max_batch), per = (size_t)L->c * kk * L->oh * L->ow;
             if (per * chunk > m->col_size) m->col_size = per * chunk;
             size_t g = (size_t)L->oc * L->oh * L->ow * chunk; /* only used when chunk > 1 */
             if (chunk > 1 && g > m->gather_size) m->gather_size = g;
         } else if (L->op == NN_BATCHNORM) {
             if (L->affine) L->wt = add_tensor(m, i, NN_PARAM_WEIGHT, 1, (int[]){L->c}, L->c, L->c); /* gamma */
-            L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->c}, L->c, L->c); /* beta */
+            L->bt = add_tensor(m, i, NN_PARAM_BIAS, 1, (int[]){L->c}, L->c, L->c);                  /* beta */
             L->rmean = add_buffer(m, i, "running_mean", L->c);
             L->rvar = add_buffer(m, i, "running_var", L->c);
             oom |= L->rmean < 0 || L->rvar < 0;
@@ -112,7 +109,7 @@ int nn_model_build(const char *spec, int c, int h, int w, int max_batch, nn_mode
     }
     if (oom) {
         nn_model_free(m);
-        rc = epr_fail(err, EPR_ENOMEM, "out of memory allocating model buffers for batch %d", max_batch);
+        rc = cmn_fail(err, EPR_ENOMEM, "out of memory allocating model buffers for batch %d", max_batch);
         goto done;
     }
     for (int b = 0; b < m->n_buffers; b++)
@@ -169,7 +166,8 @@ int nn_model_num_batchnorm(const nn_model *m) {
 
 void nn_model_set_bn_momentum(nn_model *m, float momentum) {
     for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].op == NN_BATCHNORM) m->layers[i].momentum = momentum < 0 ? m->layers[i].momentum_spec : momentum;
+        if (m->layers[i].op == NN_BATCHNORM)
+            m->layers[i].momentum = momentum < 0 ? m->layers[i].momentum_spec : momentum;
 }
 nn_buffer *nn_model_buffer(nn_model *m, int i) { return (i >= 0 && i < m->n_buffers) ? &m->buffers[i] : NULL; }
 int nn_model_max_batch(const nn_model *m) { return m->max_batch; }
@@ -185,8 +183,7 @@ void nn_model_print(const nn_model *m, FILE *f) {
         if (L->wt >= 0) np += m->tensors[L->wt].size;
         if (L->bt >= 0) np += m->tensors[L->bt].size;
         char src[2 * NN_NAME_MAX + 8] = "";
-        if (L->in != i - 1)
-            snprintf(src, sizeof src, " in=%s", L->in < 0 ? "input" : m->layers[L->in].name);
+        if (L->in != i - 1) snprintf(src, sizeof src, " in=%s", L->in < 0 ? "input" : m->layers[L->in].name);
         if (L->op == NN_ADD) {
             size_t k = strlen(src);
             snprintf(src + k, sizeof src - k, " with=%s", L->with < 0 ? "input" : m->layers[L->with].name);
@@ -219,7 +216,7 @@ int nn_model_alloc_params(nn_model *m, epr_err *err) {
         free(m->param_block);
         free(m->grad_block);
         m->param_block = m->grad_block = NULL;
-        return epr_fail(err, EPR_ENOMEM, "out of memory for %zu parameters", m->n_params);
+        return cmn_fail(err, EPR_ENOMEM, "out of memory for %zu parameters", m->n_params);
     }
     size_t off = 0;
     for (int i = 0; i < m->n_tensors; i++) {
@@ -235,7 +232,7 @@ void nn_model_init_params(nn_model *m, uint64_t seed) {
         if (!t->w) continue;
         /* Each tensor draws from its own counter range, so its values do
          * not depend on the sizes of the tensors before it. */
-        epr_rng r = {seed, EPR_STREAM_INIT, (uint64_t)i << 40};
+        cmn_rng r = {seed, EPR_STREAM_INIT, (uint64_t)i << 40};
         const nn_op op = m->layers[t->layer].op;
         if (t->kind == NN_PARAM_BIAS) {
             memset(t->w, 0, sizeof(float) * t->size);
@@ -244,15 +241,14 @@ void nn_model_init_params(nn_model *m, uint64_t seed) {
         } else if (op == NN_CONV) { /* He-normal, fan_in */
             const double sd = sqrt(2.0 / t->fan_in);
             for (size_t j = 0; j < t->size; j += 2) {
-                double u1 = 1.0 - epr_rng_next_uniform(&r), u2 = epr_rng_next_uniform(&r);
+                double u1 = 1.0 - cmn_rng_next_uniform(&r), u2 = cmn_rng_next_uniform(&r);
                 double rad = sqrt(-2.0 * log(u1)), a = 2.0 * M_PI * u2;
                 t->w[j] = (float)(sd * rad * cos(a));
                 if (j + 1 < t->size) t->w[j + 1] = (float)(sd * rad * sin(a));
             }
         } else { /* Glorot-uniform */
             const double lim = sqrt(6.0 / (t->fan_in + t->fan_out));
-            for (size_t j = 0; j < t->size; j++)
-                t->w[j] = (float)((2.0 * epr_rng_next_uniform(&r) - 1.0) * lim);
+            for (size_t j = 0; j < t->size; j++) t->w[j] = (float)((2.0 * cmn_rng_next_uniform(&r) - 1.0) * lim);
         }
     }
     for (int b = 0; b < m->n_buffers; b++) {
@@ -288,9 +284,9 @@ static void cpu_forward(void *ctx, nn_layer *L, const float *in, const float *wi
     const cpu_pass *p = ctx;
     nn_model *m = p->m;
     if (m->op_time) {
-        double t0 = epr_now_s();
+        double t0 = cmn_now_s();
         nn_layer_forward(m, L, in, with, p->n, p->training);
-        m->op_time[2 * L->op] += epr_now_s() - t0;
+        m->op_time[2 * L->op] += cmn_now_s() - t0;
     } else {
         nn_layer_forward(m, L, in, with, p->n, p->training);
     }
@@ -371,9 +367,9 @@ static void cpu_zero_grads(void *ctx, const nn_layer *L) { zero_param_grads((nn_
 
 static void cpu_backward(void *ctx, nn_layer *L, const float *x, float *dx, int acc, float *dx2, int acc2) {
     nn_model *m = ctx;
-    double t0 = m->op_time ? epr_now_s() : 0.0;
+    double t0 = m->op_time ? cmn_now_s() : 0.0;
     nn_layer_backward(m, L, x, dx, acc, dx2, acc2, m->n_last);
-    if (m->op_time) m->op_time[2 * L->op + 1] += epr_now_s() - t0;
+    if (m->op_time) m->op_time[2 * L->op + 1] += cmn_now_s() - t0;
 }
 
 static void backprop(nn_model *m) {

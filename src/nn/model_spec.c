@@ -76,8 +76,8 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
     L->eps = 1e-5f;
     L->wt = L->bt = L->rmean = L->rvar = -1;
     char *save = NULL, *tok = strtok_r(s, " \t\r", &save);
-    static const nn_op ops[] = {NN_DENSE, NN_CONV, NN_MAXPOOL, NN_AVGPOOL, NN_GAP,
-                                NN_RELU, NN_BATCHNORM, NN_ADD, NN_FLATTEN};
+    static const nn_op ops[] = {NN_DENSE, NN_CONV,      NN_MAXPOOL, NN_AVGPOOL, NN_GAP,
+                                NN_RELU,  NN_BATCHNORM, NN_ADD,     NN_FLATTEN};
     int found = 0;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (strcmp(tok, nn_op_name(ops[i])) == 0) {
@@ -100,11 +100,10 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
         char pat[40];
         snprintf(pat, sizeof pat, " %.30s ", key);
         long iv = 0;
-        if (strcmp(key, "name") == 0 || strcmp(key, "in") == 0 ||
-            (strcmp(key, "with") == 0 && L->op == NN_ADD)) {
+        if (strcmp(key, "name") == 0 || strcmp(key, "in") == 0 || (strcmp(key, "with") == 0 && L->op == NN_ADD)) {
             RETURN_ERROR_IF(!*val || strlen(val) >= NN_NAME_MAX || strchr(val, '.'), err, EPR_EARG,
-                            "layer %d (%s): bad value '%s' for %s (1..%d characters, no '.')", num,
-                            type, val, key, NN_NAME_MAX - 1);
+                            "layer %d (%s): bad value '%s' for %s (1..%d characters, no '.')", num, type, val, key,
+                            NN_NAME_MAX - 1);
             char *dst = key[0] == 'n' ? L->name : key[0] == 'i' ? p->in_name : p->with_name;
             strcpy(dst, val);
             continue;
@@ -145,10 +144,9 @@ static int parse_layer(char *s, int num, proto *p, epr_err *err) {
     }
     RETURN_ERROR_IF((L->op == NN_DENSE || L->op == NN_CONV) && L->oc == 0, err, EPR_EARG,
                     "layer %d (%s): out= is required", num, type);
-    RETURN_ERROR_IF((L->op == NN_CONV || L->op == NN_MAXPOOL || L->op == NN_AVGPOOL) && L->k == 0,
-                    err, EPR_EARG, "layer %d (%s): k= is required", num, type);
-    RETURN_ERROR_IF(L->op == NN_ADD && !p->with_name[0], err, EPR_EARG,
-                    "layer %d (add): with= is required", num);
+    RETURN_ERROR_IF((L->op == NN_CONV || L->op == NN_MAXPOOL || L->op == NN_AVGPOOL) && L->k == 0, err, EPR_EARG,
+                    "layer %d (%s): k= is required", num, type);
+    RETURN_ERROR_IF(L->op == NN_ADD && !p->with_name[0], err, EPR_EARG, "layer %d (add): with= is required", num);
     if (L->stride < 0) L->stride = (L->op == NN_CONV) ? 1 : L->k;
     L->momentum_spec = L->momentum;
     return 0;
@@ -168,16 +166,16 @@ static int shape_layer(proto *ps, int i, int c, int h, int w, epr_err *err) {
     const char *type = nn_op_name(L->op);
     if (ps[i].in_name[0]) {
         L->in = find_layer(ps, i, ps[i].in_name);
-        RETURN_ERROR_IF(L->in == -2, err, EPR_EARG, "layer %d (%s): unknown in=%s (must name an earlier layer)",
-                        num, type, ps[i].in_name);
+        RETURN_ERROR_IF(L->in == -2, err, EPR_EARG, "layer %d (%s): unknown in=%s (must name an earlier layer)", num,
+                        type, ps[i].in_name);
     } else {
         L->in = i - 1;
     }
     L->with = -1;
     if (L->op == NN_ADD) {
         L->with = find_layer(ps, i, ps[i].with_name);
-        RETURN_ERROR_IF(L->with == -2, err, EPR_EARG,
-                        "layer %d (add): unknown with=%s (must name an earlier layer)", num, ps[i].with_name);
+        RETURN_ERROR_IF(L->with == -2, err, EPR_EARG, "layer %d (add): unknown with=%s (must name an earlier layer)",
+                        num, ps[i].with_name);
     }
     if (L->in >= 0) {
         const nn_layer *P = &ps[L->in].L;
@@ -192,28 +190,23 @@ static int shape_layer(proto *ps, int i, int c, int h, int w, epr_err *err) {
         break;
     case NN_CONV:
         RETURN_ERROR_IF(h + 2 * L->pad < L->k || w + 2 * L->pad < L->k, err, EPR_EARG,
-                        "layer %d (conv): kernel %d does not fit input %dx%d with pad %d", num, L->k, h, w,
-                        L->pad);
+                        "layer %d (conv): kernel %d does not fit input %dx%d with pad %d", num, L->k, h, w, L->pad);
         L->oh = (h + 2 * L->pad - L->k) / L->stride + 1;
         L->ow = (w + 2 * L->pad - L->k) / L->stride + 1;
         break;
     case NN_MAXPOOL:
     case NN_AVGPOOL:
         /* pad <= k/2 (as PyTorch): every window then holds a real pixel. */
-        RETURN_ERROR_IF(2 * L->pad > L->k, err, EPR_EARG, "layer %d (%s): pad %d is more than half the window %d",
-                        num, type, L->pad, L->k);
+        RETURN_ERROR_IF(2 * L->pad > L->k, err, EPR_EARG, "layer %d (%s): pad %d is more than half the window %d", num,
+                        type, L->pad, L->k);
         RETURN_ERROR_IF(h + 2 * L->pad < L->k || w + 2 * L->pad < L->k, err, EPR_EARG,
                         "layer %d (%s): window %d does not fit input %dx%d", num, type, L->k, h, w);
         L->oc = c;
         L->oh = (h + 2 * L->pad - L->k) / L->stride + 1;
         L->ow = (w + 2 * L->pad - L->k) / L->stride + 1;
         break;
-    case NN_GAP:
-        L->oc = c, L->oh = L->ow = 1;
-        break;
-    case NN_FLATTEN:
-        L->oc = c * h * w, L->oh = L->ow = 1;
-        break;
+    case NN_GAP: L->oc = c, L->oh = L->ow = 1; break;
+    case NN_FLATTEN: L->oc = c * h * w, L->oh = L->ow = 1; break;
     case NN_ADD: {
         int wc = c, wh = h, ww = w; /* with=input */
         if (L->with >= 0) {
@@ -221,13 +214,11 @@ static int shape_layer(proto *ps, int i, int c, int h, int w, epr_err *err) {
             wc = Q->oc, wh = Q->oh, ww = Q->ow;
         }
         RETURN_ERROR_IF(wc != c || wh != h || ww != w, err, EPR_EARG,
-                        "layer %d (add): shapes differ: [%d,%d,%d] + %s [%d,%d,%d]", num, c, h, w,
-                        ps[i].with_name, wc, wh, ww);
+                        "layer %d (add): shapes differ: [%d,%d,%d] + %s [%d,%d,%d]", num, c, h, w, ps[i].with_name, wc,
+                        wh, ww);
     } /* fall through */
     case NN_RELU:
-    case NN_BATCHNORM:
-        L->oc = c, L->oh = h, L->ow = w;
-        break;
+    case NN_BATCHNORM: L->oc = c, L->oh = h, L->ow = w; break;
     }
     L->out_size = (size_t)L->oc * L->oh * L->ow;
     /* Kernels index one sample, and a weight row, with int. */
@@ -258,7 +249,7 @@ int nn_spec_parse(const char *spec, int c, int h, int w, nn_layer **layers, int 
             cap = cap ? 2 * cap : 16;
             proto *np = realloc(ps, sizeof *ps * cap);
             if (!np) {
-                rc = epr_fail(err, EPR_ENOMEM, "out of memory parsing the model spec");
+                rc = cmn_fail(err, EPR_ENOMEM, "out of memory parsing the model spec");
                 goto done;
             }
             ps = np;
@@ -267,20 +258,20 @@ int nn_spec_parse(const char *spec, int c, int h, int w, nn_layer **layers, int 
         nn_layer *L = &ps[n].L;
         if (!L->name[0]) snprintf(L->name, sizeof L->name, "%s%d", nn_op_name(L->op), n + 1);
         if (strcmp(L->name, "input") == 0 || find_layer(ps, n, L->name) >= 0) {
-            rc = epr_fail(err, EPR_EARG, "layer %d (%s): duplicate or reserved name '%s'", n + 1,
-                          nn_op_name(L->op), L->name);
+            rc = cmn_fail(err, EPR_EARG, "layer %d (%s): duplicate or reserved name '%s'", n + 1, nn_op_name(L->op),
+                          L->name);
             goto done;
         }
         if ((rc = shape_layer(ps, n, c, h, w, err))) goto done;
         n++;
     }
     if (n == 0) {
-        rc = epr_fail(err, EPR_EARG, "model spec has no layers");
+        rc = cmn_fail(err, EPR_EARG, "model spec has no layers");
         goto done;
     }
     *layers = malloc(sizeof **layers * n);
     if (!*layers) {
-        rc = epr_fail(err, EPR_ENOMEM, "out of memory parsing the model spec");
+        rc = cmn_fail(err, EPR_ENOMEM, "out of memory parsing the model spec");
         goto done;
     }
     for (int i = 0; i < n; i++) (*layers)[i] = ps[i].L;

@@ -32,10 +32,10 @@ typedef enum {
     NN_CONV,
     NN_MAXPOOL,
     NN_AVGPOOL,
-    NN_GAP,       /* global average pool -> [n, C, 1, 1] */
+    NN_GAP, /* global average pool -> [n, C, 1, 1] */
     NN_RELU,
     NN_BATCHNORM,
-    NN_ADD,       /* residual add: previous/in= output + with= output */
+    NN_ADD, /* residual add: previous/in= output + with= output */
     NN_FLATTEN
 } nn_op;
 
@@ -45,12 +45,12 @@ typedef enum { NN_PARAM_WEIGHT, NN_PARAM_BIAS } nn_param_kind;
 typedef struct {
     char name[64];
     nn_param_kind kind;
-    int layer;          /* index of the owning layer */
+    int layer; /* index of the owning layer */
     int ndim;
     int shape[4];
-    size_t size;        /* product of shape */
+    size_t size; /* product of shape */
     int fan_in, fan_out;
-    float *w, *dw;      /* bound storage (NULL until bound) */
+    float *w, *dw; /* bound storage (NULL until bound) */
 } nn_param;
 
 /* A non-trained state tensor (batch-norm running mean / variance). */
@@ -58,7 +58,7 @@ typedef struct {
     char name[64];
     int layer;
     size_t size;
-    float *data;        /* owned by the model */
+    float *data; /* owned by the model */
 } nn_buffer;
 
 typedef struct nn_model nn_model;
@@ -93,7 +93,7 @@ int nn_model_build(const char *spec, int c, int h, int w, int max_batch, nn_mode
 void nn_model_free(nn_model *m);
 
 int nn_model_num_classes(const nn_model *m);
-size_t nn_model_num_params(const nn_model *m);       /* total trainable scalars */
+size_t nn_model_num_params(const nn_model *m); /* total trainable scalars */
 int nn_model_num_tensors(const nn_model *m);
 nn_param *nn_model_tensor(nn_model *m, int i);
 int nn_model_find_tensor(const nn_model *m, const char *name); /* -1 if none */
@@ -115,7 +115,7 @@ void nn_model_bind(nn_model *m, int i, float *w, float *dw);
 /* Allocate one contiguous block for all params and one for all grads and
  * bind every tensor into them, in tensor order.  The model owns them. */
 int nn_model_alloc_params(nn_model *m, epr_err *err);
-float *nn_model_param_block(nn_model *m);  /* NULL unless alloc_params */
+float *nn_model_param_block(nn_model *m); /* NULL unless alloc_params */
 float *nn_model_grad_block(nn_model *m);
 
 /* Glorot-uniform for dense weights, He-normal for conv weights, zero biases;
@@ -127,7 +127,7 @@ void nn_model_init_params(nn_model *m, uint64_t seed);
  * the cross-entropy (nats) over the n samples; if labels is NULL the loss is
  * not computed (0 returned).  Logits stay readable with nn_model_logits. */
 double nn_forward(nn_model *m, const float *x, const int *labels, int n, int training);
-const float *nn_model_logits(const nn_model *m);  /* [n, classes] */
+const float *nn_model_logits(const nn_model *m); /* [n, classes] */
 /* Number of wrong argmax predictions in the last forward; preds may be NULL
  * or receive n class indices. */
 int nn_count_errors(const nn_model *m, const int *labels, int n, int *preds);
@@ -142,7 +142,7 @@ void nn_backward(nn_model *m, float grad_scale);
 /* ---- optimizers on flat arrays (torch.optim semantics) ---- */
 typedef struct {
     float lr, beta1, beta2, eps;
-    long t;  /* steps taken; nn_adam_step increments it, so call it once per
+    long t; /* steps taken; nn_adam_step increments it, so call it once per
               * step per nn_adam (one nn_adam per separately stepped array) */
 } nn_adam;
 /* Bias-corrected Adam: m1, m2 start at zero, same length n as w and g. */

@@ -16,21 +16,21 @@
 typedef struct {
     nn_op op;
     char name[NN_NAME_MAX];
-    int in, with;          /* producer layer indices; -1 = model input */
-    int c, h, w;           /* input shape (per sample) */
-    int oc, oh, ow;        /* output shape (per sample) */
+    int in, with;   /* producer layer indices; -1 = model input */
+    int c, h, w;    /* input shape (per sample) */
+    int oc, oh, ow; /* output shape (per sample) */
     size_t in_size, out_size;
     int k, stride, pad, bias;
-    float momentum, eps;   /* batch norm */
-    float momentum_spec;   /* batch norm: the momentum its spec gave (nn_model_set_bn_momentum restores it) */
-    int affine;            /* batch norm: 1 = learnable gamma (tensor wt), 0 = gamma fixed at 1 */
-    int wt, bt;            /* tensor indices, -1 if none */
-    int rmean, rvar;       /* buffer indices (batch norm), -1 if none */
-    float *y, *dy;         /* [max_batch, out_size]; flatten's y aliases its input */
-    int *argmax;           /* maxpool: input offset within the plane */
+    float momentum, eps;        /* batch norm */
+    float momentum_spec;        /* batch norm: the momentum its spec gave (nn_model_set_bn_momentum restores it) */
+    int affine;                 /* batch norm: 1 = learnable gamma (tensor wt), 0 = gamma fixed at 1 */
+    int wt, bt;                 /* tensor indices, -1 if none */
+    int rmean, rvar;            /* buffer indices (batch norm), -1 if none */
+    float *y, *dy;              /* [max_batch, out_size]; flatten's y aliases its input */
+    int *argmax;                /* maxpool: input offset within the plane */
     float *bn_mean, *bn_invstd; /* batch norm: statistics of the last forward */
-    int bn_training;       /* mode of the last forward */
-    int dy_live;           /* backward: dy holds a gradient (else overwrite) */
+    int bn_training;            /* mode of the last forward */
+    int dy_live;                /* backward: dy holds a gradient (else overwrite) */
 } nn_layer;
 
 struct nn_model {
@@ -44,18 +44,18 @@ struct nn_model {
     nn_buffer *buffers;
     size_t n_params;
     float *param_block, *grad_block; /* alloc_params only */
-    float *col;            /* shared im2col scratch, col_size floats */
-    float *gather;         /* shared [oc, chunk*P] scratch for conv */
+    float *col;                      /* shared im2col scratch, col_size floats */
+    float *gather;                   /* shared [oc, chunk*P] scratch for conv */
     size_t col_size, gather_size;
-    int col_owner;         /* conv layer whose whole-batch im2col is in col, or -1 */
-    const float *col_x;    /* ... of this input and batch size */
+    int col_owner;      /* conv layer whose whole-batch im2col is in col, or -1 */
+    const float *col_x; /* ... of this input and batch size */
     int col_n;
-    float *probs;          /* softmax of the last forward, [max_batch, classes] */
-    int *labels;           /* copy of the last forward's labels */
-    int n_last;            /* batch size of the last forward */
+    float *probs; /* softmax of the last forward, [max_batch, classes] */
+    int *labels;  /* copy of the last forward's labels */
+    int n_last;   /* batch size of the last forward */
     int has_labels;
-    const float *x;        /* input of the last forward (caller-owned) */
-    float *dx_input;       /* optional gradient w.r.t. the model input */
+    const float *x;  /* input of the last forward (caller-owned) */
+    float *dx_input; /* optional gradient w.r.t. the model input */
     /* Optional profile (benchmarks; NULL otherwise): the forward and the
      * backward walk add each layer's seconds to op_time[2*op] (forward)
      * and op_time[2*op + 1] (backward), op an nn_op. */
@@ -112,7 +112,6 @@ const float *nn_model_input_grad(const nn_model *m);
 void nn_layer_forward(nn_model *m, nn_layer *L, const float *x, const float *x2, int n, int training);
 /* dx/dx2 may be NULL (no gradient wanted); acc/acc2: add into them instead
  * of overwriting. */
-void nn_layer_backward(nn_model *m, nn_layer *L, const float *x, float *dx, int acc,
-                       float *dx2, int acc2, int n);
+void nn_layer_backward(nn_model *m, nn_layer *L, const float *x, float *dx, int acc, float *dx2, int acc2, int n);
 
 #endif

@@ -34,8 +34,7 @@ char *bitstream_arch_text(const char *layers, const dataset *d) {
 int bitstream_arch_data(const char *layers, char *set, size_t cap, int *classes) {
     char name[32];
     int k;
-    if (!layers || strncmp(layers, "# data ", 7) || sscanf(layers + 7, "%31s %d", name, &k) != 2 || k < 1)
-        return 0;
+    if (!layers || strncmp(layers, "# data ", 7) || sscanf(layers + 7, "%31s %d", name, &k) != 2 || k < 1) return 0;
     snprintf(set, cap, "%s", name);
     *classes = k;
     return 1;
@@ -111,16 +110,16 @@ static int arch_check_limits(const bitstream_arch *a, const bitstream_limits *li
     const long max_layers = lim && lim->max_layers > 0 ? lim->max_layers : BITSTREAM_MAX_LAYERS;
     const long long input = (long long)a->c * a->h * a->w;
     RETURN_ERROR_IF(input > max_input, err, EPR_EUNSUP,
-                    "architecture text: input %dx%dx%d (%lld values) is over the limit of %lld",
-                    a->c, a->h, a->w, input, max_input);
+                    "architecture text: input %dx%dx%d (%lld values) is over the limit of %lld", a->c, a->h, a->w,
+                    input, max_input);
     const long layers = count_layer_entries(a->layers);
-    RETURN_ERROR_IF(layers > max_layers, err, EPR_EUNSUP,
-                    "architecture text: %ld layers, over the limit of %ld", layers, max_layers);
+    RETURN_ERROR_IF(layers > max_layers, err, EPR_EUNSUP, "architecture text: %ld layers, over the limit of %ld",
+                    layers, max_layers);
     return EPR_OK;
 }
 
-int bitstream_arch_parse_limited(const char *text, size_t len, const bitstream_limits *lim,
-                                 bitstream_arch *a, epr_err *err) {
+int bitstream_arch_parse_limited(const char *text, size_t len, const bitstream_limits *lim, bitstream_arch *a,
+                                 epr_err *err) {
     memset(a, 0, sizeof *a);
     char *t = malloc(len + 1);
     RETURN_ERROR_IF(!t, err, EPR_ENOMEM, "out of memory");
@@ -133,8 +132,8 @@ int bitstream_arch_parse_limited(const char *text, size_t len, const bitstream_l
     if (strncmp(p, "epr-arch 1\n", 11)) goto bad;
     p += 11;
     why = "bad 'input C H W' line";
-    if (sscanf(p, "input %d %d %d", &a->c, &a->h, &a->w) != 3 || a->c < 1 || a->c > DATASET_MAX_CHANNELS ||
-        a->h < 1 || a->w < 1 || a->h > 4096 || a->w > 4096)
+    if (sscanf(p, "input %d %d %d", &a->c, &a->h, &a->w) != 3 || a->c < 1 || a->c > DATASET_MAX_CHANNELS || a->h < 1 ||
+        a->w < 1 || a->h > 4096 || a->w > 4096)
         goto bad;
     if (!(nl = strchr(p, '\n'))) goto bad;
     p = nl + 1;
@@ -179,13 +178,12 @@ int bitstream_arch_parse_limited(const char *text, size_t len, const bitstream_l
     return rc;
 bad:
     free(t);
-    return epr_fail(err, rc, "architecture text: %s", why);
+    return cmn_fail(err, rc, "architecture text: %s", why);
 }
 
-int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len, epr_encode_report *rep,
-                     epr_err *err) {
-    nn_model *net = epr_model_net(em);
-    int ng = epr_model_num_groups(em), nt = nn_model_num_tensors(net), nb = nn_model_num_buffers(net);
+int bitstream_encode(rp_model *em, const char *arch, void **bytes, size_t *len, epr_encode_report *rep, epr_err *err) {
+    nn_model *net = rp_model_net(em);
+    int ng = rp_model_num_groups(em), nt = nn_model_num_tensors(net), nb = nn_model_num_buffers(net);
     epr_group_spec *gs = calloc((size_t)ng + 1, sizeof *gs);
     epr_tensor_spec *ts = calloc((size_t)(nt + nb) + 1, sizeof *ts);
     float *vals = calloc((size_t)ng * (2 * 64 + 64 * 64) + 1, sizeof *vals);
@@ -194,15 +192,15 @@ int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len,
     int *index_in = malloc(((size_t)nt + 1) * sizeof *index_in);
     int rc = 0;
     if (!gs || !ts || !vals || !phis || !group_of || !index_in) {
-        rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+        rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
         goto done;
     }
     for (int i = 0; i < nt; i++) group_of[i] = -1;
     for (int g = 0; g < ng; g++) {
-        const epr_group_def *d = epr_model_group(em, g);
+        const rp_group_def *d = rp_model_group(em, g);
         float *s = vals + (size_t)g * (2 * 64 + 64 * 64), *off = s + 64, *T = s + 128;
         int has_T = d->decoder == EPR_DECODER_CONV_AFFINE && d->transform != EPR_TRANSFORM_IDENTITY;
-        epr_model_decoder_values(em, g, s, off, has_T ? T : NULL);
+        rp_model_decoder_values(em, g, s, off, has_T ? T : NULL);
         gs[g].decoder = d->decoder;
         gs[g].ell = d->ell;
         gs[g].transform = d->decoder == EPR_DECODER_CONV_AFFINE ? (int)d->transform : EPR_TRANSFORM_IDENTITY;
@@ -211,9 +209,9 @@ int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len,
         gs[g].transform_matrix = has_T && d->transform != EPR_TRANSFORM_DFT ? T : NULL;
         gs[g].scale = s;
         gs[g].offset = off;
-        gs[g].density = epr_model_density(em, g);
+        gs[g].density = rp_model_density(em, g);
         for (int j = 0; j < d->n_tensors; j++) {
-            int ti = epr_model_group_tensor(em, g, j);
+            int ti = rp_model_group_tensor(em, g, j);
             group_of[ti] = g;
             index_in[ti] = j;
         }
@@ -222,10 +220,10 @@ int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len,
         if (group_of[i] < 0) continue;
         phis[i] = malloc(nn_model_tensor(net, i)->size * sizeof(int32_t) + 1);
         if (!phis[i]) {
-            rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
             goto done;
         }
-        epr_model_phi(em, group_of[i], index_in[i], phis[i]);
+        rp_model_phi(em, group_of[i], index_in[i], phis[i]);
     }
     int n = bitstream_tensor_specs(net, group_of, (const int32_t *const *)phis, ts);
     rc = epr_encode(arch, strlen(arch), gs, ng, ts, n, bytes, len, rep, err);
@@ -280,8 +278,8 @@ static int find_sized(epr_file *f, const char *what, const char *name, size_t si
     return EPR_OK;
 }
 
-int bitstream_load_model(epr_file *f, int max_batch, const bitstream_limits *lim, nn_model **out,
-                         bitstream_arch *arch, epr_err *err) {
+int bitstream_load_model(epr_file *f, int max_batch, const bitstream_limits *lim, nn_model **out, bitstream_arch *arch,
+                         epr_err *err) {
     *out = NULL;
     size_t alen;
     const char *atext = epr_file_arch(f, &alen);
@@ -327,7 +325,7 @@ static int evaluate_on_cpu(nn_model *net, dataset *test, int eval_batch, long *w
     float *x = malloc((size_t)eval_batch * dataset_sample_bytes(test) * sizeof(float));
     int *y = malloc((size_t)eval_batch * sizeof(int));
     uint32_t *idx = malloc((size_t)eval_batch * sizeof(uint32_t));
-    int rc = !x || !y || !idx ? epr_fail(err, EPR_ENOMEM, "out of memory") : 0;
+    int rc = !x || !y || !idx ? cmn_fail(err, EPR_ENOMEM, "out of memory") : 0;
     *wrong = 0;
     for (int i = 0; !rc && i < test->n; i += eval_batch) {
         int n = test->n - i < eval_batch ? test->n - i : eval_batch;
@@ -357,8 +355,8 @@ int bitstream_evaluate_with(epr_file *f, dataset *test, int eval_batch, const bi
                     "the model takes %dx%dx%d inputs (%dx%d images zero-padded by %d) but the data has %dx%dx%d "
                     "(padded by %d)",
                     a.c, a.h, a.w, a.h - 2 * a.pad, a.w - 2 * a.pad, a.pad, test->c, test->h, test->w, test->pad);
-    RETURN_ERROR_IF(!fits, err, EPR_EARG, "the model takes %dx%dx%d inputs but the data has %dx%dx%d", a.c, a.h,
-                    a.w, test->c, test->h, test->w);
+    RETURN_ERROR_IF(!fits, err, EPR_EARG, "the model takes %dx%dx%d inputs but the data has %dx%dx%d", a.c, a.h, a.w,
+                    test->c, test->h, test->w);
 
     CHECK_STATUS(bitstream_load_model(f, eval_batch, NULL, &net, &a, err));
     /* the file's normalisation, not the data set's own */
@@ -395,8 +393,9 @@ void bitstream_print_sizes(epr_file *f, FILE *out, int per_column) {
         else
             n_extra += ti.n_elements;
     }
-    fprintf(out, "size %zu bytes (%.2f KB): header %zu, architecture %zu, decoder params %zu, tables %zu, "
-                 "tensor index %zu, coded phi %zu, extras %zu, crc %zu\n",
+    fprintf(out,
+            "size %zu bytes (%.2f KB): header %zu, architecture %zu, decoder params %zu, tables %zu, "
+            "tensor index %zu, coded phi %zu, extras %zu, crc %zu\n",
             p.total, p.total / 1e3, p.header, p.arch, p.decoder, p.tables, p.index, p.coded, p.extras, p.crc);
     fprintf(out, "  %lld compressed parameters at %.4f bits/param (whole file); %lld uncompressed floats in extras\n",
             (long long)n_comp, n_comp ? 8.0 * (double)p.total / (double)n_comp : 0.0, (long long)n_extra);
@@ -417,10 +416,10 @@ void bitstream_print_sizes(epr_file *f, FILE *out, int per_column) {
             snprintf(kind, sizeof kind, "codebook K=%d", gi.codebook_size);
         else
             snprintf(kind, sizeof kind, "%s", gi.decoder == EPR_DECODER_AFFINE ? "affine" : "conv-affine");
-        fprintf(out, "  group %d: %s ell=%d %lld params: decoder %zu B, tables %zu B (%d histogram, %d density), "
-                     "coded %zu B, %.4f bits/param\n",
-                g, kind, gi.ell, (long long)gi.n_params,
-                gi.decoder_bytes, gi.table_bytes, nh, nd, gi.coded_bytes,
+        fprintf(out,
+                "  group %d: %s ell=%d %lld params: decoder %zu B, tables %zu B (%d histogram, %d density), "
+                "coded %zu B, %.4f bits/param\n",
+                g, kind, gi.ell, (long long)gi.n_params, gi.decoder_bytes, gi.table_bytes, nh, nd, gi.coded_bytes,
                 gi.n_params ? 8.0 * (double)(gi.decoder_bytes + gi.table_bytes + gi.coded_bytes) / (double)gi.n_params
                             : 0.0);
         if (per_column)

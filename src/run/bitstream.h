@@ -1,4 +1,4 @@
-/* run/bitstream — between a trained epr_model and a .epr file: the
+/* run/bitstream — between a trained rp_model and a .epr file: the
  * architecture text, encoding through the codec, rebuilding a runnable
  * network from a file alone, and evaluating it.  `epr train` (at the end of
  * an EPR run), `epr compress`, `epr eval` and `epr inspect` all go through
@@ -28,15 +28,15 @@
  * layer, so the text alone could otherwise claim gigabytes).  A field left
  * 0 takes its default. */
 typedef struct {
-    int max_layers;        /* layer entries, default BITSTREAM_MAX_LAYERS */
-    long long max_input;   /* C*H*W of one input, default BITSTREAM_MAX_INPUT */
+    int max_layers;      /* layer entries, default BITSTREAM_MAX_LAYERS */
+    long long max_input; /* C*H*W of one input, default BITSTREAM_MAX_INPUT */
 } bitstream_limits;
 #define BITSTREAM_MAX_LAYERS 1024           /* resnet50 has 174 */
 #define BITSTREAM_MAX_INPUT (3 * 512 * 512) /* a 512x512 RGB image */
 
 typedef struct {
-    int c, h, w;    /* the network's input: with the border when pad > 0 */
-    int pad;        /* optional line `pad P`: the data's images were zero-padded by P (dataset_pad) */
+    int c, h, w; /* the network's input: with the border when pad > 0 */
+    int pad;     /* optional line `pad P`: the data's images were zero-padded by P (dataset_pad) */
     int normalize;
     float mean[DATASET_MAX_CHANNELS], std[DATASET_MAX_CHANNELS];
     char *layers; /* malloc'd */
@@ -47,15 +47,14 @@ char *bitstream_arch_text(const char *layers, const dataset *data);
 /* Parses the text with the default limits (bitstream_arch_parse_limited:
  * the caller's, NULL for the defaults); refuses a text over them. */
 int bitstream_arch_parse(const char *text, size_t len, bitstream_arch *a, epr_err *err);
-int bitstream_arch_parse_limited(const char *text, size_t len, const bitstream_limits *lim,
-                                 bitstream_arch *a, epr_err *err);
+int bitstream_arch_parse_limited(const char *text, size_t len, const bitstream_limits *lim, bitstream_arch *a,
+                                 epr_err *err);
 void bitstream_arch_free(bitstream_arch *a);
 
 /* Encode the model's current parameters (call with the EMA values in the
  * train block).  Uncompressed tensors and batch-norm running statistics are
  * stored as float32 extras.  *bytes is malloc'd. */
-int bitstream_encode(epr_model *em, const char *arch, void **bytes, size_t *len, epr_encode_report *rep,
-                     epr_err *err);
+int bitstream_encode(rp_model *em, const char *arch, void **bytes, size_t *len, epr_encode_report *rep, epr_err *err);
 
 /* The tensor list of a .epr for a network, in the order every writer
  * uses: the network's tensors, then its buffers (batch-norm running
@@ -68,8 +67,8 @@ int bitstream_tensor_specs(nn_model *net, const int *group_of, const int32_t *co
  * max_batch, and fill every tensor and buffer from the file.  The
  * architecture text is checked against lim (NULL: the defaults) before
  * anything is built. */
-int bitstream_load_model(epr_file *f, int max_batch, const bitstream_limits *lim, nn_model **net,
-                         bitstream_arch *arch, epr_err *err);
+int bitstream_load_model(epr_file *f, int max_batch, const bitstream_limits *lim, nn_model **net, bitstream_arch *arch,
+                         epr_err *err);
 
 /* The training data set recorded in a layer spec (the first line
  * "# data SET N" that bitstream_arch_text writes when the data set
@@ -95,8 +94,7 @@ int bitstream_evaluate(epr_file *f, dataset *test, int eval_batch, double *error
  * block) on d and fills preds (may be NULL).  `epr train` on a GPU passes
  * one that evaluates there (train.c); NULL: the CPU. */
 typedef struct {
-    int (*evaluate)(void *ctx, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds,
-                    epr_err *err);
+    int (*evaluate)(void *ctx, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds, epr_err *err);
     void *ctx;
     const char *where; /* for messages, e.g. "cuda:0 (NVIDIA H200)" */
 } bitstream_evaluator;

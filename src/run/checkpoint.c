@@ -21,7 +21,7 @@
  * With [train] device = cuda the device state is first copied into the host
  * arrays (t->dops->download), and uploaded again after a resume: the file is
  * the same whichever device wrote it or reads it.
- * May call: h5run, MPI, epr_model, nn. */
+ * May call: h5run, MPI, rp_model, nn. */
 #include <math.h>
 #include <mpi.h>
 #include <stdlib.h>
@@ -35,9 +35,9 @@
 #define MAX_DS 512
 #define MAX_ATTRS 40
 
-const char *const CURVE_NAMES[N_CURVES] = {"step",          "loss",           "cross_entropy",
-                                           "rate_noisy_bits", "rate_exact_bits", "train_error",
-                                           "test_error",    "images_per_s", "validation_error"};
+const char *const CURVE_NAMES[N_CURVES] = {
+    "step",        "loss",       "cross_entropy", "rate_noisy_bits", "rate_exact_bits",
+    "train_error", "test_error", "images_per_s",  "validation_error"};
 
 typedef struct {
     h5run_dataset ds[MAX_DS];
@@ -53,17 +53,51 @@ static h5run_dataset *add_ds(ds_list *l, const char *prefix, const char *name, h
     return &l->ds[l->n++];
 }
 
+/* The /final attributes of a finished run (fin), into f; returns their count. */
+static int final_attrs(const trainer *t, const train_result *fin, double wall, h5run_attr *f) {
+    const cfg_experiment *cfg = t->cfg;
+    int nf = 0;
+    const char *slash = strrchr(t->epr_path, '/');
+    f[nf++] = h5run_f64("test_error", cfg->epr_enabled ? fin->test_error_file
+                                      : fin->chose_raw ? fin->test_error_raw
+                                                       : fin->test_error);
+    f[nf++] = h5run_f64("test_error_ema", fin->test_error);
+    f[nf++] = h5run_f64("test_error_raw", fin->test_error_raw);
+    f[nf++] = h5run_f64("validation_error",
+                        t->valid.n ? (fin->chose_raw ? fin->validation_error_raw : fin->validation_error_ema) : NAN);
+    f[nf++] = h5run_f64("validation_error_ema", fin->validation_error_ema);
+    f[nf++] = h5run_f64("validation_error_raw", fin->validation_error_raw);
+    f[nf++] = h5run_str("weights", fin->chose_raw || !t->ema ? "raw" : "ema");
+    f[nf++] = h5run_str("weights_chosen_on", t->valid.n && t->ema ? "validation" : "none");
+    f[nf++] = h5run_i64("size_bytes", cfg->epr_enabled ? fin->file_bytes : (int64_t)(4 * nn_model_num_params(t->net)));
+    f[nf++] = h5run_i64("float32_bytes", (int64_t)(4 * nn_model_num_params(t->net)));
+    f[nf++] = h5run_i64("n_params", (int64_t)nn_model_num_params(t->net));
+    f[nf++] = h5run_i64("n_compressed", cfg->epr_enabled ? (int64_t)rp_model_num_compressed(t->em) : 0);
+    f[nf++] = h5run_str("bitstream", cfg->epr_enabled ? (slash ? slash + 1 : t->epr_path) : "");
+    f[nf++] = h5run_f64("wall_seconds", wall);
+    f[nf++] = h5run_f64("rate_exact_bits", cfg->epr_enabled ? fin->rate_exact_bits : NAN);
+    f[nf++] = h5run_i64("predictions_crc32", fin->predictions_crc);
+    f[nf++] = h5run_f64("step_images_per_s", t->step_s > 0 ? (double)t->timed_steps * cfg->batch / t->step_s : 0.0);
+    f[nf++] = h5run_f64("comm_share", t->step_s > 0 ? t->times.comm / t->step_s : 0.0);
+    if (fin->device_predictions_differ >= 0)
+        f[nf++] = h5run_i64("device_predictions_differ", fin->device_predictions_differ);
+    if (cfg->epr_enabled) f[nf++] = h5run_f64v("size_parts", fin->size_parts, 9);
+    if (cfg->epr_enabled)
+        f[nf++] = h5run_str("size_parts_names", "header,arch,decoder,tables,index,coded,extras,crc,total");
+    return nf;
+}
+
 int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *err) {
     const cfg_experiment *cfg = t->cfg;
-    epr_model *em = t->em;
+    rp_model *em = t->em;
     static ds_list L; /* large: keep it off the stack; rank 0 only, not reentrant */
     L.n = 0;
     if (t->dev) t->dops->download(t); /* the device state into the host arrays written below */
-    size_t N = epr_model_size(em), nn = epr_model_net_size(em), nd = epr_model_density_size(em);
+    size_t N = rp_model_size(em), nn = rp_model_net_size(em), nd = rp_model_density_size(em);
     h5run_attr block_attrs[3] = {h5run_i64("network_size", (int64_t)nn),
-                                 h5run_i64("density_offset", (int64_t)epr_model_density_offset(em)),
+                                 h5run_i64("density_offset", (int64_t)rp_model_density_offset(em)),
                                  h5run_i64("density_size", (int64_t)nd)};
-    h5run_dataset *d = add_ds(&L, "/model/", "train_block", H5RUN_F32, N, epr_model_params(em));
+    h5run_dataset *d = add_ds(&L, "/model/", "train_block", H5RUN_F32, N, rp_model_params(em));
     d->attrs = block_attrs;
     d->n_attrs = 3;
     if (t->ema) add_ds(&L, "/model/", "ema", H5RUN_F32, nn, t->ema);
@@ -86,11 +120,11 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     int64_t rng[2] = {(int64_t)cfg->seed, t->step};
     add_ds(&L, "/rng/", "state", H5RUN_I64, 2, rng);
     /* per-group views for readers (h5py users); resume reads train_block */
-    const float *p = epr_model_params(em);
-    for (int g = 0; g < epr_model_num_groups(em); g++) {
-        const epr_group_def *gd = epr_model_group(em, g);
+    const float *p = rp_model_params(em);
+    for (int g = 0; g < rp_model_num_groups(em); g++) {
+        const rp_group_def *gd = rp_model_group(em, g);
         size_t lat_off, lat_n, psi_off, psi_n, den_off;
-        epr_model_group_layout(em, g, &lat_off, &lat_n, &psi_off, &psi_n, &den_off);
+        rp_model_group_layout(em, g, &lat_off, &lat_n, &psi_off, &psi_n, &den_off);
         add_ds(&L, "/model/latent/", gd->name, H5RUN_F32, lat_n, p + lat_off);
         add_ds(&L, "/model/psi/", gd->name, H5RUN_F32, psi_n, p + psi_off);
         h5run_dataset *dd = add_ds(&L, "/density/", gd->name, H5RUN_F32, (size_t)gd->ell * 43, p + den_off);
@@ -98,7 +132,7 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
         dd->dims[0] = (size_t)gd->ell;
         dd->dims[1] = 43;
     }
-    if (L.n == MAX_DS) return epr_fail(err, EPR_EARG, "%s: too many datasets for a run file", t->run_path);
+    if (L.n == MAX_DS) return cmn_fail(err, EPR_EARG, "%s: too many datasets for a run file", t->run_path);
 
     h5run_attr a[MAX_ATTRS];
     int na = 0;
@@ -125,7 +159,7 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     a[na++] = h5run_i64("log_accumulated_steps", t->acc_steps);
     a[na++] = h5run_f64("wall_seconds", wall);
     a[na++] = h5run_str("architecture", t->arch_text); /* what a .epr would store */
-    run_info info; /* what studies read (h5run.h, "Study attributes") */
+    run_info info;                                     /* what studies read (h5run.h, "Study attributes") */
     run_info_fill(cfg, &t->train, &t->test, &info);
     info.n_validation = t->valid.n;
     na += run_info_attrs(&info, a + na);
@@ -134,41 +168,16 @@ int checkpoint_write(trainer *t, const train_result *fin, double wall, epr_err *
     for (int i = 0; i < N_CURVES; i++) c[i] = (h5run_curve){CURVE_NAMES[i], t->curves[i]};
 
     h5run_attr f[24];
-    int nf = 0;
-    const char *slash = strrchr(t->epr_path, '/');
-    if (fin) {
-        f[nf++] = h5run_f64("test_error", cfg->epr_enabled ? fin->test_error_file
-                                          : fin->chose_raw ? fin->test_error_raw
-                                                           : fin->test_error);
-        f[nf++] = h5run_f64("test_error_ema", fin->test_error);
-        f[nf++] = h5run_f64("test_error_raw", fin->test_error_raw);
-        f[nf++] = h5run_f64("validation_error", t->valid.n ? (fin->chose_raw ? fin->validation_error_raw
-                                                                              : fin->validation_error_ema)
-                                                            : NAN);
-        f[nf++] = h5run_f64("validation_error_ema", fin->validation_error_ema);
-        f[nf++] = h5run_f64("validation_error_raw", fin->validation_error_raw);
-        f[nf++] = h5run_str("weights", fin->chose_raw || !t->ema ? "raw" : "ema");
-        f[nf++] = h5run_str("weights_chosen_on", t->valid.n && t->ema ? "validation" : "none");
-        f[nf++] = h5run_i64("size_bytes", cfg->epr_enabled ? fin->file_bytes
-                                                             : (int64_t)(4 * nn_model_num_params(t->net)));
-        f[nf++] = h5run_i64("float32_bytes", (int64_t)(4 * nn_model_num_params(t->net)));
-        f[nf++] = h5run_i64("n_params", (int64_t)nn_model_num_params(t->net));
-        f[nf++] = h5run_i64("n_compressed", cfg->epr_enabled ? (int64_t)epr_model_num_compressed(em) : 0);
-        f[nf++] = h5run_str("bitstream", cfg->epr_enabled ? (slash ? slash + 1 : t->epr_path) : "");
-        f[nf++] = h5run_f64("wall_seconds", wall);
-        f[nf++] = h5run_f64("rate_exact_bits", cfg->epr_enabled ? fin->rate_exact_bits : NAN);
-        f[nf++] = h5run_i64("predictions_crc32", fin->predictions_crc);
-        f[nf++] = h5run_f64("step_images_per_s",
-                            t->step_s > 0 ? (double)t->timed_steps * cfg->batch / t->step_s : 0.0);
-        f[nf++] = h5run_f64("comm_share", t->step_s > 0 ? t->times.comm / t->step_s : 0.0);
-        if (fin->device_predictions_differ >= 0)
-            f[nf++] = h5run_i64("device_predictions_differ", fin->device_predictions_differ);
-        if (cfg->epr_enabled) f[nf++] = h5run_f64v("size_parts", fin->size_parts, 9);
-        if (cfg->epr_enabled)
-            f[nf++] = h5run_str("size_parts_names", "header,arch,decoder,tables,index,coded,extras,crc,total");
-    }
-    h5run_desc desc = {.attrs = a, .n_attrs = na, .datasets = L.ds, .n_datasets = L.n, .curves = c,
-                       .n_curves = N_CURVES, .curve_len = t->n_rows, .final_attrs = f, .n_final_attrs = nf};
+    int nf = fin ? final_attrs(t, fin, wall, f) : 0;
+    h5run_desc desc = {.attrs = a,
+                       .n_attrs = na,
+                       .datasets = L.ds,
+                       .n_datasets = L.n,
+                       .curves = c,
+                       .n_curves = N_CURVES,
+                       .curve_len = t->n_rows,
+                       .final_attrs = f,
+                       .n_final_attrs = nf};
     return h5run_write(t->run_path, &desc, err);
 }
 
@@ -187,24 +196,24 @@ static int resume_rank0(trainer *t, const char *path, epr_err *err) {
     int64_t v;
     rc = h5run_get_strdup(h, "/", "experiment", &text, err);
     if (!rc && !cfg_same_experiment(text, cfg->text))
-        rc = epr_fail(err, EPR_EARG,
+        rc = cmn_fail(err, EPR_EARG,
                       "%s: the checkpoint was written for a different experiment (its INI text or --set "
                       "overrides differ from %s); resume with the same experiment and options",
                       path, cfg->path);
     free(text);
     if (!rc && !(rc = h5run_get_i64(h, "/", "world_size", &v, err)) && v != t->nranks)
-        rc = epr_fail(err, EPR_EARG,
+        rc = cmn_fail(err, EPR_EARG,
                       "%s: written by %lld ranks, resuming with %d: results would differ bitwise from an "
                       "uninterrupted run; use mpirun -np %lld",
                       path, (long long)v, t->nranks, (long long)v);
     if (!rc && h5run_has(h, "/final"))
-        rc = epr_fail(err, EPR_EARG, "%s: this run has already finished (it has /final)", path);
+        rc = cmn_fail(err, EPR_EARG, "%s: this run has already finished (it has /final)", path);
     if (!rc) rc = h5run_get_i64(h, "/", "step", &v, err);
     if (!rc && (v < 0 || v > cfg->steps))
-        rc = epr_fail(err, EPR_EFORMAT, "%s: step %lld is outside 0..%ld", path, (long long)v, cfg->steps);
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: step %lld is outside 0..%ld", path, (long long)v, cfg->steps);
     if (!rc) t->step = (long)v;
-    size_t nn = epr_model_net_size(t->em), nd = epr_model_density_size(t->em);
-    if (!rc) rc = read_f32(h, "/model/train_block", epr_model_params(t->em), epr_model_size(t->em), err);
+    size_t nn = rp_model_net_size(t->em), nd = rp_model_density_size(t->em);
+    if (!rc) rc = read_f32(h, "/model/train_block", rp_model_params(t->em), rp_model_size(t->em), err);
     if (!rc && t->ema) rc = read_f32(h, "/model/ema", t->ema, nn, err);
     for (int i = 0; !rc && i < nn_model_num_buffers(t->net); i++) {
         nn_buffer *b = nn_model_buffer(t->net, i);
@@ -219,18 +228,16 @@ static int resume_rank0(trainer *t, const char *path, epr_err *err) {
     if (!rc && !(rc = h5run_get_i64(h, "/", "adam_t", &v, err))) t->net_adam.t = (long)v;
     if (!rc && !(rc = h5run_get_i64(h, "/", "density_adam_t", &v, err))) t->dens_adam.t = (long)v;
     if (!rc && t->dec1 && !(rc = h5run_get_i64(h, "/", "decoder_adam_t", &v, err))) t->dec_adam.t = (long)v;
-    if (!rc && t->dec1)
-        rc = read_f32(h, "/optimizer/decoder_adam_m", t->dec1, t->psi_end - t->psi_begin, err);
-    if (!rc && t->dec1)
-        rc = read_f32(h, "/optimizer/decoder_adam_v", t->dec2, t->psi_end - t->psi_begin, err);
+    if (!rc && t->dec1) rc = read_f32(h, "/optimizer/decoder_adam_m", t->dec1, t->psi_end - t->psi_begin, err);
+    if (!rc && t->dec1) rc = read_f32(h, "/optimizer/decoder_adam_v", t->dec2, t->psi_end - t->psi_begin, err);
     if (!rc) rc = h5run_get_f64v(h, "/", "log_accumulators", t->acc, N_SLOTS, err);
     if (!rc && !(rc = h5run_get_i64(h, "/", "log_accumulated_steps", &v, err))) t->acc_steps = (long)v;
     if (!rc) rc = h5run_get_f64(h, "/", "wall_seconds", &t->wall_before, err);
     size_t len = 0;
     if (!rc) rc = h5run_curve_len(h, CURVE_NAMES[0], &len, err);
     if (!rc && len > t->cap_rows)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: %zu curve rows, more than this run can have (%zu)", path, len,
-                      t->cap_rows);
+        rc =
+            cmn_fail(err, EPR_EFORMAT, "%s: %zu curve rows, more than this run can have (%zu)", path, len, t->cap_rows);
     for (int i = 0; !rc && i < N_CURVES; i++) rc = h5run_curve_read(h, CURVE_NAMES[i], t->curves[i], len, err);
     if (!rc) t->n_rows = len;
     h5run_close(h);
@@ -266,8 +273,8 @@ static int resume_ranks(trainer *t, const char *path, epr_err *err) {
         MPI_Bcast(t->dec1, (int)(t->psi_end - t->psi_begin), MPI_FLOAT, 0, MPI_COMM_WORLD);
         MPI_Bcast(t->dec2, (int)(t->psi_end - t->psi_begin), MPI_FLOAT, 0, MPI_COMM_WORLD);
     }
-    size_t nn = epr_model_net_size(t->em);
-    MPI_Bcast(epr_model_params(t->em), (int)epr_model_size(t->em), MPI_FLOAT, 0, MPI_COMM_WORLD);
+    size_t nn = rp_model_net_size(t->em);
+    MPI_Bcast(rp_model_params(t->em), (int)rp_model_size(t->em), MPI_FLOAT, 0, MPI_COMM_WORLD);
     if (t->ema) MPI_Bcast(t->ema, (int)nn, MPI_FLOAT, 0, MPI_COMM_WORLD);
     MPI_Bcast(t->opt1, (int)nn, MPI_FLOAT, 0, MPI_COMM_WORLD);
     if (t->opt2) MPI_Bcast(t->opt2, (int)nn, MPI_FLOAT, 0, MPI_COMM_WORLD);

@@ -27,7 +27,7 @@ typedef struct {
     const char *path;
     const char *text;
     size_t pos;
-    int line;        /* current line (1-based), counted by our reader */
+    int line; /* current line (1-based), counted by our reader */
     int long_line;
     int layers_lines;
     char last_section[80], last_key[80]; /* of the previous handler call */
@@ -243,8 +243,8 @@ static int set_group_key(cfg_group *g, const char *key, const char *val, int app
 
 /* Apply one section/key/value; where = "FILE:LINE" or "--set".  append: the
  * value continues the previous line's (an indented continuation line). */
-static int apply(cfg_experiment *cfg, const char *section, const char *key, const char *value,
-                 const char *where, int line, int append, epr_err *err) {
+static int apply(cfg_experiment *cfg, const char *section, const char *key, const char *value, const char *where,
+                 int line, int append, epr_err *err) {
     char why[256] = "";
     if (!strncmp(section, "group.", 6)) {
         const char *gname = section + 6;
@@ -252,7 +252,7 @@ static int apply(cfg_experiment *cfg, const char *section, const char *key, cons
         cfg_group *g = find_group(cfg, gname, 1, line);
         RETURN_ERROR_IF(!g, err, EPR_EARG, "%s: [%s]: more than %d groups", where, section, CFG_MAX_GROUPS);
         if (set_group_key(g, key, value, append, why, sizeof why))
-            return epr_fail(err, EPR_EARG, "%s: [%s] %s: %s", where, section, key, why);
+            return cmn_fail(err, EPR_EARG, "%s: [%s] %s: %s", where, section, key, why);
         if (!strcmp(key, "ell")) g->ell_line = line;
         if (!strcmp(key, "transform")) g->transform_line = line;
         return 0;
@@ -263,13 +263,14 @@ static int apply(cfg_experiment *cfg, const char *section, const char *key, cons
         section_known = 1;
         if (strcmp(KEYS[i].key, key)) continue;
         if (parse_value(&KEYS[i], value, cfg, why, sizeof why))
-            return epr_fail(err, EPR_EARG, "%s: [%s] %s: %s", where, section, key, why);
+            return cmn_fail(err, EPR_EARG, "%s: [%s] %s: %s", where, section, key, why);
         return 0;
     }
     if (!section_known)
-        return epr_fail(err, EPR_EARG,
-                        "%s: unknown section [%s] (sections: data, model, train, epr, baseline, group.NAME)", where, section);
-    return epr_fail(err, EPR_EARG, "%s: [%s] unknown key '%s' (see `epr train --help`)", where, section, key);
+        return cmn_fail(err, EPR_EARG,
+                        "%s: unknown section [%s] (sections: data, model, train, epr, baseline, group.NAME)", where,
+                        section);
+    return cmn_fail(err, EPR_EARG, "%s: [%s] unknown key '%s' (see `epr train --help`)", where, section, key);
 }
 
 /* Records a section header (name "") or a key line; a second one of the
@@ -279,10 +280,10 @@ static int note_seen(parse_ctx *c, const char *section, const char *key) {
         const cfg_seen *s = &c->seen[i];
         if (strcmp(s->section, section) || strcmp(s->key, key)) continue;
         if (key[0])
-            epr_fail(c->err, EPR_EARG, "%s:%d: [%s] %s is given twice (first at line %d)", c->path, c->line, section,
+            cmn_fail(c->err, EPR_EARG, "%s:%d: [%s] %s is given twice (first at line %d)", c->path, c->line, section,
                      key, s->line);
         else
-            epr_fail(c->err, EPR_EARG, "%s:%d: section [%s] is given twice (first at line %d); merge the two", c->path,
+            cmn_fail(c->err, EPR_EARG, "%s:%d: section [%s] is given twice (first at line %d); merge the two", c->path,
                      c->line, section, s->line);
         c->failed = 1;
         return 1;
@@ -291,7 +292,7 @@ static int note_seen(parse_ctx *c, const char *section, const char *key) {
         int cap = c->cap_seen ? 2 * c->cap_seen : 64;
         cfg_seen *t = realloc(c->seen, (size_t)cap * sizeof *t);
         if (!t) {
-            epr_fail(c->err, EPR_ENOMEM, "out of memory");
+            cmn_fail(c->err, EPR_ENOMEM, "out of memory");
             c->failed = 1;
             return 1;
         }
@@ -323,7 +324,7 @@ static void check_header(parse_ctx *c, const char *line) {
     if (!close) {
         char shown[64];
         snprintf(shown, sizeof shown, "%.*s", (int)strcspn(p, "\r\n"), p);
-        epr_fail(c->err, EPR_EARG, "%s:%d: unterminated section header '%s' (expected [NAME])", c->path, c->line,
+        cmn_fail(c->err, EPR_EARG, "%s:%d: unterminated section header '%s' (expected [NAME])", c->path, c->line,
                  shown);
         c->failed = 1;
         return;
@@ -383,7 +384,6 @@ static void set_defaults(cfg_experiment *cfg) {
         if (KEYS[i].type != K_TEXT) parse_value(&KEYS[i], KEYS[i].def, cfg, why, sizeof why);
 }
 
-
 static int load_string(const char *text, const char *path, const char *const *overrides, int n_overrides,
                        cfg_experiment *cfg, epr_err *err) {
     memset(cfg, 0, sizeof *cfg);
@@ -399,8 +399,9 @@ static int load_string(const char *text, const char *path, const char *const *ov
     int rc = ini_parse_stream(reader, &c, handler, &c);
     free(c.seen);
     if (c.failed) return err ? err->code : EPR_EARG;
-    RETURN_ERROR_IF(c.long_line, err, EPR_EARG, "%s:%d: line too long (at most %d characters; split layer lists over lines)",
-                    path, c.long_line, INI_MAX_LINE - 2);
+    RETURN_ERROR_IF(c.long_line, err, EPR_EARG,
+                    "%s:%d: line too long (at most %d characters; split layer lists over lines)", path, c.long_line,
+                    INI_MAX_LINE - 2);
     RETURN_ERROR_IF(rc > 0, err, EPR_EARG, "%s:%d: syntax error (expected [section] or key = value)", path, rc);
     RETURN_ERROR_IF(rc < 0, err, EPR_EIO, "%s: cannot parse", path);
 
@@ -485,13 +486,13 @@ int cfg_load(const char *path, const char *const *overrides, int n_overrides, cf
             if (cap > (64u << 20)) {
                 free(buf);
                 fclose(f);
-                return epr_fail(err, EPR_EFORMAT, "%s: experiment file larger than 64 MiB", path);
+                return cmn_fail(err, EPR_EFORMAT, "%s: experiment file larger than 64 MiB", path);
             }
             char *t = realloc(buf, cap);
             if (!t) {
                 free(buf);
                 fclose(f);
-                return epr_fail(err, EPR_ENOMEM, "out of memory");
+                return cmn_fail(err, EPR_ENOMEM, "out of memory");
             }
             buf = t;
         }
@@ -503,12 +504,12 @@ int cfg_load(const char *path, const char *const *overrides, int n_overrides, cf
     fclose(f);
     if (bad) {
         free(buf);
-        return epr_fail(err, EPR_EIO, "%s: read error", path);
+        return cmn_fail(err, EPR_EIO, "%s: read error", path);
     }
     buf[n] = 0;
     if (memchr(buf, 0, n)) {
         free(buf);
-        return epr_fail(err, EPR_EFORMAT, "%s: contains NUL bytes (not a text INI file)", path);
+        return cmn_fail(err, EPR_EFORMAT, "%s: contains NUL bytes (not a text INI file)", path);
     }
     int rc = cfg_load_string(buf, path, overrides, n_overrides, cfg, err);
     free(buf);
@@ -520,4 +521,3 @@ void cfg_free(cfg_experiment *cfg) {
     free(cfg->layers);
     cfg->text = cfg->layers = NULL;
 }
-

@@ -36,73 +36,73 @@ typedef struct {
 } cfg_group;
 
 typedef struct {
-    char path[1024];          /* the INI file */
-    char name[128];           /* experiment name: file stem */
-    char *text;               /* full INI text plus applied overrides */
+    char path[1024]; /* the INI file */
+    char name[128];  /* experiment name: file stem */
+    char *text;      /* full INI text plus applied overrides */
 
     /* [data] */
-    char data_set[32];        /* mnist10k | fashion-mnist | idx | cifar10 | pack */
-    char data_root[1024];     /* where relative data paths are resolved */
+    char data_set[32];    /* mnist10k | fashion-mnist | idx | cifar10 | pack */
+    char data_root[1024]; /* where relative data paths are resolved */
     char train_images[1024], train_labels[1024];
     char test_images[1024], test_labels[1024];
-    char cifar_train[1024];   /* comma separated batch files */
+    char cifar_train[1024]; /* comma separated batch files */
     char cifar_test[1024];
-    char augment[32];         /* none | crop-flip | crop | rrc-flip */
-    int pad;                  /* zero border added to every image (dataset_pad) */
-    int normalize;            /* per-channel mean/std of the training set */
-    char train_pack[1024];    /* set=pack: packed image files (docs/imagenet-pack.md) */
+    char augment[32];      /* none | crop-flip | crop | rrc-flip */
+    int pad;               /* zero border added to every image (dataset_pad) */
+    int normalize;         /* per-channel mean/std of the training set */
+    char train_pack[1024]; /* set=pack: packed image files (docs/imagenet-pack.md) */
     char test_pack[1024];
-    int crop;                 /* set=pack: network input HxW; 0 = stored size */
-    double validation;        /* held-out training images: 0 none, a count >= 1, or a fraction < 1 */
+    int crop;          /* set=pack: network input HxW; 0 = stored size */
+    double validation; /* held-out training images: 0 none, a count >= 1, or a fraction < 1 */
 
     /* [model] */
-    char model_name[64];      /* built-in name, or "custom" */
-    char *layers;             /* the layer spec (built-in or from the file) */
-    char model_init[1024];    /* .npz / .safetensors of initial weights (run/init_weights.h); "" = none */
-    int bn_affine;            /* every batchnorm of the spec gets affine=1 (a learnable gamma) */
+    char model_name[64];   /* built-in name, or "custom" */
+    char *layers;          /* the layer spec (built-in or from the file) */
+    char model_init[1024]; /* .npz / .safetensors of initial weights (run/init_weights.h); "" = none */
+    int bn_affine;         /* every batchnorm of the spec gets affine=1 (a learnable gamma) */
 
     /* [train] */
     long steps;
     int batch;
     int eval_batch;
-    char optimizer[16];       /* adam | sgd */
+    char optimizer[16]; /* adam | sgd */
     float lr, momentum, weight_decay, beta1, beta2, adam_eps;
     float lr_decay;
     long lr_milestones[CFG_MAX_MILESTONES];
     int n_milestones;
-    char lr_schedule[16];     /* step | cosine (run/schedule.h) */
-    long warmup_steps;        /* linear learning-rate warm-up */
-    double lr_min;            /* cosine's final learning rate */
+    char lr_schedule[16]; /* step | cosine (run/schedule.h) */
+    long warmup_steps;    /* linear learning-rate warm-up */
+    double lr_min;        /* cosine's final learning rate */
     float ema;
     uint64_t seed;
     long log_every, eval_every, checkpoint_every;
     int threads;
-    char device[16];          /* cpu | cuda (run/train_cuda.c; needs -DEPR_CUDA=ON) */
-    int bn_recalibrate;       /* training batches over which the batch-norm statistics are recomputed at the end (0: off) */
-    char file_eval[16];       /* cpu | device: where the written .epr is evaluated (device needs device = cuda) */
-    int tf32;                 /* device = cuda: cuBLAS TF32 tensor-core math (nn_cuda_set_tf32) */
+    char device[16];    /* cpu | cuda (run/train_cuda.c; needs -DEPR_CUDA=ON) */
+    int bn_recalibrate; /* training batches over which the batch-norm statistics are recomputed at the end (0: off) */
+    char file_eval[16]; /* cpu | device: where the written .epr is evaluated (device needs device = cuda) */
+    int tf32;           /* device = cuda: cuBLAS TF32 tensor-core math (nn_cuda_set_tf32) */
 
     /* [epr] */
     int epr_enabled;
     double lambda;
     float density_lr;
-    float decoder_lr;         /* Adam lr of Ψ when the network optimizer is SGD */
-    long lambda_ramp_steps;   /* λ ramps up over the first steps (run/schedule.h) */
-    double lambda_start;      /* the ramp's start, a fraction of lambda */
-    long freeze_phi_steps;    /* the last steps train with φ frozen (0 = none) */
-    int table_precision;      /* max bits of the coder's frequency tables */
-    char uncompressed[1024];  /* comma-separated tensor patterns (fnmatch) left float32 */
+    float decoder_lr;        /* Adam lr of Ψ when the network optimizer is SGD */
+    long lambda_ramp_steps;  /* λ ramps up over the first steps (run/schedule.h) */
+    double lambda_start;     /* the ramp's start, a fraction of lambda */
+    long freeze_phi_steps;   /* the last steps train with φ frozen (0 = none) */
+    int table_precision;     /* max bits of the coder's frequency tables */
+    char uncompressed[1024]; /* comma-separated tensor patterns (fnmatch) left float32 */
 
     /* [baseline] (docs/baselines.md) */
-    char baseline_post[512];  /* comma-separated post-training methods written at the end of a
+    char baseline_post[512]; /* comma-separated post-training methods written at the end of a
                                  plain run: float32 gzip xz uniformN (N = 2..16) kmeansN
                                  (N = 1..16) prune-kmeans */
-    float prune;              /* fraction of each group's weights zeroed by magnitude (0 = off) */
-    long prune_at;            /* step at which pruning happens (fine-tuning follows) */
-    char prune_groups[512];   /* per-group fractions overriding `prune`: "fc3:0.7, bias:0" */
-    int kmeans_bits;          /* weight sharing: 2^bits codebook entries per group, one of
+    float prune;             /* fraction of each group's weights zeroed by magnitude (0 = off) */
+    long prune_at;           /* step at which pruning happens (fine-tuning follows) */
+    char prune_groups[512];  /* per-group fractions overriding `prune`: "fc3:0.7, bias:0" */
+    int kmeans_bits;         /* weight sharing: 2^bits codebook entries per group, one of
                                  them 0 when pruning is on (0 = off) */
-    long kmeans_at;           /* step at which weights are clustered (centroids trained after) */
+    long kmeans_at;          /* step at which weights are clustered (centroids trained after) */
 
     cfg_group groups[CFG_MAX_GROUPS];
     int n_groups;
@@ -125,11 +125,10 @@ float cfg_group_prune(const cfg_experiment *cfg, int g, int *own);
  * When [data] root is not given, data_root is $EPR_DATA_ROOT, else
  * <source dir>/data (EPR_SOURCE_DIR).  On failure cfg holds nothing to free
  * (cfg_free is still safe). */
-int cfg_load(const char *path, const char *const *overrides, int n_overrides,
-             cfg_experiment *cfg, epr_err *err);
+int cfg_load(const char *path, const char *const *overrides, int n_overrides, cfg_experiment *cfg, epr_err *err);
 /* Parse from memory (tests; `path` names it in messages). */
-int cfg_load_string(const char *text, const char *path, const char *const *overrides,
-                    int n_overrides, cfg_experiment *cfg, epr_err *err);
+int cfg_load_string(const char *text, const char *path, const char *const *overrides, int n_overrides,
+                    cfg_experiment *cfg, epr_err *err);
 void cfg_free(cfg_experiment *cfg);
 
 /* 1 if two experiment texts (cfg_experiment.text) describe the same

@@ -20,9 +20,12 @@ int cfg_baseline_method_ok(const char *name) {
         return 1;
     int lo, hi;
     const char *d;
-    if (!strncmp(name, "uniform", 7)) d = name + 7, lo = 2, hi = 16;
-    else if (!strncmp(name, "kmeans", 6)) d = name + 6, lo = 1, hi = 16;
-    else return 0;
+    if (!strncmp(name, "uniform", 7))
+        d = name + 7, lo = 2, hi = 16;
+    else if (!strncmp(name, "kmeans", 6))
+        d = name + 6, lo = 1, hi = 16;
+    else
+        return 0;
     if (!*d || strlen(d) > 2 || !isdigit((unsigned char)d[0]) || (d[1] && !isdigit((unsigned char)d[1])) || d[0] == '0')
         return 0;
     int n = atoi(d);
@@ -32,7 +35,7 @@ int cfg_baseline_method_ok(const char *name) {
 /* Walks "name:fraction" entries of prune_groups; returns the entry count or
  * -1 with *bad set to the offending entry (copied into badbuf). */
 static int parse_prune_groups(const char *list, const char *want, float *frac, char *badbuf, size_t badcap) {
-    char buf[sizeof ((cfg_experiment *)0)->prune_groups];
+    char buf[sizeof((cfg_experiment *)0)->prune_groups];
     snprintf(buf, sizeof buf, "%s", list);
     int n = 0;
     for (char *save = NULL, *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
@@ -85,7 +88,8 @@ static int validate_baseline(cfg_experiment *cfg, epr_err *err) {
     memcpy(list, cfg->baseline_post, sizeof list);
     for (char *save = NULL, *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
         RETURN_ERROR_IF(!cfg_baseline_method_ok(tok), err, EPR_EARG,
-                        "%s: [baseline] post: unknown method '%s' (float32, gzip, xz, uniform2..uniform16, kmeans1..kmeans16, prune-kmeans)",
+                        "%s: [baseline] post: unknown method '%s' (float32, gzip, xz, uniform2..uniform16, "
+                        "kmeans1..kmeans16, prune-kmeans)",
                         p, tok);
     RETURN_ERROR_IF(!(cfg->prune >= 0 && cfg->prune < 1), err, EPR_EARG, "%s: [baseline] prune must be in [0, 1)", p);
     RETURN_ERROR_IF(cfg->kmeans_bits < 0 || cfg->kmeans_bits > 16, err, EPR_EARG,
@@ -103,7 +107,8 @@ static int validate_baseline(cfg_experiment *cfg, epr_err *err) {
                         "%s: [baseline] kmeans_at (%ld) must not come before prune_at (%ld)", p, cfg->kmeans_at,
                         cfg->prune_at);
         RETURN_ERROR_IF(cfg->prune > 0 && cfg->kmeans_bits < 2, err, EPR_EARG,
-                        "%s: [baseline] kmeans_bits must be >= 2 with pruning (one entry is the 0 of pruned weights)", p);
+                        "%s: [baseline] kmeans_bits must be >= 2 with pruning (one entry is the 0 of pruned weights)",
+                        p);
     } else {
         RETURN_ERROR_IF(cfg->kmeans_at, err, EPR_EARG, "%s: [baseline] kmeans_at is set but kmeans_bits is 0", p);
     }
@@ -113,7 +118,6 @@ static int validate_baseline(cfg_experiment *cfg, epr_err *err) {
                     "%s: [baseline] methods work on the experiment's parameter groups, and it has none", p);
     return EPR_OK;
 }
-
 
 /* The layer spec with " affine=1" added to every batchnorm entry that does
  * not set affine ([model] batchnorm_affine).  Entries end at ';' or a
@@ -153,11 +157,11 @@ static char *spec_bn_affine(const char *spec) {
 
 static int validate_experiment(cfg_experiment *cfg, epr_err *err) {
     const char *p = cfg->path;
-    RETURN_ERROR_IF(strcmp(cfg->data_set, "mnist10k") && strcmp(cfg->data_set, "fashion-mnist") &&
-                        strcmp(cfg->data_set, "idx") && strcmp(cfg->data_set, "cifar10") &&
-                        strcmp(cfg->data_set, "pack"),
-                    err, EPR_EARG, "%s: [data] set: unknown data set '%s' (mnist10k | fashion-mnist | idx | cifar10 | pack)",
-                    p, cfg->data_set);
+    RETURN_ERROR_IF(
+        strcmp(cfg->data_set, "mnist10k") && strcmp(cfg->data_set, "fashion-mnist") && strcmp(cfg->data_set, "idx") &&
+            strcmp(cfg->data_set, "cifar10") && strcmp(cfg->data_set, "pack"),
+        err, EPR_EARG, "%s: [data] set: unknown data set '%s' (mnist10k | fashion-mnist | idx | cifar10 | pack)", p,
+        cfg->data_set);
     RETURN_ERROR_IF(strcmp(cfg->augment, "none") && strcmp(cfg->augment, "crop-flip") && strcmp(cfg->augment, "crop") &&
                         strcmp(cfg->augment, "rrc-flip"),
                     err, EPR_EARG, "%s: [data] augment: unknown '%s' (none | crop-flip | crop | rrc-flip)", p,
@@ -177,18 +181,19 @@ static int validate_experiment(cfg_experiment *cfg, epr_err *err) {
     RETURN_ERROR_IF(cfg->validation > 0 && !strcmp(cfg->data_set, "pack"), err, EPR_EARG,
                     "%s: [data] validation is not available for set = pack", p);
     if (!strcmp(cfg->data_set, "idx"))
-        RETURN_ERROR_IF(!cfg->train_images[0] || !cfg->train_labels[0] || !cfg->test_images[0] ||
-                            !cfg->test_labels[0],
+        RETURN_ERROR_IF(!cfg->train_images[0] || !cfg->train_labels[0] || !cfg->test_images[0] || !cfg->test_labels[0],
                         err, EPR_EARG, "%s: [data] set=idx needs train_images, train_labels, test_images, test_labels",
                         p);
     if (!strcmp(cfg->model_name, "custom")) {
         RETURN_ERROR_IF(!cfg->layers, err, EPR_EARG, "%s: [model] name=custom needs a layers list", p);
     } else {
         const char *spec = nn_builtin_spec(cfg->model_name);
-        RETURN_ERROR_IF(!spec, err, EPR_EARG, "%s: [model] name: unknown network '%s' (built-in: lenet300-100, lenet5-caffe, vgg16-cifar, resnet20-4, resnet18, resnet50; or custom)",
+        RETURN_ERROR_IF(!spec, err, EPR_EARG,
+                        "%s: [model] name: unknown network '%s' (built-in: lenet300-100, lenet5-caffe, vgg16-cifar, "
+                        "resnet20-4, resnet18, resnet50; or custom)",
                         p, cfg->model_name);
-        RETURN_ERROR_IF(cfg->layers, err, EPR_EARG, "%s: [model] layers is given, so name must be 'custom' (not '%s')", p,
-                        cfg->model_name);
+        RETURN_ERROR_IF(cfg->layers, err, EPR_EARG, "%s: [model] layers is given, so name must be 'custom' (not '%s')",
+                        p, cfg->model_name);
         cfg->layers = strdup(spec);
         RETURN_ERROR_IF(!cfg->layers, err, EPR_ENOMEM, "out of memory");
     }
@@ -232,24 +237,27 @@ static int validate_experiment(cfg_experiment *cfg, epr_err *err) {
             RETURN_ERROR_IF(g->ell == 1 && !g->kh, err, EPR_EARG,
                             "%s:%d: [group.%s] ell: transform %s needs ell = the kernel's kh*kw (e.g. ell = 9 for "
                             "3x3 kernels); ell is %s",
-                            p, g->ell_line ? g->ell_line : g->transform_line ? g->transform_line : g->line, g->name,
-                            g->transform, g->ell_line ? "1" : "omitted (1)");
+                            p,
+                            g->ell_line         ? g->ell_line
+                            : g->transform_line ? g->transform_line
+                                                : g->line,
+                            g->name, g->transform, g->ell_line ? "1" : "omitted (1)");
             if (!g->kh) {
                 int r = (int)lround(sqrt((double)g->ell));
                 RETURN_ERROR_IF(r * r != g->ell, err, EPR_EARG,
-                                "%s:%d: [group.%s] transform %s with ell=%d needs kernel = HxW", p, g->line,
-                                g->name, g->transform, g->ell);
+                                "%s:%d: [group.%s] transform %s with ell=%d needs kernel = HxW", p, g->line, g->name,
+                                g->transform, g->ell);
                 g->kh = g->kw = r;
             }
             RETURN_ERROR_IF(g->kh * g->kw != g->ell, err, EPR_EARG,
-                            "%s:%d: [group.%s] kernel %dx%d does not have ell=%d elements", p, g->line, g->name,
-                            g->kh, g->kw, g->ell);
+                            "%s:%d: [group.%s] kernel %dx%d does not have ell=%d elements", p, g->line, g->name, g->kh,
+                            g->kw, g->ell);
         }
         for (int j = 0; j < g->n_tensors; j++)
             for (int k = 0; k < cfg->n_groups; k++)
                 for (int l = 0; l < cfg->groups[k].n_tensors; l++)
                     if ((k != i || l != j) && !strcmp(g->tensors[j], cfg->groups[k].tensors[l]))
-                        return epr_fail(err, EPR_EARG, "%s:%d: tensor %s is in group %s and in group %s", p, g->line,
+                        return cmn_fail(err, EPR_EARG, "%s:%d: tensor %s is in group %s and in group %s", p, g->line,
                                         g->tensors[j], g->name, cfg->groups[k].name);
     }
     return 0;

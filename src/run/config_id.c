@@ -15,7 +15,7 @@ static uint64_t fnv(uint64_t h, const char *s) {
 uint64_t cfg_fingerprint(const cfg_experiment *cfg) {
     static const char *const SKIP[] = {
         "data.root",     "train.seed",   "train.log_every", "train.eval_every", "train.checkpoint_every",
-        "train.threads", "train.device",   "train.file_eval", "baseline.post"};
+        "train.threads", "train.device", "train.file_eval", "baseline.post"};
     static const char *const LATE[] = {"train.bn_recalibrate"};
     uint64_t h = 0xcbf29ce484222325ULL;
     const char *base = (const char *)cfg;
@@ -29,25 +29,13 @@ uint64_t cfg_fingerprint(const cfg_experiment *cfg) {
         if (skip || k->type == K_TEXT) continue;
         const void *p = base + k->offset;
         switch (k->type) {
-        case K_STR:
-            snprintf(v, sizeof v, "%s", (const char *)p);
-            break;
+        case K_STR: snprintf(v, sizeof v, "%s", (const char *)p); break;
         case K_INT:
-        case K_BOOL:
-            snprintf(v, sizeof v, "%d", *(const int *)p);
-            break;
-        case K_LONG:
-            snprintf(v, sizeof v, "%ld", *(const long *)p);
-            break;
-        case K_U64:
-            snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)p);
-            break;
-        case K_FLOAT:
-            snprintf(v, sizeof v, "%.9g", *(const float *)p);
-            break;
-        case K_DOUBLE:
-            snprintf(v, sizeof v, "%.17g", *(const double *)p);
-            break;
+        case K_BOOL: snprintf(v, sizeof v, "%d", *(const int *)p); break;
+        case K_LONG: snprintf(v, sizeof v, "%ld", *(const long *)p); break;
+        case K_U64: snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+        case K_FLOAT: snprintf(v, sizeof v, "%.9g", *(const float *)p); break;
+        case K_DOUBLE: snprintf(v, sizeof v, "%.17g", *(const double *)p); break;
         case K_LIST_LONG: {
             size_t o = 0;
             v[0] = 0;
@@ -55,8 +43,7 @@ uint64_t cfg_fingerprint(const cfg_experiment *cfg) {
                 o += (size_t)snprintf(v + o, sizeof v - o, "%ld,", cfg->lr_milestones[m]);
             break;
         }
-        case K_TEXT:
-            break;
+        case K_TEXT: break;
         }
         /* keys added later count only when set away from their default, so
          * that the runs made before them keep their fingerprint */

@@ -10,6 +10,8 @@
 
 #define F(field) offsetof(cfg_experiment, field), sizeof(((cfg_experiment *)0)->field)
 
+/* One key a line, however long its help text (clang-format would split it). */
+/* clang-format off */
 const key_def CFG_KEYS[] = {
     {"data", "set", K_STR, F(data_set), "mnist10k", "mnist10k | fashion-mnist | idx | cifar10 | pack"},
     {"data", "root", K_STR, F(data_root), "", "where relative data paths are resolved (default $EPR_DATA_ROOT, else <source>/data)"},
@@ -81,6 +83,7 @@ static const char *GROUP_KEYS[][2] = {
     {"kernel", "HxW of the spatial kernel for dft (default: square root of ell)"},
     {"log_step", "initial log of the quantisation step s (default -4)"},
 };
+/* clang-format on */
 #define N_GROUP_KEYS ((int)(sizeof GROUP_KEYS / sizeof GROUP_KEYS[0]))
 
 void cfg_print_reference(FILE *f) {

@@ -51,13 +51,14 @@ int data_load_experiment_val(const cfg_experiment *cfg, dataset *train, dataset 
     int rc;
     if (!strcmp(s, "mnist10k")) {
         rc = load_idx_pair(cfg, "mnist10k/train-images-idx3-ubyte", "mnist10k/train-labels-idx1-ubyte", train, err);
-        if (!rc) rc = load_idx_pair(cfg, "mnist10k/t10k-images-idx3-ubyte", "mnist10k/t10k-labels-idx1-ubyte", test, err);
+        if (!rc)
+            rc = load_idx_pair(cfg, "mnist10k/t10k-images-idx3-ubyte", "mnist10k/t10k-labels-idx1-ubyte", test, err);
     } else if (!strcmp(s, "fashion-mnist")) {
         rc = load_idx_pair(cfg, "fashion-mnist/train-images-idx3-ubyte.gz", "fashion-mnist/train-labels-idx1-ubyte.gz",
                            train, err);
         if (!rc)
-            rc = load_idx_pair(cfg, "fashion-mnist/t10k-images-idx3-ubyte.gz", "fashion-mnist/t10k-labels-idx1-ubyte.gz",
-                               test, err);
+            rc = load_idx_pair(cfg, "fashion-mnist/t10k-images-idx3-ubyte.gz",
+                               "fashion-mnist/t10k-labels-idx1-ubyte.gz", test, err);
     } else if (!strcmp(s, "idx")) {
         rc = load_idx_pair(cfg, cfg->train_images, cfg->train_labels, train, err);
         if (!rc) rc = load_idx_pair(cfg, cfg->test_images, cfg->test_labels, test, err);
@@ -83,7 +84,7 @@ int data_load_experiment_val(const cfg_experiment *cfg, dataset *train, dataset 
     const int n_val = !rc && val ? data_validation_count(cfg, train->n) : 0;
     if (n_val) {
         if (n_val >= train->n)
-            rc = epr_fail(err, EPR_EARG, "%s: [data] validation: %d of the %d training images leaves none to train on",
+            rc = cmn_fail(err, EPR_EARG, "%s: [data] validation: %d of the %d training images leaves none to train on",
                           cfg->path, n_val, train->n);
         else
             rc = dataset_split(train, n_val, DATA_VALIDATION_SEED, val, err);
@@ -126,7 +127,7 @@ int data_load_experiment_val(const cfg_experiment *cfg, dataset *train, dataset 
         return rc;
     }
     if (train->c != test->c || train->h != test->h || train->w != test->w)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: train images are %dx%dx%d but test images are %dx%dx%d", cfg->path,
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: train images are %dx%dx%d but test images are %dx%dx%d", cfg->path,
                       train->c, train->h, train->w, test->c, test->h, test->w);
     return rc;
 }

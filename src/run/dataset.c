@@ -53,7 +53,7 @@ static int src_fail(const src *s, epr_err *err, int code, const char *fmt, ...) 
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return epr_fail(err, code, "%s%s: %s", s->path, s->is_gzip ? " (gzip)" : "", what);
+    return cmn_fail(err, code, "%s%s: %s", s->path, s->is_gzip ? " (gzip)" : "", what);
 }
 
 static int src_open(src *s, const char *path, epr_err *err) {
@@ -99,14 +99,11 @@ static int src_read(src *s, void *buf, size_t want, size_t *got, epr_err *err) {
             int zerr;
             const char *msg = zlib_what(s, gzerror(s->gz, &zerr));
             if (zerr == Z_ERRNO)
-                return src_fail(s, err, EPR_EIO, "read error at byte %zu: %s", s->offset + *got,
-                                strerror(errno));
+                return src_fail(s, err, EPR_EIO, "read error at byte %zu: %s", s->offset + *got, strerror(errno));
             if (zerr == Z_BUF_ERROR)
-                return src_fail(s, err, EPR_EFORMAT,
-                                "truncated gzip stream after %zu decompressed bytes (%s)",
+                return src_fail(s, err, EPR_EFORMAT, "truncated gzip stream after %zu decompressed bytes (%s)",
                                 s->offset + *got, msg);
-            return src_fail(s, err, EPR_EFORMAT, "corrupt gzip stream after %zu bytes: %s",
-                            s->offset + *got, msg);
+            return src_fail(s, err, EPR_EFORMAT, "corrupt gzip stream after %zu bytes: %s", s->offset + *got, msg);
         }
         if (r == 0) {
             /* zlib reports a gzip stream cut short only here: gzread says
@@ -114,8 +111,7 @@ static int src_read(src *s, void *buf, size_t want, size_t *got, epr_err *err) {
             int zerr;
             const char *msg = zlib_what(s, gzerror(s->gz, &zerr));
             if (zerr != Z_OK)
-                return src_fail(s, err, EPR_EFORMAT,
-                                "truncated gzip stream after %zu decompressed bytes (%s)",
+                return src_fail(s, err, EPR_EFORMAT, "truncated gzip stream after %zu decompressed bytes (%s)",
                                 s->offset + *got, msg);
             break;
         }
@@ -169,8 +165,8 @@ static int src_expect_end(src *s, const char *what, epr_err *err) {
         CHECK_STATUS(src_read(s, extra, sizeof extra, &got, err));
         more += got;
     }
-    RETURN_ERROR_IF(more, err, EPR_EFORMAT, "%s%s: %zu trailing bytes after %s", s->path,
-                    s->is_gzip ? " (gzip)" : "", more, what);
+    RETURN_ERROR_IF(more, err, EPR_EFORMAT, "%s%s: %zu trailing bytes after %s", s->path, s->is_gzip ? " (gzip)" : "",
+                    more, what);
     return 0;
 }
 
@@ -179,8 +175,7 @@ static uint32_t be32(const unsigned char *p) {
 }
 
 /* Reads and checks an IDX header of unsigned bytes with `ndims` dims. */
-static int idx_header(src *s, uint32_t magic_want, int ndims, const char *dims_doc,
-                      uint32_t *dims, epr_err *err) {
+static int idx_header(src *s, uint32_t magic_want, int ndims, const char *dims_doc, uint32_t *dims, epr_err *err) {
     unsigned char h[4 + 4 * 3];
     size_t got;
     CHECK_STATUS(src_read(s, h, 4, &got, err));
@@ -188,26 +183,23 @@ static int idx_header(src *s, uint32_t magic_want, int ndims, const char *dims_d
     if (got < 4) return src_fail(s, err, EPR_EFORMAT, "truncated IDX header (%zu bytes)", got);
     uint32_t magic = be32(h);
     if (h[0] != 0 || h[1] != 0)
-        return src_fail(s, err, EPR_EFORMAT, "bad magic 0x%08x (not IDX; expected 0x%08x)",
-                        (unsigned)magic, (unsigned)magic_want);
+        return src_fail(s, err, EPR_EFORMAT, "bad magic 0x%08x (not IDX; expected 0x%08x)", (unsigned)magic,
+                        (unsigned)magic_want);
     if (h[2] != 0x08)
         return src_fail(s, err, EPR_EUNSUP,
                         "bad magic 0x%08x: IDX element type 0x%02x unsupported (expected 0x08, "
                         "unsigned byte)",
                         (unsigned)magic, h[2]);
     if (h[3] != ndims)
-        return src_fail(s, err, EPR_EFORMAT,
-                        "wrong dimension count %d in magic 0x%08x (expected %d: %s)", h[3],
+        return src_fail(s, err, EPR_EFORMAT, "wrong dimension count %d in magic 0x%08x (expected %d: %s)", h[3],
                         (unsigned)magic, ndims, dims_doc);
     CHECK_STATUS(src_read(s, h + 4, 4 * (size_t)ndims, &got, err));
     if (got < 4 * (size_t)ndims)
-        return src_fail(s, err, EPR_EFORMAT, "truncated IDX header (%zu bytes, expected %d)",
-                        4 + got, 4 + 4 * ndims);
+        return src_fail(s, err, EPR_EFORMAT, "truncated IDX header (%zu bytes, expected %d)", 4 + got, 4 + 4 * ndims);
     for (int i = 0; i < ndims; i++) dims[i] = be32(h + 4 + 4 * i);
     if (dims[0] == 0) return src_fail(s, err, EPR_EFORMAT, "header says 0 items");
     if (dims[0] > INT_MAX)
-        return src_fail(s, err, EPR_EFORMAT, "header says %u items (more than %d)",
-                        (unsigned)dims[0], INT_MAX);
+        return src_fail(s, err, EPR_EFORMAT, "header says %u items (more than %d)", (unsigned)dims[0], INT_MAX);
     return 0;
 }
 
@@ -235,10 +227,8 @@ static int load_idx_images(const char *path, dataset *d, epr_err *err) {
     CHECK_STATUS(src_open(&s, path, err));
     uint32_t dims[3];
     int rc = idx_header(&s, IDX_MAGIC_IMAGES, 3, "n, rows, cols", dims, err);
-    if (!rc && (dims[1] == 0 || dims[2] == 0 ||
-                (uint64_t)dims[1] * dims[2] > MAX_PIXELS_PER_IMAGE))
-        rc = src_fail(&s, err, EPR_EFORMAT, "implausible image size %ux%u", (unsigned)dims[1],
-                      (unsigned)dims[2]);
+    if (!rc && (dims[1] == 0 || dims[2] == 0 || (uint64_t)dims[1] * dims[2] > MAX_PIXELS_PER_IMAGE))
+        rc = src_fail(&s, err, EPR_EFORMAT, "implausible image size %ux%u", (unsigned)dims[1], (unsigned)dims[2]);
     if (rc) {
         src_close(&s);
         return rc;
@@ -264,8 +254,7 @@ static int load_idx_images(const char *path, dataset *d, epr_err *err) {
     return 0;
 }
 
-static int load_idx_labels(const char *path, const dataset *d, const char *images, int **labels,
-                           epr_err *err) {
+static int load_idx_labels(const char *path, const dataset *d, const char *images, int **labels, epr_err *err) {
     src s;
     CHECK_STATUS(src_open(&s, path, err));
     uint32_t n;
@@ -274,8 +263,7 @@ static int load_idx_labels(const char *path, const dataset *d, const char *image
     int rc = idx_header(&s, IDX_MAGIC_LABELS, 1, "n", &n, err);
     if (!rc) rc = src_slurp(&s, n, &raw, &got, err);
     if (!rc && got < n)
-        rc = src_fail(&s, err, EPR_EFORMAT,
-                      "truncated: %zu label bytes after the 8-byte header, expected %u", got,
+        rc = src_fail(&s, err, EPR_EFORMAT, "truncated: %zu label bytes after the 8-byte header, expected %u", got,
                       (unsigned)n);
     if (!rc) {
         char what[64];
@@ -283,16 +271,15 @@ static int load_idx_labels(const char *path, const dataset *d, const char *image
         rc = src_expect_end(&s, what, err);
     }
     if (!rc && (int)n != d->n)
-        rc = epr_fail(err, EPR_EFORMAT, "%s has %u labels but %s has %d images", path,
-                      (unsigned)n, images, d->n);
+        rc = cmn_fail(err, EPR_EFORMAT, "%s has %u labels but %s has %d images", path, (unsigned)n, images, d->n);
     for (uint32_t i = 0; !rc && i < n; i++)
         if (raw[i] >= N_CLASSES_10)
-            rc = src_fail(&s, err, EPR_EFORMAT, "label %d at index %u out of range 0..%d",
-                          raw[i], (unsigned)i, N_CLASSES_10 - 1);
+            rc = src_fail(&s, err, EPR_EFORMAT, "label %d at index %u out of range 0..%d", raw[i], (unsigned)i,
+                          N_CLASSES_10 - 1);
     src_close(&s);
     if (!rc) {
         *labels = malloc((size_t)n * sizeof **labels);
-        if (!*labels) rc = epr_fail(err, EPR_ENOMEM, "%s: out of memory", path);
+        if (!*labels) rc = cmn_fail(err, EPR_ENOMEM, "%s: out of memory", path);
     }
     for (uint32_t i = 0; !rc && i < n; i++) (*labels)[i] = raw[i];
     free(raw);
@@ -327,7 +314,8 @@ static int load_cifar_file(const char *path, dataset *d, epr_err *err) {
     int rc = src_slurp(&s, (size_t)INT_MAX * CIFAR_RECORD, &raw, &len, err);
     src_close(&s);
     if (rc) return rc;
-    if (len == 0) rc = src_fail(&s, err, EPR_EFORMAT, "empty file (expected CIFAR-10 records)");
+    if (len == 0)
+        rc = src_fail(&s, err, EPR_EFORMAT, "empty file (expected CIFAR-10 records)");
     else if (len % CIFAR_RECORD)
         rc = src_fail(&s, err, EPR_EFORMAT,
                       "size %zu bytes is not a multiple of the %d-byte CIFAR-10 record (1 label + "
@@ -338,20 +326,19 @@ static int load_cifar_file(const char *path, dataset *d, epr_err *err) {
         rc = src_fail(&s, err, EPR_EFORMAT, "too many records in total (more than %d)", INT_MAX);
     for (size_t r = 0; !rc && r < nrec; r++)
         if (raw[r * CIFAR_RECORD] >= N_CLASSES_10)
-            rc = src_fail(&s, err, EPR_EFORMAT, "label %d in record %zu out of range 0..%d",
-                          raw[r * CIFAR_RECORD], r, N_CLASSES_10 - 1);
+            rc = src_fail(&s, err, EPR_EFORMAT, "label %d in record %zu out of range 0..%d", raw[r * CIFAR_RECORD], r,
+                          N_CLASSES_10 - 1);
     if (!rc) {
         size_t n_new = (size_t)d->n + nrec;
         uint8_t *im = realloc(d->images, n_new * CIFAR_PIXELS);
         if (im) d->images = im;
         int *lb = im ? realloc(d->labels, n_new * sizeof *lb) : NULL;
         if (lb) d->labels = lb;
-        if (!im || !lb) rc = epr_fail(err, EPR_ENOMEM, "%s: out of memory", path);
+        if (!im || !lb) rc = cmn_fail(err, EPR_ENOMEM, "%s: out of memory", path);
     }
     for (size_t r = 0; !rc && r < nrec; r++) {
         d->labels[(size_t)d->n + r] = raw[r * CIFAR_RECORD];
-        memcpy(d->images + ((size_t)d->n + r) * CIFAR_PIXELS, raw + r * CIFAR_RECORD + 1,
-               CIFAR_PIXELS);
+        memcpy(d->images + ((size_t)d->n + r) * CIFAR_PIXELS, raw + r * CIFAR_RECORD + 1, CIFAR_PIXELS);
     }
     if (!rc) d->n += (int)nrec;
     free(raw);
@@ -386,7 +373,7 @@ int dataset_random(dataset *d, int n, int c, int h, int w, int n_classes, uint64
     d->labels = malloc((size_t)n * sizeof *d->labels);
     if (!d->images || !d->labels) {
         dataset_free(d);
-        return epr_fail(err, EPR_ENOMEM, "out of memory (%d random images)", n);
+        return cmn_fail(err, EPR_ENOMEM, "out of memory (%d random images)", n);
     }
     d->n = n, d->c = c, d->h = h, d->w = w, d->n_classes = n_classes;
     uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1; /* xorshift64 */
@@ -416,8 +403,8 @@ void dataset_free(dataset *d) {
 
 int dataset_set_norm_from_data(dataset *d, epr_err *err) {
     RETURN_ERROR_IF(!d || d->n <= 0 || !d->images, err, EPR_EARG, "dataset: empty data set");
-    RETURN_ERROR_IF(d->c < 1 || d->c > DATASET_MAX_CHANNELS, err, EPR_EARG,
-                    "dataset: %d channels (at most %d)", d->c, DATASET_MAX_CHANNELS);
+    RETURN_ERROR_IF(d->c < 1 || d->c > DATASET_MAX_CHANNELS, err, EPR_EARG, "dataset: %d channels (at most %d)", d->c,
+                    DATASET_MAX_CHANNELS);
     size_t hw = (size_t)d->h * (size_t)d->w, per = dataset_sample_bytes(d);
     for (int ch = 0; ch < d->c; ch++) {
         /* Exact integer sums (255^2 * pixels < 2^64 up to 2^48 pixels). */

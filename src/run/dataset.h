@@ -15,7 +15,7 @@
  *     perm(seed, epoch 0) || perm(seed, epoch 1) || ...
  * and global batch t is positions [t*B, (t+1)*B).  perm(seed, e) is a
  * Fisher–Yates shuffle of 0..n-1 (i from n-1 down to 1, swap i with
- * epr_rng_below(i+1)) drawing from epr_rng{seed, EPR_STREAM_SHUFFLE,
+ * cmn_rng_below(i+1)) drawing from cmn_rng{seed, EPR_STREAM_SHUFFLE,
  * counter = e << 32}: each epoch owns its own 2^32 counters (n <= INT_MAX
  * draws plus rare rejections), so an epoch's permutation depends on
  * (seed, e, n) only.  Hence a batch, or a rank's slice [begin, end) of it,
@@ -34,18 +34,18 @@
 #define DATASET_MAX_PAD 64 /* dataset_pad's border, pixels per side */
 
 typedef struct {
-    int n;          /* samples */
-    int c, h, w;    /* shape of one sample, channel-major (CHW) */
-    int n_classes;  /* labels are in [0, n_classes) */
+    int n;           /* samples */
+    int c, h, w;     /* shape of one sample, channel-major (CHW) */
+    int n_classes;   /* labels are in [0, n_classes) */
     uint8_t *images; /* n * c*h*w bytes, sample after sample */
     int *labels;     /* n */
     /* gather: x = byte/255, or with normalize (byte/255 - mean[ch]) / std[ch] */
     int normalize;
     float mean[DATASET_MAX_CHANNELS], std[DATASET_MAX_CHANNELS];
-    int pad;         /* zero border dataset_pad added (h, w include it); 0 = none */
+    int pad; /* zero border dataset_pad added (h, w include it); 0 = none */
     int nfiles;
-    char **files;    /* source paths, in load order (provenance, messages) */
-    char name[32];   /* the experiment's [data] set (mnist10k, ...) when known, else "" */
+    char **files;           /* source paths, in load order (provenance, messages) */
+    char name[32];          /* the experiment's [data] set (mnist10k, ...) when known, else "" */
     uint32_t *source_index; /* a split-off set (dataset_split): each sample's index in the
                                loaded training set; else NULL */
     /* Packed sets (dataset_load_pack): images are stored at store_h x
@@ -58,9 +58,7 @@ typedef struct {
     size_t map_len;
 } dataset;
 
-static inline size_t dataset_sample_bytes(const dataset *d) {
-    return (size_t)d->c * (size_t)d->h * (size_t)d->w;
-}
+static inline size_t dataset_sample_bytes(const dataset *d) { return (size_t)d->c * (size_t)d->h * (size_t)d->w; }
 
 /* IDX pair: images magic 0x00000803 (dims n, rows, cols), labels magic
  * 0x00000801 (dim n); raw or gzip (detected by content, not by name).

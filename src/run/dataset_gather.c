@@ -61,7 +61,7 @@ int dataset_gather_crop(const dataset *d, const uint32_t *idx, int n, float *x, 
     int H = d->h, W = d->w;
     size_t hw = (size_t)H * (size_t)W, per = dataset_sample_bytes(d);
     for (int i = 0; i < n; i++) {
-        uint64_t r = epr_rng_u64(seed, EPR_STREAM_AUGMENT, (uint64_t)step << 32 | (uint64_t)(position + i));
+        uint64_t r = cmn_rng_u64(seed, EPR_STREAM_AUGMENT, (uint64_t)step << 32 | (uint64_t)(position + i));
         int dy = (int)(r % (uint64_t)(2 * pad + 1)) - pad;
         int dx = (int)((r >> 16) % (uint64_t)(2 * pad + 1)) - pad;
         int flip = allow_flip && (int)((r >> 32) & 1);
@@ -83,7 +83,6 @@ int dataset_gather_crop(const dataset *d, const uint32_t *idx, int n, float *x, 
     }
     return 0;
 }
-
 
 /* Along one axis of a crop [start, start + len) scaled by s: where output
  * pixel o samples (pixel centres aligned, half-pixel offsets, edges
@@ -118,30 +117,33 @@ int dataset_gather_rrc_flip(const dataset *d, const uint32_t *idx, int n, float 
         /* One key per sample, as crop-flip; its draws come from a stream
          * seeded by that key, so any number of them stays keyed by
          * (seed, step, position). */
-        uint64_t key = epr_rng_u64(seed, EPR_STREAM_AUGMENT, (uint64_t)step << 32 | (uint64_t)(position + i));
-        epr_rng r = {key, EPR_STREAM_AUGMENT, 0};
+        uint64_t key = cmn_rng_u64(seed, EPR_STREAM_AUGMENT, (uint64_t)step << 32 | (uint64_t)(position + i));
+        cmn_rng r = {key, EPR_STREAM_AUGMENT, 0};
         const double area = (double)SH * SW, lo = log(3.0 / 4.0), hi = log(4.0 / 3.0);
         int cropH = 0, cw = 0, y0 = 0, x0 = 0;
         for (int attempt = 0; attempt < 10 && !cropH; attempt++) {
-            double target = area * (0.08 + 0.92 * epr_rng_next_uniform(&r));
-            double ratio = exp(lo + (hi - lo) * epr_rng_next_uniform(&r));
+            double target = area * (0.08 + 0.92 * cmn_rng_next_uniform(&r));
+            double ratio = exp(lo + (hi - lo) * cmn_rng_next_uniform(&r));
             int tw = (int)lround(sqrt(target * ratio)), th = (int)lround(sqrt(target / ratio));
             if (tw >= 1 && th >= 1 && tw <= SW && th <= SH) {
                 cropH = th, cw = tw;
-                y0 = (int)epr_rng_below(&r, (uint64_t)(SH - th + 1));
-                x0 = (int)epr_rng_below(&r, (uint64_t)(SW - tw + 1));
+                y0 = (int)cmn_rng_below(&r, (uint64_t)(SH - th + 1));
+                x0 = (int)cmn_rng_below(&r, (uint64_t)(SW - tw + 1));
             }
         }
         if (!cropH) { /* fallback: the whole image at a ratio within [3/4, 4/3] */
             double in_ratio = (double)SW / SH;
-            if (in_ratio < 0.75) cw = SW, cropH = (int)lround(SW / 0.75);
-            else if (in_ratio > 4.0 / 3.0) cropH = SH, cw = (int)lround(SH * 4.0 / 3.0);
-            else cw = SW, cropH = SH;
+            if (in_ratio < 0.75)
+                cw = SW, cropH = (int)lround(SW / 0.75);
+            else if (in_ratio > 4.0 / 3.0)
+                cropH = SH, cw = (int)lround(SH * 4.0 / 3.0);
+            else
+                cw = SW, cropH = SH;
             if (cropH > SH) cropH = SH;
             if (cw > SW) cw = SW;
             y0 = (SH - cropH) / 2, x0 = (SW - cw) / 2;
         }
-        const int flip = (int)(epr_rng_next(&r) & 1);
+        const int flip = (int)(cmn_rng_next(&r) & 1);
         /* Bilinear, pixel centres aligned (half-pixel offsets), edges clamped. */
         const float sy = (float)cropH / (float)H, sx = (float)cw / (float)W;
         const uint8_t *img = d->images + (size_t)idx[i] * sper;
@@ -168,10 +170,10 @@ int dataset_gather_rrc_flip(const dataset *d, const uint32_t *idx, int n, float 
 }
 
 void sampler_epoch_perm(uint64_t seed, int64_t epoch, int n, uint32_t *perm) {
-    epr_rng r = {seed, EPR_STREAM_SHUFFLE, (uint64_t)epoch << 32};
+    cmn_rng r = {seed, EPR_STREAM_SHUFFLE, (uint64_t)epoch << 32};
     for (int i = 0; i < n; i++) perm[i] = (uint32_t)i;
     for (int i = n - 1; i > 0; i--) {
-        uint32_t j = (uint32_t)epr_rng_below(&r, (uint64_t)i + 1);
+        uint32_t j = (uint32_t)cmn_rng_below(&r, (uint64_t)i + 1);
         uint32_t t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;
@@ -197,8 +199,7 @@ void sampler_free(sampler *s) {
 }
 
 int sampler_batch(sampler *s, long step, int B, int begin, int end, uint32_t *out) {
-    if (!s || !s->perm || step < 0 || B <= 0 || begin < 0 || begin > end || end > B)
-        return EPR_EARG;
+    if (!s || !s->perm || step < 0 || B <= 0 || begin < 0 || begin > end || end > B) return EPR_EARG;
     if (end > begin && !out) return EPR_EARG;
     if ((int64_t)step > (INT64_MAX - B) / B) return EPR_EARG;
     int64_t pos = (int64_t)step * B + begin;

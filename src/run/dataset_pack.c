@@ -32,12 +32,12 @@ int dataset_load_pack(const char *path, int crop, dataset *d, epr_err *err) {
     struct stat st;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
         close(fd);
-        return epr_fail(err, EPR_EIO, "%s: not a regular file", path);
+        return cmn_fail(err, EPR_EIO, "%s: not a regular file", path);
     }
     const size_t len = (size_t)st.st_size;
     if (len < PACK_HEADER) {
         close(fd);
-        return epr_fail(err, EPR_EFORMAT, "%s: %zu bytes, shorter than the %d-byte pack header", path, len,
+        return cmn_fail(err, EPR_EFORMAT, "%s: %zu bytes, shorter than the %d-byte pack header", path, len,
                         PACK_HEADER);
     }
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -50,25 +50,27 @@ int dataset_load_pack(const char *path, int crop, dataset *d, epr_err *err) {
     const unsigned c = le16(b + 16), h = le16(b + 18), w = le16(b + 20), classes = le16(b + 22);
     const size_t per = (size_t)c * h * w;
     if (memcmp(b, PACK_MAGIC, 8))
-        rc = epr_fail(err, EPR_EFORMAT, "%s: not a packed image file (magic is not \"EPR-PACK\")", path);
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: not a packed image file (magic is not \"EPR-PACK\")", path);
     else if (version != PACK_VERSION)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: pack version %u (this program reads version %d)", path, version,
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: pack version %u (this program reads version %d)", path, version,
                       PACK_VERSION);
     else if (n == 0 || n > INT_MAX)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: image count %u out of range 1..%d", path, n, INT_MAX);
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: image count %u out of range 1..%d", path, n, INT_MAX);
     else if (c < 1 || c > DATASET_MAX_CHANNELS || h < 1 || w < 1)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: image shape %ux%ux%u (channels 1..%d, sides >= 1)", path, c, h, w,
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: image shape %ux%ux%u (channels 1..%d, sides >= 1)", path, c, h, w,
                       DATASET_MAX_CHANNELS);
     else if (classes < 1)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: zero classes", path);
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: zero classes", path);
     else if (le32(b + 28) != 0)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: reserved header bytes 28..31 are not zero", path);
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: reserved header bytes 28..31 are not zero", path);
     else if (len < PACK_HEADER + 2 * (size_t)n || (len - PACK_HEADER - 2 * (size_t)n) % per ||
              (len - PACK_HEADER - 2 * (size_t)n) / per != n)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: %zu bytes, but %u images of %ux%ux%u need exactly %.0f (truncated or "
-                      "trailing bytes)", path, len, n, c, h, w, PACK_HEADER + 2.0 * n + (double)n * (double)per);
+        rc = cmn_fail(err, EPR_EFORMAT,
+                      "%s: %zu bytes, but %u images of %ux%ux%u need exactly %.0f (truncated or "
+                      "trailing bytes)",
+                      path, len, n, c, h, w, PACK_HEADER + 2.0 * n + (double)n * (double)per);
     else if (crop < 0 || crop > (int)h || crop > (int)w)
-        rc = epr_fail(err, EPR_EARG, "%s: crop %d does not fit the stored %ux%u images", path, crop, h, w);
+        rc = cmn_fail(err, EPR_EARG, "%s: crop %d does not fit the stored %ux%u images", path, crop, h, w);
     const unsigned char *lab = b + PACK_HEADER;
     if (!rc) {
         /* crc32 over 2n bytes, in pieces (uInt may be 32 bits) */
@@ -79,17 +81,17 @@ int dataset_load_pack(const char *path, int crop, dataset *d, epr_err *err) {
             off += k;
         }
         if ((uint32_t)crc != le32(b + 24))
-            rc = epr_fail(err, EPR_EFORMAT, "%s: label CRC32 %08x does not match the header's %08x (damaged file)",
+            rc = cmn_fail(err, EPR_EFORMAT, "%s: label CRC32 %08x does not match the header's %08x (damaged file)",
                           path, (uint32_t)crc, le32(b + 24));
     }
     if (!rc) {
         d->labels = malloc(sizeof *d->labels * n);
-        if (!d->labels) rc = epr_fail(err, EPR_ENOMEM, "%s: out of memory for %u labels", path, n);
+        if (!d->labels) rc = cmn_fail(err, EPR_ENOMEM, "%s: out of memory for %u labels", path, n);
     }
     for (uint32_t i = 0; !rc && i < n; i++) {
         unsigned v = le16(lab + 2 * (size_t)i);
         if (v >= classes)
-            rc = epr_fail(err, EPR_EFORMAT, "%s: label %u of image %u out of range 0..%u", path, v, i, classes - 1);
+            rc = cmn_fail(err, EPR_EFORMAT, "%s: label %u of image %u out of range 0..%u", path, v, i, classes - 1);
         else
             d->labels[i] = (int)v;
     }
@@ -118,8 +120,8 @@ int dataset_load_pack(const char *path, int crop, dataset *d, epr_err *err) {
 
 int dataset_set_norm_sampled(dataset *d, int max_images, epr_err *err) {
     RETURN_ERROR_IF(!d || d->n <= 0 || !d->images || max_images < 1, err, EPR_EARG, "dataset: empty data set");
-    RETURN_ERROR_IF(d->c < 1 || d->c > DATASET_MAX_CHANNELS, err, EPR_EARG,
-                    "dataset: %d channels (at most %d)", d->c, DATASET_MAX_CHANNELS);
+    RETURN_ERROR_IF(d->c < 1 || d->c > DATASET_MAX_CHANNELS, err, EPR_EARG, "dataset: %d channels (at most %d)", d->c,
+                    DATASET_MAX_CHANNELS);
     const int sh = d->store_h ? d->store_h : d->h, sw = d->store_h ? d->store_w : d->w;
     const size_t hw = (size_t)sh * sw, per = (size_t)d->c * hw;
     const int m = d->n < max_images ? d->n : max_images;

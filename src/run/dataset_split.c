@@ -25,7 +25,7 @@ int dataset_split(dataset *d, int n_val, uint64_t seed, dataset *val, epr_err *e
         free(perm);
         free(pick);
         dataset_free(val);
-        return epr_fail(err, EPR_ENOMEM, "out of memory (validation split of %d samples)", n_val);
+        return cmn_fail(err, EPR_ENOMEM, "out of memory (validation split of %d samples)", n_val);
     }
     sampler_epoch_perm(seed, 0, d->n, perm);
     memcpy(val->source_index, perm, (size_t)n_val * sizeof *perm);

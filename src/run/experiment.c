@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int experiment_groups(const cfg_experiment *cfg, epr_group_def *g) {
+int experiment_groups(const cfg_experiment *cfg, rp_group_def *g) {
     for (int i = 0; i < cfg->n_groups; i++) {
         const cfg_group *c = &cfg->groups[i];
         memset(&g[i], 0, sizeof g[i]);
         snprintf(g[i].name, sizeof g[i].name, "%s", c->name);
         g[i].decoder = strcmp(c->decoder, "affine") ? EPR_DECODER_CONV_AFFINE : EPR_DECODER_AFFINE;
         /* config validated the name, so parsing cannot fail */
-        if (epr_transform_parse(c->transform, &g[i].transform, NULL)) g[i].transform = EPR_TRANSFORM_IDENTITY;
+        if (rp_transform_parse(c->transform, &g[i].transform, NULL)) g[i].transform = EPR_TRANSFORM_IDENTITY;
         g[i].ell = c->ell;
         g[i].kh = c->kh;
         g[i].kw = c->kw;
@@ -75,29 +75,29 @@ int experiment_expand_patterns(cfg_experiment *cfg, nn_model *net, epr_err *err)
                 const char *name = nn_model_tensor(net, i)->name;
                 if (fnmatch(entry, name, 0)) continue;
                 matched = 1;
-                if (named_by(orig, ng, name) || epr_model_name_matches(cfg->uncompressed, name)) continue;
+                if (named_by(orig, ng, name) || rp_model_name_matches(cfg->uncompressed, name)) continue;
                 if (pattern_of(G, name) != entry) continue; /* an earlier pattern of this group took it */
                 for (int h = 0; h < ng && !rc; h++)
                     if (h != g && pattern_of(&orig[h], name))
-                        rc = epr_fail(err, EPR_EARG,
+                        rc = cmn_fail(err, EPR_EARG,
                                       "%s:%d: [group.%s] tensors: tensor %s matches pattern '%s' here and '%s' of "
                                       "[group.%s] (line %d)",
                                       cfg->path, G->line, G->name, name, entry, pattern_of(&orig[h], name),
                                       orig[h].name, orig[h].line);
                 if (rc) break;
                 if (out->n_tensors == CFG_MAX_TENSORS) {
-                    rc = epr_fail(err, EPR_EARG, "%s:%d: [group.%s] tensors: more than %d tensors", cfg->path, G->line,
+                    rc = cmn_fail(err, EPR_EARG, "%s:%d: [group.%s] tensors: more than %d tensors", cfg->path, G->line,
                                   G->name, CFG_MAX_TENSORS);
                     break;
                 }
                 snprintf(out->tensors[out->n_tensors++], sizeof out->tensors[0], "%s", name);
             }
             if (!rc && !matched)
-                rc = epr_fail(err, EPR_EARG, "%s:%d: [group.%s] tensors: pattern '%s' matches no tensor of the network",
+                rc = cmn_fail(err, EPR_EARG, "%s:%d: [group.%s] tensors: pattern '%s' matches no tensor of the network",
                               cfg->path, G->line, G->name, entry);
         }
         if (!rc && out->n_tensors == 0)
-            rc = epr_fail(err, EPR_EARG,
+            rc = cmn_fail(err, EPR_EARG,
                           "%s:%d: [group.%s] tensors: its patterns match only tensors of other groups or of [epr] "
                           "uncompressed",
                           cfg->path, G->line, G->name);
@@ -154,7 +154,7 @@ int experiment_check_groups(const cfg_experiment *cfg, const nn_model *net, epr_
         const int line = g->ell_line ? g->ell_line : g->line;
         for (int j = 0; j < g->n_tensors; j++) {
             int ti = nn_model_find_tensor(net, g->tensors[j]);
-            if (ti < 0) continue; /* epr_model_create names a missing tensor */
+            if (ti < 0) continue; /* rp_model_create names a missing tensor */
             const nn_param *p = nn_model_tensor((nn_model *)net, ti);
             RETURN_ERROR_IF(p->ndim != 4, err, EPR_EARG,
                             "%s:%d: [group.%s] ell: transform %s needs conv kernels, but %s has %d dimensions",

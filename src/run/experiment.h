@@ -3,7 +3,7 @@
  * tensor patterns expanded against the network), and nn's layer errors
  * mapped back to the lines of [model] layers, and the groups' transforms
  * checked against the kernels they code.
- * May call: config, epr_model, nn, libc (fnmatch). */
+ * May call: config, rp_model, nn, libc (fnmatch). */
 #ifndef EPR_HARNESS_EXPERIMENT_H
 #define EPR_HARNESS_EXPERIMENT_H
 
@@ -12,7 +12,7 @@
 
 /* Fills g[0..cfg->n_groups) (tensor names point into cfg) and returns
  * the number of groups, whether or not [epr] enabled is set. */
-int experiment_groups(const cfg_experiment *cfg, epr_group_def *g);
+int experiment_groups(const cfg_experiment *cfg, rp_group_def *g);
 
 /* 1 if a group's tensor list holds a pattern (an entry with *, ? or [). */
 int experiment_has_patterns(const cfg_experiment *cfg);

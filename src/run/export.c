@@ -26,14 +26,14 @@ static int from_epr(const char *path, export_list *l, epr_err *err) {
     CHECK_STATUS(epr_file_open(path, &f, err));
     int rc = 0, n = epr_file_tensor_count(f);
     l->t = calloc((size_t)n + 1, sizeof *l->t);
-    if (!l->t) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    if (!l->t) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     for (int i = 0; !rc && i < n; i++) {
         epr_tensor_info ti;
         rc = epr_file_tensor_info(f, i, &ti, err);
         if (rc) break;
         tensorfile_tensor *t = &l->t[l->n];
         if (strlen(ti.name) >= sizeof t->name) {
-            rc = epr_fail(err, EPR_EUNSUP, "%s: tensor name '%.60s...' is too long to export", path, ti.name);
+            rc = cmn_fail(err, EPR_EUNSUP, "%s: tensor name '%.60s...' is too long to export", path, ti.name);
             break;
         }
         snprintf(t->name, sizeof t->name, "%s", ti.name);
@@ -43,7 +43,7 @@ static int from_epr(const char *path, export_list *l, epr_err *err) {
         /* bounded by the reader's element limits (epr_read_limits) */
         t->data = malloc((size_t)ti.n_elements * sizeof(float) + 1);
         if (!t->data) {
-            rc = epr_fail(err, EPR_ENOMEM, "%s: out of memory for tensor %s", path, ti.name);
+            rc = cmn_fail(err, EPR_ENOMEM, "%s: out of memory for tensor %s", path, ti.name);
             break;
         }
         l->n++;
@@ -73,13 +73,13 @@ static int from_run(const char *path, int flags, export_list *l, const char **wh
     run_loaded r;
     int rc = run_load_open(path, NULL, 0, &r, err);
     if (!rc && (flags & EXPORT_QUANTISED) && !r.epr_enabled)
-        rc = epr_fail(err, EPR_EARG, "%s: a plain (float32) run has no quantised weights (drop --quantised)", path);
+        rc = cmn_fail(err, EPR_EARG, "%s: a plain (float32) run has no quantised weights (drop --quantised)", path);
     if (!rc) rc = run_load_model(&r, flags & EXPORT_RAW, err);
-    if (!rc && r.epr_enabled && !(flags & EXPORT_QUANTISED)) epr_model_decode_latent(r.em);
+    if (!rc && r.epr_enabled && !(flags & EXPORT_QUANTISED)) rp_model_decode_latent(r.em);
     *what = !r.epr_enabled ? "float32" : (flags & EXPORT_QUANTISED) ? "quantised" : "continuous (unquantised)";
     nn_model *net = r.net;
     const int nt = rc ? 0 : nn_model_num_tensors(net), nb = rc ? 0 : nn_model_num_buffers(net);
-    if (!rc && !(l->t = calloc((size_t)(nt + nb) + 1, sizeof *l->t))) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    if (!rc && !(l->t = calloc((size_t)(nt + nb) + 1, sizeof *l->t))) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     for (int i = 0; !rc && i < nt; i++) {
         nn_param *p = nn_model_tensor(net, i);
         int64_t shape[4];

@@ -24,11 +24,11 @@ int fs_mkdir_p(const char *path, epr_err *err) {
         if (*p != '/') continue;
         *p = 0;
         if (mkdir(buf, 0777) && errno != EEXIST)
-            return epr_fail(err, EPR_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
+            return cmn_fail(err, EPR_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
         *p = '/';
     }
     if (mkdir(buf, 0777) && errno != EEXIST)
-        return epr_fail(err, EPR_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
+        return cmn_fail(err, EPR_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
     struct stat st; /* EEXIST: a file, or a dangling symbolic link, is not a directory */
     RETURN_ERROR_IF(stat(buf, &st) || !S_ISDIR(st.st_mode), err, EPR_EIO,
                     "%s: exists but is not a directory (or is a dangling symbolic link)", buf);
@@ -57,12 +57,12 @@ int fs_commit(const char *tmp, const char *path, epr_err *err) {
     if (fd >= 0) close(fd);
     if (rc) {
         unlink(tmp);
-        return epr_fail(err, EPR_EIO, "%s: fsync failed: %s", tmp, strerror(e));
+        return cmn_fail(err, EPR_EIO, "%s: fsync failed: %s", tmp, strerror(e));
     }
     if (rename(tmp, path)) {
         e = errno;
         unlink(tmp);
-        return epr_fail(err, EPR_EIO, "%s: cannot rename into place: %s", path, strerror(e));
+        return cmn_fail(err, EPR_EIO, "%s: cannot rename into place: %s", path, strerror(e));
     }
     return fs_sync_parent_dir(path, err);
 }
@@ -81,7 +81,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, epr_err *err
             int e = errno;
             close(fd);
             unlink(tmp);
-            return epr_fail(err, EPR_EIO, "%s: write failed: %s", tmp, strerror(e));
+            return cmn_fail(err, EPR_EIO, "%s: write failed: %s", tmp, strerror(e));
         }
         p += w;
         left -= (size_t)w;
@@ -89,7 +89,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, epr_err *err
     if (close(fd)) {
         int e = errno;
         unlink(tmp);
-        return epr_fail(err, EPR_EIO, "%s: close failed: %s", tmp, strerror(e));
+        return cmn_fail(err, EPR_EIO, "%s: close failed: %s", tmp, strerror(e));
     }
     return fs_commit(tmp, path, err);
 }
@@ -102,20 +102,20 @@ int fs_read_file(const char *path, void **data, size_t *len, epr_err *err) {
     struct stat st;
     if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
         fclose(f);
-        return epr_fail(err, EPR_EIO, "%s: not a regular file", path);
+        return cmn_fail(err, EPR_EIO, "%s: not a regular file", path);
     }
     size_t n = (size_t)st.st_size;
     char *buf = malloc(n + 1);
     if (!buf) {
         fclose(f);
-        return epr_fail(err, EPR_ENOMEM, "%s: out of memory for %zu bytes", path, n);
+        return cmn_fail(err, EPR_ENOMEM, "%s: out of memory for %zu bytes", path, n);
     }
     size_t got = fread(buf, 1, n, f);
     int bad = ferror(f) || got != n || fgetc(f) != EOF;
     fclose(f);
     if (bad) {
         free(buf);
-        return epr_fail(err, EPR_EIO, "%s: read error (the file changed while being read?)", path);
+        return cmn_fail(err, EPR_EIO, "%s: read error (the file changed while being read?)", path);
     }
     *data = buf;
     *len = n;
@@ -137,11 +137,11 @@ int fs_lock_dir(const char *dir, fs_lock *lk, epr_err *err) {
             owner[r > 0 ? r : 0] = 0;
             owner[strcspn(owner, "\n")] = 0;
             if (e == EWOULDBLOCK)
-                return epr_fail(err, EPR_EIO,
+                return cmn_fail(err, EPR_EIO,
                                 "%s is in use by another epr process (pid and host: %s; lock %s): wait for it to end "
                                 "or stop it, then run again",
                                 dir, owner[0] ? owner : "unknown", lk->path);
-            return epr_fail(err, EPR_EIO, "%s: cannot lock: %s", lk->path, strerror(e));
+            return cmn_fail(err, EPR_EIO, "%s: cannot lock: %s", lk->path, strerror(e));
         }
         /* the previous owner may have removed the file between our open and
          * our flock: then this lock is on a name nobody else sees; retry */
@@ -160,7 +160,7 @@ int fs_lock_dir(const char *dir, fs_lock *lk, epr_err *err) {
         }
         close(fd);
     }
-    return epr_fail(err, EPR_EIO, "%s: the lock file keeps being replaced", lk->path);
+    return cmn_fail(err, EPR_EIO, "%s: the lock file keeps being replaced", lk->path);
 }
 
 void fs_unlock_dir(fs_lock *lk) {

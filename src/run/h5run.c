@@ -52,10 +52,9 @@ void h5run_detail(char out[160]) {
 }
 
 /* "<file>: <call>(<obj>) failed: <detail>" */
-int h5run_fail_detail(epr_err *err, int code, const char *file, const char *call, const char *obj,
-                      const char *det) {
-    return epr_fail(err, code, "%.200s: %s(%.120s) failed%s%.160s", file, call, obj ? obj : "",
-                    det[0] ? ": " : "", det);
+int h5run_fail_detail(epr_err *err, int code, const char *file, const char *call, const char *obj, const char *det) {
+    return cmn_fail(err, code, "%.200s: %s(%.120s) failed%s%.160s", file, call, obj ? obj : "", det[0] ? ": " : "",
+                    det);
 }
 
 int h5run_fail(epr_err *err, int code, const char *file, const char *call, const char *obj) {
@@ -200,13 +199,12 @@ int h5run_open(const char *path, h5run **out, epr_err *err) {
     hid_t fapl = -1, file = -1;
     htri_t is = H5Fis_hdf5(path);
     if (is == 0)
-        rc = epr_fail(err, EPR_EFORMAT, "%.200s: not an HDF5 file (no HDF5 signature)", path);
+        rc = cmn_fail(err, EPR_EFORMAT, "%.200s: not an HDF5 file (no HDF5 signature)", path);
     else if (is < 0)
         rc = h5run_fail(err, EPR_EFORMAT, path, "H5Fis_hdf5", path);
     if (!rc) {
         fapl = h5run_fapl();
-        if (fapl < 0)
-            rc = h5run_fail(err, EPR_EIO, path, "H5Pcreate", "file access");
+        if (fapl < 0) rc = h5run_fail(err, EPR_EIO, path, "H5Pcreate", "file access");
     }
     if (!rc) {
         file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
@@ -220,7 +218,7 @@ int h5run_open(const char *path, h5run **out, epr_err *err) {
         if (!p) {
             free(h);
             H5Fclose(file);
-            rc = epr_fail(err, EPR_ENOMEM, "%.200s: out of memory", path);
+            rc = cmn_fail(err, EPR_ENOMEM, "%.200s: out of memory", path);
         } else {
             strcpy(p, path);
             h->path = p;
@@ -289,12 +287,11 @@ int h5run_has_attr(h5run *h, const char *obj, const char *name) {
 static hid_t attr_open(h5run *h, const char *obj, const char *name, epr_err *err) {
     obj = obj_name(obj);
     if (!has_path(h, obj)) {
-        epr_fail(err, EPR_EFORMAT, "%.200s: no object %.120s (looking for its attribute '%.80s')", h->path, obj,
-                 name);
+        cmn_fail(err, EPR_EFORMAT, "%.200s: no object %.120s (looking for its attribute '%.80s')", h->path, obj, name);
         return -1;
     }
     if (H5Aexists_by_name(h->file, obj, name, H5P_DEFAULT) <= 0) {
-        epr_fail(err, EPR_EFORMAT, "%.200s: %.120s has no attribute '%.80s'", h->path, obj, name);
+        cmn_fail(err, EPR_EFORMAT, "%.200s: %.120s has no attribute '%.80s'", h->path, obj, name);
         return -1;
     }
     hid_t a = H5Aopen_by_name(h->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
@@ -325,14 +322,14 @@ static int get_num(h5run *h, const char *obj, const char *name, int want_int, vo
         if (!(c == H5T_INTEGER || (!want_int && c == H5T_FLOAT))) {
             char found[32];
             describe_type(t, found, sizeof found);
-            rc = epr_fail(err, EPR_EFORMAT, "%.200s: attribute '%.80s' of %.120s is %s, expected %s", h->path, name,
+            rc = cmn_fail(err, EPR_EFORMAT, "%.200s: attribute '%.80s' of %.120s is %s, expected %s", h->path, name,
                           obj_name(obj), found, want_int ? "an integer" : "a number");
         }
     }
     if (!rc) {
         hssize_t np = H5Sget_simple_extent_npoints(s);
         if (np < 0 || (size_t)np != n)
-            rc = epr_fail(err, EPR_EFORMAT, "%.200s: attribute '%.80s' of %.120s has %lld elements, expected %zu",
+            rc = cmn_fail(err, EPR_EFORMAT, "%.200s: attribute '%.80s' of %.120s has %lld elements, expected %zu",
                           h->path, name, obj_name(obj), (long long)np, n);
     }
     if (!rc && H5Aread(a, want_int ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, out) < 0)
@@ -373,11 +370,11 @@ int h5run_get_strdup(h5run *h, const char *obj, const char *name, char **out, ep
     if (!rc && H5Tget_class(t) != H5T_STRING) {
         char found[32];
         describe_type(t, found, sizeof found);
-        rc = epr_fail(err, EPR_EFORMAT, "%.200s: attribute '%.80s' of %.120s is %s, expected a string", h->path, name,
+        rc = cmn_fail(err, EPR_EFORMAT, "%.200s: attribute '%.80s' of %.120s is %s, expected a string", h->path, name,
                       obj_name(obj), found);
     }
     if (!rc && H5Sget_simple_extent_npoints(s) != 1)
-        rc = epr_fail(err, EPR_EFORMAT, "%.200s: attribute '%.80s' of %.120s is not a single string", h->path, name,
+        rc = cmn_fail(err, EPR_EFORMAT, "%.200s: attribute '%.80s' of %.120s is not a single string", h->path, name,
                       obj_name(obj));
     if (!rc) {
         htri_t vl = H5Tis_variable_str(t);
@@ -397,13 +394,13 @@ int h5run_get_strdup(h5run *h, const char *obj, const char *name, char **out, ep
                     (*out)[n] = 0;
                 }
                 if (p) H5free_memory(p);
-                if (!*out) rc = epr_fail(err, EPR_ENOMEM, "%.200s: out of memory", h->path);
+                if (!*out) rc = cmn_fail(err, EPR_ENOMEM, "%.200s: out of memory", h->path);
             }
         } else {
             size_t n = H5Tget_size(t);
             char *p = n ? calloc(n + 1, 1) : NULL;
             if (!p)
-                rc = epr_fail(err, EPR_ENOMEM, "%.200s: out of memory", h->path);
+                rc = cmn_fail(err, EPR_ENOMEM, "%.200s: out of memory", h->path);
             else if (H5Tset_size(mt, n) < 0 || H5Tset_strpad(mt, H5Tget_strpad(t)) < 0 || H5Aread(a, mt, p) < 0) {
                 rc = h5run_fail(err, EPR_EFORMAT, h->path, "H5Aread", name);
                 free(p);
@@ -428,8 +425,8 @@ int h5run_get_str(h5run *h, const char *obj, const char *name, char *buf, size_t
     size_t n = strlen(s);
     int rc = 0;
     if (n + 1 > cap)
-        rc = epr_fail(err, EPR_EFORMAT, "%.200s: attribute '%.80s' of %.120s is %zu bytes, buffer holds %zu",
-                      h->path, name, obj_name(obj), n + 1, cap);
+        rc = cmn_fail(err, EPR_EFORMAT, "%.200s: attribute '%.80s' of %.120s is %zu bytes, buffer holds %zu", h->path,
+                      name, obj_name(obj), n + 1, cap);
     else
         memcpy(buf, s, n + 1);
     free(s);
@@ -451,13 +448,13 @@ int h5run_list(h5run *h, const char *path, char ***names, int *n, epr_err *err) 
     int rc = 0;
     hid_t g = -1;
     if (!has_path(h, path)) {
-        rc = epr_fail(err, EPR_EFORMAT, "%.200s: no group %.200s", h->path, path);
+        rc = cmn_fail(err, EPR_EFORMAT, "%.200s: no group %.200s", h->path, path);
     } else {
         hid_t o = H5Oopen(h->file, path, H5P_DEFAULT);
         if (o < 0)
             rc = h5run_fail(err, EPR_EFORMAT, h->path, "H5Oopen", path);
         else if (H5Iget_type(o) != H5I_GROUP)
-            rc = epr_fail(err, EPR_EFORMAT, "%.200s: %.200s is not a group", h->path, path);
+            rc = cmn_fail(err, EPR_EFORMAT, "%.200s: %.200s is not a group", h->path, path);
         if (o >= 0 && rc) H5Oclose(o);
         if (!rc) g = o; /* an object id of a group is a group id */
     }
@@ -466,14 +463,15 @@ int h5run_list(h5run *h, const char *path, char ***names, int *n, epr_err *err) 
     int k = 0;
     if (!rc && H5Gget_info(g, &gi) < 0) rc = h5run_fail(err, EPR_EFORMAT, h->path, "H5Gget_info", path);
     if (!rc && gi.nlinks > (hsize_t)1 << 24)
-        rc = epr_fail(err, EPR_EFORMAT, "%.200s: %.200s has %llu links", h->path, path, (unsigned long long)gi.nlinks);
-    if (!rc && !(l = calloc((size_t)gi.nlinks + 1, sizeof *l))) rc = epr_fail(err, EPR_ENOMEM, "%.200s: out of memory", h->path);
+        rc = cmn_fail(err, EPR_EFORMAT, "%.200s: %.200s has %llu links", h->path, path, (unsigned long long)gi.nlinks);
+    if (!rc && !(l = calloc((size_t)gi.nlinks + 1, sizeof *l)))
+        rc = cmn_fail(err, EPR_ENOMEM, "%.200s: out of memory", h->path);
     for (; !rc && (hsize_t)k < gi.nlinks; k++) {
         ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)k, NULL, 0, H5P_DEFAULT);
         if (len < 0) {
             rc = h5run_fail(err, EPR_EFORMAT, h->path, "H5Lget_name_by_idx", path);
         } else if (!(l[k] = malloc((size_t)len + 1))) {
-            rc = epr_fail(err, EPR_ENOMEM, "%.200s: out of memory", h->path);
+            rc = cmn_fail(err, EPR_ENOMEM, "%.200s: out of memory", h->path);
         } else if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)k, l[k], (size_t)len + 1,
                                       H5P_DEFAULT) < 0) {
             rc = h5run_fail(err, EPR_EFORMAT, h->path, "H5Lget_name_by_idx", path);
@@ -493,7 +491,7 @@ int h5run_list(h5run *h, const char *path, char ***names, int *n, epr_err *err) 
 /* Opens the dataset at path; says whether it is missing or not a dataset. */
 static hid_t dataset_open(h5run *h, const char *path, epr_err *err) {
     if (!path || !has_path(h, path)) {
-        epr_fail(err, EPR_EFORMAT, "%.200s: no dataset %.200s", h->path, path ? path : "(null)");
+        cmn_fail(err, EPR_EFORMAT, "%.200s: no dataset %.200s", h->path, path ? path : "(null)");
         return -1;
     }
     hid_t o = H5Oopen(h->file, path, H5P_DEFAULT);
@@ -503,7 +501,7 @@ static hid_t dataset_open(h5run *h, const char *path, epr_err *err) {
     }
     if (H5Iget_type(o) != H5I_DATASET) {
         H5Oclose(o);
-        epr_fail(err, EPR_EFORMAT, "%.200s: %.200s is not a dataset (a group?)", h->path, path);
+        cmn_fail(err, EPR_EFORMAT, "%.200s: %.200s is not a dataset (a group?)", h->path, path);
         return -1;
     }
     return o; /* an object id of a dataset is a dataset id */
@@ -519,7 +517,7 @@ static int shape_of(h5run *h, hid_t d, const char *path, int *rank, hsize_t dims
     if (r < 0 || np < 0)
         rc = h5run_fail(err, EPR_EFORMAT, h->path, "H5Sget_simple_extent_ndims", path);
     else if (r > H5RUN_MAX_RANK)
-        rc = epr_fail(err, EPR_EUNSUP, "%.200s: dataset %.200s has rank %d (at most %d supported)", h->path, path, r,
+        rc = cmn_fail(err, EPR_EUNSUP, "%.200s: dataset %.200s has rank %d (at most %d supported)", h->path, path, r,
                       H5RUN_MAX_RANK);
     else if (H5Sget_simple_extent_dims(s, dims, NULL) < 0)
         rc = h5run_fail(err, EPR_EFORMAT, h->path, "H5Sget_simple_extent_dims", path);
@@ -577,14 +575,14 @@ int h5run_read(h5run *h, const char *path, h5run_type type, void *buf, size_t ex
     if (!rc && !type_matches(t, type)) {
         char found[32];
         describe_type(t, found, sizeof found);
-        rc = epr_fail(err, EPR_EFORMAT, "%.200s: dataset %.200s holds %s, expected %s", h->path, path, found,
+        rc = cmn_fail(err, EPR_EFORMAT, "%.200s: dataset %.200s holds %s, expected %s", h->path, path, found,
                       h5run_type_name(type));
     }
     hsize_t hd[H5RUN_MAX_RANK];
     size_t count = 0;
     if (!rc) rc = shape_of(h, d, path, &rank, hd, &count, err);
     if (!rc && count != expected_count)
-        rc = epr_fail(err, EPR_EFORMAT, "%.200s: dataset %.200s has %zu elements, expected %zu", h->path, path, count,
+        rc = cmn_fail(err, EPR_EFORMAT, "%.200s: dataset %.200s has %zu elements, expected %zu", h->path, path, count,
                       expected_count);
     if (!rc && count > 0 && H5Dread(d, h5run_mem_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
         rc = h5run_fail(err, EPR_EFORMAT, h->path, "H5Dread", path);
@@ -596,7 +594,7 @@ int h5run_read(h5run *h, const char *path, h5run_type type, void *buf, size_t ex
         if (a >= 0) H5Aclose(a);
         uint32_t computed = rc ? 0 : h5run_crc32_bytes(buf, count * h5run_type_size(type));
         if (!rc && (uint64_t)stored != computed)
-            rc = epr_fail(err, EPR_ECRC,
+            rc = cmn_fail(err, EPR_ECRC,
                           "%.200s: dataset %.200s fails its CRC-32 check (stored %08llx, computed %08x): the file is "
                           "damaged",
                           h->path, path, (unsigned long long)stored, (unsigned)computed);
@@ -626,4 +624,3 @@ int h5run_curve_read(h5run *h, const char *name, double *buf, size_t expected_le
     CHECK_STATUS(curve_path(h, name, p, sizeof p, err));
     return h5run_read(h, p, H5RUN_F64, buf, expected_len, err);
 }
-

@@ -106,37 +106,37 @@ typedef struct {
 } h5run_attr;
 
 typedef struct {
-    const char *path;   /* e.g. "/model/latent/fc12"; groups on the way are created */
+    const char *path; /* e.g. "/model/latent/fc12"; groups on the way are created */
     h5run_type type;
-    int rank;           /* 0 (scalar, one element) .. H5RUN_MAX_RANK */
+    int rank; /* 0 (scalar, one element) .. H5RUN_MAX_RANK */
     size_t dims[H5RUN_MAX_RANK];
-    const void *data;   /* prod(dims) elements, C order; may be NULL only if that is 0 */
+    const void *data;        /* prod(dims) elements, C order; may be NULL only if that is 0 */
     const h5run_attr *attrs; /* optional attributes on the dataset */
     int n_attrs;
 } h5run_dataset;
 
 typedef struct {
-    const char *name;   /* dataset /curves/<name>; no '/' */
-    const double *v;    /* curve_len values */
+    const char *name; /* dataset /curves/<name>; no '/' */
+    const double *v;  /* curve_len values */
 } h5run_curve;
 
 typedef struct {
-    const char *path;   /* e.g. "/methods/uniform4"; groups on the way are created */
+    const char *path; /* e.g. "/methods/uniform4"; groups on the way are created */
     const h5run_attr *attrs;
     int n_attrs;
 } h5run_group;
 
 typedef struct {
-    const h5run_attr *attrs;        /* root attributes */
+    const h5run_attr *attrs; /* root attributes */
     int n_attrs;
     const h5run_dataset *datasets;
     int n_datasets;
-    const h5run_curve *curves;      /* all of length curve_len (may be 0) */
+    const h5run_curve *curves; /* all of length curve_len (may be 0) */
     int n_curves;
     size_t curve_len;
-    const h5run_attr *final_attrs;  /* attributes of /final (created iff n_final_attrs > 0) */
+    const h5run_attr *final_attrs; /* attributes of /final (created iff n_final_attrs > 0) */
     int n_final_attrs;
-    const h5run_group *groups;      /* groups carrying attributes (written last) */
+    const h5run_group *groups; /* groups carrying attributes (written last) */
     int n_groups;
 } h5run_desc;
 

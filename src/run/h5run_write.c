@@ -22,8 +22,8 @@ int h5run_test_fail_after = -1;
 static int check_attrs(const char *path, const char *where, const h5run_attr *a, int n, epr_err *err) {
     RETURN_ERROR_IF(n < 0 || (n > 0 && !a), err, EPR_EARG, "%.200s: %s: bad attribute list (%d)", path, where, n);
     for (int i = 0; i < n; i++) {
-        RETURN_ERROR_IF(!a[i].name || !a[i].name[0], err, EPR_EARG, "%.200s: %s: attribute %d has no name", path,
-                        where, i);
+        RETURN_ERROR_IF(!a[i].name || !a[i].name[0], err, EPR_EARG, "%.200s: %s: attribute %d has no name", path, where,
+                        i);
         switch (a[i].kind) {
         case H5RUN_ATTR_STR:
             RETURN_ERROR_IF(!a[i].s, err, EPR_EARG, "%.200s: %s: string attribute '%.80s' is NULL", path, where,
@@ -37,8 +37,8 @@ static int check_attrs(const char *path, const char *where, const h5run_attr *a,
                             "%.200s: %s: array attribute '%.80s' has no values", path, where, a[i].name);
             break;
         default:
-            return epr_fail(err, EPR_EARG, "%.200s: %s: attribute '%.80s' has unknown kind %d", path, where,
-                            a[i].name, (int)a[i].kind);
+            return cmn_fail(err, EPR_EARG, "%.200s: %s: attribute '%.80s' has unknown kind %d", path, where, a[i].name,
+                            (int)a[i].kind);
         }
     }
     return 0;
@@ -65,12 +65,11 @@ static int check_desc(const char *path, const h5run_desc *d, epr_err *err) {
                             "%.200s: dataset %.120s: size overflows", path, ds->path);
             count *= ds->dims[k];
         }
-        RETURN_ERROR_IF(count > 0 && !ds->data, err, EPR_EARG, "%.200s: dataset %.120s: data is NULL", path,
-                        ds->path);
+        RETURN_ERROR_IF(count > 0 && !ds->data, err, EPR_EARG, "%.200s: dataset %.120s: data is NULL", path, ds->path);
         CHECK_STATUS(check_attrs(path, ds->path, ds->attrs, ds->n_attrs, err));
     }
-    RETURN_ERROR_IF(d->n_curves < 0 || (d->n_curves > 0 && !d->curves), err, EPR_EARG,
-                    "%.200s: bad curve list (%d)", path, d->n_curves);
+    RETURN_ERROR_IF(d->n_curves < 0 || (d->n_curves > 0 && !d->curves), err, EPR_EARG, "%.200s: bad curve list (%d)",
+                    path, d->n_curves);
     for (int i = 0; i < d->n_curves; i++) {
         const h5run_curve *c = &d->curves[i];
         RETURN_ERROR_IF(!c->name || !c->name[0] || strchr(c->name, '/') || !strcmp(c->name, ".") ||
@@ -79,8 +78,8 @@ static int check_desc(const char *path, const h5run_desc *d, epr_err *err) {
         RETURN_ERROR_IF(d->curve_len > 0 && !c->v, err, EPR_EARG, "%.200s: curve %.80s: values are NULL", path,
                         c->name);
     }
-    RETURN_ERROR_IF(d->n_groups < 0 || (d->n_groups > 0 && !d->groups), err, EPR_EARG,
-                    "%.200s: bad group list (%d)", path, d->n_groups);
+    RETURN_ERROR_IF(d->n_groups < 0 || (d->n_groups > 0 && !d->groups), err, EPR_EARG, "%.200s: bad group list (%d)",
+                    path, d->n_groups);
     for (int i = 0; i < d->n_groups; i++) {
         const h5run_group *g = &d->groups[i];
         RETURN_ERROR_IF(!g->path || g->path[0] != '/' || !strcmp(g->path, "/"), err, EPR_EARG,
@@ -96,14 +95,14 @@ static int check_desc(const char *path, const h5run_desc *d, epr_err *err) {
 typedef struct {
     const char *path; /* the final name, for messages */
     epr_err *err;
-    hid_t lcpl;       /* creates intermediate groups */
-    int written;      /* datasets + curves written, for the test hook */
+    hid_t lcpl;  /* creates intermediate groups */
+    int written; /* datasets + curves written, for the test hook */
 } writer;
 
 static int hook(writer *w, const char *obj) {
     w->written++;
     if (h5run_test_fail_after >= 0 && w->written > h5run_test_fail_after)
-        return epr_fail(w->err, EPR_EIO, "%.200s: test hook: failing after %d objects (at %.120s)", w->path,
+        return cmn_fail(w->err, EPR_EIO, "%.200s: test hook: failing after %d objects (at %.120s)", w->path,
                         h5run_test_fail_after, obj);
     return 0;
 }
@@ -140,7 +139,7 @@ static int write_attr(writer *w, hid_t loc, const char *loc_name, const h5run_at
     }
     if (s < 0) goto fail;
     goto done;
-fail: {
+fail : {
     char obj[240];
     snprintf(obj, sizeof obj, "%.120s @%.100s", loc_name, a->name);
     rc = h5run_fail(w->err, EPR_EIO, w->path, call, obj);
@@ -199,7 +198,8 @@ static int write_dataset(writer *w, hid_t file, const h5run_dataset *ds) {
         rc = h5run_fail(w->err, EPR_EIO, w->path, "H5Dwrite", ds->path);
     if (!rc) rc = write_attrs(w, dset, ds->path, ds->attrs, ds->n_attrs);
     if (!rc && h5run_host_le()) {
-        h5run_attr crc = h5run_i64(H5RUN_CRC_ATTR, (int64_t)h5run_crc32_bytes(ds->data, count * h5run_type_size(ds->type)));
+        h5run_attr crc =
+            h5run_i64(H5RUN_CRC_ATTR, (int64_t)h5run_crc32_bytes(ds->data, count * h5run_type_size(ds->type)));
         rc = write_attr(w, dset, ds->path, &crc);
     }
     if (dset >= 0) H5Dclose(dset);
@@ -299,4 +299,3 @@ int h5run_write(const char *path, const h5run_desc *d, epr_err *err) {
     free(tmp);
     return rc;
 }
-

@@ -24,13 +24,13 @@ static void list_add(char *list, size_t cap, int *count, const char *name) {
     ++*count;
 }
 
-int init_weights_load(epr_model *em, const char *path, uint64_t seed, epr_err *err) {
-    nn_model *net = epr_model_net(em);
+int init_weights_load(rp_model *em, const char *path, uint64_t seed, epr_err *err) {
+    nn_model *net = rp_model_net(em);
     const int nt = nn_model_num_tensors(net), nb = nn_model_num_buffers(net);
     tensorfile tf;
     CHECK_STATUS(tensorfile_read(path, &tf, err));
     char *used = calloc((size_t)tf.n + 1, 1);
-    int rc = used ? 0 : epr_fail(err, EPR_ENOMEM, "out of memory");
+    int rc = used ? 0 : cmn_fail(err, EPR_ENOMEM, "out of memory");
     char missing[420] = "", extra[420] = "";
     int n_missing = 0, n_extra = 0;
     /* shapes first, nothing written until everything matches */
@@ -62,7 +62,7 @@ int init_weights_load(epr_model *em, const char *path, uint64_t seed, epr_err *e
             char want[96], got[96];
             shape_text(want, sizeof want, ndim, shape);
             shape_text(got, sizeof got, t->ndim, t->shape);
-            rc = epr_fail(err, EPR_EARG, "%.300s: tensor %s has shape %s in the file, the network needs %s", path, name,
+            rc = cmn_fail(err, EPR_EARG, "%.300s: tensor %s has shape %s in the file, the network needs %s", path, name,
                           got, want);
         }
     }
@@ -73,7 +73,7 @@ int init_weights_load(epr_model *em, const char *path, uint64_t seed, epr_err *e
         if (n_missing)
             snprintf(a, sizeof a, "%d of its tensors missing (%s)%s", n_missing, missing, n_extra ? "; " : "");
         if (n_extra) snprintf(b, sizeof b, "%d in the file unused: %s", n_extra, extra);
-        rc = epr_fail(err, EPR_EARG, "%.100s: does not match the network: %.190s%.190s", path, a, b);
+        rc = cmn_fail(err, EPR_EARG, "%.100s: does not match the network: %.190s%.190s", path, a, b);
     }
     for (int i = 0; !rc && i < nt + nb; i++) {
         const char *name = i < nt ? nn_model_tensor(net, i)->name : nn_model_buffer(net, i - nt)->name;
@@ -81,7 +81,7 @@ int init_weights_load(epr_model *em, const char *path, uint64_t seed, epr_err *e
         const tensorfile_tensor *t = &tf.t[tensorfile_find(&tf, name)];
         for (int64_t j = 0; j < t->n; j++)
             if (!(t->data[j] - t->data[j] == 0.0f)) {
-                rc = epr_fail(err, EPR_EARG, "%.300s: tensor %s holds a non-finite value at element %lld", path, name,
+                rc = cmn_fail(err, EPR_EARG, "%.300s: tensor %s holds a non-finite value at element %lld", path, name,
                               (long long)j);
                 break;
             }
@@ -89,6 +89,6 @@ int init_weights_load(epr_model *em, const char *path, uint64_t seed, epr_err *e
     }
     free(used);
     tensorfile_free(&tf);
-    if (!rc) rc = epr_model_init_from_theta(em, seed, err);
+    if (!rc) rc = rp_model_init_from_theta(em, seed, err);
     return rc;
 }

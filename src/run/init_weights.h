@@ -10,7 +10,7 @@
  * the names left unmatched on either side.  The values replace the
  * network's initial ones, then the EPR latents, step sizes and densities
  * are initialised from them exactly as from a fresh network's
- * (epr_model_init_from_theta).  May call: tensorfile, epr_model, nn. */
+ * (rp_model_init_from_theta).  May call: tensorfile, rp_model, nn. */
 #ifndef EPR_RUN_INIT_WEIGHTS_H
 #define EPR_RUN_INIT_WEIGHTS_H
 
@@ -18,6 +18,6 @@
 
 #include "epr/epr_model.h"
 
-int init_weights_load(epr_model *em, const char *path, uint64_t seed, epr_err *err);
+int init_weights_load(rp_model *em, const char *path, uint64_t seed, epr_err *err);
 
 #endif

@@ -6,7 +6,7 @@
  * the parameters at the start of each step (they hold φ·s, which rounds
  * back to φ), so the phase keeps no state of its own beyond scratch and a
  * run resumed inside it continues bit for bit.
- * May call: epr_model, epr/decoder, libc. */
+ * May call: rp_model, epr/decoder, libc. */
 #ifndef EPR_RUN_PHI_HOLD_H
 #define EPR_RUN_PHI_HOLD_H
 
@@ -17,7 +17,7 @@
 
 typedef struct phi_hold phi_hold;
 
-int phi_hold_create(epr_model *em, phi_hold **out, epr_err *err);
+int phi_hold_create(rp_model *em, phi_hold **out, epr_err *err);
 void phi_hold_free(phi_hold *h);
 /* φ of every group's latents in block (a network segment laid out as the
  * model's: its parameters or their EMA), with block's own s. */

@@ -23,8 +23,10 @@ static int32_t nearest(const float *c, const int32_t *first, int k, float x) {
     int lo = 0, hi = k; /* first j with c[j] >= x */
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
-        if (c[mid] < x) lo = mid + 1;
-        else hi = mid;
+        if (c[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo == 0) return 0;
     int below = first[lo - 1];
@@ -154,8 +156,10 @@ long prune_distinct(const float *x, size_t n, float *values, long max, int32_t *
         long lo = 0, hi = m - 1;
         while (lo < hi) {
             long mid = lo + (hi - lo) / 2;
-            if (values[mid] < x[i]) lo = mid + 1;
-            else hi = mid;
+            if (values[mid] < x[i])
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         index[i] = (int32_t)lo;
     }
@@ -168,15 +172,15 @@ long prune_distinct(const float *x, size_t n, float *values, long max, int32_t *
 
 typedef struct {
     char name[64];
-    float prune;     /* this group's pruning fraction (when pruning is on) */
+    float prune; /* this group's pruning fraction (when pruning is on) */
     int n_ranges;
     size_t off[PRUNE_MAX_TENSORS], len[PRUNE_MAX_TENSORS];
-    size_t n;        /* elements */
-    int32_t *cls;    /* [n]: PRUNED or cluster */
-    int k;           /* clusters (0 before sharing) */
-    double *sum;     /* [4 x max clusters] scratch of prune_tie_grads */
+    size_t n;     /* elements */
+    int32_t *cls; /* [n]: PRUNED or cluster */
+    int k;        /* clusters (0 before sharing) */
+    double *sum;  /* [4 x max clusters] scratch of prune_tie_grads */
     size_t n_pruned;
-    size_t *kept_pos; /* after sharing: block positions of the kept elements */
+    size_t *kept_pos;  /* after sharing: block positions of the kept elements */
     int32_t *kept_cls; /* and their clusters */
 } pgroup;
 
@@ -189,8 +193,8 @@ struct prune_state {
 };
 
 /* Visit group elements: e is the element, i its position in the block. */
-#define FOR_ELEMENTS(G, e, i)                                                         \
-    for (size_t r_ = 0, e = 0; r_ < (size_t)(G)->n_ranges; r_++)                      \
+#define FOR_ELEMENTS(G, e, i)                                    \
+    for (size_t r_ = 0, e = 0; r_ < (size_t)(G)->n_ranges; r_++) \
         for (size_t i = (G)->off[r_], end_ = i + (G)->len[r_]; i < end_; i++, e++)
 
 int prune_create(nn_model *net, const float *block, size_t block_n, const prune_group_def *groups, int n_groups,
@@ -203,7 +207,7 @@ int prune_create(nn_model *net, const float *block, size_t block_n, const prune_
     if (ps) ps->g = calloc((size_t)(n_groups > 0 ? n_groups : 1), sizeof *ps->g);
     if (!ps || !ps->g) {
         free(ps);
-        return epr_fail(err, EPR_ENOMEM, "out of memory");
+        return cmn_fail(err, EPR_ENOMEM, "out of memory");
     }
     ps->prune = prune;
     ps->kmeans_bits = kmeans_bits;
@@ -216,20 +220,20 @@ int prune_create(nn_model *net, const float *block, size_t block_n, const prune_
         snprintf(G->name, sizeof G->name, "%s", d->name);
         G->prune = d->has_prune ? d->prune : prune;
         if (!(G->prune >= 0 && G->prune < 1)) {
-            rc = epr_fail(err, EPR_EARG, "group %s: prune fraction %g is not in [0, 1)", d->name, G->prune);
+            rc = cmn_fail(err, EPR_EARG, "group %s: prune fraction %g is not in [0, 1)", d->name, G->prune);
             break;
         }
         if (d->n_tensors < 1 || d->n_tensors > PRUNE_MAX_TENSORS) {
-            rc = epr_fail(err, EPR_EARG, "group %s: %d tensors (1..%d)", d->name, d->n_tensors, PRUNE_MAX_TENSORS);
+            rc = cmn_fail(err, EPR_EARG, "group %s: %d tensors (1..%d)", d->name, d->n_tensors, PRUNE_MAX_TENSORS);
             break;
         }
         for (int j = 0; j < d->n_tensors && !rc; j++) {
             int t = nn_model_find_tensor(net, d->tensors[j]);
             nn_param *p = t < 0 ? NULL : nn_model_tensor(net, t);
             if (!p) {
-                rc = epr_fail(err, EPR_EARG, "group %s: the network has no tensor '%s'", d->name, d->tensors[j]);
+                rc = cmn_fail(err, EPR_EARG, "group %s: the network has no tensor '%s'", d->name, d->tensors[j]);
             } else if (p->w < block || p->w + p->size > block + block_n) {
-                rc = epr_fail(err, EPR_EARG, "group %s: tensor %s is not in the trained block", d->name, p->name);
+                rc = cmn_fail(err, EPR_EARG, "group %s: tensor %s is not in the trained block", d->name, p->name);
             } else {
                 G->off[j] = (size_t)(p->w - block);
                 G->len[j] = p->size;
@@ -239,14 +243,14 @@ int prune_create(nn_model *net, const float *block, size_t block_n, const prune_
                 for (int h = 0; h <= gi && !rc; h++)
                     for (int q = 0; q < ps->g[h].n_ranges - (h == gi) && !rc; q++)
                         if (ps->g[h].off[q] == G->off[j])
-                            rc = epr_fail(err, EPR_EARG, "tensor %s is in group %s and in group %s", p->name,
+                            rc = cmn_fail(err, EPR_EARG, "tensor %s is in group %s and in group %s", p->name,
                                           ps->g[h].name, d->name);
             }
         }
         if (!rc) {
             G->cls = calloc(G->n + 1, sizeof *G->cls);
             G->sum = calloc(4 * (size_t)ps->max_clusters + 1, sizeof *G->sum);
-            if (!G->cls || !G->sum) rc = epr_fail(err, EPR_ENOMEM, "out of memory (group %s)", G->name);
+            if (!G->cls || !G->sum) rc = cmn_fail(err, EPR_ENOMEM, "out of memory (group %s)", G->name);
         }
     }
     if (rc) {
@@ -314,7 +318,8 @@ int prune_magnitude(prune_state *ps, float *w, float *const *zero, int n_zero, F
                 if (zero[z]) zero[z][i] = 0.0f;
         }
         if (log)
-            fprintf(log, "  prune group %-10s %zu of %zu weights (%.2f%%) set to 0: |w| <= %.6g, smallest kept |w| %.6g\n",
+            fprintf(log,
+                    "  prune group %-10s %zu of %zu weights (%.2f%%) set to 0: |w| <= %.6g, smallest kept |w| %.6g\n",
                     G->name, cut, G->n, G->n ? 100.0 * (double)cut / (double)G->n : 0.0,
                     cut ? (double)m[cut - 1].a : 0.0, cut < G->n ? (double)m[cut].a : 0.0);
     }
@@ -349,7 +354,7 @@ int prune_share_weights(prune_state *ps, float *w, const float *from, float *ema
     int32_t *a = malloc(nmax * sizeof *a + 1);
     int32_t *map = malloc((size_t)k * sizeof *map);
     int rc = 0;
-    if (!x || !c || !a || !map) rc = epr_fail(err, EPR_ENOMEM, "out of memory for k-means (%zu weights)", nmax);
+    if (!x || !c || !a || !map) rc = cmn_fail(err, EPR_ENOMEM, "out of memory for k-means (%zu weights)", nmax);
     for (int gi = 0; gi < ps->n_groups && !rc; gi++) {
         pgroup *G = &ps->g[gi];
         size_t nk = 0;
@@ -357,7 +362,7 @@ int prune_share_weights(prune_state *ps, float *w, const float *from, float *ema
         int rounds = 0;
         double dist = 0;
         if (prune_kmeans_1d_ex(x, nk, k, iters, c, a, &rounds, &dist)) {
-            rc = epr_fail(err, EPR_ENOMEM, "out of memory for k-means (group %s)", G->name);
+            rc = cmn_fail(err, EPR_ENOMEM, "out of memory for k-means (group %s)", G->name);
             break;
         }
         /* Number the clusters that have members by ascending centroid,
@@ -391,8 +396,9 @@ int prune_share_weights(prune_state *ps, float *w, const float *from, float *ema
         G->k = used;
         if ((rc = index_kept(G, err))) break;
         if (log) {
-            fprintf(log, "  share group %-10s %zu weights in %d of %d clusters%s, %d k-means rounds%s, "
-                         "distortion %.4g (mean squared)\n",
+            fprintf(log,
+                    "  share group %-10s %zu weights in %d of %d clusters%s, %d k-means rounds%s, "
+                    "distortion %.4g (mean squared)\n",
                     G->name, nk, used + zero_used, k, ps->prune > 0 ? " (+ the pruned 0)" : "", rounds,
                     rounds < iters ? " (converged)" : "", nk ? dist / (double)nk : 0.0);
             if (newly_pruned)
@@ -416,20 +422,22 @@ int prune_restore(prune_state *ps, const float *w, int pruned, int shared, epr_e
     float *x = malloc(nmax * sizeof *x + 1), *v = malloc(((size_t)ps->max_clusters + 1) * sizeof *v);
     int32_t *idx = malloc(nmax * sizeof *idx + 1);
     int rc = 0;
-    if (!x || !v || !idx) rc = epr_fail(err, EPR_ENOMEM, "out of memory (%zu weights)", nmax);
+    if (!x || !v || !idx) rc = cmn_fail(err, EPR_ENOMEM, "out of memory (%zu weights)", nmax);
     for (int gi = 0; gi < ps->n_groups && !rc; gi++) {
         pgroup *G = &ps->g[gi];
         G->n_pruned = 0;
         size_t nk = 0;
         FOR_ELEMENTS(G, e, i) {
             G->cls[e] = pruned && w[i] == 0 ? PRUNED : 0;
-            if (G->cls[e] == PRUNED) G->n_pruned++;
-            else x[nk++] = w[i];
+            if (G->cls[e] == PRUNED)
+                G->n_pruned++;
+            else
+                x[nk++] = w[i];
         }
         G->k = 0;
         size_t want = prune_count(G->prune, G->n);
         if (pruned && G->n_pruned < want) {
-            rc = epr_fail(err, EPR_EFORMAT,
+            rc = cmn_fail(err, EPR_EFORMAT,
                           "group %s has %zu weights that are exactly 0, fewer than the %zu that pruning zeroed: not a "
                           "checkpoint of this pruned run",
                           G->name, G->n_pruned, want);
@@ -438,11 +446,11 @@ int prune_restore(prune_state *ps, const float *w, int pruned, int shared, epr_e
         if (shared) {
             long m = prune_distinct(x, nk, v, ps->max_clusters, idx);
             if (m == -2) {
-                rc = epr_fail(err, EPR_ENOMEM, "out of memory (%zu weights)", nk);
+                rc = cmn_fail(err, EPR_ENOMEM, "out of memory (%zu weights)", nk);
                 break;
             }
             if (m < 0) {
-                rc = epr_fail(err, EPR_EFORMAT,
+                rc = cmn_fail(err, EPR_EFORMAT,
                               "group %s holds more distinct kept weights than its %d clusters: not a checkpoint of "
                               "this weight-sharing run",
                               G->name, ps->max_clusters);

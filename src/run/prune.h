@@ -94,8 +94,8 @@ typedef struct {
     const char *name;
     int n_tensors;
     const char *tensors[PRUNE_MAX_TENSORS]; /* nn tensor names */
-    int has_prune; /* 1: `prune` below is this group's fraction; 0: the global one */
-    float prune;   /* in [0, 1); used only while the global fraction is > 0 (pruning on) */
+    int has_prune;                          /* 1: `prune` below is this group's fraction; 0: the global one */
+    float prune;                            /* in [0, 1); used only while the global fraction is > 0 (pruning on) */
 } prune_group_def;
 
 typedef struct prune_state prune_state;

@@ -24,18 +24,18 @@
 
 typedef struct {
     char method[96];
-    char group_names[1100];      /* comma-separated, in [group.NAME] order ("" for a run without groups) */
-    char group_decoders[600];    /* the decoder of each group, same order */
-    char group_transforms[600];  /* the transform of each group, same order */
-    double prune;                /* [baseline] prune (0: none) */
-    long kmeans_bits;            /* [baseline] kmeans_bits (0: none) */
-    char data_train[2200];       /* the training split's files, comma-separated */
-    char data_test[2200];        /* the test split's files */
-    long n_train, n_test;        /* and their sizes */
-    long n_validation;           /* [data] validation: images held out of the training files (0: none;
+    char group_names[1100];     /* comma-separated, in [group.NAME] order ("" for a run without groups) */
+    char group_decoders[600];   /* the decoder of each group, same order */
+    char group_transforms[600]; /* the transform of each group, same order */
+    double prune;               /* [baseline] prune (0: none) */
+    long kmeans_bits;           /* [baseline] kmeans_bits (0: none) */
+    char data_train[2200];      /* the training split's files, comma-separated */
+    char data_test[2200];       /* the test split's files */
+    long n_train, n_test;       /* and their sizes */
+    long n_validation;          /* [data] validation: images held out of the training files (0: none;
                                     run_info_fill leaves it 0, the trainer sets it) */
-    char schedule[512];          /* lr, λ and frozen-φ schedule in words (schedule_describe) */
-    char config_id[20];          /* cfg_fingerprint in 16 hex digits: equal = the runs differ at most in seed */
+    char schedule[512];         /* lr, λ and frozen-φ schedule in words (schedule_describe) */
+    char config_id[20];         /* cfg_fingerprint in 16 hex digits: equal = the runs differ at most in seed */
 } run_info;
 
 /* The method of a configuration (see above) into buf[cap]. */

@@ -4,7 +4,7 @@
  * statistics, and for EPR runs its parameter groups.  `epr compress` and
  * `epr baseline` go through here, so both see the network exactly as
  * training left it.
- * May call: config, experiment, h5run, bitstream, epr_model, nn. */
+ * May call: config, experiment, h5run, bitstream, rp_model, nn. */
 #ifndef EPR_HARNESS_RUN_LOAD_H
 #define EPR_HARNESS_RUN_LOAD_H
 
@@ -14,14 +14,14 @@
 #include "run/h5run.h"
 
 typedef struct {
-    h5run *h;            /* the run file, open read-only */
-    char *text;          /* the experiment text as stored (root attribute "experiment") */
-    char *arch;          /* the architecture text as stored ("architecture") */
-    int epr_enabled;     /* root attribute "epr_enabled" */
-    cfg_experiment cfg;  /* rebuilt from text (see run_load_open) */
-    bitstream_arch a;    /* arch parsed */
-    nn_model *net;       /* after run_load_model */
-    epr_model *em;       /* after run_load_model: the run's groups (none for a plain run) */
+    h5run *h;           /* the run file, open read-only */
+    char *text;         /* the experiment text as stored (root attribute "experiment") */
+    char *arch;         /* the architecture text as stored ("architecture") */
+    int epr_enabled;    /* root attribute "epr_enabled" */
+    cfg_experiment cfg; /* rebuilt from text (see run_load_open) */
+    bitstream_arch a;   /* arch parsed */
+    nn_model *net;      /* after run_load_model */
+    rp_model *em;       /* after run_load_model: the run's groups (none for a plain run) */
 } run_loaded;
 
 /* Opens a run file and rebuilds its experiment: the stored text up to its

@@ -63,7 +63,7 @@ schedule_point schedule_at(const cfg_experiment *cfg, long step) {
 
 void schedule_describe(const cfg_experiment *cfg, char *buf, size_t cap) {
     size_t o = 0;
-#define PUT(...)                                                                                                       \
+#define PUT(...) \
     if (o < cap) o += (size_t)snprintf(buf + o, cap - o, __VA_ARGS__)
     PUT("lr %g", cfg->lr);
     if (cfg->warmup_steps) PUT(", linear warm-up over %ld steps", cfg->warmup_steps);

@@ -58,7 +58,7 @@ static int shape_count(const tensorfile_tensor *t, const char *path, int64_t *n,
         RETURN_ERROR_IF(t->shape[d] < 0 || t->shape[d] > ((int64_t)1 << 40), err, EPR_EFORMAT,
                         "%s: tensor '%s': dimension %d is %lld", path, t->name, d, (long long)t->shape[d]);
         if (t->shape[d] && c > ((int64_t)1 << 40) / t->shape[d])
-            return epr_fail(err, EPR_EFORMAT, "%s: tensor '%s' has too many elements", path, t->name);
+            return cmn_fail(err, EPR_EFORMAT, "%s: tensor '%s' has too many elements", path, t->name);
         c *= t->shape[d];
     }
     *n = c;
@@ -210,14 +210,14 @@ static int zip_entry(const unsigned char *z, size_t len, const char *path, const
         }
         if (zr != Z_STREAM_END) {
             free(buf);
-            return epr_fail(err, EPR_EFORMAT, "%s: entry '%s.npy' does not inflate to its %u bytes", path, t->name,
+            return cmn_fail(err, EPR_EFORMAT, "%s: entry '%s.npy' does not inflate to its %u bytes", path, t->name,
                             usize);
         }
         src = buf;
     }
     int rc = 0;
     if ((uint32_t)crc32(0L, src, usize) != crc)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: entry '%s.npy': CRC-32 mismatch (damaged file)", path, t->name);
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: entry '%s.npy': CRC-32 mismatch (damaged file)", path, t->name);
     if (!rc) rc = npy_parse(src, usize, path, t, err);
     free(buf);
     return rc;
@@ -400,7 +400,7 @@ static int safetensors_parse(const unsigned char *b, size_t len, const char *pat
                 } else if (!strcmp(key, "data_offsets")) {
                     CHECK_STATUS(jints(&j, offs, 2, &no));
                 } else {
-                    return epr_fail(err, EPR_EFORMAT, "%s: tensor '%s': unknown key '%s'", path, t->name, key);
+                    return cmn_fail(err, EPR_EFORMAT, "%s: tensor '%s': unknown key '%s'", path, t->name, key);
                 }
                 if (k < 2) CHECK_STATUS(jexpect(&j, ','));
             }
@@ -439,7 +439,7 @@ int tensorfile_parse(const void *data, size_t len, const char *path, tensorfile 
     else if (len >= 9 && b[8] == '{')
         rc = safetensors_parse(b, len, path, out, err);
     else
-        rc = epr_fail(err, EPR_EFORMAT, "%s: neither an .npz (zip) nor a .safetensors file", path);
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: neither an .npz (zip) nor a .safetensors file", path);
     if (rc) tensorfile_free(out);
     return rc;
 }

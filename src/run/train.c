@@ -1,10 +1,10 @@
 /* run/train.c — see train.h.  The step, top to bottom:
  *
  *   indices of this rank's slice of global batch t   (sampler)
- *   θ = f(round(ϑ/s)) for compressed tensors          (epr_model_decode)
+ *   θ = f(round(ϑ/s)) for compressed tensors          (rp_model_decode)
  *   forward, backward with grad scale 1/B             (nn)
- *   dθ → dϑ, dΨ                                       (epr_model_backward)
- *   λ·∂rate/∂(ϑ, log s, density) on this rank's rows  (epr_model_rate_noisy)
+ *   dθ → dϑ, dΨ                                       (rp_model_backward)
+ *   λ·∂rate/∂(ϑ, log s, density) on this rank's rows  (rp_model_rate_noisy)
  *   one in-place MPI_Allreduce of the gradient block (+ metric slots)
  *   [baseline] pruning / weight sharing: mask or tie the gradients (prune.h)
  *   network optimizer step, EMA; rank 0: density Adam step, broadcast
@@ -50,19 +50,31 @@ static double evaluate_host(nn_model *net, const dataset *test, int eval_batch, 
 /* The step's arrays where the step runs (train_internal.h). */
 static trainer_arrays arrays(trainer *t) {
     if (t->dev) return t->da;
-    return (trainer_arrays){epr_model_params(t->em), epr_model_grads(t->em), t->opt1, t->opt2, t->dec1, t->dec2,
-                            t->dens1, t->dens2, t->ema, t->backup};
+    return (trainer_arrays){rp_model_params(t->em),
+                            rp_model_grads(t->em),
+                            t->opt1,
+                            t->opt2,
+                            t->dec1,
+                            t->dec2,
+                            t->dens1,
+                            t->dens2,
+                            t->ema,
+                            t->backup};
 }
 
 /* The operations that differ between the paths. */
 static void do_adam(trainer *t, nn_adam *o, float *w, const float *g, float *m1, float *m2, size_t n) {
-    if (t->dev) t->dops->adam(t, o, w, g, m1, m2, n);
-    else nn_adam_step(o, w, g, m1, m2, n);
+    if (t->dev)
+        t->dops->adam(t, o, w, g, m1, m2, n);
+    else
+        nn_adam_step(o, w, g, m1, m2, n);
 }
 
 static void do_sgd(trainer *t, const nn_sgd *o, float *w, const float *g, float *buf, size_t n) {
-    if (t->dev) t->dops->sgd(t, o, w, g, buf, n);
-    else nn_sgd_step(o, w, g, buf, n);
+    if (t->dev)
+        t->dops->sgd(t, o, w, g, buf, n);
+    else
+        nn_sgd_step(o, w, g, buf, n);
 }
 
 static void copy_host(trainer *t, float *dst, const float *src, size_t n) {
@@ -71,13 +83,17 @@ static void copy_host(trainer *t, float *dst, const float *src, size_t n) {
 }
 
 static void do_copy(trainer *t, float *dst, const float *src, size_t n) {
-    if (t->dev) t->dops->copy(t, dst, src, n);
-    else copy_host(t, dst, src, n);
+    if (t->dev)
+        t->dops->copy(t, dst, src, n);
+    else
+        copy_host(t, dst, src, n);
 }
 
 void train_decode(trainer *t) {
-    if (t->dev) t->dops->decode(t);
-    else epr_model_decode(t->em);
+    if (t->dev)
+        t->dops->decode(t);
+    else
+        rp_model_decode(t->em);
 }
 
 /* Error on d of the network as it stands (decoded), where the step runs. */
@@ -91,8 +107,8 @@ double train_evaluate(trainer *t, const dataset *d, int *preds) {
 static void swap_ema_in(trainer *t, int in, int host) {
     if (!t->ema) return;
     int dev = t->dev && !host;
-    trainer_arrays a = dev ? t->da : (trainer_arrays){.p = epr_model_params(t->em), .ema = t->ema, .backup = t->backup};
-    size_t nn = epr_model_net_size(t->em);
+    trainer_arrays a = dev ? t->da : (trainer_arrays){.p = rp_model_params(t->em), .ema = t->ema, .backup = t->backup};
+    size_t nn = rp_model_net_size(t->em);
     void (*copy)(trainer *, float *, const float *, size_t) = dev ? do_copy : copy_host;
     if (in) {
         copy(t, a.backup, a.p, nn);
@@ -100,8 +116,10 @@ static void swap_ema_in(trainer *t, int in, int host) {
     } else {
         copy(t, a.p, a.backup, nn);
     }
-    if (dev) train_decode(t);
-    else epr_model_decode(t->em);
+    if (dev)
+        train_decode(t);
+    else
+        rp_model_decode(t->em);
 }
 void train_swap_ema(trainer *t, int in) { swap_ema_in(t, in, 0); }
 void train_swap_ema_host(trainer *t, int in) { swap_ema_in(t, in, 1); }
@@ -139,7 +157,7 @@ double train_evaluate_ema(trainer *t, int *preds) { return train_evaluate_ema_on
 /* Exact rate of the model as it stands, where the step runs. */
 double train_rate_exact(trainer *t, double *per_group) {
     if (t->dev) return t->dops->rate_exact(t, per_group);
-    return epr_model_rate_exact(t->em, per_group);
+    return rp_model_rate_exact(t->em, per_group);
 }
 
 /* ---- Deep Compression baseline (prune.h, docs/baselines.md) ------------ */
@@ -154,7 +172,7 @@ static void baseline_events(trainer *t) {
     int share_now = cfg->kmeans_bits && t->step == cfg->kmeans_at;
     if (!prune_now && !share_now) return;
     FILE *log = t->rank == 0 && !t->opts->quiet ? stdout : NULL;
-    float *p = epr_model_params(t->em);
+    float *p = rp_model_params(t->em);
     float *state[3] = {t->opt1, t->opt2, t->ema};
     epr_err err = {0};
     if (prune_now) {
@@ -165,8 +183,8 @@ static void baseline_events(trainer *t) {
     }
     if (share_now) {
         if (log)
-            fprintf(log, "step %ld: weight sharing, %d-bit codebook per group (1-D k-means of the %s weights)\n", t->step,
-                    cfg->kmeans_bits, t->ema ? "EMA" : "raw");
+            fprintf(log, "step %ld: weight sharing, %d-bit codebook per group (1-D k-means of the %s weights)\n",
+                    t->step, cfg->kmeans_bits, t->ema ? "EMA" : "raw");
         if (prune_share_weights(t->pr, p, t->ema ? t->ema : p, t->ema, state, 2, PRUNE_KMEANS_ITERS, log, &err))
             train_fatal(err.msg);
     }
@@ -194,7 +212,6 @@ int trainer_gather(trainer *t, long step, float *x, int *y, uint32_t *idx) {
     return n;
 }
 
-
 /* The metrics into the slots after the gradient block, one in-place
  * allreduce of both, m[] = the summed slots; a non-finite loss on any rank
  * takes the job down (one message). */
@@ -205,8 +222,8 @@ static void step_allreduce(trainer *t, double ce, double rate, int wrong, int n,
         if (!strcmp(train_test_fail.kind, "segv")) raise(SIGSEGV);
     }
 
-    size_t N = epr_model_size(t->em);
-    float *g = epr_model_grads(t->em); /* the host block: the staging buffer of the device path */
+    size_t N = rp_model_size(t->em);
+    float *g = rp_model_grads(t->em); /* the host block: the staging buffer of the device path */
     int dump = t->rank == 0 && t->step == train_test_dump_step;
     if (t->dev && (t->nranks > 1 || dump)) t->dops->to_host(t, 1, 0, N);
     g[N + SLOT_CE] = (float)ce;
@@ -239,7 +256,7 @@ static void step_update_net(trainer *t) {
     const cfg_experiment *cfg = t->cfg;
     trainer_arrays a = arrays(t);
     float *p = a.p, *g = a.g;
-    size_t nn = epr_model_net_size(t->em);
+    size_t nn = rp_model_net_size(t->em);
     const float lr = t->sched.lr;
     if (t->opt2) {
         t->net_adam.lr = lr;
@@ -263,17 +280,19 @@ static void step_update_net(trainer *t) {
  * broadcast. */
 static double step_update_density(trainer *t) {
     trainer_arrays a = arrays(t);
-    size_t doff = epr_model_density_offset(t->em), nd = epr_model_density_size(t->em);
+    size_t doff = rp_model_density_offset(t->em), nd = rp_model_density_size(t->em);
     if (!nd || t->sched.phi_frozen) return 0; /* the rate of a frozen φ is not trained */
-    if (t->rank == 0) do_adam(t, &t->dens_adam, a.p + doff, a.g + doff, a.dens1, a.dens2, nd);
-    else t->dens_adam.t++;
-    double tc = epr_now_s();
+    if (t->rank == 0)
+        do_adam(t, &t->dens_adam, a.p + doff, a.g + doff, a.dens1, a.dens2, nd);
+    else
+        t->dens_adam.t++;
+    double tc = cmn_now_s();
     if (t->nranks > 1) {
         if (t->dev && t->rank == 0) t->dops->to_host(t, 0, doff, nd);
-        MPI_Bcast(epr_model_params(t->em) + doff, (int)nd, MPI_FLOAT, 0, MPI_COMM_WORLD);
+        MPI_Bcast(rp_model_params(t->em) + doff, (int)nd, MPI_FLOAT, 0, MPI_COMM_WORLD);
         if (t->dev && t->rank != 0) t->dops->to_device(t, 0, doff, nd);
     }
-    return epr_now_s() - tc;
+    return cmn_now_s() - tc;
 }
 
 /* EMA of the network segment, warm-up as in TensorFlow's
@@ -283,64 +302,65 @@ static void step_ema(trainer *t) {
     float d = (float)((1.0 + (double)t->step) / (10.0 + (double)t->step));
     if (d > t->cfg->ema) d = t->cfg->ema;
     trainer_arrays a = arrays(t);
-    if (t->dev) t->dops->ema(t, a.ema, a.p, epr_model_net_size(t->em), d);
-    else nn_ema_update(a.ema, a.p, epr_model_net_size(t->em), d);
+    if (t->dev)
+        t->dops->ema(t, a.ema, a.p, rp_model_net_size(t->em), d);
+    else
+        nn_ema_update(a.ema, a.p, rp_model_net_size(t->em), d);
 }
 
 /* The frozen-φ phase (run/phi_hold.h): at its first step training goes on
  * from the EMA weights (the model that will be written); φ of the
  * parameters, which hold φ·s, is captured for phi_hold_apply. */
 static void step_hold_begin(trainer *t) {
-    float *p = epr_model_params(t->em);
-    if (t->step == schedule_freeze_start(t->cfg) && t->ema)
-        memcpy(p, t->ema, epr_model_net_size(t->em) * sizeof *p);
+    float *p = rp_model_params(t->em);
+    if (t->step == schedule_freeze_start(t->cfg) && t->ema) memcpy(p, t->ema, rp_model_net_size(t->em) * sizeof *p);
     phi_hold_capture(t->hold, p);
 }
 
 void trainer_step(trainer *t, double m[N_SLOTS]) {
     const cfg_experiment *cfg = t->cfg;
     trainer_times *tm = &t->times;
-    double t0 = epr_now_s();
-    t->sched = schedule_at(cfg, t->step); /* every use of lr and λ of this step reads t->sched */
+    double t0 = cmn_now_s();
+    t->sched = schedule_at(cfg, t->step);                   /* every use of lr and λ of this step reads t->sched */
     if (t->sched.phi_frozen && t->hold) step_hold_begin(t); /* CPU only (trainer_setup) */
     if (t->pr) baseline_events(t);
     int n = t->dev ? t->dops->batch(t) : trainer_gather(t, t->step, t->x, t->y, t->idx);
 
-    double t1 = epr_now_s(), c1 = t->opts->phase_cpu ? epr_cpu_s() : 0;
+    double t1 = cmn_now_s(), c1 = t->opts->phase_cpu ? cmn_cpu_s() : 0;
     double ce = 0;
     int wrong = 0;
     if (t->dev) {
         t->dops->net(t, n, &ce, &wrong);
     } else {
-        epr_model_decode(t->em);
+        rp_model_decode(t->em);
         ce = n ? nn_forward(t->net, t->x, t->y, n, 1) : 0.0;
         wrong = n ? nn_count_errors(t->net, t->y, n, NULL) : 0;
         if (n) nn_backward(t->net, 1.0f / (float)cfg->batch);
-        epr_model_backward(t->em);
+        rp_model_backward(t->em);
     }
 
-    double t2 = epr_now_s(), c2 = t->opts->phase_cpu ? epr_cpu_s() : 0;
+    double t2 = cmn_now_s(), c2 = t->opts->phase_cpu ? cmn_cpu_s() : 0;
     double rate = 0;
     if (cfg->epr_enabled)
         rate = t->dev ? t->dops->rate(t, t->sched.lambda)
-                      : epr_model_rate_noisy(t->em, cfg->seed, t->step, t->sched.lambda, t->rank, t->nranks);
+                      : rp_model_rate_noisy(t->em, cfg->seed, t->step, t->sched.lambda, t->rank, t->nranks);
 
-    double t3 = epr_now_s(), c3 = t->opts->phase_cpu ? epr_cpu_s() : 0;
+    double t3 = cmn_now_s(), c3 = t->opts->phase_cpu ? cmn_cpu_s() : 0;
     step_allreduce(t, ce, rate, wrong, n, m);
 
-    double t4 = epr_now_s();
-    if (t->pr) prune_tie_grads(t->pr, epr_model_grads(t->em)); /* identical on every rank: after the allreduce */
+    double t4 = cmn_now_s();
+    if (t->pr) prune_tie_grads(t->pr, rp_model_grads(t->em)); /* identical on every rank: after the allreduce */
     step_update_net(t);
     double bcast = step_update_density(t);
     step_ema(t);
     if (t->sched.phi_frozen && t->hold) { /* the latents back at φ·s for the new s */
-        phi_hold_apply(t->hold, epr_model_params(t->em));
+        phi_hold_apply(t->hold, rp_model_params(t->em));
         if (t->ema) phi_hold_apply(t->hold, t->ema);
     }
     t->step++;
     train_step_now = t->step;
 
-    double t5 = epr_now_s();
+    double t5 = cmn_now_s();
     tm->batch += t1 - t0;
     tm->net += t2 - t1;
     tm->rate += t3 - t2;
@@ -375,7 +395,7 @@ double trainer_test_error(trainer *t, int ema) {
 }
 
 long trainer_steps(const trainer *t) { return t->step; }
-epr_model *trainer_model(trainer *t) {
+rp_model *trainer_model(trainer *t) {
     if (t->dev) t->dops->download(t); /* the host arrays take the device state */
     return t->em;
 }
@@ -386,4 +406,3 @@ void trainer_free(trainer *t) {
     train_release(t);
     free(t);
 }
-

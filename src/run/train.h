@@ -24,26 +24,26 @@ typedef int (*train_after_fn)(nn_model *net, const cfg_experiment *cfg, const ch
                               FILE *log, epr_err *err);
 
 typedef struct {
-    const char *out_dir;   /* run directory (created); NULL for a trainer without run files */
-    const char *resume;    /* checkpoint to resume from, or NULL */
-    int force;             /* out_dir may hold a run (run.h5, model.epr): replace it (epr train --force);
+    const char *out_dir; /* run directory (created); NULL for a trainer without run files */
+    const char *resume;  /* checkpoint to resume from, or NULL */
+    int force;           /* out_dir may hold a run (run.h5, model.epr): replace it (epr train --force);
                               without it and without resume such a directory is refused */
     int quiet;
     train_after_fn after_training; /* NULL: nothing after training */
-    int phase_cpu;         /* trainer_times: also process CPU seconds (benchmarks) */
+    int phase_cpu;                 /* trainer_times: also process CPU seconds (benchmarks) */
 } train_opts;
 
 typedef struct {
-    double test_error;        /* EMA weights (quantised when EPR is on), fraction */
-    double test_error_raw;    /* raw (non-EMA) weights */
-    double rate_exact_bits;   /* EPR only */
-    long file_bytes;          /* .epr size, EPR only */
-    double test_error_file;   /* error of the network decoded from the .epr */
-    unsigned predictions_crc; /* CRC32 of the decoded network's test predictions */
+    double test_error;              /* EMA weights (quantised when EPR is on), fraction */
+    double test_error_raw;          /* raw (non-EMA) weights */
+    double rate_exact_bits;         /* EPR only */
+    long file_bytes;                /* .epr size, EPR only */
+    double test_error_file;         /* error of the network decoded from the .epr */
+    unsigned predictions_crc;       /* CRC32 of the decoded network's test predictions */
     long device_predictions_differ; /* [train] device = cuda, EPR: test predictions of the device's final
                                        evaluation (quantised EMA) that differ from those of the .epr decoded
                                        on the CPU; -1 otherwise */
-    double size_parts[9];     /* .epr bytes: header, arch, decoder, tables, index, coded, extras, crc, total */
+    double size_parts[9];           /* .epr bytes: header, arch, decoder, tables, index, coded, extras, crc, total */
     long steps;
     /* [data] validation (docs/validation.md): the errors of both weight sets
      * on the held-out images, and which one was written (chosen on
@@ -105,7 +105,7 @@ long trainer_steps(const trainer *t);
 /* The EPR model (train block) as it stands; with [train] device = cuda the
  * device state is first copied into the host arrays (train block,
  * optimizer states, EMA, batch-norm buffers). */
-epr_model *trainer_model(trainer *t);
+rp_model *trainer_model(trainer *t);
 const trainer_times *trainer_phase_times(const trainer *t);
 void trainer_free(trainer *t);
 

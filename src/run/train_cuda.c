@@ -5,14 +5,14 @@
  *
  *   one GPU per rank: node-local rank (MPI_Comm_split_type SHARED, taken in
  *     trainer_setup) mod the node's device count
- *   state on the device: the train and gradient blocks (epr_cuda_model, the
+ *   state on the device: the train and gradient blocks (rp_cuda_model, the
  *     host layout), network optimizer state, Ψ Adam state, density Adam
  *     state (rank 0), EMA, batch-norm buffers; allocated once, here
  *   per step only the input batch moves: gathered on the host into pinned
  *     buffers, copied on a second stream, double-buffered (the batch of step
  *     t+1 is gathered and copied while the device computes step t), plus the
  *     loss, error count and rate (a few scalars)
- *   several ranks: the gradient block is staged through the host epr_model's
+ *   several ranks: the gradient block is staged through the host rp_model's
  *     gradient block (one download, train.c's one MPI_Allreduce, one upload);
  *     rank 0's density segment is staged the same way for the broadcast
  *   checkpoints and the end of a run: download copies every device array
@@ -34,7 +34,7 @@
 struct trainer_dev {
     nn_cuda *c;
     nn_cuda_model *net;
-    epr_cuda_model *em;
+    rp_cuda_model *em;
     cudaStream_t main, copy; /* main: the context's stream; copy: input uploads */
     cudaEvent_t copied[2];   /* on copy: buffer b's upload done */
     cudaEvent_t consumed[2]; /* on main: buffer b's last reader (backward) done */
@@ -102,13 +102,13 @@ static int dev_batch(trainer *t) {
 static void dev_net(trainer *t, int n, double *ce, int *wrong) {
     trainer_dev *d = t->dev;
     int b = d->cur;
-    epr_cuda_decode(d->em);
+    rp_cuda_decode(d->em);
     if (n) {
         nn_cuda_forward_async(d->net, d->dx[b], d->dy[b], n, 1);
         nn_cuda_backward(d->net, 1.0f / (float)t->cfg->batch);
     }
     check(t, cudaEventRecord(d->consumed[b], d->main), "record an input use");
-    epr_cuda_backward(d->em);
+    rp_cuda_backward(d->em);
     /* the next step's batch, on the host and the copy stream, while the
      * device works on this one */
     load_batch(t, 1 - b, t->step + 1);
@@ -119,15 +119,15 @@ static void dev_net(trainer *t, int n, double *ce, int *wrong) {
 }
 
 static double dev_rate(trainer *t, double lambda) {
-    double r = epr_cuda_rate_noisy(t->dev->em, t->cfg->seed, t->step, lambda, t->rank, t->nranks);
+    double r = rp_cuda_rate_noisy(t->dev->em, t->cfg->seed, t->step, lambda, t->rank, t->nranks);
     check(t, cudaGetLastError(), "the rate kernels");
     return r;
 }
 
-static float *host_block(trainer *t, int grads) { return grads ? epr_model_grads(t->em) : epr_model_params(t->em); }
+static float *host_block(trainer *t, int grads) { return grads ? rp_model_grads(t->em) : rp_model_params(t->em); }
 
 static float *dev_block(trainer *t, int grads) {
-    return grads ? epr_cuda_grads(t->dev->em) : epr_cuda_params(t->dev->em);
+    return grads ? rp_cuda_grads(t->dev->em) : rp_cuda_params(t->dev->em);
 }
 
 static void dev_to_host(trainer *t, int grads, size_t off, size_t n) {
@@ -158,7 +158,7 @@ static void dev_copy(trainer *t, float *dst, const float *src, size_t n) {
     check_rc(t, nn_cuda_copy(t->dev->c, dst, src, n * sizeof(float)), "copy on the device");
 }
 
-static void dev_decode(trainer *t) { epr_cuda_decode(t->dev->em); }
+static void dev_decode(trainer *t) { rp_cuda_decode(t->dev->em); }
 
 /* Wrong predictions of net (a device model) on d, chunk samples at a time
  * through input buffer 0 (any prefetched batch is dropped: the next step
@@ -192,15 +192,16 @@ static double dev_evaluate(trainer *t, const dataset *test, int *preds) {
  * mirrored into a device model of its own for this evaluation, in FP32
  * whatever [train] tf32 says, so that it computes what the CPU computes up
  * to summation order. */
-static int dev_evaluate_host_net(trainer *t, nn_model *net, const dataset *d, int eval_batch, long *wrong,
-                                 int *preds, epr_err *err) {
-    RETURN_ERROR_IF(!nn_model_param_block(net), err, EPR_EARG, "evaluation on the device: the network has no parameter block");
+static int dev_evaluate_host_net(trainer *t, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds,
+                                 epr_err *err) {
+    RETURN_ERROR_IF(!nn_model_param_block(net), err, EPR_EARG,
+                    "evaluation on the device: the network has no parameter block");
     nn_cuda_model *m = NULL;
     CHECK_STATUS(nn_cuda_model_create(t->dev->c, net, &m, err));
     int rc = nn_cuda_model_alloc_params(m, err);
     if (!rc && nn_cuda_upload(t->dev->c, nn_cuda_model_param_block(m), nn_model_param_block(net),
                               nn_model_num_params(net) * sizeof(float)))
-        rc = epr_fail(err, EPR_EIO, "evaluation on the device: cannot upload the parameters: %s",
+        rc = cmn_fail(err, EPR_EIO, "evaluation on the device: cannot upload the parameters: %s",
                       cudaGetErrorString(cudaGetLastError()));
     if (!rc) {
         nn_cuda_buffers_upload(m, net);
@@ -226,7 +227,7 @@ static void dev_bn_forward(trainer *t, long step, float momentum, int last) {
 }
 
 static double dev_rate_exact(trainer *t, double *per_group) {
-    double r = epr_cuda_rate_exact(t->dev->em, per_group);
+    double r = rp_cuda_rate_exact(t->dev->em, per_group);
     check(t, cudaGetLastError(), "the exact rate");
     return r;
 }
@@ -239,7 +240,7 @@ typedef struct {
 } twin;
 
 static int twins(trainer *t, twin *w) {
-    size_t nn = epr_model_net_size(t->em), nd = epr_model_density_size(t->em), np = t->psi_end - t->psi_begin;
+    size_t nn = rp_model_net_size(t->em), nd = rp_model_density_size(t->em), np = t->psi_end - t->psi_begin;
     int k = 0;
     w[k++] = (twin){t->da.opt1, t->opt1, nn};
     w[k++] = (twin){t->da.opt2, t->opt2, nn};
@@ -253,7 +254,7 @@ static int twins(trainer *t, twin *w) {
 
 static void dev_download(trainer *t) {
     trainer_dev *d = t->dev;
-    epr_cuda_download(d->em);
+    rp_cuda_download(d->em);
     twin w[8];
     int k = twins(t, w);
     for (int i = 0; i < k; i++)
@@ -265,7 +266,7 @@ static void dev_download(trainer *t) {
 
 static void dev_upload(trainer *t) {
     trainer_dev *d = t->dev;
-    epr_cuda_upload(d->em);
+    rp_cuda_upload(d->em);
     twin w[8];
     int k = twins(t, w);
     for (int i = 0; i < k; i++)
@@ -297,8 +298,8 @@ static void dev_free(trainer *t) {
             }
         }
         if (d->copy_stream) cudaStreamDestroy(d->copy);
-        if (d->registered) cudaHostUnregister(epr_model_grads(t->em));
-        epr_cuda_model_free(d->em);
+        if (d->registered) cudaHostUnregister(rp_model_grads(t->em));
+        rp_cuda_model_free(d->em);
         nn_cuda_model_free(d->net);
         nn_cuda_close(d->c);
     }
@@ -361,12 +362,12 @@ int trainer_dev_create(trainer *t, epr_err *err) {
         snprintf(t->device_name, sizeof t->device_name, "cuda:%d", device);
 
     CHECK_STATUS(nn_cuda_model_create(d->c, t->net, &d->net, err));
-    CHECK_STATUS(epr_cuda_model_create(d->c, t->em, d->net, &d->em, err));
-    epr_cuda_upload(d->em);
-    size_t nn = epr_model_net_size(t->em), nd = epr_model_density_size(t->em), np = t->psi_end - t->psi_begin;
+    CHECK_STATUS(rp_cuda_model_create(d->c, t->em, d->net, &d->em, err));
+    rp_cuda_upload(d->em);
+    size_t nn = rp_model_net_size(t->em), nd = rp_model_density_size(t->em), np = t->psi_end - t->psi_begin;
     trainer_arrays *a = &t->da;
-    a->p = epr_cuda_params(d->em);
-    a->g = epr_cuda_grads(d->em);
+    a->p = rp_cuda_params(d->em);
+    a->g = rp_cuda_grads(d->em);
     CHECK_STATUS(alloc_twin(t, &a->opt1, t->opt1, nn, err));
     if (t->opt2) CHECK_STATUS(alloc_twin(t, &a->opt2, t->opt2, nn, err));
     if (t->dec1) {
@@ -406,7 +407,7 @@ int trainer_dev_create(trainer *t, epr_err *err) {
     RETURN_ERROR_IF(e != cudaSuccess, err, EPR_EIO, "CUDA: cudaEventCreate: %s", cudaGetErrorString(e));
     if (t->nranks > 1) /* the allreduce's staging buffer: page-locked copies (optional: pageable works too) */
         d->registered =
-            cudaHostRegister(epr_model_grads(t->em), (epr_model_size(t->em) + EPR_MODEL_GRAD_TAIL) * sizeof(float),
+            cudaHostRegister(rp_model_grads(t->em), (rp_model_size(t->em) + EPR_MODEL_GRAD_TAIL) * sizeof(float),
                              cudaHostRegisterDefault) == cudaSuccess;
     cudaGetLastError(); /* a failed registration is not an error */
     int rc = nn_cuda_sync(d->c, err);

@@ -35,7 +35,7 @@ extern const char *const CURVE_NAMES[N_CURVES];
 
 /* The arrays a step updates, as one view: host pointers on the CPU path,
  * device pointers on the device path.  p, g: train and gradient block
- * (epr_model layout); opt1/opt2: network optimizer state; dec1/dec2: Ψ Adam
+ * (rp_model layout); opt1/opt2: network optimizer state; dec1/dec2: Ψ Adam
  * state under SGD; dens1/dens2: density Adam state (rank 0); ema/backup:
  * network segment (NULL without EMA). */
 typedef struct {
@@ -55,7 +55,7 @@ typedef struct {
     void (*net)(trainer *t, int n, double *ce, int *wrong);
     double (*rate)(trainer *t, double lambda); /* noisy rate of this rank's rows (lambda: t->sched's) */
     /* copy n floats at off of the train block (grads = 0) or gradient
-     * block (grads = 1) between the host epr_model and the device */
+     * block (grads = 1) between the host rp_model and the device */
     void (*to_host)(trainer *t, int grads, size_t off, size_t n);
     void (*to_device)(trainer *t, int grads, size_t off, size_t n);
     void (*adam)(trainer *t, nn_adam *o, float *w, const float *g, float *m1, float *m2, size_t n);
@@ -99,7 +99,7 @@ struct trainer {
     dataset train, test;
     dataset valid; /* [data] validation: held out of the training set (n = 0: none) */
     nn_model *net;
-    epr_model *em;
+    rp_model *em;
     sampler smp;
     float *x;
     int *y;
@@ -121,9 +121,9 @@ struct trainer {
     /* curves (rank 0), preallocated for the whole run */
     double *curves[N_CURVES];
     size_t n_rows, cap_rows;
-    double wall_before; /* training seconds of the runs before a resume */
-    double step_s;        /* time in trainer_step */
-    trainer_times times;  /* and in its parts (comm: allreduce + broadcast) */
+    double wall_before;  /* training seconds of the runs before a resume */
+    double step_s;       /* time in trainer_step */
+    trainer_times times; /* and in its parts (comm: allreduce + broadcast) */
     long timed_steps;
     char run_path[1200], epr_path[1200];
     fs_lock lock;    /* rank 0: the run directory's (fsutil.h), held while the trainer lives */
@@ -157,7 +157,7 @@ void train_release(trainer *t);
 
 /* ---- where the step runs (train.c): the host, or the device path ---- */
 
-void train_decode(trainer *t);                                    /* θ = f(round(ϑ/s)) */
+void train_decode(trainer *t);                                   /* θ = f(round(ϑ/s)) */
 double train_evaluate(trainer *t, const dataset *d, int *preds); /* error on d as it stands (decoded) */
 /* Swap the EMA values into the network segment (in = 1) and back (0): where
  * the step runs, or (the _host variant) in the host arrays, which the

@@ -40,14 +40,14 @@ static void set_cell(trainer *t, int curve, double v) {
 }
 
 static void print_rate_report(trainer *t, FILE *f) {
-    int ng = epr_model_num_groups(t->em);
+    int ng = rp_model_num_groups(t->em);
     double per[CFG_MAX_GROUPS];
-    double total = epr_model_rate_exact(t->em, per);
+    double total = rp_model_rate_exact(t->em, per);
     for (int g = 0; g < ng; g++)
-        fprintf(f, "  group %-10s %9zu params  %12.0f bits  %9.3f KB  %.3f bits/param\n", epr_model_group(t->em, g)->name,
-                epr_model_group_num_params(t->em, g), per[g], per[g] / 8e3,
-                per[g] / (double)epr_model_group_num_params(t->em, g));
-    fprintf(f, "  total            %9zu params  %12.0f bits  %9.3f KB\n", epr_model_num_compressed(t->em), total,
+        fprintf(f, "  group %-10s %9zu params  %12.0f bits  %9.3f KB  %.3f bits/param\n",
+                rp_model_group(t->em, g)->name, rp_model_group_num_params(t->em, g), per[g], per[g] / 8e3,
+                per[g] / (double)rp_model_group_num_params(t->em, g));
+    fprintf(f, "  total            %9zu params  %12.0f bits  %9.3f KB\n", rp_model_num_compressed(t->em), total,
             total / 8e3);
 }
 
@@ -81,7 +81,7 @@ static int write_bitstream(trainer *t, train_result *res, const int *dev_preds, 
     int *preds = NULL;
     if (!rc) {
         preds = malloc((size_t)t->test.n * sizeof *preds + 1);
-        if (!preds) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+        if (!preds) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     }
     double e = 0;
     bitstream_evaluator evs;
@@ -108,13 +108,15 @@ static int write_bitstream(trainer *t, train_result *res, const int *dev_preds, 
                     t->epr_path, ev ? ev->where : "the CPU", 100 * e, (int)(e * t->test.n + 0.5), t->test.n,
                     res->predictions_crc);
             if (dev_preds && ev)
-                fprintf(out, "%s's final evaluation of the written (quantised) weights and its evaluation in FP32 of "
-                             "the weights decoded from %s differ on %ld of %d test predictions (`epr eval %s` "
-                             "evaluates the file on the CPU)\n",
+                fprintf(out,
+                        "%s's final evaluation of the written (quantised) weights and its evaluation in FP32 of "
+                        "the weights decoded from %s differ on %ld of %d test predictions (`epr eval %s` "
+                        "evaluates the file on the CPU)\n",
                         t->device_name, t->epr_path, res->device_predictions_differ, t->test.n, t->epr_path);
             else if (dev_preds)
-                fprintf(out, "%s's final evaluation of the written (quantised) weights and the CPU's decode of %s "
-                             "differ on %ld of %d test predictions\n",
+                fprintf(out,
+                        "%s's final evaluation of the written (quantised) weights and the CPU's decode of %s "
+                        "differ on %ld of %d test predictions\n",
                         t->device_name, t->epr_path, res->device_predictions_differ, t->test.n);
         }
     }
@@ -128,7 +130,7 @@ static int write_bitstream(trainer *t, train_result *res, const int *dev_preds, 
 static void recalibrate_bn(trainer *t, int use_ema, train_result *res, FILE *out) {
     const int K = t->cfg->bn_recalibrate;
     if (K <= 0 || !nn_model_num_batchnorm(t->net)) return;
-    double t0 = epr_now_s();
+    double t0 = cmn_now_s();
     if (use_ema) train_swap_ema(t, 1);
     train_recalibrate_bn(t, K);
     double before = use_ema ? res->test_error : res->test_error_raw;
@@ -140,9 +142,10 @@ static void recalibrate_bn(trainer *t, int use_ema, train_result *res, FILE *out
         res->test_error_raw = after;
     }
     if (out)
-        fprintf(out, "batch-norm statistics recomputed for the %s weights over %d training batches (%.1f s): test "
-                     "error %.2f%% (%.2f%% with the running averages of training)\n",
-                use_ema ? "EMA" : "raw", K, epr_now_s() - t0, 100 * after, 100 * before);
+        fprintf(out,
+                "batch-norm statistics recomputed for the %s weights over %d training batches (%.1f s): test "
+                "error %.2f%% (%.2f%% with the running averages of training)\n",
+                use_ema ? "EMA" : "raw", K, cmn_now_s() - t0, 100 * after, 100 * before);
 }
 
 /* The end of a run (rank 0): errors of the raw and EMA weights, the exact
@@ -179,28 +182,31 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
         }
     }
     if (out) {
-        fprintf(out, "done: %ld steps in %.1f s; %.2f ms/step, %.0f img/s, allreduce + broadcast %.1f%% of step time "
-                     "(rank 0)\n",
+        fprintf(out,
+                "done: %ld steps in %.1f s; %.2f ms/step, %.0f img/s, allreduce + broadcast %.1f%% of step time "
+                "(rank 0)\n",
                 t->step, wall, 1e3 * t->step_s / (double)(t->timed_steps ? t->timed_steps : 1),
                 t->step_s > 0 ? (double)t->timed_steps * cfg->batch / t->step_s : 0.0,
                 t->step_s > 0 ? 100.0 * t->times.comm / t->step_s : 0.0);
         fprintf(out, "test error: %.2f%% %s, %.2f%% raw weights\n", 100 * res->test_error,
                 cfg->epr_enabled ? "(quantised EMA)" : (t->ema ? "(EMA)" : ""), 100 * res->test_error_raw);
         if (t->valid.n)
-            fprintf(out, "validation error (%d held-out training images): %.2f%% EMA, %.2f%% raw: the %s weights "
-                         "are written (chosen on validation)\n",
+            fprintf(out,
+                    "validation error (%d held-out training images): %.2f%% EMA, %.2f%% raw: the %s weights "
+                    "are written (chosen on validation)\n",
                     t->valid.n, 100 * res->validation_error_ema, 100 * res->validation_error_raw,
                     use_ema ? "EMA" : "raw");
     }
     int rc = 0;
     if (cfg->epr_enabled) {
         if (use_ema) train_swap_ema_host(t, 1);
-        res->rate_exact_bits = epr_model_rate_exact(t->em, NULL);
+        res->rate_exact_bits = rp_model_rate_exact(t->em, NULL);
         if (out) {
-            fprintf(out, "exact self-information of the quantised %s model (learned densities):\n", use_ema ? "EMA" : "raw");
+            fprintf(out, "exact self-information of the quantised %s model (learned densities):\n",
+                    use_ema ? "EMA" : "raw");
             print_rate_report(t, out);
             fprintf(out, "lambda %g, lambda * compressed params %g\n", cfg->lambda,
-                    cfg->lambda * (double)epr_model_num_compressed(t->em));
+                    cfg->lambda * (double)rp_model_num_compressed(t->em));
         }
         rc = write_bitstream(t, res, dev_preds, out, err);
         if (use_ema) train_swap_ema_host(t, 0);
@@ -209,7 +215,9 @@ static int finish(trainer *t, train_result *res, double wall, FILE *out, epr_err
     if (!rc) {
         add_row(t, t->step);
         set_cell(t, CURVE_TEST_ERROR,
-                 cfg->epr_enabled ? res->test_error_file : use_ema || !t->ema ? res->test_error : res->test_error_raw);
+                 cfg->epr_enabled     ? res->test_error_file
+                 : use_ema || !t->ema ? res->test_error
+                                      : res->test_error_raw);
         if (t->valid.n)
             set_cell(t, CURVE_VALIDATION_ERROR, use_ema ? res->validation_error_ema : res->validation_error_raw);
         if (cfg->epr_enabled) set_cell(t, CURVE_RATE_EXACT, res->rate_exact_bits);
@@ -235,7 +243,7 @@ static int run_start(trainer *t, const cfg_experiment *cfg, const train_opts *op
     train_rank_now = t->rank;
     if (!rc && opts->resume) rc = checkpoint_resume(t, opts->resume, err);
     if (!rc && opts->resume && t->pr) /* the mask and clusters follow from the weights (prune.h) */
-        rc = prune_restore(t->pr, epr_model_params(t->em), cfg->prune > 0 && t->step > cfg->prune_at,
+        rc = prune_restore(t->pr, rp_model_params(t->em), cfg->prune > 0 && t->step > cfg->prune_at,
                            cfg->kmeans_bits && t->step > cfg->kmeans_at, err);
     if (t->nranks > 1) {
         int bad = rc != 0, any = 0;
@@ -252,27 +260,28 @@ static void print_banner(const trainer *t, const cfg_experiment *cfg, const trai
     char vn[48] = "";
     if (t->valid.n) snprintf(vn, sizeof vn, " / %d validation", t->valid.n);
     fprintf(out, "epr train %s: %s on %s (%d train%s / %d test), %d rank%s, batch %d, %ld steps, on %s\n", cfg->path,
-            cfg->model_name, cfg->data_set, t->train.n, vn, t->test.n, t->nranks, t->nranks > 1 ? "s" : "",
-            cfg->batch, cfg->steps, t->device_name);
+            cfg->model_name, cfg->data_set, t->train.n, vn, t->test.n, t->nranks, t->nranks > 1 ? "s" : "", cfg->batch,
+            cfg->steps, t->device_name);
     fprintf(out, "  %zu parameters (float32 %zu bytes)", nn_model_num_params(t->net), 4 * nn_model_num_params(t->net));
     if (cfg->epr_enabled)
         fprintf(out, "; EPR: %d groups over %zu parameters, lambda %g (lambda*n = %g), density lr %g",
-                epr_model_num_groups(t->em), epr_model_num_compressed(t->em), cfg->lambda,
-                cfg->lambda * (double)epr_model_num_compressed(t->em), cfg->density_lr);
+                rp_model_num_groups(t->em), rp_model_num_compressed(t->em), cfg->lambda,
+                cfg->lambda * (double)rp_model_num_compressed(t->em), cfg->density_lr);
     fprintf(out, "\n");
     if (t->pr) {
         fprintf(out, "  Deep Compression baseline over %d groups:", cfg->n_groups);
         if (cfg->prune > 0) fprintf(out, " prune %g at step %ld", cfg->prune, cfg->prune_at);
-        if (cfg->kmeans_bits) fprintf(out, "%s %d-bit weight sharing at step %ld", cfg->prune > 0 ? "," : "",
-                                      cfg->kmeans_bits, cfg->kmeans_at);
+        if (cfg->kmeans_bits)
+            fprintf(out, "%s %d-bit weight sharing at step %ld", cfg->prune > 0 ? "," : "", cfg->kmeans_bits,
+                    cfg->kmeans_at);
         fprintf(out, "\n");
     }
     char sched[512];
     schedule_describe(cfg, sched, sizeof sched);
     fprintf(out, "  schedule: %s\n", sched);
     if (opts->resume) fprintf(out, "resumed from %s at step %ld\n", opts->resume, t->step);
-    if (opts->resume && t->pr && ((cfg->prune > 0 && t->step > cfg->prune_at) ||
-                                  (cfg->kmeans_bits && t->step > cfg->kmeans_at))) {
+    if (opts->resume && t->pr &&
+        ((cfg->prune > 0 && t->step > cfg->prune_at) || (cfg->kmeans_bits && t->step > cfg->kmeans_at))) {
         fprintf(out, "  pruning / weight sharing state rebuilt from the restored weights:\n");
         prune_print(t->pr, out);
     }
@@ -290,7 +299,7 @@ typedef struct {
  * one line (out, NULL: quiet); the accumulators start again. */
 static void log_point(trainer *t, loop_clock *c, FILE *out) {
     const cfg_experiment *cfg = t->cfg;
-    double tn = epr_now_s();
+    double tn = cmn_now_s();
     double ips = (double)(t->step - c->last_step) * cfg->batch / (tn - c->tlast);
     double k = (double)t->acc_steps;
     double ce = t->acc[SLOT_CE] / t->acc[SLOT_SAMPLES], rate = t->acc[SLOT_RATE] / k;
@@ -308,8 +317,7 @@ static void log_point(trainer *t, loop_clock *c, FILE *out) {
         char eta[32];
         fmt_duration((double)(cfg->steps - t->step) * (tn - c->t0) / (double)(t->step - c->first_step), eta,
                      sizeof eta);
-        fprintf(out, "step %6ld/%ld  loss %.4f  ce %.4f  train err %5.2f%%", t->step, cfg->steps, loss, ce,
-                100 * terr);
+        fprintf(out, "step %6ld/%ld  loss %.4f  ce %.4f  train err %5.2f%%", t->step, cfg->steps, loss, ce, 100 * terr);
         if (cfg->epr_enabled) fprintf(out, "  rate~ %.0f bits (%.2f KB)", rate, rate / 8e3);
         fprintf(out, "  %.0f img/s  ETA %s\n", ips, eta);
         fflush(out);
@@ -360,13 +368,13 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
     FILE *out = stdout;
     if (root) print_banner(&t, cfg, opts, out);
 
-    loop_clock c = {.t0 = epr_now_s(), .first_step = t.step, .last_step = t.step};
+    loop_clock c = {.t0 = cmn_now_s(), .first_step = t.step, .last_step = t.step};
     c.tlast = c.t0;
     while (t.step < cfg->steps) {
         double m[N_SLOTS];
-        double ts = epr_now_s();
+        double ts = cmn_now_s();
         trainer_step(&t, m);
-        t.step_s += epr_now_s() - ts;
+        t.step_s += cmn_now_s() - ts;
         t.timed_steps++;
         for (int i = 0; i < N_SLOTS; i++) t.acc[i] += m[i];
         t.acc_steps++;
@@ -374,24 +382,25 @@ int train_run(const cfg_experiment *cfg, const train_opts *opts, train_result *r
         if (t.step % cfg->log_every == 0 || t.step == cfg->steps) log_point(&t, &c, root ? out : NULL);
         if (cfg->eval_every > 0 && t.step % cfg->eval_every == 0 && t.step != cfg->steps && t.rank == 0) {
             eval_point(&t, root ? out : NULL);
-            c.tlast = epr_now_s(); /* evaluation time is not training throughput */
+            c.tlast = cmn_now_s(); /* evaluation time is not training throughput */
         }
         if (t.step < cfg->steps && (stop || t.step % cfg->checkpoint_every == 0)) {
             if (t.rank == 0) {
-                rc = checkpoint_write(&t, NULL, t.wall_before + epr_now_s() - c.t0, err);
+                rc = checkpoint_write(&t, NULL, t.wall_before + cmn_now_s() - c.t0, err);
                 if (rc) train_fatal(err->msg);
-                if (root) fprintf(out, "checkpoint %s at step %ld%s\n", t.run_path, t.step,
-                                  stop ? " (stopping on signal; resume with --resume)" : "");
+                if (root)
+                    fprintf(out, "checkpoint %s at step %ld%s\n", t.run_path, t.step,
+                            stop ? " (stopping on signal; resume with --resume)" : "");
                 fflush(out);
             }
             if (stop) {
                 train_release(&t);
                 return TRAIN_STOPPED;
             }
-            c.tlast = epr_now_s();
+            c.tlast = cmn_now_s();
         }
     }
-    double wall = t.wall_before + epr_now_s() - c.t0;
+    double wall = t.wall_before + cmn_now_s() - c.t0;
     rc = 0;
     if (t.rank == 0) rc = finish(&t, res, wall, root ? out : NULL, err);
     if (t.nranks > 1) MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);

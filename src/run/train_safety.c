@@ -18,7 +18,7 @@
 /* ---- failure handling ---------------------------------------------- */
 
 volatile sig_atomic_t train_stop_signal; /* SIGTERM / SIGINT / SIGHUP / SIGUSR1 received */
-volatile long train_step_now = -1; /* for messages from handlers */
+volatile long train_step_now = -1;       /* for messages from handlers */
 int train_rank_now;
 
 /* One message naming the rank, the step and the cause, then the whole job
@@ -38,8 +38,8 @@ static void on_fatal_signal(int sig) {
     char buf[160];
     const char *name = sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : sig == SIGFPE ? "SIGFPE" : "SIGILL";
     /* snprintf is not async-signal-safe in theory; the process is dying anyway */
-    int n = snprintf(buf, sizeof buf, "epr: rank %d: step %ld: fatal signal %s: aborting the job\n", train_rank_now, train_step_now,
-                     name);
+    int n = snprintf(buf, sizeof buf, "epr: rank %d: step %ld: fatal signal %s: aborting the job\n", train_rank_now,
+                     train_step_now, name);
     if (n > 0 && write(2, buf, (size_t)n) < 0) _exit(4);
     MPI_Abort(MPI_COMM_WORLD, 128 + sig);
     _exit(128 + sig);
@@ -121,4 +121,3 @@ int train_claim_run_dir(trainer *t, const train_opts *opts, epr_err *err) {
     }
     return 0;
 }
-

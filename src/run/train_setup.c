@@ -39,7 +39,7 @@ void train_release(trainer *t) {
     prune_free(t->pr);
     phi_hold_free(t->hold);
     sampler_free(&t->smp);
-    epr_model_free(t->em);
+    rp_model_free(t->em);
     nn_model_free(t->net);
     dataset_free(&t->train);
     dataset_free(&t->test);
@@ -48,10 +48,10 @@ void train_release(trainer *t) {
     dataset_free(&t->valid);
 }
 
-#define ALLOC(ptr, count)                                                                    \
-    do {                                                                                     \
-        (ptr) = calloc((size_t)(count) + 1, sizeof *(ptr));                                  \
-        if (!(ptr)) return epr_fail(err, EPR_ENOMEM, "out of memory (%s)", #ptr);             \
+#define ALLOC(ptr, count)                                                         \
+    do {                                                                          \
+        (ptr) = calloc((size_t)(count) + 1, sizeof *(ptr));                       \
+        if (!(ptr)) return cmn_fail(err, EPR_ENOMEM, "out of memory (%s)", #ptr); \
     } while (0)
 
 /* ---- Deep Compression baseline (prune.h, docs/baselines.md) ------------ */
@@ -71,7 +71,7 @@ static int baseline_setup(trainer *t, epr_err *err) {
         for (int j = 0; j < cfg->groups[g].n_tensors; j++) defs[g].tensors[j] = cfg->groups[g].tensors[j];
         defs[g].prune = cfg_group_prune(cfg, g, &defs[g].has_prune);
     }
-    return prune_create(t->net, epr_model_params(t->em), epr_model_net_size(t->em), defs, cfg->n_groups, cfg->prune,
+    return prune_create(t->net, rp_model_params(t->em), rp_model_net_size(t->em), defs, cfg->n_groups, cfg->prune,
                         cfg->kmeans_bits, &t->pr, err);
 }
 
@@ -83,9 +83,10 @@ static int setup_device(trainer *t, epr_err *err) {
     if (!strcmp(cfg->device, "cuda")) {
         RETURN_ERROR_IF(t->pr, err, EPR_EUNSUP,
                         "%s: [baseline] prune / kmeans_bits run on the CPU only: set train.device = cpu", cfg->path);
-        RETURN_ERROR_IF(t->hold, err, EPR_EUNSUP,
-                        "%s: the frozen-phi phase ([epr] freeze_phi_steps) runs on the CPU only: set train.device = cpu",
-                        cfg->path);
+        RETURN_ERROR_IF(
+            t->hold, err, EPR_EUNSUP,
+            "%s: the frozen-phi phase ([epr] freeze_phi_steps) runs on the CPU only: set train.device = cpu",
+            cfg->path);
 #ifdef EPR_CUDA
         int drc = trainer_dev_create(t, err);
         if (drc) {
@@ -95,7 +96,7 @@ static int setup_device(trainer *t, epr_err *err) {
             return drc;
         }
 #else
-        return epr_fail(err, EPR_EUNSUP,
+        return cmn_fail(err, EPR_EUNSUP,
                         "%s: [train] device = cuda, but this epr was built without CUDA: rebuild with -DEPR_CUDA=ON "
                         "(docs/gpu.md), or set train.device = cpu",
                         cfg->path);
@@ -171,11 +172,11 @@ int train_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, d
                     nn_model_num_classes(t->net), t->train.n_classes);
     if (cfg->epr_enabled) CHECK_STATUS(experiment_check_groups(cfg, t->net, err));
 
-    epr_group_def groups[CFG_MAX_GROUPS];
+    rp_group_def groups[CFG_MAX_GROUPS];
     int ng = cfg->epr_enabled ? experiment_groups(cfg, groups) : 0;
     RETURN_ERROR_IF(cfg->epr_enabled && ng == 0, err, EPR_EARG,
                     "%s: [epr] enabled = true needs at least one [group.NAME] section", cfg->path);
-    int rc = epr_model_create(t->net, groups, ng, cfg->epr_enabled ? cfg->uncompressed : NULL, cfg->seed, &t->em, err);
+    int rc = rp_model_create(t->net, groups, ng, cfg->epr_enabled ? cfg->uncompressed : NULL, cfg->seed, &t->em, err);
     if (!rc && cfg->model_init[0] && !opts->resume) rc = init_weights_load(t->em, cfg->model_init, cfg->seed, err);
     if (!rc) rc = baseline_setup(t, err);
     if (!rc && cfg->epr_enabled && cfg->freeze_phi_steps > 0) rc = phi_hold_create(t->em, &t->hold, err);
@@ -193,10 +194,10 @@ int train_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, d
     ALLOC(t->x, (size_t)max_batch * in);
     ALLOC(t->y, max_batch);
     ALLOC(t->idx, max_batch);
-    size_t nn = epr_model_net_size(t->em), nd = epr_model_density_size(t->em);
+    size_t nn = rp_model_net_size(t->em), nd = rp_model_density_size(t->em);
     ALLOC(t->opt1, nn);
     if (!strcmp(cfg->optimizer, "adam")) ALLOC(t->opt2, nn);
-    epr_model_psi_range(t->em, &t->psi_begin, &t->psi_end);
+    rp_model_psi_range(t->em, &t->psi_begin, &t->psi_end);
     if (!t->opt2 && t->psi_end > t->psi_begin) {
         /* Ψ's gradients sum over whole tensors (a conv group's offsets c over
          * every kernel): plain SGD steps on them would be thousands of times
@@ -211,13 +212,13 @@ int train_setup(trainer *t, const cfg_experiment *cfg, const train_opts *opts, d
     if (cfg->ema > 0) {
         ALLOC(t->ema, nn);
         ALLOC(t->backup, nn);
-        memcpy(t->ema, epr_model_params(t->em), nn * sizeof(float));
+        memcpy(t->ema, rp_model_params(t->em), nn * sizeof(float));
     }
-    t->cap_rows = (size_t)(cfg->steps / cfg->log_every) + (cfg->eval_every ? (size_t)(cfg->steps / cfg->eval_every) : 0) + 4;
+    t->cap_rows =
+        (size_t)(cfg->steps / cfg->log_every) + (cfg->eval_every ? (size_t)(cfg->steps / cfg->eval_every) : 0) + 4;
     for (int i = 0; i < N_CURVES; i++) ALLOC(t->curves[i], t->cap_rows);
     t->net_adam = (nn_adam){cfg->lr, cfg->beta1, cfg->beta2, cfg->adam_eps, 0};
     t->dens_adam = (nn_adam){cfg->density_lr, 0.9f, 0.999f, 1e-8f, 0};
     t->dec_adam = (nn_adam){cfg->decoder_lr, 0.9f, 0.999f, 1e-8f, 0};
     return setup_device(t, err);
 }
-

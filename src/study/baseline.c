@@ -35,8 +35,8 @@ static int file_size(const char *path, int64_t *n, epr_err *err) {
 }
 
 /* Test error of the network decoded from the .epr file at path. */
-static int evaluate_file(const char *path, dataset *test, int eval_batch, const bitstream_evaluator *ev,
-                         double *error, epr_err *err) {
+static int evaluate_file(const char *path, dataset *test, int eval_batch, const bitstream_evaluator *ev, double *error,
+                         epr_err *err) {
     epr_file *f;
     CHECK_STATUS(epr_file_open(path, &f, err));
     int rc = bitstream_evaluate_with(f, test, eval_batch, ev, error, NULL, err);
@@ -55,11 +55,13 @@ typedef struct {
     baseline_result float32; /* the float32 file, once written */
 } ctx;
 
-static void path_in(const ctx *c, const char *file, char *buf, size_t cap) { snprintf(buf, cap, "%s/%s", c->dir, file); }
+static void path_in(const ctx *c, const char *file, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/%s", c->dir, file);
+}
 
 /* Writes an .epr method's file and evaluates the decoded file. */
 static int run_epr_method(ctx *c, const char *method, baseline_result *r, epr_err *err) {
-    double t0 = epr_now_s();
+    double t0 = cmn_now_s();
     void *bytes = NULL;
     size_t len = 0;
     char path[1400];
@@ -71,7 +73,7 @@ static int run_epr_method(ctx *c, const char *method, baseline_result *r, epr_er
     free(bytes);
     if (!rc) rc = file_size(path, &r->file_bytes, err);
     if (!rc) rc = evaluate_file(path, c->test, c->cfg->eval_batch, c->ev, &r->test_error, err);
-    r->seconds = epr_now_s() - t0;
+    r->seconds = cmn_now_s() - t0;
     return rc;
 }
 
@@ -86,7 +88,7 @@ static int ensure_float32(ctx *c, epr_err *err) {
  * and comparing with the float32 file's bytes on disk. */
 static int run_wrapped(ctx *c, method_kind m, baseline_result *r, epr_err *err) {
     CHECK_STATUS(ensure_float32(c, err));
-    double t0 = epr_now_s();
+    double t0 = cmn_now_s();
     const char *method = m == M_GZIP ? "gzip" : "xz";
     char src[1400], path[1400];
     snprintf(r->method, sizeof r->method, "%s", method);
@@ -102,10 +104,10 @@ static int run_wrapped(ctx *c, method_kind m, baseline_result *r, epr_err *err) 
     if (!rc) rc = fs_read_file(path, &disk, &ndisk, err);
     if (!rc) rc = (m == M_GZIP ? baseline_gunzip : baseline_unxz)(disk, ndisk, &back, &nback, err);
     if (!rc && (nback != nraw || memcmp(back, raw, nraw)))
-        rc = epr_fail(err, EPR_ECRC, "%s: does not decompress to the bytes of %s", path, src);
+        rc = cmn_fail(err, EPR_ECRC, "%s: does not decompress to the bytes of %s", path, src);
     if (!rc) rc = file_size(path, &r->file_bytes, err);
     r->test_error = c->float32.test_error; /* the same bytes, so the same network */
-    r->seconds = epr_now_s() - t0;
+    r->seconds = cmn_now_s() - t0;
     free(raw);
     free(packed);
     free(back);
@@ -128,7 +130,7 @@ int baseline_h5_read(const char *path, baseline_result **res, int *n, char **exp
     if (!rc && experiment) rc = h5run_get_strdup(h, "/", "experiment", experiment, err);
     if (!rc) rc = h5run_list(h, "/methods", &names, &nn, err);
     baseline_result *r = NULL;
-    if (!rc && !(r = calloc((size_t)nn + 1, sizeof *r))) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    if (!rc && !(r = calloc((size_t)nn + 1, sizeof *r))) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     for (int i = 0; !rc && i < nn; i++) {
         char obj[300];
         snprintf(obj, sizeof obj, "/methods/%.200s", names[i]);
@@ -139,7 +141,7 @@ int baseline_h5_read(const char *path, baseline_result **res, int *n, char **exp
         if (!rc) rc = h5run_get_f64(h, obj, ATTR_NAMES[4], &r[i].seconds, err);
         if (!rc) rc = h5run_get_str(h, obj, ATTR_NAMES[5], r[i].description, sizeof r[i].description, err);
         if (!rc && strcmp(r[i].method, names[i]))
-            rc = epr_fail(err, EPR_EFORMAT, "%s: %s says method '%s'", path, obj, r[i].method);
+            rc = cmn_fail(err, EPR_EFORMAT, "%s: %s says method '%s'", path, obj, r[i].method);
     }
     h5run_list_free(names, nn);
     h5run_close(h);
@@ -176,8 +178,9 @@ static int read_old(const ctx *c, const baseline_source *src, baseline_result **
         return rc;
     }
     if (strcmp(exp, src->experiment ? src->experiment : "")) {
-        if (log) fprintf(log, "%s was written for another experiment: its %d method%s will be dropped\n", path,
-                         *n_old, *n_old == 1 ? "" : "s");
+        if (log)
+            fprintf(log, "%s was written for another experiment: its %d method%s will be dropped\n", path, *n_old,
+                    *n_old == 1 ? "" : "s");
         *n_old = 0;
     }
     free(exp);
@@ -202,7 +205,7 @@ static int write_h5(const ctx *c, const baseline_source *src, const baseline_res
     h5run_group *groups = calloc((size_t)total + 1, sizeof *groups);
     char(*gpath)[64] = calloc((size_t)total + 1, sizeof *gpath);
     int rc = 0;
-    if (!attrs || !groups || !gpath) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    if (!attrs || !groups || !gpath) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     for (int i = 0; !rc && i < total; i++) {
         h5run_attr *a = attrs + 6 * i;
         a[0] = h5run_str(ATTR_NAMES[0], all[i].method);
@@ -258,15 +261,16 @@ int baseline_run(nn_model *net, const cfg_experiment *cfg, const char *arch, dat
     CHECK_STATUS(read_old(&c, src, &old, &n_old, log, err));
     size_t np = nn_model_num_params(net);
     if (log) {
-        fprintf(log, "post-training baselines (docs/baselines.md) of %zu parameters (float32 %zu bytes) into %s: %d "
-                     "method%s\n",
+        fprintf(log,
+                "post-training baselines (docs/baselines.md) of %zu parameters (float32 %zu bytes) into %s: %d "
+                "method%s\n",
                 np, 4 * np, dir, n, n == 1 ? "" : "s");
         fflush(log);
     }
     baseline_result *res = calloc(BASELINE_MAX_METHODS, sizeof *res);
     if (!res) {
         free(old);
-        return epr_fail(err, EPR_ENOMEM, "out of memory");
+        return cmn_fail(err, EPR_ENOMEM, "out of memory");
     }
     int rc = 0, done = 0;
     for (int i = 0; !rc && i < n; i++) {
@@ -286,8 +290,9 @@ int baseline_run(nn_model *net, const cfg_experiment *cfg, const char *arch, dat
         }
         done += !rc;
         if (!rc && log) {
-            fprintf(log, "  wrote %s/%s: %lld bytes (float32 / size = %.1fx), test error %.2f%% of the decoded "
-                         "file, %.1f s\n",
+            fprintf(log,
+                    "  wrote %s/%s: %lld bytes (float32 / size = %.1fx), test error %.2f%% of the decoded "
+                    "file, %.1f s\n",
                     dir, res[i].file, (long long)res[i].file_bytes,
                     res[i].file_bytes ? 4.0 * (double)np / (double)res[i].file_bytes : 0.0, 100 * res[i].test_error,
                     res[i].seconds);
@@ -315,8 +320,8 @@ int baseline_run(nn_model *net, const cfg_experiment *cfg, const char *arch, dat
 }
 
 int baseline_after_training(nn_model *net, const cfg_experiment *cfg, const char *arch, dataset *test,
-                            const bitstream_evaluator *ev, const char *dir, long steps, double wall_seconds,
-                            FILE *log, epr_err *err) {
+                            const bitstream_evaluator *ev, const char *dir, long steps, double wall_seconds, FILE *log,
+                            epr_err *err) {
     if (!cfg->baseline_post[0]) return 0;
     if (cfg->epr_enabled) {
         if (log) fprintf(log, "[baseline] post is ignored for an EPR run (baselines are made from plain runs)\n");
@@ -351,13 +356,13 @@ int baseline_run_file(const char *run_path, const char *methods, const char *dat
     run_loaded r;
     int rc = run_load_open(run_path, extra, data_root ? 1 : 0, &r, err);
     if (!rc && r.epr_enabled)
-        rc = epr_fail(err, EPR_EARG,
+        rc = cmn_fail(err, EPR_EARG,
                       "%s: an EPR run (epr.enabled = true); post-training baselines are made from a plain run "
                       "(epr train ... --set epr.enabled=false)",
                       run_path);
     if (!rc && !h5run_has(r.h, "/final"))
-        rc = epr_fail(err, EPR_EARG, "%s: the run has not finished (no /final); finish it first with epr train --resume",
-                      run_path);
+        rc = cmn_fail(err, EPR_EARG,
+                      "%s: the run has not finished (no /final); finish it first with epr train --resume", run_path);
     int64_t steps = 0;
     double wall = 0;
     if (!rc) rc = h5run_get_i64(r.h, "/", "step", &steps, err);
@@ -374,10 +379,14 @@ int baseline_run_file(const char *run_path, const char *methods, const char *dat
     if (!rc) {
         const char *slash = strrchr(run_path, '/');
         size_t dl = slash ? (size_t)(slash - run_path) : 1;
-        if (!(dir = malloc(dl + 1))) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
-        else if (slash && slash == run_path) strcpy(dir, "/");
-        else if (slash) memcpy(dir, run_path, dl), dir[dl] = 0;
-        else strcpy(dir, ".");
+        if (!(dir = malloc(dl + 1)))
+            rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
+        else if (slash && slash == run_path)
+            strcpy(dir, "/");
+        else if (slash)
+            memcpy(dir, run_path, dl), dir[dl] = 0;
+        else
+            strcpy(dir, ".");
     }
     if (!rc && log) {
         fprintf(log, "epr baseline %s: %s on %s (%d test images), %lld steps\n", run_path, r.cfg.model_name,

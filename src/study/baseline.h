@@ -41,18 +41,18 @@
 /* One method's outcome, as baselines.h5 records it under /methods/<method>. */
 typedef struct {
     char method[BASELINE_NAME_LEN];
-    char file[96];        /* file name inside the run directory */
-    int64_t file_bytes;   /* stat() of the file on disk */
-    double test_error;    /* fraction, of the network decoded from the file */
-    double seconds;       /* wall time to make, write, check and evaluate the file */
+    char file[96];      /* file name inside the run directory */
+    int64_t file_bytes; /* stat() of the file on disk */
+    double test_error;  /* fraction, of the network decoded from the file */
+    double seconds;     /* wall time to make, write, check and evaluate the file */
     char description[1024];
 } baseline_result;
 
 /* What baselines.h5 says about the run it came from. */
 typedef struct {
-    const char *experiment; /* the experiment text as the run file stores it */
-    long steps;             /* training steps */
-    double wall_seconds;    /* training wall time (the run's /final) */
+    const char *experiment;        /* the experiment text as the run file stores it */
+    long steps;                    /* training steps */
+    double wall_seconds;           /* training wall time (the run's /final) */
     const bitstream_evaluator *ev; /* who evaluates the decoded files (NULL: the CPU) */
 } baseline_source;
 
@@ -92,8 +92,8 @@ int baseline_run(nn_model *net, const cfg_experiment *cfg, const char *arch, dat
  * weights in the network): baseline_run with [baseline] post for a plain
  * run; nothing when post is empty; a note (no error) for an EPR run. */
 int baseline_after_training(nn_model *net, const cfg_experiment *cfg, const char *arch, dataset *test,
-                            const bitstream_evaluator *ev, const char *dir, long steps, double wall_seconds,
-                            FILE *log, epr_err *err);
+                            const bitstream_evaluator *ev, const char *dir, long steps, double wall_seconds, FILE *log,
+                            epr_err *err);
 
 /* `epr baseline RUN.h5`: rebuilds a finished plain run's network from its
  * run file (run_load.h: the EMA weights, as its /final), loads its test

@@ -38,7 +38,7 @@ int baseline_parse_methods(const char *list, char (*names)[BASELINE_NAME_LEN], i
     int rc = 0;
     for (char *save = NULL, *tok = strtok_r(copy, ", \t\n", &save); tok && !rc; tok = strtok_r(NULL, ", \t\n", &save)) {
         if (!cfg_baseline_method_ok(tok)) {
-            rc = epr_fail(err, EPR_EARG,
+            rc = cmn_fail(err, EPR_EARG,
                           "unknown baseline method '%.60s' (float32, gzip, xz, uniform2..uniform16, kmeans1..kmeans16, "
                           "prune-kmeans)",
                           tok);
@@ -48,13 +48,13 @@ int baseline_parse_methods(const char *list, char (*names)[BASELINE_NAME_LEN], i
         for (int i = 0; i < *n; i++) seen |= !strcmp(names[i], tok);
         if (seen) continue;
         if (*n == max) {
-            rc = epr_fail(err, EPR_EARG, "more than %d baseline methods", max);
+            rc = cmn_fail(err, EPR_EARG, "more than %d baseline methods", max);
             break;
         }
         snprintf(names[(*n)++], BASELINE_NAME_LEN, "%s", tok);
     }
     free(copy);
-    if (!rc && *n == 0) rc = epr_fail(err, EPR_EARG, "no baseline method given");
+    if (!rc && *n == 0) rc = cmn_fail(err, EPR_EARG, "no baseline method given");
     return rc;
 }
 
@@ -100,8 +100,8 @@ static int drop_unused(float *c, int *k, int32_t *phi, size_t n, epr_err *err) {
  * malloc'd, *k_used entries) and phi = each value's entry.  zero_exact: the
  * exact zeros (pruned weights) get an entry 0 of their own and the others
  * share k - 1 centroids. */
-static int kmeans_codebook(const float *x, size_t n, int k, int zero_exact, float **codebook, int *k_used,
-                           int32_t *phi, epr_err *err) {
+static int kmeans_codebook(const float *x, size_t n, int k, int zero_exact, float **codebook, int *k_used, int32_t *phi,
+                           epr_err *err) {
     float *c = malloc(((size_t)k + 1) * sizeof *c);
     RETURN_ERROR_IF(!c, err, EPR_ENOMEM, "out of memory");
     *codebook = c;
@@ -116,18 +116,17 @@ static int kmeans_codebook(const float *x, size_t n, int k, int zero_exact, floa
     float *xs = malloc((nz + 1) * sizeof *xs);
     int32_t *a = malloc((nz + 1) * sizeof *a);
     int rc = 0;
-    if (!xs || !a) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    if (!xs || !a) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     for (size_t i = 0, j = 0; !rc && i < n; i++)
         if (x[i] != 0.0f) xs[j++] = x[i];
     if (!rc && prune_kmeans_1d(xs, nz, k - 1, BASELINE_KMEANS_ITERS, c, a))
-        rc = epr_fail(err, EPR_ENOMEM, "k-means of %zu values into %d clusters failed (out of memory)", nz, k - 1);
+        rc = cmn_fail(err, EPR_ENOMEM, "k-means of %zu values into %d clusters failed (out of memory)", nz, k - 1);
     if (!rc) {
         int z = 0; /* where 0 goes among the ascending centroids */
         while (z < k - 1 && c[z] < 0.0f) z++;
         memmove(c + z + 1, c + z, (size_t)(k - 1 - z) * sizeof *c);
         c[z] = 0.0f;
-        for (size_t i = 0, j = 0; i < n; i++)
-            phi[i] = x[i] == 0.0f ? z : (a[j] < z ? a[j++] : a[j++] + 1);
+        for (size_t i = 0, j = 0; i < n; i++) phi[i] = x[i] == 0.0f ? z : (a[j] < z ? a[j++] : a[j++] + 1);
     }
     free(xs);
     free(a);
@@ -138,8 +137,8 @@ static int kmeans_codebook(const float *x, size_t n, int k, int zero_exact, floa
 
 typedef struct {
     int ng;
-    int *group_of;    /* per nn tensor: group, or -1 for an extra */
-    size_t *offset;   /* per nn tensor: start in its group's values */
+    int *group_of;  /* per nn tensor: group, or -1 for an extra */
+    size_t *offset; /* per nn tensor: start in its group's values */
     size_t count[CFG_MAX_GROUPS];
 } layout;
 
@@ -221,7 +220,7 @@ static int quantise_group(method_kind m, int bits, const cfg_experiment *cfg, co
     long d = prune_distinct(x, n, u, (long)limit, q->phi);
     if (d == -2) {
         free(u);
-        return epr_fail(err, EPR_ENOMEM, "out of memory (%zu weights)", n);
+        return cmn_fail(err, EPR_ENOMEM, "out of memory (%zu weights)", n);
     }
     if (d > 0) {
         q->codebook = u;
@@ -246,13 +245,16 @@ void baseline_describe(method_kind m, int bits, const cfg_experiment *cfg, char 
     case M_XZ: snprintf(desc, cap, "float32 file through xz -9e (liblzma, CRC64)"); break;
     case M_UNIFORM: snprintf(desc, cap, "%d-bit uniform quantisation per group, histogram-coded", bits); break;
     case M_KMEANS:
-        snprintf(desc, cap, "k-means weight sharing, codebook of up to %d entries per group (%d iterations, no "
-                            "fine-tuning), histogram-coded indices", 1 << bits, BASELINE_KMEANS_ITERS);
+        snprintf(desc, cap,
+                 "k-means weight sharing, codebook of up to %d entries per group (%d iterations, no "
+                 "fine-tuning), histogram-coded indices",
+                 1 << bits, BASELINE_KMEANS_ITERS);
         break;
     case M_PRUNE_KMEANS:
-        snprintf(desc, cap, "codebook of the trained weights' distinct values per group (prune %g%s%s, kmeans_bits %d), "
-                            "histogram-coded indices", cfg->prune, cfg->prune_groups[0] ? "; " : "", cfg->prune_groups,
-                 cfg->kmeans_bits);
+        snprintf(desc, cap,
+                 "codebook of the trained weights' distinct values per group (prune %g%s%s, kmeans_bits %d), "
+                 "histogram-coded indices",
+                 cfg->prune, cfg->prune_groups[0] ? "; " : "", cfg->prune_groups, cfg->kmeans_bits);
         break;
     }
 }
@@ -275,11 +277,11 @@ int baseline_encode(nn_model *net, const cfg_experiment *cfg, const char *arch, 
     memset(gs, 0, sizeof gs);
     epr_tensor_spec *ts = calloc((size_t)(nt + nb) + 1, sizeof *ts);
     float *x = NULL;
-    int rc = ts ? 0 : epr_fail(err, EPR_ENOMEM, "out of memory");
+    int rc = ts ? 0 : cmn_fail(err, EPR_ENOMEM, "out of memory");
     int ng = m == M_FLOAT32 ? 0 : cfg->n_groups;
     if (!rc && m != M_FLOAT32) {
         if (ng == 0)
-            rc = epr_fail(err, EPR_EARG, "%s: baseline %s quantises the experiment's parameter groups, and it has none",
+            rc = cmn_fail(err, EPR_EARG, "%s: baseline %s quantises the experiment's parameter groups, and it has none",
                           cfg->path, method);
         if (!rc) rc = make_layout(net, cfg, &L, err);
     }
@@ -288,7 +290,7 @@ int baseline_encode(nn_model *net, const cfg_experiment *cfg, const char *arch, 
         x = malloc((n + 1) * sizeof *x);
         q[g].phi = malloc((n + 1) * sizeof *q[g].phi);
         if (!x || !q[g].phi) {
-            rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
             break;
         }
         gather(net, &L, g, x);
@@ -308,7 +310,7 @@ int baseline_encode(nn_model *net, const cfg_experiment *cfg, const char *arch, 
         }
     }
     const int32_t **phi_of = calloc((size_t)nt + 1, sizeof *phi_of);
-    if (!rc && !phi_of) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    if (!rc && !phi_of) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     for (int i = 0; !rc && ng && i < nt; i++)
         if (L.group_of[i] >= 0) phi_of[i] = q[L.group_of[i]].phi + L.offset[i];
     int n = rc ? 0 : bitstream_tensor_specs(net, ng ? L.group_of : NULL, phi_of, ts);

@@ -21,7 +21,7 @@ int baseline_gzip(const void *in, size_t n, void **out, size_t *out_n, epr_err *
     unsigned char *buf = malloc(cap);
     if (!buf) {
         deflateEnd(&z);
-        return epr_fail(err, EPR_ENOMEM, "out of memory");
+        return cmn_fail(err, EPR_ENOMEM, "out of memory");
     }
     z.next_in = (Bytef *)(uintptr_t)in;
     z.avail_in = (uInt)n;
@@ -32,7 +32,7 @@ int baseline_gzip(const void *in, size_t n, void **out, size_t *out_n, epr_err *
     deflateEnd(&z);
     if (r != Z_STREAM_END) {
         free(buf);
-        return epr_fail(err, EPR_EIO, "gzip: deflate failed (%d)", r);
+        return cmn_fail(err, EPR_EIO, "gzip: deflate failed (%d)", r);
     }
     *out = buf;
     *out_n = got;
@@ -67,7 +67,7 @@ int baseline_gunzip(const void *in, size_t n, void **out, size_t *out_n, epr_err
     inflateEnd(&z);
     if (r != Z_STREAM_END || z.avail_in != 0) {
         free(buf);
-        return epr_fail(err, EPR_EFORMAT, "gunzip: not a whole gzip stream (zlib %d%s)", r,
+        return cmn_fail(err, EPR_EFORMAT, "gunzip: not a whole gzip stream (zlib %d%s)", r,
                         r == Z_STREAM_END ? ", trailing bytes" : "");
     }
     *out = buf;
@@ -85,7 +85,7 @@ int baseline_xz(const void *in, size_t n, void **out, size_t *out_n, epr_err *er
     lzma_ret r = lzma_easy_buffer_encode(9 | LZMA_PRESET_EXTREME, LZMA_CHECK_CRC64, NULL, in, n, buf, &pos, cap);
     if (r != LZMA_OK) {
         free(buf);
-        return epr_fail(err, r == LZMA_MEM_ERROR ? EPR_ENOMEM : EPR_EIO, "xz: lzma_easy_buffer_encode failed (%d)",
+        return cmn_fail(err, r == LZMA_MEM_ERROR ? EPR_ENOMEM : EPR_EIO, "xz: lzma_easy_buffer_encode failed (%d)",
                         (int)r);
     }
     *out = buf;
@@ -120,7 +120,7 @@ int baseline_unxz(const void *in, size_t n, void **out, size_t *out_n, epr_err *
     lzma_end(&z);
     if (r != LZMA_STREAM_END || z.avail_in != 0) {
         free(buf);
-        return epr_fail(err, EPR_EFORMAT, "unxz: not a whole xz stream (liblzma %d)", (int)r);
+        return cmn_fail(err, EPR_EFORMAT, "unxz: not a whole xz stream (liblzma %d)", (int)r);
     }
     *out = buf;
     *out_n = got;

@@ -10,76 +10,74 @@
 #include "study/sweep.h"
 
 void usage_sweep(FILE *f) {
-    fprintf(f,
-            "usage: epr sweep SWEEP.tsv --out DIR [options]\n\n"
-            "Runs every line of a sweep table on this node, one after another, each as\n"
-            "  mpirun -np P epr train EXP --set epr.lambda=L --set train.seed=S [--set K=V]... --out DIR/<run>\n"
-            "(without mpirun for P = 1).  Complete runs (DIR/<run>/run.h5 with a /final group)\n"
-            "are skipped; interrupted ones (run.h5 without /final) resume with --resume.\n"
-            "Each run's output goes to DIR/<run>/train.log.  A complete plain run whose line\n"
-            "has baseline.post=LIST and whose DIR/<run>/baselines.h5 lacks one of those methods\n"
-            "gets them with `epr baseline DIR/<run>/run.h5 --methods LIST` (same binary, output\n"
-            "appended to its train.log; a failure counts as a failed run): finished runs of\n"
-            "older sweeps gain their baselines without training again.  Ctrl-C, SIGTERM or SIGHUP ask\n"
-            "the running training to checkpoint and stop (SIGUSR1 to it or its mpirun): rerun the same\n"
-            "command to resume.  If the sweep itself is killed (SIGKILL), its child gets SIGUSR1 from\n"
-            "the kernel and checkpoints and stops too; a run directory another process trains in\n"
-            "(DIR/<run>/run.lock) is refused, never trained twice.\n"
-            "Then `epr pareto DIR` builds DIR/sweep.h5 and DIR/report.md.\n\n"
-            "SWEEP.tsv (tab-separated):\n"
-            "  experiment<TAB>lambda<TAB>seed<TAB>overrides        <- header line\n"
-            "  experiments/x.ini<TAB>3e-6<TAB>1                    <- one run per line\n"
-            "  experiments/x.ini<TAB>0<TAB>1<TAB>epr.enabled=false<TAB>name=plain\n"
-            "  overrides: section.key=value (as for epr train --set), or name=RUN_NAME;\n"
-            "  '#' lines and blank lines are ignored; run k (0-based, in file order) is\n"
-            "  Slurm array task k; EXPERIMENT is found from the current directory or\n"
-            "  beside the table.\n"
-            "  run name: <experiment stem>_l<lambda>_s<seed>, plus _<k> when the line has overrides\n\n"
-            "options:\n"
-            "  --out DIR         results directory (required)\n"
-            "  --np P            MPI ranks per run (default 1)\n"
-            "  --epr PATH        the epr binary to run (default: this one)\n"
-            "  --mpirun CMD      launcher for P > 1 (default $EPR_MPIRUN, else mpirun)\n"
-            "  --only K          run only run K (0-based)\n"
-            "  --set K=V         add --set K=V to every run, after the line's own (repeatable), e.g.\n"
-            "                    --set train.steps=200 for a quick try (names and the skip of complete\n"
-            "                    runs do not see it: use another --out)\n"
-            "  --dry-run         print what would run, start nothing\n"
-            "  --list            print each run: index, name, state (new|interrupted|complete|broken), line\n"
-            "                    (then 'baselines missing: LIST' for a complete run that lacks some)\n"
-            "  --task K --print-args\n"
-            "                    print the `epr train` arguments of run K, one per line (nothing when\n"
-            "                    it is complete): how slurm/sweep.sbatch launches its array task\n"
-            "  -v, --verbose     echo the runs' output too\n"
-            "  -h, --help        this text\n"
-            "As root, the children get OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM)=1; OPENBLAS_NUM_THREADS\n"
-            "defaults to 1.  Exit status: 0 all runs complete, 1 some failed, 75 interrupted.\n");
+    fprintf(f, "usage: epr sweep SWEEP.tsv --out DIR [options]\n\n"
+               "Runs every line of a sweep table on this node, one after another, each as\n"
+               "  mpirun -np P epr train EXP --set epr.lambda=L --set train.seed=S [--set K=V]... --out DIR/<run>\n"
+               "(without mpirun for P = 1).  Complete runs (DIR/<run>/run.h5 with a /final group)\n"
+               "are skipped; interrupted ones (run.h5 without /final) resume with --resume.\n"
+               "Each run's output goes to DIR/<run>/train.log.  A complete plain run whose line\n"
+               "has baseline.post=LIST and whose DIR/<run>/baselines.h5 lacks one of those methods\n"
+               "gets them with `epr baseline DIR/<run>/run.h5 --methods LIST` (same binary, output\n"
+               "appended to its train.log; a failure counts as a failed run): finished runs of\n"
+               "older sweeps gain their baselines without training again.  Ctrl-C, SIGTERM or SIGHUP ask\n"
+               "the running training to checkpoint and stop (SIGUSR1 to it or its mpirun): rerun the same\n"
+               "command to resume.  If the sweep itself is killed (SIGKILL), its child gets SIGUSR1 from\n"
+               "the kernel and checkpoints and stops too; a run directory another process trains in\n"
+               "(DIR/<run>/run.lock) is refused, never trained twice.\n"
+               "Then `epr pareto DIR` builds DIR/sweep.h5 and DIR/report.md.\n\n"
+               "SWEEP.tsv (tab-separated):\n"
+               "  experiment<TAB>lambda<TAB>seed<TAB>overrides        <- header line\n"
+               "  experiments/x.ini<TAB>3e-6<TAB>1                    <- one run per line\n"
+               "  experiments/x.ini<TAB>0<TAB>1<TAB>epr.enabled=false<TAB>name=plain\n"
+               "  overrides: section.key=value (as for epr train --set), or name=RUN_NAME;\n"
+               "  '#' lines and blank lines are ignored; run k (0-based, in file order) is\n"
+               "  Slurm array task k; EXPERIMENT is found from the current directory or\n"
+               "  beside the table.\n"
+               "  run name: <experiment stem>_l<lambda>_s<seed>, plus _<k> when the line has overrides\n\n"
+               "options:\n"
+               "  --out DIR         results directory (required)\n"
+               "  --np P            MPI ranks per run (default 1)\n"
+               "  --epr PATH        the epr binary to run (default: this one)\n"
+               "  --mpirun CMD      launcher for P > 1 (default $EPR_MPIRUN, else mpirun)\n"
+               "  --only K          run only run K (0-based)\n"
+               "  --set K=V         add --set K=V to every run, after the line's own (repeatable), e.g.\n"
+               "                    --set train.steps=200 for a quick try (names and the skip of complete\n"
+               "                    runs do not see it: use another --out)\n"
+               "  --dry-run         print what would run, start nothing\n"
+               "  --list            print each run: index, name, state (new|interrupted|complete|broken), line\n"
+               "                    (then 'baselines missing: LIST' for a complete run that lacks some)\n"
+               "  --task K --print-args\n"
+               "                    print the `epr train` arguments of run K, one per line (nothing when\n"
+               "                    it is complete): how slurm/sweep.sbatch launches its array task\n"
+               "  -v, --verbose     echo the runs' output too\n"
+               "  -h, --help        this text\n"
+               "As root, the children get OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM)=1; OPENBLAS_NUM_THREADS\n"
+               "defaults to 1.  Exit status: 0 all runs complete, 1 some failed, 75 interrupted.\n");
 }
 
 void usage_pareto(FILE *f) {
-    fprintf(f,
-            "usage: epr pareto DIR [--baseline RUN.h5] [--h5 FILE] [--report FILE] [--quiet]\n\n"
-            "Reads every finished run file DIR/*/run.h5 and the baselines.h5 beside plain runs\n"
-            "(files of `epr baseline`: float32, gzip, xz, uniformN, kmeansN, prune-kmeans) and writes\n"
-            "  DIR/sweep.h5   one row per point under /runs (name, method, experiment, model,\n"
-            "                 data_set, lambda, seed, size_bytes, bits_per_param, test_error,\n"
-            "                 ratio vs float32, is_pareto, is_method_front, is_overall_front,\n"
-            "                 is_baseline, ...) and /links/<run>, external links to the run files\n"
-            "  DIR/report.md  the Pareto set, the fronts per method and across methods, the\n"
-            "                 uncompressed baseline, the paper's Table 1 figure, and all points\n"
-            "Methods: epr-sq (every group transform identity), epr-dft / epr-ro / epr-learned\n"
-            "(a group with that transform), plain (the reference), or the baselines.h5 method.\n"
-            "A run is on the Pareto front when no other EPR run on the same data set is at\n"
-            "most as large and at most as wrong, one of them strictly.  Plain float32 runs\n"
-            "(epr disabled) in DIR are the baseline; else give one with --baseline.\n"
-            "Unfinished runs are listed and left out; malformed run files and baselines.h5\n"
-            "are rejected with a message naming them (exit status 1, the outputs still hold\n"
-            "the good ones).\n"
-            "  --baseline RUN.h5   a plain run file from elsewhere\n"
-            "  --h5 FILE           write the table here instead of DIR/sweep.h5\n"
-            "  --report FILE       write the report here instead of DIR/report.md\n"
-            "  --quiet             no summary on stdout\n"
-            "Plot: /usr/bin/python3 analysis/plot_pareto.py DIR/sweep.h5 -o pareto.png\n");
+    fprintf(f, "usage: epr pareto DIR [--baseline RUN.h5] [--h5 FILE] [--report FILE] [--quiet]\n\n"
+               "Reads every finished run file DIR/*/run.h5 and the baselines.h5 beside plain runs\n"
+               "(files of `epr baseline`: float32, gzip, xz, uniformN, kmeansN, prune-kmeans) and writes\n"
+               "  DIR/sweep.h5   one row per point under /runs (name, method, experiment, model,\n"
+               "                 data_set, lambda, seed, size_bytes, bits_per_param, test_error,\n"
+               "                 ratio vs float32, is_pareto, is_method_front, is_overall_front,\n"
+               "                 is_baseline, ...) and /links/<run>, external links to the run files\n"
+               "  DIR/report.md  the Pareto set, the fronts per method and across methods, the\n"
+               "                 uncompressed baseline, the paper's Table 1 figure, and all points\n"
+               "Methods: epr-sq (every group transform identity), epr-dft / epr-ro / epr-learned\n"
+               "(a group with that transform), plain (the reference), or the baselines.h5 method.\n"
+               "A run is on the Pareto front when no other EPR run on the same data set is at\n"
+               "most as large and at most as wrong, one of them strictly.  Plain float32 runs\n"
+               "(epr disabled) in DIR are the baseline; else give one with --baseline.\n"
+               "Unfinished runs are listed and left out; malformed run files and baselines.h5\n"
+               "are rejected with a message naming them (exit status 1, the outputs still hold\n"
+               "the good ones).\n"
+               "  --baseline RUN.h5   a plain run file from elsewhere\n"
+               "  --h5 FILE           write the table here instead of DIR/sweep.h5\n"
+               "  --report FILE       write the report here instead of DIR/report.md\n"
+               "  --quiet             no summary on stdout\n"
+               "Plot: /usr/bin/python3 analysis/plot_pareto.py DIR/sweep.h5 -o pareto.png\n");
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -93,8 +91,8 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
 
 /* --task K --print-args: the `epr train` arguments of run K, one a line
  * (the Slurm scripts read them); nothing for a complete run. */
-static int print_task_args(const sweep_table *t, const char *table, int task, const char *out,
-                           const char *const *sets, int nsets) {
+static int print_task_args(const sweep_table *t, const char *table, int task, const char *out, const char *const *sets,
+                           int nsets) {
     epr_err err = {0};
     int rc = 0;
     if (task >= t->n_runs) {
@@ -136,8 +134,8 @@ static void list_runs(const sweep_table *t, const char *out, const char *const *
         char miss[1024] = "", extra[1100] = "";
         const char *bl = sweep_baseline_list(&t->runs[i], sets, nsets);
         int is_epr = 0;
-        if (st == SWEEP_STATE_COMPLETE && bl && sweep_baselines_missing(out, &t->runs[i], bl, miss, sizeof miss, &is_epr) &&
-            !is_epr)
+        if (st == SWEEP_STATE_COMPLETE && bl &&
+            sweep_baselines_missing(out, &t->runs[i], bl, miss, sizeof miss, &is_epr) && !is_epr)
             snprintf(extra, sizeof extra, "\tbaselines missing: %s", miss);
         printf("%d\t%s\t%s\tline %d%s%s%s\n", i, t->runs[i].name, sweep_state_name(st), t->runs[i].line,
                st == SWEEP_STATE_BROKEN ? "\t" : "", st == SWEEP_STATE_BROKEN ? e.msg : "", extra);
@@ -234,9 +232,16 @@ int cmd_sweep(int argc, char **argv) {
                 epr = "epr";
             }
         }
-        sweep_opts o = {.out_dir = out, .epr = epr, .mpirun = mpirun && *mpirun ? mpirun : "mpirun", .np = np,
-                        .dry_run = dry, .verbose = verbose, .only = only, .log = stdout,
-                        .sets = sets, .n_sets = nsets};
+        sweep_opts o = {.out_dir = out,
+                        .epr = epr,
+                        .mpirun = mpirun && *mpirun ? mpirun : "mpirun",
+                        .np = np,
+                        .dry_run = dry,
+                        .verbose = verbose,
+                        .only = only,
+                        .log = stdout,
+                        .sets = sets,
+                        .n_sets = nsets};
         rc = sweep_execute(&t, &o, &err);
         if (rc < 0) {
             fprintf(stderr, "epr sweep: error: %s\n", err.msg);

@@ -64,25 +64,25 @@ static inline void column(h5w *w, hid_t g, const char *name, hid_t ftype, hid_t 
     H5Sclose(s);
 }
 
-#define COL_F64(field, desc)                                                                                           \
-    do {                                                                                                               \
-        for (int i = 0; i < n; i++) sc.f64[i] = rows[i].field;                                                         \
-        column(w, g, #field, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, sc.f64, (hsize_t)n, desc);                             \
+#define COL_F64(field, desc)                                                               \
+    do {                                                                                   \
+        for (int i = 0; i < n; i++) sc.f64[i] = rows[i].field;                             \
+        column(w, g, #field, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, sc.f64, (hsize_t)n, desc); \
     } while (0)
-#define COL_I64(field, desc)                                                                                           \
-    do {                                                                                                               \
-        for (int i = 0; i < n; i++) sc.i64[i] = rows[i].field;                                                         \
-        column(w, g, #field, H5T_STD_I64LE, H5T_NATIVE_INT64, sc.i64, (hsize_t)n, desc);                               \
+#define COL_I64(field, desc)                                                             \
+    do {                                                                                 \
+        for (int i = 0; i < n; i++) sc.i64[i] = rows[i].field;                           \
+        column(w, g, #field, H5T_STD_I64LE, H5T_NATIVE_INT64, sc.i64, (hsize_t)n, desc); \
     } while (0)
-#define COL_I8(field, desc)                                                                                            \
-    do {                                                                                                               \
-        for (int i = 0; i < n; i++) sc.i8[i] = (signed char)rows[i].field;                                             \
-        column(w, g, #field, H5T_STD_I8LE, H5T_NATIVE_SCHAR, sc.i8, (hsize_t)n, desc);                                 \
+#define COL_I8(field, desc)                                                            \
+    do {                                                                               \
+        for (int i = 0; i < n; i++) sc.i8[i] = (signed char)rows[i].field;             \
+        column(w, g, #field, H5T_STD_I8LE, H5T_NATIVE_SCHAR, sc.i8, (hsize_t)n, desc); \
     } while (0)
-#define COL_STR(field, desc)                                                                                           \
-    do {                                                                                                               \
-        for (int i = 0; i < n; i++) sc.strs[i] = rows[i].field;                                                        \
-        column(w, g, #field, sc.vstr, sc.vstr, sc.strs, (hsize_t)n, desc);                                             \
+#define COL_STR(field, desc)                                               \
+    do {                                                                   \
+        for (int i = 0; i < n; i++) sc.strs[i] = rows[i].field;            \
+        column(w, g, #field, sc.vstr, sc.vstr, sc.strs, (hsize_t)n, desc); \
     } while (0)
 
 /* Scratch for n values of each column type and the UTF-8 string type. */

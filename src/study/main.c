@@ -41,37 +41,35 @@ static void usage_main(FILE *f) {
 }
 
 static void usage_train(FILE *f) {
-    fprintf(f,
-            "usage: epr train EXPERIMENT.ini [options]\n\n"
-            "Trains the network of an experiment file and reports the test error of the\n"
-            "EMA weights (quantised, when EPR is on) and, for EPR, the exact rate.\n\n"
-            "options:\n"
-            "  --set SECTION.KEY=VALUE  override a setting (repeatable), e.g. --set epr.lambda=3e-6\n"
-            "  --out DIR                run directory (default runs/<experiment name>): run.h5 (curves,\n"
-            "                           checkpoints, final figures) and, for EPR, model.epr\n"
-            "  --resume RUN.h5          continue a run from its last checkpoint (same experiment, same\n"
-            "                           --set options and rank count); the result is bitwise identical\n"
-            "                           to an uninterrupted run\n"
-            "  --force                  --out may hold a run (run.h5, model.epr, baselines.h5, a\n"
-            "                           checkpoint being written): delete those files and train anew.\n"
-            "                           Without --force or --resume such a directory is refused\n"
-            "  --quiet                  no progress lines\n"
-            "  -h, --help               this text\n\n"
-            "SIGTERM, SIGINT (Ctrl-C), SIGHUP or SIGUSR1 (Slurm's warning signal) make the run finish\n"
-            "its step, write a checkpoint and exit with status 75.  Under mpirun, send SIGUSR1 to\n"
-            "mpirun: it forwards it and exits 75 (Open MPI 4.1 exits 1 after TERM/INT/HUP, though the\n"
-            "ranks still checkpoint).  A failing rank aborts the whole MPI job with a message naming\n"
-            "the rank, the step and the cause.  While it trains, the run holds DIR/run.lock (flock):\n"
-            "a second epr train into the same directory is refused.  The run file: docs/runfile.md.\n\n"
-            "experiment file keys (INI):\n");
+    fprintf(f, "usage: epr train EXPERIMENT.ini [options]\n\n"
+               "Trains the network of an experiment file and reports the test error of the\n"
+               "EMA weights (quantised, when EPR is on) and, for EPR, the exact rate.\n\n"
+               "options:\n"
+               "  --set SECTION.KEY=VALUE  override a setting (repeatable), e.g. --set epr.lambda=3e-6\n"
+               "  --out DIR                run directory (default runs/<experiment name>): run.h5 (curves,\n"
+               "                           checkpoints, final figures) and, for EPR, model.epr\n"
+               "  --resume RUN.h5          continue a run from its last checkpoint (same experiment, same\n"
+               "                           --set options and rank count); the result is bitwise identical\n"
+               "                           to an uninterrupted run\n"
+               "  --force                  --out may hold a run (run.h5, model.epr, baselines.h5, a\n"
+               "                           checkpoint being written): delete those files and train anew.\n"
+               "                           Without --force or --resume such a directory is refused\n"
+               "  --quiet                  no progress lines\n"
+               "  -h, --help               this text\n\n"
+               "SIGTERM, SIGINT (Ctrl-C), SIGHUP or SIGUSR1 (Slurm's warning signal) make the run finish\n"
+               "its step, write a checkpoint and exit with status 75.  Under mpirun, send SIGUSR1 to\n"
+               "mpirun: it forwards it and exits 75 (Open MPI 4.1 exits 1 after TERM/INT/HUP, though the\n"
+               "ranks still checkpoint).  A failing rank aborts the whole MPI job with a message naming\n"
+               "the rank, the step and the cause.  While it trains, the run holds DIR/run.lock (flock):\n"
+               "a second epr train into the same directory is refused.  The run file: docs/runfile.md.\n\n"
+               "experiment file keys (INI):\n");
     cfg_print_reference(f);
-    fprintf(f,
-            "\nlayer list ([model] name = custom, layers = one layer per indented line):\n"
-            "  dense out=N | conv out=N k=K [stride=S] [pad=P] | maxpool k=K [stride=S] |\n"
-            "  avgpool k=K [stride=S] | gap | relu | batchnorm [affine=1] | flatten | add with=LAYER\n"
-            "  any layer: name=NAME, in=LAYER (default: the previous layer); dense/conv: bias=0|1\n"
-            "  parameter tensors are called NAME.weight and NAME.bias (batchnorm: beta is NAME.bias;\n"
-            "  affine=1 adds a learnable gamma NAME.weight, as torch.nn.BatchNorm2d)\n");
+    fprintf(f, "\nlayer list ([model] name = custom, layers = one layer per indented line):\n"
+               "  dense out=N | conv out=N k=K [stride=S] [pad=P] | maxpool k=K [stride=S] |\n"
+               "  avgpool k=K [stride=S] | gap | relu | batchnorm [affine=1] | flatten | add with=LAYER\n"
+               "  any layer: name=NAME, in=LAYER (default: the previous layer); dense/conv: bias=0|1\n"
+               "  parameter tensors are called NAME.weight and NAME.bias (batchnorm: beta is NAME.bias;\n"
+               "  affine=1 adds a learnable gamma NAME.weight, as torch.nn.BatchNorm2d)\n");
 }
 
 static int cmd_train(int argc, char **argv) {
@@ -125,7 +123,10 @@ static int cmd_train(int argc, char **argv) {
             snprintf(dir, sizeof dir, "%s", out_dir);
         else
             snprintf(dir, sizeof dir, "runs/%s", cfg.name);
-        train_opts o = {.out_dir = dir, .resume = resume, .quiet = quiet, .force = force,
+        train_opts o = {.out_dir = dir,
+                        .resume = resume,
+                        .quiet = quiet,
+                        .force = force,
                         .after_training = cfg.baseline_post[0] ? baseline_after_training : NULL};
         train_result res;
         rc = train_run(&cfg, &o, &res, &err);
@@ -163,8 +164,8 @@ static int limits_option(const char *cmd, int argc, char **argv, int *i, epr_rea
     lim->max_total_elements = n > EPR_DEFAULT_MAX_TOTAL_ELEMENTS ? n : 0;
     return 1;
 }
-#define LIMITS_HELP                                                                            \
-    "  --max-elements N  refuse tensors of more than N elements (default 2^28; the total\n"    \
+#define LIMITS_HELP                                                                         \
+    "  --max-elements N  refuse tensors of more than N elements (default 2^28; the total\n" \
     "              allowed is the larger of N and 2^30)\n"
 
 static void usage_inspect(FILE *f) {
@@ -226,9 +227,10 @@ static int cmd_inspect(int argc, char **argv) {
                 bad++;
                 continue;
             }
-            printf("  %-24s %-14s group %d  %9lld params  coded %8zu B  (%.4f bits/param; self-information %.0f bits)\n",
-                   ti.name, shape, ti.group, (long long)ti.n_elements, ti.stored_bytes,
-                   ti.n_elements ? 8.0 * (double)ti.stored_bytes / (double)ti.n_elements : 0.0, bits);
+            printf(
+                "  %-24s %-14s group %d  %9lld params  coded %8zu B  (%.4f bits/param; self-information %.0f bits)\n",
+                ti.name, shape, ti.group, (long long)ti.n_elements, ti.stored_bytes,
+                ti.n_elements ? 8.0 * (double)ti.stored_bytes / (double)ti.n_elements : 0.0, bits);
         } else {
             printf("  %-24s %-14s extra    %9lld floats raw   %8zu B\n", ti.name, shape, (long long)ti.n_elements,
                    ti.stored_bytes);
@@ -269,8 +271,7 @@ static void usage_eval(FILE *f) {
  * architecture: centre-cropped to the network's input (pack) or with the
  * same zero border ([data] pad).  *model_rc: the file's architecture text
  * was refused. */
-static int eval_test_set(cfg_experiment *cfg, epr_file *f, const char *pack, dataset *test, int *model_rc,
-                         epr_err *e) {
+static int eval_test_set(cfg_experiment *cfg, epr_file *f, const char *pack, dataset *test, int *model_rc, epr_err *e) {
     bitstream_arch a = {0};
     size_t alen;
     const char *at = epr_file_arch(f, &alen);
@@ -285,7 +286,7 @@ static int eval_test_set(cfg_experiment *cfg, epr_file *f, const char *pack, dat
             snprintf(pp, sizeof pp, "%s", rel);
         else
             snprintf(pp, sizeof pp, "%s/%s", cfg->data_root, rel);
-        rc = a.pad ? epr_fail(e, EPR_EARG, "the model was trained on images zero-padded by %d, not on a pack", a.pad)
+        rc = a.pad ? cmn_fail(e, EPR_EARG, "the model was trained on images zero-padded by %d, not on a pack", a.pad)
                    : dataset_load_pack(pp, a.h, test, e);
     } else {
         cfg->pad = a.pad; /* the same zero border as training ([data] pad) */
@@ -363,8 +364,10 @@ static int cmd_eval(int argc, char **argv) {
     if (set)
         snprintf(text, sizeof text, "[data]\nset = %s\n%s%s\n", set, root ? "root = " : "", root ? root : "");
     else
-        snprintf(text, sizeof text, "[data]\nset = idx\ntrain_images = %s\ntrain_labels = %s\ntest_images = %s\n"
-                 "test_labels = %s\n%s%s\n", images, labels, images, labels, root ? "root = " : "", root ? root : "");
+        snprintf(text, sizeof text,
+                 "[data]\nset = idx\ntrain_images = %s\ntrain_labels = %s\ntest_images = %s\n"
+                 "test_labels = %s\n%s%s\n",
+                 images, labels, images, labels, root ? "root = " : "", root ? root : "");
     cfg_experiment cfg;
     epr_err e = {0};
     dataset test = {0};
@@ -372,17 +375,16 @@ static int cmd_eval(int argc, char **argv) {
     int *preds = NULL;
     int model_rc = 0; /* the file's own content was refused: name it */
     int rc = cfg_load_string(text, "epr eval", NULL, 0, &cfg, &e);
-    if (!rc && pack && strcmp(cfg.data_set, "pack"))
-        rc = epr_fail(&e, EPR_EARG, "--pack needs --data pack");
+    if (!rc && pack && strcmp(cfg.data_set, "pack")) rc = cmn_fail(&e, EPR_EARG, "--pack needs --data pack");
     if (!rc) rc = epr_file_open_limited(path, &lim, &f, &e);
     if (!rc) rc = eval_test_set(&cfg, f, pack, &test, &model_rc, &e);
-    if (!rc && !(preds = malloc((size_t)test.n * sizeof *preds + 1))) rc = epr_fail(&e, EPR_ENOMEM, "out of memory");
+    if (!rc && !(preds = malloc((size_t)test.n * sizeof *preds + 1))) rc = cmn_fail(&e, EPR_ENOMEM, "out of memory");
     char why[256];
     if (!rc && bitstream_check_data(f, &test, why, sizeof why)) {
         if (force)
             fprintf(stderr, "epr eval: warning: %s: %s; evaluating anyway (--force)\n", path, why);
         else
-            rc = epr_fail(&e, EPR_EARG, "%s: %s, so its error would mean nothing: refused (--force evaluates anyway)",
+            rc = cmn_fail(&e, EPR_EARG, "%s: %s, so its error would mean nothing: refused (--force evaluates anyway)",
                           path, why);
     }
     double err = 0;
@@ -492,27 +494,26 @@ static int cmd_compress(int argc, char **argv) {
 }
 
 static void usage_baseline(FILE *f) {
-    fprintf(f,
-            "usage: epr baseline RUN.h5 [--methods LIST] [--data-root DIR]\n\n"
-            "Post-training baselines of a finished plain run (epr.enabled = false): what could be\n"
-            "done with its network instead of EPR, each written as a real file next to RUN.h5 through\n"
-            "the same coder and byte counting, its test error that of the network decoded from the\n"
-            "file.  The results go to baselines.h5 beside RUN.h5 (methods not recomputed are kept).\n"
-            "See docs/baselines.md.\n\n"
-            "  --methods LIST   comma-separated methods, each writing one file beside RUN.h5:\n"
-            "                     float32       every tensor raw float32 (baseline_float32.epr)\n"
-            "                     gzip          that file through gzip -9 (baseline_float32.epr.gz)\n"
-            "                     xz            that file through xz -9e (baseline_float32.epr.xz)\n"
-            "                     uniformN      N-bit uniform grid per group, N = 2..16, entropy-coded\n"
-            "                                   (baseline_uniformN.epr)\n"
-            "                     kmeansN       k-means codebook of up to 2^N entries per group, N = 1..16,\n"
-            "                                   entropy-coded indices (baseline_kmeansN.epr)\n"
-            "                     prune-kmeans  the codebook of a run trained with [baseline] prune /\n"
-            "                                   kmeans_bits (baseline_prune-kmeans.epr)\n"
-            "                   default: the run's [baseline] post, else\n"
-            "                   " BASELINE_DEFAULT_METHODS "\n"
-            "  --data-root DIR  where the run's data set lives (overrides its [data] root)\n"
-            "  -h, --help       this text\n");
+    fprintf(f, "usage: epr baseline RUN.h5 [--methods LIST] [--data-root DIR]\n\n"
+               "Post-training baselines of a finished plain run (epr.enabled = false): what could be\n"
+               "done with its network instead of EPR, each written as a real file next to RUN.h5 through\n"
+               "the same coder and byte counting, its test error that of the network decoded from the\n"
+               "file.  The results go to baselines.h5 beside RUN.h5 (methods not recomputed are kept).\n"
+               "See docs/baselines.md.\n\n"
+               "  --methods LIST   comma-separated methods, each writing one file beside RUN.h5:\n"
+               "                     float32       every tensor raw float32 (baseline_float32.epr)\n"
+               "                     gzip          that file through gzip -9 (baseline_float32.epr.gz)\n"
+               "                     xz            that file through xz -9e (baseline_float32.epr.xz)\n"
+               "                     uniformN      N-bit uniform grid per group, N = 2..16, entropy-coded\n"
+               "                                   (baseline_uniformN.epr)\n"
+               "                     kmeansN       k-means codebook of up to 2^N entries per group, N = 1..16,\n"
+               "                                   entropy-coded indices (baseline_kmeansN.epr)\n"
+               "                     prune-kmeans  the codebook of a run trained with [baseline] prune /\n"
+               "                                   kmeans_bits (baseline_prune-kmeans.epr)\n"
+               "                   default: the run's [baseline] post, else\n"
+               "                   " BASELINE_DEFAULT_METHODS "\n"
+               "  --data-root DIR  where the run's data set lives (overrides its [data] root)\n"
+               "  -h, --help       this text\n");
 }
 
 static int cmd_baseline(int argc, char **argv) {

@@ -93,7 +93,7 @@ static int find_runs(const char *dir, str_vec *names, epr_err *err) {
         snprintf(p, sizeof p, "%s/%s/run.h5", dir, e->d_name);
         if (access(p, F_OK)) continue;
         if (str_push(names, e->d_name)) {
-            rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
             break;
         }
     }
@@ -121,12 +121,12 @@ static int add_run_dir(const pareto_opts *o, const char *name, pareto_inputs *in
     pareto_row row;
     int r = pareto_read_run(p, &row, &re);
     if (r == EPR_EUNSUP && strstr(re.msg, "no /final")) {
-        if (str_push(&in->pending, re.msg)) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+        if (str_push(&in->pending, re.msg)) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
         if (log) fprintf(log, "epr pareto: note: %s\n", re.msg);
         return rc;
     }
     if (r) {
-        if (str_push(&in->rejected, re.msg)) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+        if (str_push(&in->rejected, re.msg)) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
         fprintf(stderr, "epr pareto: rejected: %s\n", re.msg);
         return rc;
     }
@@ -149,19 +149,19 @@ static int add_run_dir(const pareto_opts *o, const char *name, pareto_inputs *in
     int br = pareto_read_baselines(bp, &row, name, &b, &re);
     RETURN_ERROR_IF(br == EPR_ENOMEM, err, EPR_ENOMEM, "out of memory");
     if (br) {
-        if (str_push(&in->rejected, re.msg)) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+        if (str_push(&in->rejected, re.msg)) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
         fprintf(stderr, "epr pareto: rejected: %s\n", re.msg);
         return rc;
     }
     in->n_bfiles++;
     for (int k = 0; k < b.n_rejected && !rc; k++) {
-        if (str_push(&in->rejected, b.rejected[k])) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+        if (str_push(&in->rejected, b.rejected[k])) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
         fprintf(stderr, "epr pareto: rejected: %s\n", b.rejected[k]);
     }
     for (int k = 0; k < b.n && !rc; k++) {
         pareto_row *bs = row_push(&in->rv);
         if (!bs)
-            rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
         else
             *bs = b.rows[k];
     }
@@ -175,7 +175,7 @@ static int add_baseline_run(const pareto_opts *o, row_vec *rv, epr_err *err) {
     epr_err re = {0};
     pareto_row row;
     int r = pareto_read_run(o->baseline, &row, &re);
-    if (r) return epr_fail(err, r, "--baseline: %s", re.msg);
+    if (r) return cmn_fail(err, r, "--baseline: %s", re.msg);
     RETURN_ERROR_IF(row.epr_enabled, err, EPR_EARG,
                     "--baseline %s: an EPR run (epr_enabled = 1), not a plain float32 run", o->baseline);
     RETURN_ERROR_IF(!is_reference(&row), err, EPR_EARG,
@@ -226,7 +226,7 @@ static int link_targets(const pareto_opts *o, const pareto_row *rows, const int 
             targets[i] = strdup(absf);
         else
             targets[i] = strdup(rows[i].rel_file);
-        if (!targets[i]) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+        if (!targets[i]) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     }
     return rc;
 }
@@ -246,13 +246,18 @@ static void log_summary(const pareto_opts *o, const pareto_inputs *in, const par
     for (int i = 0; i < n; i++)
         fprintf(log, "  %-40s %-14s %10lld %8.1fx %8.2f%% %8s\n", rows[i].name, rows[i].method,
                 (long long)rows[i].size_bytes, rows[i].ratio, 100 * rows[i].test_error,
-                rows[i].is_pareto ? "yes" : is_baseline[i] ? "baseline" : rows[i].is_overall_front ? "overall" : "");
+                rows[i].is_pareto          ? "yes"
+                : is_baseline[i]           ? "baseline"
+                : rows[i].is_overall_front ? "overall"
+                                           : "");
     pareto_point *pts = NULL;
     int npts = pareto_points(rows, is_baseline, n, &pts), multi = 0;
     for (int k = 0; k < npts; k++) multi += pts[k].n_seeds > 1;
     if (npts > 0)
-        fprintf(log, "  %d point%s over seeds, %d with 2 or more seeds (report: \"Points over seeds\", sweep.h5 "
-                     "/points)\n", npts, npts == 1 ? "" : "s", multi);
+        fprintf(log,
+                "  %d point%s over seeds, %d with 2 or more seeds (report: \"Points over seeds\", sweep.h5 "
+                "/points)\n",
+                npts, npts == 1 ? "" : "s", multi);
     free(pts);
     fprintf(log, "wrote %s\nwrote %s\n", h5p, mdp);
 }
@@ -278,8 +283,8 @@ static int write_outputs(const pareto_opts *o, pareto_inputs *in, int *is_baseli
     if (!rc) rc = check_outputs(o, h5p, mdp, err);
     if (!rc) rc = pareto_write_sweep_h5(h5p, o->dir, rows, is_baseline, (const char **)targets, n, desc, err);
     if (!rc)
-        rc = pareto_write_report(mdp, o->dir, h5p, rows, is_baseline, n, in->rejected.v, in->rejected.n,
-                                 in->pending.v, in->pending.n, err);
+        rc = pareto_write_report(mdp, o->dir, h5p, rows, is_baseline, n, in->rejected.v, in->rejected.n, in->pending.v,
+                                 in->pending.n, err);
     if (!rc && o->log) log_summary(o, in, rows, is_baseline, n, h5p, mdp);
     return rc;
 }
@@ -292,13 +297,13 @@ int pareto_run(const pareto_opts *o, epr_err *err) {
     if (!rc && o->baseline) rc = add_baseline_run(o, &in.rv, err);
     int n = in.rv.n;
     if (!rc && n == 0)
-        rc = epr_fail(err, EPR_EARG, "%s: no finished run files (%s/*/run.h5 with a /final group)%s", o->dir, o->dir,
+        rc = cmn_fail(err, EPR_EARG, "%s: no finished run files (%s/*/run.h5 with a /final group)%s", o->dir, o->dir,
                       in.rejected.n ? "; the ones found were rejected (see above)" : "");
     int *is_baseline = NULL;
     char **targets = NULL;
     if (!rc && (!(is_baseline = calloc((size_t)n + 1, sizeof *is_baseline)) ||
                 !(targets = calloc((size_t)n + 1, sizeof *targets))))
-        rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+        rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     if (!rc) rc = write_outputs(o, &in, is_baseline, targets, err);
     int n_rej = in.rejected.n;
     str_free(&names);

@@ -71,23 +71,23 @@
 #include "common/status.h"
 
 typedef struct {
-    char name[256];            /* run directory name (or file stem) */
-    char run_file[1400];       /* path as read */
-    char rel_file[512];        /* relative to the sweep directory */
+    char name[256];      /* run directory name (or file stem) */
+    char run_file[1400]; /* path as read */
+    char rel_file[512];  /* relative to the sweep directory */
     char experiment[128], model[64], data_set[32];
     int epr_enabled;
     double lambda;
     int64_t seed, steps, world_size;
     int64_t size_bytes, float32_bytes, n_params, n_compressed;
     double test_error, test_error_raw, wall_seconds, rate_exact_bits;
-    double validation_error;   /* /final validation_error of the written weights; NaN without a validation split */
-    int64_t n_validation;      /* images held out of the training set (0: none or an older run file) */
+    double validation_error; /* /final validation_error of the written weights; NaN without a validation split */
+    int64_t n_validation;    /* images held out of the training set (0: none or an older run file) */
     double bits_per_param, ratio;
-    char bitstream[512];       /* relative to the sweep directory, "" for plain runs */
-    char method[32];           /* epr-sq, epr-dft, ..., plain, or a baselines.h5 method */
-    char config_id[20];        /* the run's config_id ("" for run files before it): equal = differ only in seed */
-    char source_run[256];      /* the run the point comes from (its own name for runs) */
-    double post_seconds;       /* baselines.h5 method: its own seconds after training; 0 for runs */
+    char bitstream[512];  /* relative to the sweep directory, "" for plain runs */
+    char method[32];      /* epr-sq, epr-dft, ..., plain, or a baselines.h5 method */
+    char config_id[20];   /* the run's config_id ("" for run files before it): equal = differ only in seed */
+    char source_run[256]; /* the run the point comes from (its own name for runs) */
+    double post_seconds;  /* baselines.h5 method: its own seconds after training; 0 for runs */
     int is_pareto, is_method_front, is_overall_front;
 } pareto_row;
 
@@ -131,13 +131,12 @@ const char *pareto_network(const pareto_row *r);
  * "plain" is the reference: on no front). */
 void pareto_mark(pareto_row *rows, int n);
 
-
 typedef struct {
-    const char *dir;           /* sweep directory (DIR/ * /run.h5) */
-    const char *baseline;      /* optional baseline run file */
-    const char *h5_out;        /* default DIR/sweep.h5 */
-    const char *report_out;    /* default DIR/report.md */
-    FILE *log;                 /* summary (stdout), NULL = quiet */
+    const char *dir;        /* sweep directory (DIR/ * /run.h5) */
+    const char *baseline;   /* optional baseline run file */
+    const char *h5_out;     /* default DIR/sweep.h5 */
+    const char *report_out; /* default DIR/report.md */
+    FILE *log;              /* summary (stdout), NULL = quiet */
 } pareto_opts;
 
 /* Collects, marks, writes both files.  0 if every run file and baselines.h5

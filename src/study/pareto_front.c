@@ -21,7 +21,6 @@ void pareto_method_family(const char *method, char *buf, size_t cap) {
     snprintf(buf, cap, "%s", method);
 }
 
-
 /* The network of a series: the built-in name, or for a custom network its
  * experiment's name (two custom networks are two networks). */
 const char *pareto_network(const pareto_row *r) {
@@ -50,8 +49,7 @@ void pareto_mark(pareto_row *rows, int n) {
         a->is_overall_front = ok;
         for (int j = 0; j < n && ok; j++) {
             const pareto_row *b = &rows[j];
-            if (j == i || off_front(b) || !same_series_space(a, b) || !isfinite(b->test_error) ||
-                !dominates(b, a))
+            if (j == i || off_front(b) || !same_series_space(a, b) || !isfinite(b->test_error) || !dominates(b, a))
                 continue;
             a->is_overall_front = 0;
             if (b->epr_enabled && a->epr_enabled) a->is_pareto = 0;

@@ -21,19 +21,24 @@ static void write_columns(h5w *w, hid_t g, const pareto_row *rows, const int *is
         COL_STR(experiment, "experiment name (the INI file's stem)");
         COL_STR(model, "network");
         COL_STR(data_set, "data set (errors are comparable within one data set only)");
-        COL_STR(method, "epr-sq | epr-dft | epr-ro | epr-learned (EPR runs, by their groups' transforms), plain (the "
-                        "float32 reference run), or a baselines.h5 method (float32, gzip, xz, uniformN, kmeansN, prune-kmeans)");
-        COL_STR(source_run, "the run the point comes from: the row's own name for runs, the plain run for baselines.h5 methods");
+        COL_STR(
+            method,
+            "epr-sq | epr-dft | epr-ro | epr-learned (EPR runs, by their groups' transforms), plain (the "
+            "float32 reference run), or a baselines.h5 method (float32, gzip, xz, uniformN, kmeansN, prune-kmeans)");
+        COL_STR(source_run,
+                "the run the point comes from: the row's own name for runs, the plain run for baselines.h5 methods");
         for (int i = 0; i < n; i++) sc.strs[i] = rows[i].rel_file;
         column(w, g, "run_file", sc.vstr, sc.vstr, sc.strs, (hsize_t)n, "run file, relative to the sweep directory");
         COL_STR(bitstream, "the file whose size is size_bytes, relative to the sweep directory (\"\" for plain runs)");
-        COL_STR(config_id, "the run's fingerprint of every setting but the seed (\"\" before run files had it): equal = "
-                           "the runs differ only in seed");
+        COL_STR(config_id,
+                "the run's fingerprint of every setting but the seed (\"\" before run files had it): equal = "
+                "the runs differ only in seed");
         COL_I8(epr_enabled, "1: trained with EPR (size = .epr bytes); 0: plain float32");
         COL_F64(lambda, "rate weight: loss = mean cross-entropy (nats) + lambda * rate (bits)");
         COL_I64(seed, "train.seed");
-        COL_I64(size_bytes, "model size in bytes: the .epr file for EPR runs, the method's file for baselines, 4 x parameters "
-                            "for plain runs");
+        COL_I64(size_bytes,
+                "model size in bytes: the .epr file for EPR runs, the method's file for baselines, 4 x parameters "
+                "for plain runs");
         COL_I64(float32_bytes, "4 x parameters");
         COL_I64(n_params, "parameters of the network");
         COL_I64(n_compressed, "parameters coded through EPR groups");
@@ -75,7 +80,7 @@ int pareto_write_sweep_h5(const char *path, const char *dir, const pareto_row *r
     w.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (w.file < 0) {
         H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
-        return epr_fail(err, EPR_EIO, "%s: cannot create (H5Fcreate failed)", tmp);
+        return cmn_fail(err, EPR_EIO, "%s: cannot create (H5Fcreate failed)", tmp);
     }
     char absdir[4096];
     if (!realpath(dir, absdir)) snprintf(absdir, sizeof absdir, "%s", dir);
@@ -103,7 +108,8 @@ int pareto_write_sweep_h5(const char *path, const char *dir, const pareto_row *r
              "and test_error <=, one strictly");
     attr_str(&w, w.file, "front_rule",
              "is_method_front: no point of the same method family of the same network on the same data set has "
-             "size_bytes <= and test_error <=, one strictly; is_overall_front: the same against the points of every method (plain reference runs are on no "
+             "size_bytes <= and test_error <=, one strictly; is_overall_front: the same against the points of every "
+             "method (plain reference runs are on no "
              "front and dominate nothing)");
     attr_str(&w, w.file, "baseline_run", baseline_desc);
     double be = NAN;
@@ -124,8 +130,10 @@ int pareto_write_sweep_h5(const char *path, const char *dir, const pareto_row *r
     }
     pareto_point *pts = NULL;
     int npts = pareto_points(rows, is_baseline, n, &pts);
-    if (npts < 0) h5w_fail(&w, "out of memory (/points)");
-    else pareto_points_write(&w, w.file, pts, npts);
+    if (npts < 0)
+        h5w_fail(&w, "out of memory (/points)");
+    else
+        pareto_points_write(&w, w.file, pts, npts);
     free(pts);
     hid_t l = H5Gcreate2(w.file, "links", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (l < 0) h5w_fail(&w, "/links");
@@ -137,7 +145,7 @@ int pareto_write_sweep_h5(const char *path, const char *dir, const pareto_row *r
     H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
     if (w.failed) {
         unlink(tmp);
-        return epr_fail(err, EPR_EIO, "%s: writing '%s' failed", tmp, w.where);
+        return cmn_fail(err, EPR_EIO, "%s: writing '%s' failed", tmp, w.where);
     }
     return fs_commit(tmp, path, err);
 }

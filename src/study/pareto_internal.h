@@ -27,7 +27,9 @@ static inline void sfmt(char *dst, size_t cap, const char *fmt, ...) {
     va_end(ap);
 }
 
-static inline int is_reference(const pareto_row *r) { return !r->epr_enabled && (!r->method[0] || !strcmp(r->method, "plain")); }
+static inline int is_reference(const pareto_row *r) {
+    return !r->epr_enabled && (!r->method[0] || !strcmp(r->method, "plain"));
+}
 /* Runs whose own point is 4 bytes per parameter: the reference, and the
  * float32 weights of a pruned / clustered training run (its file is the
  * prune-kmeans point of its baselines.h5).  On no front. */

@@ -28,9 +28,9 @@ int pareto_read_run(const char *path, pareto_row *r, epr_err *err) {
     if (!rc) rc = (x)
     TRY(h5run_get_i64(h, NULL, "schema_version", &schema, err));
     if (!rc && schema != 1)
-        rc = epr_fail(err, EPR_EUNSUP, "%s: schema_version %lld, this epr reads version 1", path, (long long)schema);
+        rc = cmn_fail(err, EPR_EUNSUP, "%s: schema_version %lld, this epr reads version 1", path, (long long)schema);
     if (!rc && !h5run_has(h, "/final"))
-        rc = epr_fail(err, EPR_EUNSUP, "%s: no /final group (the run has not finished)", path);
+        rc = cmn_fail(err, EPR_EUNSUP, "%s: no /final group (the run has not finished)", path);
     int64_t epr = 0;
     TRY(get_str_attr(h, NULL, "experiment_name", r->experiment, sizeof r->experiment, err));
     TRY(get_str_attr(h, NULL, "model", r->model, sizeof r->model, err));
@@ -51,11 +51,13 @@ int pareto_read_run(const char *path, pareto_row *r, epr_err *err) {
     TRY(run_info_method(h, path, r->method, sizeof r->method, err)); /* run/run_info.h */
     TRY(h5run_get_f64(h, "/final", "wall_seconds", &r->wall_seconds, err));
     TRY(h5run_get_f64(h, "/final", "rate_exact_bits", &r->rate_exact_bits, err));
-    if (!rc && h5run_has_attr(h, NULL, "config_id")) TRY(get_str_attr(h, NULL, "config_id", r->config_id, sizeof r->config_id, err));
+    if (!rc && h5run_has_attr(h, NULL, "config_id"))
+        TRY(get_str_attr(h, NULL, "config_id", r->config_id, sizeof r->config_id, err));
     r->validation_error = NAN; /* run files before the validation split have neither */
     if (!rc && h5run_has_attr(h, "/final", "validation_error"))
         TRY(h5run_get_f64(h, "/final", "validation_error", &r->validation_error, err));
-    if (!rc && h5run_has_attr(h, NULL, "n_validation")) TRY(h5run_get_i64(h, NULL, "n_validation", &r->n_validation, err));
+    if (!rc && h5run_has_attr(h, NULL, "n_validation"))
+        TRY(h5run_get_i64(h, NULL, "n_validation", &r->n_validation, err));
 #undef TRY
     h5run_close(h);
     if (rc) return rc;
@@ -64,12 +66,13 @@ int pareto_read_run(const char *path, pareto_row *r, epr_err *err) {
                     (long long)epr);
     RETURN_ERROR_IF(!(r->test_error >= 0 && r->test_error <= 1), err, EPR_EFORMAT,
                     "%s: /final test_error %g is not a fraction in [0, 1]", path, r->test_error);
-    RETURN_ERROR_IF(r->size_bytes <= 0 || r->float32_bytes <= 0 || r->n_params <= 0 || r->n_compressed < 0 ||
-                        r->n_compressed > r->n_params,
-                    err, EPR_EFORMAT,
-                    "%s: /final sizes are inconsistent (size_bytes %lld, float32_bytes %lld, n_params %lld, n_compressed %lld)",
-                    path, (long long)r->size_bytes, (long long)r->float32_bytes, (long long)r->n_params,
-                    (long long)r->n_compressed);
+    RETURN_ERROR_IF(
+        r->size_bytes <= 0 || r->float32_bytes <= 0 || r->n_params <= 0 || r->n_compressed < 0 ||
+            r->n_compressed > r->n_params,
+        err, EPR_EFORMAT,
+        "%s: /final sizes are inconsistent (size_bytes %lld, float32_bytes %lld, n_params %lld, n_compressed %lld)",
+        path, (long long)r->size_bytes, (long long)r->float32_bytes, (long long)r->n_params,
+        (long long)r->n_compressed);
     RETURN_ERROR_IF(!isfinite(r->lambda) || r->lambda < 0, err, EPR_EFORMAT, "%s: lambda %g is not >= 0", path,
                     r->lambda);
     RETURN_ERROR_IF(r->epr_enabled && !bs[0], err, EPR_EFORMAT, "%s: EPR run without a /final bitstream name", path);
@@ -125,13 +128,9 @@ static int add_rejected(pareto_baselines *b, const char *msg) {
     return 0;
 }
 
-int pareto_read_baselines(const char *path, const pareto_row *run, const char *run_dir_rel, pareto_baselines *b,
-                          epr_err *err) {
-    memset(b, 0, sizeof *b);
-    RETURN_ERROR_IF(run->epr_enabled, err, EPR_EFORMAT,
-                    "%s: baselines of an EPR run (%s): baselines.h5 belongs beside a plain run", path, run->run_file);
-    h5run *h;
-    CHECK_STATUS(h5run_open(path, &h, err));
+/* The root attributes of baselines.h5 at path: its source is run.h5 and it
+ * matches run (float32 bytes, parameters, steps). */
+static int check_baselines_root(h5run *h, const char *path, const pareto_row *run, epr_err *err) {
     int rc = 0;
     char source[256] = "";
     int64_t steps = 0, f32 = 0, np = 0;
@@ -150,23 +149,36 @@ int pareto_read_baselines(const char *path, const pareto_row *run, const char *r
         const char *base = strrchr(source, '/');
         base = base ? base + 1 : source;
         if (strcmp(base, "run.h5"))
-            rc = epr_fail(err, EPR_EFORMAT, "%s: source '%s' is not the run file run.h5", path, source);
+            rc = cmn_fail(err, EPR_EFORMAT, "%s: source '%s' is not the run file run.h5", path, source);
     }
     if (!rc && (f32 != run->float32_bytes || np != run->n_params))
-        rc = epr_fail(err, EPR_EFORMAT,
-                      "%s: float32_bytes %lld and n_params %lld are not those of %s (%lld, %lld): the baselines of another run?",
-                      path, (long long)f32, (long long)np, run->run_file, (long long)run->float32_bytes,
-                      (long long)run->n_params);
+        rc = cmn_fail(
+            err, EPR_EFORMAT,
+            "%s: float32_bytes %lld and n_params %lld are not those of %s (%lld, %lld): the baselines of another run?",
+            path, (long long)f32, (long long)np, run->run_file, (long long)run->float32_bytes,
+            (long long)run->n_params);
     if (!rc && steps != run->steps)
-        rc = epr_fail(err, EPR_EFORMAT, "%s: steps %lld but %s has %lld: stale baselines (rerun epr baseline)", path,
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: steps %lld but %s has %lld: stale baselines (rerun epr baseline)", path,
                       (long long)steps, run->run_file, (long long)run->steps);
     if (!rc && !(isfinite(wall) && wall >= 0))
-        rc = epr_fail(err, EPR_EFORMAT, "%s: wall_seconds %g is not a time >= 0", path, wall);
+        rc = cmn_fail(err, EPR_EFORMAT, "%s: wall_seconds %g is not a time >= 0", path, wall);
+#undef TRY
+    return rc;
+}
+
+int pareto_read_baselines(const char *path, const pareto_row *run, const char *run_dir_rel, pareto_baselines *b,
+                          epr_err *err) {
+    memset(b, 0, sizeof *b);
+    RETURN_ERROR_IF(run->epr_enabled, err, EPR_EFORMAT,
+                    "%s: baselines of an EPR run (%s): baselines.h5 belongs beside a plain run", path, run->run_file);
+    h5run *h;
+    CHECK_STATUS(h5run_open(path, &h, err));
+    int rc = check_baselines_root(h, path, run, err);
     char **names = NULL;
     int nn = 0;
     if (!rc) rc = h5run_list(h, "/methods", &names, &nn, err);
-    if (!rc && nn > 4096) rc = epr_fail(err, EPR_EFORMAT, "%s: /methods has %d members", path, nn);
-    if (!rc && nn && !(b->rows = calloc((size_t)nn, sizeof *b->rows))) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+    if (!rc && nn > 4096) rc = cmn_fail(err, EPR_EFORMAT, "%s: /methods has %d members", path, nn);
+    if (!rc && nn && !(b->rows = calloc((size_t)nn, sizeof *b->rows))) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
     char dir[1400];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -184,8 +196,9 @@ int pareto_read_baselines(const char *path, const pareto_row *run, const char *r
 #define MTRY(x) \
     if (!mr) mr = (x)
         if (!method_name_ok(names[i]))
-            mr = epr_fail(&me, EPR_EFORMAT, "%s: /methods/%s: not a method name (letters, digits, . _ + -; not plain or epr*)",
-                          path, names[i]);
+            mr = cmn_fail(&me, EPR_EFORMAT,
+                          "%s: /methods/%s: not a method name (letters, digits, . _ + -; not plain or epr*)", path,
+                          names[i]);
         MTRY(h5run_get_str(h, obj, "method", method, sizeof method, &me));
         MTRY(h5run_get_str(h, obj, "file", file, sizeof file, &me));
         MTRY(h5run_get_i64(h, obj, "file_bytes", &bytes, &me));
@@ -195,29 +208,29 @@ int pareto_read_baselines(const char *path, const pareto_row *run, const char *r
         free(desc);
 #undef MTRY
         if (!mr && strcmp(method, names[i]))
-            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: attribute method '%s' differs from the group name", path, obj,
+            mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: attribute method '%s' differs from the group name", path, obj,
                           method);
         if (!mr && !(terr >= 0 && terr <= 1))
-            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: test_error %g is not a fraction in [0, 1]", path, obj, terr);
+            mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: test_error %g is not a fraction in [0, 1]", path, obj, terr);
         if (!mr && !(isfinite(secs) && secs >= 0))
-            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: seconds %g is not a time >= 0", path, obj, secs);
+            mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: seconds %g is not a time >= 0", path, obj, secs);
         if (!mr && bytes <= 0)
-            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: file_bytes %lld is not > 0", path, obj, (long long)bytes);
+            mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: file_bytes %lld is not > 0", path, obj, (long long)bytes);
         if (!mr && (!file[0] || strchr(file, '/') || !strcmp(file, ".") || !strcmp(file, "..")))
-            mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: file '%s' must be a file name inside the run directory", path,
-                          obj, file);
+            mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: file '%s' must be a file name inside the run directory", path, obj,
+                          file);
         if (!mr) {
             char fpath[1700];
             struct stat st;
             sfmt(fpath, sizeof fpath, "%s/%s", dir, file);
             if (stat(fpath, &st) != 0 || !S_ISREG(st.st_mode))
-                mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: its file %s is missing", path, obj, fpath);
+                mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: its file %s is missing", path, obj, fpath);
             else if ((int64_t)st.st_size != bytes)
-                mr = epr_fail(&me, EPR_EFORMAT, "%s: %s: file_bytes %lld but %s has %lld bytes", path, obj,
+                mr = cmn_fail(&me, EPR_EFORMAT, "%s: %s: file_bytes %lld but %s has %lld bytes", path, obj,
                               (long long)bytes, fpath, (long long)st.st_size);
         }
         if (mr) {
-            if (mr == EPR_ENOMEM || add_rejected(b, me.msg)) rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+            if (mr == EPR_ENOMEM || add_rejected(b, me.msg)) rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
             continue;
         }
         pareto_row *p = &b->rows[b->n++];
@@ -239,7 +252,6 @@ int pareto_read_baselines(const char *path, const pareto_row *run, const char *r
         p->ratio = (double)p->float32_bytes / (double)bytes;
         p->is_pareto = p->is_method_front = p->is_overall_front = 0;
     }
-#undef TRY
     h5run_list_free(names, nn);
     h5run_close(h);
     if (rc) pareto_baselines_free(b);

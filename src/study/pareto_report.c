@@ -32,8 +32,7 @@ static void row_line(FILE *f, const pareto_row *r, int is_baseline, const pareto
     else
         snprintf(lam, sizeof lam, "— (plain)");
     char delta[32] = "";
-    if (base && base != r)
-        snprintf(delta, sizeof delta, "%+.2f", 100 * (r->test_error - base->test_error));
+    if (base && base != r) snprintf(delta, sizeof delta, "%+.2f", 100 * (r->test_error - base->test_error));
     char raw[32];
     if (isfinite(r->test_error_raw))
         snprintf(raw, sizeof raw, "%.2f%%", 100 * r->test_error_raw);
@@ -48,13 +47,17 @@ static void row_line(FILE *f, const pareto_row *r, int is_baseline, const pareto
         snprintf(val, sizeof val, "%.2f%% (%lld images)", 100 * r->validation_error, (long long)r->n_validation);
     fprintf(f, "| %s | %s | %s | %s | %lld | %lld | %s | %.3f | %.1f× | %.2f%% | %s | %s | %s | %s | %s |\n", r->name,
             r->model, r->method, lam, (long long)r->seed, (long long)r->size_bytes, sz, r->bits_per_param, r->ratio,
-            100 * r->test_error, raw, delta, r->is_pareto ? "**yes**" : is_baseline ? "baseline" : "", fronts, val);
+            100 * r->test_error, raw, delta,
+            r->is_pareto  ? "**yes**"
+            : is_baseline ? "baseline"
+                          : "",
+            fronts, val);
 }
 
 static const char *TABLE_HEAD =
-    "| run | model | method | λ | seed | size (bytes) | size | bits/param | vs float32 | test error | raw error | Δ error vs baseline (points) | Pareto (EPR) | fronts | validation error |\n"
+    "| run | model | method | λ | seed | size (bytes) | size | bits/param | vs float32 | test error | raw error | Δ "
+    "error vs baseline (points) | Pareto (EPR) | fronts | validation error |\n"
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-
 
 static const pareto_row *baseline_for(const pareto_row *rows, const int *is_baseline, int n, const pareto_row *r) {
     for (int i = 0; i < n; i++)
@@ -137,8 +140,8 @@ static void fronts_table(FILE *f, const pareto_row *rows, const int *is_baseline
             if (m < nf)
                 fprintf(f, "%s%s %.2f%% (%s)", i ? " · " : "", sz, 100 * sorted[i]->test_error, sorted[i]->name);
             else
-                fprintf(f, "%s%s %.2f%% %s (%s)", i ? " · " : "", sz, 100 * sorted[i]->test_error,
-                        sorted[i]->method, sorted[i]->name);
+                fprintf(f, "%s%s %.2f%% %s (%s)", i ? " · " : "", sz, 100 * sorted[i]->test_error, sorted[i]->method,
+                        sorted[i]->name);
         }
         fprintf(f, "%s|\n", k ? " " : "— ");
     }
@@ -150,8 +153,8 @@ static void fronts_table(FILE *f, const pareto_row *rows, const int *is_baseline
     if (ref) {
         char sz[32];
         kb(sz, sizeof sz, (double)ref->size_bytes);
-        fprintf(f, "\nPlain float32 reference: %s, test error %.2f%% (mean of %d run%s).\n", sz, 100 * sum / nref,
-                nref, nref == 1 ? "" : "s");
+        fprintf(f, "\nPlain float32 reference: %s, test error %.2f%% (mean of %d run%s).\n", sz, 100 * sum / nref, nref,
+                nref == 1 ? "" : "s");
     }
     fputc('\n', f);
 }
@@ -196,10 +199,11 @@ static void section_fronts(FILE *f, const report_ctx *c) {
     const pareto_row *rows = c->rows;
     int n = c->n;
     fprintf(f, "## Fronts by method\n\n");
-    fprintf(f, "Every run file is a point, and so is every method of a plain run's `baselines.h5` (files written by "
-               "`epr baseline`). Per method family (uniformN and kmeansN with all their bit counts, as EPR with all its "
-               "λ), the points that no other point of the family beats in both size and error, smallest first; then the "
-               "front across all methods (the plain reference runs aside).\n\n");
+    fprintf(f,
+            "Every run file is a point, and so is every method of a plain run's `baselines.h5` (files written by "
+            "`epr baseline`). Per method family (uniformN and kmeansN with all their bit counts, as EPR with all its "
+            "λ), the points that no other point of the family beats in both size and error, smallest first; then the "
+            "front across all methods (the plain reference runs aside).\n\n");
     for (int s = 0; s < c->nsets; s++) {
         const char *nets[64]; /* the networks of the data set: one table each when there are several */
         int nn = 0;
@@ -256,16 +260,18 @@ static void section_paper(FILE *f, const report_ctx *c) {
         paper_line(f, rows, n, p, rows[i].data_set, note);
     }
     if (!any_paper) {
-        fprintf(f, "The paper has no figure for the network and data set pairs of this sweep (none for Fashion-MNIST).\n\n");
+        fprintf(
+            f,
+            "The paper has no figure for the network and data set pairs of this sweep (none for Fashion-MNIST).\n\n");
     } else {
-        fprintf(f, "\nThe paper trains on the full data sets for far longer; MNIST-10k (8,004 training images) and short "
-                   "runs are not the same experiment, so read this as orientation, not a reproduction.\n\n");
+        fprintf(f,
+                "\nThe paper trains on the full data sets for far longer; MNIST-10k (8,004 training images) and short "
+                "runs are not the same experiment, so read this as orientation, not a reproduction.\n\n");
     }
 }
 
 /* "## All runs", the unfinished and rejected files, "## Runs and files". */
-static void section_runs(FILE *f, const report_ctx *c, char **rejected, int n_rejected, char **pending,
-                         int n_pending) {
+static void section_runs(FILE *f, const report_ctx *c, char **rejected, int n_rejected, char **pending, int n_pending) {
     const pareto_row *rows = c->rows;
     const int *is_baseline = c->is_baseline;
     int n = c->n;
@@ -289,10 +295,10 @@ static void section_runs(FILE *f, const report_ctx *c, char **rejected, int n_re
             fprintf(f, "- `%s`: file `%s`, method %s of run `%s`, %.1f s after its training\n", rows[i].name,
                     rows[i].bitstream, rows[i].method, rows[i].source_run, rows[i].post_seconds);
         else
-            fprintf(f, "- `%s`: run file `%s`%s%s%s, %lld steps on %lld rank%s, %.0f s\n", rows[i].name, rows[i].rel_file,
-                rows[i].bitstream[0] ? ", bitstream `" : "", rows[i].bitstream, rows[i].bitstream[0] ? "`" : "",
-                (long long)rows[i].steps, (long long)rows[i].world_size, rows[i].world_size == 1 ? "" : "s",
-                rows[i].wall_seconds);
+            fprintf(f, "- `%s`: run file `%s`%s%s%s, %lld steps on %lld rank%s, %.0f s\n", rows[i].name,
+                    rows[i].rel_file, rows[i].bitstream[0] ? ", bitstream `" : "", rows[i].bitstream,
+                    rows[i].bitstream[0] ? "`" : "", (long long)rows[i].steps, (long long)rows[i].world_size,
+                    rows[i].world_size == 1 ? "" : "s", rows[i].wall_seconds);
 }
 
 int pareto_write_report(const char *path, const char *dir, const char *h5_path, const pareto_row *rows,
@@ -312,7 +318,7 @@ int pareto_write_report(const char *path, const char *dir, const char *h5_path, 
     if (!f) {
         int e = errno;
         free(c.sorted);
-        return epr_fail(err, EPR_EIO, "%s: cannot write: %s", tmp, strerror(e));
+        return cmn_fail(err, EPR_EIO, "%s: cannot write: %s", tmp, strerror(e));
     }
     fprintf(f, "# Sweep report: %s\n\n", dir);
     fprintf(f, "Written by `epr pareto` (epr %s) from %d run file%s; table in `%s`.\n", EPR_VERSION, n,
@@ -336,7 +342,7 @@ int pareto_write_report(const char *path, const char *dir, const char *h5_path, 
     int bad = ferror(f);
     if (fclose(f) || bad) {
         unlink(tmp);
-        return epr_fail(err, EPR_EIO, "%s: write error", tmp);
+        return cmn_fail(err, EPR_EIO, "%s: write error", tmp);
     }
     return fs_commit(tmp, path, err);
 }

@@ -68,7 +68,7 @@ static int parse_line(char *line, const char *path, int lineno, sweep_run *r, ep
         char *tab = strchr(p, '\t');
         if (tab) *tab = 0;
         if (nf == (int)(sizeof fields / sizeof fields[0]))
-            return epr_fail(err, EPR_EFORMAT, "%s:%d: too many fields (at most %d overrides)", path, lineno,
+            return cmn_fail(err, EPR_EFORMAT, "%s:%d: too many fields (at most %d overrides)", path, lineno,
                             SWEEP_MAX_OVERRIDES);
         fields[nf++] = p;
         if (!tab) break;
@@ -78,11 +78,13 @@ static int parse_line(char *line, const char *path, int lineno, sweep_run *r, ep
     while (nf > 3 && fields[nf - 1][0] == 0) nf--;
     if (nf < 3) {
         if (nf == 1 && strchr(fields[0], ' '))
-            return epr_fail(err, EPR_EFORMAT,
-                            "%s:%d: fields must be separated by tabs, not spaces (experiment<TAB>lambda<TAB>seed[<TAB>section.key=value]...)",
+            return cmn_fail(err, EPR_EFORMAT,
+                            "%s:%d: fields must be separated by tabs, not spaces "
+                            "(experiment<TAB>lambda<TAB>seed[<TAB>section.key=value]...)",
                             path, lineno);
-        return epr_fail(err, EPR_EFORMAT, "%s:%d: expected experiment<TAB>lambda<TAB>seed[<TAB>overrides], found %d field%s",
-                        path, lineno, nf, nf == 1 ? "" : "s");
+        return cmn_fail(err, EPR_EFORMAT,
+                        "%s:%d: expected experiment<TAB>lambda<TAB>seed[<TAB>overrides], found %d field%s", path,
+                        lineno, nf, nf == 1 ? "" : "s");
     }
     for (int i = 0; i < nf; i++) {
         /* trim spaces around a field: hand-edited tables have them */
@@ -91,33 +93,35 @@ static int parse_line(char *line, const char *path, int lineno, sweep_run *r, ep
         size_t n = strlen(f);
         while (n && f[n - 1] == ' ') f[--n] = 0;
         fields[i] = f;
-        if (!*f) return epr_fail(err, EPR_EFORMAT, "%s:%d: field %d is empty", path, lineno, i + 1);
+        if (!*f) return cmn_fail(err, EPR_EFORMAT, "%s:%d: field %d is empty", path, lineno, i + 1);
     }
     memset(r, 0, sizeof *r);
     r->line = lineno;
     if (!resolve_experiment(path, fields[0], r->experiment, sizeof r->experiment))
-        return epr_fail(err, EPR_EFORMAT,
-                        "%s:%d: experiment file '%s' not found (looked in the current directory and beside the sweep file)",
-                        path, lineno, fields[0]);
+        return cmn_fail(
+            err, EPR_EFORMAT,
+            "%s:%d: experiment file '%s' not found (looked in the current directory and beside the sweep file)", path,
+            lineno, fields[0]);
     char *end;
     errno = 0;
     r->lambda = strtod(fields[1], &end);
     if (*end || end == fields[1] || errno || !isfinite(r->lambda) || r->lambda < 0)
-        return epr_fail(err, EPR_EFORMAT, "%s:%d: lambda '%s' is not a finite number >= 0", path, lineno, fields[1]);
+        return cmn_fail(err, EPR_EFORMAT, "%s:%d: lambda '%s' is not a finite number >= 0", path, lineno, fields[1]);
     errno = 0;
     unsigned long long seed = strtoull(fields[2], &end, 10);
     if (*end || end == fields[2] || errno || !isdigit((unsigned char)fields[2][0]))
-        return epr_fail(err, EPR_EFORMAT, "%s:%d: seed '%s' is not a non-negative integer", path, lineno, fields[2]);
+        return cmn_fail(err, EPR_EFORMAT, "%s:%d: seed '%s' is not a non-negative integer", path, lineno, fields[2]);
     r->seed = seed;
     const char *explicit_name = NULL;
     for (int i = 3; i < nf; i++) {
         const char *o = fields[i];
         const char *eq = strchr(o, '=');
         if (!eq || eq == o)
-            return epr_fail(err, EPR_EFORMAT, "%s:%d: override '%s' is not of the form section.key=value", path, lineno, o);
+            return cmn_fail(err, EPR_EFORMAT, "%s:%d: override '%s' is not of the form section.key=value", path, lineno,
+                            o);
         if (!strncmp(o, "name=", 5)) {
             if (!name_ok(o + 5) || strlen(o + 5) >= SWEEP_NAME_MAX)
-                return epr_fail(err, EPR_EFORMAT,
+                return cmn_fail(err, EPR_EFORMAT,
                                 "%s:%d: run name '%s' must be 1..%d characters of A-Z a-z 0-9 . _ - +", path, lineno,
                                 o + 5, SWEEP_NAME_MAX - 1);
             explicit_name = o + 5;
@@ -125,10 +129,12 @@ static int parse_line(char *line, const char *path, int lineno, sweep_run *r, ep
         }
         const char *dot = memchr(o, '.', (size_t)(eq - o));
         if (!dot || dot == o || dot + 1 == eq)
-            return epr_fail(err, EPR_EFORMAT, "%s:%d: override '%s' is not of the form section.key=value", path, lineno, o);
+            return cmn_fail(err, EPR_EFORMAT, "%s:%d: override '%s' is not of the form section.key=value", path, lineno,
+                            o);
         if (!strncmp(o, "epr.lambda=", 11) || !strncmp(o, "train.seed=", 11))
-            return epr_fail(err, EPR_EFORMAT, "%s:%d: override '%s' conflicts with the lambda/seed columns", path, lineno, o);
-        if (!(r->overrides[r->n_overrides] = strdup(o))) return epr_fail(err, EPR_ENOMEM, "out of memory");
+            return cmn_fail(err, EPR_EFORMAT, "%s:%d: override '%s' conflicts with the lambda/seed columns", path,
+                            lineno, o);
+        if (!(r->overrides[r->n_overrides] = strdup(o))) return cmn_fail(err, EPR_ENOMEM, "out of memory");
         r->n_overrides++;
     }
     if (explicit_name)
@@ -168,16 +174,17 @@ int sweep_load_string(const char *text, const char *path, sweep_table *t, epr_er
         while (*s == ' ' || *s == '\t') s++;
         if (!*s || *s == '#') continue;
         if (strlen(p) != strcspn(p, "\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16"
-                                     "\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f")) {
-            rc = epr_fail(err, EPR_EFORMAT, "%s:%d: control character in the line (not a text table?)", path, lineno);
+                                    "\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f")) {
+            rc = cmn_fail(err, EPR_EFORMAT, "%s:%d: control character in the line (not a text table?)", path, lineno);
             break;
         }
         if (!have_header) {
             size_t n = strcspn(p, "\t");
             if (n != 10 || strncasecmp(p, "experiment", 10)) {
-                rc = epr_fail(err, EPR_EFORMAT,
-                              "%s:%d: expected the header line 'experiment<TAB>lambda<TAB>seed<TAB>overrides', found '%.60s'",
-                              path, lineno, p);
+                rc = cmn_fail(
+                    err, EPR_EFORMAT,
+                    "%s:%d: expected the header line 'experiment<TAB>lambda<TAB>seed<TAB>overrides', found '%.60s'",
+                    path, lineno, p);
                 break;
             }
             have_header = 1;
@@ -187,7 +194,7 @@ int sweep_load_string(const char *text, const char *path, sweep_table *t, epr_er
             int nc = cap ? 2 * cap : 16;
             sweep_run *nr = realloc(t->runs, (size_t)nc * sizeof *nr);
             if (!nr) {
-                rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+                rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
                 break;
             }
             t->runs = nr;
@@ -207,15 +214,16 @@ int sweep_load_string(const char *text, const char *path, sweep_table *t, epr_er
         }
         for (int j = 0; j < r->index; j++)
             if (!strcmp(t->runs[j].name, r->name)) {
-                rc = epr_fail(err, EPR_EFORMAT,
-                              "%s:%d: run name '%s' repeats line %d (same experiment, lambda and seed: add name=... or drop the line)",
+                rc = cmn_fail(err, EPR_EFORMAT,
+                              "%s:%d: run name '%s' repeats line %d (same experiment, lambda and seed: add name=... or "
+                              "drop the line)",
                               path, lineno, r->name, t->runs[j].line);
                 break;
             }
     }
     free(buf);
-    if (!rc && !have_header) rc = epr_fail(err, EPR_EFORMAT, "%s: empty sweep table (no header line)", path);
-    if (!rc && t->n_runs == 0) rc = epr_fail(err, EPR_EFORMAT, "%s: the table has a header but no runs", path);
+    if (!rc && !have_header) rc = cmn_fail(err, EPR_EFORMAT, "%s: empty sweep table (no header line)", path);
+    if (!rc && t->n_runs == 0) rc = cmn_fail(err, EPR_EFORMAT, "%s: the table has a header but no runs", path);
     if (rc) sweep_free(t);
     return rc;
 }
@@ -226,16 +234,16 @@ int sweep_load(const char *path, sweep_table *t, epr_err *err) {
     RETURN_ERROR_IF(!f, err, EPR_EIO, "%s: cannot open the sweep table: %s", path, strerror(errno));
     size_t cap = 1 << 16, len = 0;
     char *text = malloc(cap);
-    int rc = text ? 0 : epr_fail(err, EPR_ENOMEM, "out of memory");
+    int rc = text ? 0 : cmn_fail(err, EPR_ENOMEM, "out of memory");
     while (!rc) {
         if (len + 1 == cap) {
             if (cap >= (64u << 20)) {
-                rc = epr_fail(err, EPR_EFORMAT, "%s: larger than 64 MB: not a sweep table", path);
+                rc = cmn_fail(err, EPR_EFORMAT, "%s: larger than 64 MB: not a sweep table", path);
                 break;
             }
             char *nt = realloc(text, cap * 2);
             if (!nt) {
-                rc = epr_fail(err, EPR_ENOMEM, "out of memory");
+                rc = cmn_fail(err, EPR_ENOMEM, "out of memory");
                 break;
             }
             text = nt;
@@ -245,9 +253,9 @@ int sweep_load(const char *path, sweep_table *t, epr_err *err) {
         len += n;
         if (n == 0) break;
     }
-    if (!rc && ferror(f)) rc = epr_fail(err, EPR_EIO, "%s: read error", path);
+    if (!rc && ferror(f)) rc = cmn_fail(err, EPR_EIO, "%s: read error", path);
     fclose(f);
-    if (!rc && memchr(text, 0, len)) rc = epr_fail(err, EPR_EFORMAT, "%s: contains NUL bytes: not a text table", path);
+    if (!rc && memchr(text, 0, len)) rc = cmn_fail(err, EPR_EFORMAT, "%s: contains NUL bytes: not a text table", path);
     if (!rc) {
         text[len] = 0;
         rc = sweep_load_string(text, path, t, err);

@@ -39,14 +39,14 @@
 #define SWEEP_NAME_MAX 200
 
 typedef struct {
-    char experiment[1024];              /* resolved path of the INI file */
+    char experiment[1024]; /* resolved path of the INI file */
     double lambda;
     uint64_t seed;
     char *overrides[SWEEP_MAX_OVERRIDES]; /* "section.key=value", malloc'd */
     int n_overrides;
     char name[SWEEP_NAME_MAX];
-    int line;                           /* 1-based line in the table */
-    int index;                          /* 0-based run index (array task) */
+    int line;  /* 1-based line in the table */
+    int index; /* 0-based run index (array task) */
 } sweep_run;
 
 typedef struct {
@@ -63,10 +63,10 @@ int sweep_load_string(const char *text, const char *path, sweep_table *t, epr_er
 void sweep_free(sweep_table *t);
 
 typedef enum {
-    SWEEP_STATE_NEW,        /* no run file: start from scratch */
-    SWEEP_STATE_PARTIAL,    /* run file without /final: resume from it */
-    SWEEP_STATE_COMPLETE,   /* run file with /final: skip */
-    SWEEP_STATE_BROKEN      /* run file that cannot be read */
+    SWEEP_STATE_NEW,      /* no run file: start from scratch */
+    SWEEP_STATE_PARTIAL,  /* run file without /final: resume from it */
+    SWEEP_STATE_COMPLETE, /* run file with /final: skip */
+    SWEEP_STATE_BROKEN    /* run file that cannot be read */
 } sweep_state;
 
 /* State of run r under out_dir; run_file receives OUT/<name>/run.h5.  For
@@ -103,15 +103,15 @@ void sweep_args_free(char **argv);
 
 typedef struct {
     const char *out_dir;
-    const char *epr;       /* the epr binary (default: this executable) */
-    const char *mpirun;    /* launcher for np > 1 (default "mpirun") */
-    int np;                /* ranks per run */
-    int dry_run;           /* print the commands, run nothing */
-    int verbose;           /* echo the runs' output (it always goes to OUT/<name>/train.log) */
-    int only;              /* run only this index (-1: all) */
+    const char *epr;         /* the epr binary (default: this executable) */
+    const char *mpirun;      /* launcher for np > 1 (default "mpirun") */
+    int np;                  /* ranks per run */
+    int dry_run;             /* print the commands, run nothing */
+    int verbose;             /* echo the runs' output (it always goes to OUT/<name>/train.log) */
+    int only;                /* run only this index (-1: all) */
     const char *const *sets; /* extra --set for every run (after the line's own) */
     int n_sets;
-    FILE *log;             /* progress lines (stdout) */
+    FILE *log; /* progress lines (stdout) */
 } sweep_opts;
 
 /* Runs the table.  A complete run (or one that has just completed) whose

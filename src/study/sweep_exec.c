@@ -77,13 +77,13 @@ static void forward_signal(pid_t pid, int *forwarded, FILE *log) {
 static int run_child(char *const *argv, const char *log_path, int verbose, FILE *log, epr_err *err) {
     int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (logfd < 0) {
-        epr_fail(err, EPR_EIO, "%s: cannot open the run log: %s", log_path, strerror(errno));
+        cmn_fail(err, EPR_EIO, "%s: cannot open the run log: %s", log_path, strerror(errno));
         return -1;
     }
     int pfd[2];
     if (pipe(pfd)) {
         close(logfd);
-        epr_fail(err, EPR_EIO, "pipe: %s", strerror(errno));
+        cmn_fail(err, EPR_EIO, "pipe: %s", strerror(errno));
         return -1;
     }
     fflush(log);
@@ -93,7 +93,7 @@ static int run_child(char *const *argv, const char *log_path, int verbose, FILE 
     pid_t pid = fork();
     if (pid < 0) {
         close(logfd), close(pfd[0]), close(pfd[1]);
-        epr_fail(err, EPR_EIO, "fork: %s", strerror(errno));
+        cmn_fail(err, EPR_EIO, "fork: %s", strerror(errno));
         return -1;
     }
     if (pid == 0) {
@@ -149,7 +149,7 @@ static int run_child(char *const *argv, const char *log_path, int verbose, FILE 
     forward_signal(pid, &forwarded, log);
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
-            epr_fail(err, EPR_EIO, "waitpid: %s", strerror(errno));
+            cmn_fail(err, EPR_EIO, "waitpid: %s", strerror(errno));
             return -1;
         }
         forward_signal(pid, &forwarded, log);
@@ -230,7 +230,7 @@ static int baseline_step(const sweep_run *r, const sweep_opts *o, int k, int tot
     char **argv = calloc((size_t)bargc + 2, sizeof *argv);
     if (!argv) {
         sweep_args_free(bargs);
-        return epr_fail(err, EPR_ENOMEM, "out of memory");
+        return cmn_fail(err, EPR_ENOMEM, "out of memory");
     }
     argv[0] = (char *)o->epr;
     for (int j = 0; j < bargc; j++) argv[1 + j] = bargs[j];
@@ -281,8 +281,8 @@ static void add_failed_name(char *names, size_t cap, const char *name) {
 /* Counts a baseline step of run NAME (BRC: baseline_step's return, >= 0;
  * BRAN: its *ran) in the sweep's totals: 75 interrupts the sweep, 1 is a
  * failed run. */
-static void count_baseline_step(int brc, int bran, const char *name, int *baseline_steps, int *interrupted,
-                                int *failed, char *failed_names, size_t cap) {
+static void count_baseline_step(int brc, int bran, const char *name, int *baseline_steps, int *interrupted, int *failed,
+                                char *failed_names, size_t cap) {
     *baseline_steps += bran;
     if (brc == 75) *interrupted = 1;
     if (brc == 1) {
@@ -419,18 +419,18 @@ static int run_train(const sweep_run *r, const sweep_opts *o, int k, sweep_state
         count_baseline_step(brc, bran, r->name, &y->baseline_steps, &y->interrupted, &y->failed, y->failed_names,
                             sizeof y->failed_names);
     } else if (rc == 75 || (g_stop && rc != 0)) {
-        fprintf(log, "[%d/%d] %s: stopped by a signal after %s (exit %d); rerun the same command to resume\n", k,
-                total, r->name, took, rc);
+        fprintf(log, "[%d/%d] %s: stopped by a signal after %s (exit %d); rerun the same command to resume\n", k, total,
+                r->name, took, rc);
         y->interrupted = 1;
     } else {
         if (rc == 0)
-            fprintf(log, "[%d/%d] %s: FAILED: epr train exited 0 but %s has no /final group (%s)\n", k, total,
-                    r->name, run_file, after == SWEEP_STATE_NEW ? "no run file" : sweep_state_name(after));
+            fprintf(log, "[%d/%d] %s: FAILED: epr train exited 0 but %s has no /final group (%s)\n", k, total, r->name,
+                    run_file, after == SWEEP_STATE_NEW ? "no run file" : sweep_state_name(after));
         else if (se.msg[0]) /* the run could not even start: its directory, its log, fork */
             fprintf(log, "[%d/%d] %s: FAILED to start: %s\n", k, total, r->name, se.msg);
         else
-            fprintf(log, "[%d/%d] %s: FAILED with exit status %d after %s (log: %s)\n", k, total, r->name, rc,
-                    took, log_path);
+            fprintf(log, "[%d/%d] %s: FAILED with exit status %d after %s (log: %s)\n", k, total, r->name, rc, took,
+                    log_path);
         if (!o->verbose) print_tail(log, log_path, 12);
         y->failed++;
         add_failed_name(y->failed_names, sizeof y->failed_names, r->name);

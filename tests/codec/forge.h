@@ -17,7 +17,7 @@
 #include "common/timeutil.h"
 #include "epr/codec.h"
 
-/* What a refusal costs: the peak RSS of the process (and epr_now_s). */
+/* What a refusal costs: the peak RSS of the process (and cmn_now_s). */
 static inline long forge_max_rss_kb(void) {
     struct rusage u;
     getrusage(RUSAGE_SELF, &u);
@@ -63,8 +63,7 @@ static inline void forge_f32(forge_buf *b, float f) {
 }
 
 /* Header (magic, version 1, flags 0, counts) and the architecture text. */
-static inline void forge_begin(forge_buf *b, uint32_t n_groups, uint32_t n_tensors,
-                               const char *arch, size_t arch_len) {
+static inline void forge_begin(forge_buf *b, uint32_t n_groups, uint32_t n_tensors, const char *arch, size_t arch_len) {
     memset(b, 0, sizeof *b);
     forge_bytes(b, "EPR1", 4);
     forge_u16(b, 1);
@@ -98,8 +97,8 @@ static inline void forge_const_column(forge_buf *b) {
 /* A tensor of group g with a shape of ndim dims whose coded stream is the
  * 8 bytes of two states at L: the whole stream of a tensor whose columns
  * all have one symbol, however many elements it claims. */
-static inline void forge_const_tensor(forge_buf *b, const char *name, size_t name_len, int ndim,
-                                      const uint64_t *shape, int32_t group) {
+static inline void forge_const_tensor(forge_buf *b, const char *name, size_t name_len, int ndim, const uint64_t *shape,
+                                      int32_t group) {
     forge_u16(b, (unsigned)name_len);
     forge_bytes(b, name, name_len);
     forge_u8(b, (unsigned)ndim);
@@ -111,8 +110,7 @@ static inline void forge_const_tensor(forge_buf *b, const char *name, size_t nam
 }
 
 /* A float32 extra (group -1). */
-static inline void forge_extra(forge_buf *b, const char *name, int ndim, const uint64_t *shape,
-                               const float *v) {
+static inline void forge_extra(forge_buf *b, const char *name, int ndim, const uint64_t *shape, const float *v) {
     uint64_t n = 1;
     forge_u16(b, (unsigned)strlen(name));
     forge_bytes(b, name, strlen(name));

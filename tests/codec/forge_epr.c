@@ -49,8 +49,8 @@ static uint8_t *corrupt_stream(const char *golden, size_t *n) {
     epr_tensor_info ti;
     epr_file_tensor_info(f, 0, &ti, &e);
     /* tensor 0's record: u16 length, name, u8 ndim, u64 shape[ndim], i32, u64 */
-    const size_t start = parts.header + parts.arch + parts.decoder + parts.tables + 2 +
-                         strlen(ti.name) + 1 + 8 * (size_t)ti.ndim + 4 + 8;
+    const size_t start = parts.header + parts.arch + parts.decoder + parts.tables + 2 + strlen(ti.name) + 1 +
+                         8 * (size_t)ti.ndim + 4 + 8;
     epr_file_close(f); /* ti.name was the file's */
     for (size_t k = ti.stored_bytes / 2; k < ti.stored_bytes; k++) {
         b[start + k] ^= 0x5a;

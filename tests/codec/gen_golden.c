@@ -14,7 +14,10 @@ static int write_file(const char *dir, const char *name, const void *buf, size_t
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *fp = fopen(path, "wb");
-    if (!fp || fwrite(buf, 1, size, fp) != size || fclose(fp)) { perror(path); return 1; }
+    if (!fp || fwrite(buf, 1, size, fp) != size || fclose(fp)) {
+        perror(path);
+        return 1;
+    }
     return 0;
 }
 
@@ -29,8 +32,11 @@ static int write_corpus(const char *dir) {
     int32_t zeros[1000] = {0};
     epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &s, &b, NULL, NULL, 0};
     epr_tensor_spec t[2] = {{"zeros", 1, {1000}, 0, zeros, NULL}, {"x", 1, {2}, -1, NULL, extra}};
-    struct { const char *name; int ng, nt; const epr_tensor_spec *t; } v[3] = {
-        {"seed_empty.epr", 0, 0, NULL}, {"seed_extra.epr", 0, 1, t + 1}, {"seed_zeros.epr", 1, 2, t}};
+    struct {
+        const char *name;
+        int ng, nt;
+        const epr_tensor_spec *t;
+    } v[3] = {{"seed_empty.epr", 0, 0, NULL}, {"seed_extra.epr", 0, 1, t + 1}, {"seed_zeros.epr", 1, 2, t}};
     for (int i = 0; i < 3; i++) {
         if (epr_encode("a", 1, &g, v[i].ng, v[i].t, v[i].nt, &buf, &size, NULL, &e)) {
             fprintf(stderr, "%s\n", e.msg);
@@ -59,28 +65,46 @@ int main(int argc, char **argv) {
     char path[4096];
     snprintf(path, sizeof path, "%s/expected.txt", argv[1]);
     FILE *ex = fopen(path, "w");
-    if (!ex) { perror(path); return 1; }
+    if (!ex) {
+        perror(path);
+        return 1;
+    }
     fprintf(ex, "# file tensor n_elements crc32(theta float32 LE bytes) crc32(phi int32 LE bytes or -)\n");
     for (int w = 0; w < GOLDEN_COUNT; w++) {
         void *buf;
         size_t size;
         epr_err e;
-        if (golden_build(w, &buf, &size, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
+        if (golden_build(w, &buf, &size, &e)) {
+            fprintf(stderr, "%s\n", e.msg);
+            return 1;
+        }
         snprintf(path, sizeof path, "%s/%s", argv[1], golden_names[w]);
         FILE *fp = fopen(path, "wb");
-        if (!fp || fwrite(buf, 1, size, fp) != size || fclose(fp)) { perror(path); return 1; }
+        if (!fp || fwrite(buf, 1, size, fp) != size || fclose(fp)) {
+            perror(path);
+            return 1;
+        }
         epr_file *f;
-        if (epr_file_open_memory(buf, size, &f, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
+        if (epr_file_open_memory(buf, size, &f, &e)) {
+            fprintf(stderr, "%s\n", e.msg);
+            return 1;
+        }
         for (int i = 0; i < epr_file_tensor_count(f); i++) {
             epr_tensor_info ti;
             epr_file_tensor_info(f, i, &ti, &e);
             float *th = malloc(4 * (size_t)ti.n_elements + 4);
             int32_t *ph = malloc(4 * (size_t)ti.n_elements + 4);
-            if (epr_file_decode_tensor(f, i, th, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
+            if (epr_file_decode_tensor(f, i, th, &e)) {
+                fprintf(stderr, "%s\n", e.msg);
+                return 1;
+            }
             fprintf(ex, "%s %s %lld %08x ", golden_names[w], ti.name, (long long)ti.n_elements,
                     epr_crc32(th, 4 * (size_t)ti.n_elements));
             if (ti.compressed) {
-                if (epr_file_decode_phi(f, i, ph, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
+                if (epr_file_decode_phi(f, i, ph, &e)) {
+                    fprintf(stderr, "%s\n", e.msg);
+                    return 1;
+                }
                 fprintf(ex, "%08x\n", epr_crc32(ph, 4 * (size_t)ti.n_elements));
             } else {
                 fprintf(ex, "-\n");
@@ -93,8 +117,7 @@ int main(int argc, char **argv) {
                 epr_column_info ci;
                 if (epr_file_column_info(f, g, c, &ci, NULL)) break;
                 printf("%s group %d column %d: %s p=%d [%d,%d] %zu B\n", golden_names[w], g, c,
-                       ci.table_kind ? "density" : "histogram", ci.precision, ci.min, ci.max,
-                       ci.table_bytes);
+                       ci.table_kind ? "density" : "histogram", ci.precision, ci.min, ci.max, ci.table_bytes);
             }
         printf("%s: %zu bytes\n", golden_names[w], size);
         epr_file_close(f);

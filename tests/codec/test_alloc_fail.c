@@ -22,9 +22,9 @@
 
 /* ---- the allocation wrappers ---- */
 
-static int g_armed;      /* count (and maybe fail) allocations */
-static long g_count;     /* allocations since arming */
-static long g_fail_at;   /* the one that fails (0-based) */
+static int g_armed;    /* count (and maybe fail) allocations */
+static long g_count;   /* allocations since arming */
+static long g_fail_at; /* the one that fails (0-based) */
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);

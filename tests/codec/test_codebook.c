@@ -20,15 +20,15 @@
 #include "epr/codec.h"
 
 #define K_SHARED 16 /* a k-means codebook */
-#define K_WIDE 1024  /* wide enough that a density table beats a histogram */
+#define K_WIDE 1024 /* wide enough that a density table beats a histogram */
 
 /* phi of a pruned, weight-shared tensor: entry 0 with probability zero_frac,
  * otherwise uniform over 1..k-1. */
 static int32_t *shared_phi(uint64_t seed, int64_t n, int k, double zero_frac) {
-    epr_rng r = {seed, 2, 0};
+    cmn_rng r = {seed, 2, 0};
     int32_t *phi = malloc(sizeof *phi * (size_t)(n ? n : 1));
     for (int64_t i = 0; i < n; i++)
-        phi[i] = epr_rng_next_uniform(&r) < zero_frac ? 0 : 1 + (int32_t)epr_rng_below(&r, (uint64_t)k - 1);
+        phi[i] = cmn_rng_next_uniform(&r) < zero_frac ? 0 : 1 + (int32_t)cmn_rng_below(&r, (uint64_t)k - 1);
     return phi;
 }
 
@@ -40,9 +40,9 @@ static void roundtrip(int with_density) {
     const int64_t rows = with_density ? 150 : 50;
     float cb[K_WIDE], s = 0.01f, b = -0.02f, extra[4] = {1.0f, -2.0f, 0.5f, 3.0f};
     float dens[EPR_DENSITY_PARAMS_PER_COLUMN];
-    epr_rng r = {7, 5, 0};
+    cmn_rng r = {7, 5, 0};
     cb[0] = 0.0f;
-    for (int j = 1; j < K; j++) cb[j] = epr_rng_next_uniform(&r) - 0.5f;
+    for (int j = 1; j < K; j++) cb[j] = cmn_rng_next_uniform(&r) - 0.5f;
     broad_density(dens, 1, 3, -6.0f);
     int32_t *w, *w2;
     if (with_density) {
@@ -60,9 +60,8 @@ static void roundtrip(int with_density) {
     }
     int32_t ab[30];
     for (int i = 0; i < 30; i++) ab[i] = i % 7 - 3;
-    epr_group_spec g[2] = {
-        {EPR_DECODER_CODEBOOK, 1, 0, 0, 0, NULL, NULL, NULL, with_density ? dens : NULL, cb, K},
-        {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &s, &b, NULL, NULL, 0}};
+    epr_group_spec g[2] = {{EPR_DECODER_CODEBOOK, 1, 0, 0, 0, NULL, NULL, NULL, with_density ? dens : NULL, cb, K},
+                           {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &s, &b, NULL, NULL, 0}};
     epr_tensor_spec t[4] = {{"fc.weight", 2, {rows, 20}, 0, w, NULL},
                             {"fc.bias", 1, {30}, 1, ab, NULL},
                             {"fc2.weight", 1, {7}, 0, w2, NULL},
@@ -98,9 +97,8 @@ static void roundtrip(int with_density) {
     assert_int_equal(ci.table_kind, rep.groups[0].columns[0].table_kind);
     print_message("codebook column: %s table, p %d, support [%d, %d] (histogram %.0f, density %.0f "
                   "bits); %zu bytes in all\n",
-                  ci.table_kind == EPR_TABLE_DENSITY ? "density" : "histogram", ci.precision, ci.min,
-                  ci.max, rep.groups[0].columns[0].histogram_bits, rep.groups[0].columns[0].density_bits,
-                  size);
+                  ci.table_kind == EPR_TABLE_DENSITY ? "density" : "histogram", ci.precision, ci.min, ci.max,
+                  rep.groups[0].columns[0].histogram_bits, rep.groups[0].columns[0].density_bits, size);
     assert_int_equal(ci.table_kind, with_density ? EPR_TABLE_DENSITY : EPR_TABLE_HISTOGRAM);
 
     const float *got;
@@ -140,13 +138,18 @@ static void roundtrip(int with_density) {
     free(w2);
 }
 
-static void test_roundtrip_histogram(void **st) { (void)st; roundtrip(0); }
-static void test_roundtrip_density(void **st) { (void)st; roundtrip(1); }
+static void test_roundtrip_histogram(void **st) {
+    (void)st;
+    roundtrip(0);
+}
+static void test_roundtrip_density(void **st) {
+    (void)st;
+    roundtrip(1);
+}
 
 /* One codebook group of 1 element plus a spec change; expects EPR_EARG and
  * `needle` in the message. */
-static void expect_encode_error(const epr_group_spec *g, const int32_t *phi, int n,
-                                const char *needle) {
+static void expect_encode_error(const epr_group_spec *g, const int32_t *phi, int n, const char *needle) {
     epr_tensor_spec t = {"w", 1, {n}, 0, phi, NULL};
     void *buf = NULL;
     size_t size;
@@ -196,12 +199,12 @@ static void test_encoder_rejects_bad_specs(void **st) {
  * K_SMALL entries whose phi covers 0..K_SMALL-1, one tensor.  Offsets of
  * its fields (docs/format.md §1): */
 #define K_SMALL 4
-#define OFF_GROUP 20                      /* header 16 + u32 arch length 0 */
+#define OFF_GROUP 20 /* header 16 + u32 arch length 0 */
 #define OFF_STORE (OFF_GROUP + 1)
 #define OFF_ELL (OFF_GROUP + 4)
 #define OFF_K (OFF_GROUP + 8)
 #define OFF_ENTRY(j) (OFF_GROUP + 12 + 4 * (j))
-#define OFF_MIN (OFF_ENTRY(K_SMALL) + 2)  /* table: kind, p, varint zigzag(min) */
+#define OFF_MIN (OFF_ENTRY(K_SMALL) + 2) /* table: kind, p, varint zigzag(min) */
 
 static uint8_t *small_file(size_t *size) {
     const float cb[K_SMALL] = {0.0f, 0.5f, -0.5f, 1.0f};

@@ -17,23 +17,26 @@
 #include "epr/codec.h"
 
 static int32_t *random_phi(uint64_t seed, int64_t n, double spread, double zero_frac) {
-    epr_rng r = {seed, 1, 0};
+    cmn_rng r = {seed, 1, 0};
     int32_t *phi = malloc(sizeof *phi * (size_t)(n ? n : 1));
     for (int64_t i = 0; i < n; i++) {
-        if (epr_rng_next_uniform(&r) < zero_frac) { phi[i] = 0; continue; }
+        if (cmn_rng_next_uniform(&r) < zero_frac) {
+            phi[i] = 0;
+            continue;
+        }
         /* Laplace-ish: sign * geometric */
-        double u = epr_rng_next_uniform(&r) + 1e-7;
+        double u = cmn_rng_next_uniform(&r) + 1e-7;
         int32_t v = (int32_t)floor(-log(u) * spread);
-        phi[i] = (epr_rng_next(&r) & 1) ? v : -v;
+        phi[i] = (cmn_rng_next(&r) & 1) ? v : -v;
     }
     return phi;
 }
 
 static void make_density(float *q, int ell, uint64_t seed) {
-    epr_rng r = {seed, 9, 0};
+    cmn_rng r = {seed, 9, 0};
     for (int c = 0; c < ell; c++) {
         float *d = q + c * EPR_DENSITY_NPARAMS;
-        for (int i = 0; i < EPR_DENSITY_NPARAMS; i++) d[i] = epr_rng_next_uniform(&r) - 0.5f;
+        for (int i = 0; i < EPR_DENSITY_NPARAMS; i++) d[i] = cmn_rng_next_uniform(&r) - 0.5f;
         for (int i = 0; i < 3; i++) d[EPR_DENSITY_H0 + i] -= 1.0f; /* broad density */
     }
 }
@@ -50,15 +53,26 @@ static void fixture_init(fixture *F, int transform) {
     memset(F, 0, sizeof *F);
     F->s_aff = 0.0183f;
     F->b_aff = -0.001f;
-    for (int j = 0; j < 9; j++) { F->s9[j] = 0.01f * (j + 1); F->c9[j] = 0.001f * j - 0.003f; }
-    epr_rng r = {11, 3, 0};
-    for (int j = 0; j < 81; j++) F->T9[j] = epr_rng_next_uniform(&r) - 0.5f;
+    for (int j = 0; j < 9; j++) {
+        F->s9[j] = 0.01f * (j + 1);
+        F->c9[j] = 0.001f * j - 0.003f;
+    }
+    cmn_rng r = {11, 3, 0};
+    for (int j = 0; j < 81; j++) F->T9[j] = cmn_rng_next_uniform(&r) - 0.5f;
     for (int j = 0; j < 7; j++) F->extra[j] = 1.5f * j - 2.0f;
     make_density(F->dens9, 9, 5);
     F->g[0] = (epr_group_spec){EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &F->s_aff, &F->b_aff, NULL, NULL, 0};
-    F->g[1] = (epr_group_spec){EPR_DECODER_CONV_AFFINE, 9, transform, 3, 3,
+    F->g[1] = (epr_group_spec){EPR_DECODER_CONV_AFFINE,
+                               9,
+                               transform,
+                               3,
+                               3,
                                transform >= EPR_TRANSFORM_RANDOM_ORTHOGONAL ? F->T9 : NULL,
-                               F->s9, F->c9, F->dens9, NULL, 0};
+                               F->s9,
+                               F->c9,
+                               F->dens9,
+                               NULL,
+                               0};
     F->phi[0] = random_phi(1, 300 * 100, 1.5, 0.8);
     F->phi[1] = random_phi(2, 100, 1.5, 0.5);
     F->phi[2] = random_phi(3, 16 * 8 * 9, 3.0, 0.2);
@@ -111,7 +125,10 @@ static void roundtrip(int transform) {
         assert_string_equal(ti.name, F.t[i].name);
         assert_int_equal(ti.ndim, F.t[i].ndim);
         int64_t n = 1;
-        for (int d = 0; d < ti.ndim; d++) { assert_int_equal(ti.shape[d], F.t[i].shape[d]); n *= ti.shape[d]; }
+        for (int d = 0; d < ti.ndim; d++) {
+            assert_int_equal(ti.shape[d], F.t[i].shape[d]);
+            n *= ti.shape[d];
+        }
         assert_int_equal(ti.n_elements, n);
         assert_int_equal(ti.group, F.t[i].group);
         float *theta = malloc(sizeof(float) * (size_t)(n + 1));
@@ -132,8 +149,10 @@ static void roundtrip(int transform) {
                 for (int64_t k = 0; k < n; k++) want[k] = F.s_aff * (float)phi[k] + F.b_aff;
             } else {
                 float T[81];
-                if (transform == EPR_TRANSFORM_DFT) assert_int_equal(epr_dft_basis(3, 3, T, &e), 0);
-                else memcpy(T, F.T9, sizeof T);
+                if (transform == EPR_TRANSFORM_DFT)
+                    assert_int_equal(epr_dft_basis(3, 3, T, &e), 0);
+                else
+                    memcpy(T, F.T9, sizeof T);
                 for (int64_t r = 0; r < n; r += 9)
                     for (int q = 0; q < 9; q++) {
                         if (transform == EPR_TRANSFORM_IDENTITY) {
@@ -152,8 +171,8 @@ static void roundtrip(int transform) {
             /* rANS overhead bound against the exact self-information */
             double bits;
             assert_int_equal(epr_file_tensor_self_info(f, i, &bits, &e), 0);
-            print_message("%-14s n=%6lld coded %6zu B  self-info %9.1f B\n", ti.name, (long long)n,
-                          ti.stored_bytes, bits / 8);
+            print_message("%-14s n=%6lld coded %6zu B  self-info %9.1f B\n", ti.name, (long long)n, ti.stored_bytes,
+                          bits / 8);
             assert_true((double)ti.stored_bytes <= bits / 8 * 1.002 + 8);
             free(phi);
         }
@@ -180,8 +199,8 @@ static void roundtrip(int transform) {
             assert_int_equal(ci.table_bytes, cr->table_bytes);
             self += cr->coded_bits;
             if (g == 1 && c == 0)
-                print_message("group 1 col 0: kind %d p %d hist %.0f dens %.0f bits\n", cr->table_kind,
-                              cr->precision, cr->histogram_bits, cr->density_bits);
+                print_message("group 1 col 0: kind %d p %d hist %.0f dens %.0f bits\n", cr->table_kind, cr->precision,
+                              cr->histogram_bits, cr->density_bits);
         }
         print_message("group %d: %.3f bits/param\n", g, rep.groups[g].bits_per_param);
     }
@@ -192,21 +211,30 @@ static void roundtrip(int transform) {
     fixture_free(&F);
 }
 
-static void test_roundtrip_identity(void **s) { (void)s; roundtrip(EPR_TRANSFORM_IDENTITY); }
-static void test_roundtrip_dft(void **s) { (void)s; roundtrip(EPR_TRANSFORM_DFT); }
-static void test_roundtrip_explicit(void **s) { (void)s; roundtrip(EPR_TRANSFORM_LEARNED); }
+static void test_roundtrip_identity(void **s) {
+    (void)s;
+    roundtrip(EPR_TRANSFORM_IDENTITY);
+}
+static void test_roundtrip_dft(void **s) {
+    (void)s;
+    roundtrip(EPR_TRANSFORM_DFT);
+}
+static void test_roundtrip_explicit(void **s) {
+    (void)s;
+    roundtrip(EPR_TRANSFORM_LEARNED);
+}
 
 /* Many supports and precisions through the whole container. */
 static void test_roundtrip_random_shapes(void **s) {
     (void)s;
-    epr_rng r = {21, 1, 0};
+    cmn_rng r = {21, 1, 0};
     for (int trial = 0; trial < 40; trial++) {
         float sc = 0.5f, off = 0.25f;
         epr_group_spec g = {EPR_DECODER_AFFINE, 1, 0, 0, 0, NULL, &sc, &off, NULL, NULL, 0};
-        int64_t n = (int64_t)epr_rng_below(&r, 5000);
-        double spread = pow(10, epr_rng_next_uniform(&r) * 4 - 1);
-        int32_t *phi = random_phi(100 + trial, n, spread, epr_rng_next_uniform(&r));
-        int32_t shift = (int32_t)epr_rng_below(&r, 1000000) - 500000;
+        int64_t n = (int64_t)cmn_rng_below(&r, 5000);
+        double spread = pow(10, cmn_rng_next_uniform(&r) * 4 - 1);
+        int32_t *phi = random_phi(100 + trial, n, spread, cmn_rng_next_uniform(&r));
+        int32_t shift = (int32_t)cmn_rng_below(&r, 1000000) - 500000;
         for (int64_t k = 0; k < n; k++) phi[k] += shift;
         epr_tensor_spec t = {"w", 1, {n}, 0, phi, NULL};
         void *buf;
@@ -224,7 +252,9 @@ static void test_roundtrip_random_shapes(void **s) {
         assert_int_equal(epr_file_tensor_self_info(f, 0, &bits, &e), 0);
         assert_true((double)ti.stored_bytes <= bits / 8 * 1.002 + 8);
         epr_file_close(f);
-        free(out); free(buf); free(phi);
+        free(out);
+        free(buf);
+        free(phi);
     }
 }
 
@@ -292,7 +322,10 @@ static void test_open_errors(void **s) {
 static void test_density_tables_chosen(void **s) {
     (void)s;
     float q[9 * EPR_DENSITY_NPARAMS], sc[9], off[9];
-    for (int j = 0; j < 9; j++) { sc[j] = 0.01f; off[j] = 0.0f; }
+    for (int j = 0; j < 9; j++) {
+        sc[j] = 0.01f;
+        off[j] = 0.0f;
+    }
     broad_density(q, 9, 3, -6.0f);
     const int64_t rows = 3000;
     int32_t *phi = sample_density(q, 9, rows, 400, 8);
@@ -308,8 +341,8 @@ static void test_density_tables_chosen(void **s) {
         const epr_column_report *cr = &rep.groups[0].columns[c];
         n_density += cr->table_kind == EPR_TABLE_DENSITY;
         if (c == 0)
-            print_message("support [%d,%d] p %d: hist %.0f bits, density %.0f bits\n", cr->min, cr->max,
-                          cr->precision, cr->histogram_bits, cr->density_bits);
+            print_message("support [%d,%d] p %d: hist %.0f bits, density %.0f bits\n", cr->min, cr->max, cr->precision,
+                          cr->histogram_bits, cr->density_bits);
     }
     print_message("%d of 9 columns use density tables\n", n_density);
     assert_true(n_density >= 5);
@@ -326,17 +359,16 @@ static void test_density_tables_chosen(void **s) {
     assert_true((double)ti.stored_bytes <= bits / 8 * 1.002 + 8);
     epr_file_close(f);
     epr_encode_report_free(&rep);
-    free(out); free(buf); free(phi);
+    free(out);
+    free(buf);
+    free(phi);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_identity),
-        cmocka_unit_test(test_roundtrip_dft),
-        cmocka_unit_test(test_roundtrip_explicit),
-        cmocka_unit_test(test_roundtrip_random_shapes),
-        cmocka_unit_test(test_density_tables_chosen),
-        cmocka_unit_test(test_encode_errors),
+        cmocka_unit_test(test_roundtrip_identity),    cmocka_unit_test(test_roundtrip_dft),
+        cmocka_unit_test(test_roundtrip_explicit),    cmocka_unit_test(test_roundtrip_random_shapes),
+        cmocka_unit_test(test_density_tables_chosen), cmocka_unit_test(test_encode_errors),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

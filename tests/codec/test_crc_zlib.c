@@ -12,8 +12,8 @@
 static void test_agrees_with_zlib(void **state) {
     (void)state;
     static uint8_t buf[100003];
-    epr_rng r = {7, 1, 0};
-    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)epr_rng_next(&r);
+    cmn_rng r = {7, 1, 0};
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)cmn_rng_next(&r);
     const size_t lens[] = {0, 1, 2, 3, 7, 255, 4096, sizeof buf};
     for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
         uLong z = crc32(0L, buf, (uInt)lens[k]);

@@ -63,18 +63,16 @@ static void test_basis_bytes_pinned(void **state) {
     static const struct {
         int h, w;
         uint32_t crc;
-    } pins[] = {{1, 1, 0xaca16a6au},   {2, 2, 0x9c4c7c45u},   {3, 3, 0x335aa735u},
-                {4, 4, 0x1ca73f46u},   {5, 5, 0xc5ee12b3u},   {7, 7, 0x6aa34a71u},
-                {3, 5, 0xe34738d6u},   {8, 8, 0xc9feec05u},   {11, 13, 0x9e94cd74u},
-                {16, 16, 0xbbab9dd2u}, {1, 256, 0xf897d599u}, {32, 32, 0xe545ec1bu}};
+    } pins[] = {{1, 1, 0xaca16a6au},   {2, 2, 0x9c4c7c45u},   {3, 3, 0x335aa735u},   {4, 4, 0x1ca73f46u},
+                {5, 5, 0xc5ee12b3u},   {7, 7, 0x6aa34a71u},   {3, 5, 0xe34738d6u},   {8, 8, 0xc9feec05u},
+                {11, 13, 0x9e94cd74u}, {16, 16, 0xbbab9dd2u}, {1, 256, 0xf897d599u}, {32, 32, 0xe545ec1bu}};
     for (size_t i = 0; i < sizeof pins / sizeof *pins; i++) {
         const size_t ell = (size_t)pins[i].h * pins[i].w;
         float *t = malloc(sizeof(float) * ell * ell);
         assert_int_equal(epr_dft_basis(pins[i].h, pins[i].w, t, NULL), 0);
         uint32_t crc = epr_crc32(t, sizeof(float) * ell * ell);
         if (crc != pins[i].crc)
-            fail_msg("%dx%d basis: crc32 %08x, pinned %08x", pins[i].h, pins[i].w, crc,
-                     pins[i].crc);
+            fail_msg("%dx%d basis: crc32 %08x, pinned %08x", pins[i].h, pins[i].w, crc, pins[i].crc);
         free(t);
     }
 }

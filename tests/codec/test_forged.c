@@ -24,14 +24,13 @@
 #include "forge.h"
 
 /* Opens buf with lim; expects code and a message containing needle. */
-static void expect_refused(const uint8_t *buf, size_t size, const epr_read_limits *lim, int code,
-                           const char *needle) {
+static void expect_refused(const uint8_t *buf, size_t size, const epr_read_limits *lim, int code, const char *needle) {
     epr_file *f = (epr_file *)(uintptr_t)1;
     epr_err e = {0, ""};
     const long rss0 = forge_max_rss_kb();
-    const double t0 = epr_now_s();
+    const double t0 = cmn_now_s();
     assert_int_equal(epr_file_open_memory_limited(buf, size, lim, &f, &e), code);
-    const double dt = epr_now_s() - t0;
+    const double dt = cmn_now_s() - t0;
     assert_null(f);
     print_message("refused in %.3f s: %s\n", dt, e.msg);
     if (!strstr(e.msg, needle)) fail_msg("message '%s' lacks '%s'", e.msg, needle);
@@ -60,18 +59,19 @@ static void test_huge_constant_tensors(void **st) {
     size_t size;
     uint8_t *b = forge_constant_file((uint64_t)1 << 30, &size);
     print_message("2^30-element constant tensor: %zu bytes\n", size);
-    expect_refused(b, size, NULL, EPR_EUNSUP, "tensor 'w': 1073741824 elements, over the reader's "
-                                              "limit of 268435456 per tensor");
+    expect_refused(b, size, NULL, EPR_EUNSUP,
+                   "tensor 'w': 1073741824 elements, over the reader's "
+                   "limit of 268435456 per tensor");
     /* allowed by the caller: opens, and its self-information (0 bits) and
      * its stream check cost nothing per element */
     epr_read_limits big = {0, (int64_t)1 << 30, 0, 0};
     epr_file *f = expect_opens(b, size, &big);
     double bits = -1;
     const long rss0 = forge_max_rss_kb();
-    const double t0 = epr_now_s();
+    const double t0 = cmn_now_s();
     epr_err e;
     assert_int_equal(epr_file_tensor_self_info(f, 0, &bits, &e), 0);
-    assert_true(epr_now_s() - t0 < 0.1);
+    assert_true(cmn_now_s() - t0 < 0.1);
     assert_true(forge_max_rss_kb() - rss0 < 10 * 1024);
     assert_true(bits == 0.0);
     epr_file_close(f);
@@ -117,8 +117,7 @@ static void test_arch_length_limit(void **st) {
     forge_begin(&fb, 0, 0, arch, alen);
     size_t size;
     uint8_t *b = forge_end(&fb, &size);
-    expect_refused(b, size, NULL, EPR_EUNSUP,
-                   "architecture text of 1048577 bytes, over the reader's limit of 1048576");
+    expect_refused(b, size, NULL, EPR_EUNSUP, "architecture text of 1048577 bytes, over the reader's limit of 1048576");
     epr_read_limits lim = {0, 0, 0, (uint64_t)alen};
     epr_file_close(expect_opens(b, size, &lim));
     free(b);
@@ -159,10 +158,10 @@ static void test_dev_zero(void **st) {
     epr_file *f;
     epr_err e;
     const long rss0 = forge_max_rss_kb();
-    const double t0 = epr_now_s();
+    const double t0 = cmn_now_s();
     assert_int_equal(epr_file_open("/dev/zero", &f, &e), EPR_EFORMAT);
-    print_message("%.3f s: %s\n", epr_now_s() - t0, e.msg);
-    assert_true(epr_now_s() - t0 < 1.0);
+    print_message("%.3f s: %s\n", cmn_now_s() - t0, e.msg);
+    assert_true(cmn_now_s() - t0 < 1.0);
     assert_true(forge_max_rss_kb() - rss0 < 10 * 1024);
     assert_non_null(strstr(e.msg, "/dev/zero: not an .epr file: bad magic"));
 }
@@ -202,8 +201,7 @@ static void test_stream_over_limit(void **st) {
 
 /* One affine group with its column and no tensor, with the given bytes as
  * the column record (NULL: a one-symbol column). */
-static uint8_t *group_file(float s, float off, unsigned reserved, const uint8_t *col,
-                           size_t col_len, size_t *size) {
+static uint8_t *group_file(float s, float off, unsigned reserved, const uint8_t *col, size_t col_len, size_t *size) {
     forge_buf fb;
     forge_begin(&fb, 1, 0, "", 0);
     forge_affine_group(&fb, s, off, reserved);
@@ -214,8 +212,7 @@ static uint8_t *group_file(float s, float off, unsigned reserved, const uint8_t 
     return forge_end(&fb, size);
 }
 
-static void check_group(float s, float off, unsigned reserved, const uint8_t *col, size_t len,
-                        const char *needle) {
+static void check_group(float s, float off, unsigned reserved, const uint8_t *col, size_t len, const char *needle) {
     size_t size;
     uint8_t *b = group_file(s, off, reserved, col, len, &size);
     expect_outcome(b, size, needle);
@@ -229,24 +226,19 @@ static void test_group_fields(void **st) {
     check_group(1.0f, INFINITY, 0, NULL, 0, "group 0: offset b[0] is not finite");
     check_group(1.0f, -INFINITY, 0, NULL, 0, "group 0: offset b[0] is not finite");
     /* column records: kind 0, p 1, zigzag(min) varint, K-1 varint, payload */
-    static const uint8_t k2[] = {0, 1, 0, 1, 0x10};        /* freq 1, 1: order 0, code "1" */
-    static const uint8_t k2_pad[] = {0, 1, 0, 1, 0x30};    /* padding bit 5 set */
+    static const uint8_t k2[] = {0, 1, 0, 1, 0x10};     /* freq 1, 1: order 0, code "1" */
+    static const uint8_t k2_pad[] = {0, 1, 0, 1, 0x30}; /* padding bit 5 set */
     static const uint8_t min_80_00[] = {0, 1, 0x80, 0x00, 1, 0x10};
     static const uint8_t km1_81_00[] = {0, 1, 0, 0x81, 0x00, 0x10};
     static const uint8_t min_81_00[] = {0, 1, 0x82, 0x00, 1, 0x10}; /* 2 as 82 00: overlong */
-    static const uint8_t min_11[] = {0, 1, 0x80, 0x80, 0x80, 0x80, 0x80,
-                                     0x80, 0x80, 0x80, 0x80, 0x02, 1, 0x10}; /* > 2^64 */
+    static const uint8_t min_11[] = {0,    1,    0x80, 0x80, 0x80, 0x80, 0x80,
+                                     0x80, 0x80, 0x80, 0x80, 0x02, 1,    0x10}; /* > 2^64 */
     check_group(1.0f, 0.0f, 0, k2, sizeof k2, NULL);
-    check_group(1.0f, 0.0f, 0, k2_pad, sizeof k2_pad,
-                "group 0 column 0: non-zero padding bits after the frequencies");
-    check_group(1.0f, 0.0f, 0, min_80_00, sizeof min_80_00,
-                "group 0 column 0: zigzag(min) is not a canonical varint");
-    check_group(1.0f, 0.0f, 0, km1_81_00, sizeof km1_81_00,
-                "group 0 column 0: K - 1 is not a canonical varint");
-    check_group(1.0f, 0.0f, 0, min_81_00, sizeof min_81_00,
-                "group 0 column 0: zigzag(min) is not a canonical varint");
-    check_group(1.0f, 0.0f, 0, min_11, sizeof min_11,
-                "group 0 column 0: zigzag(min) is not a canonical varint");
+    check_group(1.0f, 0.0f, 0, k2_pad, sizeof k2_pad, "group 0 column 0: non-zero padding bits after the frequencies");
+    check_group(1.0f, 0.0f, 0, min_80_00, sizeof min_80_00, "group 0 column 0: zigzag(min) is not a canonical varint");
+    check_group(1.0f, 0.0f, 0, km1_81_00, sizeof km1_81_00, "group 0 column 0: K - 1 is not a canonical varint");
+    check_group(1.0f, 0.0f, 0, min_81_00, sizeof min_81_00, "group 0 column 0: zigzag(min) is not a canonical varint");
+    check_group(1.0f, 0.0f, 0, min_11, sizeof min_11, "group 0 column 0: zigzag(min) is not a canonical varint");
     /* a density column with one non-finite parameter */
     uint8_t dens[4 + 4 * EPR_DENSITY_PARAMS_PER_COLUMN] = {1, 2, 0, 3};
     for (int i = 0; i < EPR_DENSITY_PARAMS_PER_COLUMN; i++) {
@@ -256,8 +248,7 @@ static void test_group_fields(void **st) {
     check_group(1.0f, 0.0f, 0, dens, sizeof dens, NULL);
     float nan = NAN;
     memcpy(dens + 4 + 4 * 7, &nan, 4);
-    check_group(1.0f, 0.0f, 0, dens, sizeof dens,
-                "group 0 column 0: density parameter 7 is not finite");
+    check_group(1.0f, 0.0f, 0, dens, sizeof dens, "group 0 column 0: density parameter 7 is not finite");
 }
 
 /* A conv-affine group with an explicit 2x2 T whose entry t is bad. */
@@ -303,14 +294,14 @@ static void check_names(const char *second, size_t len, const char *needle) {
 static void test_tensor_names(void **st) {
     (void)st;
     check_names("b", 1, NULL);
-    check_names("\xc3\xa9t\xc3\xa9", 5, NULL);          /* "été" */
-    check_names("\xf0\x9f\x98\x80", 4, NULL);           /* U+1F600 */
+    check_names("\xc3\xa9t\xc3\xa9", 5, NULL); /* "été" */
+    check_names("\xf0\x9f\x98\x80", 4, NULL);  /* U+1F600 */
     check_names("a", 1, "tensor 1: name 'a' is already tensor 0's");
     check_names("x\xff", 2, "tensor 1: name is not valid UTF-8 (byte 0xff at offset 1)");
     check_names("\xc0\x80", 2, "tensor 1: name is not valid UTF-8 (byte 0xc0 at offset 0)");
     check_names("\xed\xa0\x80", 3, "name is not valid UTF-8 (byte 0xed at offset 0)"); /* surrogate */
-    check_names("\xf4\x90\x80\x80", 4, "name is not valid UTF-8");      /* > U+10FFFF */
-    check_names("\xe2\x82", 2, "name is not valid UTF-8");              /* cut sequence */
+    check_names("\xf4\x90\x80\x80", 4, "name is not valid UTF-8");                     /* > U+10FFFF */
+    check_names("\xe2\x82", 2, "name is not valid UTF-8");                             /* cut sequence */
     check_names("ab\0c", 4, "tensor 1: name has a NUL byte at offset 2");
 }
 
@@ -355,11 +346,16 @@ static void test_writer_refuses(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_huge_constant_tensors), cmocka_unit_test(test_total_elements_limit),
-        cmocka_unit_test(test_arch_length_limit),     cmocka_unit_test(test_file_size_limit),
-        cmocka_unit_test(test_dev_zero),              cmocka_unit_test(test_stream_over_limit),
-        cmocka_unit_test(test_group_fields),          cmocka_unit_test(test_explicit_transform_finite),
-        cmocka_unit_test(test_tensor_names),          cmocka_unit_test(test_arch_text),
+        cmocka_unit_test(test_huge_constant_tensors),
+        cmocka_unit_test(test_total_elements_limit),
+        cmocka_unit_test(test_arch_length_limit),
+        cmocka_unit_test(test_file_size_limit),
+        cmocka_unit_test(test_dev_zero),
+        cmocka_unit_test(test_stream_over_limit),
+        cmocka_unit_test(test_group_fields),
+        cmocka_unit_test(test_explicit_transform_finite),
+        cmocka_unit_test(test_tensor_names),
+        cmocka_unit_test(test_arch_text),
         cmocka_unit_test(test_writer_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

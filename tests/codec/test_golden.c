@@ -142,10 +142,8 @@ static void test_bit_flips_past_the_crc(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decode_matches_expected),
-        cmocka_unit_test(test_encoder_reproduces_golden),
-        cmocka_unit_test(test_every_bit_flip_rejected),
-        cmocka_unit_test(test_every_truncation_rejected),
+        cmocka_unit_test(test_decode_matches_expected), cmocka_unit_test(test_encoder_reproduces_golden),
+        cmocka_unit_test(test_every_bit_flip_rejected), cmocka_unit_test(test_every_truncation_rejected),
         cmocka_unit_test(test_bit_flips_past_the_crc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,8 +26,7 @@
 #include "epr/transform.h"
 #include "epr_test_util.h"
 
-static double urand(uint64_t seed, uint64_t k) { return epr_rng_uniform(seed, 90, k) - 0.5; }
-
+static double urand(uint64_t seed, uint64_t k) { return cmn_rng_uniform(seed, 90, k) - 0.5; }
 
 /* ---------------- affine ---------------- */
 
@@ -56,7 +55,7 @@ static void test_affine(void **state) {
         a.latent[i] = lat[i];
         a.w[i] = urand(2, i);
     }
-    epr_affine_decode(psi, lat, n, th, phi);
+    rp_affine_decode(psi, lat, n, th, phi);
     for (size_t i = 0; i < n; i++) {
         double phi_hat = a.latent[i] / s;
         assert_true(fabs(phi[i] - phi_hat) <= 0.5 + 1e-4);
@@ -66,7 +65,7 @@ static void test_affine(void **state) {
     /* backward: accumulate onto non-zero buffers */
     float *dlat = malloc(sizeof(float) * n), dpsi[2] = {0.5f, -0.25f}, *wf = malloc(sizeof(float) * n);
     for (size_t i = 0; i < n; i++) dlat[i] = 1.0f, wf[i] = (float)a.w[i];
-    epr_affine_backward(psi, lat, n, wf, dlat, dpsi);
+    rp_affine_backward(psi, lat, n, wf, dlat, dpsi);
     double *fd = malloc(sizeof(double) * n), fdpsi[2];
     float *got = malloc(sizeof(float) * n);
     const double eps = 1e-6;
@@ -101,13 +100,13 @@ static void test_affine(void **state) {
 
     /* d_latent may be NULL */
     float dpsi2[2] = {0, 0};
-    epr_affine_backward(psi, lat, n, wf, NULL, dpsi2);
+    rp_affine_backward(psi, lat, n, wf, NULL, dpsi2);
     assert_true(dpsi2[0] == gpsi[0] + 0.0f || fabsf(dpsi2[0] - gpsi[0]) < 1e-6f);
 
     /* init */
     float psi0[2], lat0[4];
     const float th0[4] = {0.1f, -0.2f, 0.0f, 0.05f};
-    epr_affine_init(-4.0f, th0, 4, psi0, lat0);
+    rp_affine_init(-4.0f, th0, 4, psi0, lat0);
     assert_true(psi0[0] == -4.0f && psi0[1] == 0.0f);
     assert_memory_equal(lat0, th0, sizeof th0);
 
@@ -120,23 +119,23 @@ static void test_rounding(void **state) {
     const int32_t want[9] = {3, -3, 1, -1, 1, 4, EPR_PHI_MAX, -EPR_PHI_MAX, 0};
     int32_t phi[9];
     float ls = 0.0f; /* s = 1 exactly */
-    epr_decoder_phi(lat, 9, 1, &ls, 1, phi);
+    rp_decoder_phi(lat, 9, 1, &ls, 1, phi);
     assert_memory_equal(phi, want, sizeof want);
     float psi[2] = {0.0f, 0.0f}, th[6];
-    epr_affine_decode(psi, lat, 6, th, phi);
+    rp_affine_decode(psi, lat, 6, th, phi);
     for (int i = 0; i < 6; i++) assert_true(th[i] == (float)want[i]);
     /* the decoder's rounding is roundf, bit for bit (s = 1, b = 0) */
     enum { NR = 200000 };
     float *x = malloc(sizeof(float) * NR), *y = malloc(sizeof(float) * NR);
     for (int i = 0; i < NR; i++) {
-        uint32_t u = (uint32_t)epr_rng_u64(9, 1, (uint64_t)i);
+        uint32_t u = (uint32_t)cmn_rng_u64(9, 1, (uint64_t)i);
         float mag = ldexpf((float)(u & 0xffffff), (int)((u >> 24) % 40) - 30); /* 2^-30 .. 2^33 */
         x[i] = (u & 0x80000000u) ? -mag : mag;
         if (i % 4 == 1) x[i] = (float)((int)(u % 2001) - 1000) + ((u & 1) ? 0.5f : -0.5f); /* ties */
         if (i % 4 == 2) x[i] = nextafterf((float)((int)(u % 2001) - 1000) + 0.5f, (u & 2) ? 1e9f : -1e9f);
     }
     x[0] = 0.49999997f, x[3] = -0.49999997f, x[7] = 8388607.5f, x[11] = -0.0f, x[15] = 16777217.0f;
-    epr_affine_decode(psi, x, NR, y, NULL);
+    rp_affine_decode(psi, x, NR, y, NULL);
     for (int i = 0; i < NR; i++) {
         if (!(y[i] == roundf(x[i]))) print_error("round(%.9g): %.9g, roundf %.9g\n", x[i], y[i], roundf(x[i]));
         assert_true(y[i] == roundf(x[i]));
@@ -145,7 +144,7 @@ static void test_rounding(void **state) {
     /* per-column s */
     float lat2[4] = {0.5f, 0.5f, -1.0f, -1.0f}, ls2[2] = {0.0f, (float)log(4.0)};
     int32_t phi2[4];
-    epr_decoder_phi(lat2, 2, 2, ls2, 2, phi2);
+    rp_decoder_phi(lat2, 2, 2, ls2, 2, phi2);
     assert_int_equal(phi2[0], 1);
     assert_int_equal(phi2[1], 0);
     assert_int_equal(phi2[2], -1);
@@ -191,13 +190,13 @@ static double fd_at(conv_sur *a, double *x, double h) {
  * 3 learned (T in psi). */
 static void check_conv(int kind, int H, int W, size_t rows) {
     const int ell = H * W, learned = kind == 3;
-    const size_t n = rows * ell, npsi = epr_conv_affine_npsi(ell, learned);
+    const size_t n = rows * ell, npsi = rp_conv_affine_npsi(ell, learned);
     assert_int_equal(npsi, 2 * ell + (learned ? ell * ell : 0));
     float *psi = malloc(sizeof(float) * npsi), *dpsi = calloc(npsi, sizeof(float));
     float *Tfix = malloc(sizeof(float) * ell * ell), *T = NULL, *dT = NULL;
     epr_err err = {0};
-    if (kind == 1 || kind == 3) assert_int_equal(epr_transform_dft(H, W, learned ? psi + 2 * ell : Tfix, &err), 0);
-    if (kind == 2) assert_int_equal(epr_transform_random_orthogonal(ell, 3, Tfix, &err), 0);
+    if (kind == 1 || kind == 3) assert_int_equal(rp_transform_dft(H, W, learned ? psi + 2 * ell : Tfix, &err), 0);
+    if (kind == 2) assert_int_equal(rp_transform_random_orthogonal(ell, 3, Tfix, &err), 0);
     if (kind == 1 || kind == 2) T = Tfix;
     if (learned) {
         T = psi + 2 * ell;
@@ -227,7 +226,7 @@ static void check_conv(int kind, int H, int W, size_t rows) {
     }
 
     /* forward: phi within 1/2 of phi_hat, theta = T (s . phi) + c */
-    epr_conv_affine_decode(ell, psi, T, lat, rows, th, phi, work);
+    rp_conv_affine_decode(ell, psi, T, lat, rows, th, phi, work);
     double thmax = 0, errmax = 0;
     for (size_t r = 0; r < rows; r++)
         for (int p = 0; p < ell; p++) {
@@ -246,13 +245,13 @@ static void check_conv(int kind, int H, int W, size_t rows) {
         assert_true(fabs(phi[k] - phi_hat) <= 0.5 + 1e-4);
         a.delta[k] = phi[k] - phi_hat;
     }
-    /* phi == epr_decoder_phi with per-column s */
+    /* phi == rp_decoder_phi with per-column s */
     int32_t *phi2 = malloc(sizeof(int32_t) * n);
-    epr_decoder_phi(lat, rows, ell, psi, ell, phi2);
+    rp_decoder_phi(lat, rows, ell, psi, ell, phi2);
     assert_memory_equal(phi, phi2, sizeof(int32_t) * n);
 
     /* backward */
-    epr_conv_affine_backward(ell, psi, T, lat, rows, wf, dlat, dpsi, dT, work);
+    rp_conv_affine_backward(ell, psi, T, lat, rows, wf, dlat, dpsi, dT, work);
     if (rows > 50) { /* large: check d latent = T^T w row-wise directly */
         float *got = malloc(sizeof(float) * n);
         double *want = malloc(sizeof(double) * n);
@@ -321,9 +320,9 @@ static void test_conv_init(void **state) {
     float T[81], psi[18], *th = malloc(sizeof(float) * n), *lat = malloc(sizeof(float) * n);
     float *th2 = malloc(sizeof(float) * n), *work = malloc(sizeof(float) * n);
     epr_err err = {0};
-    assert_int_equal(epr_transform_dft(H, W, T, &err), 0);
+    assert_int_equal(rp_transform_dft(H, W, T, &err), 0);
     for (size_t k = 0; k < n; k++) th[k] = (float)(0.2 * urand(7, k));
-    assert_int_equal(epr_conv_affine_init(ell, T, -4.0f, th, rows, psi, lat, &err), 0);
+    assert_int_equal(rp_conv_affine_init(ell, T, -4.0f, th, rows, psi, lat, &err), 0);
     for (int j = 0; j < ell; j++) assert_true(psi[j] == -4.0f && psi[ell + j] == 0.0f);
     for (size_t r = 0; r < rows; r++)
         for (int j = 0; j < ell; j++) {
@@ -331,17 +330,18 @@ static void test_conv_init(void **state) {
             for (int p = 0; p < ell; p++) want += (double)T[p * ell + j] * th[r * ell + p];
             assert_true(fabs(lat[r * ell + j] - want) <= 1e-6);
         }
-    epr_conv_affine_decode(ell, psi, T, lat, rows, th2, NULL, work);
+    rp_conv_affine_decode(ell, psi, T, lat, rows, th2, NULL, work);
     const double bound = exp(-4.0) / 2 * sqrt((double)ell) + 1e-6;
     for (size_t r = 0; r < rows; r++) {
         double e2 = 0;
-        for (int p = 0; p < ell; p++) e2 += (th2[r * ell + p] - th[r * ell + p]) * (double)(th2[r * ell + p] - th[r * ell + p]);
+        for (int p = 0; p < ell; p++)
+            e2 += (th2[r * ell + p] - th[r * ell + p]) * (double)(th2[r * ell + p] - th[r * ell + p]);
         assert_true(sqrt(e2) <= bound);
     }
     /* identity T (NULL): latent = theta */
-    assert_int_equal(epr_conv_affine_init(ell, NULL, -4.0f, th, rows, psi, lat, &err), 0);
+    assert_int_equal(rp_conv_affine_init(ell, NULL, -4.0f, th, rows, psi, lat, &err), 0);
     assert_memory_equal(lat, th, sizeof(float) * n);
-    assert_int_equal(epr_conv_affine_init(0, NULL, -4.0f, th, rows, psi, lat, &err), EPR_EARG);
+    assert_int_equal(rp_conv_affine_init(0, NULL, -4.0f, th, rows, psi, lat, &err), EPR_EARG);
     free(th), free(lat), free(th2), free(work);
 }
 

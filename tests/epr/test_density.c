@@ -23,16 +23,15 @@
 /* A non-trivial column: the init plus a seeded perturbation so that the
  * factors a_k are non-zero (their tanh' paths get exercised). */
 static void make_params(float *P, uint64_t seed) {
-    epr_density_init(P, 1, seed);
-    for (int k = 0; k < EPR_DENSITY_NPARAMS; k++)
-        P[k] += 0.6f * (epr_rng_uniform(seed, 99, (uint64_t)k) - 0.5f);
+    rp_density_init(P, 1, seed);
+    for (int k = 0; k < EPR_DENSITY_NPARAMS; k++) P[k] += 0.6f * (cmn_rng_uniform(seed, 99, (uint64_t)k) - 0.5f);
 }
 
 static void test_init(void **state) {
     (void)state;
     float P[3 * EPR_DENSITY_NPARAMS], Q[EPR_DENSITY_NPARAMS];
-    epr_density_init(P, 3, 1234);
-    epr_density_init(Q, 1, 1234);
+    rp_density_init(P, 3, 1234);
+    rp_density_init(Q, 1, 1234);
     assert_memory_equal(P, Q, sizeof Q); /* column 0 independent of ell */
     const double scale = pow(10.0, 0.25);
     const float h3 = (float)log(expm1(1.0 / scale / 3.0)), h1 = (float)log(expm1(1.0 / scale));
@@ -52,7 +51,7 @@ static void test_init(void **state) {
             for (int k = 0; k < (l == 3 ? 1 : 3); k++) {
                 float b = p[boff[l] + k];
                 assert_true(b >= -0.5f && b < 0.5f);
-                float want = epr_rng_uniform(1234, EPR_STREAM_DENSITY_INIT,
+                float want = cmn_rng_uniform(1234, EPR_STREAM_DENSITY_INIT,
                                              (uint64_t)c * EPR_DENSITY_NPARAMS + (uint64_t)(boff[l] + k)) -
                              0.5f;
                 assert_true(b == want);
@@ -62,7 +61,7 @@ static void test_init(void **state) {
     assert_true(memcmp(P, P + EPR_DENSITY_NPARAMS, sizeof Q) != 0);
     /* the init density is a proper-looking pmf over the integers */
     double total = 0;
-    for (int k = -200; k <= 200; k++) total += epr_density_likelihood_d(P, k);
+    for (int k = -200; k <= 200; k++) total += rp_density_likelihood_d(P, k);
     assert_true(fabs(total - 1.0) < 1e-3);
 }
 
@@ -75,11 +74,12 @@ static void test_likelihood_matches_oracle(void **state) {
     for (double y = -12.0; y <= 12.0; y += 0.37) {
         double want = oracle_p(Pd, y);
         if (want < 1e-9) want = 1e-9;
-        float got = epr_density_likelihood(P, (float)y);
+        float got = rp_density_likelihood(P, (float)y);
         assert_true(fabs(got - want) <= 2e-5 * want);
-        assert_true(fabs(epr_density_likelihood_d(P, y) - want) <= 1e-12 * want);
-        assert_true(fabs(epr_density_logits(P, (float)y) - oracle_logits(Pd, y)) <= 1e-5 * (1 + fabs(oracle_logits(Pd, y))));
-        assert_true(fabs(epr_density_logits_d(P, y) - oracle_logits(Pd, y)) <= 1e-12 * (1 + fabs(oracle_logits(Pd, y))));
+        assert_true(fabs(rp_density_likelihood_d(P, y) - want) <= 1e-12 * want);
+        assert_true(fabs(rp_density_logits(P, (float)y) - oracle_logits(Pd, y)) <=
+                    1e-5 * (1 + fabs(oracle_logits(Pd, y))));
+        assert_true(fabs(rp_density_logits_d(P, y) - oracle_logits(Pd, y)) <= 1e-12 * (1 + fabs(oracle_logits(Pd, y))));
     }
 }
 
@@ -98,10 +98,10 @@ static void check_gradients(int n, int stride, uint64_t seed) {
     make_params(P, seed);
     for (int k = 0; k < EPR_DENSITY_NPARAMS; k++) Pd[k] = P[k];
     for (int i = 0; i < n * stride; i++) {
-        y[i] = (i % stride) ? 1e30f : 8.0f * (epr_rng_uniform(seed, 98, (uint64_t)i) - 0.5f); /* 1e30: never read */
+        y[i] = (i % stride) ? 1e30f : 8.0f * (cmn_rng_uniform(seed, 98, (uint64_t)i) - 0.5f); /* 1e30: never read */
         dy[i] = (i % stride) ? -7.0f : 0.25f; /* accumulate, not overwrite */
     }
-    double bits = epr_density_bits_grad(P, y, (size_t)n, (size_t)stride, weight, dy, dP);
+    double bits = rp_density_bits_grad(P, y, (size_t)n, (size_t)stride, weight, dy, dP);
     double want = 0;
     for (int i = 0; i < n; i++) want += oracle_bits(Pd, y[i * stride]);
     assert_true(fabs(bits - want) <= 1e-5 * want);
@@ -148,10 +148,10 @@ static void test_bound(void **state) {
     const double bound_bits = -log2((double)1e-9f);
 
     float far[2] = {1e4f, -1e4f};
-    assert_true(epr_density_likelihood(P, far[0]) == 1e-9f);
-    assert_true(epr_density_likelihood(P, far[1]) == 1e-9f);
+    assert_true(rp_density_likelihood(P, far[0]) == 1e-9f);
+    assert_true(rp_density_likelihood(P, far[1]) == 1e-9f);
     float dP[EPR_DENSITY_NPARAMS] = {0}, dfar[2] = {0};
-    double b = epr_density_bits_grad(P, far, 2, 1, 1.0f, dfar, dP);
+    double b = rp_density_bits_grad(P, far, 2, 1, 1.0f, dfar, dP);
     assert_true(fabs(b - 2 * bound_bits) < 1e-4);
     for (int k = 0; k < EPR_DENSITY_NPARAMS; k++) assert_true(isfinite(dP[k]));
 
@@ -167,11 +167,11 @@ static void test_bound(void **state) {
     assert_true(pt > 1e-15 && pt < 1e-10);
     float yv = (float)yt;
     yt = yv;
-    assert_true(epr_density_likelihood(P, yv) == 1e-9f);
+    assert_true(rp_density_likelihood(P, yv) == 1e-9f);
 
     /* (b1) weight +1: passes */
     float g[EPR_DENSITY_NPARAMS] = {0}, gy = 0;
-    epr_density_bits_grad(P, &yv, 1, 1, 1.0f, &gy, g);
+    rp_density_bits_grad(P, &yv, 1, 1, 1.0f, &gy, g);
     double fd[EPR_DENSITY_NPARAMS];
     const double gp = -1.0 / (1e-9 * log(2.0)), eps = 1e-6;
     for (int k = 0; k < EPR_DENSITY_NPARAMS; k++) {
@@ -192,14 +192,14 @@ static void test_bound(void **state) {
 
     /* (b2) weight -1: blocked */
     float h[EPR_DENSITY_NPARAMS] = {0}, hy = 0;
-    epr_density_bits_grad(P, &yv, 1, 1, -1.0f, &hy, h);
+    rp_density_bits_grad(P, &yv, 1, 1, -1.0f, &hy, h);
     for (int k = 0; k < EPR_DENSITY_NPARAMS; k++) assert_true(h[k] == 0.0f);
     assert_true(hy == 0.0f);
 
     /* (c) above the bound a negative weight passes as usual */
     float y0 = 0.3f, q[EPR_DENSITY_NPARAMS] = {0}, qn[EPR_DENSITY_NPARAMS] = {0}, qy = 0, qny = 0;
-    epr_density_bits_grad(P, &y0, 1, 1, 1.0f, &qy, q);
-    epr_density_bits_grad(P, &y0, 1, 1, -1.0f, &qny, qn);
+    rp_density_bits_grad(P, &y0, 1, 1, 1.0f, &qy, q);
+    rp_density_bits_grad(P, &y0, 1, 1, -1.0f, &qny, qn);
     for (int k = 0; k < EPR_DENSITY_NPARAMS; k++) assert_true(qn[k] == -q[k]);
     assert_true(qny == -qy);
 }

@@ -26,7 +26,7 @@
 /* The documented noise: counter = step<<40 | group<<32 | (base + row*ell + col). */
 static double oracle_noise(uint64_t seed, uint64_t step, uint32_t group, uint64_t base, size_t row, int ell, int col) {
     uint64_t c = (step << 40) | ((uint64_t)group << 32) | (base + row * (uint64_t)ell + (uint64_t)col);
-    return (double)(epr_rng_uniform(seed, EPR_STREAM_RATE_NOISE, c) - 0.5f);
+    return (double)(cmn_rng_uniform(seed, EPR_STREAM_RATE_NOISE, c) - 0.5f);
 }
 
 typedef struct {
@@ -35,7 +35,7 @@ typedef struct {
     double *density; /* [ell x 43] */
     double *latent;  /* [rows x ell] */
     double *log_s;
-    epr_noise_key key;
+    rp_noise_key key;
 } problem;
 
 static double oracle_rate(const problem *pr, size_t r0, size_t r1) {
@@ -54,7 +54,6 @@ static void to_float(const double *a, float *b, size_t n) {
     for (size_t i = 0; i < n; i++) b[i] = (float)a[i];
 }
 
-
 /* latent ~ s * N-ish(0, 3) in theta units, densities init + perturbation */
 static void make_problem(problem *pr, int ell, int n_log_s, size_t rows, uint64_t seed) {
     pr->ell = ell;
@@ -64,16 +63,16 @@ static void make_problem(problem *pr, int ell, int n_log_s, size_t rows, uint64_
     pr->latent = malloc(sizeof(double) * rows * ell);
     pr->log_s = malloc(sizeof(double) * n_log_s);
     float *tmp = malloc(sizeof(float) * ell * EPR_DENSITY_NPARAMS);
-    epr_density_init(tmp, ell, seed);
+    rp_density_init(tmp, ell, seed);
     for (int k = 0; k < ell * EPR_DENSITY_NPARAMS; k++)
-        pr->density[k] = (float)(tmp[k] + 0.6f * (epr_rng_uniform(seed, 97, (uint64_t)k) - 0.5f));
+        pr->density[k] = (float)(tmp[k] + 0.6f * (cmn_rng_uniform(seed, 97, (uint64_t)k) - 0.5f));
     free(tmp);
     for (int i = 0; i < n_log_s; i++) pr->log_s[i] = (float)(-4.0 + 0.3 * i);
     for (size_t k = 0; k < rows * ell; k++) {
         double s = exp(pr->log_s[n_log_s == 1 ? 0 : (int)(k % ell)]);
-        pr->latent[k] = (float)(s * 6.0 * (epr_rng_uniform(seed, 96, k) - 0.5f));
+        pr->latent[k] = (float)(s * 6.0 * (cmn_rng_uniform(seed, 96, k) - 0.5f));
     }
-    pr->key = (epr_noise_key){.seed = seed * 31 + 5, .step = 12345, .group_id = 3, .elem_base = 1000};
+    pr->key = (rp_noise_key){.seed = seed * 31 + 5, .step = 12345, .group_id = 3, .elem_base = 1000};
 }
 
 static void free_problem(problem *pr) {
@@ -98,7 +97,7 @@ static void check_rate_grads(int ell, int n_log_s, size_t rows, size_t r0, size_
     to_float(pr.log_s, S, n_log_s);
     double bits = -1;
     epr_err err = {0};
-    assert_int_equal(epr_rate_noisy(D, L, rows, ell, r0, r1, S, n_log_s, &pr.key, weight, &bits, dL, dS, dD, &err), 0);
+    assert_int_equal(rp_rate_noisy(D, L, rows, ell, r0, r1, S, n_log_s, &pr.key, weight, &bits, dL, dS, dD, &err), 0);
     double want = oracle_rate(&pr, r0, r1);
     assert_true(fabs(bits - want) <= 1e-5 * want);
 
@@ -176,9 +175,9 @@ static void test_split_ranges(void **state) {
     float *dD1 = calloc(nd, sizeof(float)), *dD2 = calloc(nd, sizeof(float));
     float dS1[9] = {0}, dS2[9] = {0};
     double b1, b2a, b2b;
-    assert_int_equal(epr_rate_noisy(D, L, rows, ell, 0, rows, S, ell, &pr.key, 0.5f, &b1, dL1, dS1, dD1, NULL), 0);
-    assert_int_equal(epr_rate_noisy(D, L, rows, ell, 0, k, S, ell, &pr.key, 0.5f, &b2a, dL2, dS2, dD2, NULL), 0);
-    assert_int_equal(epr_rate_noisy(D, L, rows, ell, k, rows, S, ell, &pr.key, 0.5f, &b2b, dL2, dS2, dD2, NULL), 0);
+    assert_int_equal(rp_rate_noisy(D, L, rows, ell, 0, rows, S, ell, &pr.key, 0.5f, &b1, dL1, dS1, dD1, NULL), 0);
+    assert_int_equal(rp_rate_noisy(D, L, rows, ell, 0, k, S, ell, &pr.key, 0.5f, &b2a, dL2, dS2, dD2, NULL), 0);
+    assert_int_equal(rp_rate_noisy(D, L, rows, ell, k, rows, S, ell, &pr.key, 0.5f, &b2b, dL2, dS2, dD2, NULL), 0);
     assert_memory_equal(dL1, dL2, sizeof(float) * nl);
     assert_true(fabs(b1 - (b2a + b2b)) <= 1e-12 * b1);
     for (int i = 0; i < ell; i++) assert_true(fabsf(dS1[i] - dS2[i]) <= 1e-5f * (1 + fabsf(dS1[i])));
@@ -186,25 +185,25 @@ static void test_split_ranges(void **state) {
 
     /* Forward only (no gradient buffers) gives the same bits. */
     double b3;
-    assert_int_equal(epr_rate_noisy(D, L, rows, ell, 0, rows, S, ell, &pr.key, 0.5f, &b3, NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(rp_rate_noisy(D, L, rows, ell, 0, rows, S, ell, &pr.key, 0.5f, &b3, NULL, NULL, NULL, NULL), 0);
     assert_true(b3 == b1);
 
     /* A group cut into two tensors (rows [0,k) and [k,rows)) with
      * elem_base = k*ell for the second sees the same noise as the whole. */
     float *dL3 = calloc(nl, sizeof(float)), dS3[9] = {0};
-    epr_noise_key k2 = pr.key;
+    rp_noise_key k2 = pr.key;
     k2.elem_base += k * ell;
-    assert_int_equal(epr_rate_noisy(D, L, k, ell, 0, k, S, ell, &pr.key, 0.5f, &b2a, dL3, dS3, NULL, NULL), 0);
-    assert_int_equal(
-        epr_rate_noisy(D, L + k * ell, rows - k, ell, 0, rows - k, S, ell, &k2, 0.5f, &b2b, dL3 + k * ell, dS3, NULL, NULL),
-        0);
+    assert_int_equal(rp_rate_noisy(D, L, k, ell, 0, k, S, ell, &pr.key, 0.5f, &b2a, dL3, dS3, NULL, NULL), 0);
+    assert_int_equal(rp_rate_noisy(D, L + k * ell, rows - k, ell, 0, rows - k, S, ell, &k2, 0.5f, &b2b, dL3 + k * ell,
+                                   dS3, NULL, NULL),
+                     0);
     assert_memory_equal(dL1, dL3, sizeof(float) * nl);
 
     /* Another step or group draws other noise. */
-    epr_noise_key k3 = pr.key;
+    rp_noise_key k3 = pr.key;
     k3.step++;
     double b4;
-    assert_int_equal(epr_rate_noisy(D, L, rows, ell, 0, rows, S, ell, &k3, 0.5f, &b4, NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(rp_rate_noisy(D, L, rows, ell, 0, rows, S, ell, &k3, 0.5f, &b4, NULL, NULL, NULL, NULL), 0);
     assert_true(b4 != b1);
     free(D), free(L), free(dL1), free(dL2), free(dD1), free(dD2), free(dL3);
     free_problem(&pr);
@@ -213,26 +212,26 @@ static void test_split_ranges(void **state) {
 static void test_bad_args(void **state) {
     (void)state;
     float D[EPR_DENSITY_NPARAMS], L[4] = {0}, S[1] = {0};
-    epr_density_init(D, 1, 1);
-    epr_noise_key key = {.seed = 1, .step = 1, .group_id = 0, .elem_base = 0};
+    rp_density_init(D, 1, 1);
+    rp_noise_key key = {.seed = 1, .step = 1, .group_id = 0, .elem_base = 0};
     epr_err err = {0};
     double b;
-    assert_int_equal(epr_rate_noisy(D, L, 4, 1, 2, 5, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), EPR_EARG);
-    assert_int_equal(epr_rate_noisy(D, L, 4, 1, 3, 2, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), EPR_EARG);
-    assert_int_equal(epr_rate_noisy(D, L, 4, 1, 0, 4, S, 2, &key, 1, &b, NULL, NULL, NULL, &err), EPR_EARG);
+    assert_int_equal(rp_rate_noisy(D, L, 4, 1, 2, 5, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), EPR_EARG);
+    assert_int_equal(rp_rate_noisy(D, L, 4, 1, 3, 2, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), EPR_EARG);
+    assert_int_equal(rp_rate_noisy(D, L, 4, 1, 0, 4, S, 2, &key, 1, &b, NULL, NULL, NULL, &err), EPR_EARG);
     key.step = 1ULL << 24;
-    assert_int_equal(epr_rate_noisy(D, L, 4, 1, 0, 4, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), EPR_EARG);
+    assert_int_equal(rp_rate_noisy(D, L, 4, 1, 0, 4, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), EPR_EARG);
     key.step = 0;
     key.group_id = 256;
-    assert_int_equal(epr_rate_noisy(D, L, 4, 1, 0, 4, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), EPR_EARG);
+    assert_int_equal(rp_rate_noisy(D, L, 4, 1, 0, 4, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), EPR_EARG);
     key.group_id = 0;
     key.elem_base = (1ULL << 32) - 3;
-    assert_int_equal(epr_rate_noisy(D, L, 4, 1, 0, 4, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), EPR_EARG);
+    assert_int_equal(rp_rate_noisy(D, L, 4, 1, 0, 4, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), EPR_EARG);
     assert_true(strlen(err.msg) > 0);
     key.elem_base = (1ULL << 32) - 4;
-    assert_int_equal(epr_rate_noisy(D, L, 4, 1, 0, 4, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), 0);
+    assert_int_equal(rp_rate_noisy(D, L, 4, 1, 0, 4, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), 0);
     /* empty range */
-    assert_int_equal(epr_rate_noisy(D, L, 4, 1, 2, 2, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), 0);
+    assert_int_equal(rp_rate_noisy(D, L, 4, 1, 2, 2, S, 1, &key, 1, &b, NULL, NULL, NULL, &err), 0);
     assert_true(b == 0.0);
 }
 
@@ -246,14 +245,14 @@ static void test_exact(void **state) {
     const size_t rows = 300;
     float D[3 * EPR_DENSITY_NPARAMS];
     double Dd[3 * EPR_DENSITY_NPARAMS];
-    epr_density_init(D, ell, 77);
+    rp_density_init(D, ell, 77);
     for (int k = 0; k < 3 * EPR_DENSITY_NPARAMS; k++) {
-        D[k] += 0.5f * (epr_rng_uniform(77, 95, (uint64_t)k) - 0.5f);
+        D[k] += 0.5f * (cmn_rng_uniform(77, 95, (uint64_t)k) - 0.5f);
         Dd[k] = D[k];
     }
     int32_t *phi = malloc(sizeof(int32_t) * rows * ell);
     for (size_t r = 0; r < rows; r++) {
-        uint64_t u = epr_rng_u64(5, 6, r);
+        uint64_t u = cmn_rng_u64(5, 6, r);
         phi[r * ell + 0] = (int32_t)(u % 7) - 3;                       /* narrow */
         phi[r * ell + 1] = (r % 10 == 0) ? 0 : (int32_t)(u % 21) - 12; /* narrow, mostly */
         phi[r * ell + 2] = (int32_t)((u >> 20) % 2001) - 1000;         /* wide: tails at the bound */
@@ -270,22 +269,19 @@ static void test_exact(void **state) {
             want_col[c] += -log2(p);
         }
     double got_col[3];
-    double got = epr_rate_exact(D, phi, rows, ell, got_col);
+    double got = rp_rate_exact(D, phi, rows, ell, got_col);
     double want = want_col[0] + want_col[1] + want_col[2];
     assert_true(fabs(got - want) <= 1e-4 * want);
     for (int c = 0; c < ell; c++) assert_true(fabs(got_col[c] - want_col[c]) <= 1e-4 * want_col[c]);
-    assert_true(epr_rate_exact(D, phi, 0, ell, NULL) == 0.0);
+    assert_true(rp_rate_exact(D, phi, 0, ell, NULL) == 0.0);
     free(phi);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grads_affine),
-        cmocka_unit_test(test_grads_conv_per_column),
-        cmocka_unit_test(test_grads_shared_s),
-        cmocka_unit_test(test_split_ranges),
-        cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_exact),
+        cmocka_unit_test(test_grads_affine),   cmocka_unit_test(test_grads_conv_per_column),
+        cmocka_unit_test(test_grads_shared_s), cmocka_unit_test(test_split_ranges),
+        cmocka_unit_test(test_bad_args),       cmocka_unit_test(test_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,7 +66,7 @@ static void test_dft(void **state) {
         float *T = malloc(sizeof(float) * ell * ell);
         double *R = malloc(sizeof(double) * ell * ell);
         epr_err err = {0};
-        assert_int_equal(epr_transform_dft(H, W, T, &err), 0);
+        assert_int_equal(rp_transform_dft(H, W, T, &err), 0);
         check_orthonormal(T, ell, 1e-6);
         direct_dft(H, W, R);
         for (int k = 0; k < ell * ell; k++) {
@@ -77,7 +77,7 @@ static void test_dft(void **state) {
         for (int p = 0; p < ell; p++) assert_true(fabs(T[p * ell] - 1.0 / sqrt((double)ell)) <= 1e-7);
         /* learned starts at the DFT */
         float *L = malloc(sizeof(float) * ell * ell);
-        assert_int_equal(epr_transform_build(EPR_TRANSFORM_LEARNED, H, W, 0, L, &err), 0);
+        assert_int_equal(rp_transform_build(EPR_TRANSFORM_LEARNED, H, W, 0, L, &err), 0);
         assert_memory_equal(T, L, sizeof(float) * ell * ell);
         free(T), free(R), free(L);
     }
@@ -91,7 +91,7 @@ static void test_dft_matches_codec(void **state) {
         int H = sizes[s][0], W = sizes[s][1], ell = H * W;
         float *T = malloc(sizeof(float) * ell * ell), *C = malloc(sizeof(float) * ell * ell);
         epr_err err = {0};
-        assert_int_equal(epr_transform_dft(H, W, T, &err), 0);
+        assert_int_equal(rp_transform_dft(H, W, T, &err), 0);
         assert_int_equal(epr_dft_basis(H, W, C, &err), 0);
         for (int k = 0; k < ell * ell; k++) assert_true(fabsf(T[k] - C[k]) <= 1e-6f);
         free(T), free(C);
@@ -105,12 +105,12 @@ static void test_random_orthogonal(void **state) {
         float *A = malloc(sizeof(float) * ell * ell), *B = malloc(sizeof(float) * ell * ell),
               *C = malloc(sizeof(float) * ell * ell);
         epr_err err = {0};
-        assert_int_equal(epr_transform_random_orthogonal(ell, 17, A, &err), 0);
-        assert_int_equal(epr_transform_build(EPR_TRANSFORM_RANDOM_ORTHOGONAL, sizes[s][0], sizes[s][1], 17, B, &err), 0);
-        assert_int_equal(epr_transform_random_orthogonal(ell, 18, C, &err), 0);
+        assert_int_equal(rp_transform_random_orthogonal(ell, 17, A, &err), 0);
+        assert_int_equal(rp_transform_build(EPR_TRANSFORM_RANDOM_ORTHOGONAL, sizes[s][0], sizes[s][1], 17, B, &err), 0);
+        assert_int_equal(rp_transform_random_orthogonal(ell, 18, C, &err), 0);
         check_orthonormal(A, ell, 1e-6);
         check_orthonormal(C, ell, 1e-6);
-        assert_memory_equal(A, B, sizeof(float) * ell * ell); /* reproducible */
+        assert_memory_equal(A, B, sizeof(float) * ell * ell);      /* reproducible */
         assert_true(memcmp(A, C, sizeof(float) * ell * ell) != 0); /* seed matters */
         free(A), free(B), free(C);
     }
@@ -118,7 +118,7 @@ static void test_random_orthogonal(void **state) {
     static const float pinned[9] = {-0.951221645f, -0.182619423f, -0.248651311f, 0.302889645f, -0.399694413f,
                                     -0.865160227f, 0.0586105175f, -0.898273051f, 0.435511529f};
     float T[9];
-    assert_int_equal(epr_transform_random_orthogonal(3, 17, T, NULL), 0);
+    assert_int_equal(rp_transform_random_orthogonal(3, 17, T, NULL), 0);
     for (int k = 0; k < 9; k++) assert_true(fabsf(T[k] - pinned[k]) <= 1e-6f);
 }
 
@@ -126,25 +126,25 @@ static void test_identity_and_names(void **state) {
     (void)state;
     float T[16];
     epr_err err = {0};
-    assert_int_equal(epr_transform_build(EPR_TRANSFORM_IDENTITY, 2, 2, 0, T, &err), 0);
+    assert_int_equal(rp_transform_build(EPR_TRANSFORM_IDENTITY, 2, 2, 0, T, &err), 0);
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++) assert_true(T[i * 4 + j] == (i == j ? 1.0f : 0.0f));
     const char *names[] = {"identity", "dft", "random-orthogonal", "learned"};
     for (int k = 0; k < 4; k++) {
         epr_transform_kind kind;
-        assert_int_equal(epr_transform_parse(names[k], &kind, &err), 0);
+        assert_int_equal(rp_transform_parse(names[k], &kind, &err), 0);
         assert_int_equal((int)kind, k);
-        assert_string_equal(epr_transform_name(kind), names[k]);
-        assert_int_equal(epr_transform_is_trainable(kind), k == 3);
+        assert_string_equal(rp_transform_name(kind), names[k]);
+        assert_int_equal(rp_transform_is_trainable(kind), k == 3);
     }
     epr_transform_kind kind;
-    assert_int_equal(epr_transform_parse("fft", &kind, &err), EPR_EARG);
+    assert_int_equal(rp_transform_parse("fft", &kind, &err), EPR_EARG);
     assert_non_null(strstr(err.msg, "fft"));
-    assert_int_equal(epr_transform_parse("explicit", &kind, &err), EPR_EARG);
-    assert_string_equal(epr_transform_name(EPR_TRANSFORM_EXPLICIT), "explicit");
-    assert_int_equal(epr_transform_build(EPR_TRANSFORM_EXPLICIT, 2, 2, 0, T, &err), EPR_EARG);
-    assert_int_equal(epr_transform_dft(0, 3, T, &err), EPR_EARG);
-    assert_int_equal(epr_transform_random_orthogonal(0, 1, T, &err), EPR_EARG);
+    assert_int_equal(rp_transform_parse("explicit", &kind, &err), EPR_EARG);
+    assert_string_equal(rp_transform_name(EPR_TRANSFORM_EXPLICIT), "explicit");
+    assert_int_equal(rp_transform_build(EPR_TRANSFORM_EXPLICIT, 2, 2, 0, T, &err), EPR_EARG);
+    assert_int_equal(rp_transform_dft(0, 3, T, &err), EPR_EARG);
+    assert_int_equal(rp_transform_random_orthogonal(0, 1, T, &err), EPR_EARG);
 }
 
 int main(void) {

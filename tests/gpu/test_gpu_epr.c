@@ -2,10 +2,10 @@
  * reference (src/epr, itself checked against finite differences and a
  * double oracle by tests/epr).
  *
- * Each case builds one host model (nn_model + epr_model), perturbs its
+ * Each case builds one host model (nn_model + rp_model), perturbs its
  * train block (latents, log s and offsets per column, learned T, density
  * parameters) so that nothing sits at its initial value, and mirrors it on
- * the device (nn_cuda_model + epr_cuda_model from the same host model).
+ * the device (nn_cuda_model + rp_cuda_model from the same host model).
  * Then, from the same inputs on both sides:
  *  - decode: θ of every compressed tensor, and the integer φ must agree;
  *  - nn forward + backward through the bound θ (loss and dθ within the
@@ -16,7 +16,7 @@
  *    d log s, d density;
  *  - exact rate per group;
  *  - the device results twice: the same bits (determinism; the second
- *    noisy rate through epr_cuda_rate_noisy_async).
+ *    noisy rate through rp_cuda_rate_noisy_async).
  *
  * Tolerances (TF32 off: NVIDIA_TF32_OVERRIDE=0, cuBLAS default math).
  * "max" = max |gpu - cpu| / max |cpu| over the compared block.
@@ -70,9 +70,9 @@ static nn_cuda *G;
 typedef struct {
     const char *name;
     nn_model *net;
-    epr_model *em;
+    rp_model *em;
     nn_cuda_model *dnet;
-    epr_cuda_model *dm;
+    rp_cuda_model *dm;
     size_t n;
     int batch, in_size;
 } fixture;
@@ -115,7 +115,7 @@ static float *dl(const float *d, size_t n) {
 /* ---- fixtures ---- */
 
 static void fixture_make(fixture *f, const char *name, const char *spec, int c, int h, int w, int batch,
-                         const epr_group_def *groups, int ng, const char *unc) {
+                         const rp_group_def *groups, int ng, const char *unc) {
     epr_err err = {0};
     memset(f, 0, sizeof *f);
     f->name = name;
@@ -124,42 +124,42 @@ static void fixture_make(fixture *f, const char *name, const char *spec, int c, 
     int rc = nn_model_build(spec, c, h, w, batch, &f->net, &err);
     if (rc) fprintf(stderr, "%s: %s\n", name, err.msg);
     assert_int_equal(rc, 0);
-    rc = epr_model_create(f->net, groups, ng, unc, 11, &f->em, &err);
+    rc = rp_model_create(f->net, groups, ng, unc, 11, &f->em, &err);
     if (rc) fprintf(stderr, "%s: %s\n", name, err.msg);
     assert_int_equal(rc, 0);
-    f->n = epr_model_size(f->em);
+    f->n = rp_model_size(f->em);
     /* perturb everything away from its initial value */
-    float *p = epr_model_params(f->em);
-    epr_rng r = {5, 99, 0};
+    float *p = rp_model_params(f->em);
+    cmn_rng r = {5, 99, 0};
     for (int gi = 0; gi < ng; gi++) {
         size_t lo, ln, po, pn, dof;
-        epr_model_group_layout(f->em, gi, &lo, &ln, &po, &pn, &dof);
-        const epr_group_def *d = epr_model_group(f->em, gi);
-        const int nls = epr_model_group_n_log_s(f->em, gi);
-        for (size_t i = 0; i < ln; i++) p[lo + i] *= 1.0f + 0.5f * (epr_rng_next_uniform(&r) - 0.5f);
+        rp_model_group_layout(f->em, gi, &lo, &ln, &po, &pn, &dof);
+        const rp_group_def *d = rp_model_group(f->em, gi);
+        const int nls = rp_model_group_n_log_s(f->em, gi);
+        for (size_t i = 0; i < ln; i++) p[lo + i] *= 1.0f + 0.5f * (cmn_rng_next_uniform(&r) - 0.5f);
         for (int i = 0; i < nls; i++) {
-            p[po + i] = d->log_step + 0.6f * (epr_rng_next_uniform(&r) - 0.5f);
-            p[po + nls + i] = 0.02f * (epr_rng_next_uniform(&r) - 0.5f);
+            p[po + i] = d->log_step + 0.6f * (cmn_rng_next_uniform(&r) - 0.5f);
+            p[po + nls + i] = 0.02f * (cmn_rng_next_uniform(&r) - 0.5f);
         }
-        for (size_t i = 2 * (size_t)nls; i < pn; i++) p[po + i] += 0.05f * (epr_rng_next_uniform(&r) - 0.5f);
-        for (int i = 0; i < d->ell * 43; i++) p[dof + i] += 0.3f * (epr_rng_next_uniform(&r) - 0.5f);
+        for (size_t i = 2 * (size_t)nls; i < pn; i++) p[po + i] += 0.05f * (cmn_rng_next_uniform(&r) - 0.5f);
+        for (int i = 0; i < d->ell * 43; i++) p[dof + i] += 0.3f * (cmn_rng_next_uniform(&r) - 0.5f);
     }
-    epr_model_decode(f->em);
+    rp_model_decode(f->em);
     rc = nn_cuda_model_create(G, f->net, &f->dnet, &err);
-    if (!rc) rc = epr_cuda_model_create(G, f->em, f->dnet, &f->dm, &err);
+    if (!rc) rc = rp_cuda_model_create(G, f->em, f->dnet, &f->dm, &err);
     if (rc) fprintf(stderr, "%s: %s\n", name, err.msg);
     assert_int_equal(rc, 0);
 }
 
 static void fixture_free(fixture *f) {
-    epr_cuda_model_free(f->dm);
+    rp_cuda_model_free(f->dm);
     nn_cuda_model_free(f->dnet);
-    epr_model_free(f->em);
+    rp_model_free(f->em);
     nn_model_free(f->net);
 }
 
 /* Groups of an experiment file (the real configurations). */
-static int groups_of(const char *ini, cfg_experiment *cfg, epr_group_def *g) {
+static int groups_of(const char *ini, cfg_experiment *cfg, rp_group_def *g) {
     epr_err err = {0};
     char path[1024];
     const char *dir = getenv("EPR_EXPERIMENTS");
@@ -174,14 +174,14 @@ static int groups_of(const char *ini, cfg_experiment *cfg, epr_group_def *g) {
 
 static void check_decode(fixture *f) {
     const int nt = nn_model_num_tensors(f->net);
-    float *theta = dl(epr_cuda_theta(f->dm), epr_model_theta_size(f->em));
-    for (int gi = 0; gi < epr_model_num_groups(f->em); gi++) {
-        const epr_group_def *d = epr_model_group(f->em, gi);
+    float *theta = dl(rp_cuda_theta(f->dm), rp_model_theta_size(f->em));
+    for (int gi = 0; gi < rp_model_num_groups(f->em); gi++) {
+        const rp_group_def *d = rp_model_group(f->em, gi);
         const int has_T = d->decoder == EPR_DECODER_CONV_AFFINE && d->transform != EPR_TRANSFORM_IDENTITY;
         for (int j = 0; j < d->n_tensors; j++) {
-            int ti = epr_model_group_tensor(f->em, gi, j);
+            int ti = rp_model_group_tensor(f->em, gi, j);
             size_t off;
-            assert_int_equal(epr_model_tensor_storage(f->em, ti, &off), 1);
+            assert_int_equal(rp_model_tensor_storage(f->em, ti, &off), 1);
             nn_param *p = nn_model_tensor(f->net, ti);
             char what[96];
             snprintf(what, sizeof what, "decode %s", p->name);
@@ -191,16 +191,16 @@ static void check_decode(fixture *f) {
     (void)nt;
     free(theta);
     /* φ from the device latent and log s (downloaded) equals the host's */
-    float *dev = dl(epr_cuda_params(f->dm), f->n), *host = epr_model_params(f->em);
+    float *dev = dl(rp_cuda_params(f->dm), f->n), *host = rp_model_params(f->em);
     size_t diff = 0;
-    for (int gi = 0; gi < epr_model_num_groups(f->em); gi++) {
+    for (int gi = 0; gi < rp_model_num_groups(f->em); gi++) {
         size_t lo, ln, po, pn, dof;
-        epr_model_group_layout(f->em, gi, &lo, &ln, &po, &pn, &dof);
-        const int ell = epr_model_group(f->em, gi)->ell, nls = epr_model_group_n_log_s(f->em, gi);
+        rp_model_group_layout(f->em, gi, &lo, &ln, &po, &pn, &dof);
+        const int ell = rp_model_group(f->em, gi)->ell, nls = rp_model_group_n_log_s(f->em, gi);
         int32_t *a = malloc(sizeof(int32_t) * ln), *b = malloc(sizeof(int32_t) * ln);
         assert_true(a && b);
-        epr_decoder_phi(host + lo, ln / (size_t)ell, ell, host + po, nls, a);
-        epr_decoder_phi(dev + lo, ln / (size_t)ell, ell, dev + po, nls, b);
+        rp_decoder_phi(host + lo, ln / (size_t)ell, ell, host + po, nls, a);
+        rp_decoder_phi(dev + lo, ln / (size_t)ell, ell, dev + po, nls, b);
         for (size_t i = 0; i < ln; i++) diff += a[i] != b[i];
         free(a), free(b);
     }
@@ -215,11 +215,11 @@ static void check_decode(fixture *f) {
 static void cmp_grads(fixture *f, const char *stage, const float *gpu, const float *cpu, double tol_latent,
                       double tol_latent_T) {
     char what[128];
-    for (int gi = 0; gi < epr_model_num_groups(f->em); gi++) {
+    for (int gi = 0; gi < rp_model_num_groups(f->em); gi++) {
         size_t lo, ln, po, pn, dof;
-        epr_model_group_layout(f->em, gi, &lo, &ln, &po, &pn, &dof);
-        const epr_group_def *d = epr_model_group(f->em, gi);
-        const int nls = epr_model_group_n_log_s(f->em, gi);
+        rp_model_group_layout(f->em, gi, &lo, &ln, &po, &pn, &dof);
+        const rp_group_def *d = rp_model_group(f->em, gi);
+        const int nls = rp_model_group_n_log_s(f->em, gi);
         const int has_T = d->decoder == EPR_DECODER_CONV_AFFINE && d->transform != EPR_TRANSFORM_IDENTITY;
         snprintf(what, sizeof what, "%s %s d latent", stage, d->name);
         cmp(f->name, what, gpu + lo, cpu + lo, ln, has_T ? tol_latent_T : tol_latent);
@@ -241,9 +241,9 @@ static void check_backward(fixture *f) {
     float *x = malloc(sizeof(float) * (size_t)B * f->in_size);
     int *y = malloc(sizeof(int) * B);
     assert_true(x && y);
-    epr_rng r = {3, 5, 0};
-    for (size_t i = 0; i < (size_t)B * f->in_size; i++) x[i] = epr_rng_next_uniform(&r);
-    for (int i = 0; i < B; i++) y[i] = (int)epr_rng_below(&r, (uint64_t)nn_model_num_classes(f->net));
+    cmn_rng r = {3, 5, 0};
+    for (size_t i = 0; i < (size_t)B * f->in_size; i++) x[i] = cmn_rng_next_uniform(&r);
+    for (int i = 0; i < B; i++) y[i] = (int)cmn_rng_below(&r, (uint64_t)nn_model_num_classes(f->net));
     float *dx = NULL;
     int *dy = NULL;
     assert_int_equal(nn_cuda_malloc(G, (void **)&dx, sizeof(float) * (size_t)B * f->in_size, NULL), 0);
@@ -252,9 +252,9 @@ static void check_backward(fixture *f) {
     nn_cuda_upload(G, dy, y, sizeof(int) * B);
 
     /* the same garbage in both gradient blocks: backward must set what it owns */
-    float *hg = epr_model_grads(f->em);
-    for (size_t i = 0; i < f->n; i++) hg[i] = epr_rng_next_uniform(&r) - 0.5f;
-    nn_cuda_upload(G, epr_cuda_grads(f->dm), hg, sizeof(float) * f->n);
+    float *hg = rp_model_grads(f->em);
+    for (size_t i = 0; i < f->n; i++) hg[i] = cmn_rng_next_uniform(&r) - 0.5f;
+    nn_cuda_upload(G, rp_cuda_grads(f->dm), hg, sizeof(float) * f->n);
 
     double lc = nn_forward(f->net, x, y, B, 1);
     double lg = nn_cuda_forward(f->dnet, dx, dy, B, 1);
@@ -262,28 +262,28 @@ static void check_backward(fixture *f) {
     nn_backward(f->net, 1.0f / (float)B);
     nn_cuda_backward(f->dnet, 1.0f / (float)B);
     /* dθ from the nn (checks the binding), then the host's dθ on both sides */
-    const size_t nth = epr_model_theta_size(f->em);
-    float *dth = dl(epr_cuda_dtheta(f->dm), nth), *hdth = malloc(sizeof(float) * (nth ? nth : 1));
+    const size_t nth = rp_model_theta_size(f->em);
+    float *dth = dl(rp_cuda_dtheta(f->dm), nth), *hdth = malloc(sizeof(float) * (nth ? nth : 1));
     assert_non_null(hdth);
     for (int i = 0; i < nn_model_num_tensors(f->net); i++) {
         size_t off;
         nn_param *p = nn_model_tensor(f->net, i);
-        if (epr_model_tensor_storage(f->em, i, &off)) memcpy(hdth + off, p->dw, sizeof(float) * p->size);
+        if (rp_model_tensor_storage(f->em, i, &off)) memcpy(hdth + off, p->dw, sizeof(float) * p->size);
     }
     cmp(f->name, "nn dtheta (compressed tensors)", dth, hdth, nth, -1e-2);
-    nn_cuda_upload(G, epr_cuda_dtheta(f->dm), hdth, sizeof(float) * nth);
+    nn_cuda_upload(G, rp_cuda_dtheta(f->dm), hdth, sizeof(float) * nth);
 
-    epr_model_backward(f->em);
-    epr_cuda_backward(f->dm);
-    float *g1 = dl(epr_cuda_grads(f->dm), f->n);
+    rp_model_backward(f->em);
+    rp_cuda_backward(f->dm);
+    float *g1 = dl(rp_cuda_grads(f->dm), f->n);
     cmp_grads(f, "backward", g1, hg, 1e-6, 1e-5);
     size_t begin, end;
-    epr_model_psi_range(f->em, &begin, &end);
-    cmp(f->name, "nn grads of uncompressed tensors", g1 + end, hg + end, epr_model_density_offset(f->em) - end, -1e-2);
+    rp_model_psi_range(f->em, &begin, &end);
+    cmp(f->name, "nn grads of uncompressed tensors", g1 + end, hg + end, rp_model_density_offset(f->em) - end, -1e-2);
     /* determinism: again from the same state */
-    nn_cuda_upload(G, epr_cuda_grads(f->dm), hg, sizeof(float) * f->n);
-    epr_cuda_backward(f->dm);
-    float *g2 = dl(epr_cuda_grads(f->dm), f->n);
+    nn_cuda_upload(G, rp_cuda_grads(f->dm), hg, sizeof(float) * f->n);
+    rp_cuda_backward(f->dm);
+    float *g2 = dl(rp_cuda_grads(f->dm), f->n);
     int same = memcmp(g1, g2, sizeof(float) * end) == 0;
     fprintf(stderr, "  %-10s backward twice: %s\n", f->name, same ? "same bits" : "DIFFERENT  FAIL");
     failures += !same;
@@ -293,8 +293,8 @@ static void check_backward(fixture *f) {
 }
 
 static void zero_grads(fixture *f) {
-    memset(epr_model_grads(f->em), 0, sizeof(float) * (f->n + EPR_MODEL_GRAD_TAIL));
-    nn_cuda_memset0(G, epr_cuda_grads(f->dm), sizeof(float) * (f->n + EPR_MODEL_GRAD_TAIL));
+    memset(rp_model_grads(f->em), 0, sizeof(float) * (f->n + EPR_MODEL_GRAD_TAIL));
+    nn_cuda_memset0(G, rp_cuda_grads(f->dm), sizeof(float) * (f->n + EPR_MODEL_GRAD_TAIL));
 }
 
 static void check_rate(fixture *f) {
@@ -305,27 +305,27 @@ static void check_rate(fixture *f) {
     for (int nranks = 1; nranks <= 2; nranks++)
         for (int rank = 0; rank < nranks; rank++) {
             zero_grads(f);
-            double bc = epr_model_rate_noisy(f->em, seed, step, lambda, rank, nranks);
-            double bg = epr_cuda_rate_noisy(f->dm, seed, step, lambda, rank, nranks);
+            double bc = rp_model_rate_noisy(f->em, seed, step, lambda, rank, nranks);
+            double bg = rp_cuda_rate_noisy(f->dm, seed, step, lambda, rank, nranks);
             snprintf(what, sizeof what, "noisy bits rank %d/%d", rank, nranks);
             cmp_scalar(f->name, what, bg, bc, 1e-5);
-            float *g = dl(epr_cuda_grads(f->dm), f->n + EPR_MODEL_GRAD_TAIL);
+            float *g = dl(rp_cuda_grads(f->dm), f->n + EPR_MODEL_GRAD_TAIL);
             snprintf(what, sizeof what, "rate %d/%d", rank, nranks);
-            cmp_grads(f, what, g, epr_model_grads(f->em), 1e-4, 1e-4);
+            cmp_grads(f, what, g, rp_model_grads(f->em), 1e-4, 1e-4);
             /* nothing outside the EPR part is touched */
             size_t begin, end;
-            epr_model_psi_range(f->em, &begin, &end);
-            cmp(f->name, "rate: uncompressed grads (0)", g + end, epr_model_grads(f->em) + end,
-                epr_model_density_offset(f->em) - end, 0.0);
-            cmp(f->name, "rate: grad tail (0)", g + f->n, epr_model_grads(f->em) + f->n, EPR_MODEL_GRAD_TAIL, 0.0);
+            rp_model_psi_range(f->em, &begin, &end);
+            cmp(f->name, "rate: uncompressed grads (0)", g + end, rp_model_grads(f->em) + end,
+                rp_model_density_offset(f->em) - end, 0.0);
+            cmp(f->name, "rate: grad tail (0)", g + f->n, rp_model_grads(f->em) + f->n, EPR_MODEL_GRAD_TAIL, 0.0);
             if (nranks == 1) { /* determinism, through the asynchronous variant */
-                nn_cuda_memset0(G, epr_cuda_grads(f->dm), sizeof(float) * (f->n + EPR_MODEL_GRAD_TAIL));
+                nn_cuda_memset0(G, rp_cuda_grads(f->dm), sizeof(float) * (f->n + EPR_MODEL_GRAD_TAIL));
                 double *d_bits = NULL, bg2 = -1.0;
                 assert_int_equal(nn_cuda_malloc(G, (void **)&d_bits, sizeof(double), NULL), 0);
-                epr_cuda_rate_noisy_async(f->dm, seed, step, lambda, rank, nranks, d_bits);
+                rp_cuda_rate_noisy_async(f->dm, seed, step, lambda, rank, nranks, d_bits);
                 assert_int_equal(nn_cuda_download(G, &bg2, d_bits, sizeof(double)), 0);
                 nn_cuda_free(G, d_bits);
-                float *g2 = dl(epr_cuda_grads(f->dm), f->n + EPR_MODEL_GRAD_TAIL);
+                float *g2 = dl(rp_cuda_grads(f->dm), f->n + EPR_MODEL_GRAD_TAIL);
                 int same = bg2 == bg && memcmp(g, g2, sizeof(float) * (f->n + EPR_MODEL_GRAD_TAIL)) == 0;
                 fprintf(stderr, "  %-10s noisy rate twice (sync, async): %s\n", f->name,
                         same ? "same bits" : "DIFFERENT  FAIL");
@@ -334,13 +334,13 @@ static void check_rate(fixture *f) {
             }
             free(g);
         }
-    const int ng = epr_model_num_groups(f->em);
+    const int ng = rp_model_num_groups(f->em);
     double *pc = calloc((size_t)ng + 1, sizeof(double)), *pg = calloc((size_t)ng + 1, sizeof(double));
     assert_true(pc && pg);
-    double ec = epr_model_rate_exact(f->em, pc), eg = epr_cuda_rate_exact(f->dm, pg);
+    double ec = rp_model_rate_exact(f->em, pc), eg = rp_cuda_rate_exact(f->dm, pg);
     cmp_scalar(f->name, "exact bits", eg, ec, 1e-9);
     for (int gi = 0; gi < ng; gi++) {
-        snprintf(what, sizeof what, "exact bits %s", epr_model_group(f->em, gi)->name);
+        snprintf(what, sizeof what, "exact bits %s", rp_model_group(f->em, gi)->name);
         cmp_scalar(f->name, what, pg[gi], pc[gi], 1e-9);
     }
     free(pc), free(pg);
@@ -354,9 +354,9 @@ static void check_model(fixture *f) {
     /* download: the host block becomes the device's (unchanged here) */
     float *before = malloc(sizeof(float) * f->n);
     assert_non_null(before);
-    memcpy(before, epr_model_params(f->em), sizeof(float) * f->n);
-    epr_cuda_download(f->dm);
-    cmp(f->name, "download", epr_model_params(f->em), before, f->n, 0.0);
+    memcpy(before, rp_model_params(f->em), sizeof(float) * f->n);
+    rp_cuda_download(f->dm);
+    cmp(f->name, "download", rp_model_params(f->em), before, f->n, 0.0);
     free(before);
     assert_int_equal(failures, 0);
 }
@@ -371,7 +371,7 @@ static void test_kinds(void **state) {
     const char *spec = "conv name=c1 out=5 k=3 pad=1; relu; conv name=c2 out=33 k=3 pad=1; relu;"
                        " conv name=c3 out=41 k=3; relu; conv name=c4 out=7 k=3; flatten;"
                        " dense name=fc1 out=37; relu; dense name=fc2 out=10";
-    epr_group_def g[6];
+    rp_group_def g[6];
     memset(g, 0, sizeof g);
     const struct {
         const char *name, *t1, *t2;
@@ -407,7 +407,7 @@ static void test_kinds(void **state) {
 /* ell = 2 affine (one s, two density columns), odd row count. */
 static void test_affine_ell2(void **state) {
     (void)state;
-    epr_group_def g[1];
+    rp_group_def g[1];
     memset(g, 0, sizeof g);
     snprintf(g[0].name, sizeof g[0].name, "all");
     g[0].decoder = EPR_DECODER_AFFINE;
@@ -425,7 +425,7 @@ static void test_affine_ell2(void **state) {
 
 static void model_case(const char *name, const char *ini, const char *net, int c, int hw, int batch) {
     cfg_experiment *cfg = calloc(1, sizeof *cfg);
-    epr_group_def g[CFG_MAX_GROUPS];
+    rp_group_def g[CFG_MAX_GROUPS];
     assert_non_null(cfg);
     int ng = groups_of(ini, cfg, g);
     fixture f;
@@ -458,8 +458,8 @@ static void test_plain(void **state) {
     assert_int_equal(f.n, nn_model_num_params(f.net));
     failures = 0;
     check_backward(&f); /* compares the nn grads in the train block */
-    assert_true(epr_cuda_rate_noisy(f.dm, 1, 1, 1.0, 0, 1) == 0.0);
-    assert_true(epr_cuda_rate_exact(f.dm, NULL) == 0.0);
+    assert_true(rp_cuda_rate_noisy(f.dm, 1, 1, 1.0, 0, 1) == 0.0);
+    assert_true(rp_cuda_rate_exact(f.dm, NULL) == 0.0);
     assert_int_equal(failures, 0);
     fixture_free(&f);
 }

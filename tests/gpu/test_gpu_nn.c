@@ -159,17 +159,17 @@ static int run_cmp(const cmp_case *cc, uint64_t seed) {
     assert_int_equal(nn_model_alloc_params(m, &err), 0);
     assert_int_equal(nn_model_enable_input_grad(m, &err), 0);
     nn_model_init_params(m, seed);
-    epr_rng r = {seed, 77, 0};
+    cmn_rng r = {seed, 77, 0};
     for (int t = 0; t < nn_model_num_tensors(m); t++) { /* non-zero biases */
         nn_param *p = nn_model_tensor(m, t);
         if (p->kind == NN_PARAM_BIAS)
-            for (size_t j = 0; j < p->size; j++) p->w[j] = 0.2f * (epr_rng_next_uniform(&r) - 0.5f);
+            for (size_t j = 0; j < p->size; j++) p->w[j] = 0.2f * (cmn_rng_next_uniform(&r) - 0.5f);
     }
     for (int b = 0; b < nn_model_num_buffers(m); b++) { /* eval mode sees these */
         nn_buffer *B = nn_model_buffer(m, b);
         int var = strstr(B->name, "running_var") != NULL;
         for (size_t j = 0; j < B->size; j++)
-            B->data[j] = var ? 0.5f + epr_rng_next_uniform(&r) : 0.4f * (epr_rng_next_uniform(&r) - 0.5f);
+            B->data[j] = var ? 0.5f + cmn_rng_next_uniform(&r) : 0.4f * (cmn_rng_next_uniform(&r) - 0.5f);
     }
     const int n = cc->n, K = nn_model_num_classes(m);
     const size_t in = (size_t)n * m->in_size, np = nn_model_num_params(m), nk = (size_t)n * K;
@@ -179,21 +179,21 @@ static int run_cmp(const cmp_case *cc, uint64_t seed) {
     if (cc->input == IN_DISTINCT) {
         for (size_t i = 0; i < in; i++) x[i] = -1.0f + 2.0f * (float)i / (float)in;
         for (size_t i = in - 1; i > 0; i--) {
-            size_t j = epr_rng_below(&r, i + 1);
+            size_t j = cmn_rng_below(&r, i + 1);
             float t = x[i];
             x[i] = x[j];
             x[j] = t;
         }
     } else {
         for (size_t i = 0; i < in; i++) {
-            float u = epr_rng_next_uniform(&r);
+            float u = cmn_rng_next_uniform(&r);
             if (cc->input != IN_IMAGE) u = 2.0f * u - 1.0f;
             if (cc->input == IN_AWAY_FROM_ZERO) u = u < 0 ? u - 0.1f : u + 0.1f;
             x[i] = u;
         }
     }
-    for (int s = 0; s < n; s++) lab[s] = (int)epr_rng_below(&r, K);
-    for (size_t i = 0; i < nk; i++) dout[i] = 2.0f * epr_rng_next_uniform(&r) - 1.0f;
+    for (int s = 0; s < n; s++) lab[s] = (int)cmn_rng_below(&r, K);
+    for (size_t i = 0; i < nk; i++) dout[i] = 2.0f * cmn_rng_next_uniform(&r) - 1.0f;
 
     /* Device mirror: same parameters, same running statistics. */
     nn_cuda_model *dm = NULL;
@@ -424,8 +424,8 @@ static void test_optimizers(void **st) {
     float *w = malloc(sizeof(float) * n), *g = malloc(sizeof(float) * n), *m1 = calloc(n, sizeof(float)),
           *m2 = calloc(n, sizeof(float)), *b = calloc(n, sizeof(float));
     assert_true(w && g && m1 && m2 && b);
-    epr_rng r = {5, 1, 0};
-    for (size_t i = 0; i < n; i++) w[i] = epr_rng_next_uniform(&r) - 0.5f;
+    cmn_rng r = {5, 1, 0};
+    for (size_t i = 0; i < n; i++) w[i] = cmn_rng_next_uniform(&r) - 0.5f;
     float *dw = up(w, sizeof(float) * n), *dg = up(g, sizeof(float) * n), *dm1 = up(m1, sizeof(float) * n),
           *dm2 = up(m2, sizeof(float) * n), *db = up(b, sizeof(float) * n), *dema = up(w, sizeof(float) * n);
     float *ema = malloc(sizeof(float) * n);
@@ -434,7 +434,7 @@ static void test_optimizers(void **st) {
     nn_sgd sgd = {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f};
     int bad = 0;
     for (int step = 0; step < 4; step++) {
-        for (size_t i = 0; i < n; i++) g[i] = 2.0f * epr_rng_next_uniform(&r) - 1.0f;
+        for (size_t i = 0; i < n; i++) g[i] = 2.0f * cmn_rng_next_uniform(&r) - 1.0f;
         assert_int_equal(nn_cuda_upload(G, dg, g, sizeof(float) * n), 0);
         nn_adam_step(&oc, w, g, m1, m2, n);
         nn_cuda_adam_step(G, &og, dw, dg, dm1, dm2, n);

@@ -179,12 +179,12 @@ static void close_arrays(const char *what, const float *a, const float *b, size_
 /* Compare the whole state of two trainers (b's host copy is refreshed from
  * its device by trainer_model). */
 static void close_state(trainer *a, trainer *b, double bound) {
-    epr_model *ea = trainer_model(a), *eb = trainer_model(b);
-    size_t N = epr_model_size(ea), nn = epr_model_net_size(ea);
-    assert_int_equal(N, epr_model_size(eb));
-    close_arrays("train block", epr_model_params(ea), epr_model_params(eb), N, bound);
+    rp_model *ea = trainer_model(a), *eb = trainer_model(b);
+    size_t N = rp_model_size(ea), nn = rp_model_net_size(ea);
+    assert_int_equal(N, rp_model_size(eb));
+    close_arrays("train block", rp_model_params(ea), rp_model_params(eb), N, bound);
     if (a->ema) close_arrays("EMA", a->ema, b->ema, nn, bound);
-    nn_model *na = epr_model_net(ea), *nb = epr_model_net(eb);
+    nn_model *na = rp_model_net(ea), *nb = rp_model_net(eb);
     for (int i = 0; i < nn_model_num_buffers(na); i++) {
         nn_buffer *ba = nn_model_buffer(na, i), *bb = nn_model_buffer(nb, i);
         /* running variances grow with the activations: relative */
@@ -210,8 +210,8 @@ static void check_cpu_vs_gpu(const net_case *nc) {
     trainer *a = make(nc, &cc, NULL), *b = make(nc, &cg, NULL);
     print_message("%s on %s\n", nc->name, b->device_name);
     /* the same initialisation */
-    assert_memory_equal(epr_model_params(trainer_model(a)), epr_model_params(trainer_model(b)),
-                        epr_model_size(a->em) * sizeof(float));
+    assert_memory_equal(rp_model_params(trainer_model(a)), rp_model_params(trainer_model(b)),
+                        rp_model_size(a->em) * sizeof(float));
     double e0a = trainer_test_error(a, 0), e0b = trainer_test_error(b, 0);
     print_message("  test error before training: cpu %.4f gpu %.4f\n", e0a, e0b);
     assert_true(fabs(e0a - e0b) <= EVAL_TOL);
@@ -220,7 +220,7 @@ static void check_cpu_vs_gpu(const net_case *nc) {
     double ea = trainer_test_error(a, 1), eb = trainer_test_error(b, 1);
     print_message("  test error (EMA, quantised) after %d steps: cpu %.4f gpu %.4f\n", STEPS, ea, eb);
     assert_true(fabs(ea - eb) <= EVAL_TOL);
-    double ra = epr_model_rate_exact(trainer_model(a), NULL), rb = b->dops->rate_exact(b, NULL);
+    double ra = rp_model_rate_exact(trainer_model(a), NULL), rb = b->dops->rate_exact(b, NULL);
     print_message("  exact rate (raw weights): cpu %.1f gpu %.1f bits\n", ra, rb);
     assert_true(rel(ra, rb) <= TOL_METRIC);
     trainer_free(a);
@@ -250,10 +250,10 @@ static void dir_path(char *buf, size_t n, const net_case *nc, const char *what, 
 
 /* Every array a checkpoint holds, bitwise. */
 static void same_state(trainer *a, trainer *b) {
-    epr_model *ea = trainer_model(a), *eb = trainer_model(b);
-    size_t N = epr_model_size(ea), nn = epr_model_net_size(ea), nd = epr_model_density_size(ea);
+    rp_model *ea = trainer_model(a), *eb = trainer_model(b);
+    size_t N = rp_model_size(ea), nn = rp_model_net_size(ea), nd = rp_model_density_size(ea);
     assert_int_equal(trainer_steps(a), trainer_steps(b));
-    assert_memory_equal(epr_model_params(ea), epr_model_params(eb), N * sizeof(float));
+    assert_memory_equal(rp_model_params(ea), rp_model_params(eb), N * sizeof(float));
     if (a->ema) assert_memory_equal(a->ema, b->ema, nn * sizeof(float));
     assert_memory_equal(a->opt1, b->opt1, nn * sizeof(float));
     if (a->opt2) assert_memory_equal(a->opt2, b->opt2, nn * sizeof(float));
@@ -263,7 +263,7 @@ static void same_state(trainer *a, trainer *b) {
     if (nd) assert_memory_equal(a->dens2, b->dens2, nd * sizeof(float));
     assert_int_equal(a->net_adam.t, b->net_adam.t);
     assert_int_equal(a->dens_adam.t, b->dens_adam.t);
-    nn_model *na = epr_model_net(ea), *nb = epr_model_net(eb);
+    nn_model *na = rp_model_net(ea), *nb = rp_model_net(eb);
     for (int i = 0; i < nn_model_num_buffers(na); i++)
         assert_memory_equal(nn_model_buffer(na, i)->data, nn_model_buffer(nb, i)->data,
                             nn_model_buffer(na, i)->size * sizeof(float));
@@ -486,9 +486,9 @@ int main(void) {
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lenet5_epr),         cmocka_unit_test(test_resnet_sgd),
-        cmocka_unit_test(test_gpu_to_cpu),         cmocka_unit_test(test_cpu_to_gpu),
-        cmocka_unit_test(test_gpu_resume_bitwise), cmocka_unit_test(test_gpu_deterministic),
+        cmocka_unit_test(test_lenet5_epr),          cmocka_unit_test(test_resnet_sgd),
+        cmocka_unit_test(test_gpu_to_cpu),          cmocka_unit_test(test_cpu_to_gpu),
+        cmocka_unit_test(test_gpu_resume_bitwise),  cmocka_unit_test(test_gpu_deterministic),
         cmocka_unit_test(test_file_eval_on_device), cmocka_unit_test(test_bn_recalibrate),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,7 +47,7 @@ typedef struct {
     char dir[1024];
 } fixture;
 
-static float uniform01(uint64_t seed, uint64_t i) { return epr_rng_uniform(seed, 7, i); }
+static float uniform01(uint64_t seed, uint64_t i) { return cmn_rng_uniform(seed, 7, i); }
 
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
@@ -224,8 +224,7 @@ static void test_float32_bit_exact(void **state) {
     epr_size_parts parts;
     epr_file_sizes(x.f, &parts);
     assert_int_equal(parts.coded, 0);
-    assert_int_equal(parts.extras,
-                     4 * (nn_model_num_params(fx->net) + 2 * 3)); /* + bn1's running mean and variance */
+    assert_int_equal(parts.extras, 4 * (nn_model_num_params(fx->net) + 2 * 3)); /* + bn1's running mean and variance */
     release(&x);
 }
 
@@ -437,7 +436,10 @@ static void test_gzip_xz_round_trip(void **state) {
     free(z);
     assert_int_equal(baseline_xz(in, n, &z, &nz, &e), 0);
     assert_true(nz < n);
-    assert_memory_equal(z, "\xFD" "7zXZ\0", 6); /* xz magic */
+    assert_memory_equal(z,
+                        "\xFD"
+                        "7zXZ\0",
+                        6);                          /* xz magic */
     assert_int_equal(((unsigned char *)z)[7], 0x04); /* stream flags: check = CRC64 */
     assert_int_equal(baseline_unxz(z, nz, &back, &nb, &e), 0);
     assert_int_equal(nb, n);
@@ -572,9 +574,9 @@ static void test_run_and_merge(void **state) {
     char saved[64];
     memcpy(saved, fx->cfg.groups[1].tensors[0], sizeof saved);
     snprintf(fx->cfg.groups[1].tensors[0], sizeof saved, "nope.bias");
-    assert_int_equal(baseline_run(fx->net, &fx->cfg, fx->arch, &fx->test, fx->dir, "float32,uniform3,kmeans2", &src,
-                                  log, &e),
-                     EPR_EARG);
+    assert_int_equal(
+        baseline_run(fx->net, &fx->cfg, fx->arch, &fx->test, fx->dir, "float32,uniform3,kmeans2", &src, log, &e),
+        EPR_EARG);
     memcpy(fx->cfg.groups[1].tensors[0], saved, sizeof saved);
     assert_non_null(strstr(e.msg, "baseline uniform3: "));
     assert_non_null(strstr(e.msg, "nope.bias"));
@@ -662,16 +664,11 @@ static void test_h5run_groups(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_methods),
-        cmocka_unit_test(test_uniform_bound_and_range),
-        cmocka_unit_test(test_float32_bit_exact),
-        cmocka_unit_test(test_uniform_file),
-        cmocka_unit_test(test_kmeans_file),
-        cmocka_unit_test(test_prune_kmeans),
-        cmocka_unit_test(test_group_errors),
-        cmocka_unit_test(test_gzip_xz_round_trip),
-        cmocka_unit_test(test_run_and_merge),
-        cmocka_unit_test(test_corrupt_h5),
+        cmocka_unit_test(test_parse_methods),     cmocka_unit_test(test_uniform_bound_and_range),
+        cmocka_unit_test(test_float32_bit_exact), cmocka_unit_test(test_uniform_file),
+        cmocka_unit_test(test_kmeans_file),       cmocka_unit_test(test_prune_kmeans),
+        cmocka_unit_test(test_group_errors),      cmocka_unit_test(test_gzip_xz_round_trip),
+        cmocka_unit_test(test_run_and_merge),     cmocka_unit_test(test_corrupt_h5),
         cmocka_unit_test(test_h5run_groups),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -51,15 +51,14 @@ static int evaluate(epr_file *f, int c, int h, int w, double *error, epr_err *e)
     return bitstream_evaluate(f, &t.d, 2, error, preds, e);
 }
 
-static void expect_refused(uint8_t *bytes, size_t size, int c, int h, int w, int code,
-                           const char *needle) {
+static void expect_refused(uint8_t *bytes, size_t size, int c, int h, int w, int code, const char *needle) {
     epr_file *f = open_forged(bytes, size);
     double error;
     epr_err e = {0, ""};
     const long rss0 = forge_max_rss_kb();
-    const double t0 = epr_now_s();
+    const double t0 = cmn_now_s();
     assert_int_equal(evaluate(f, c, h, w, &error, &e), code);
-    const double dt = epr_now_s() - t0;
+    const double dt = cmn_now_s() - t0;
     print_message("refused in %.3f s (+%ld KB peak): %s\n", dt, forge_max_rss_kb() - rss0, e.msg);
     if (!strstr(e.msg, needle)) fail_msg("message '%s' lacks '%s'", e.msg, needle);
     assert_true(dt < 1.0);
@@ -90,19 +89,16 @@ static void test_refusals(void **st) {
         int dc, dh, dw, code;
         const char *needle;
     } cases[] = {
-        {1, 28, 28, 20000, 1, 28, 28, EPR_EUNSUP,
-         "architecture text: 20001 layers, over the limit of 1024"},
-        {1, 1024, 1024, 0, 1, 1024, 1024, EPR_EUNSUP,
-         "input 1x1024x1024 (1048576 values) is over the limit of 786432"},
+        {1, 28, 28, 20000, 1, 28, 28, EPR_EUNSUP, "architecture text: 20001 layers, over the limit of 1024"},
+        {1, 1024, 1024, 0, 1, 1024, 1024, EPR_EUNSUP, "input 1x1024x1024 (1048576 values) is over the limit of 786432"},
         {1, 2, 2, 0, 1, 3, 3, EPR_EARG, "the model takes 1x2x2 inputs but the data has 1x3x3"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         size_t size;
         uint8_t *b = forge_network_file(cases[i].c, cases[i].h, cases[i].w, cases[i].relus, &size);
-        print_message("%ld relu layers, input %dx%dx%d: %zu bytes\n", cases[i].relus, cases[i].c,
-                      cases[i].h, cases[i].w, size);
-        expect_refused(b, size, cases[i].dc, cases[i].dh, cases[i].dw, cases[i].code,
-                       cases[i].needle);
+        print_message("%ld relu layers, input %dx%dx%d: %zu bytes\n", cases[i].relus, cases[i].c, cases[i].h,
+                      cases[i].w, size);
+        expect_refused(b, size, cases[i].dc, cases[i].dh, cases[i].dw, cases[i].code, cases[i].needle);
     }
 }
 
@@ -161,8 +157,8 @@ static void test_bad_layer_spec(void **st) {
  * are allocated. */
 static void test_missing_tensor(void **st) {
     (void)st;
-    expect_load_refused("epr-arch 1\ninput 1 2 2\nnormalize 0\nlayers\ndense name=fc out=3\n", 1,
-                        EPR_EFORMAT, "the file has no tensor 'fc.weight' that its architecture needs");
+    expect_load_refused("epr-arch 1\ninput 1 2 2\nnormalize 0\nlayers\ndense name=fc out=3\n", 1, EPR_EFORMAT,
+                        "the file has no tensor 'fc.weight' that its architecture needs");
 }
 
 /* bitstream_check_data (epr eval's refusal): a file of architecture text

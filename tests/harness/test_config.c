@@ -13,28 +13,27 @@
 #include "run/config.h"
 #include "run/experiment.h"
 
-static const char *GOOD =
-    "; a comment\n"
-    "[data]\n"
-    "set = fashion-mnist\n"
-    "[model]\n"
-    "name = lenet5-caffe\n"
-    "[train]\n"
-    "steps = 123\n"
-    "batch = 32\n"
-    "lr = 5e-4\n"
-    "lr_milestones = 10, 20\n"
-    "lr_decay = 0.2\n"
-    "[epr]\n"
-    "enabled = true\n"
-    "lambda = 2.5e-6\n"
-    "[group.conv]\n"
-    "tensors = conv1.weight, conv2.weight\n"
-    "decoder = conv-affine\n"
-    "transform = dft\n"
-    "ell = 25\n"
-    "[group.rest]\n"
-    "tensors = fc1.weight\n";
+static const char *GOOD = "; a comment\n"
+                          "[data]\n"
+                          "set = fashion-mnist\n"
+                          "[model]\n"
+                          "name = lenet5-caffe\n"
+                          "[train]\n"
+                          "steps = 123\n"
+                          "batch = 32\n"
+                          "lr = 5e-4\n"
+                          "lr_milestones = 10, 20\n"
+                          "lr_decay = 0.2\n"
+                          "[epr]\n"
+                          "enabled = true\n"
+                          "lambda = 2.5e-6\n"
+                          "[group.conv]\n"
+                          "tensors = conv1.weight, conv2.weight\n"
+                          "decoder = conv-affine\n"
+                          "transform = dft\n"
+                          "ell = 25\n"
+                          "[group.rest]\n"
+                          "tensors = fc1.weight\n";
 
 static void expect_error(const char *text, const char *const *ov, int nov, const char *needle1, const char *needle2) {
     cfg_experiment c;
@@ -170,8 +169,8 @@ static void test_group_errors(void **state) {
     /* a transform with ell omitted (1): named at the transform's line; with ell = 1 at ell's */
     expect_error("[group.a]\ntensors = conv1.weight\ndecoder = conv-affine\ntransform = dft\n", NULL, 0,
                  "exp.ini:4: [group.a] ell", "omitted");
-    expect_error("[group.a]\ntensors = conv1.weight\ndecoder = conv-affine\nell = 1\ntransform = learned\n", NULL,
-                 0, "exp.ini:4: [group.a] ell", "needs ell = the kernel");
+    expect_error("[group.a]\ntensors = conv1.weight\ndecoder = conv-affine\nell = 1\ntransform = learned\n", NULL, 0,
+                 "exp.ini:4: [group.a] ell", "needs ell = the kernel");
     expect_error("[group.a]\ntensors = fc1.weight\nsize = 3\n", NULL, 0, "exp.ini:3", "size");
     expect_error("[group.]\ntensors = fc1.weight\n", NULL, 0, "exp.ini:2", "group name");
 }
@@ -223,7 +222,8 @@ static void test_baseline_keys(void **state) {
     expect_error(GOOD, o5, 4, "exp.ini", "no group named 'fc9'");
     const char *o6[] = {plain, "baseline.prune=0.9", "baseline.prune_at=50", "baseline.prune_groups=rest:1"};
     expect_error(GOOD, o6, 4, "exp.ini", "'rest:1' is not GROUP:FRACTION");
-    const char *o8[] = {plain, "baseline.prune=0.9", "baseline.prune_at=50", "baseline.prune_groups=rest:0.5, rest:0.2"};
+    const char *o8[] = {plain, "baseline.prune=0.9", "baseline.prune_at=50",
+                        "baseline.prune_groups=rest:0.5, rest:0.2"};
     expect_error(GOOD, o8, 4, "exp.ini", "group 'rest' is given twice");
     const char *o7[] = {plain, "baseline.prune_groups=rest:0.5"};
     expect_error(GOOD, o7, 2, "exp.ini", "needs prune > 0");
@@ -241,8 +241,8 @@ static void test_baseline_keys(void **state) {
 
 static void test_shipped_experiments_parse(void **state) {
     (void)state;
-    const char *names[] = {"lenet300-100_mnist10k", "lenet300-100_fashion", "lenet5-caffe_mnist10k",
-                           "lenet5-caffe_fashion", "lenet5-caffe_mnist10k_dft", "lenet5-caffe_fashion_dft"};
+    const char *names[] = {"lenet300-100_mnist10k", "lenet300-100_fashion",      "lenet5-caffe_mnist10k",
+                           "lenet5-caffe_fashion",  "lenet5-caffe_mnist10k_dft", "lenet5-caffe_fashion_dft"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/experiments/%s.ini", EPR_SOURCE_DIR, names[i]);

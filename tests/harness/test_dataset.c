@@ -111,27 +111,23 @@ static void test_idx_good_gz(void **state) {
     (void)state;
     dataset d;
     epr_err e = {0};
-    assert_int_equal(
-        dataset_load_idx(tmp_path("good-images.gz"), tmp_path("good-labels.gz"), &d, &e), 0);
+    assert_int_equal(dataset_load_idx(tmp_path("good-images.gz"), tmp_path("good-labels.gz"), &d, &e), 0);
     check_good_idx(&d);
     dataset_free(&d);
     /* mixed: gzip images, raw labels */
-    assert_int_equal(dataset_load_idx(tmp_path("good-images.gz"), tmp_path("good-labels"), &d, &e),
-                     0);
+    assert_int_equal(dataset_load_idx(tmp_path("good-images.gz"), tmp_path("good-labels"), &d, &e), 0);
     check_good_idx(&d);
     dataset_free(&d);
 }
 
 /* Loads and expects failure `code` with a one-line message naming `file`
  * and containing `problem`; the dataset must come back empty. */
-static void expect_idx_fail(const char *images, const char *labels, int code, const char *file,
-                            const char *problem) {
+static void expect_idx_fail(const char *images, const char *labels, int code, const char *file, const char *problem) {
     dataset d;
     epr_err e = {0};
     int rc = dataset_load_idx(images, labels, &d, &e);
     if (rc != code || !strstr(e.msg, file) || !strstr(e.msg, problem) || strchr(e.msg, '\n'))
-        fail_msg("rc %d (want %d), message \"%s\" (want file %s, problem \"%s\")", rc, code, e.msg,
-                 file, problem);
+        fail_msg("rc %d (want %d), message \"%s\" (want file %s, problem \"%s\")", rc, code, e.msg, file, problem);
     assert_int_equal(e.code, code);
     assert_null(d.images);
     assert_null(d.labels);
@@ -165,10 +161,10 @@ static void test_idx_wrong_dims(void **state) {
     write_raw(p, b, n);
     expect_idx_fail(p, tmp_path("good-labels"), EPR_EFORMAT, p, "wrong dimension count 4");
     /* labels and images swapped */
-    expect_idx_fail(tmp_path("good-labels"), tmp_path("good-images"), EPR_EFORMAT,
-                    tmp_path("good-labels"), "wrong dimension count 1");
-    expect_idx_fail(tmp_path("good-images"), tmp_path("good-images"), EPR_EFORMAT,
-                    tmp_path("good-images"), "wrong dimension count 3");
+    expect_idx_fail(tmp_path("good-labels"), tmp_path("good-images"), EPR_EFORMAT, tmp_path("good-labels"),
+                    "wrong dimension count 1");
+    expect_idx_fail(tmp_path("good-images"), tmp_path("good-images"), EPR_EFORMAT, tmp_path("good-images"),
+                    "wrong dimension count 3");
     /* zero rows */
     make_images(b, 0x00000803, N_IMG);
     put_be32(b + 8, 0);
@@ -253,8 +249,7 @@ static void test_idx_label_range(void **state) {
     lab_buf[8 + 3] = 10;
     const char *l = tmp_path("label-range");
     write_raw(l, lab_buf, nl);
-    expect_idx_fail(tmp_path("good-images"), l, EPR_EFORMAT, l,
-                    "label 10 at index 3 out of range 0..9");
+    expect_idx_fail(tmp_path("good-images"), l, EPR_EFORMAT, l, "label 10 at index 3 out of range 0..9");
 }
 
 static void test_idx_count_mismatch(void **state) {
@@ -273,8 +268,7 @@ static void test_idx_missing_file(void **state) {
     remove(p);
     expect_idx_fail(p, tmp_path("good-labels"), EPR_EIO, p, "cannot open: No such file");
     expect_idx_fail(tmp_path("good-images"), p, EPR_EIO, p, "cannot open: No such file");
-    expect_idx_fail(tmpdir, tmp_path("good-labels"), EPR_EIO, tmpdir,
-                    "cannot read: Is a directory");
+    expect_idx_fail(tmpdir, tmp_path("good-labels"), EPR_EIO, tmpdir, "cannot read: Is a directory");
 }
 
 static void test_idx_empty_file(void **state) {
@@ -310,14 +304,12 @@ static void make_cifar(uint8_t *b, int nrec, int first) {
     }
 }
 
-static void expect_cifar_fail(const char **files, int nfiles, int code, const char *file,
-                              const char *problem) {
+static void expect_cifar_fail(const char **files, int nfiles, int code, const char *file, const char *problem) {
     dataset d;
     epr_err e = {0};
     int rc = dataset_load_cifar(files, nfiles, &d, &e);
     if (rc != code || !strstr(e.msg, file) || !strstr(e.msg, problem) || strchr(e.msg, '\n'))
-        fail_msg("rc %d (want %d), message \"%s\" (want file %s, problem \"%s\")", rc, code, e.msg,
-                 file, problem);
+        fail_msg("rc %d (want %d), message \"%s\" (want file %s, problem \"%s\")", rc, code, e.msg, file, problem);
     assert_null(d.images);
     assert_int_equal(d.n, 0);
     dataset_free(&d);
@@ -412,8 +404,7 @@ static void test_gather(void **state) {
     d.mean[0] = 0.25f;
     d.std[0] = 0.5f;
     assert_int_equal(dataset_gather(&d, idx, 1, x, y), 0);
-    for (int k = 0; k < ROWS * COLS; k++)
-        assert_true(x[k] == ((float)pixel(4, k) / 255.0f - 0.25f) / 0.5f);
+    for (int k = 0; k < ROWS * COLS; k++) assert_true(x[k] == ((float)pixel(4, k) / 255.0f - 0.25f) / 0.5f);
     /* an index out of range writes nothing */
     uint32_t bad[2] = {1, N_IMG};
     x[0] = -7.0f;

@@ -50,8 +50,14 @@ static void check_mnist10k(const char *prefix, int test) {
     dataset_free(&d);
 }
 
-static void test_mnist10k_train(void **state) { (void)state; check_mnist10k("train", 0); }
-static void test_mnist10k_test(void **state) { (void)state; check_mnist10k("t10k", 1); }
+static void test_mnist10k_train(void **state) {
+    (void)state;
+    check_mnist10k("train", 0);
+}
+static void test_mnist10k_test(void **state) {
+    (void)state;
+    check_mnist10k("t10k", 1);
+}
 
 static void check_fashion(const char *prefix, int n) {
     dataset d;
@@ -63,8 +69,14 @@ static void check_fashion(const char *prefix, int n) {
     dataset_free(&d);
 }
 
-static void test_fashion_train(void **state) { (void)state; check_fashion("train", 60000); }
-static void test_fashion_test(void **state) { (void)state; check_fashion("t10k", 10000); }
+static void test_fashion_train(void **state) {
+    (void)state;
+    check_fashion("train", 60000);
+}
+static void test_fashion_test(void **state) {
+    (void)state;
+    check_fashion("t10k", 10000);
+}
 
 int main(void) {
     const struct CMUnitTest tests[] = {

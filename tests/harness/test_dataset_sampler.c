@@ -158,8 +158,7 @@ static void test_resume(void **state) {
     assert_int_equal(sampler_init(&walk, N, 2024, &e), 0);
     uint32_t *seq = malloc(sizeof *seq * (size_t)B * 123457);
     assert_non_null(seq);
-    for (long t = 0; t <= 123456; t++)
-        assert_int_equal(sampler_batch(&walk, t, B, 0, B, seq + t * B), 0);
+    for (long t = 0; t <= 123456; t++) assert_int_equal(sampler_batch(&walk, t, B, 0, B, seq + t * B), 0);
     for (size_t k = 0; k < sizeof steps / sizeof *steps; k++) {
         sampler fresh;
         assert_int_equal(sampler_init(&fresh, N, 2024, &e), 0);

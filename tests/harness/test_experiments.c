@@ -1,6 +1,6 @@
 /* test_experiments — every shipped experiment file (experiments/NAME.ini) parses, and its groups
  * validate against its own network: the model is built and
- * epr_model_create is called with the file's groups and uncompressed
+ * rp_model_create is called with the file's groups and uncompressed
  * patterns, which rejects an unknown tensor name, a tensor in two groups,
  * an ell that does not divide a tensor, and a tensor left in no group.
  * Also: group tensor lists continue over indented lines.
@@ -23,9 +23,12 @@
 #include "nn/nn.h"
 
 static void input_shape(const cfg_experiment *cfg, int *c, int *hw) {
-    if (!strcmp(cfg->data_set, "cifar10")) *c = 3, *hw = 32;
-    else if (!strcmp(cfg->data_set, "pack")) *c = 3, *hw = 64;
-    else *c = 1, *hw = 28;
+    if (!strcmp(cfg->data_set, "cifar10"))
+        *c = 3, *hw = 32;
+    else if (!strcmp(cfg->data_set, "pack"))
+        *c = 3, *hw = 64;
+    else
+        *c = 1, *hw = 28;
     *hw += 2 * cfg->pad; /* [data] pad: the network takes the padded image */
 }
 
@@ -41,16 +44,16 @@ static void check_experiment(const char *path) {
     nn_model *net = NULL;
     rc = nn_model_build(cfg.layers, c, hw, hw, 1, &net, &err);
     if (rc) fail_msg("%s: network: %s", path, err.msg);
-    epr_group_def groups[CFG_MAX_GROUPS];
+    rp_group_def groups[CFG_MAX_GROUPS];
     experiment_groups(&cfg, groups);
     if (cfg.epr_enabled) assert_true(cfg.n_groups > 0);
-    epr_model *em = NULL;
-    rc = epr_model_create(net, groups, cfg.epr_enabled ? cfg.n_groups : 0, cfg.epr_enabled ? cfg.uncompressed : NULL,
-                          cfg.seed, &em, &err);
+    rp_model *em = NULL;
+    rc = rp_model_create(net, groups, cfg.epr_enabled ? cfg.n_groups : 0, cfg.epr_enabled ? cfg.uncompressed : NULL,
+                         cfg.seed, &em, &err);
     if (rc) fail_msg("%s: groups: %s", path, err.msg);
-    size_t compressed = epr_model_num_compressed(em);
-    printf("  %-40s %-13s %9zu params, %d groups, %9zu compressed\n", path + strlen(EPR_SOURCE_DIR) + 1,
-           cfg.model_name, nn_model_num_params(net), epr_model_num_groups(em), compressed);
+    size_t compressed = rp_model_num_compressed(em);
+    printf("  %-40s %-13s %9zu params, %d groups, %9zu compressed\n", path + strlen(EPR_SOURCE_DIR) + 1, cfg.model_name,
+           nn_model_num_params(net), rp_model_num_groups(em), compressed);
     /* The big nets compress every weight: what stays float32 is only the
      * biases / BN betas. */
     if (cfg.epr_enabled && strncmp(cfg.model_name, "lenet", 5)) {
@@ -59,7 +62,7 @@ static void check_experiment(const char *path) {
             if (nn_model_tensor(net, t)->kind == NN_PARAM_BIAS) biases += nn_model_tensor(net, t)->size;
         assert_int_equal(compressed + biases, nn_model_num_params(net));
     }
-    epr_model_free(em);
+    rp_model_free(em);
     nn_model_free(net);
     cfg_free(&cfg);
 }
@@ -78,8 +81,8 @@ static void test_shipped_experiments(void **st) {
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof *names, cmp_str);
-    const char *required[] = {"vgg16_cifar10_sq.ini",         "vgg16_cifar10_dft.ini",    "resnet20-4_cifar10_sq.ini",
-                              "resnet20-4_cifar10_dft.ini",   "resnet18_imagenet_dft.ini", "resnet50_imagenet_dft.ini"};
+    const char *required[] = {"vgg16_cifar10_sq.ini",       "vgg16_cifar10_dft.ini",     "resnet20-4_cifar10_sq.ini",
+                              "resnet20-4_cifar10_dft.ini", "resnet18_imagenet_dft.ini", "resnet50_imagenet_dft.ini"};
     for (size_t r = 0; r < sizeof required / sizeof required[0]; r++) {
         int found = 0;
         for (int i = 0; i < n; i++) found |= !strcmp(names[i], required[r]);

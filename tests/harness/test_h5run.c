@@ -383,8 +383,7 @@ static void test_atomic_bad_path(void **state) {
     write_good(p);
     float v[3] = {1, 2, 3};
     h5run_dataset ds[3] = {
-        h5run_array("/model/w", H5RUN_F32, 3, v),
-        h5run_array("/model/big", H5RUN_F32, 3, v),
+        h5run_array("/model/w", H5RUN_F32, 3, v), h5run_array("/model/big", H5RUN_F32, 3, v),
         h5run_array("/model/w/below", H5RUN_F32, 3, v), /* /model/w is a dataset */
     };
     h5run_desc d = {.datasets = ds, .n_datasets = 3};

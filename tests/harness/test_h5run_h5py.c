@@ -64,8 +64,12 @@ static void test_h5py_reads_everything(void **state) {
     experiment[EXPERIMENT_LEN] = 0;
 
     h5run_attr root[] = {
-        h5run_str("code_version", "0.1.0"), h5run_str("utf8", "λ = 0.01 — Grüße"), h5run_str("empty", ""),
-        h5run_str("experiment", experiment), h5run_i64("seed", -42),           h5run_f64("lambda", 1e-3),
+        h5run_str("code_version", "0.1.0"),
+        h5run_str("utf8", "λ = 0.01 — Grüße"),
+        h5run_str("empty", ""),
+        h5run_str("experiment", experiment),
+        h5run_i64("seed", -42),
+        h5run_f64("lambda", 1e-3),
         h5run_i64v("shape", shape, 2),
     };
     h5run_attr fc_attrs[] = {h5run_str("group", "latent"), h5run_i64v("shape", shape, 2)};

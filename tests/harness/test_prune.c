@@ -45,8 +45,10 @@ static void test_kmeans_two_blobs(void **st) {
     for (int i = 0; i < 100; i++) { /* interleaved: blob -1 and blob +2 */
         float d = 0.01f * (float)(i % 7) - 0.03f;
         x[i] = i % 2 ? 2.0f + d : -1.0f + d;
-        if (i % 2) s1 += x[i];
-        else s0 += x[i];
+        if (i % 2)
+            s1 += x[i];
+        else
+            s0 += x[i];
     }
     int rounds = -1;
     double dist = -1;
@@ -65,9 +67,9 @@ static void test_kmeans_deterministic_nearest(void **st) {
     enum { N = 5000, K = 15 };
     float *x = malloc(N * sizeof *x), c1[K], c2[K];
     int32_t *a1 = malloc(N * sizeof *a1), *a2 = malloc(N * sizeof *a2);
-    epr_rng r = {7, 1, 0};
+    cmn_rng r = {7, 1, 0};
     for (int i = 0; i < N; i++) { /* a skewed mixture */
-        float u = epr_rng_next_uniform(&r);
+        float u = cmn_rng_next_uniform(&r);
         x[i] = i % 3 ? u * u - 0.5f : 3.0f * u;
     }
     int rounds;
@@ -191,9 +193,9 @@ static void net_build(net *N, const char *spec, int in, int n, uint64_t seed) {
     N->n = n;
     N->x = malloc((size_t)n * in * sizeof *N->x);
     N->labels = malloc((size_t)n * sizeof *N->labels);
-    epr_rng r = {seed, 5, 0};
-    for (int i = 0; i < n * in; i++) N->x[i] = 2.0f * epr_rng_next_uniform(&r) - 1.0f;
-    for (int i = 0; i < n; i++) N->labels[i] = (int)epr_rng_below(&r, (uint64_t)nn_model_num_classes(N->m));
+    cmn_rng r = {seed, 5, 0};
+    for (int i = 0; i < n * in; i++) N->x[i] = 2.0f * cmn_rng_next_uniform(&r) - 1.0f;
+    for (int i = 0; i < n; i++) N->labels[i] = (int)cmn_rng_below(&r, (uint64_t)nn_model_num_classes(N->m));
 }
 
 static void net_free(net *N) {
@@ -358,8 +360,10 @@ static void test_tied_gradient_finite_differences(void **st) {
             if (isnan(first)) first = tied[pos[e]];
             assert_true(tied[pos[e]] == first); /* one gradient for the cluster */
         }
-        if (values[v] == 0) assert_true(first == 0 && !signbit(first));
-        else assert_float_equal(first, sum, 1e-6 * fabs(sum));
+        if (values[v] == 0)
+            assert_true(first == 0 && !signbit(first));
+        else
+            assert_float_equal(first, sum, 1e-6 * fabs(sum));
         if (values[v] == 0) continue; /* pruned: no gradient at all */
         assert_true(members >= 2);
         const float vp = values[v] + eps, vm = values[v] - eps;
@@ -414,12 +418,14 @@ static void test_optimizers_keep_clusters(void **st) {
         for (size_t e = 0; e < n; e++) ref[e] = N.w[pos[e]];
         nn_adam adam = {1e-2f, 0.9f, 0.999f, 1e-8f, 0};
         nn_sgd sgd = {0.05f, 0.9f, 1e-2f};
-        epr_rng r = {11, 2, 0};
+        cmn_rng r = {11, 2, 0};
         for (int step = 0; step < 50; step++) {
-            for (size_t i = 0; i < N.np; i++) N.g[i] = epr_rng_next_uniform(&r) - 0.5f;
+            for (size_t i = 0; i < N.np; i++) N.g[i] = cmn_rng_next_uniform(&r) - 0.5f;
             prune_tie_grads(ps, N.g);
-            if (opt == 0) nn_adam_step(&adam, N.w, N.g, m1, m2, N.np);
-            else nn_sgd_step(&sgd, N.w, N.g, m1, N.np);
+            if (opt == 0)
+                nn_adam_step(&adam, N.w, N.g, m1, m2, N.np);
+            else
+                nn_sgd_step(&sgd, N.w, N.g, m1, N.np);
             nn_ema_update(ema, N.w, N.np, 0.9f);
         }
         check_partition(N.w, pos, n, ref, 4);
@@ -444,9 +450,9 @@ static void test_restore_matches_events(void **st) {
     nn_adam adam = {1e-2f, 0.9f, 0.999f, 1e-8f, 0};
     float *m1 = calloc(N.np, sizeof *m1), *m2 = calloc(N.np, sizeof *m2);
     float *g1 = malloc(N.np * sizeof *g1), *g2 = malloc(N.np * sizeof *g2);
-    epr_rng r = {12, 2, 0};
+    cmn_rng r = {12, 2, 0};
     for (int step = 0; step < 10; step++) { /* the centroids move, and may reorder */
-        for (size_t i = 0; i < N.np; i++) N.g[i] = epr_rng_next_uniform(&r) - 0.5f;
+        for (size_t i = 0; i < N.np; i++) N.g[i] = cmn_rng_next_uniform(&r) - 0.5f;
         prune_tie_grads(ps, N.g);
         nn_adam_step(&adam, N.w, N.g, m1, m2, N.np);
     }
@@ -455,7 +461,7 @@ static void test_restore_matches_events(void **st) {
     assert_int_equal(prune_restore(re, N.w, 1, 1, &err), 0);
     assert_int_equal(prune_group_pruned(re, 0), prune_group_pruned(ps, 0));
     assert_int_equal(prune_group_clusters(re, 0), prune_group_clusters(ps, 0));
-    for (size_t i = 0; i < N.np; i++) g1[i] = g2[i] = epr_rng_next_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < N.np; i++) g1[i] = g2[i] = cmn_rng_next_uniform(&r) - 0.5f;
     prune_tie_grads(ps, g1);
     prune_tie_grads(re, g2);
     assert_memory_equal(g1, g2, N.np * sizeof *g1);
@@ -464,7 +470,7 @@ static void test_restore_matches_events(void **st) {
     /* only pruned (between prune_at and kmeans_at): the mask alone */
     assert_int_equal(prune_create(N.m, N.w, N.np, &FC_GROUP, 1, 0.3f, 2, &re, &err), 0);
     assert_int_equal(prune_restore(re, N.w, 1, 0, &err), 0);
-    for (size_t i = 0; i < N.np; i++) g1[i] = g2[i] = epr_rng_next_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < N.np; i++) g1[i] = g2[i] = cmn_rng_next_uniform(&r) - 0.5f;
     prune_tie_grads(re, g2);
     for (size_t i = 0; i < N.np; i++) assert_true(g2[i] == (N.w[i] == 0 ? 0.0f : g1[i]));
     prune_free(re);

@@ -75,9 +75,12 @@ static census count(nn_model *m) {
         if (L->op == NN_BATCHNORM) c.bn_channels += (size_t)L->c;
         if (L->op == NN_CONV) {
             size_t s = nn_model_tensor(m, L->wt)->size;
-            if (L->k == 3) c.conv3 += s, c.n_conv3++;
-            else if (L->k == 1) c.conv1 += s, c.n_conv1++;
-            else c.conv_other += s;
+            if (L->k == 3)
+                c.conv3 += s, c.n_conv3++;
+            else if (L->k == 1)
+                c.conv1 += s, c.n_conv1++;
+            else
+                c.conv_other += s;
             c.conv_with_bias += L->bt >= 0;
         }
         if (L->op == NN_DENSE) c.dense_w += nn_model_tensor(m, L->wt)->size;
@@ -233,8 +236,8 @@ static void forward_backward(const char *name, int hw, int n) {
     const size_t in = (size_t)n * 3 * hw * hw;
     float *x = malloc(sizeof(float) * in);
     assert_non_null(x);
-    epr_rng r = {3, 77, 0};
-    for (size_t i = 0; i < in; i++) x[i] = 2.0f * epr_rng_next_uniform(&r) - 1.0f;
+    cmn_rng r = {3, 77, 0};
+    for (size_t i = 0; i < in; i++) x[i] = 2.0f * cmn_rng_next_uniform(&r) - 1.0f;
     int labels[2] = {1, 7};
     double loss = nn_forward(m, x, labels, n, 1);
     assert_true(isfinite(loss) && loss > 0);
@@ -282,10 +285,10 @@ static void test_step_resnet50(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vgg16_cifar),     cmocka_unit_test(test_resnet20_4),
-        cmocka_unit_test(test_resnet18),        cmocka_unit_test(test_resnet50),
-        cmocka_unit_test(test_step_vgg16),      cmocka_unit_test(test_step_resnet20_4),
-        cmocka_unit_test(test_step_resnet18),   cmocka_unit_test(test_step_resnet50),
+        cmocka_unit_test(test_vgg16_cifar),   cmocka_unit_test(test_resnet20_4),
+        cmocka_unit_test(test_resnet18),      cmocka_unit_test(test_resnet50),
+        cmocka_unit_test(test_step_vgg16),    cmocka_unit_test(test_step_resnet20_4),
+        cmocka_unit_test(test_step_resnet18), cmocka_unit_test(test_step_resnet50),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

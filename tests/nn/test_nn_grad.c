@@ -39,7 +39,7 @@ typedef struct {
     const grad_case *gc;
     float *x;
     int *labels;
-    double *r; /* projection weights */
+    double *r;        /* projection weights */
     uint64_t pattern; /* kink_pattern at the base point */
 } harness;
 
@@ -112,16 +112,16 @@ static int run_case(const grad_case *gc, uint64_t seed) {
     assert_int_equal(nn_model_alloc_params(H.m, &err), 0);
     assert_int_equal(nn_model_enable_input_grad(H.m, &err), 0);
     nn_model_init_params(H.m, seed);
-    epr_rng r = {seed, 99, 0};
+    cmn_rng r = {seed, 99, 0};
     /* Non-zero biases, so a bias added at the wrong place is visible. */
     for (int t = 0; t < nn_model_num_tensors(H.m); t++) {
         nn_param *p = nn_model_tensor(H.m, t);
         if (p->kind == NN_PARAM_BIAS)
-            for (size_t j = 0; j < p->size; j++) p->w[j] = epr_rng_next_uniform(&r) - 0.5f;
+            for (size_t j = 0; j < p->size; j++) p->w[j] = cmn_rng_next_uniform(&r) - 0.5f;
         /* batch norm's gamma (affine=1) away from its initial 1, and of
          * either sign, so a missing or misplaced factor shows */
         if (p->kind == NN_PARAM_WEIGHT && H.m->layers[p->layer].op == NN_BATCHNORM)
-            for (size_t j = 0; j < p->size; j++) p->w[j] = (j % 2 ? -1.0f : 1.0f) * (0.5f + epr_rng_next_uniform(&r));
+            for (size_t j = 0; j < p->size; j++) p->w[j] = (j % 2 ? -1.0f : 1.0f) * (0.5f + cmn_rng_next_uniform(&r));
     }
     const size_t in = (size_t)gc->n * gc->c * gc->h * gc->w;
     H.x = malloc(sizeof(float) * in);
@@ -130,26 +130,26 @@ static int run_case(const grad_case *gc, uint64_t seed) {
          * more than 2*eps, so no max-pool window has a near-tie. */
         for (size_t i = 0; i < in; i++) H.x[i] = -1.0f + 2.0f * (float)i / (float)in;
         for (size_t i = in - 1; i > 0; i--) {
-            size_t j = epr_rng_below(&r, i + 1);
+            size_t j = cmn_rng_below(&r, i + 1);
             float t = H.x[i];
             H.x[i] = H.x[j];
             H.x[j] = t;
         }
     } else {
         for (size_t i = 0; i < in; i++) {
-            float u = 2.0f * epr_rng_next_uniform(&r) - 1.0f;
+            float u = 2.0f * cmn_rng_next_uniform(&r) - 1.0f;
             if (gc->input == INPUT_AWAY_FROM_ZERO) u = u < 0 ? u - 0.1f : u + 0.1f;
             H.x[i] = u;
         }
     }
     const int K = nn_model_num_classes(H.m);
     H.labels = malloc(sizeof(int) * gc->n);
-    for (int s = 0; s < gc->n; s++) H.labels[s] = (int)epr_rng_below(&r, K);
+    for (int s = 0; s < gc->n; s++) H.labels[s] = (int)cmn_rng_below(&r, K);
     const size_t N = (size_t)gc->n * K;
     H.r = malloc(sizeof(double) * N);
     float *dout = malloc(sizeof(float) * N);
     for (size_t i = 0; i < N; i++) {
-        dout[i] = 2.0f * epr_rng_next_uniform(&r) - 1.0f;
+        dout[i] = 2.0f * cmn_rng_next_uniform(&r) - 1.0f;
         H.r[i] = dout[i];
     }
 
@@ -173,8 +173,8 @@ static int run_case(const grad_case *gc, uint64_t seed) {
         off += p->size;
     }
     bad += check_array(&H, "input", H.x, gx, in, &max_err, &skipped);
-    fprintf(stderr, "%-60.60s  %zu params + %zu inputs, worst error/tolerance %.3g, %zu at kinks, %d bad\n",
-            gc->spec, np, in, max_err / gc->atol, skipped, bad);
+    fprintf(stderr, "%-60.60s  %zu params + %zu inputs, worst error/tolerance %.3g, %zu at kinks, %d bad\n", gc->spec,
+            np, in, max_err / gc->atol, skipped, bad);
     /* Kinks are rare; many skips would mean the check tested little. */
     if (skipped * 200 > np + in) {
         fprintf(stderr, "  too many elements at kinks\n");
@@ -196,20 +196,25 @@ static int run_case(const grad_case *gc, uint64_t seed) {
 static void test_dense(void **st) {
     (void)st;
     assert_int_equal(run_case(CASE(.spec = "dense out=5", .c = 3, .h = 2, .w = 2, .n = 3, LIN), 1), 0);
-    assert_int_equal(run_case(CASE(.spec = "dense out=4 bias=0; dense out=3", .c = 7, .h = 1, .w = 1, .n = 2, LIN), 2), 0);
+    assert_int_equal(run_case(CASE(.spec = "dense out=4 bias=0; dense out=3", .c = 7, .h = 1, .w = 1, .n = 2, LIN), 2),
+                     0);
 }
 
 static void test_conv(void **st) {
     (void)st;
     /* Non-square input, stride 2 with padding 1: exercises every border
      * case of im2col/col2im. */
-    assert_int_equal(run_case(CASE(.spec = "conv out=3 k=3 stride=2 pad=1", .c = 2, .h = 7, .w = 6, .n = 2, LIN), 3), 0);
+    assert_int_equal(run_case(CASE(.spec = "conv out=3 k=3 stride=2 pad=1", .c = 2, .h = 7, .w = 6, .n = 2, LIN), 3),
+                     0);
     assert_int_equal(run_case(CASE(.spec = "conv out=4 k=2 bias=0", .c = 3, .h = 5, .w = 4, .n = 2, LIN), 4), 0);
-    assert_int_equal(run_case(CASE(.spec = "conv out=2 k=4 stride=3 pad=2", .c = 2, .h = 9, .w = 5, .n = 3, LIN), 5), 0);
+    assert_int_equal(run_case(CASE(.spec = "conv out=2 k=4 stride=3 pad=2", .c = 2, .h = 9, .w = 5, .n = 3, LIN), 5),
+                     0);
     assert_int_equal(run_case(CASE(.spec = "conv out=3 k=1", .c = 4, .h = 3, .w = 5, .n = 2, LIN), 6), 0);
     /* Conv feeding conv: the second layer's dX path (col2im) is used, and
      * the shared im2col buffer must be rebuilt for the first in backward. */
-    assert_int_equal(run_case(CASE(.spec = "conv out=3 k=3 pad=1; conv out=2 k=3 stride=2", .c = 2, .h = 6, .w = 7, .n = 2, LIN), 7), 0);
+    assert_int_equal(
+        run_case(CASE(.spec = "conv out=3 k=3 pad=1; conv out=2 k=3 stride=2", .c = 2, .h = 6, .w = 7, .n = 2, LIN), 7),
+        0);
 }
 
 /* A batch split into several im2col chunks must give exactly what the same
@@ -227,9 +232,9 @@ static void check_chunked(const char *spec, int c, int h, int w, int n) {
     for (size_t i = 0; i < B->size; i++) B->w[i] = 0.1f * (float)i - 0.2f;
     const size_t in = (size_t)c * h * w, out = m->layers[0].out_size;
     float *x = malloc(sizeof(float) * n * in), *d = malloc(sizeof(float) * n * out);
-    epr_rng r = {5, 1, 0};
-    for (size_t i = 0; i < n * in; i++) x[i] = epr_rng_next_uniform(&r) - 0.5f;
-    for (size_t i = 0; i < n * out; i++) d[i] = epr_rng_next_uniform(&r) - 0.5f;
+    cmn_rng r = {5, 1, 0};
+    for (size_t i = 0; i < n * in; i++) x[i] = cmn_rng_next_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < n * out; i++) d[i] = cmn_rng_next_uniform(&r) - 0.5f;
     nn_forward(m, x, NULL, n, 1);
     float *y = malloc(sizeof(float) * n * out), *gx = malloc(sizeof(float) * n * in);
     float *gw = malloc(sizeof(float) * W->size), *aw = calloc(W->size, sizeof(float));
@@ -264,15 +269,24 @@ static void test_conv_chunked(void **st) {
 
 static void test_pools(void **st) {
     (void)st;
-    assert_int_equal(run_case(CASE(.spec = "maxpool k=2", .c = 2, .h = 6, .w = 5, .n = 2, .input = INPUT_DISTINCT, LIN), 8), 0);
+    assert_int_equal(
+        run_case(CASE(.spec = "maxpool k=2", .c = 2, .h = 6, .w = 5, .n = 2, .input = INPUT_DISTINCT, LIN), 8), 0);
     /* Exact tiling; and behind a branch point (two consumers) the second
      * pool's gradient must add into the first's. */
-    assert_int_equal(run_case(CASE(.spec = "maxpool k=2", .c = 2, .h = 6, .w = 4, .n = 2, .input = INPUT_DISTINCT, LIN), 25), 0);
+    assert_int_equal(
+        run_case(CASE(.spec = "maxpool k=2", .c = 2, .h = 6, .w = 4, .n = 2, .input = INPUT_DISTINCT, LIN), 25), 0);
     assert_int_equal(run_case(CASE(.spec = "conv name=a out=2 k=1; maxpool k=2 name=p; maxpool k=2 in=a; add with=p",
-                                   .c = 1, .h = 4, .w = 6, .n = 2, .input = INPUT_DISTINCT, LIN), 26), 0);
-    assert_int_equal(run_case(CASE(.spec = "maxpool k=3 stride=2", .c = 2, .h = 7, .w = 8, .n = 2, .input = INPUT_DISTINCT, LIN), 9), 0);
+                                   .c = 1, .h = 4, .w = 6, .n = 2, .input = INPUT_DISTINCT, LIN),
+                              26),
+                     0);
+    assert_int_equal(
+        run_case(CASE(.spec = "maxpool k=3 stride=2", .c = 2, .h = 7, .w = 8, .n = 2, .input = INPUT_DISTINCT, LIN), 9),
+        0);
     /* padded (ResNet stem): border windows are clipped, not zero-filled */
-    assert_int_equal(run_case(CASE(.spec = "maxpool k=3 stride=2 pad=1", .c = 2, .h = 7, .w = 6, .n = 2, .input = INPUT_DISTINCT, LIN), 12), 0);
+    assert_int_equal(run_case(CASE(.spec = "maxpool k=3 stride=2 pad=1", .c = 2, .h = 7, .w = 6, .n = 2,
+                                   .input = INPUT_DISTINCT, LIN),
+                              12),
+                     0);
     assert_int_equal(run_case(CASE(.spec = "avgpool k=2", .c = 2, .h = 5, .w = 6, .n = 2, LIN), 10), 0);
     assert_int_equal(run_case(CASE(.spec = "avgpool k=3 stride=2", .c = 3, .h = 7, .w = 6, .n = 2, LIN), 11), 0);
     assert_int_equal(run_case(CASE(.spec = "gap", .c = 3, .h = 4, .w = 5, .n = 2, LIN), 12), 0);
@@ -280,27 +294,37 @@ static void test_pools(void **st) {
 
 static void test_relu_flatten(void **st) {
     (void)st;
-    assert_int_equal(run_case(CASE(.spec = "relu", .c = 2, .h = 3, .w = 4, .n = 3, .input = INPUT_AWAY_FROM_ZERO, LIN), 13), 0);
+    assert_int_equal(
+        run_case(CASE(.spec = "relu", .c = 2, .h = 3, .w = 4, .n = 3, .input = INPUT_AWAY_FROM_ZERO, LIN), 13), 0);
     assert_int_equal(run_case(CASE(.spec = "flatten; dense out=3", .c = 2, .h = 3, .w = 2, .n = 2, LIN), 14), 0);
-    assert_int_equal(run_case(CASE(.spec = "conv out=2 k=2; flatten; dense out=3", .c = 2, .h = 4, .w = 3, .n = 2, LIN), 15), 0);
+    assert_int_equal(
+        run_case(CASE(.spec = "conv out=2 k=2; flatten; dense out=3", .c = 2, .h = 4, .w = 3, .n = 2, LIN), 15), 0);
 }
 
 static void test_batchnorm(void **st) {
     (void)st;
     /* Train mode is nonlinear in x (batch statistics): smaller step. */
     assert_int_equal(run_case(CASE(.spec = "batchnorm", .c = 3, .h = 4, .w = 3, .n = 4, .training = 1,
-                                   .eps = 1.0f / 512, .atol = 1e-3, .rtol = 1e-3), 16), 0);
+                                   .eps = 1.0f / 512, .atol = 1e-3, .rtol = 1e-3),
+                              16),
+                     0);
     assert_int_equal(run_case(CASE(.spec = "conv out=3 k=3 pad=1; batchnorm momentum=0.2; dense out=4", .c = 2, .h = 5,
-                                   .w = 4, .n = 3, .training = 1, .eps = 1.0f / 512, .atol = 1e-3, .rtol = 1e-3), 17), 0);
+                                   .w = 4, .n = 3, .training = 1, .eps = 1.0f / 512, .atol = 1e-3, .rtol = 1e-3),
+                              17),
+                     0);
     assert_int_equal(run_case(CASE(.spec = "batchnorm", .c = 3, .h = 2, .w = 3, .n = 2, .training = 0, LIN), 18), 0);
     /* learnable gamma (affine=1): d gamma, d beta and dx, both modes */
     assert_int_equal(run_case(CASE(.spec = "batchnorm affine=1", .c = 3, .h = 4, .w = 3, .n = 4, .training = 1,
-                                   .eps = 1.0f / 512, .atol = 1e-3, .rtol = 1e-3), 23), 0);
-    assert_int_equal(run_case(CASE(.spec = "conv out=3 k=3 pad=1; batchnorm affine=1; relu; dense out=4", .c = 2,
-                                   .h = 5, .w = 4, .n = 3, .training = 1, .eps = 1.0f / 512, .atol = 1e-3,
-                                   .rtol = 1e-3), 24), 0);
-    assert_int_equal(run_case(CASE(.spec = "batchnorm affine=1", .c = 3, .h = 2, .w = 3, .n = 2, .training = 0, LIN),
-                              25), 0);
+                                   .eps = 1.0f / 512, .atol = 1e-3, .rtol = 1e-3),
+                              23),
+                     0);
+    assert_int_equal(
+        run_case(CASE(.spec = "conv out=3 k=3 pad=1; batchnorm affine=1; relu; dense out=4", .c = 2, .h = 5, .w = 4,
+                      .n = 3, .training = 1, .eps = 1.0f / 512, .atol = 1e-3, .rtol = 1e-3),
+                 24),
+        0);
+    assert_int_equal(
+        run_case(CASE(.spec = "batchnorm affine=1", .c = 3, .h = 2, .w = 3, .n = 2, .training = 0, LIN), 25), 0);
 }
 
 static void test_add(void **st) {
@@ -309,39 +333,47 @@ static void test_add(void **st) {
      * (in=a), so its gradient is the sum of two consumers. */
     assert_int_equal(run_case(CASE(.spec = "conv name=a out=3 k=3 pad=1; conv name=b out=3 k=3 pad=1;"
                                            " conv name=c out=3 k=1 in=a; add with=b; gap; dense out=2",
-                                   .c = 2, .h = 5, .w = 6, .n = 2, LIN), 19), 0);
+                                   .c = 2, .h = 5, .w = 6, .n = 2, LIN),
+                              19),
+                     0);
     /* Identity shortcut from the model input, and batch norm on a branch. */
     assert_int_equal(run_case(CASE(.spec = "conv out=2 k=3 pad=1; batchnorm name=bn; add with=input", .c = 2, .h = 4,
-                                   .w = 5, .n = 3, .training = 1, .eps = 1.0f / 512, .atol = 1e-3, .rtol = 1e-3), 20), 0);
+                                   .w = 5, .n = 3, .training = 1, .eps = 1.0f / 512, .atol = 1e-3, .rtol = 1e-3),
+                              20),
+                     0);
     /* A layer added to itself. */
-    assert_int_equal(run_case(CASE(.spec = "conv name=a out=2 k=2; add with=a", .c = 1, .h = 4, .w = 4, .n = 2, LIN), 21), 0);
+    assert_int_equal(
+        run_case(CASE(.spec = "conv name=a out=2 k=2; add with=a", .c = 1, .h = 4, .w = 4, .n = 2, LIN), 21), 0);
 }
 
 static void test_cross_entropy(void **st) {
     (void)st;
     assert_int_equal(run_case(CASE(.spec = "dense out=6", .c = 5, .h = 1, .w = 1, .n = 4, .loss = LOSS_CE,
-                                   .grad_scale = 0.25f, .eps = 1.0f / 256, .atol = 2e-4, .rtol = 1e-3), 22), 0);
+                                   .grad_scale = 0.25f, .eps = 1.0f / 256, .atol = 2e-4, .rtol = 1e-3),
+                              22),
+                     0);
     assert_int_equal(run_case(CASE(.spec = "dense out=6; relu; dense out=3", .c = 5, .h = 1, .w = 1, .n = 4,
-                                   .loss = LOSS_CE, .grad_scale = 1.0f, .eps = 1.0f / 512, .atol = 5e-4,
-                                   .rtol = 1e-3), 23), 0);
+                                   .loss = LOSS_CE, .grad_scale = 1.0f, .eps = 1.0f / 512, .atol = 5e-4, .rtol = 1e-3),
+                              23),
+                     0);
 }
 
 static void test_lenet5_end_to_end(void **st) {
     (void)st;
     /* The LeNet5-Caffe spec on a 16x16 input (conv2 ends at 2x2 and pool2
      * at 1x1) so every one of its ~56K parameters can be checked. */
-    assert_int_equal(run_case(CASE(.spec = nn_builtin_spec("lenet5-caffe"), .c = 1, .h = 16, .w = 16, .n = 2,
-                                   .loss = LOSS_CE, .grad_scale = 0.5f, .input = INPUT_DISTINCT,
-                                   .eps = 1.0f / 1024, .atol = 1e-3, .rtol = 1e-3), 24), 0);
+    assert_int_equal(
+        run_case(CASE(.spec = nn_builtin_spec("lenet5-caffe"), .c = 1, .h = 16, .w = 16, .n = 2, .loss = LOSS_CE,
+                      .grad_scale = 0.5f, .input = INPUT_DISTINCT, .eps = 1.0f / 1024, .atol = 1e-3, .rtol = 1e-3),
+                 24),
+        0);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dense),         cmocka_unit_test(test_conv),
-        cmocka_unit_test(test_conv_chunked),  cmocka_unit_test(test_pools),
-        cmocka_unit_test(test_relu_flatten),  cmocka_unit_test(test_batchnorm),
-        cmocka_unit_test(test_add),           cmocka_unit_test(test_cross_entropy),
-        cmocka_unit_test(test_lenet5_end_to_end),
+        cmocka_unit_test(test_dense), cmocka_unit_test(test_conv),          cmocka_unit_test(test_conv_chunked),
+        cmocka_unit_test(test_pools), cmocka_unit_test(test_relu_flatten),  cmocka_unit_test(test_batchnorm),
+        cmocka_unit_test(test_add),   cmocka_unit_test(test_cross_entropy), cmocka_unit_test(test_lenet5_end_to_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,7 +107,8 @@ static void test_spec_errors(void **st) {
     expect_error("conv out=3 k=3 bias=2", 1, 4, 4, "bad value '2' for bias");
     expect_error("relu\nbatchnorm momentum=1.5", 1, 4, 4, "layer 2 (batchnorm): bad value '1.5' for momentum");
     expect_error("relu; relu; conv out=4 k=9", 1, 5, 5, "layer 3 (conv): kernel 9 does not fit input 5x5");
-    expect_error("maxpool k=2; maxpool k=2; maxpool k=2", 1, 5, 5, "layer 3 (maxpool): window 2 does not fit input 1x1");
+    expect_error("maxpool k=2; maxpool k=2; maxpool k=2", 1, 5, 5,
+                 "layer 3 (maxpool): window 2 does not fit input 1x1");
     expect_error("relu in=nope", 1, 4, 4, "layer 1 (relu): unknown in=nope");
     expect_error("relu name=a; relu in=b name=b", 1, 4, 4, "layer 2 (relu): unknown in=b");
     expect_error("conv out=3 k=3; add with=zzz", 1, 5, 5, "layer 2 (add): unknown with=zzz");
@@ -260,7 +261,7 @@ static void test_batchnorm_stats(void **st) {
     assert_float_equal(y[0], -3 * is, 1e-6);
     assert_float_equal(y[5], 3 * is, 1e-6);
     assert_float_equal(y[2], 3.0f, 1e-6);
-    assert_float_equal(rm->data[0], 2.0f, 1e-6);           /* 0.5*0 + 0.5*4 */
+    assert_float_equal(rm->data[0], 2.0f, 1e-6);             /* 0.5*0 + 0.5*4 */
     assert_float_equal(rv->data[0], 0.5f + 10.0f / 3, 1e-5); /* 0.5*1 + 0.5*20/3 */
     assert_float_equal(rm->data[1], 1.0f, 1e-6);
     assert_float_equal(rv->data[1], 0.5f, 1e-6);
@@ -294,9 +295,9 @@ static void test_batchnorm_average(void **st) {
         nn_model_set_bn_momentum(m, 1.0f / (float)(k + 1));
         nn_forward(m, x[k], NULL, 3, 1);
     }
-    assert_float_equal(rm->data[0], 3.0f, 1e-5);               /* (2 + 6 + 1) / 3 */
-    assert_float_equal(rv->data[0], 16.0f / 3.0f, 1e-5);       /* (1 + 12 + 3) / 3 */
-    nn_model_set_bn_momentum(m, -1.0f);                        /* the spec's 0.3 again */
+    assert_float_equal(rm->data[0], 3.0f, 1e-5);         /* (2 + 6 + 1) / 3 */
+    assert_float_equal(rv->data[0], 16.0f / 3.0f, 1e-5); /* (1 + 12 + 3) / 3 */
+    nn_model_set_bn_momentum(m, -1.0f);                  /* the spec's 0.3 again */
     nn_forward(m, x[0], NULL, 3, 1);
     assert_float_equal(rm->data[0], 0.7f * 3.0f + 0.3f * 2.0f, 1e-5);
     nn_model_free(m);
@@ -324,8 +325,8 @@ static void test_bind_and_partial_batch(void **st) {
     assert_null(nn_model_param_block(b));
     memcpy(w, nn_model_param_block(a), sizeof(float) * n);
     float x[3 * 72];
-    epr_rng r = {1, 7, 0};
-    for (int i = 0; i < 3 * 72; i++) x[i] = epr_rng_next_uniform(&r) - 0.5f;
+    cmn_rng r = {1, 7, 0};
+    for (int i = 0; i < 3 * 72; i++) x[i] = cmn_rng_next_uniform(&r) - 0.5f;
     const int labels[3] = {0, 3, 1};
     double la = nn_forward(a, x, labels, 3, 1), lb = nn_forward(b, x, labels, 3, 1);
     assert_true(la == lb);
@@ -366,10 +367,10 @@ static void test_toy_training(void **st) {
     nn_model_init_params(m, 9);
     float x[2 * 64];
     int y[64];
-    epr_rng r = {3, 8, 0};
+    cmn_rng r = {3, 8, 0};
     for (int i = 0; i < N; i++) {
         y[i] = i & 1;
-        float u = 2 * epr_rng_next_uniform(&r) - 1, v = 2 * epr_rng_next_uniform(&r) - 1;
+        float u = 2 * cmn_rng_next_uniform(&r) - 1, v = 2 * cmn_rng_next_uniform(&r) - 1;
         float side = y[i] ? 1.0f : -1.0f;
         x[2 * i] = u + 0.3f * side * 2, x[2 * i + 1] = v * 0.5f + side * 1.5f;
     }
@@ -397,12 +398,17 @@ static void test_toy_training(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_builtin_lenet300),   cmocka_unit_test(test_builtin_lenet5),
-        cmocka_unit_test(test_spec_errors),        cmocka_unit_test(test_spec_syntax),
-        cmocka_unit_test(test_init),               cmocka_unit_test(test_conv_pool_by_hand),
-        cmocka_unit_test(test_cross_entropy_value), cmocka_unit_test(test_batchnorm_stats),
+        cmocka_unit_test(test_builtin_lenet300),
+        cmocka_unit_test(test_builtin_lenet5),
+        cmocka_unit_test(test_spec_errors),
+        cmocka_unit_test(test_spec_syntax),
+        cmocka_unit_test(test_init),
+        cmocka_unit_test(test_conv_pool_by_hand),
+        cmocka_unit_test(test_cross_entropy_value),
+        cmocka_unit_test(test_batchnorm_stats),
         cmocka_unit_test(test_batchnorm_average),
-        cmocka_unit_test(test_bind_and_partial_batch), cmocka_unit_test(test_dead_branch),
+        cmocka_unit_test(test_bind_and_partial_batch),
+        cmocka_unit_test(test_dead_branch),
         cmocka_unit_test(test_toy_training),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,10 +94,8 @@ static void test_ema(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_adam),
-        cmocka_unit_test(test_adam_paths_agree),
-        cmocka_unit_test(test_sgd),
-        cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_adam), cmocka_unit_test(test_adam_paths_agree),
+        cmocka_unit_test(test_sgd),  cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_ema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -122,24 +122,24 @@ static void make_data(dataset *d, int n, uint64_t seed) {
     d->images = calloc((size_t)n * 64, 1);
     d->labels = calloc((size_t)n, sizeof(int));
     assert_true(d->images && d->labels);
-    epr_rng r = {seed, 0, 0};
+    cmn_rng r = {seed, 0, 0};
     for (int i = 0; i < n; i++) {
-        int k = (int)epr_rng_below(&r, 4);
+        int k = (int)cmn_rng_below(&r, 4);
         d->labels[i] = k;
         uint8_t *img = d->images + (size_t)i * 64;
-        for (int j = 0; j < 64; j++) img[j] = (uint8_t)epr_rng_below(&r, 96);
+        for (int j = 0; j < 64; j++) img[j] = (uint8_t)cmn_rng_below(&r, 96);
         for (int y = 0; y < 3; y++)
             for (int x = 0; x < 3; x++) img[((k / 2) * 4 + 1 + y) * 8 + (k % 2) * 4 + 1 + x] = 255;
     }
 }
 
 /* φ of every group's tensors from the current parameters, concatenated. */
-static size_t all_phi(epr_model *em, int32_t *out) {
+static size_t all_phi(rp_model *em, int32_t *out) {
     size_t o = 0;
-    for (int g = 0; g < epr_model_num_groups(em); g++)
-        for (int j = 0; j < epr_model_group(em, g)->n_tensors; j++) {
-            epr_model_phi(em, g, j, out + o);
-            o += nn_model_tensor(epr_model_net(em), epr_model_group_tensor(em, g, j))->size;
+    for (int g = 0; g < rp_model_num_groups(em); g++)
+        for (int j = 0; j < rp_model_group(em, g)->n_tensors; j++) {
+            rp_model_phi(em, g, j, out + o);
+            o += nn_model_tensor(rp_model_net(em), rp_model_group_tensor(em, g, j))->size;
         }
     return o;
 }
@@ -155,31 +155,31 @@ static void test_frozen_phi_phase(void **st) {
     trainer *t = NULL;
     epr_err err = {0};
     if (trainer_create(&c, NULL, &train, &test, &t, &err)) fail_msg("%s", err.msg);
-    epr_model *em = trainer_model(t);
-    const size_t nc = epr_model_num_compressed(em);
+    rp_model *em = trainer_model(t);
+    const size_t nc = rp_model_num_compressed(em);
     int32_t *phi0 = malloc(nc * sizeof *phi0), *phi = malloc(nc * sizeof *phi);
     float s0[9], s[9], off[9];
-    const size_t dn = epr_model_density_size(em), nb = nn_model_tensor(epr_model_net(em), 1)->size;
+    const size_t dn = rp_model_density_size(em), nb = nn_model_tensor(rp_model_net(em), 1)->size;
     float *dens0 = malloc(dn * sizeof *dens0), *bias0 = malloc(nb * sizeof *bias0);
     assert_true(phi0 && phi && dens0 && bias0);
-    assert_string_equal(nn_model_tensor(epr_model_net(em), 1)->name, "conv1.bias");
+    assert_string_equal(nn_model_tensor(rp_model_net(em), 1)->name, "conv1.bias");
     double m[N_SLOTS];
     for (int i = 0; i < 31; i++) trainer_step(t, m); /* 30 steps as usual, the phase's first */
     assert_int_equal(all_phi(em, phi0), nc);
-    epr_model_decoder_values(em, 0, s0, off, NULL);
-    memcpy(dens0, epr_model_params(em) + epr_model_density_offset(em), dn * sizeof *dens0);
-    memcpy(bias0, nn_model_tensor(epr_model_net(em), 1)->w, nb * sizeof *bias0);
+    rp_model_decoder_values(em, 0, s0, off, NULL);
+    memcpy(dens0, rp_model_params(em) + rp_model_density_offset(em), dn * sizeof *dens0);
+    memcpy(bias0, nn_model_tensor(rp_model_net(em), 1)->w, nb * sizeof *bias0);
     for (int i = 31; i < 60; i++) {
         trainer_step(t, m);
         all_phi(em, phi);
         assert_memory_equal(phi, phi0, nc * sizeof *phi); /* after every step */
     }
-    epr_model_decoder_values(em, 0, s, off, NULL);
+    rp_model_decoder_values(em, 0, s, off, NULL);
     int s_moved = 0;
     for (int q = 0; q < 9; q++) s_moved |= s[q] != s0[q];
     assert_true(s_moved); /* the decoder trains */
-    assert_memory_equal(dens0, epr_model_params(em) + epr_model_density_offset(em), dn * sizeof *dens0);
-    assert_true(memcmp(bias0, nn_model_tensor(epr_model_net(em), 1)->w, nb * sizeof *bias0) != 0);
+    assert_memory_equal(dens0, rp_model_params(em) + rp_model_density_offset(em), dn * sizeof *dens0);
+    assert_true(memcmp(bias0, nn_model_tensor(rp_model_net(em), 1)->w, nb * sizeof *bias0) != 0);
     print_message("frozen phase: %zu phi unchanged over 29 steps, s[0] %g -> %g, densities fixed, biases trained\n", nc,
                   s0[0], s[0]);
     free(phi0);

@@ -31,12 +31,12 @@ static void make_data(dataset *d, int n, uint64_t seed) {
     d->labels = calloc((size_t)n, sizeof(int));
     assert_non_null(d->images);
     assert_non_null(d->labels);
-    epr_rng r = {seed, 0, 0};
+    cmn_rng r = {seed, 0, 0};
     for (int i = 0; i < n; i++) {
-        int k = (int)epr_rng_below(&r, CLASSES);
+        int k = (int)cmn_rng_below(&r, CLASSES);
         d->labels[i] = k;
         uint8_t *img = d->images + (size_t)i * SIDE * SIDE;
-        for (int j = 0; j < SIDE * SIDE; j++) img[j] = (uint8_t)epr_rng_below(&r, 96);
+        for (int j = 0; j < SIDE * SIDE; j++) img[j] = (uint8_t)cmn_rng_below(&r, 96);
         int y0 = (k / 2) * 4 + 1, x0 = (k % 2) * 4 + 1;
         for (int y = 0; y < 3; y++)
             for (int x = 0; x < 3; x++) img[(y0 + y) * SIDE + x0 + x] = 255;
@@ -90,8 +90,8 @@ static void test_learns(void **state) {
     }
     assert_int_equal(trainer_steps(t), 150);
     double raw = trainer_test_error(t, 0), ema = trainer_test_error(t, 1);
-    print_message("test error: %.3f before, %.3f raw, %.3f EMA after 150 steps; rate %.0f -> %.0f bits\n", before,
-                  raw, ema, rate0, m[SLOT_RATE]);
+    print_message("test error: %.3f before, %.3f raw, %.3f EMA after 150 steps; rate %.0f -> %.0f bits\n", before, raw,
+                  ema, rate0, m[SLOT_RATE]);
     assert_true(before > 0.4); /* 4 classes: chance is 0.75 */
     assert_true(raw < 0.1);
     assert_true(ema < 0.2);
@@ -109,21 +109,21 @@ static void check_deterministic(const char *const *ov, int n_ov, int steps, int 
     cfg_experiment cfg;
     load(&cfg, ov, n_ov);
     trainer *a = make(&cfg, 256, 64), *b = make(&cfg, 256, 64);
-    epr_model *ma = trainer_model(a), *mb = trainer_model(b);
-    size_t n = epr_model_size(ma);
-    assert_int_equal(n, epr_model_size(mb));
+    rp_model *ma = trainer_model(a), *mb = trainer_model(b);
+    size_t n = rp_model_size(ma);
+    assert_int_equal(n, rp_model_size(mb));
     float *init = malloc(n * sizeof *init);
     assert_non_null(init);
-    memcpy(init, epr_model_params(ma), n * sizeof *init);
+    memcpy(init, rp_model_params(ma), n * sizeof *init);
     for (int i = 0; i < steps; i++) {
         double m1[N_SLOTS], m2[N_SLOTS];
         trainer_step(a, m1);
         trainer_step(b, m2);
         assert_memory_equal(m1, m2, sizeof m1);
-        assert_memory_equal(epr_model_params(ma), epr_model_params(mb), n * sizeof(float));
+        assert_memory_equal(rp_model_params(ma), rp_model_params(mb), n * sizeof(float));
         assert_true(rate_on ? m1[SLOT_RATE] > 0 : m1[SLOT_RATE] == 0);
     }
-    assert_true(memcmp(init, epr_model_params(ma), n * sizeof *init) != 0);
+    assert_true(memcmp(init, rp_model_params(ma), n * sizeof *init) != 0);
     assert_true(fabs(trainer_test_error(a, 1) - trainer_test_error(b, 1)) == 0);
     free(init);
     trainer_free(a);
@@ -200,8 +200,9 @@ static void test_device_cuda_refusals(void **state) {
     (void)state;
     const char *ov1[] = {"train.device=cuda", "epr.enabled=false", "baseline.prune=0.5", "baseline.prune_at=4"};
     const char *ov2[] = {"train.device=cuda", "epr.freeze_phi_steps=10"};
-    const char *want[] = {"test_trainer.ini: [baseline] prune / kmeans_bits run on the CPU only: set train.device = cpu",
-                          "test_trainer.ini: the frozen-phi phase ([epr] freeze_phi_steps) runs on the CPU only"};
+    const char *want[] = {
+        "test_trainer.ini: [baseline] prune / kmeans_bits run on the CPU only: set train.device = cpu",
+        "test_trainer.ini: the frozen-phi phase ([epr] freeze_phi_steps) runs on the CPU only"};
     for (int k = 0; k < 2; k++) {
         cfg_experiment cfg;
         load(&cfg, k ? ov2 : ov1, k ? 2 : 4);

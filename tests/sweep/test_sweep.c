@@ -85,8 +85,12 @@ static void test_parse_good(void **state) {
     int argc;
     char **argv = sweep_train_args(&t.runs[1], "out", "out/x/run.h5", &argc);
     assert_non_null(argv);
-    const char *want[] = {"train", NULL, "--set", "epr.lambda=1e-05", "--set", "train.seed=2",
-                          "--set", "train.steps=50", "--out", "out/tiny_l1e-05_s2_1", "--resume", "out/x/run.h5"};
+    const char *want[] = {"train",    NULL,
+                          "--set",    "epr.lambda=1e-05",
+                          "--set",    "train.seed=2",
+                          "--set",    "train.steps=50",
+                          "--out",    "out/tiny_l1e-05_s2_1",
+                          "--resume", "out/x/run.h5"};
     assert_int_equal(argc, 12);
     for (int i = 0; i < argc; i++)
         if (want[i]) assert_string_equal(argv[i], want[i]);
@@ -141,7 +145,7 @@ typedef struct {
     int final, epr, schema, bad_type, drop_size, epr_bytes_on_disk;
     double error, lambda;
     long size;
-    const char *text; /* experiment text (default: a fixture comment) */
+    const char *text;   /* experiment text (default: a fixture comment) */
     const char *method; /* the "method" attribute (default: epr-sq / plain) */
 } fixture;
 
@@ -162,7 +166,9 @@ static void write_run(const char *dir, const fixture *fx) {
         h5run_i64("seed", 1),
         h5run_i64("world_size", 2),
         h5run_i64("steps", 50),
-        h5run_str("method", fx->method ? fx->method : fx->epr ? "epr-sq" : "plain"),
+        h5run_str("method", fx->method ? fx->method
+                            : fx->epr  ? "epr-sq"
+                                       : "plain"),
     };
     long f32 = 4L * 266610;
     long size = fx->epr ? fx->size : f32;
@@ -179,8 +185,12 @@ static void write_run(const char *dir, const fixture *fx) {
     };
     double step[2] = {0, 50}, v[2] = {1, 2};
     h5run_curve curves[] = {{"step", step}, {"test_error", v}};
-    h5run_desc d = {.attrs = root, .n_attrs = (int)(sizeof root / sizeof root[0]), .curves = curves, .n_curves = 2,
-                    .curve_len = 2, .final_attrs = fx->final ? fin : NULL,
+    h5run_desc d = {.attrs = root,
+                    .n_attrs = (int)(sizeof root / sizeof root[0]),
+                    .curves = curves,
+                    .n_curves = 2,
+                    .curve_len = 2,
+                    .final_attrs = fx->final ? fin : NULL,
                     .n_final_attrs = fx->final ? (int)(sizeof fin / sizeof fin[0]) - (fx->drop_size ? 1 : 0) : 0};
     snprintf(p, sizeof p, "%s/run.h5", dir);
     epr_err e = {0};
@@ -229,16 +239,16 @@ static pareto_row row(const char *set, int epr, long size, double err) {
 static void test_pareto_rule(void **state) {
     (void)state;
     pareto_row r[] = {
-        row("m", 1, 1000, 0.05),  /* 0: smallest: front */
-        row("m", 1, 2000, 0.03),  /* 1: front */
-        row("m", 1, 2000, 0.04),  /* 2: same size, worse than 1: dominated */
-        row("m", 1, 3000, 0.03),  /* 3: same error, larger than 1: dominated */
-        row("m", 1, 5000, 0.02),  /* 4: front */
-        row("m", 1, 5000, 0.02),  /* 5: exact tie with 4: both stay */
+        row("m", 1, 1000, 0.05),    /* 0: smallest: front */
+        row("m", 1, 2000, 0.03),    /* 1: front */
+        row("m", 1, 2000, 0.04),    /* 2: same size, worse than 1: dominated */
+        row("m", 1, 3000, 0.03),    /* 3: same error, larger than 1: dominated */
+        row("m", 1, 5000, 0.02),    /* 4: front */
+        row("m", 1, 5000, 0.02),    /* 5: exact tie with 4: both stay */
         row("m", 0, 1066440, 0.01), /* 6: plain: never a candidate, does not dominate */
-        row("f", 1, 9000, 0.20),  /* 7: other data set: its own front */
-        row("m", 1, 900, NAN),    /* 8: no error: not on the front, dominates nothing */
-        row("m", 1, 6000, 0.025), /* 9: dominated by 4 */
+        row("f", 1, 9000, 0.20),    /* 7: other data set: its own front */
+        row("m", 1, 900, NAN),      /* 8: no error: not on the front, dominates nothing */
+        row("m", 1, 6000, 0.025),   /* 9: dominated by 4 */
     };
     int n = (int)(sizeof r / sizeof r[0]);
     pareto_mark(r, n);
@@ -292,9 +302,9 @@ static void test_read_run_checks(void **state) {
 static void test_method_family(void **state) {
     (void)state;
     char fam[32];
-    const char *fams[][2] = {{"uniform6", "uniformN"}, {"uniform16", "uniformN"}, {"kmeans3", "kmeansN"},
-                             {"uniform", "uniform"},   {"uniform6x", "uniform6x"}, {"prune-kmeans", "prune-kmeans"},
-                             {"epr-sq", "epr-sq"},     {"gzip", "gzip"}};
+    const char *fams[][2] = {
+        {"uniform6", "uniformN"},   {"uniform16", "uniformN"},        {"kmeans3", "kmeansN"}, {"uniform", "uniform"},
+        {"uniform6x", "uniform6x"}, {"prune-kmeans", "prune-kmeans"}, {"epr-sq", "epr-sq"},   {"gzip", "gzip"}};
     for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) {
         pareto_method_family(fams[i][0], fam, sizeof fam);
         assert_string_equal(fam, fams[i][1]);
@@ -451,8 +461,8 @@ static void test_read_baselines(void **state) {
     struct {
         const char *brk, *why;
     } whole[] = {
-        {"not-hdf5", "not an HDF5 file"},   {"source", "not the run file"}, {"steps", "stale"},
-        {"no-experiment", "experiment"},    {"no-methods", "no group /methods"},
+        {"not-hdf5", "not an HDF5 file"}, {"source", "not the run file"},      {"steps", "stale"},
+        {"no-experiment", "experiment"},  {"no-methods", "no group /methods"},
     };
     for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++) {
         write_baselines(dir, m, 3, whole[i].brk);
@@ -465,9 +475,12 @@ static void test_read_baselines(void **state) {
     struct {
         const char *brk, *why;
     } one[] = {
-        {"method-attr", "differs from the group name"}, {"bytes-type", "file_bytes"},
-        {"error", "not a fraction"},                    {"no-seconds", "seconds"},
-        {"no-file", "is missing"},                      {"size", "has 900001 bytes"},
+        {"method-attr", "differs from the group name"},
+        {"bytes-type", "file_bytes"},
+        {"error", "not a fraction"},
+        {"no-seconds", "seconds"},
+        {"no-file", "is missing"},
+        {"size", "has 900001 bytes"},
         {"file-path", "inside the run directory"},
     };
     for (size_t i = 0; i < sizeof one / sizeof one[0]; i++) {
@@ -556,10 +569,10 @@ static void test_sweep_baselines(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_good),     cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_run_state),      cmocka_unit_test(test_pareto_rule),
+        cmocka_unit_test(test_parse_good),      cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_run_state),       cmocka_unit_test(test_pareto_rule),
         cmocka_unit_test(test_read_run_checks), cmocka_unit_test(test_method_family),
-        cmocka_unit_test(test_method_fronts),  cmocka_unit_test(test_read_baselines),
+        cmocka_unit_test(test_method_fronts),   cmocka_unit_test(test_read_baselines),
         cmocka_unit_test(test_sweep_baselines),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

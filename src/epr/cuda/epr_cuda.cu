@@ -1,4 +1,4 @@
-/* epr/cuda/epr_cuda.cu — see epr_cuda.h.  The device mirror of epr_model:
+/* epr/cuda/epr_cuda.cu — see epr_cuda.h.  The device mirror of rp_model:
  * layout and binding (from the host model's own accessors,
  * epr_model_internal.h), the decoders and their backward, the fused noisy
  * rate and the exact rate.
@@ -30,7 +30,7 @@ extern "C" {
 #include "epr/cuda/epr_cuda.h"
 
 /* The density block kernel (density_kernel.h), one value per thread. */
-#define EPR_DK(name) epr_dk_##name
+#define EPR_DK(name) rp_dk_##name
 #define EPR_DK_FN static __device__ __forceinline__
 #define EPR_DK_F float
 #define EPR_DK_I int32_t
@@ -61,9 +61,9 @@ typedef struct {
     int T_owned;
 } cgroup;
 
-struct epr_cuda_model {
+struct rp_cuda_model {
     nn_cuda *c;
-    epr_model *host;
+    rp_model *host;
     nn_cuda_model *net;
     int ng;
     cgroup *g;
@@ -116,7 +116,7 @@ __global__ void k_coeffs(const float *latent, size_t n, int ell, const float *lo
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         const int k = n_log_s == 1 ? 0 : (int)(i % (size_t)ell);
         const float s = dev_expf(log_s[k]), inv_s = dev_expf(-log_s[k]);
-        float v = s * epr_decoder_round(latent[i] * inv_s);
+        float v = s * rp_decoder_round(latent[i] * inv_s);
         if (off) v = v + off[k];
         out[i] = v;
     }
@@ -147,9 +147,9 @@ __global__ void k_dec_back(const float *latent, const float *dQ, const float *dt
         const float phi_hat = latent[i] * inv_s, g = dQ[i];
         if (d_latent) d_latent[i] += g;
         if (affine)
-            acc_s += (double)(g * (epr_decoder_round(phi_hat) - phi_hat));
+            acc_s += (double)(g * (rp_decoder_round(phi_hat) - phi_hat));
         else
-            acc_s += (double)g * s * (epr_decoder_round(phi_hat) - phi_hat);
+            acc_s += (double)g * s * (rp_decoder_round(phi_hat) - phi_hat);
         acc_b += (double)dtheta[i];
     }
     part[t] = acc_s;
@@ -175,14 +175,14 @@ __global__ void k_dec_finish(const double *red, int ell, const float *log_s, int
 
 __global__ void k_prep(const float *dens, int n, float *prep) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) prep[i] = epr_density_prep_value(i % EPR_DENSITY_NPARAMS, dens[i]);
+    if (i < n) prep[i] = rp_density_prep_value(i % EPR_DENSITY_NPARAMS, dens[i]);
 }
 
 /* Thread per (chunk, col) of rows [row_b, row_e): the noisy value's bits,
  * d/dy (into d_latent at once) and the density gradient of the chunk. */
 __global__ void __launch_bounds__(128)
     k_rate(const float *prep, const float *latent, int ell, size_t row_b, size_t row_e, const float *log_s, int n_log_s,
-           epr_noise_key key, float weight, float *d_latent, float *part_f, double *part_d, size_t stride) {
+           rp_noise_key key, float weight, float *d_latent, float *part_f, double *part_d, size_t stride) {
     const size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     if (t >= stride) return;
     const int col = (int)(t % (size_t)ell);
@@ -199,11 +199,11 @@ __global__ void __launch_bounds__(128)
     for (size_t row = r0; row < r1; row++) {
         const size_t i = row * (size_t)ell + (size_t)col;
         const float noise =
-            epr_rng_uniform(key.seed, EPR_STREAM_RATE_NOISE, epr_rate_noise_counter(&key, row, ell, col)) - 0.5f;
+            cmn_rng_uniform(key.seed, EPR_STREAM_RATE_NOISE, rp_rate_noise_counter(&key, row, ell, col)) - 0.5f;
         const float phi_hat = latent[i] * inv_s;
         const float y = phi_hat + noise;
         float b, dy;
-        epr_dk_block(v, &y, &weight, &b, &dy, G);
+        rp_dk_block(v, &y, &weight, &b, &dy, G);
         bits += b;
         d_latent[i] += dy * inv_s;
         d_ls -= (double)phi_hat * dy;
@@ -214,14 +214,14 @@ __global__ void __launch_bounds__(128)
     part_d[stride + t] = d_ls;
 }
 
-/* Density gradient through the preparation (as epr_density_acc_flush), the
+/* Density gradient through the preparation (as rp_density_acc_flush), the
  * log s gradient and the group's bits, columns in the CPU's order. */
 __global__ void k_rate_finish(const double *red, const float *dens, const float *prep, int ell, int n_log_s,
                               float *d_dens, float *d_log_s, double *bits_out) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < ell * EPR_DENSITY_NPARAMS) {
         const int col = i / EPR_DENSITY_NPARAMS, k = i % EPR_DENSITY_NPARAMS;
-        d_dens[i] += (float)(red[(size_t)col * RATE_NQ + k] * epr_density_prep_deriv(k, dens[i], prep[i]));
+        d_dens[i] += (float)(red[(size_t)col * RATE_NQ + k] * rp_density_prep_deriv(k, dens[i], prep[i]));
     }
     if (i == 0) {
         double total = 0.0;
@@ -242,9 +242,9 @@ __global__ void k_exact(const float *dens, const float *latent, size_t n, int el
     for (size_t i = blockIdx.x * (size_t)RED_THREADS + threadIdx.x; i < n; i += (size_t)gridDim.x * RED_THREADS) {
         const int col = (int)(i % (size_t)ell);
         const float inv_s = dev_expf(-log_s[n_log_s == 1 ? 0 : col]);
-        const int32_t phi = epr_decoder_to_int(epr_decoder_round(latent[i] * inv_s));
-        acc += -log2(epr_density_likelihood_dd(dens + (size_t)col * EPR_DENSITY_NPARAMS, (double)phi,
-                                               (double)EPR_DENSITY_LIKELIHOOD_BOUND));
+        const int32_t phi = rp_decoder_to_int(rp_decoder_round(latent[i] * inv_s));
+        acc += -log2(rp_density_likelihood_dd(dens + (size_t)col * EPR_DENSITY_NPARAMS, (double)phi,
+                                              (double)EPR_DENSITY_LIKELIHOOD_BOUND));
     }
     sh[threadIdx.x] = acc;
     __syncthreads();
@@ -270,7 +270,7 @@ __global__ void k_exact_sum(const double *part, int nb, double *out) {
 
 /* ---- model ---- */
 
-extern "C" void epr_cuda_model_free(epr_cuda_model *m) {
+extern "C" void rp_cuda_model_free(rp_cuda_model *m) {
     if (!m) return;
     nn_cuda *c = m->c;
     for (int gi = 0; gi < m->ng; gi++)
@@ -283,56 +283,55 @@ extern "C" void epr_cuda_model_free(epr_cuda_model *m) {
     free(m);
 }
 
-static int create_fail(epr_cuda_model *m, int rc) {
-    epr_cuda_model_free(m);
+static int create_fail(rp_cuda_model *m, int rc) {
+    rp_cuda_model_free(m);
     return rc;
 }
 
-#define CREATE_ALLOC(ptr, bytes)                                                                                       \
-    do {                                                                                                               \
-        int rc_ = nn_cuda_malloc(c, (void **)&(ptr), (bytes), err);                                                    \
-        if (rc_) return create_fail(m, rc_);                                                                           \
+#define CREATE_ALLOC(ptr, bytes)                                    \
+    do {                                                            \
+        int rc_ = nn_cuda_malloc(c, (void **)&(ptr), (bytes), err); \
+        if (rc_) return create_fail(m, rc_);                        \
     } while (0)
 
-extern "C" int epr_cuda_model_create(nn_cuda *c, epr_model *host, nn_cuda_model *net, epr_cuda_model **out,
-                                     epr_err *err) {
+extern "C" int rp_cuda_model_create(nn_cuda *c, rp_model *host, nn_cuda_model *net, rp_cuda_model **out, epr_err *err) {
     *out = NULL;
-    epr_cuda_model *m = (epr_cuda_model *)calloc(1, sizeof *m);
+    rp_cuda_model *m = (rp_cuda_model *)calloc(1, sizeof *m);
     RETURN_ERROR_IF(!m, err, EPR_ENOMEM, "out of memory");
     m->c = c;
     m->host = host;
     m->net = net;
-    m->ng = epr_model_num_groups(host);
+    m->ng = rp_model_num_groups(host);
     m->g = (cgroup *)calloc((size_t)(m->ng ? m->ng : 1), sizeof *m->g);
-    if (!m->g) return create_fail(m, epr_fail(err, EPR_ENOMEM, "out of memory"));
-    m->n = epr_model_size(host);
-    m->n_theta = epr_model_theta_size(host);
-    m->dens_off = epr_model_density_offset(host);
-    m->dens_n = epr_model_density_size(host);
+    if (!m->g) return create_fail(m, cmn_fail(err, EPR_ENOMEM, "out of memory"));
+    m->n = rp_model_size(host);
+    m->n_theta = rp_model_theta_size(host);
+    m->dens_off = rp_model_density_offset(host);
+    m->dens_n = rp_model_density_size(host);
     size_t psi_b, psi_e;
-    epr_model_psi_range(host, &psi_b, &psi_e);
+    rp_model_psi_range(host, &psi_b, &psi_e);
     m->comp_end = psi_e;
-    nn_model *hnet = epr_model_net(host);
+    nn_model *hnet = rp_model_net(host);
 
     size_t max_tensor = 1, max_part = 1;
     for (int gi = 0; gi < m->ng; gi++) {
         cgroup *g = &m->g[gi];
-        const epr_group_def *d = epr_model_group(host, gi);
+        const rp_group_def *d = rp_model_group(host, gi);
         size_t npsi;
         g->decoder = d->decoder;
         g->transform = d->transform;
         g->ell = d->ell;
-        g->n_log_s = epr_model_group_n_log_s(host, gi);
+        g->n_log_s = rp_model_group_n_log_s(host, gi);
         g->nt = d->n_tensors;
-        epr_model_group_layout(host, gi, &g->latent_off, &g->n, &g->psi_off, &npsi, &g->dens_off);
+        rp_model_group_layout(host, gi, &g->latent_off, &g->n, &g->psi_off, &npsi, &g->dens_off);
         g->rows = g->n / (size_t)g->ell;
         size_t toff = 0;
         for (int j = 0; j < g->nt; j++) {
-            int ti = epr_model_group_tensor(host, gi, j);
+            int ti = rp_model_group_tensor(host, gi, j);
             g->tsize[j] = nn_model_tensor(hnet, ti)->size;
             g->toff[j] = toff;
             toff += g->tsize[j];
-            epr_model_tensor_storage(host, ti, &g->theta_off[j]);
+            rp_model_tensor_storage(host, ti, &g->theta_off[j]);
             if (g->tsize[j] > max_tensor) max_tensor = g->tsize[j];
             /* decoder backward partials: affine as [size x 1], conv-affine [rows x ell] */
             size_t ell_d = g->decoder == EPR_DECODER_AFFINE ? 1 : (size_t)g->ell;
@@ -371,8 +370,8 @@ extern "C" int epr_cuda_model_create(nn_cuda *c, epr_model *host, nn_cuda_model 
         }
         size_t ell = (size_t)g->ell;
         float *h = (float *)malloc((2 * ell + ell * ell) * sizeof(float));
-        if (!h) return create_fail(m, epr_fail(err, EPR_ENOMEM, "out of memory"));
-        epr_model_decoder_values(host, gi, h, h + ell, h + 2 * ell);
+        if (!h) return create_fail(m, cmn_fail(err, EPR_ENOMEM, "out of memory"));
+        rp_model_decoder_values(host, gi, h, h + ell, h + 2 * ell);
         int rc = nn_cuda_malloc(c, (void **)&g->T, ell * ell * sizeof(float), err);
         if (!rc) {
             g->T_owned = 1;
@@ -386,36 +385,36 @@ extern "C" int epr_cuda_model_create(nn_cuda *c, epr_model *host, nn_cuda_model 
     /* bind every nn tensor as the host model does */
     for (int i = 0; i < nn_model_num_tensors(hnet); i++) {
         size_t off;
-        if (epr_model_tensor_storage(host, i, &off))
+        if (rp_model_tensor_storage(host, i, &off))
             nn_cuda_model_bind(net, i, m->theta + off, m->dtheta + off);
         else
             nn_cuda_model_bind(net, i, m->params + off, m->grads + off);
     }
-    epr_cuda_upload(m);
-    epr_cuda_decode(m);
+    rp_cuda_upload(m);
+    rp_cuda_decode(m);
     int rc = nn_cuda_sync(c, err);
     if (rc) return create_fail(m, rc);
     *out = m;
     return 0;
 }
 
-extern "C" float *epr_cuda_params(epr_cuda_model *m) { return m->params; }
-extern "C" float *epr_cuda_grads(epr_cuda_model *m) { return m->grads; }
-extern "C" float *epr_cuda_theta(epr_cuda_model *m) { return m->theta; }
-extern "C" float *epr_cuda_dtheta(epr_cuda_model *m) { return m->dtheta; }
+extern "C" float *rp_cuda_params(rp_cuda_model *m) { return m->params; }
+extern "C" float *rp_cuda_grads(rp_cuda_model *m) { return m->grads; }
+extern "C" float *rp_cuda_theta(rp_cuda_model *m) { return m->theta; }
+extern "C" float *rp_cuda_dtheta(rp_cuda_model *m) { return m->dtheta; }
 
-extern "C" void epr_cuda_upload(epr_cuda_model *m) {
-    nn_cuda_upload(m->c, m->params, epr_model_params(m->host), m->n * sizeof(float));
+extern "C" void rp_cuda_upload(rp_cuda_model *m) {
+    nn_cuda_upload(m->c, m->params, rp_model_params(m->host), m->n * sizeof(float));
     nn_cuda_sync(m->c, NULL); /* the host block may change right after */
 }
 
-extern "C" void epr_cuda_download(epr_cuda_model *m) {
-    nn_cuda_download(m->c, epr_model_params(m->host), m->params, m->n * sizeof(float));
+extern "C" void rp_cuda_download(rp_cuda_model *m) {
+    nn_cuda_download(m->c, rp_model_params(m->host), m->params, m->n * sizeof(float));
 }
 
-static cudaStream_t stream_of(epr_cuda_model *m) { return (cudaStream_t)nn_cuda_stream(m->c); }
+static cudaStream_t stream_of(rp_cuda_model *m) { return (cudaStream_t)nn_cuda_stream(m->c); }
 
-extern "C" void epr_cuda_decode(epr_cuda_model *m) {
+extern "C" void rp_cuda_decode(rp_cuda_model *m) {
     cudaStream_t st = stream_of(m);
     for (int gi = 0; gi < m->ng; gi++) {
         cgroup *g = &m->g[gi];
@@ -441,7 +440,7 @@ extern "C" void epr_cuda_decode(epr_cuda_model *m) {
     }
 }
 
-extern "C" void epr_cuda_backward(epr_cuda_model *m) {
+extern "C" void rp_cuda_backward(rp_cuda_model *m) {
     if (!m->ng) return;
     cudaStream_t st = stream_of(m);
     nn_cuda_memset0(m->c, m->grads, m->comp_end * sizeof(float));
@@ -488,8 +487,8 @@ __global__ void k_sum_groups(const double *bits, int ng, double *out) {
     *out = total;
 }
 
-extern "C" void epr_cuda_rate_noisy_async(epr_cuda_model *m, uint64_t seed, long step, double lambda, int rank,
-                                          int nranks, double *d_bits) {
+extern "C" void rp_cuda_rate_noisy_async(rp_cuda_model *m, uint64_t seed, long step, double lambda, int rank,
+                                         int nranks, double *d_bits) {
     if (step < 0 || (uint64_t)step >= (1ULL << 24) || m->ng > 256) {
         /* as the CPU: only reachable through a programming error */
         fprintf(stderr, "epr: internal error in the device rate: step %ld or %d groups beyond the noise counter\n",
@@ -500,7 +499,7 @@ extern "C" void epr_cuda_rate_noisy_async(epr_cuda_model *m, uint64_t seed, long
     for (int gi = 0; gi < m->ng; gi++) {
         cgroup *g = &m->g[gi];
         size_t b, e;
-        epr_model_rows_split(g->rows, rank, nranks, &b, &e);
+        rp_model_rows_split(g->rows, rank, nranks, &b, &e);
         const size_t nchunk = div_up(e - b, EPR_CUDA_CHUNK), stride = nchunk * (size_t)g->ell;
         if (!stride) {
             nn_cuda_memset0(m->c, m->group_bits + gi, sizeof(double));
@@ -508,7 +507,7 @@ extern "C" void epr_cuda_rate_noisy_async(epr_cuda_model *m, uint64_t seed, long
         }
         const int nd = g->ell * EPR_DENSITY_NPARAMS;
         const float *dens = m->params + g->dens_off;
-        epr_noise_key key = {seed, (uint64_t)step, (uint32_t)gi, 0};
+        rp_noise_key key = {seed, (uint64_t)step, (uint32_t)gi, 0};
         k_prep<<<(unsigned)div_up((size_t)nd, 128), 128, 0, st>>>(dens, nd, m->prep);
         k_rate<<<(unsigned)div_up(stride, 128), 128, 0, st>>>(m->prep, m->params + g->latent_off, g->ell, b, e,
                                                               m->params + g->psi_off, g->n_log_s, key, (float)lambda,
@@ -522,15 +521,14 @@ extern "C" void epr_cuda_rate_noisy_async(epr_cuda_model *m, uint64_t seed, long
     k_sum_groups<<<1, 1, 0, st>>>(m->group_bits, m->ng, d_bits);
 }
 
-extern "C" double epr_cuda_rate_noisy(epr_cuda_model *m, uint64_t seed, long step, double lambda, int rank,
-                                      int nranks) {
+extern "C" double rp_cuda_rate_noisy(rp_cuda_model *m, uint64_t seed, long step, double lambda, int rank, int nranks) {
     if (!m->ng) return 0.0;
-    epr_cuda_rate_noisy_async(m, seed, step, lambda, rank, nranks, m->group_bits + m->ng);
+    rp_cuda_rate_noisy_async(m, seed, step, lambda, rank, nranks, m->group_bits + m->ng);
     nn_cuda_download(m->c, m->h_bits, m->group_bits + m->ng, sizeof(double));
     return m->h_bits[0];
 }
 
-extern "C" double epr_cuda_rate_exact(epr_cuda_model *m, double *per_group) {
+extern "C" double rp_cuda_rate_exact(rp_cuda_model *m, double *per_group) {
     if (!m->ng) return 0.0;
     cudaStream_t st = stream_of(m);
     for (int gi = 0; gi < m->ng; gi++) {

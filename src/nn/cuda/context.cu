@@ -13,7 +13,7 @@ extern "C" {
 }
 
 static int cuda_fail(epr_err *err, cudaError_t e, const char *what) {
-    return epr_fail(err, EPR_EIO, "CUDA: %s: %s", what, cudaGetErrorString(e));
+    return cmn_fail(err, EPR_EIO, "CUDA: %s: %s", what, cudaGetErrorString(e));
 }
 
 extern "C" int nn_cuda_open(int device, nn_cuda **out, epr_err *err) {
@@ -21,7 +21,7 @@ extern "C" int nn_cuda_open(int device, nn_cuda **out, epr_err *err) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0)
-        return epr_fail(err, NN_CUDA_ENODEV, "no CUDA device (%s)",
+        return cmn_fail(err, NN_CUDA_ENODEV, "no CUDA device (%s)",
                         e != cudaSuccess ? cudaGetErrorString(e) : "the driver reports none");
     if (device < 0) device = 0;
     RETURN_ERROR_IF(device >= count, err, NN_CUDA_ENODEV, "CUDA device %d asked for, %d present", device, count);
@@ -36,7 +36,7 @@ extern "C" int nn_cuda_open(int device, nn_cuda **out, epr_err *err) {
     if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS) {
         cudaStreamDestroy(c->stream);
         free(c);
-        return epr_fail(err, EPR_EIO, "cuBLAS: cublasCreate failed");
+        return cmn_fail(err, EPR_EIO, "cuBLAS: cublasCreate failed");
     }
     cublasSetStream(c->blas, c->stream);
     /* Plain FP32 (no TF32 tensor cores) and no atomics: the results are
@@ -72,7 +72,7 @@ extern "C" int nn_cuda_sync(nn_cuda *c, epr_err *err) {
     if (c->blas_status) {
         int s = c->blas_status;
         c->blas_status = 0;
-        return epr_fail(err, EPR_EIO, "cuBLAS: a GEMM failed with status %d", s);
+        return cmn_fail(err, EPR_EIO, "cuBLAS: a GEMM failed with status %d", s);
     }
     return 0;
 }
@@ -82,7 +82,7 @@ extern "C" int nn_cuda_sync(nn_cuda *c, epr_err *err) {
 static int alloc_result(cudaError_t e, void **p, size_t bytes, const char *where, epr_err *err) {
     if (e == cudaSuccess) return 0;
     *p = NULL;
-    return epr_fail(err, EPR_ENOMEM, "CUDA: cannot allocate %zu bytes %s: %s", bytes, where, cudaGetErrorString(e));
+    return cmn_fail(err, EPR_ENOMEM, "CUDA: cannot allocate %zu bytes %s: %s", bytes, where, cudaGetErrorString(e));
 }
 
 extern "C" int nn_cuda_malloc(nn_cuda *c, void **d_ptr, size_t bytes, epr_err *err) {

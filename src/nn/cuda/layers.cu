@@ -12,7 +12,7 @@
 
 /* 32-bit indices (64-bit division is many times slower on the GPU):
  * nn_cuda_model_create checks that every buffer has < 2^31 elements. */
-#define GRID_LOOP(i, n)                                                                                                \
+#define GRID_LOOP(i, n) \
     for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += gridDim.x * blockDim.x)
 #define LAUNCH(n) nn_cuda_blocks(n), NN_CUDA_THREADS, 0, m->c->stream
 
@@ -472,32 +472,17 @@ static void bn_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *dx
 void nn_cuda_layer_forward(nn_cuda_model *m, nn_layer *L, const float *x, const float *x2, int n, int training) {
     const size_t N = (size_t)n * L->out_size, planes = (size_t)n * L->c;
     switch (L->op) {
-    case NN_DENSE:
-        dense_forward(m, L, x, n);
-        break;
-    case NN_CONV:
-        conv_forward(m, L, x, n);
-        break;
+    case NN_DENSE: dense_forward(m, L, x, n); break;
+    case NN_CONV: conv_forward(m, L, x, n); break;
     case NN_MAXPOOL:
         k_maxpool<<<LAUNCH(N)>>>(x, planes, L->h, L->w, L->oh, L->ow, L->k, L->stride, L->pad, L->y, L->argmax);
         break;
-    case NN_AVGPOOL:
-        k_avgpool<<<LAUNCH(N)>>>(x, planes, L->h, L->w, L->oh, L->ow, L->k, L->stride, L->y);
-        break;
-    case NN_GAP:
-        k_gap<<<LAUNCH(planes)>>>(x, planes, L->h * L->w, L->y);
-        break;
-    case NN_RELU:
-        k_relu<<<LAUNCH(N)>>>(x, L->y, N);
-        break;
-    case NN_BATCHNORM:
-        bn_forward(m, L, x, n, training);
-        break;
-    case NN_ADD:
-        k_add<<<LAUNCH(N)>>>(x, x2, L->y, N);
-        break;
-    case NN_FLATTEN:
-        break; /* y aliases the input */
+    case NN_AVGPOOL: k_avgpool<<<LAUNCH(N)>>>(x, planes, L->h, L->w, L->oh, L->ow, L->k, L->stride, L->y); break;
+    case NN_GAP: k_gap<<<LAUNCH(planes)>>>(x, planes, L->h * L->w, L->y); break;
+    case NN_RELU: k_relu<<<LAUNCH(N)>>>(x, L->y, N); break;
+    case NN_BATCHNORM: bn_forward(m, L, x, n, training); break;
+    case NN_ADD: k_add<<<LAUNCH(N)>>>(x, x2, L->y, N); break;
+    case NN_FLATTEN: break; /* y aliases the input */
     }
 }
 
@@ -505,15 +490,9 @@ void nn_cuda_layer_backward(nn_cuda_model *m, nn_layer *L, const float *x, float
                             int n) {
     const size_t N = (size_t)n * L->out_size, planes = (size_t)n * L->c, IN = (size_t)n * L->in_size;
     switch (L->op) {
-    case NN_DENSE:
-        dense_backward(m, L, x, dx, acc, n);
-        break;
-    case NN_CONV:
-        conv_backward(m, L, x, dx, acc, n);
-        break;
-    case NN_BATCHNORM:
-        bn_backward(m, L, x, dx, acc, n);
-        break;
+    case NN_DENSE: dense_backward(m, L, x, dx, acc, n); break;
+    case NN_CONV: conv_backward(m, L, x, dx, acc, n); break;
+    case NN_BATCHNORM: bn_backward(m, L, x, dx, acc, n); break;
     default:
         if (!dx && !dx2) break;
         switch (L->op) {
@@ -524,21 +503,14 @@ void nn_cuda_layer_backward(nn_cuda_model *m, nn_layer *L, const float *x, float
         case NN_AVGPOOL:
             k_avgpool_back<<<LAUNCH(IN)>>>(L->dy, planes, L->h, L->w, L->oh, L->ow, L->k, L->stride, dx, acc);
             break;
-        case NN_GAP:
-            k_gap_back<<<LAUNCH(IN)>>>(L->dy, planes, L->h * L->w, dx, acc);
-            break;
-        case NN_RELU:
-            k_relu_back<<<LAUNCH(N)>>>(L->y, L->dy, dx, N, acc);
-            break;
-        case NN_FLATTEN:
-            k_pass<<<LAUNCH(N)>>>(L->dy, dx, N, acc);
-            break;
+        case NN_GAP: k_gap_back<<<LAUNCH(IN)>>>(L->dy, planes, L->h * L->w, dx, acc); break;
+        case NN_RELU: k_relu_back<<<LAUNCH(N)>>>(L->y, L->dy, dx, N, acc); break;
+        case NN_FLATTEN: k_pass<<<LAUNCH(N)>>>(L->dy, dx, N, acc); break;
         case NN_ADD:
             if (dx) k_pass<<<LAUNCH(N)>>>(L->dy, dx, N, acc);
             if (dx2) k_pass<<<LAUNCH(N)>>>(L->dy, dx2, N, acc2);
             break;
-        default:
-            break;
+        default: break;
         }
     }
 }

@@ -18,7 +18,7 @@ extern "C" {
 
 /* 32-bit indices (64-bit division is many times slower on the GPU):
  * nn_cuda_model_create checks that every buffer has < 2^31 elements. */
-#define GRID_LOOP(i, n)                                                                                                \
+#define GRID_LOOP(i, n) \
     for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += gridDim.x * blockDim.x)
 
 static int dalloc(void **p, size_t bytes) {
@@ -126,7 +126,7 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
     m->buffers = (nn_buffer *)calloc(host->n_buffers ? host->n_buffers : 1, sizeof *m->buffers);
     if (!m->layers || !m->tensors || !m->buffers) {
         nn_cuda_model_free(m);
-        return epr_fail(err, EPR_ENOMEM, "out of memory");
+        return cmn_fail(err, EPR_ENOMEM, "out of memory");
     }
     memcpy(m->tensors, host->tensors, sizeof *m->tensors * host->n_tensors);
     for (int i = 0; i < host->n_tensors; i++) m->tensors[i].w = m->tensors[i].dw = NULL;
@@ -168,7 +168,7 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
     }
     if (big >= ((size_t)1 << 31)) {
         nn_cuda_model_free(m);
-        return epr_fail(err, EPR_EARG, "CUDA: a buffer of %zu elements at batch %d; the GPU kernels take < 2^31", big,
+        return cmn_fail(err, EPR_EARG, "CUDA: a buffer of %zu elements at batch %d; the GPU kernels take < 2^31", big,
                         host->max_batch);
     }
     if (!oom) {
@@ -184,7 +184,7 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
     }
     if (oom) {
         nn_cuda_model_free(m);
-        return epr_fail(err, EPR_ENOMEM, "CUDA: out of device memory for the model's buffers at batch %d",
+        return cmn_fail(err, EPR_ENOMEM, "CUDA: out of device memory for the model's buffers at batch %d",
                         host->max_batch);
     }
     nn_cuda_buffers_upload(m, host);
@@ -211,7 +211,7 @@ extern "C" int nn_cuda_model_alloc_params(nn_cuda_model *m, epr_err *err) {
         cudaFree(m->param_block);
         cudaFree(m->grad_block);
         m->param_block = m->grad_block = NULL;
-        return epr_fail(err, EPR_ENOMEM, "CUDA: out of device memory for %zu parameters", n);
+        return cmn_fail(err, EPR_ENOMEM, "CUDA: out of device memory for %zu parameters", n);
     }
     cudaMemsetAsync(m->param_block, 0, sizeof(float) * n, m->c->stream);
     cudaMemsetAsync(m->grad_block, 0, sizeof(float) * n, m->c->stream);
@@ -313,10 +313,10 @@ static void cuda_forward(void *ctx, nn_layer *L, const float *in, const float *w
     nn_cuda_model *m = p->m;
     if (m->op_time) {
         cudaStreamSynchronize(m->c->stream);
-        double t0 = epr_now_s();
+        double t0 = cmn_now_s();
         nn_cuda_layer_forward(m, L, in, with, p->n, p->training);
         cudaStreamSynchronize(m->c->stream);
-        m->op_time[2 * L->op] += epr_now_s() - t0;
+        m->op_time[2 * L->op] += cmn_now_s() - t0;
     } else {
         nn_cuda_layer_forward(m, L, in, with, p->n, p->training);
     }
@@ -384,10 +384,10 @@ static void cuda_backward(void *ctx, nn_layer *L, const float *x, float *dx, int
     nn_cuda_model *m = (nn_cuda_model *)ctx;
     if (m->op_time) {
         cudaStreamSynchronize(m->c->stream);
-        double t0 = epr_now_s();
+        double t0 = cmn_now_s();
         nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, m->n_last);
         cudaStreamSynchronize(m->c->stream);
-        m->op_time[2 * L->op + 1] += epr_now_s() - t0;
+        m->op_time[2 * L->op + 1] += cmn_now_s() - t0;
     } else {
         nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, m->n_last);
     }
@@ -429,5 +429,6 @@ extern "C" const float *nn_cuda_model_input_grad(const nn_cuda_model *m) { retur
 
 extern "C" void nn_cuda_model_set_bn_momentum(nn_cuda_model *m, float momentum) {
     for (int i = 0; i < m->host->n_layers; i++)
-        if (m->layers[i].op == NN_BATCHNORM) m->layers[i].momentum = momentum < 0 ? m->layers[i].momentum_spec : momentum;
+        if (m->layers[i].op == NN_BATCHNORM)
+            m->layers[i].momentum = momentum < 0 ? m->layers[i].momentum_spec : momentum;
 }
