@@ -6,7 +6,7 @@
 # labels, bench/synthetic_pack.py, written from docs/imagenet-pack.md), each
 # run alone on the GPU; the written .epr evaluated back on the GPU and on the
 # CPU (`epr eval --data pack`).  Run from the repository root there:
-#   [STEPS=60] [NTRAIN=1280] [NVAL=500] [NETS="resnet18 resnet50"] \
+#   [STEPS=60] [NTRAIN=1280] [NVAL=500] [NETS="resnet18 resnet50"] [RUN_LIMIT=150] [EVAL_LIMIT=90] \
 #       bash bench/device_imagenet_synth.sh PACK OUTDIR
 # PACK: a folder (or .tar.xz) made by bench/gpu_pack.sh.  OUTDIR gets
 # <net>.log (training), <net>.eval.log (epr eval on the CPU), <net>.mem.log
@@ -32,7 +32,7 @@ for net in $NETS; do
     out=$D/runs/$net; rm -rf "$out"
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 500 > "$F/$net.mem.log" 2>/dev/null &
     smi=$!
-    OPENBLAS_NUM_THREADS=16 "$P/epr" train "$R/experiments/${net}_imagenet_dft.ini" --set data.root="$D" \
+    timeout -s USR1 -k 10 "${RUN_LIMIT:-150}" env OPENBLAS_NUM_THREADS=16 "$P/epr" train "$R/experiments/${net}_imagenet_dft.ini" --set data.root="$D" \
         --set train.device=cuda --set train.file_eval=device --set train.steps="$STEPS" \
         --set train.log_every=10 --set train.eval_every=0 --set train.checkpoint_every="$STEPS" \
         --out "$out" > "$F/$net.log" 2>&1
@@ -43,7 +43,7 @@ for net in $NETS; do
     if [ -f "$out/model.epr" ]; then
         cp "$out/model.epr" "$F/$net.epr"
         s=$(date +%s)
-        OPENBLAS_NUM_THREADS=16 "$P/epr" eval "$out/model.epr" --data pack --pack "$D/imagenet/val.pack" \
+        timeout "${EVAL_LIMIT:-90}" env OPENBLAS_NUM_THREADS=16 "$P/epr" eval "$out/model.epr" --data pack --pack "$D/imagenet/val.pack" \
             --data-root "$D" > "$F/$net.eval.log" 2>&1
         echo "[$(($(date +%s) - T0)) s] $net: epr eval on the CPU exit $? in $(($(date +%s) - s)) s: $(grep -i "error" "$F/$net.eval.log" | tail -1)"
     fi
