@@ -45,6 +45,7 @@ for net in $NETS; do
         s=$(date +%s)
         timeout "${EVAL_LIMIT:-90}" env OPENBLAS_NUM_THREADS=16 "$P/epr" eval "$out/model.epr" --data pack --pack "$D/imagenet/val.pack" \
             --data-root "$D" > "$F/$net.eval.log" 2>&1
-        echo "[$(($(date +%s) - T0)) s] $net: epr eval on the CPU exit $? in $(($(date +%s) - s)) s: $(grep -i "error" "$F/$net.eval.log" | tail -1)"
+        rc=$?
+        echo "[$(($(date +%s) - T0)) s] $net: epr eval on the CPU exit $rc in $(($(date +%s) - s)) s: $(grep -i "error" "$F/$net.eval.log" | tail -1)"
     fi
 done

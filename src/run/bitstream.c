@@ -321,7 +321,7 @@ int bitstream_evaluate(epr_file *f, dataset *test, int eval_batch, double *error
     return bitstream_evaluate_with(f, test, eval_batch, NULL, error, preds, err);
 }
 
-static int evaluate_on_cpu(nn_model *net, dataset *test, int eval_batch, long *wrong, int *preds, epr_err *err) {
+int bitstream_cpu_evaluate(nn_model *net, const dataset *test, int eval_batch, long *wrong, int *preds, epr_err *err) {
     float *x = malloc((size_t)eval_batch * dataset_sample_bytes(test) * sizeof(float));
     int *y = malloc((size_t)eval_batch * sizeof(int));
     uint32_t *idx = malloc((size_t)eval_batch * sizeof(uint32_t));
@@ -369,7 +369,7 @@ int bitstream_evaluate_with(epr_file *f, dataset *test, int eval_batch, const bi
     memcpy(test->std, a.std, sizeof ss);
     long wrong = 0;
     int rc = ev ? ev->evaluate(ev->ctx, net, test, eval_batch, &wrong, preds, err)
-                : evaluate_on_cpu(net, test, eval_batch, &wrong, preds, err);
+                : bitstream_cpu_evaluate(net, test, eval_batch, &wrong, preds, err);
     test->normalize = saved;
     memcpy(test->mean, sm, sizeof sm);
     memcpy(test->std, ss, sizeof ss);

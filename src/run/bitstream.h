@@ -99,6 +99,10 @@ typedef struct {
     const char *where; /* for messages, e.g. "cuda:0 (NVIDIA H200)" */
 } bitstream_evaluator;
 
+/* The CPU's evaluator (bitstream_evaluator's signature without ctx): wrong
+ * predictions of net on d, eval_batch samples at a time. */
+int bitstream_cpu_evaluate(nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds, epr_err *err);
+
 /* bitstream_evaluate with the network run by ev (NULL: on the CPU). */
 int bitstream_evaluate_with(epr_file *f, dataset *test, int eval_batch, const bitstream_evaluator *ev, double *error,
                             int *preds, epr_err *err);

@@ -464,30 +464,11 @@ static void path_of(fixture *fx, const char *file, char *buf, size_t cap) {
 }
 
 /* A bitstream_evaluator (the GPU's, in `epr train` with file_eval = device)
- * stood in for by a CPU loop that counts its calls. */
+ * stood in for by the CPU's, counting its calls. */
 static int counting_evaluate(void *ctx, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds,
                              epr_err *err) {
-    (void)err;
     ++*(int *)ctx;
-    size_t in = (size_t)d->c * d->h * d->w;
-    float *x = malloc((size_t)eval_batch * in * sizeof *x);
-    int *y = malloc((size_t)eval_batch * sizeof *y);
-    uint32_t *idx = malloc((size_t)eval_batch * sizeof *idx);
-    assert_non_null(x);
-    assert_non_null(y);
-    assert_non_null(idx);
-    *wrong = 0;
-    for (int i = 0; i < d->n; i += eval_batch) {
-        int n = d->n - i < eval_batch ? d->n - i : eval_batch;
-        for (int j = 0; j < n; j++) idx[j] = (uint32_t)(i + j);
-        dataset_gather(d, idx, n, x, y);
-        nn_forward(net, x, NULL, n, 0);
-        *wrong += nn_count_errors(net, y, n, preds ? preds + i : NULL);
-    }
-    free(x);
-    free(y);
-    free(idx);
-    return 0;
+    return bitstream_cpu_evaluate(net, d, eval_batch, wrong, preds, err);
 }
 
 static void test_run_and_merge(void **state) {
