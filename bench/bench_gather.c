@@ -36,11 +36,16 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) usage();
         int v = atoi(argv[i + 1]);
-        if (!strcmp(argv[i], "--batch")) B = v;
-        else if (!strcmp(argv[i], "--batches")) K = v;
-        else if (!strcmp(argv[i], "--size")) S = v;
-        else if (!strcmp(argv[i], "--crop")) C = v;
-        else usage();
+        if (!strcmp(argv[i], "--batch"))
+            B = v;
+        else if (!strcmp(argv[i], "--batches"))
+            K = v;
+        else if (!strcmp(argv[i], "--size"))
+            S = v;
+        else if (!strcmp(argv[i], "--crop"))
+            C = v;
+        else
+            usage();
     }
     if (B < 1 || K < 1 || S < 1 || C < 1 || C > S || B > 65536 || S > 4096) usage();
     dataset d;
