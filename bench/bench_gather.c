@@ -72,7 +72,6 @@ int main(int argc, char **argv) {
     free(x);
     free(idx);
     free(y);
-    d.h = d.w = S; /* as dataset_random made it */
     dataset_free(&d);
     return 0;
 }

@@ -25,8 +25,13 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 D=/tmp/imagenet_synth
 mkdir -p "$D/imagenet"
 T0=$(date +%s)
-[ -f "$D/imagenet/train.pack" ] || python3 "$R/bench/synthetic_pack.py" --n "$NTRAIN" --seed 1 "$D/imagenet/train.pack"
-[ -f "$D/imagenet/val.pack" ] || python3 "$R/bench/synthetic_pack.py" --n "$NVAL" --seed 2 "$D/imagenet/val.pack"
+# a pack left by an earlier call is kept when it has the size asked for
+pack() { # N SEED FILE
+    [ "$(stat -c %s "$3" 2>/dev/null)" = "$((32 + 2 * $1 + $1 * 3 * 256 * 256))" ] ||
+        python3 "$R/bench/synthetic_pack.py" --force --n "$1" --seed "$2" "$3"
+}
+pack "$NTRAIN" 1 "$D/imagenet/train.pack"
+pack "$NVAL" 2 "$D/imagenet/val.pack"
 echo "[$(($(date +%s) - T0)) s] packs written; GPU memory used before the runs: $(nvidia-smi --query-gpu=memory.used --format=csv,noheader)"
 for net in $NETS; do
     out=$D/runs/$net; rm -rf "$out"

@@ -91,7 +91,7 @@ echo "===== all queues done at $(($(date +%s) - T0)) s; packing"
 [ "${MPS:-0}" = 1 ] && echo quit | nvidia-cuda-mps-control
 for d in "$O"/runs/*/; do
     name=$(basename "$d")
-    "${PY:-python3}" "$R/bench/slim_runs.py" "$d" "$O/slim/$name" >> "$O/logs/slim.log" 2>&1
+    "${PY:-python3}" "$R/bench/slim_runs.py" --force "$d" "$O/slim/$name" >> "$O/logs/slim.log" 2>&1
     [ -d "$O/slim/$name" ] || continue
     tar -czf "$O/$name.tgz" -C "$O/slim" "$name"
     if [ "$(stat -c %s "$O/$name.tgz")" -gt 15728640 ]; then

@@ -4,11 +4,12 @@ from the layout table of docs/imagenet-pack.md alone (standard library only:
 the GPU machine's python3 has no numpy), for timing `[data] set = pack` runs
 where ImageNet itself is not (issue 15).
 
-    python3 bench/synthetic_pack.py [--n N] [--classes K] [--size S] [--seed X] OUT.pack
+    python3 bench/synthetic_pack.py [--n N] [--classes K] [--size S] [--seed X] [--force] OUT.pack
 
 N images (default 1280) of 3 x S x S random bytes (default S = 256, the size
 `epr-pack` stores), labels uniform in 0..K-1 (default K = 1000); the same
-seed gives the same bytes.  Writes OUT.pack.tmp, then renames it.
+seed gives the same bytes.  Writes OUT.pack.tmp, then renames it; an
+existing OUT.pack is refused without --force.
 """
 import argparse
 import os
@@ -25,7 +26,10 @@ def main():
     ap.add_argument("--classes", type=int, default=1000)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--force", action="store_true", help="replace an existing OUT")
     a = ap.parse_args()
+    if os.path.exists(a.out) and not a.force:
+        sys.exit("synthetic_pack.py: %s exists; --force replaces it" % a.out)
     if not 1 <= a.n < 2**31:
         sys.exit("synthetic_pack.py: --n must be in 1 .. 2^31-1")
     if not 1 <= a.classes < 2**16 or not 1 <= a.size < 2**16:

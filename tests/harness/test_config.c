@@ -142,6 +142,35 @@ static void test_device_key(void **state) {
     expect_error("[train]\ndevice = tpu\n", NULL, 0, "exp.ini", "device: unknown 'tpu' (cpu | cuda)");
 }
 
+/* [train] file_eval and bn_recalibrate: defaults, refusals, and what they
+ * do to the run's fingerprint (file_eval changes no trained bit; a
+ * bn_recalibrate left at 0 keeps the fingerprint runs had before the key). */
+static void test_end_of_run_keys(void **state) {
+    (void)state;
+    cfg_experiment c, d;
+    epr_err e = {0};
+    assert_int_equal(cfg_load_string(GOOD, "exp.ini", NULL, 0, &c, &e), 0);
+    assert_string_equal(c.file_eval, "cpu");
+    assert_int_equal(c.bn_recalibrate, 0);
+    const char *same[] = {"train.file_eval=device", "train.bn_recalibrate=0"};
+    assert_int_equal(cfg_load_string(GOOD, "exp.ini", same, 2, &d, &e), 0);
+    assert_string_equal(d.file_eval, "device");
+    assert_true(cfg_fingerprint(&c) == cfg_fingerprint(&d));
+    cfg_free(&d);
+    const char *other[] = {"train.bn_recalibrate=200"};
+    assert_int_equal(cfg_load_string(GOOD, "exp.ini", other, 1, &d, &e), 0);
+    assert_int_equal(d.bn_recalibrate, 200);
+    assert_true(cfg_fingerprint(&c) != cfg_fingerprint(&d));
+    cfg_free(&d);
+    cfg_free(&c);
+    const char *bad1[] = {"train.file_eval=gpu"};
+    expect_error(GOOD, bad1, 1, "exp.ini", "file_eval: unknown 'gpu' (cpu | device)");
+    const char *bad2[] = {"train.bn_recalibrate=-1"};
+    expect_error(GOOD, bad2, 1, "--set train.bn_recalibrate=-1", "must not be negative");
+    const char *bad3[] = {"train.bn_recalibrate=100001"};
+    expect_error(GOOD, bad3, 1, "exp.ini", "bn_recalibrate must be in 0..100000");
+}
+
 static void test_syntax_error(void **state) {
     (void)state;
     expect_error("[train]\nsteps = 5\nthis line has no equals sign\n", NULL, 0, "exp.ini:3", "syntax");
@@ -373,6 +402,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_section),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_device_key),
+        cmocka_unit_test(test_end_of_run_keys),
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_long_line),
         cmocka_unit_test(test_group_errors),

@@ -19,6 +19,7 @@
 #include "run/config.h"
 #include "run/dataset.h"
 #include "run/train.h"
+#include "run/train_internal.h"
 
 #define SIDE 8
 #define CLASSES 4
@@ -217,6 +218,44 @@ static void test_device_cuda_refusals(void **state) {
     }
 }
 
+/* [train] bn_recalibrate on the CPU (train_recalibrate_bn): the running
+ * statistics change, and they are the plain average over the K batches
+ * alone: whatever the buffers held before, the same K batches give the
+ * same bits (momentum 1/k forgets the history; a momentum left at its
+ * spec's 0.1 would not). */
+static void test_bn_recalibrate_cpu(void **state) {
+    (void)state;
+    static const char *const ov[] = {
+        "model.layers=conv out=4 k=3 name=conv1 bias=0; batchnorm name=bn1; relu; flatten; dense out=4 name=fc",
+        "epr.enabled=false", "train.ema=0.9"};
+    epr_err err = {0};
+    cfg_experiment cfg;
+    if (cfg_load_string("[data]\nset = idx\ntrain_images = none\ntrain_labels = none\ntest_images = none\n"
+                        "test_labels = none\n[model]\nname = custom\nlayers = dense out=4\n[train]\nsteps = 10\n"
+                        "batch = 16\neval_batch = 64\n",
+                        "bn.ini", ov, 3, &cfg, &err))
+        fail_msg("%s", err.msg);
+    trainer *t = make(&cfg, 128, 64);
+    double m[N_SLOTS];
+    for (int i = 0; i < 3; i++) trainer_step(t, m);
+    nn_buffer *rm = nn_model_buffer(t->net, 0), *rv = nn_model_buffer(t->net, 1);
+    assert_string_equal(rm->name, "bn1.running_mean");
+    float before[8], after[8];
+    assert_int_equal(rm->size, 4);
+    memcpy(before, rm->data, 4 * sizeof(float));
+    memcpy(before + 4, rv->data, 4 * sizeof(float));
+    train_recalibrate_bn(t, 5);
+    memcpy(after, rm->data, 4 * sizeof(float));
+    memcpy(after + 4, rv->data, 4 * sizeof(float));
+    assert_true(memcmp(before, after, sizeof before) != 0);
+    for (int c = 0; c < 4; c++) rm->data[c] = rv->data[c] = 123.0f; /* any history */
+    train_recalibrate_bn(t, 5);
+    assert_memory_equal(rm->data, after, 4 * sizeof(float));
+    assert_memory_equal(rv->data, after + 4, 4 * sizeof(float));
+    trainer_free(t);
+    cfg_free(&cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns),
@@ -226,6 +265,7 @@ int main(void) {
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_device_cuda_refused_without_cuda),
         cmocka_unit_test(test_device_cuda_refusals),
+        cmocka_unit_test(test_bn_recalibrate_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
