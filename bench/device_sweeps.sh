@@ -68,7 +68,9 @@ run_one() {
     name=$(basename "$table" .tsv); dir=$O/runs/$name
     el=$(($(date +%s) - T0))
     [ "$el" -lt "$DEADLINE" ] || { echo "[$el s] $name #$k: not started (past $DEADLINE s)"; return 0; }
-    mapfile -t args < <("$P/epr" sweep "$table" --out "$dir" --task "$k" --print-args 2>/dev/null) || return 0
+    mapfile -t args < <("$P/epr" sweep "$table" --out "$dir" --task "$k" --print-args 2>/dev/null)
+    # no arguments: the run is finished in $dir already (an earlier call on a still-warm machine)
+    [ "${#args[@]}" -gt 0 ] || { echo "[$el s] $name #$k: finished here earlier, skipped"; return 0; }
     local run=${args[-1]}
     grep -Fqx "$name/$(basename "$run")" "$DONE" && { echo "[$el s] $name/$(basename "$run"): done earlier, skipped"; return 0; }
     mkdir -p "$run"
