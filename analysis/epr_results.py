@@ -11,7 +11,7 @@ import re
 
 # EPR methods first (in this order, then any other epr-*), then the baselines
 EPR_ORDER = ["epr-sq", "epr-dft", "epr-ro", "epr-learned"]
-BASELINE_ORDER = ["float32", "gzip", "xz", "uniformN", "kmeansN", "prune-kmeans"]
+BASELINE_ORDER = ["float32", "gzip", "xz", "uniformN", "uniformNt", "kmeansN", "kmeansNt", "prune-kmeans"]
 
 
 def s(x):
@@ -20,9 +20,10 @@ def s(x):
 
 
 def family(method):
-    """The method family: uniformN / kmeansN for all their bit counts, else the method itself."""
-    m = re.fullmatch(r"(uniform|kmeans)\d+", method)
-    return m.group(1) + "N" if m else method
+    """The method family: uniformN / kmeansN (uniformNt / kmeansNt per tensor) for all their bit counts,
+    else the method itself."""
+    m = re.fullmatch(r"(uniform|kmeans)\d+(t?)", method)
+    return m.group(1) + "N" + m.group(2) if m else method
 
 
 def family_key(fam):

@@ -51,7 +51,7 @@ from epr_results import family, family_key, paper_lookup, s, save_figure  # noqa
 
 # method family -> marker (the colour belongs to the series)
 MARKER = {"epr-sq": "o", "epr-dft": "^", "epr-ro": "v", "epr-learned": "<", "epr": "o", "float32": "s", "gzip": "v",
-          "xz": "^", "uniformN": "D", "kmeansN": "P", "prune-kmeans": "X"}
+          "xz": "^", "uniformN": "D", "uniformNt": "d", "kmeansN": "P", "kmeansNt": "p", "prune-kmeans": "X"}
 PALETTE = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("Dark2").colors)
 
 

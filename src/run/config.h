@@ -96,7 +96,7 @@ typedef struct {
     /* [baseline] (docs/baselines.md) */
     char baseline_post[512]; /* comma-separated post-training methods written at the end of a
                                  plain run: float32 gzip xz uniformN (N = 2..16) kmeansN
-                                 (N = 1..16) prune-kmeans */
+                                 (N = 1..16), uniformNt kmeansNt (per tensor) prune-kmeans */
     float prune;             /* fraction of each group's weights zeroed by magnitude (0 = off) */
     long prune_at;           /* step at which pruning happens (fine-tuning follows) */
     char prune_groups[512];  /* per-group fractions overriding `prune`: "fc3:0.7, bias:0" */
@@ -114,7 +114,8 @@ typedef struct {
 } cfg_experiment;
 
 /* 1 if `name` is a known [baseline] post method (float32, gzip, xz,
- * uniformN with N in 2..16, kmeansN with N in 1..16, prune-kmeans). */
+ * uniformN with N in 2..16, kmeansN with N in 1..16, either followed by t
+ * for one grid / codebook per tensor, prune-kmeans). */
 int cfg_baseline_method_ok(const char *name);
 
 /* Pruning fraction of group g: its entry in [baseline] prune_groups, else

@@ -26,8 +26,8 @@ int cfg_baseline_method_ok(const char *name) {
         d = name + 6, lo = 1, hi = 16;
     else
         return 0;
-    if (!*d || strlen(d) > 2 || !isdigit((unsigned char)d[0]) || (d[1] && !isdigit((unsigned char)d[1])) || d[0] == '0')
-        return 0;
+    size_t nd = strspn(d, "0123456789"); /* N, then "t" for one grid / codebook per tensor */
+    if (nd < 1 || nd > 2 || d[0] == '0' || (d[nd] && strcmp(d + nd, "t"))) return 0;
     int n = atoi(d);
     return n >= lo && n <= hi;
 }
@@ -89,7 +89,7 @@ static int validate_baseline(cfg_experiment *cfg, epr_err *err) {
     for (char *save = NULL, *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
         RETURN_ERROR_IF(!cfg_baseline_method_ok(tok), err, EPR_EARG,
                         "%s: [baseline] post: unknown method '%s' (float32, gzip, xz, uniform2..uniform16, "
-                        "kmeans1..kmeans16, prune-kmeans)",
+                        "kmeans1..kmeans16, either with a t for one grid per tensor, prune-kmeans)",
                         p, tok);
     RETURN_ERROR_IF(!(cfg->prune >= 0 && cfg->prune < 1), err, EPR_EARG, "%s: [baseline] prune must be in [0, 1)", p);
     RETURN_ERROR_IF(cfg->kmeans_bits < 0 || cfg->kmeans_bits > 16, err, EPR_EARG,

@@ -93,7 +93,7 @@ static int run_wrapped(ctx *c, method_kind m, baseline_result *r, epr_err *err) 
     char src[1400], path[1400];
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->file, sizeof r->file, "%.80s.%s", c->float32.file, m == M_GZIP ? "gz" : "xz");
-    baseline_describe(m, 0, c->cfg, r->description, sizeof r->description);
+    baseline_describe(m, 0, 0, c->cfg, r->description, sizeof r->description);
     path_in(c, c->float32.file, src, sizeof src);
     path_in(c, r->file, path, sizeof path);
     void *raw = NULL, *packed = NULL, *back = NULL, *disk = NULL;
@@ -274,8 +274,8 @@ int baseline_run(nn_model *net, const cfg_experiment *cfg, const char *arch, dat
     }
     int rc = 0, done = 0;
     for (int i = 0; !rc && i < n; i++) {
-        int bits;
-        method_kind m = baseline_method_of(names[i], &bits);
+        int bits, per_tensor;
+        method_kind m = baseline_method_of(names[i], &bits, &per_tensor);
         if (log) {
             fprintf(log, "baseline %d/%d %s ...\n", i + 1, n, names[i]);
             fflush(log);

@@ -8,6 +8,8 @@
  *   xz            baseline_float32.epr.xz    that file through liblzma, preset 9e, CRC64
  *   uniformN      baseline_uniformN.epr      per group, N-bit uniform grid over [min, max]
  *   kmeansN       baseline_kmeansN.epr       per group, 1-D k-means codebook of 2^N entries
+ *   uniformNt, kmeansNt                      the same per tensor: each grouped tensor is
+ *                                            a group of the file
  *   prune-kmeans  baseline_prune-kmeans.epr  per group, the codebook a run trained with
  *                                            [baseline] prune / kmeans_bits left
  *

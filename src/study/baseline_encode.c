@@ -14,9 +14,11 @@
 #include "run/prune.h"
 #include "study/baseline_internal.h"
 
-/* Kind and bit count of a name that cfg_baseline_method_ok accepted. */
-method_kind baseline_method_of(const char *name, int *bits) {
+/* Kind, bit count and per-tensor flag of a name that cfg_baseline_method_ok
+ * accepted. */
+method_kind baseline_method_of(const char *name, int *bits, int *per_tensor) {
     *bits = 0;
+    *per_tensor = name[0] && name[strlen(name) - 1] == 't' && (name[0] == 'u' || name[0] == 'k');
     if (!strcmp(name, "float32")) return M_FLOAT32;
     if (!strcmp(name, "gzip")) return M_GZIP;
     if (!strcmp(name, "xz")) return M_XZ;
@@ -40,7 +42,7 @@ int baseline_parse_methods(const char *list, char (*names)[BASELINE_NAME_LEN], i
         if (!cfg_baseline_method_ok(tok)) {
             rc = cmn_fail(err, EPR_EARG,
                           "unknown baseline method '%.60s' (float32, gzip, xz, uniform2..uniform16, kmeans1..kmeans16, "
-                          "prune-kmeans)",
+                          "either with a t for one grid per tensor, prune-kmeans)",
                           tok);
             break;
         }
@@ -136,24 +138,38 @@ static int kmeans_codebook(const float *x, size_t n, int k, int zero_exact, floa
 /* ---- the groups of an experiment over a network ------------------------- */
 
 typedef struct {
-    int ng;
-    int *group_of;  /* per nn tensor: group, or -1 for an extra */
-    size_t *offset; /* per nn tensor: start in its group's values */
-    size_t count[CFG_MAX_GROUPS];
+    int ng;            /* the file's groups: the experiment's, or one per grouped tensor */
+    int *group_of;     /* per nn tensor: file group, or -1 for an extra */
+    size_t *offset;    /* per nn tensor: start in its group's values */
+    size_t *count;     /* per file group: values */
+    const char **name; /* per file group: the experiment group's or the tensor's name */
 } layout;
 
 static void layout_free(layout *L) {
     free(L->group_of);
     free(L->offset);
+    free(L->count);
+    free(L->name);
 }
 
-static int make_layout(nn_model *net, const cfg_experiment *cfg, layout *L, epr_err *err) {
+/* The first experiment group that names tensor t. */
+static const char *first_group_of(const cfg_experiment *cfg, const char *t) {
+    for (int g = 0; g < cfg->n_groups; g++)
+        for (int j = 0; j < cfg->groups[g].n_tensors; j++)
+            if (!strcmp(cfg->groups[g].tensors[j], t)) return cfg->groups[g].name;
+    return "";
+}
+
+/* The experiment's groups over the network; per_tensor: each of their
+ * tensors a group of its own, in the experiment's order. */
+static int make_layout(nn_model *net, const cfg_experiment *cfg, int per_tensor, layout *L, epr_err *err) {
     int nt = nn_model_num_tensors(net);
     memset(L, 0, sizeof *L);
-    L->ng = cfg->n_groups;
     L->group_of = malloc(((size_t)nt + 1) * sizeof *L->group_of);
     L->offset = calloc((size_t)nt + 1, sizeof *L->offset);
-    RETURN_ERROR_IF(!L->group_of || !L->offset, err, EPR_ENOMEM, "out of memory");
+    L->count = calloc((size_t)nt + CFG_MAX_GROUPS + 1, sizeof *L->count);
+    L->name = calloc((size_t)nt + CFG_MAX_GROUPS + 1, sizeof *L->name);
+    RETURN_ERROR_IF(!L->group_of || !L->offset || !L->count || !L->name, err, EPR_ENOMEM, "out of memory");
     for (int i = 0; i < nt; i++) L->group_of[i] = -1;
     for (int g = 0; g < cfg->n_groups; g++) {
         const cfg_group *G = &cfg->groups[g];
@@ -162,16 +178,19 @@ static int make_layout(nn_model *net, const cfg_experiment *cfg, layout *L, epr_
             RETURN_ERROR_IF(i < 0, err, EPR_EARG, "%s: [group.%s] names tensor '%s', which the network does not have",
                             cfg->path, G->name, G->tensors[j]);
             RETURN_ERROR_IF(L->group_of[i] >= 0, err, EPR_EARG, "%s: tensor '%s' is in groups %s and %s", cfg->path,
-                            G->tensors[j], cfg->groups[L->group_of[i]].name, G->name);
+                            G->tensors[j], first_group_of(cfg, G->tensors[j]), G->name);
             nn_param *p = nn_model_tensor(net, i);
             for (size_t e = 0; e < p->size; e++)
                 RETURN_ERROR_IF(!isfinite(p->w[e]), err, EPR_ENUM, "tensor '%s' holds a non-finite value at %zu",
                                 p->name, e);
-            L->group_of[i] = g;
-            L->offset[i] = L->count[g];
-            L->count[g] += p->size;
+            int fg = per_tensor ? L->ng++ : g;
+            L->group_of[i] = fg;
+            L->name[fg] = per_tensor ? p->name : G->name;
+            L->offset[i] = L->count[fg];
+            L->count[fg] += p->size;
         }
     }
+    if (!per_tensor) L->ng = cfg->n_groups;
     return 0;
 }
 
@@ -238,17 +257,18 @@ static int quantise_group(method_kind m, int bits, const cfg_experiment *cfg, co
     return kmeans_codebook(x, n, 1 << fb_bits, zero_exact, &q->codebook, &q->k, q->phi, err);
 }
 
-void baseline_describe(method_kind m, int bits, const cfg_experiment *cfg, char *desc, size_t cap) {
+void baseline_describe(method_kind m, int bits, int per_tensor, const cfg_experiment *cfg, char *desc, size_t cap) {
+    const char *per = per_tensor ? "tensor" : "group";
     switch (m) {
     case M_FLOAT32: snprintf(desc, cap, "every tensor as a raw float32 extra (no coding)"); break;
     case M_GZIP: snprintf(desc, cap, "float32 file through gzip -9 (zlib)"); break;
     case M_XZ: snprintf(desc, cap, "float32 file through xz -9e (liblzma, CRC64)"); break;
-    case M_UNIFORM: snprintf(desc, cap, "%d-bit uniform quantisation per group, histogram-coded", bits); break;
+    case M_UNIFORM: snprintf(desc, cap, "%d-bit uniform quantisation per %s, histogram-coded", bits, per); break;
     case M_KMEANS:
         snprintf(desc, cap,
-                 "k-means weight sharing, codebook of up to %d entries per group (%d iterations, no "
+                 "k-means weight sharing, codebook of up to %d entries per %s (%d iterations, no "
                  "fine-tuning), histogram-coded indices",
-                 1 << bits, BASELINE_KMEANS_ITERS);
+                 1 << bits, per, BASELINE_KMEANS_ITERS);
         break;
     case M_PRUNE_KMEANS:
         snprintf(desc, cap,
@@ -265,25 +285,25 @@ int baseline_encode(nn_model *net, const cfg_experiment *cfg, const char *arch, 
     *len = 0;
     if (cap) desc[0] = 0;
     RETURN_ERROR_IF(!cfg_baseline_method_ok(method), err, EPR_EARG, "unknown baseline method '%s'", method);
-    int bits;
-    method_kind m = baseline_method_of(method, &bits);
+    int bits, per_tensor;
+    method_kind m = baseline_method_of(method, &bits, &per_tensor);
     RETURN_ERROR_IF(m == M_GZIP || m == M_XZ, err, EPR_EARG, "baseline %s compresses the float32 file", method);
-    baseline_describe(m, bits, cfg, desc, cap);
+    baseline_describe(m, bits, per_tensor, cfg, desc, cap);
     int nt = nn_model_num_tensors(net), nb = nn_model_num_buffers(net);
     layout L = {0};
-    group_q q[CFG_MAX_GROUPS];
-    epr_group_spec gs[CFG_MAX_GROUPS + 1];
-    memset(q, 0, sizeof q);
-    memset(gs, 0, sizeof gs);
+    size_t ngmax = (size_t)nt + CFG_MAX_GROUPS + 1; /* file groups: at most one per tensor or per experiment group */
+    group_q *q = calloc(ngmax, sizeof *q);
+    epr_group_spec *gs = calloc(ngmax, sizeof *gs);
     epr_tensor_spec *ts = calloc((size_t)(nt + nb) + 1, sizeof *ts);
     float *x = NULL;
-    int rc = ts ? 0 : cmn_fail(err, EPR_ENOMEM, "out of memory");
-    int ng = m == M_FLOAT32 ? 0 : cfg->n_groups;
+    int rc = ts && q && gs ? 0 : cmn_fail(err, EPR_ENOMEM, "out of memory");
+    int ng = 0;
     if (!rc && m != M_FLOAT32) {
-        if (ng == 0)
+        if (cfg->n_groups == 0)
             rc = cmn_fail(err, EPR_EARG, "%s: baseline %s quantises the experiment's parameter groups, and it has none",
                           cfg->path, method);
-        if (!rc) rc = make_layout(net, cfg, &L, err);
+        if (!rc) rc = make_layout(net, cfg, per_tensor, &L, err);
+        ng = rc ? 0 : L.ng;
     }
     for (int g = 0; !rc && g < ng; g++) {
         size_t n = L.count[g];
@@ -294,7 +314,7 @@ int baseline_encode(nn_model *net, const cfg_experiment *cfg, const char *arch, 
             break;
         }
         gather(net, &L, g, x);
-        rc = quantise_group(m, bits, cfg, cfg->groups[g].name, x, n, &q[g], desc, cap, err);
+        rc = quantise_group(m, bits, cfg, L.name[g], x, n, &q[g], desc, cap, err);
         free(x);
         x = NULL;
         gs[g].ell = 1;
@@ -315,10 +335,12 @@ int baseline_encode(nn_model *net, const cfg_experiment *cfg, const char *arch, 
         if (L.group_of[i] >= 0) phi_of[i] = q[L.group_of[i]].phi + L.offset[i];
     int n = rc ? 0 : bitstream_tensor_specs(net, ng ? L.group_of : NULL, phi_of, ts);
     if (!rc) rc = epr_encode(arch, strlen(arch), gs, ng, ts, n, bytes, len, NULL, err);
-    for (int g = 0; g < CFG_MAX_GROUPS; g++) {
+    for (size_t g = 0; q && g < ngmax; g++) {
         free(q[g].phi);
         free(q[g].codebook);
     }
+    free(q);
+    free(gs);
     free(x);
     free(ts);
     free(phi_of);

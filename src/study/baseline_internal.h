@@ -10,10 +10,12 @@
 
 typedef enum { M_FLOAT32, M_GZIP, M_XZ, M_UNIFORM, M_KMEANS, M_PRUNE_KMEANS } method_kind;
 
-/* Kind and bit count of a name that cfg_baseline_method_ok accepted. */
-method_kind baseline_method_of(const char *name, int *bits);
+/* Kind, bit count and per-tensor flag (a trailing t: uniform4t, kmeans3t)
+ * of a name that cfg_baseline_method_ok accepted. */
+method_kind baseline_method_of(const char *name, int *bits, int *per_tensor);
 
-/* One line on what method M (with BITS) does, for baselines.h5's description. */
-void baseline_describe(method_kind m, int bits, const cfg_experiment *cfg, char *desc, size_t cap);
+/* One line on what method M (with BITS, per tensor or per group) does, for
+ * baselines.h5's description. */
+void baseline_describe(method_kind m, int bits, int per_tensor, const cfg_experiment *cfg, char *desc, size_t cap);
 
 #endif

@@ -508,6 +508,8 @@ static void usage_baseline(FILE *f) {
                "                                   (baseline_uniformN.epr)\n"
                "                     kmeansN       k-means codebook of up to 2^N entries per group, N = 1..16,\n"
                "                                   entropy-coded indices (baseline_kmeansN.epr)\n"
+               "                     uniformNt, kmeansNt  the same with one grid / codebook per tensor\n"
+               "                                   (each grouped tensor its own group in the file)\n"
                "                     prune-kmeans  the codebook of a run trained with [baseline] prune /\n"
                "                                   kmeans_bits (baseline_prune-kmeans.epr)\n"
                "                   default: the run's [baseline] post, else\n"

@@ -12,9 +12,10 @@ void pareto_method_family(const char *method, char *buf, size_t cap) {
     const char *fam[] = {"uniform", "kmeans"};
     for (size_t i = 0; i < 2; i++) {
         size_t l = strlen(fam[i]);
-        if (!strncmp(method, fam[i], l) && method[l] >= '0' && method[l] <= '9' &&
-            strspn(method + l, "0123456789") == strlen(method + l)) {
-            snprintf(buf, cap, "%sN", fam[i]);
+        size_t nd = strspn(method + l, "0123456789");
+        const char *tail = method + l + nd;
+        if (!strncmp(method, fam[i], l) && nd > 0 && (!*tail || !strcmp(tail, "t"))) {
+            snprintf(buf, cap, "%sN%s", fam[i], tail); /* uniform6 -> uniformN, uniform6t -> uniformNt */
             return;
         }
     }
@@ -75,7 +76,8 @@ int pareto_row_cmp(const void *pa, const void *pb) {
 /* Order of method families in the report: EPR ones first, then the
  * baselines from the least to the most elaborate, then anything else. */
 static int family_rank(const char *fam) {
-    static const char *ORDER[] = {"float32", "gzip", "xz", "uniformN", "kmeansN", "prune-kmeans"};
+    static const char *ORDER[] = {"float32",   "gzip",    "xz",       "uniformN",
+                                  "uniformNt", "kmeansN", "kmeansNt", "prune-kmeans"};
     static const char *EPR_ORDER[] = {"epr-sq", "epr-dft", "epr-ro", "epr-learned"};
     for (int i = 0; i < (int)(sizeof EPR_ORDER / sizeof EPR_ORDER[0]); i++)
         if (!strcmp(fam, EPR_ORDER[i])) return i;

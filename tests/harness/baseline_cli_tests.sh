@@ -87,7 +87,21 @@ PY
   grep -v '^uniform2 ' after.txt | cmp - before.txt || fail "epr baseline changed methods it did not recompute"
   grep -q '^uniform2 baseline_uniform2.epr ' after.txt || fail "uniform2 missing after epr baseline --methods uniform2"
   [ -s r/baseline_uniform2.epr ] || fail "no baseline_uniform2.epr"
-  echo "train + baselines: 5 methods checked against the files, epr baseline added uniform2"
+  # per tensor: a file of its own, one group per grouped tensor, and its error is the file's
+  expect_status 0 addt.log "$epr" baseline r/run.h5 --methods uniform4t --data-root "$root"
+  expect_in "wrote r/baselines.h5 (7 methods)" addt.log
+  expect_in "4-bit uniform quantisation per tensor" addt.log
+  expect_status 0 inspt.log "$epr" inspect r/baseline_uniform4t.epr
+  ng=$($PY -c "
+import h5py, re
+m = h5py.File('r/baselines.h5')['methods']
+assert 'uniform4' in m and 'uniform4t' in m, list(m)
+print(len(re.findall(r'^  group \\d+:', open('inspt.log').read(), re.M)))")
+  [ "$ng" -gt 1 ] || fail "baseline_uniform4t.epr has $ng groups (one per grouped tensor expected)"
+  expect_status 0 evalt.log "$epr" eval r/baseline_uniform4t.epr --data mnist10k --data-root "$root"
+  want=$($PY -c "import h5py; print('%.2f%%' % (100 * h5py.File('r/baselines.h5')['methods/uniform4t'].attrs['test_error']))")
+  expect_in "test error $want" evalt.log
+  echo "train + baselines: 5 methods checked against the files, epr baseline added uniform2 and uniform4t"
   ;;
 errors)
   expect_status 0 help.log "$epr" baseline --help
@@ -96,6 +110,8 @@ errors)
   expect_in "missing RUN.h5" e1.log
   expect_status 2 e2.log "$epr" baseline x/run.h5 --methods float32,uniform1
   expect_in "unknown baseline method 'uniform1'" e2.log
+  expect_status 2 e2t.log "$epr" baseline x/run.h5 --methods uniform4tt
+  expect_in "unknown baseline method 'uniform4tt'" e2t.log
   expect_status 2 e3.log "$epr" baseline x/run.h5 --bogus
   expect_status 1 e4.log "$epr" baseline missing/run.h5
   expect_in "missing/run.h5" e4.log

@@ -106,7 +106,13 @@ static void test_parse_methods(void **state) {
     assert_string_equal(names[2], "uniform4");
     assert_string_equal(names[3], "kmeans16");
     assert_string_equal(names[4], "prune-kmeans");
-    const char *bad[] = {"uniform1", "uniform17", "kmeans0", "kmeans17", "gz", "float32,zstd", "uniform04"};
+    assert_int_equal(baseline_parse_methods("uniform4t,kmeans16t,uniform4", names, 8, &n, &e), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(names[0], "uniform4t");
+    assert_string_equal(names[1], "kmeans16t");
+    const char *bad[] = {"uniform1",     "uniform17", "kmeans0",  "kmeans17",     "gz",
+                         "float32,zstd", "uniform04", "uniformt", "uniform4tt",   "uniform1t",
+                         "kmeans0t",     "uniform4x", "float32t", "prune-kmeanst"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(baseline_parse_methods(bad[i], names, 8, &n, &e), EPR_EARG);
         assert_non_null(strstr(e.msg, "unknown baseline method"));
@@ -276,6 +282,52 @@ static void test_uniform_file(void **state) {
                 free(phi);
                 free(v);
             }
+        }
+        release(&x);
+    }
+}
+
+/* uniformNt: one grid per tensor, so each grouped tensor is a group of its
+ * own (in the experiment's order) and decodes within its own range's s/2;
+ * kmeansNt: one codebook per tensor. */
+static void test_per_tensor_files(void **state) {
+    fixture *fx = *state;
+    static const char *const ORDER[] = {"conv1.weight", "fc.weight", "fc.bias"};
+    for (int km = 0; km < 2; km++) {
+        encoded x;
+        encode(fx, km ? "kmeans2t" : "uniform3t", &x);
+        assert_non_null(strstr(x.desc, "per tensor"));
+        assert_int_equal(epr_file_group_count(x.f), 3);
+        check_extras(fx, x.f, 0);
+        for (int g = 0; g < 3; g++) {
+            nn_param *p = nn_model_tensor(fx->net, nn_model_find_tensor(fx->net, ORDER[g]));
+            epr_tensor_info ti;
+            assert_int_equal(epr_file_tensor_info(x.f, epr_file_find_tensor(x.f, p->name), &ti, NULL), 0);
+            assert_int_equal(ti.group, g);
+            float lo = p->w[0], hi = p->w[0];
+            for (size_t e = 0; e < p->size; e++) lo = fminf(lo, p->w[e]), hi = fmaxf(hi, p->w[e]);
+            float *v = decoded(x.f, p->name, p->size);
+            if (km) {
+                const float *cb;
+                int k;
+                assert_int_equal(epr_file_group_codebook(x.f, g, &cb, &k, NULL), 0);
+                assert_true(k >= 1 && k <= 4);
+                for (size_t e = 0; e < p->size; e++) {
+                    float best = INFINITY;
+                    for (int c = 0; c < k; c++) best = fminf(best, fabsf(cb[c] - p->w[e]));
+                    assert_true(fabsf(v[e] - p->w[e]) <= best + 1e-7f);
+                }
+            } else {
+                double half = 0.5 * ((double)hi - lo) / 7 + 1e-6;
+                for (size_t e = 0; e < p->size; e++)
+                    if (fabs((double)v[e] - p->w[e]) > half)
+                        fail_msg("uniform3t %s[%zu]: %g decoded as %g (s/2 = %g)", p->name, e, p->w[e], v[e], half);
+                /* the tensor's own extremes are grid points */
+                for (size_t e = 0; e < p->size; e++)
+                    if (p->w[e] == lo || p->w[e] == hi)
+                        assert_true(fabsf(v[e] - p->w[e]) <= 1e-6f * (1 + fabsf(p->w[e])));
+            }
+            free(v);
         }
         release(&x);
     }
@@ -645,12 +697,12 @@ static void test_h5run_groups(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_methods),     cmocka_unit_test(test_uniform_bound_and_range),
-        cmocka_unit_test(test_float32_bit_exact), cmocka_unit_test(test_uniform_file),
-        cmocka_unit_test(test_kmeans_file),       cmocka_unit_test(test_prune_kmeans),
-        cmocka_unit_test(test_group_errors),      cmocka_unit_test(test_gzip_xz_round_trip),
-        cmocka_unit_test(test_run_and_merge),     cmocka_unit_test(test_corrupt_h5),
-        cmocka_unit_test(test_h5run_groups),
+        cmocka_unit_test(test_parse_methods),      cmocka_unit_test(test_uniform_bound_and_range),
+        cmocka_unit_test(test_float32_bit_exact),  cmocka_unit_test(test_uniform_file),
+        cmocka_unit_test(test_kmeans_file),        cmocka_unit_test(test_per_tensor_files),
+        cmocka_unit_test(test_prune_kmeans),       cmocka_unit_test(test_group_errors),
+        cmocka_unit_test(test_gzip_xz_round_trip), cmocka_unit_test(test_run_and_merge),
+        cmocka_unit_test(test_corrupt_h5),         cmocka_unit_test(test_h5run_groups),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -302,9 +302,10 @@ static void test_read_run_checks(void **state) {
 static void test_method_family(void **state) {
     (void)state;
     char fam[32];
-    const char *fams[][2] = {
-        {"uniform6", "uniformN"},   {"uniform16", "uniformN"},        {"kmeans3", "kmeansN"}, {"uniform", "uniform"},
-        {"uniform6x", "uniform6x"}, {"prune-kmeans", "prune-kmeans"}, {"epr-sq", "epr-sq"},   {"gzip", "gzip"}};
+    const char *fams[][2] = {{"uniform6", "uniformN"},  {"uniform16", "uniformN"},  {"kmeans3", "kmeansN"},
+                             {"uniform", "uniform"},    {"uniform6x", "uniform6x"}, {"prune-kmeans", "prune-kmeans"},
+                             {"epr-sq", "epr-sq"},      {"gzip", "gzip"},           {"uniform4t", "uniformNt"},
+                             {"kmeans12t", "kmeansNt"}, {"uniformt", "uniformt"},   {"uniform4tt", "uniform4tt"}};
     for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) {
         pareto_method_family(fams[i][0], fam, sizeof fam);
         assert_string_equal(fam, fams[i][1]);
