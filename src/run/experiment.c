@@ -67,7 +67,9 @@ int experiment_expand_patterns(cfg_experiment *cfg, nn_model *net, epr_err *err)
             const char *entry = G->tensors[j];
             if (!experiment_is_pattern(entry)) {
                 if (out->n_tensors == CFG_MAX_TENSORS) break;
-                snprintf(out->tensors[out->n_tensors++], sizeof out->tensors[0], "%s", entry);
+                /* the same fixed-size array as G->tensors[j] (snprintf here: a -Wrestrict false positive, as
+                 * out and orig are one allocation) */
+                memcpy(out->tensors[out->n_tensors++], G->tensors[j], sizeof out->tensors[0]);
                 continue;
             }
             int matched = 0;
