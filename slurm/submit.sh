@@ -95,6 +95,11 @@ for kv in ${sets[@]+"${sets[@]}"}; do set_args+=(--set "$kv"); done
 listing=$("$epr" sweep "$sweep" --out "$out" --list ${set_args[@]+"${set_args[@]}"}) || die "$sweep: not a valid sweep table (see above)"
 n=$(printf '%s\n' "$listing" | grep -c .)
 [ "$n" -ge 1 ] || die "$sweep: no runs"
+# Every run's experiment with its overrides loads as epr train reads it
+# (unknown keys, bad values), before anything waits in the queue.
+checked=$("$epr" sweep "$sweep" --check ${set_args[@]+"${set_args[@]}"} 2>&1) ||
+    die "$sweep: runs that epr train would refuse:
+$(printf '%s\n' "$checked" | grep -v '	ok	')"
 
 common=(--parsable --chdir="$PWD")
 [ -n "$partition" ] && common+=(--partition="$partition")

@@ -6,11 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "run/config.h"
 #include "study/pareto.h"
 #include "study/sweep.h"
 
 void usage_sweep(FILE *f) {
-    fprintf(f, "usage: epr sweep SWEEP.tsv --out DIR [options]\n\n"
+    fprintf(f, "usage: epr sweep SWEEP.tsv --out DIR [options]\n"
+               "       epr sweep SWEEP.tsv --check\n\n"
                "Runs every line of a sweep table on this node, one after another, each as\n"
                "  mpirun -np P epr train EXP --set epr.lambda=L --set train.seed=S [--set K=V]... --out DIR/<run>\n"
                "(without mpirun for P = 1).  Complete runs (DIR/<run>/run.h5 with a /final group)\n"
@@ -44,6 +46,9 @@ void usage_sweep(FILE *f) {
                "                    --set train.steps=200 for a quick try (names and the skip of complete\n"
                "                    runs do not see it: use another --out)\n"
                "  --dry-run         print what would run, start nothing\n"
+               "  --check           load every run's experiment with its overrides as epr train does\n"
+               "                    (keys, values, schedules; no data, no network) and print ok or the\n"
+               "                    error per run; exit status 1 if one fails.  No --out needed\n"
                "  --list            print each run: index, name, state (new|interrupted|complete|broken), line\n"
                "                    (then 'baselines missing: LIST' for a complete run that lacks some)\n"
                "  --task K --print-args\n"
@@ -124,6 +129,34 @@ static int print_task_args(const sweep_table *t, const char *table, int task, co
     return rc;
 }
 
+/* --check: every run's experiment with its overrides through epr train's
+ * loader (cfg_load: keys, values, their checks), nothing started. */
+static int check_runs(const sweep_table *t, const char *table, const char *const *sets, int nsets) {
+    int bad = 0;
+    for (int i = 0; i < t->n_runs; i++) {
+        int n;
+        char **args = sweep_train_args_ex(&t->runs[i], ".", NULL, sets, nsets, &n);
+        if (!args) {
+            fprintf(stderr, "epr sweep: out of memory\n");
+            return 1;
+        }
+        const char *ov[256];
+        int nov = 0;
+        for (int k = 2; k + 1 < n && nov < 256; k++) /* args: train EXPERIMENT [--set K=V]... --out DIR */
+            if (!strcmp(args[k], "--set")) ov[nov++] = args[++k];
+        cfg_experiment cfg;
+        epr_err e = {0};
+        int rc = cfg_load(args[1], ov, nov, &cfg, &e);
+        cfg_free(&cfg);
+        printf("%d\t%s\t%s\tline %d%s%s\n", i, t->runs[i].name, rc ? "error" : "ok", t->runs[i].line, rc ? "\t" : "",
+               rc ? e.msg : "");
+        bad += rc != 0;
+        sweep_args_free(args);
+    }
+    if (bad) fprintf(stderr, "epr sweep: %s: %d of %d runs do not load\n", table, bad, t->n_runs);
+    return bad ? 1 : 0;
+}
+
 /* --list: one line per run: index, name, state, table line, what is wrong
  * or missing. */
 static void list_runs(const sweep_table *t, const char *out, const char *const *sets, int nsets) {
@@ -144,7 +177,7 @@ static void list_runs(const sweep_table *t, const char *out, const char *const *
 
 int cmd_sweep(int argc, char **argv) {
     const char *table = NULL, *out = NULL, *epr = NULL, *mpirun = getenv("EPR_MPIRUN");
-    int np = 1, only = -1, task = -1, dry = 0, verbose = 0, list = 0, print_args = 0, nsets = 0;
+    int np = 1, only = -1, task = -1, dry = 0, verbose = 0, list = 0, print_args = 0, nsets = 0, check = 0;
     const char *sets[64];
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -188,6 +221,8 @@ int cmd_sweep(int argc, char **argv) {
             dry = 1;
         } else if (!strcmp(a, "--list")) {
             list = 1;
+        } else if (!strcmp(a, "--check")) {
+            check = 1;
         } else if (!strcmp(a, "--print-args")) {
             print_args = 1;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -202,7 +237,7 @@ int cmd_sweep(int argc, char **argv) {
             return 2;
         }
     }
-    if (!table || !out) {
+    if (!table || (!out && !check)) {
         fprintf(stderr, "epr sweep: need SWEEP.tsv and --out DIR (see epr sweep --help)\n");
         return 2;
     }
@@ -217,7 +252,9 @@ int cmd_sweep(int argc, char **argv) {
         return 1;
     }
     int rc = 0;
-    if (print_args) {
+    if (check) {
+        rc = check_runs(&t, table, sets, nsets);
+    } else if (print_args) {
         rc = print_task_args(&t, table, task, out, sets, nsets);
     } else if (list) {
         list_runs(&t, out, sets, nsets);

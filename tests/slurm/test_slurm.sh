@@ -144,6 +144,15 @@ printf 'tiny.ini\t1e-4\t1\ttrain.steps=5000\ttrain.log_every=500\ttrain.eval_eve
 printf 'tiny.ini\t1e-3\t1\n' >> sweep.tsv
 printf 'tiny.ini\t0\t1\tepr.enabled=false\tname=plain\n' >> sweep.tsv
 
+# a table whose run epr train would refuse is refused before anything is queued
+printf 'experiment\tlambda\tseed\toverrides\ntiny.ini\t1e-4\t1\ttrain.stepz=5\n' > bad.tsv
+if bad=$(EPR_BIN=$epr EPR_PARTITION=eprtest bash "$repo/slurm/submit.sh" bad.tsv --out "$work/bad" 2>&1); then
+    fail "submit.sh accepted a table with an unknown key: $bad"
+fi
+printf '%s\n' "$bad" | grep -q "unknown key 'stepz'" || fail "submit.sh did not name the bad key: $bad"
+[ -z "$(squeue -h 2>/dev/null)" ] || fail "submit.sh queued jobs for a refused table"
+echo "submit.sh refused a table with an unknown key before queueing"
+
 sub=$(EPR_BIN=$epr EPR_RANKS=2 EPR_MAX_PARALLEL=2 EPR_TIME=00:10:00 EPR_PARTITION=eprtest \
     bash "$repo/slurm/submit.sh" sweep.tsv --out "$work/out" 2>&1) || fail "submit.sh failed: $sub"
 echo "$sub"

@@ -20,6 +20,10 @@
 #            (EPR_TEST_STOP_AT) exits 75 and is resumed on the next call with
 #            the same result as an uninterrupted run; bad tables are rejected
 #            naming file:line; --print-args / --list
+#   check    --check: every table shipped in sweeps/ loads (its experiments
+#            with their overrides, as epr train reads them); a table with an
+#            unknown key, a bad value and a good row: exit 1, the bad rows
+#            named with their error, the good one ok
 set -euo pipefail
 case_name=$1 epr=$(cd "$(dirname "$2")" && pwd)/$(basename "$2") repo=$3 work=$4/$1
 source "$repo/tests/test_lib.sh" # tiny_data, tiny_dense_ini, fail, expect_in
@@ -29,6 +33,26 @@ PY=/usr/bin/python3
 FX="$PY $repo/tests/sweep/make_run_fixture.py"
 
 case $case_name in
+check)
+  n=0
+  for t in "$repo"/sweeps/*.tsv; do
+    (cd "$repo" && "$epr" sweep "$t" --check) > chk.txt 2> chk.err || fail "epr sweep $t --check: $(grep -v '	ok	' chk.txt | head -3)"
+    [ -s chk.txt ] || fail "$t: --check printed no run"
+    ! grep -v '	ok	' chk.txt || fail "$t: a run not ok"
+    n=$((n + 1))
+  done
+  [ "$n" -gt 10 ] || fail "only $n sweep tables found in $repo/sweeps"
+  tiny_data data > /dev/null
+  tiny_dense_ini "$work/data" 40 20 10 true > tiny.ini
+  printf 'experiment\tlambda\tseed\toverrides\ntiny.ini\t1e-4\t1\ttrain.stepz=5\ntiny.ini\t1e-4\t2\ntiny.ini\t1e-4\t3\ttrain.lr=-1\n' > bad.tsv
+  set +e; "$epr" sweep bad.tsv --check > bad.txt 2> bad.err; rc=$?; set -e
+  [ "$rc" = 1 ] || fail "--check of a bad table: exit $rc, not 1"
+  expect_in "unknown key 'stepz'" bad.txt
+  grep -q "^1	tiny_l0.0001_s2	ok	line 3$" bad.txt || fail "the good row is not ok: $(cat bad.txt)"
+  grep -q "^2	tiny_l0.0001_s3_2	error	line 4	.*lr must be > 0" bad.txt || fail "train.lr=-1 not refused: $(cat bad.txt)"
+  expect_in "2 of 3 runs do not load" bad.err
+  echo "--check: $n shipped tables load; a bad table's two bad rows named, exit 1"
+  ;;
 pareto)
   $FX d/a --lambda 1e-6 --size 8000 --error 0.020
   $FX d/b --lambda 3e-6 --size 5000 --error 0.025
