@@ -12,9 +12,10 @@ void pareto_method_family(const char *method, char *buf, size_t cap) {
     const char *fam[] = {"uniform", "kmeans"};
     for (size_t i = 0; i < 2; i++) {
         size_t l = strlen(fam[i]);
+        if (strncmp(method, fam[i], l)) continue; /* method + l is inside method only past here */
         size_t nd = strspn(method + l, "0123456789");
         const char *tail = method + l + nd;
-        if (!strncmp(method, fam[i], l) && nd > 0 && (!*tail || !strcmp(tail, "t"))) {
+        if (nd > 0 && (!*tail || !strcmp(tail, "t"))) {
             snprintf(buf, cap, "%sN%s", fam[i], tail); /* uniform6 -> uniformN, uniform6t -> uniformNt */
             return;
         }

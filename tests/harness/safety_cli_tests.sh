@@ -177,7 +177,10 @@ lock)
   # a SIGKILLed run leaves run.lock behind, but no lock: its resume goes on
   "$epr" train long.ini --out L --resume L/run.h5 --quiet > third.log 2>&1 &
   pid=$!
-  for _ in $(seq 100); do [ -s L/run.lock ] && [ "$(cut -d' ' -f1 L/run.lock)" = $pid ] && break; sleep 0.1; done
+  # 60 s as above: under ASan on a loaded box 10 s were once too few, and a run killed before it took
+  # the lock leaves none (seen in the ASan suite beside other builds)
+  for _ in $(seq 600); do [ -s L/run.lock ] && [ "$(cut -d' ' -f1 L/run.lock)" = $pid ] && break; sleep 0.1; done
+  [ "$(cut -d' ' -f1 L/run.lock 2>/dev/null)" = $pid ] || fail "the resumed run (pid $pid) took no lock within 60 s"
   kill -KILL $pid; wait $pid 2>/dev/null || true
   [ -e L/run.lock ] || fail "expected the killed run's lock file to stay"
   tiny_dense_ini "$work/data" 30 0 10 false > short.ini
