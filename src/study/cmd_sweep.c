@@ -10,6 +10,8 @@
 #include "study/pareto.h"
 #include "study/sweep.h"
 
+#define CMD_SWEEP_MAX_SETS 64 /* --set options of one command */
+
 void usage_sweep(FILE *f) {
     fprintf(f, "usage: epr sweep SWEEP.tsv --out DIR [options]\n"
                "       epr sweep SWEEP.tsv --check\n\n"
@@ -140,9 +142,10 @@ static int check_runs(const sweep_table *t, const char *table, const char *const
             fprintf(stderr, "epr sweep: out of memory\n");
             return 1;
         }
-        const char *ov[256];
+        const char *ov[SWEEP_MAX_OVERRIDES + 2 + CMD_SWEEP_MAX_SETS]; /* λ, seed, the line's, every --set */
         int nov = 0;
-        for (int k = 2; k + 1 < n && nov < 256; k++) /* args: train EXPERIMENT [--set K=V]... --out DIR */
+        for (int k = 2; k + 1 < n && nov < (int)(sizeof ov / sizeof ov[0]);
+             k++) /* train EXP [--set K=V]... --out DIR */
             if (!strcmp(args[k], "--set")) ov[nov++] = args[++k];
         cfg_experiment cfg;
         epr_err e = {0};
@@ -178,7 +181,7 @@ static void list_runs(const sweep_table *t, const char *out, const char *const *
 int cmd_sweep(int argc, char **argv) {
     const char *table = NULL, *out = NULL, *epr = NULL, *mpirun = getenv("EPR_MPIRUN");
     int np = 1, only = -1, task = -1, dry = 0, verbose = 0, list = 0, print_args = 0, nsets = 0, check = 0;
-    const char *sets[64];
+    const char *sets[CMD_SWEEP_MAX_SETS];
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -208,7 +211,7 @@ int cmd_sweep(int argc, char **argv) {
                 fprintf(stderr, "epr sweep: --set '%s' would override the table's lambda/seed columns\n", kv);
                 return 2;
             }
-            if (nsets == 64) {
+            if (nsets == CMD_SWEEP_MAX_SETS) {
                 fprintf(stderr, "epr sweep: too many --set options\n");
                 return 2;
             }
@@ -239,6 +242,11 @@ int cmd_sweep(int argc, char **argv) {
     }
     if (!table || (!out && !check)) {
         fprintf(stderr, "epr sweep: need SWEEP.tsv and --out DIR (see epr sweep --help)\n");
+        return 2;
+    }
+    if (check && (list || print_args || dry || only >= 0)) {
+        fprintf(stderr, "epr sweep: --check runs nothing and lists nothing: not with --list, --print-args, "
+                        "--dry-run or --only\n");
         return 2;
     }
     if (print_args != (task >= 0)) {

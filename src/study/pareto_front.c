@@ -1,24 +1,21 @@
 /* study/pareto_front.c — the methods and the Pareto rules of `epr pareto`:
  * a method's family, the network of a series, domination within one
  * (network, data set), the three fronts (pareto_mark), the row order and the
- * families of a table.  May call: libc, libm. */
+ * families of a table.  May call: libc, libm, run/config (the baseline
+ * method names). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "run/config.h"
 #include "study/pareto_internal.h"
 
 void pareto_method_family(const char *method, char *buf, size_t cap) {
-    const char *fam[] = {"uniform", "kmeans"};
-    for (size_t i = 0; i < 2; i++) {
-        size_t l = strlen(fam[i]);
-        if (strncmp(method, fam[i], l)) continue; /* method + l is inside method only past here */
-        size_t nd = strspn(method + l, "0123456789");
-        const char *tail = method + l + nd;
-        if (nd > 0 && (!*tail || !strcmp(tail, "t"))) {
-            snprintf(buf, cap, "%sN%s", fam[i], tail); /* uniform6 -> uniformN, uniform6t -> uniformNt */
-            return;
-        }
+    /* a method name epr baseline accepts (config's check): uniform6 -> uniformN, uniform6t -> uniformNt */
+    int u = !strncmp(method, "uniform", 7), k = !strncmp(method, "kmeans", 6);
+    if ((u || k) && cfg_baseline_method_ok(method)) {
+        snprintf(buf, cap, "%sN%s", u ? "uniform" : "kmeans", method[strlen(method) - 1] == 't' ? "t" : "");
+        return;
     }
     snprintf(buf, cap, "%s", method);
 }

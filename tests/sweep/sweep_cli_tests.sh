@@ -51,6 +51,9 @@ check)
   grep -q "^1	tiny_l0.0001_s2	ok	line 3$" bad.txt || fail "the good row is not ok: $(cat bad.txt)"
   grep -q "^2	tiny_l0.0001_s3_2	error	line 4	.*lr must be > 0" bad.txt || fail "train.lr=-1 not refused: $(cat bad.txt)"
   expect_in "2 of 3 runs do not load" bad.err
+  set +e; "$epr" sweep bad.tsv --check --list > combo.txt 2>&1; rc=$?; set -e
+  [ "$rc" = 2 ] || fail "--check --list: exit $rc, not 2"
+  expect_in "not with --list" combo.txt
   echo "--check: $n shipped tables load; a bad table's two bad rows named, exit 1"
   ;;
 pareto)
