@@ -2,7 +2,9 @@
  * (src/nn/cuda) on synthetic data resident on the GPU.  A benchmark: it
  * prints figures, it checks nothing (tests/gpu/test_gpu_nn checks).
  *
- *   bench_gpu_nn [NET:BATCH[:SIZE] ...] [--seconds S] [--profile] [--tf32]
+ *   bench_gpu_nn [NET:BATCH[:SIZE] ...] [--seconds S] [--profile] [--tf32] [--im2col]
+ *   --im2col: 3x3 stride-1 convolutions by im2col + SGEMM instead of
+ *   Winograd (nn_cuda_set_winograd 0); the line says impl=epr-cuda-im2col
  *   --tf32: cuBLAS may use TF32 tensor cores (nn_cuda_set_tf32), as
  *   PyTorch's cuDNN convolutions do by default; the line says impl=epr-cuda-tf32
  *   default: lenet300-100:64 lenet300-100:128 lenet5-caffe:64
@@ -42,7 +44,7 @@ static double used_mb(void) {
     return (double)(total_b - free_b) / (1024.0 * 1024.0);
 }
 
-static int tf32;
+static int tf32, im2col;
 
 static void bench(nn_cuda *c, const char *net, int batch, int size, double seconds, int profile) {
     epr_err err = {0};
@@ -95,8 +97,9 @@ static void bench(nn_cuda *c, const char *net, int batch, int size, double secon
     double loss = 0;
     nn_cuda_last_loss(m, &loss, NULL);
     const double ms = 1e3 * (t1 - t0) / steps;
-    printf("impl=epr-cuda%s net=%s batch=%d size=%d img/s=%.1f ms/step=%.3f steps=%ld mem_mb=%.0f loss=%.4f\n",
-           tf32 ? "-tf32" : "", net, batch, size, batch * 1e3 / ms, ms, steps, mem, loss / batch);
+    printf("impl=epr-cuda%s%s net=%s batch=%d size=%d img/s=%.1f ms/step=%.3f steps=%ld mem_mb=%.0f loss=%.4f\n",
+           im2col ? "-im2col" : "", tf32 ? "-tf32" : "", net, batch, size, batch * 1e3 / ms, ms, steps, mem,
+           loss / batch);
     if (profile) { /* where the time goes: 10 more steps, synchronised per layer */
         static const char *ops[] = {"dense", "conv", "maxpool", "avgpool", "gap", "relu", "bn", "add", "flatten"};
         double op_time[2 * 9] = {0};
@@ -138,6 +141,8 @@ int main(int argc, char **argv) {
             profile = 1;
         else if (strcmp(argv[i], "--tf32") == 0)
             tf32 = 1;
+        else if (strcmp(argv[i], "--im2col") == 0)
+            im2col = 1;
         else if (n < 64)
             list[n++] = argv[i];
     }
@@ -151,6 +156,7 @@ int main(int argc, char **argv) {
         return rc == NN_CUDA_ENODEV ? 77 : 1;
     }
     nn_cuda_set_tf32(c, tf32);
+    nn_cuda_set_winograd(c, !im2col);
     for (int i = 0; i < n; i++) {
         char net[64];
         int batch = 0, size = 0;

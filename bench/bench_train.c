@@ -127,14 +127,17 @@ static trainer *make_trainer(const cfg_experiment *cfg, const train_opts *o, dat
 
 /* eval_batch 0: the experiment's own; epr 0: epr.enabled = false, 1: as the file says;
  * device: [train] device (NULL: the file's) */
+static int im2col; /* --im2col: [train] winograd = false */
+
 static void load_cfg(const char *path, int batch, int eval_batch, int epr, const char *device, cfg_experiment *cfg) {
-    char ov[5][64];
-    const char *ovs[5];
+    char ov[6][64];
+    const char *ovs[6];
     int n = 0;
     snprintf(ov[n], sizeof ov[n], "train.batch=%d", batch), ovs[n] = ov[n], n++;
     if (!epr) snprintf(ov[n], sizeof ov[n], "epr.enabled=false"), ovs[n] = ov[n], n++;
     if (eval_batch > 0) snprintf(ov[n], sizeof ov[n], "train.eval_batch=%d", eval_batch), ovs[n] = ov[n], n++;
     if (device) snprintf(ov[n], sizeof ov[n], "train.device=%s", device), ovs[n] = ov[n], n++;
+    if (im2col) snprintf(ov[n], sizeof ov[n], "train.winograd=false"), ovs[n] = ov[n], n++;
     /* synthetic data in memory: no augmentation (as the PyTorch side) */
     snprintf(ov[n], sizeof ov[n], "data.augment=none"), ovs[n] = ov[n], n++;
     epr_err err;
@@ -188,9 +191,10 @@ static void bench_throughput(const bench_net *bn, int batch, int epr, int steps,
     printf("impl=%s net=%s batch=%d mode=%s img/s=%.1f ms/step=%.3f min_ms=%.3f max_ms=%.3f cpu_ms=%.3f repeats=%d"
            " steps=%d bits=%.0f data_ms=%.3f net_ms=%.3f rate_ms=%.3f opt_ms=%.3f"
            " net_cpu_ms=%.3f rate_cpu_ms=%.3f%s\n",
-           cuda ? "c-cuda" : "c", net, batch, epr ? "epr" : "plain", batch * 1e3 / med, med, lo, hi,
-           median(cpu, repeats), repeats, steps, m[SLOT_RATE], median(f_data, repeats), median(f_net, repeats),
-           median(f_rate, repeats), median(f_opt, repeats), median(c_net, repeats), median(c_rate, repeats), mem);
+           cuda ? (im2col ? "c-cuda-im2col" : "c-cuda") : "c", net, batch, epr ? "epr" : "plain", batch * 1e3 / med,
+           med, lo, hi, median(cpu, repeats), repeats, steps, m[SLOT_RATE], median(f_data, repeats),
+           median(f_net, repeats), median(f_rate, repeats), median(f_opt, repeats), median(c_net, repeats),
+           median(c_rate, repeats), mem);
     fflush(stdout);
     free(ms);
     free(cpu);
@@ -243,7 +247,7 @@ static int bench_memory(int batch, int eval_batch, int steps) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_train [--net NET|all] [--batch N|all] [--mode plain|epr|all] [--device cpu|cuda]\n"
-               "                   [--steps N] [--warmup N] [--repeats N]\n"
+               "                   [--steps N] [--warmup N] [--repeats N] [--im2col]\n"
                "       bench_train --memory [--batch N] [--eval-batch N] [--steps N]\n"
                "\n"
                "Training throughput, one OpenBLAS thread, synthetic data (8,004 random 28x28 images):\n"
@@ -256,7 +260,8 @@ static void usage(FILE *f) {
                "--device cuda (a build with -DEPR_CUDA=ON): the step on the GPU, impl=c-cuda, and mem_mb (device\n"
                "memory the trainer holds); 'all' is then the LeNets at batch 64 and 128, vgg16-cifar and\n"
                "resnet20-4 at 128, resnet18 and resnet50 at 64; defaults warm-up 5 (big nets 2), 50 steps\n"
-               "(big nets 10), 3 repeats.\n"
+               "(big nets 10), 3 repeats.  3x3 stride-1 convolutions run by Winograd ([train] winograd, the\n"
+               "default); --im2col switches that off (impl=c-cuda-im2col).\n"
                "One line per configuration: img/s, ms/step (median, min, max) and the per-step split\n"
                "data (sampler+gather), net (decode+forward+backward+decoder backward), rate, opt (Adams+EMA),\n"
                "in wall ms, and net and rate also in process CPU ms (steadier on a shared machine).\n"
@@ -277,6 +282,8 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--im2col")) {
+            im2col = 1;
         } else if (!strcmp(a, "--memory")) {
             memory = 1;
         } else if (!strcmp(a, "--net") && has) {

@@ -81,6 +81,7 @@ typedef struct {
     int bn_recalibrate; /* training batches over which the batch-norm statistics are recomputed at the end (0: off) */
     char file_eval[16]; /* cpu | device: where the written .epr is evaluated (device needs device = cuda) */
     int tf32;           /* device = cuda: cuBLAS TF32 tensor-core math (nn_cuda_set_tf32) */
+    int winograd;       /* device = cuda: 3x3 stride-1 convolutions by Winograd (nn_cuda_set_winograd) */
 
     /* [epr] */
     int epr_enabled;

@@ -190,8 +190,9 @@ static double dev_evaluate(trainer *t, const dataset *test, int *preds) {
 /* A network decoded from a file (a host model with its parameter block,
  * built for batches up to eval_batch) evaluated on this trainer's GPU:
  * mirrored into a device model of its own for this evaluation, in FP32
- * whatever [train] tf32 says, so that it computes what the CPU computes up
- * to summation order. */
+ * whatever [train] tf32 says and with im2col convolutions whatever
+ * [train] winograd says, so that it computes what the CPU computes up to
+ * summation order. */
 static int dev_evaluate_host_net(trainer *t, nn_model *net, const dataset *d, int eval_batch, long *wrong, int *preds,
                                  epr_err *err) {
     RETURN_ERROR_IF(!nn_model_param_block(net), err, EPR_EARG,
@@ -206,8 +207,10 @@ static int dev_evaluate_host_net(trainer *t, nn_model *net, const dataset *d, in
     if (!rc) {
         nn_cuda_buffers_upload(m, net);
         nn_cuda_set_tf32(t->dev->c, 0);
+        nn_cuda_set_winograd(t->dev->c, 0);
         *wrong = eval_loop(t, m, d, eval_batch < t->dev->max_batch ? eval_batch : t->dev->max_batch, preds);
         nn_cuda_set_tf32(t->dev->c, t->cfg->tf32);
+        nn_cuda_set_winograd(t->dev->c, t->cfg->winograd);
     }
     nn_cuda_model_free(m);
     return rc;
@@ -355,6 +358,7 @@ int trainer_dev_create(trainer *t, epr_err *err) {
     CHECK_STATUS(nn_cuda_open(device, &d->c, err));
     d->main = (cudaStream_t)nn_cuda_stream(d->c);
     nn_cuda_set_tf32(d->c, t->cfg->tf32);
+    nn_cuda_set_winograd(d->c, t->cfg->winograd);
     struct cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, device) == cudaSuccess)
         snprintf(t->device_name, sizeof t->device_name, "cuda:%d (%.100s)", device, prop.name);

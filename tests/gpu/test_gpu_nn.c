@@ -335,11 +335,37 @@ static void test_conv(void **st) {
     assert_int_equal(run_cmp(CASE("conv", "conv out=7 k=5", 3, 12, 11, 3), 8), 0);
 }
 
+/* 3x3 stride-1 convolutions by Winograd's F(4x4, 3x3) (winograd.cu) and,
+ * switched off, by im2col: output sizes that are and are not multiples of
+ * the 4x4 tile, pad 0/1/2, one channel, a 1x1 output, and two layers in a
+ * chain (the second's input gradient added into a consumed buffer). */
+static void test_conv_winograd(void **st) {
+    (void)st;
+    for (int on = 1; on >= 0; on--) {
+        nn_cuda_set_winograd(G, on);
+        fprintf(stderr, "  winograd %s\n", on ? "on" : "off (im2col)");
+        int bad = run_cmp(CASE("wino", "conv out=5 k=3 pad=1", 3, 8, 8, 3), 30);
+        bad += run_cmp(CASE("wino", "conv out=4 k=3 bias=0", 2, 9, 11, 2), 31);
+        bad += run_cmp(CASE("wino", "conv out=3 k=3 pad=2", 2, 6, 5, 2), 32);
+        bad += run_cmp(CASE("wino", "conv out=7 k=3 pad=1 bias=0", 12, 13, 10, 3), 33);
+        bad += run_cmp(CASE("wino", "conv out=2 k=3 pad=1", 1, 1, 1, 3), 34);
+        bad += run_cmp(CASE("wino", "conv out=6 k=3 pad=1; conv out=4 k=3 pad=1; gap; dense out=3", 3, 7, 9, 4,
+                            .input = IN_AWAY_FROM_ZERO),
+                       35);
+        assert_int_equal(bad, 0);
+    }
+    nn_cuda_set_winograd(G, 1);
+}
+
 static void test_conv_chunked(void **st) {
     (void)st;
     /* 16*9*64*64 = 590K col floats per sample: 40 samples pass the 16M
      * column cap, so the batch runs in two chunks (dW accumulates). */
+    nn_cuda_set_winograd(G, 0);
     assert_int_equal(run_cmp(CASE("conv-chk", "conv out=8 k=3 pad=1", 16, 64, 64, 40), 9), 0);
+    nn_cuda_set_winograd(G, 1);
+    /* Winograd: 36*48*16*16 = 442K V floats per sample, two chunks. */
+    assert_int_equal(run_cmp(CASE("wino-chk", "conv out=16 k=3 pad=1", 48, 64, 64, 40), 36), 0);
 }
 
 static void test_pools(void **st) {
@@ -468,10 +494,10 @@ int main(void) {
     int rc = gpu_test_open("test_gpu_nn", &G);
     if (rc) return rc;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dense),  cmocka_unit_test(test_conv),          cmocka_unit_test(test_conv_chunked),
-        cmocka_unit_test(test_pools),  cmocka_unit_test(test_relu_flatten),  cmocka_unit_test(test_batchnorm),
-        cmocka_unit_test(test_add),    cmocka_unit_test(test_cross_entropy), cmocka_unit_test(test_optimizers),
-        cmocka_unit_test(test_models),
+        cmocka_unit_test(test_dense),        cmocka_unit_test(test_conv),   cmocka_unit_test(test_conv_winograd),
+        cmocka_unit_test(test_conv_chunked), cmocka_unit_test(test_pools),  cmocka_unit_test(test_relu_flatten),
+        cmocka_unit_test(test_batchnorm),    cmocka_unit_test(test_add),    cmocka_unit_test(test_cross_entropy),
+        cmocka_unit_test(test_optimizers),   cmocka_unit_test(test_models),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     nn_cuda_close(G);

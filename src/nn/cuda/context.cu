@@ -44,6 +44,7 @@ extern "C" int nn_cuda_open(int device, nn_cuda **out, epr_err *err) {
     cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH);
     cublasSetAtomicsMode(c->blas, CUBLAS_ATOMICS_NOT_ALLOWED);
     cublasSetPointerMode(c->blas, CUBLAS_POINTER_MODE_HOST);
+    c->winograd = 1;
     *out = c;
     return 0;
 }
@@ -56,6 +57,8 @@ extern "C" void nn_cuda_close(nn_cuda *c) {
     cudaStreamDestroy(c->stream);
     free(c);
 }
+
+extern "C" void nn_cuda_set_winograd(nn_cuda *c, int on) { c->winograd = on != 0; }
 
 extern "C" void nn_cuda_set_tf32(nn_cuda *c, int on) {
     cublasSetMathMode(c->blas, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);

@@ -2,7 +2,8 @@
  * counterpart of src/nn/layers.c (same layouts, same gradient convention:
  * a backward call overwrites its input gradient or, acc=1, adds into it).
  *
- * Convolution and dense layers are im2col + cuBLAS SGEMM; everything else
+ * Convolution and dense layers are im2col + cuBLAS SGEMM (3x3 stride-1
+ * convolutions: Winograd, winograd.cu, unless switched off); everything else
  * is one kernel (or two) per layer.  Scatter-adds (col2im, pooling
  * backward) are written as gathers, one thread per input element summing
  * its contributions in the CPU's order, and the reductions (batch norm,
@@ -132,6 +133,10 @@ __global__ void k_scatter_chunk(const float *g, const float *b, int cn, int oc, 
 static void conv_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n) {
     const nn_param *Wt = &m->tensors[L->wt];
     const float *b = L->bt >= 0 ? m->tensors[L->bt].w : NULL;
+    if (m->c->winograd && nn_cuda_wino_layer(L)) {
+        nn_cuda_wino_forward(m, L, x, n);
+        return;
+    }
     const int K = L->c * L->k * L->k, P = L->oh * L->ow, chunk = nn_cuda_conv_chunk(L, n);
     for (int s0 = 0; s0 < n; s0 += chunk) {
         int cn = n - s0 < chunk ? n - s0 : chunk, N = cn * P;
@@ -147,6 +152,7 @@ static void conv_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n) {
         k_scatter_chunk<<<LAUNCH((size_t)L->oc * N)>>>(m->gather, b, cn, L->oc, P, y);
     }
     m->col_owner = (chunk >= n) ? (int)(L - m->layers) : -1;
+    m->col_wino = 0;
     m->col_x = x;
     m->col_n = n;
 }
@@ -158,6 +164,10 @@ static void conv_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *
     const int self = (int)(L - m->layers);
     if (db) k_channel_sum<<<L->oc, RED_T, 0, m->c->stream>>>(L->dy, n, L->oc, P, db);
     if (!dW && !dx) return;
+    if (m->c->winograd && nn_cuda_wino_layer(L)) {
+        nn_cuda_wino_backward(m, L, x, dx, acc, n);
+        return;
+    }
     for (int s0 = 0; s0 < n; s0 += chunk) {
         int cn = n - s0 < chunk ? n - s0 : chunk, N = cn * P;
         const float *g = L->dy + (size_t)s0 * L->out_size; /* dY of the chunk as [oc, cn*P] */
@@ -168,7 +178,7 @@ static void conv_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *
         if (dW) {
             /* The col buffer still holds this layer's forward im2col only if
              * no later conv ran since; otherwise rebuild it. */
-            if (!(m->col_owner == self && m->col_x == x && m->col_n == n))
+            if (!(m->col_owner == self && !m->col_wino && m->col_x == x && m->col_n == n))
                 k_im2col<<<LAUNCH((size_t)K * N)>>>(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride,
                                                     L->pad, L->oh, L->ow, m->col);
             nn_cuda_gemm(m->c, 0, 1, L->oc, K, N, 1.0f, g, N, m->col, N, s0 == 0 ? 0.0f : 1.0f, dW, K);

@@ -48,6 +48,8 @@ extern "C" void nn_cuda_model_free(nn_cuda_model *m) {
     cudaFree(m->grad_block);
     cudaFree(m->col);
     cudaFree(m->gather);
+    cudaFree(m->wino_u);
+    cudaFree(m->wino_du);
     cudaFree(m->bn_red);
     cudaFree(m->bn_part);
     cudaFree(m->probs);
@@ -155,6 +157,13 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
             size_t P = (size_t)L->oh * L->ow, per = (size_t)L->c * L->k * L->k * P;
             if (per * chunk > m->col_size) m->col_size = per * chunk;
             if (chunk > 1 && L->oc * P * chunk > m->gather_size) m->gather_size = L->oc * P * chunk;
+            if (nn_cuda_wino_layer(L)) { /* the Winograd path's V, M, U and dU (whether or not it is on now) */
+                size_t v, mm, u;
+                nn_cuda_wino_sizes(L, host->max_batch, &v, &mm, &u);
+                if (v > m->col_size) m->col_size = v;
+                if (mm > m->gather_size) m->gather_size = mm;
+                if (u > m->wino_u_size) m->wino_u_size = u;
+            }
         }
     }
     if (!oom) oom |= assign_dy(m);
@@ -173,6 +182,9 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
     }
     if (!oom) {
         oom |= DALLOC(m->col, sizeof(float) * m->col_size) | DALLOC(m->gather, sizeof(float) * m->gather_size);
+        if (m->wino_u_size)
+            oom |=
+                DALLOC(m->wino_u, sizeof(float) * m->wino_u_size) | DALLOC(m->wino_du, sizeof(float) * m->wino_u_size);
         oom |= DALLOC(m->bn_red, sizeof(float) * 2 * maxc) | DALLOC(m->probs, sizeof(float) * B * K);
         oom |= DALLOC(m->bn_part, sizeof(double) * 2 * maxc * NN_CUDA_BN_SPLIT);
         oom |= DALLOC(m->labels, sizeof(int) * B) | DALLOC(m->sample_loss, sizeof(double) * B);

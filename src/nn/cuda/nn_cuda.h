@@ -54,6 +54,12 @@ void *nn_cuda_cublas(nn_cuda *c); /* cublasHandle_t, bound to the stream */
  * default for convolutions; several times faster on large layers, results
  * no longer within float rounding of the CPU's). */
 void nn_cuda_set_tf32(nn_cuda *c, int on);
+/* Convolution algorithm for 3x3 stride-1 layers: 1 (the default) Winograd's
+ * F(4x4, 3x3) (winograd.cu: 2.25 instead of 9 multiplications per output,
+ * results within float rounding of the direct form, a few times the
+ * rounding error of im2col's), 0 im2col + SGEMM as for every other
+ * convolution.  Takes effect at the next pass (forward or backward). */
+void nn_cuda_set_winograd(nn_cuda *c, int on);
 
 /* Wait for the stream; reports any asynchronous CUDA error (EPR_ENUM is not
  * used: a CUDA failure is EPR_EIO with cudaGetErrorString in the message). */

@@ -18,6 +18,7 @@ struct nn_cuda {
     cudaStream_t stream;
     cublasHandle_t blas;
     int blas_status; /* first cuBLAS failure since the last sync (0 = none) */
+    int winograd;    /* 3x3 stride-1 convolutions by winograd.cu (nn_cuda_set_winograd) */
 };
 
 /* The device model.  host is the model it mirrors: its shapes, counts and
@@ -36,9 +37,12 @@ struct nn_cuda_model {
     int n_dy_slots;
     float *col, *gather; /* conv scratch: [K, chunk*P], [oc, chunk*P] */
     size_t col_size, gather_size;
-    int col_owner; /* conv layer whose whole-batch im2col is in col, or -1 */
+    int col_owner; /* conv layer whose whole-batch im2col (or Winograd V) is in col, or -1 */
+    int col_wino;  /* col holds a Winograd V, not an im2col */
     const float *col_x;
     int col_n;
+    float *wino_u, *wino_du; /* Winograd filter transforms and their gradient: [36, oc, c] */
+    size_t wino_u_size;
     float *bn_red;       /* batch-norm backward: per-channel mean terms, 2 * max C */
     double *bn_part;     /* batch-norm partial sums, 2 * max C * NN_CUDA_BN_SPLIT */
     float *probs;        /* [max_batch, classes] */
@@ -73,6 +77,15 @@ void nn_cuda_gemm_batched(nn_cuda *c, int ta, int tb, int M, int N, int K, float
  * column buffer would pass NN_CUDA_COL_CAP floats. */
 #define NN_CUDA_COL_CAP ((size_t)1 << 24)
 int nn_cuda_conv_chunk(const nn_layer *L, int n);
+
+/* winograd.cu: whether a layer takes the Winograd path when it is on (a
+ * 3x3 stride-1 convolution, pad <= 2), its scratch sizes in floats at
+ * max_batch (V in col, M in gather, U and dU), forward and backward. */
+int nn_cuda_wino_layer(const nn_layer *L);
+int nn_cuda_wino_chunk(const nn_layer *L, int n);
+void nn_cuda_wino_sizes(const nn_layer *L, int max_batch, size_t *v, size_t *mm, size_t *u);
+void nn_cuda_wino_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n);
+void nn_cuda_wino_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *dx, int acc, int n);
 
 /* Batch-norm reductions: at most this many slices per channel. */
 #define NN_CUDA_BN_SPLIT 64

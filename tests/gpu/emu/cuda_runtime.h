@@ -23,6 +23,7 @@ extern thread_local dim3 blockDim, gridDim;
 
 #define __global__
 #define __device__
+#define __forceinline__ inline
 #define __host__
 #define __shared__ static
 void __syncthreads(void);
