@@ -21,7 +21,13 @@
  *  - whole models: relative L2 error ||gpu - cpu|| / ||cpu|| <= 1e-4 for
  *    layer outputs, 1e-3 for gradients, loss relative 1e-4 (rounding
  *    differences pass through up to 60 layers and batch norm over small
- *    batches), at most one prediction of the batch different;
+ *    batches), at most one prediction of the batch different; each model
+ *    runs twice, 3x3 convolutions by im2col and by Winograd F(4x4, 3x3)
+ *    (winograd.cu, the training default), whose rounding error is about 10x
+ *    im2col's (single layers: max/|max| 1-3e-6 against 1-2e-7): with it the
+ *    layer-output and running-statistics tolerances are 10x (seen on the
+ *    H200: VGG-16 at batch 4, whose last batch norms average 16 values,
+ *    1.3e-4 at bn15 against 2e-5 with im2col);
  *  - gradients: differences below 1e-3 * (the case's largest gradient
  *    element) count as rounding noise (a gradient that is zero in exact
  *    arithmetic is noise on both sides);
@@ -55,7 +61,8 @@ typedef struct {
     int ce; /* 1: cross-entropy backward with grad_scale; 0: random dout */
     float gs;
     int input;
-    int model; /* 1: whole-model tolerances (relative L2) */
+    int model;    /* 1: whole-model tolerances (relative L2) */
+    int winograd; /* whole models: run with 3x3 convolutions by Winograd (else im2col) */
 } cmp_case;
 
 /* Compares one tensor; returns 1 when out of tolerance.  Reports the max
@@ -232,7 +239,10 @@ static int run_cmp(const cmp_case *cc, uint64_t seed) {
     }
 
     int bad = 0, bw_fwd = 1, bw_grad = 1;
-    const double tol_y = 1e-4, tol_g = cc->model ? 1e-3 : 1e-4, tol_loss = cc->model ? 1e-4 : 1e-5;
+    /* Whole models with Winograd convolutions: 10x the output and running-
+     * statistics tolerances (see the header). */
+    const double loose = cc->model && cc->winograd ? 10.0 : 1.0;
+    const double tol_y = 1e-4 * loose, tol_g = cc->model ? 1e-3 : 1e-4, tol_loss = cc->model ? 1e-4 : 1e-5;
     /* every layer's output */
     for (int i = 0; i < m->n_layers; i++) {
         const nn_layer *L = &m->layers[i];
@@ -287,7 +297,7 @@ static int run_cmp(const cmp_case *cc, uint64_t seed) {
     nn_cuda_buffers_download(dm, m);
     for (int b = 0; b < nb; b++) {
         nn_buffer *B = nn_model_buffer(m, b);
-        bad += compare(cc, B->name, B->data, rs1[b], B->size, 1e-5, 0, 1, NULL);
+        bad += compare(cc, B->name, B->data, rs1[b], B->size, 1e-5 * loose, 0, 1, NULL);
     }
     fprintf(stderr, "  %-8s %-40.40s outputs %s, gradients %s bitwise equal to the CPU's\n", cc->name,
             cc->model ? cc->spec : cc->spec, bw_fwd ? "ARE" : "not", bw_grad ? "ARE" : "not");
@@ -437,9 +447,15 @@ static void test_models(void **st) {
                        .gs = 1.0f / ms[i].n,
                        .input = IN_IMAGE,
                        .model = 1};
-        fprintf(stderr, "  model %s batch %d %s\n", ms[i].name, ms[i].n, ms[i].training ? "train" : "eval");
-        bad += run_cmp(&cc, 100 + i);
+        for (int on = 1; on >= 0; on--) { /* Winograd (the training default), then im2col */
+            cc.winograd = on;
+            nn_cuda_set_winograd(G, on);
+            fprintf(stderr, "  model %s batch %d %s, 3x3 convolutions by %s\n", ms[i].name, ms[i].n,
+                    ms[i].training ? "train" : "eval", on ? "Winograd" : "im2col");
+            bad += run_cmp(&cc, 100 + i);
+        }
     }
+    nn_cuda_set_winograd(G, 1);
     assert_int_equal(bad, 0);
 }
 
