@@ -198,7 +198,10 @@ static int dev_evaluate_host_net(trainer *t, nn_model *net, const dataset *d, in
     RETURN_ERROR_IF(!nn_model_param_block(net), err, EPR_EARG,
                     "evaluation on the device: the network has no parameter block");
     nn_cuda_model *m = NULL;
-    CHECK_STATUS(nn_cuda_model_create(t->dev->c, net, &m, err));
+    nn_cuda_set_winograd(t->dev->c, 0); /* before the model: no Winograd scratch */
+    int rc0 = nn_cuda_model_create(t->dev->c, net, &m, err);
+    nn_cuda_set_winograd(t->dev->c, t->cfg->winograd);
+    CHECK_STATUS(rc0);
     int rc = nn_cuda_model_alloc_params(m, err);
     if (!rc && nn_cuda_upload(t->dev->c, nn_cuda_model_param_block(m), nn_model_param_block(net),
                               nn_model_num_params(net) * sizeof(float)))
@@ -207,10 +210,8 @@ static int dev_evaluate_host_net(trainer *t, nn_model *net, const dataset *d, in
     if (!rc) {
         nn_cuda_buffers_upload(m, net);
         nn_cuda_set_tf32(t->dev->c, 0);
-        nn_cuda_set_winograd(t->dev->c, 0);
         *wrong = eval_loop(t, m, d, eval_batch < t->dev->max_batch ? eval_batch : t->dev->max_batch, preds);
         nn_cuda_set_tf32(t->dev->c, t->cfg->tf32);
-        nn_cuda_set_winograd(t->dev->c, t->cfg->winograd);
     }
     nn_cuda_model_free(m);
     return rc;

@@ -127,17 +127,33 @@ __global__ void k_scatter_chunk(const float *g, const float *b, int cn, int oc, 
     }
 }
 
+/* A 1x1 stride-1 convolution without padding is one product per sample,
+ * y_s[oc, P] = W[oc, c] x_s[c, P], in x's and y's own layouts: where P is
+ * large enough to keep cuBLAS busy, one strided-batched call over the
+ * samples replaces the im2col copy, the wide GEMM and the reorder (and, in
+ * the backward pass, dx_s = W^T dy_s replaces dcol and col2im). */
+#define NN_CUDA_DIRECT_P 256
+static int conv_direct(const nn_layer *L) {
+    return L->k == 1 && L->stride == 1 && L->pad == 0 && L->oh * L->ow >= NN_CUDA_DIRECT_P;
+}
+
 /* One im2col and one GEMM W[oc, K] x col[K, cn*P] per chunk of samples
  * (a wide product: cuBLAS is far more efficient on N = cn*P than on cn
  * products of N = P), then a reorder into y's [n, oc, P] with the bias. */
 static void conv_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n) {
     const nn_param *Wt = &m->tensors[L->wt];
     const float *b = L->bt >= 0 ? m->tensors[L->bt].w : NULL;
-    if (m->c->winograd && nn_cuda_wino_layer(L)) {
+    if (m->c->winograd && m->wino_u && nn_cuda_wino_layer(L)) {
         nn_cuda_wino_forward(m, L, x, n);
         return;
     }
     const int K = L->c * L->k * L->k, P = L->oh * L->ow, chunk = nn_cuda_conv_chunk(L, n);
+    if (conv_direct(L)) { /* col is not touched: its owner stays valid */
+        if (b) k_bias_fill<<<LAUNCH((size_t)n * L->out_size)>>>(L->y, b, n, L->oc, P);
+        nn_cuda_gemm_batched(m->c, 0, 0, L->oc, P, L->c, 1.0f, Wt->w, L->c, 0, x, P, (long long)L->in_size,
+                             b ? 1.0f : 0.0f, L->y, P, (long long)L->out_size, n);
+        return;
+    }
     for (int s0 = 0; s0 < n; s0 += chunk) {
         int cn = n - s0 < chunk ? n - s0 : chunk, N = cn * P;
         float *y = L->y + (size_t)s0 * L->out_size;
@@ -164,9 +180,15 @@ static void conv_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *
     const int self = (int)(L - m->layers);
     if (db) k_channel_sum<<<L->oc, RED_T, 0, m->c->stream>>>(L->dy, n, L->oc, P, db);
     if (!dW && !dx) return;
-    if (m->c->winograd && nn_cuda_wino_layer(L)) {
+    if (m->c->winograd && m->wino_u && nn_cuda_wino_layer(L)) {
         nn_cuda_wino_backward(m, L, x, dx, acc, n);
         return;
+    }
+    if (conv_direct(L) && dx) { /* dx_s = W^T dy_s per sample; dW below */
+        nn_cuda_gemm_batched(m->c, 1, 0, L->c, P, L->oc, 1.0f, Wt->w, L->c, 0, L->dy, P, (long long)L->out_size,
+                             acc ? 1.0f : 0.0f, dx, P, (long long)L->in_size, n);
+        dx = NULL;
+        if (!dW) return;
     }
     for (int s0 = 0; s0 < n; s0 += chunk) {
         int cn = n - s0 < chunk ? n - s0 : chunk, N = cn * P;

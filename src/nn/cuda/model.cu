@@ -157,7 +157,7 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
             size_t P = (size_t)L->oh * L->ow, per = (size_t)L->c * L->k * L->k * P;
             if (per * chunk > m->col_size) m->col_size = per * chunk;
             if (chunk > 1 && L->oc * P * chunk > m->gather_size) m->gather_size = L->oc * P * chunk;
-            if (nn_cuda_wino_layer(L)) { /* the Winograd path's V, M, U and dU (whether or not it is on now) */
+            if (c->winograd && nn_cuda_wino_layer(L)) { /* the Winograd path's V, M, U and dU */
                 size_t v, mm, u;
                 nn_cuda_wino_sizes(L, host->max_batch, &v, &mm, &u);
                 if (v > m->col_size) m->col_size = v;

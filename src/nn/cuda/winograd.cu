@@ -226,11 +226,13 @@ int nn_cuda_wino_layer(const nn_layer *L) {
     return L->op == NN_CONV && L->k == 3 && L->stride == 1 && L->pad <= 2 && L->oh > 0 && L->ow > 0;
 }
 
-/* Samples per chunk: V and M within NN_CUDA_COL_CAP floats each. */
+/* Samples per chunk: V within NN_CUDA_COL_CAP floats (the im2col buffer's
+ * cap) and M within half of it (M lives in the gather buffer, which the
+ * im2col path keeps small: memory). */
 int nn_cuda_wino_chunk(const nn_layer *L, int n) {
     const size_t tiles = (size_t)((L->oh + 3) / 4) * ((L->ow + 3) / 4);
-    const size_t per = (size_t)XI * (L->c > L->oc ? L->c : L->oc) * tiles;
-    size_t ch = NN_CUDA_COL_CAP / per;
+    size_t ch = NN_CUDA_COL_CAP / ((size_t)XI * L->c * tiles), chm = NN_CUDA_COL_CAP / 2 / ((size_t)XI * L->oc * tiles);
+    if (chm < ch) ch = chm;
     if (ch < 1) ch = 1;
     return (size_t)n < ch ? n : (int)ch;
 }
