@@ -22,11 +22,7 @@ t0=$(date +%s); el() { echo "($(($(date +%s) - t0)) s)"; }
 echo "commit $(cat "$P/COMMIT"), $(date -u), $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader)"
 
 echo "== 1. GPU tests against the CPU (TF32 off) $(el)"
-for t in test_gpu_nn test_gpu_epr test_gpu_train; do
-    NVIDIA_TF32_OVERRIDE=0 timeout 150 "$P/$t" > "$O/$t.log" 2>&1
-    echo "$t exit $?: $(grep -E '^\[  (PASSED|FAILED)  \]' "$O/$t.log" | tr '\n' ' ')"
-    grep -E '^\[  FAILED  \] [a-z]|^\[  ERROR|FAIL$' "$O/$t.log" | head -8
-done
+bash "$R/bench/gpu_tests.sh" "$P" "$O" 150
 grep -E "^  wino|^  winograd|vgg16-cifar y fc3|resnet20-4 d input" "$O/test_gpu_nn.log" | grep -E "winograd|y conv1 |d input|fc3" | head -20
 
 echo "== 2. bench_gpu_nn: Winograd, then im2col $(el)"

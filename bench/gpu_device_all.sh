@@ -31,11 +31,7 @@ echo "commit $(cat "$P/COMMIT"), $(date -u)"
 left() { [ $(($(date +%s) - t0)) -lt "${DEADLINE:-400}" ] || { echo "(skipped: past the ${DEADLINE:-400} s budget)"; return 1; }; }
 
 echo "===== 1. the GPU tests against the CPU (TF32 off) $(el)"
-for t in test_gpu_train test_gpu_epr test_gpu_nn; do
-    NVIDIA_TF32_OVERRIDE=0 timeout 120 "$P/$t" > "$O/$t.log" 2>&1
-    echo "$t exit $?: $(grep -E '^\[  (PASSED|FAILED)  \]' "$O/$t.log" | tr '\n' ' ')"
-    grep -E '^\[  FAILED  \] [a-z]|^\[  ERROR' "$O/$t.log" | head -5
-done
+bash "$R/bench/gpu_tests.sh" "$P" "$O" 120
 
 echo "===== 2. the real run, 12,000 steps, two seeds $(el)"
 L="--set epr.lambda=3e-6 --set train.steps=12000 --set train.lr_milestones=9000 --set train.lr_decay=0.1"
