@@ -349,6 +349,17 @@ static void test_conv(void **st) {
     assert_int_equal(run_cmp(CASE("conv1x1", "conv out=4 k=1 bias=0", 7, 15, 16, 2), 38), 0);
     assert_int_equal(
         run_cmp(CASE("conv1x1", "conv name=a out=5 k=1; conv out=5 k=1 bias=0; add with=a", 3, 16, 16, 2), 39), 0);
+    /* The first convolution's forward data stays in the scratch buffer (its
+     * owner: im2col, then Winograd's V); the 1x1 layers after it leave that
+     * buffer alone going forward but rebuild it for their dW going
+     * backward, before the owner's backward would reuse it. */
+    assert_int_equal(
+        run_cmp(CASE("conv1x1", "conv out=4 k=3 stride=2 pad=1; conv out=3 k=1; gap; dense out=2", 3, 32, 32, 2), 40),
+        0);
+    assert_int_equal(
+        run_cmp(CASE("conv1x1", "conv out=4 k=3 pad=1; conv out=3 k=1; conv out=3 k=1; gap; dense out=2", 2, 16, 16, 2),
+                41),
+        0);
 }
 
 /* 3x3 stride-1 convolutions by Winograd's F(4x4, 3x3) (winograd.cu) and,
@@ -515,6 +526,7 @@ static void test_optimizers(void **st) {
 int main(void) {
     int rc = gpu_test_open("test_gpu_nn", &G);
     if (rc) return rc;
+    if (getenv("EPR_TEST_FILTER")) cmocka_set_test_filter(getenv("EPR_TEST_FILTER")); /* e.g. test_conv* */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense),        cmocka_unit_test(test_conv),   cmocka_unit_test(test_conv_winograd),
         cmocka_unit_test(test_conv_chunked), cmocka_unit_test(test_pools),  cmocka_unit_test(test_relu_flatten),

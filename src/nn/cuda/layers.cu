@@ -199,10 +199,15 @@ static void conv_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *
         }
         if (dW) {
             /* The col buffer still holds this layer's forward im2col only if
-             * no later conv ran since; otherwise rebuild it. */
-            if (!(m->col_owner == self && !m->col_wino && m->col_x == x && m->col_n == n))
+             * no later conv ran since; otherwise rebuild it, and then it
+             * holds no owner's im2col any more (a layer after the owner
+             * whose forward left col alone, a 1x1 one, runs backward
+             * first). */
+            if (!(m->col_owner == self && !m->col_wino && m->col_x == x && m->col_n == n)) {
                 k_im2col<<<LAUNCH((size_t)K * N)>>>(x + (size_t)s0 * L->in_size, cn, L->c, L->h, L->w, L->k, L->stride,
                                                     L->pad, L->oh, L->ow, m->col);
+                m->col_owner = -1;
+            }
             nn_cuda_gemm(m->c, 0, 1, L->oc, K, N, 1.0f, g, N, m->col, N, s0 == 0 ? 0.0f : 1.0f, dW, K);
         }
         if (dx) {

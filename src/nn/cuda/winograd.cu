@@ -275,9 +275,11 @@ void nn_cuda_wino_backward(nn_cuda_model *m, nn_layer *L, const float *x, float 
         k_wino_dout<<<LAUNCH((size_t)OC * T)>>>(L->dy + (size_t)s0 * L->out_size, cn, OC, L->oh, L->ow, th, tw,
                                                 m->gather);
         if (dW) {
-            if (!(m->col_owner == self && m->col_wino && m->col_x == x && m->col_n == n))
+            if (!(m->col_owner == self && m->col_wino && m->col_x == x && m->col_n == n)) {
                 k_wino_in<<<LAUNCH((size_t)C * T)>>>(x + (size_t)s0 * L->in_size, cn, C, L->h, L->w, L->pad, th, tw,
                                                      m->col);
+                m->col_owner = -1; /* col no longer holds its owner's data */
+            }
             nn_cuda_gemm_batched(m->c, 0, 1, OC, C, T, 1.0f, m->gather, T, (long long)OC * T, m->col, T,
                                  (long long)C * T, s0 == 0 ? 0.0f : 1.0f, m->wino_du, C, (long long)OC * C, XI);
         }
