@@ -3,7 +3,8 @@
  * a backward call overwrites its input gradient or, acc=1, adds into it).
  *
  * Convolution and dense layers are im2col + cuBLAS SGEMM (3x3 stride-1
- * convolutions: Winograd, winograd.cu, unless switched off); everything else
+ * convolutions: Winograd, winograd.cu, unless switched off; large 1x1
+ * stride-1 ones: one product per sample, conv_direct); everything else
  * is one kernel (or two) per layer.  Scatter-adds (col2im, pooling
  * backward) are written as gathers, one thread per input element summing
  * its contributions in the CPU's order, and the reductions (batch norm,
