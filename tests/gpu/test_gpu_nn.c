@@ -33,7 +33,8 @@
  *    arithmetic is noise on both sides);
  *  - optimizers and EMA: bitwise equal (the same float operations, no FMA).
  * Every comparison is printed with its error.  Exit 77 (skipped) when no
- * CUDA device is present. */
+ * CUDA device is present.  EPR_TEST_FILTER=PATTERN runs only the matching
+ * tests (cmocka_set_test_filter, e.g. "test_conv*"). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
