@@ -18,8 +18,6 @@ extern "C" {
 
 /* 32-bit indices (64-bit division is many times slower on the GPU):
  * nn_cuda_model_create checks that every buffer has < 2^31 elements. */
-#define GRID_LOOP(i, n) \
-    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += gridDim.x * blockDim.x)
 
 static int dalloc(void **p, size_t bytes) {
     *p = NULL;

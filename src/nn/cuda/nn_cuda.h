@@ -54,13 +54,13 @@ void *nn_cuda_cublas(nn_cuda *c); /* cublasHandle_t, bound to the stream */
  * default for convolutions; several times faster on large layers, results
  * no longer within float rounding of the CPU's). */
 void nn_cuda_set_tf32(nn_cuda *c, int on);
-/* Convolution algorithm for 3x3 stride-1 layers: 1 (the default) Winograd's
- * F(4x4, 3x3) (winograd.cu: 2.25 instead of 9 multiplications per output,
- * results within float rounding of the direct form, a few times the
- * rounding error of im2col's), 0 im2col + SGEMM as for every other
- * convolution.  Takes effect at the next pass (forward or backward) of a
- * model created while it was on: a model created with it off has no
- * Winograd scratch (less device memory) and always uses im2col. */
+/* Convolution algorithm for 3x3 stride-1 layers: 1 (the default)
+ * Winograd's F(4x4, 3x3) (winograd.cu: 2.25 instead of 9 multiplications
+ * per output; within float rounding of the direct form, about ten times
+ * im2col's rounding error: tests/gpu/test_gpu_nn.c), 0 im2col + SGEMM.
+ * Takes effect at the next pass (forward or backward) of a model created
+ * while it was on: a model created with it off has no Winograd scratch
+ * (less device memory) and always uses im2col. */
 void nn_cuda_set_winograd(nn_cuda *c, int on);
 
 /* Wait for the stream; reports any asynchronous CUDA error (EPR_ENUM is not

@@ -58,6 +58,13 @@ struct nn_cuda_model {
 };
 
 #define NN_CUDA_THREADS 256
+/* Grid-stride loop with 32-bit indices (64-bit division is many times
+ * slower on the GPU: nn_cuda_model_create checks that every buffer has
+ * < 2^31 elements), and the launch configuration for n elements on the
+ * stream of the nn_cuda_model `m` in scope. */
+#define GRID_LOOP(i, n) \
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += gridDim.x * blockDim.x)
+#define LAUNCH(n) nn_cuda_blocks(n), NN_CUDA_THREADS, 0, m->c->stream
 static inline unsigned nn_cuda_blocks(size_t n) {
     size_t b = (n + NN_CUDA_THREADS - 1) / NN_CUDA_THREADS;
     if (b > 65535u * 16u) b = 65535u * 16u; /* kernels loop grid-stride */

@@ -25,9 +25,6 @@
  * never overlap in time).  Nothing here allocates. */
 #include "nn/cuda/nn_cuda_internal.h"
 
-#define GRID_LOOP(i, n) \
-    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += gridDim.x * blockDim.x)
-#define LAUNCH(n) nn_cuda_blocks(n), NN_CUDA_THREADS, 0, m->c->stream
 #define XI 36 /* transformed positions: 6 x 6 */
 
 /* The 1-D transforms, out[k*so] from in[k*si]. */
