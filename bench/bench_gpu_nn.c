@@ -2,9 +2,14 @@
  * (src/nn/cuda) on synthetic data resident on the GPU.  A benchmark: it
  * prints figures, it checks nothing (tests/gpu/test_gpu_nn checks).
  *
- *   bench_gpu_nn [NET:BATCH[:SIZE] ...] [--seconds S] [--profile] [--tf32] [--im2col]
+ *   bench_gpu_nn [NET:BATCH[:SIZE] ...] [--seconds S] [--profile] [--tf32] [--im2col] [--relu-copy]
+ *                [--direct-min P]
  *   --im2col: 3x3 stride-1 convolutions by im2col + SGEMM instead of
  *   Winograd (nn_cuda_set_winograd 0); the line says impl=epr-cuda-im2col
+ *   --relu-copy: every ReLU in a buffer of its own instead of in place over
+ *   its input (nn_cuda_set_relu_inplace 0); the line says impl=epr-cuda-relucopy
+ *   --direct-min P: 1x1 convolutions of >= P output pixels by per-sample
+ *   products (nn_cuda_set_direct_min; default 256); the line says impl=epr-cuda-dP
  *   --tf32: cuBLAS may use TF32 tensor cores (nn_cuda_set_tf32), as
  *   PyTorch's cuDNN convolutions do by default; the line says impl=epr-cuda-tf32
  *   default: lenet300-100:64 lenet300-100:128 lenet5-caffe:64
@@ -44,7 +49,7 @@ static double used_mb(void) {
     return (double)(total_b - free_b) / (1024.0 * 1024.0);
 }
 
-static int tf32, im2col;
+static int tf32, im2col, relu_copy, direct_min;
 
 static void bench(nn_cuda *c, const char *net, int batch, int size, double seconds, int profile) {
     epr_err err = {0};
@@ -97,12 +102,16 @@ static void bench(nn_cuda *c, const char *net, int batch, int size, double secon
     double loss = 0;
     nn_cuda_last_loss(m, &loss, NULL);
     const double ms = 1e3 * (t1 - t0) / steps;
-    printf("impl=epr-cuda%s%s net=%s batch=%d size=%d img/s=%.1f ms/step=%.3f steps=%ld mem_mb=%.0f loss=%.4f\n",
-           im2col ? "-im2col" : "", tf32 ? "-tf32" : "", net, batch, size, batch * 1e3 / ms, ms, steps, mem,
-           loss / batch);
+    char dm[24] = "";
+    if (direct_min) snprintf(dm, sizeof dm, "-d%d", direct_min);
+    printf("impl=epr-cuda%s%s%s%s net=%s batch=%d size=%d img/s=%.1f ms/step=%.3f steps=%ld mem_mb=%.0f loss=%.4f\n",
+           im2col ? "-im2col" : "", relu_copy ? "-relucopy" : "", dm, tf32 ? "-tf32" : "", net, batch, size,
+           batch * 1e3 / ms, ms, steps, mem, loss / batch);
     if (profile) { /* where the time goes: 10 more steps, synchronised per layer */
-        static const char *ops[] = {"dense", "conv", "maxpool", "avgpool", "gap", "relu", "bn", "add", "flatten"};
-        double op_time[2 * 9] = {0};
+        static const char *ops[NN_CUDA_PROFILE_KEYS] = {"dense",   "conv",      "maxpool",  "avgpool",
+                                                        "gap",     "relu",      "bn",       "add",
+                                                        "flatten", "conv-wino", "conv-1x1", "conv-im2col"};
+        double op_time[2 * NN_CUDA_PROFILE_KEYS] = {0};
         nn_cuda_model_profile(m, op_time);
         double a0 = cmn_now_s();
         for (int i = 0; i < 10; i++) {
@@ -115,7 +124,7 @@ static void bench(nn_cuda *c, const char *net, int batch, int size, double secon
         nn_cuda_sync(c, &err);
         double adam = cmn_now_s() - b0, all = b0 - a0;
         printf("  profile ms/step (fwd/bwd):");
-        for (int o = 0; o < 9; o++)
+        for (int o = 0; o < NN_CUDA_PROFILE_KEYS; o++)
             if (op_time[2 * o] + op_time[2 * o + 1] > 0)
                 printf(" %s %.3f/%.3f", ops[o], 100 * op_time[2 * o], 100 * op_time[2 * o + 1]);
         printf(" adam %.3f (profiled fwd+bwd %.3f)\n", 100 * adam, 100 * all);
@@ -143,6 +152,10 @@ int main(int argc, char **argv) {
             tf32 = 1;
         else if (strcmp(argv[i], "--im2col") == 0)
             im2col = 1;
+        else if (strcmp(argv[i], "--relu-copy") == 0)
+            relu_copy = 1;
+        else if (strcmp(argv[i], "--direct-min") == 0 && i + 1 < argc)
+            direct_min = atoi(argv[++i]);
         else if (n < 64)
             list[n++] = argv[i];
     }
@@ -157,6 +170,8 @@ int main(int argc, char **argv) {
     }
     nn_cuda_set_tf32(c, tf32);
     nn_cuda_set_winograd(c, !im2col);
+    nn_cuda_set_relu_inplace(c, !relu_copy);
+    if (direct_min) nn_cuda_set_direct_min(c, direct_min);
     for (int i = 0; i < n; i++) {
         char net[64];
         int batch = 0, size = 0;

@@ -4,7 +4,9 @@
 #   1. test_gpu_nn, test_gpu_epr, test_gpu_train (TF32 off): the device
 #      layers (Winograd and im2col) and the whole step against the CPU;
 #   2. bench_gpu_nn (forward + backward + Adam) for the large networks with
-#      Winograd (the default) and with --im2col, then --profile;
+#      Winograd and ReLUs in place (the defaults), with --im2col, with
+#      --relu-copy, ResNet-50 with other 1x1 thresholds (--direct-min), then
+#      --profile;
 #   3. bench_train --device cuda (the step of `epr train`, plain and EPR)
 #      with Winograd and with --im2col, then bench/torch_train.py --device
 #      cuda on the same networks, batches and synthetic resident data.
@@ -29,7 +31,9 @@ echo "== 2. bench_gpu_nn: Winograd, then im2col $(el)"
 B="resnet20-4:128 vgg16-cifar:128 resnet18:64 resnet50:64"
 timeout 60 "$P/bench_gpu_nn" $B --seconds 1.5 2>&1 | tee "$O/bench_gpu_nn.log"
 timeout 60 "$P/bench_gpu_nn" $B --seconds 1.5 --im2col 2>&1 | tee -a "$O/bench_gpu_nn.log"
-timeout 40 "$P/bench_gpu_nn" resnet20-4:128 vgg16-cifar:128 --seconds 1 --profile 2>&1 | grep -v "^impl" | tee -a "$O/bench_gpu_nn.log"
+timeout 60 "$P/bench_gpu_nn" $B --seconds 1.5 --relu-copy 2>&1 | tee -a "$O/bench_gpu_nn.log"
+for d in 196 49 1; do timeout 30 "$P/bench_gpu_nn" resnet50:64 --seconds 1.5 --direct-min $d 2>&1 | tee -a "$O/bench_gpu_nn.log"; done
+timeout 40 "$P/bench_gpu_nn" resnet20-4:128 vgg16-cifar:128 resnet50:64 --seconds 1 --profile 2>&1 | grep -v "^impl" | tee -a "$O/bench_gpu_nn.log"
 
 echo "== 3. bench_train --device cuda (Winograd, im2col) and torch_train.py --device cuda $(el)"
 for n in ${NETS:-vgg16-cifar resnet20-4 resnet18 resnet50}; do

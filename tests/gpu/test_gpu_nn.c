@@ -477,6 +477,118 @@ static void test_models(void **st) {
     assert_int_equal(bad, 0);
 }
 
+/* ---- ReLUs in place (nn_cuda_set_relu_inplace): the same bits ----
+ * Each model runs one training (or eval) pass with ReLUs in place and one
+ * with every layer in a buffer of its own, from the same parameters, input
+ * and statistics: the loss, logits, every parameter and input gradient,
+ * the running statistics and every layer's output must be the same bits
+ * (a fused batch norm or add's output is the ReLU's).  A producer whose
+ * backward read its own output would show here.  Counts the fused ReLUs,
+ * so that a model where none fuses cannot pass silently. */
+typedef struct {
+    double loss;
+    float *grads, *gx, *stats, **y;
+    const float **yp; /* device pointers, to see which layers share a buffer */
+} pass_out;
+
+static void relu_pass(nn_model *m, const float *x, const int *lab, int n, int training, int on, pass_out *o) {
+    epr_err err = {0};
+    nn_cuda_set_relu_inplace(G, on);
+    nn_cuda_model *dm = NULL;
+    assert_int_equal(nn_cuda_model_create(G, m, &dm, &err), 0);
+    nn_cuda_set_relu_inplace(G, 0);
+    const size_t np = nn_model_num_params(m), in = (size_t)n * m->in_size;
+    assert_int_equal(nn_cuda_model_alloc_params(dm, &err), 0);
+    assert_int_equal(nn_cuda_model_enable_input_grad(dm, &err), 0);
+    assert_int_equal(nn_cuda_upload(G, nn_cuda_model_param_block(dm), nn_model_param_block(m), sizeof(float) * np), 0);
+    float *dx = up(x, sizeof(float) * in);
+    int *dlab = up(lab, sizeof(int) * n);
+    o->loss = nn_cuda_forward(dm, dx, dlab, n, training);
+    o->y = calloc(m->n_layers, sizeof *o->y);
+    o->yp = calloc(m->n_layers, sizeof *o->yp);
+    assert_true(o->y && o->yp);
+    for (int i = 0; i < m->n_layers; i++) { /* before the backward: what the forward left */
+        o->yp[i] = nn_cuda_model_layer_output(dm, i);
+        o->y[i] = dl(o->yp[i], (size_t)n * m->layers[i].out_size);
+    }
+    nn_cuda_backward(dm, 1.0f / n);
+    assert_int_equal(nn_cuda_sync(G, &err), 0);
+    o->grads = dl(nn_cuda_model_grad_block(dm), np);
+    o->gx = dl(nn_cuda_model_input_grad(dm), in);
+    size_t ns = 0;
+    for (int b = 0; b < nn_model_num_buffers(m); b++) ns += nn_model_buffer(m, b)->size;
+    o->stats = malloc(sizeof(float) * (ns ? ns : 1));
+    assert_non_null(o->stats);
+    for (int b = 0, off = 0; b < nn_model_num_buffers(m); off += (int)nn_model_buffer(m, b)->size, b++)
+        dl_into(o->stats + off, nn_cuda_model_buffer(dm, b), sizeof(float) * nn_model_buffer(m, b)->size);
+    nn_cuda_free(G, dx);
+    nn_cuda_free(G, dlab);
+    nn_cuda_model_free(dm);
+}
+
+static size_t differ(const float *a, const float *b, size_t n) {
+    size_t d = 0;
+    for (size_t i = 0; i < n; i++) d += memcmp(&a[i], &b[i], sizeof(float)) != 0;
+    return d;
+}
+
+static void test_relu_inplace(void **st) {
+    (void)st;
+    const struct {
+        const char *name;
+        int c, hw, n, training;
+    } ms[] = {
+        {"lenet300-100", 1, 28, 16, 1}, {"lenet5-caffe", 1, 28, 8, 1}, {"resnet20-4", 3, 32, 4, 1},
+        {"resnet20-4", 3, 32, 3, 0},    {"vgg16-cifar", 3, 32, 2, 1},
+    };
+    int bad = 0;
+    for (size_t t = 0; t < sizeof ms / sizeof ms[0]; t++) {
+        epr_err err = {0};
+        nn_model *m = NULL;
+        const int n = ms[t].n;
+        assert_int_equal(nn_model_build(nn_builtin_spec(ms[t].name), ms[t].c, ms[t].hw, ms[t].hw, n, &m, &err), 0);
+        assert_int_equal(nn_model_alloc_params(m, &err), 0);
+        nn_model_init_params(m, 300 + t);
+        const size_t in = (size_t)n * m->in_size, np = nn_model_num_params(m);
+        float *x = malloc(sizeof(float) * in);
+        int *lab = malloc(sizeof(int) * n);
+        assert_true(x && lab);
+        cmn_rng r = {300 + t, 9, 0};
+        for (size_t i = 0; i < in; i++) x[i] = cmn_rng_next_uniform(&r) - 0.3f;
+        for (int s = 0; s < n; s++) lab[s] = (int)cmn_rng_below(&r, nn_model_num_classes(m));
+        pass_out off, on;
+        relu_pass(m, x, lab, n, ms[t].training, 0, &off);
+        relu_pass(m, x, lab, n, ms[t].training, 1, &on);
+        size_t ns = 0, d = 0;
+        for (int b = 0; b < nn_model_num_buffers(m); b++) ns += nn_model_buffer(m, b)->size;
+        int fused = 0;
+        for (int i = 0; i < m->n_layers; i++) {
+            const nn_layer *L = &m->layers[i];
+            int j = i; /* the off pass's layer whose output layer i's buffer holds after the forward */
+            for (int k = i + 1; k < m->n_layers; k++)
+                if (m->layers[k].op == NN_RELU && m->layers[k].in == i && on.yp[k] == on.yp[i]) j = k;
+            if (L->op == NN_RELU && L->in >= 0 && on.yp[i] == on.yp[L->in]) fused++;
+            d += differ(on.y[i], off.y[j], (size_t)n * L->out_size);
+        }
+        const size_t dg = differ(on.grads, off.grads, np), dx = differ(on.gx, off.gx, in),
+                     dst = differ(on.stats, off.stats, ns);
+        const int same_loss = memcmp(&on.loss, &off.loss, sizeof(double)) == 0;
+        const int ok = d == 0 && dg == 0 && dx == 0 && dst == 0 && same_loss && fused > 0;
+        fprintf(stderr,
+                "  relu in place %-12s batch %d %s: %d ReLUs fused; elements that differ from the unfused pass: "
+                "layer outputs %zu, gradients %zu of %zu, input gradient %zu, statistics %zu, loss %s%s\n",
+                ms[t].name, n, ms[t].training ? "train" : "eval", fused, d, dg, np, dx, dst,
+                same_loss ? "same" : "differs", ok ? "" : "  FAIL");
+        bad += !ok;
+        for (int i = 0; i < m->n_layers; i++) free(on.y[i]), free(off.y[i]);
+        free(on.y), free(off.y), free(on.yp), free(off.yp);
+        free(on.grads), free(off.grads), free(on.gx), free(off.gx), free(on.stats), free(off.stats);
+        free(x), free(lab);
+        nn_model_free(m);
+    }
+    assert_int_equal(bad, 0);
+}
+
 /* ---- optimizers and EMA: bitwise equal to the CPU ---- */
 static void test_optimizers(void **st) {
     (void)st;
@@ -528,11 +640,12 @@ int main(void) {
     int rc = gpu_test_open("test_gpu_nn", &G);
     if (rc) return rc;
     if (getenv("EPR_TEST_FILTER")) cmocka_set_test_filter(getenv("EPR_TEST_FILTER")); /* e.g. test_conv* */
+    nn_cuda_set_relu_inplace(G, 0); /* every layer's output of its own, to compare with the CPU's */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense),        cmocka_unit_test(test_conv),   cmocka_unit_test(test_conv_winograd),
         cmocka_unit_test(test_conv_chunked), cmocka_unit_test(test_pools),  cmocka_unit_test(test_relu_flatten),
         cmocka_unit_test(test_batchnorm),    cmocka_unit_test(test_add),    cmocka_unit_test(test_cross_entropy),
-        cmocka_unit_test(test_optimizers),   cmocka_unit_test(test_models),
+        cmocka_unit_test(test_optimizers),   cmocka_unit_test(test_models), cmocka_unit_test(test_relu_inplace),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     nn_cuda_close(G);

@@ -45,6 +45,8 @@ extern "C" int nn_cuda_open(int device, nn_cuda **out, epr_err *err) {
     cublasSetAtomicsMode(c->blas, CUBLAS_ATOMICS_NOT_ALLOWED);
     cublasSetPointerMode(c->blas, CUBLAS_POINTER_MODE_HOST);
     c->winograd = 1;
+    c->relu_inplace = 1;
+    c->direct_min = NN_CUDA_DIRECT_P;
     *out = c;
     return 0;
 }
@@ -59,6 +61,10 @@ extern "C" void nn_cuda_close(nn_cuda *c) {
 }
 
 extern "C" void nn_cuda_set_winograd(nn_cuda *c, int on) { c->winograd = on != 0; }
+
+extern "C" void nn_cuda_set_relu_inplace(nn_cuda *c, int on) { c->relu_inplace = on != 0; }
+
+extern "C" void nn_cuda_set_direct_min(nn_cuda *c, int pixels) { c->direct_min = pixels < 1 ? 1 : pixels; }
 
 extern "C" void nn_cuda_set_tf32(nn_cuda *c, int on) {
     cublasSetMathMode(c->blas, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);

@@ -127,12 +127,17 @@ __global__ void k_scatter_chunk(const float *g, const float *b, int cn, int oc, 
  * large enough to keep cuBLAS busy, one strided-batched call over the
  * samples replaces the im2col copy, the wide GEMM and the reorder (and, in
  * the backward pass, dx_s = W^T dy_s replaces dcol and col2im).  The
- * 256-pixel threshold is a choice, not tuned: ResNet-50's 56x56 and 28x28
- * layers take this path, its 14x14 and 7x7 ones (where per-sample products
- * would be narrow) keep the wide GEMM. */
-#define NN_CUDA_DIRECT_P 256
-static int conv_direct(const nn_layer *L) {
-    return L->k == 1 && L->stride == 1 && L->pad == 0 && L->oh * L->ow >= NN_CUDA_DIRECT_P;
+ * threshold (nn_cuda_set_direct_min, default NN_CUDA_DIRECT_P = 256 pixels:
+ * ResNet-50's 56x56 and 28x28 layers take this path, its 14x14 and 7x7 ones
+ * keep the wide GEMM) is a choice; bench_gpu_nn --direct-min measures others. */
+static int conv_direct(const nn_cuda_model *m, const nn_layer *L) {
+    return L->k == 1 && L->stride == 1 && L->pad == 0 && L->oh * L->ow >= m->c->direct_min;
+}
+
+int nn_cuda_profile_key(const nn_cuda_model *m, const nn_layer *L) {
+    if (L->op != NN_CONV) return (int)L->op;
+    if (m->c->winograd && m->wino_u && nn_cuda_wino_layer(L)) return NN_CUDA_PROF_WINO;
+    return conv_direct(m, L) ? NN_CUDA_PROF_DIRECT : NN_CUDA_PROF_IM2COL;
 }
 
 /* One im2col and one GEMM W[oc, K] x col[K, cn*P] per chunk of samples
@@ -146,7 +151,7 @@ static void conv_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n) {
         return;
     }
     const int K = L->c * L->k * L->k, P = L->oh * L->ow, chunk = nn_cuda_conv_chunk(L, n);
-    if (conv_direct(L)) { /* col is not touched: its owner stays valid */
+    if (conv_direct(m, L)) { /* col is not touched: its owner stays valid */
         if (b) k_bias_fill<<<LAUNCH((size_t)n * L->out_size)>>>(L->y, b, n, L->oc, P);
         nn_cuda_gemm_batched(m->c, 0, 0, L->oc, P, L->c, 1.0f, Wt->w, L->c, 0, x, P, (long long)L->in_size,
                              b ? 1.0f : 0.0f, L->y, P, (long long)L->out_size, n);
@@ -182,7 +187,7 @@ static void conv_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *
         nn_cuda_wino_backward(m, L, x, dx, acc, n);
         return;
     }
-    if (conv_direct(L) && dx) { /* dx_s = W^T dy_s per sample; dW below */
+    if (conv_direct(m, L) && dx) { /* dx_s = W^T dy_s per sample; dW below */
         nn_cuda_gemm_batched(m->c, 1, 0, L->c, P, L->oc, 1.0f, Wt->w, L->c, 0, L->dy, P, (long long)L->out_size,
                              acc ? 1.0f : 0.0f, dx, P, (long long)L->in_size, n);
         dx = NULL;
@@ -355,7 +360,13 @@ __global__ void k_relu_back(const float *y, const float *dy, float *dx, unsigned
     }
 }
 
-__global__ void k_add(const float *a, const float *b, float *y, unsigned n) { GRID_LOOP(i, n) y[i] = a[i] + b[i]; }
+/* relu: max(0, a + b), k_relu's expression (NN_FUSE_RELU_OUT) */
+__global__ void k_add(const float *a, const float *b, float *y, unsigned n, int relu) {
+    GRID_LOOP(i, n) {
+        float v = a[i] + b[i];
+        y[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
+    }
+}
 
 __global__ void k_pass(const float *dy, float *dx, unsigned n, int acc) {
     GRID_LOOP(i, n) dx[i] = acc ? dx[i] + dy[i] : dy[i];
@@ -449,12 +460,14 @@ __global__ void k_bn_eval_stats(int C, float eps, const float *rm, const float *
     }
 }
 
+/* relu: max(0, output), k_relu's expression (NN_FUSE_RELU_OUT) */
 __global__ void k_bn_apply(const float *x, unsigned total, int C, int P, const float *mean, const float *invstd,
-                           const float *beta, float *y) {
+                           const float *beta, float *y, int relu) {
     GRID_LOOP(idx, total) {
         int c = (int)((idx / P) % C);
         float b = beta ? beta[c] : 0.0f;
-        y[idx] = (x[idx] - mean[c]) * invstd[c] + b;
+        float v = (x[idx] - mean[c]) * invstd[c] + b;
+        y[idx] = relu ? (v > 0.0f ? v : 0.0f) : v;
     }
 }
 
@@ -468,7 +481,7 @@ __global__ void k_bn_back_apply(const float *x, const float *dy, unsigned total,
     }
 }
 
-static void bn_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n, int training) {
+static void bn_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n, int training, int relu) {
     const int C = L->c, P = L->h * L->w;
     const float *beta = L->bt >= 0 ? m->tensors[L->bt].w : NULL;
     float *rm = m->buffers[L->rmean].data, *rv = m->buffers[L->rvar].data;
@@ -488,7 +501,7 @@ static void bn_forward(nn_cuda_model *m, nn_layer *L, const float *x, int n, int
         k_bn_eval_stats<<<LAUNCH((size_t)C)>>>(C, L->eps, rm, rv, L->bn_mean, L->bn_invstd);
     }
     const size_t total = (size_t)n * C * P;
-    k_bn_apply<<<LAUNCH(total)>>>(x, total, C, P, L->bn_mean, L->bn_invstd, beta, L->y);
+    k_bn_apply<<<LAUNCH(total)>>>(x, total, C, P, L->bn_mean, L->bn_invstd, beta, L->y, relu);
 }
 
 static void bn_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *dx, int acc, int n) {
@@ -506,6 +519,7 @@ static void bn_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *dx
 
 void nn_cuda_layer_forward(nn_cuda_model *m, nn_layer *L, const float *x, const float *x2, int n, int training) {
     const size_t N = (size_t)n * L->out_size, planes = (size_t)n * L->c;
+    const int fuse = m->fuse[L - m->layers], relu = fuse == NN_FUSE_RELU_OUT;
     switch (L->op) {
     case NN_DENSE: dense_forward(m, L, x, n); break;
     case NN_CONV: conv_forward(m, L, x, n); break;
@@ -514,9 +528,11 @@ void nn_cuda_layer_forward(nn_cuda_model *m, nn_layer *L, const float *x, const 
         break;
     case NN_AVGPOOL: k_avgpool<<<LAUNCH(N)>>>(x, planes, L->h, L->w, L->oh, L->ow, L->k, L->stride, L->y); break;
     case NN_GAP: k_gap<<<LAUNCH(planes)>>>(x, planes, L->h * L->w, L->y); break;
-    case NN_RELU: k_relu<<<LAUNCH(N)>>>(x, L->y, N); break;
-    case NN_BATCHNORM: bn_forward(m, L, x, n, training); break;
-    case NN_ADD: k_add<<<LAUNCH(N)>>>(x, x2, L->y, N); break;
+    case NN_RELU: /* in place when x == L->y (NN_FUSE_RELU_INPLACE) */
+        if (fuse != NN_FUSE_RELU_DONE) k_relu<<<LAUNCH(N)>>>(x, L->y, N);
+        break;
+    case NN_BATCHNORM: bn_forward(m, L, x, n, training, relu); break;
+    case NN_ADD: k_add<<<LAUNCH(N)>>>(x, x2, L->y, N, relu); break;
     case NN_FLATTEN: break; /* y aliases the input */
     }
 }

@@ -34,7 +34,7 @@ extern "C" void nn_cuda_model_free(nn_cuda_model *m) {
     if (m->c) cudaStreamSynchronize(m->c->stream);
     for (int i = 0; m->layers && i < m->host->n_layers; i++) {
         nn_layer *L = &m->layers[i];
-        if (L->op != NN_FLATTEN) cudaFree(L->y);
+        if (L->op != NN_FLATTEN && !(m->fuse && nn_cuda_relu_aliased(m, i))) cudaFree(L->y);
         cudaFree(L->argmax);
         cudaFree(L->bn_mean);
         cudaFree(L->bn_invstd);
@@ -58,6 +58,7 @@ extern "C" void nn_cuda_model_free(nn_cuda_model *m) {
     cudaFree(m->dx_input);
     if (m->h_loss) cudaFreeHost(m->h_loss);
     free(m->layers);
+    free(m->fuse);
     free(m->tensors);
     free(m->buffers);
     free(m);
@@ -108,6 +109,32 @@ out:
     return rc;
 }
 
+/* NN_FUSE_* of every layer (nn_cuda_set_relu_inplace): a ReLU fuses with
+ * its input layer when it is that layer's only reader and the layer is one
+ * whose backward reads its input and not its output. */
+static void plan_relu(nn_cuda_model *m) {
+    const int n = m->host->n_layers;
+    if (!m->c->relu_inplace) return;
+    for (int j = 0; j < n; j++) {
+        const nn_layer *R = &m->host->layers[j];
+        const int i = R->in;
+        if (R->op != NN_RELU || i < 0) continue;
+        int readers = 0;
+        for (int k = 0; k < n; k++) {
+            const nn_layer *L = &m->host->layers[k];
+            readers += (L->in == i) + (L->op == NN_ADD && L->with == i);
+        }
+        const int op = m->host->layers[i].op;
+        if (readers != 1) continue;
+        if (op == NN_BATCHNORM || op == NN_ADD) {
+            m->fuse[i] = NN_FUSE_RELU_OUT;
+            m->fuse[j] = NN_FUSE_RELU_DONE;
+        } else if (op == NN_CONV || op == NN_DENSE) {
+            m->fuse[j] = NN_FUSE_RELU_INPLACE;
+        }
+    }
+}
+
 extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_model **out, epr_err *err) {
     *out = NULL;
     /* Batch norm with a learnable gamma (`batchnorm affine=1`, issue 16)
@@ -124,13 +151,15 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
     m->layers = (nn_layer *)calloc(host->n_layers, sizeof *m->layers);
     m->tensors = (nn_param *)calloc(host->n_tensors ? host->n_tensors : 1, sizeof *m->tensors);
     m->buffers = (nn_buffer *)calloc(host->n_buffers ? host->n_buffers : 1, sizeof *m->buffers);
-    if (!m->layers || !m->tensors || !m->buffers) {
+    m->fuse = (unsigned char *)calloc(host->n_layers, 1);
+    if (!m->layers || !m->tensors || !m->buffers || !m->fuse) {
         nn_cuda_model_free(m);
         return cmn_fail(err, EPR_ENOMEM, "out of memory");
     }
     memcpy(m->tensors, host->tensors, sizeof *m->tensors * host->n_tensors);
     for (int i = 0; i < host->n_tensors; i++) m->tensors[i].w = m->tensors[i].dw = NULL;
     memcpy(m->buffers, host->buffers, sizeof *m->buffers * host->n_buffers);
+    plan_relu(m);
     int oom = 0, maxc = 1;
     for (int b = 0; b < host->n_buffers; b++) {
         m->buffers[b].data = NULL;
@@ -144,7 +173,10 @@ extern "C" int nn_cuda_model_create(nn_cuda *c, const nn_model *host, nn_cuda_mo
         L->argmax = NULL;
         if (oom) continue;
         const size_t act = B * L->out_size;
-        if (L->op != NN_FLATTEN) oom |= DALLOC(L->y, sizeof(float) * act);
+        if (nn_cuda_relu_aliased(m, i))
+            L->y = m->layers[L->in].y; /* the ReLU writes over its input (plan_relu) */
+        else if (L->op != NN_FLATTEN)
+            oom |= DALLOC(L->y, sizeof(float) * act);
         if (L->op == NN_MAXPOOL) oom |= DALLOC(L->argmax, sizeof(int) * act);
         if (L->op == NN_BATCHNORM) {
             oom |= DALLOC(L->bn_mean, sizeof(float) * L->c) | DALLOC(L->bn_invstd, sizeof(float) * L->c);
@@ -326,7 +358,7 @@ static void cuda_forward(void *ctx, nn_layer *L, const float *in, const float *w
         double t0 = cmn_now_s();
         nn_cuda_layer_forward(m, L, in, with, p->n, p->training);
         cudaStreamSynchronize(m->c->stream);
-        m->op_time[2 * L->op] += cmn_now_s() - t0;
+        m->op_time[2 * nn_cuda_profile_key(m, L)] += cmn_now_s() - t0;
     } else {
         nn_cuda_layer_forward(m, L, in, with, p->n, p->training);
     }
@@ -397,7 +429,7 @@ static void cuda_backward(void *ctx, nn_layer *L, const float *x, float *dx, int
         double t0 = cmn_now_s();
         nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, m->n_last);
         cudaStreamSynchronize(m->c->stream);
-        m->op_time[2 * L->op + 1] += cmn_now_s() - t0;
+        m->op_time[2 * nn_cuda_profile_key(m, L) + 1] += cmn_now_s() - t0;
     } else {
         nn_cuda_layer_backward(m, L, x, dx, acc, dx2, acc2, m->n_last);
     }

@@ -62,6 +62,24 @@ void nn_cuda_set_tf32(nn_cuda *c, int on);
  * while it was on: a model created with it off has no Winograd scratch
  * (less device memory) and always uses im2col. */
 void nn_cuda_set_winograd(nn_cuda *c, int on);
+/* ReLUs in place, 1 (the default) or 0; read at model creation.  On, a
+ * ReLU that is its input's only reader and follows a batch norm, add, conv
+ * or dense layer (whose backward reads its input, not its output) writes
+ * over that layer's output, which saves one activation buffer per such
+ * ReLU; after a batch norm or add the ReLU is applied by that layer's own
+ * kernel (one pass less).  The arithmetic is the same bits either way
+ * (tests/gpu/test_gpu_nn.c test_relu_inplace); what changes is that
+ * nn_cuda_model_layer_output of the producer then returns the ReLU's
+ * output.  Off: every layer keeps its own output (the layer-by-layer
+ * comparisons with the CPU). */
+void nn_cuda_set_relu_inplace(nn_cuda *c, int on);
+/* 1x1 stride-1 unpadded convolutions with at least `pixels` output pixels
+ * run as one product per sample in the activations' own layout (no im2col
+ * copy or reorder); smaller ones as im2col + one wide GEMM.  Default
+ * NN_CUDA_DIRECT_P; takes effect at the next pass (forward and backward of
+ * one step must see the same value).  Values below 1 mean 1. */
+#define NN_CUDA_DIRECT_P 256
+void nn_cuda_set_direct_min(nn_cuda *c, int pixels);
 
 /* Wait for the stream; reports any asynchronous CUDA error (EPR_ENUM is not
  * used: a CUDA failure is EPR_EIO with cudaGetErrorString in the message). */
@@ -121,7 +139,7 @@ void nn_cuda_backward_from(nn_cuda_model *m, const float *d_dout);
 int nn_cuda_model_enable_input_grad(nn_cuda_model *m, epr_err *err);
 const float *nn_cuda_model_input_grad(const nn_cuda_model *m);
 /* Device output of layer i in the last forward (tests compare every layer). */
-const float *nn_cuda_model_layer_output(const nn_cuda_model *m, int i);
+const float *nn_cuda_model_layer_output(const nn_cuda_model *m, int i); /* see nn_cuda_set_relu_inplace */
 /* The rest of the state the backward of layer i reads (NULL where the layer
  * has none): max-pool argmax [n, C, OH, OW] (offset within the input plane),
  * batch-norm mean and 1/std [C]; and the softmax of the last forward
@@ -132,10 +150,14 @@ void nn_cuda_model_layer_state(const nn_cuda_model *m, int i, const int **argmax
                                const float **bn_invstd);
 const float *nn_cuda_model_probs(const nn_cuda_model *m);
 
-/* Optional profile (benchmarks): with op_time non-NULL (2 * number of nn_op
- * doubles) every layer's forward / backward seconds are added to
- * op_time[2*op] / op_time[2*op + 1], the stream synchronised around each
- * layer (slow: for finding where time goes only).  NULL turns it off. */
+/* Optional profile (benchmarks): with op_time non-NULL (2 *
+ * NN_CUDA_PROFILE_KEYS doubles) every layer's forward / backward seconds
+ * are added to op_time[2*key] / op_time[2*key + 1], the stream synchronised
+ * around each layer (slow: for finding where time goes only).  NULL turns
+ * it off.  key: the layer's nn_op, except convolutions, which count by
+ * algorithm under NN_CUDA_PROF_WINO (Winograd), NN_CUDA_PROF_DIRECT (1x1,
+ * per-sample products) and NN_CUDA_PROF_IM2COL (im2col + GEMM). */
+enum { NN_CUDA_PROF_WINO = NN_FLATTEN + 1, NN_CUDA_PROF_DIRECT, NN_CUDA_PROF_IM2COL, NN_CUDA_PROFILE_KEYS };
 void nn_cuda_model_profile(nn_cuda_model *m, double *op_time);
 
 /* Batch-norm running statistics, device <-> the host model's buffers

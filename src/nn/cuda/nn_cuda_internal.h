@@ -17,8 +17,21 @@ struct nn_cuda {
     int device;
     cudaStream_t stream;
     cublasHandle_t blas;
-    int blas_status; /* first cuBLAS failure since the last sync (0 = none) */
-    int winograd;    /* 3x3 stride-1 convolutions by winograd.cu (nn_cuda_set_winograd) */
+    int blas_status;  /* first cuBLAS failure since the last sync (0 = none) */
+    int winograd;     /* 3x3 stride-1 convolutions by winograd.cu (nn_cuda_set_winograd) */
+    int relu_inplace; /* ReLUs over their producer's output (nn_cuda_set_relu_inplace) */
+    int direct_min;   /* 1x1 stride-1 convolutions of >= this many pixels by per-sample products */
+};
+
+/* nn_cuda_model.fuse[i], decided at model creation (model.cu plan_relu):
+ * a ReLU whose input is read by it alone, produced by a layer whose
+ * backward does not read its own output (batch norm, add, conv, dense),
+ * overwrites that output instead of a buffer of its own. */
+enum {
+    NN_FUSE_NONE = 0,
+    NN_FUSE_RELU_OUT,     /* batch norm or add: its forward writes max(0, output) (the ReLU's work) */
+    NN_FUSE_RELU_DONE,    /* ReLU after NN_FUSE_RELU_OUT: y is the producer's y, forward does nothing */
+    NN_FUSE_RELU_INPLACE, /* ReLU after a conv or dense: y is the producer's y, applied in place */
 };
 
 /* The device model.  host is the model it mirrors: its shapes, counts and
@@ -32,6 +45,7 @@ struct nn_cuda_model {
     nn_layer *layers;                /* [host->n_layers] */
     nn_param *tensors;               /* [host->n_tensors] */
     nn_buffer *buffers;              /* [host->n_buffers] */
+    unsigned char *fuse;             /* [host->n_layers] NN_FUSE_* */
     float *param_block, *grad_block; /* alloc_params only */
     float **dy_slots;                /* the output-gradient buffers the layers share (model.cu assign_dy) */
     int n_dy_slots;
@@ -56,6 +70,11 @@ struct nn_cuda_model {
     float *dx_input;
     double *op_time; /* optional profile, see nn_cuda_model_profile */
 };
+
+/* Layer i is a ReLU whose y is its input layer's y (not a buffer of its own). */
+static inline int nn_cuda_relu_aliased(const nn_cuda_model *m, int i) {
+    return m->fuse[i] == NN_FUSE_RELU_DONE || m->fuse[i] == NN_FUSE_RELU_INPLACE;
+}
 
 #define NN_CUDA_THREADS 256
 /* Grid-stride loop with 32-bit indices (64-bit division is many times
@@ -98,6 +117,8 @@ void nn_cuda_wino_backward(nn_cuda_model *m, nn_layer *L, const float *x, float 
 #define NN_CUDA_BN_SPLIT 64
 int nn_cuda_bn_split(size_t cnt);
 
+/* nn_cuda_model_profile's key of layer L: its op, or a convolution's algorithm. */
+int nn_cuda_profile_key(const nn_cuda_model *m, const nn_layer *L);
 void nn_cuda_layer_forward(nn_cuda_model *m, nn_layer *L, const float *x, const float *x2, int n, int training);
 void nn_cuda_layer_backward(nn_cuda_model *m, nn_layer *L, const float *x, float *dx, int acc, float *dx2, int acc2,
                             int n);
