@@ -9,7 +9,7 @@
  *   --relu-copy: every ReLU in a buffer of its own instead of in place over
  *   its input (nn_cuda_set_relu_inplace 0); the line says impl=epr-cuda-relucopy
  *   --direct-min P: 1x1 convolutions of >= P output pixels by per-sample
- *   products (nn_cuda_set_direct_min; default 256); the line says impl=epr-cuda-dP
+ *   products (nn_cuda_set_direct_min; default NN_CUDA_DIRECT_P, 49); the line says impl=epr-cuda-dP
  *   --tf32: cuBLAS may use TF32 tensor cores (nn_cuda_set_tf32), as
  *   PyTorch's cuDNN convolutions do by default; the line says impl=epr-cuda-tf32
  *   default: lenet300-100:64 lenet300-100:128 lenet5-caffe:64

@@ -32,7 +32,7 @@ B="resnet20-4:128 vgg16-cifar:128 resnet18:64 resnet50:64"
 timeout 60 "$P/bench_gpu_nn" $B --seconds 1.5 2>&1 | tee "$O/bench_gpu_nn.log"
 timeout 60 "$P/bench_gpu_nn" $B --seconds 1.5 --im2col 2>&1 | tee -a "$O/bench_gpu_nn.log"
 timeout 60 "$P/bench_gpu_nn" $B --seconds 1.5 --relu-copy 2>&1 | tee -a "$O/bench_gpu_nn.log"
-for d in 196 49 1; do timeout 30 "$P/bench_gpu_nn" resnet50:64 --seconds 1.5 --direct-min $d 2>&1 | tee -a "$O/bench_gpu_nn.log"; done
+for d in 256 196 1; do timeout 30 "$P/bench_gpu_nn" resnet50:64 --seconds 1.5 --direct-min $d 2>&1 | tee -a "$O/bench_gpu_nn.log"; done
 timeout 40 "$P/bench_gpu_nn" resnet20-4:128 vgg16-cifar:128 resnet50:64 --seconds 1 --profile 2>&1 | grep -v "^impl" | tee -a "$O/bench_gpu_nn.log"
 
 echo "== 3. bench_train --device cuda (Winograd, im2col) and torch_train.py --device cuda $(el)"

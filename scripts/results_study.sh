@@ -7,6 +7,11 @@
 # directories under DIR/<table> (default runs/gpu); this script trains
 # nothing: per table `epr pareto`, the EPR table with the issue's target,
 # the methods table and the Pareto plot (docs/img/pareto_<table>.png).
+# A table whose runs are not under DIR (runs/ is not kept in git, so a new
+# checkout has only what its own calls brought back) keeps the section that
+# docs/results-study.md already has, marked as such.  Runs of a table
+# brought back by a later call go to DIR/<table>_<part> (a section of its
+# own: `parts` below), so that the earlier section stays as generated.
 #   scripts/results_study.sh [--out DIR] [--build DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,18 +30,32 @@ epr=$build/epr py=/usr/bin/python3 doc=docs/results-study.md
 # table -> "ratio:points" target of issue 14 / 15, and a title
 declare -A target=([study_lenet300_mnist10k]=400:0.3 [study_lenet300_mnist10k_40k]=400:0.3 [study_lenet5_mnist10k]=800:0.3
                    [study_lenet5_mnist10k_40k]=800:0.3 [study_lenet300_fashion]=60:0.5 [study_lenet5_fashion]=120:0.5
-                   [gpu_resnet20-4_fashion]=100:0.5 [gpu_vgg16_fashion]=200:0.5 [gpu_vgg16_fashion_ramp]=200:0.5 [gpu_resnet20-4_fashion_8k]=100:0.5)
+                   [gpu_resnet20-4_fashion]=100:0.5 [gpu_vgg16_fashion]=200:0.5 [gpu_vgg16_fashion_ramp]=200:0.5 [gpu_resnet20-4_fashion_8k]=100:0.5
+                   [gpu_resnet20-4_fashion_8k_call3]=100:0.5)
 declare -A title=([study_lenet300_mnist10k]="LeNet300-100, MNIST-10k, 20k steps" [study_lenet300_mnist10k_40k]="LeNet300-100, MNIST-10k, 40k steps"
                   [study_lenet5_mnist10k]="LeNet5-Caffe, MNIST-10k, 20k steps" [study_lenet5_mnist10k_40k]="LeNet5-Caffe, MNIST-10k, 40k steps"
                   [study_lenet300_fashion]="LeNet300-100, Fashion-MNIST, 40k steps" [study_lenet5_fashion]="LeNet5-Caffe, Fashion-MNIST, 40k steps"
                   [gpu_resnet20-4_fashion]="ResNet-20-4, Fashion-MNIST, 4k steps" [gpu_vgg16_fashion]="VGG-16, Fashion-MNIST, 6k steps"
                   [gpu_vgg16_fashion_ramp]="VGG-16, Fashion-MNIST, 6k steps, lambda ramp and lr warm-up"
-                  [gpu_resnet20-4_fashion_8k]="ResNet-20-4, Fashion-MNIST, 8k steps")
+                  [gpu_resnet20-4_fashion_8k]="ResNet-20-4, Fashion-MNIST, 8k steps"
+                  [gpu_resnet20-4_fashion_8k_call3]="ResNet-20-4, Fashion-MNIST, 8k steps, the third call's rows")
+# a section made of a later call's runs of a table: its sweep table
+declare -A parts=([gpu_resnet20-4_fashion_8k_call3]=gpu_resnet20-4_fashion_8k)
 # the error axis where the default (baseline + 3 points) would hide a method's front
-declare -A ymax=([gpu_vgg16_fashion]=16 [gpu_vgg16_fashion_ramp]=16 [gpu_resnet20-4_fashion]=22 [gpu_resnet20-4_fashion_8k]=22)
+declare -A ymax=([gpu_vgg16_fashion]=16 [gpu_vgg16_fashion_ramp]=16 [gpu_resnet20-4_fashion]=22 [gpu_resnet20-4_fashion_8k]=22
+                 [gpu_resnet20-4_fashion_8k_call3]=22)
 tables="study_lenet300_mnist10k study_lenet300_mnist10k_40k study_lenet5_mnist10k study_lenet5_mnist10k_40k
-        study_lenet300_fashion study_lenet5_fashion gpu_resnet20-4_fashion gpu_resnet20-4_fashion_8k gpu_vgg16_fashion gpu_vgg16_fashion_ramp"
+        study_lenet300_fashion study_lenet5_fashion gpu_resnet20-4_fashion gpu_resnet20-4_fashion_8k
+        gpu_resnet20-4_fashion_8k_call3 gpu_vgg16_fashion gpu_vgg16_fashion_ramp"
 mkdir -p docs/img
+kept="(Kept from the earlier docs/results-study.md: the runs of this table are not in this checkout.)"
+# prints table $1's section of the current document (heading to the next heading), marked as kept
+keep_section() {
+  [ -f "$doc" ] && awk -v h="## ${title[$1]} (" -v k="$kept" '
+    index($0, "## ") == 1 { on = index($0, h) == 1; if (on) { print; print ""; print k; print ""; skip = 1; next } }
+    on && skip && ($0 == "" || $0 == k) { next }
+    on { skip = 0; print }' "$doc"
+}
 {
   echo "# Results on the GPU: the issue-14 study and the large networks"
   echo
@@ -52,7 +71,11 @@ mkdir -p docs/img
   [ -f docs/results-study-notes.md ] && cat docs/results-study-notes.md && echo
   for t in $tables; do
     d=$out/$t
-    echo "## ${title[$t]} (\`sweeps/$t.tsv\`)"
+    if [ ! -d "$d" ]; then
+      sec=$(keep_section "$t")
+      if [ -n "$sec" ]; then echo "$sec"; echo; continue; fi
+    fi
+    echo "## ${title[$t]} (\`sweeps/${parts[$t]:-$t}.tsv\`)"
     echo
     if [ ! -d "$d" ]; then echo "(not run yet: no \`$d\`)"; echo; continue; fi
     "$epr" pareto "$d" --quiet || echo "results_study.sh: epr pareto $d: exit status $? (see $d/report.md)" >&2

@@ -87,7 +87,7 @@ typedef struct {
     int epr_enabled;
     double lambda;
     float density_lr;
-    float decoder_lr;        /* Adam lr of Ψ when the network optimizer is SGD */
+    float decoder_lr;        /* Adam lr of Ψ when the network optimizer is SGD; 0: Ψ fixed */
     long lambda_ramp_steps;  /* λ ramps up over the first steps (run/schedule.h) */
     double lambda_start;     /* the ramp's start, a fraction of lambda */
     long freeze_phi_steps;   /* the last steps train with φ frozen (0 = none) */

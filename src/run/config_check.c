@@ -223,7 +223,11 @@ static int validate_experiment(cfg_experiment *cfg, epr_err *err) {
     RETURN_ERROR_IF(cfg->lambda < 0, err, EPR_EARG, "%s: [epr] lambda must be >= 0", p);
     CHECK_STATUS(schedule_validate(cfg, err));
     RETURN_ERROR_IF(!(cfg->density_lr > 0), err, EPR_EARG, "%s: [epr] density_lr must be > 0", p);
-    RETURN_ERROR_IF(!(cfg->decoder_lr > 0), err, EPR_EARG, "%s: [epr] decoder_lr must be > 0", p);
+    RETURN_ERROR_IF(!(cfg->decoder_lr >= 0), err, EPR_EARG, "%s: [epr] decoder_lr must be >= 0", p);
+    RETURN_ERROR_IF(cfg->decoder_lr == 0 && strcmp(cfg->optimizer, "sgd"), err, EPR_EARG,
+                    "%s: [epr] decoder_lr = 0 (decoder parameters fixed) needs [train] optimizer = sgd: with adam "
+                    "they take the network's Adam steps",
+                    p);
     RETURN_ERROR_IF(cfg->table_precision < 8 || cfg->table_precision > 16, err, EPR_EARG,
                     "%s: [epr] table_precision must be in 8..16", p);
     for (int i = 0; i < cfg->n_groups; i++) {

@@ -268,7 +268,7 @@ static void step_update_net(trainer *t) {
             do_sgd(t, &sgd, p, g, a.opt1, b);
             do_sgd(t, &sgd, p + e, g + e, a.opt1 + e, nn - e);
             t->dec_adam.lr = cfg->decoder_lr * lr / cfg->lr; /* follows the schedule */
-            do_adam(t, &t->dec_adam, p + b, g + b, a.dec1, a.dec2, e - b);
+            if (cfg->decoder_lr > 0) do_adam(t, &t->dec_adam, p + b, g + b, a.dec1, a.dec2, e - b); /* 0: Ψ fixed */
         } else {
             do_sgd(t, &sgd, p, g, a.opt1, nn);
         }

@@ -344,10 +344,12 @@ static void test_conv(void **st) {
     assert_int_equal(run_cmp(CASE("conv", "conv out=2 k=4 stride=3 pad=2", 2, 9, 5, 3), 6), 0);
     assert_int_equal(run_cmp(CASE("conv", "conv out=6 k=1 stride=2 bias=0", 5, 5, 7, 3), 7), 0);
     assert_int_equal(run_cmp(CASE("conv", "conv out=7 k=5", 3, 12, 11, 3), 8), 0);
-    /* 1x1 stride 1: per-sample products where P >= 256 (layers.cu
-     * conv_direct), im2col below; dx added into a consumed buffer */
+    /* 1x1 stride 1: per-sample products where P >= NN_CUDA_DIRECT_P = 49
+     * (layers.cu conv_direct), im2col below; dx added into a consumed buffer */
     assert_int_equal(run_cmp(CASE("conv1x1", "conv out=6 k=1", 5, 16, 17, 3), 37), 0);
     assert_int_equal(run_cmp(CASE("conv1x1", "conv out=4 k=1 bias=0", 7, 15, 16, 2), 38), 0);
+    assert_int_equal(run_cmp(CASE("conv1x1", "conv out=5 k=1", 6, 7, 7, 3), 41), 0);        /* P = 49 */
+    assert_int_equal(run_cmp(CASE("conv1x1", "conv out=4 k=1 bias=0", 7, 6, 8, 2), 42), 0); /* P = 48 */
     assert_int_equal(
         run_cmp(CASE("conv1x1", "conv name=a out=5 k=1; conv out=5 k=1 bias=0; add with=a", 3, 16, 16, 2), 39), 0);
     /* The first convolution's forward data stays in the scratch buffer (its

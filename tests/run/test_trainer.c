@@ -143,6 +143,36 @@ static void test_deterministic_sgd_psi(void **state) {
     check_deterministic(ov, 4, 12, 1);
 }
 
+/* [epr] decoder_lr = 0 (the paper's fixed ϕ_W): Ψ keeps its initial bits
+ * while the latents move; deterministic; refused with adam. */
+static void test_fixed_psi(void **state) {
+    (void)state;
+    const char *ov[] = {"train.optimizer=sgd", "train.lr=0.05", "epr.decoder_lr=0"};
+    check_deterministic(ov, 3, 6, 1);
+    cfg_experiment cfg;
+    load(&cfg, ov, 3);
+    trainer *t = make(&cfg, 256, 64);
+    rp_model *em = trainer_model(t);
+    size_t b, e, n = rp_model_size(em);
+    rp_model_psi_range(em, &b, &e);
+    assert_true(e > b);
+    float *init = malloc(n * sizeof *init);
+    assert_non_null(init);
+    memcpy(init, rp_model_params(em), n * sizeof *init);
+    double m[N_SLOTS];
+    for (int i = 0; i < 6; i++) trainer_step(t, m);
+    assert_memory_equal(init + b, rp_model_params(em) + b, (e - b) * sizeof *init);
+    assert_true(memcmp(init, rp_model_params(em), b * sizeof *init) != 0); /* the latents (before Ψ) moved */
+    free(init);
+    trainer_free(t);
+    cfg_free(&cfg);
+    epr_err err = {0};
+    const char *adam[] = {"epr.decoder_lr=0"};
+    assert_int_not_equal(cfg_load_string(EXPERIMENT, "test_trainer.ini", adam, 1, &cfg, &err), 0);
+    assert_non_null(strstr(err.msg, "decoder_lr = 0"));
+    print_message("%s\n", err.msg);
+}
+
 static void test_deterministic_plain_prune_share(void **state) {
     (void)state;
     const char *ov[] = {"epr.enabled=false", "baseline.prune=0.5", "baseline.prune_at=4", "baseline.kmeans_bits=3",
@@ -261,6 +291,7 @@ int main(void) {
         cmocka_unit_test(test_learns),
         cmocka_unit_test(test_deterministic_adam_epr),
         cmocka_unit_test(test_deterministic_sgd_psi),
+        cmocka_unit_test(test_fixed_psi),
         cmocka_unit_test(test_deterministic_plain_prune_share),
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_device_cuda_refused_without_cuda),

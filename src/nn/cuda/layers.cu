@@ -127,9 +127,10 @@ __global__ void k_scatter_chunk(const float *g, const float *b, int cn, int oc, 
  * large enough to keep cuBLAS busy, one strided-batched call over the
  * samples replaces the im2col copy, the wide GEMM and the reorder (and, in
  * the backward pass, dx_s = W^T dy_s replaces dcol and col2im).  The
- * threshold (nn_cuda_set_direct_min, default NN_CUDA_DIRECT_P = 256 pixels:
- * ResNet-50's 56x56 and 28x28 layers take this path, its 14x14 and 7x7 ones
- * keep the wide GEMM) is a choice; bench_gpu_nn --direct-min measures others. */
+ * threshold (nn_cuda_set_direct_min, default NN_CUDA_DIRECT_P = 49 pixels:
+ * all of ResNet-50's 1x1 stride-1 layers, down to 7x7) was measured with
+ * bench_gpu_nn --direct-min: 1.7% more img/s than 256 (which left the 14x14
+ * and 7x7 ones to im2col); smaller outputs keep the wide GEMM. */
 static int conv_direct(const nn_cuda_model *m, const nn_layer *L) {
     return L->k == 1 && L->stride == 1 && L->pad == 0 && L->oh * L->ow >= m->c->direct_min;
 }

@@ -78,7 +78,7 @@ void nn_cuda_set_relu_inplace(nn_cuda *c, int on);
  * copy or reorder); smaller ones as im2col + one wide GEMM.  Default
  * NN_CUDA_DIRECT_P; takes effect at the next pass (forward and backward of
  * one step must see the same value).  Values below 1 mean 1. */
-#define NN_CUDA_DIRECT_P 256
+#define NN_CUDA_DIRECT_P 49 /* ResNet-50 b64 (docs/gpu-logs/conv3): 256 952, 196 969, 49 969, 1 966 img/s */
 void nn_cuda_set_direct_min(nn_cuda *c, int pixels);
 
 /* Wait for the stream; reports any asynchronous CUDA error (EPR_ENUM is not
