@@ -31,22 +31,23 @@ epr=$build/epr py=/usr/bin/python3 doc=docs/results-study.md
 declare -A target=([study_lenet300_mnist10k]=400:0.3 [study_lenet300_mnist10k_40k]=400:0.3 [study_lenet5_mnist10k]=800:0.3
                    [study_lenet5_mnist10k_40k]=800:0.3 [study_lenet300_fashion]=60:0.5 [study_lenet5_fashion]=120:0.5
                    [gpu_resnet20-4_fashion]=100:0.5 [gpu_vgg16_fashion]=200:0.5 [gpu_vgg16_fashion_ramp]=200:0.5 [gpu_resnet20-4_fashion_8k]=100:0.5
-                   [gpu_resnet20-4_fashion_8k_call3]=100:0.5)
+                   [gpu_resnet20-4_fashion_8k_call3]=100:0.5 [gpu_vgg16_fashion_fixpsi]=200:0.5)
 declare -A title=([study_lenet300_mnist10k]="LeNet300-100, MNIST-10k, 20k steps" [study_lenet300_mnist10k_40k]="LeNet300-100, MNIST-10k, 40k steps"
                   [study_lenet5_mnist10k]="LeNet5-Caffe, MNIST-10k, 20k steps" [study_lenet5_mnist10k_40k]="LeNet5-Caffe, MNIST-10k, 40k steps"
                   [study_lenet300_fashion]="LeNet300-100, Fashion-MNIST, 40k steps" [study_lenet5_fashion]="LeNet5-Caffe, Fashion-MNIST, 40k steps"
                   [gpu_resnet20-4_fashion]="ResNet-20-4, Fashion-MNIST, 4k steps" [gpu_vgg16_fashion]="VGG-16, Fashion-MNIST, 6k steps"
                   [gpu_vgg16_fashion_ramp]="VGG-16, Fashion-MNIST, 6k steps, lambda ramp and lr warm-up"
                   [gpu_resnet20-4_fashion_8k]="ResNet-20-4, Fashion-MNIST, 8k steps"
-                  [gpu_resnet20-4_fashion_8k_call3]="ResNet-20-4, Fashion-MNIST, 8k steps, the third call's rows")
+                  [gpu_resnet20-4_fashion_8k_call3]="ResNet-20-4, Fashion-MNIST, 8k steps, the third call's rows"
+                  [gpu_vgg16_fashion_fixpsi]="VGG-16, Fashion-MNIST, 6k steps, lambda ramp, lr warm-up, decoder parameters fixed")
 # a section made of a later call's runs of a table: its sweep table
 declare -A parts=([gpu_resnet20-4_fashion_8k_call3]=gpu_resnet20-4_fashion_8k)
 # the error axis where the default (baseline + 3 points) would hide a method's front
 declare -A ymax=([gpu_vgg16_fashion]=16 [gpu_vgg16_fashion_ramp]=16 [gpu_resnet20-4_fashion]=22 [gpu_resnet20-4_fashion_8k]=22
-                 [gpu_resnet20-4_fashion_8k_call3]=22)
+                 [gpu_resnet20-4_fashion_8k_call3]=22 [gpu_vgg16_fashion_fixpsi]=16)
 tables="study_lenet300_mnist10k study_lenet300_mnist10k_40k study_lenet5_mnist10k study_lenet5_mnist10k_40k
         study_lenet300_fashion study_lenet5_fashion gpu_resnet20-4_fashion gpu_resnet20-4_fashion_8k
-        gpu_resnet20-4_fashion_8k_call3 gpu_vgg16_fashion gpu_vgg16_fashion_ramp"
+        gpu_resnet20-4_fashion_8k_call3 gpu_vgg16_fashion gpu_vgg16_fashion_ramp gpu_vgg16_fashion_fixpsi"
 mkdir -p docs/img
 kept="(Kept from the earlier docs/results-study.md: the runs of this table are not in this checkout.)"
 # prints table $1's section of the current document (heading to the next heading), marked as kept
