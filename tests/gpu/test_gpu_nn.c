@@ -445,17 +445,23 @@ static void test_cross_entropy(void **st) {
     assert_int_equal(run_cmp(CASE("ce", "dense out=1000", 7, 3, 3, 3, .ce = 1, .gs = 1.0f / 3), 26), 0);
 }
 
+/* The whole models of test_models and test_relu_inplace: input shape,
+ * the batch of each test, training (1) or eval mode. */
+typedef struct {
+    const char *name;
+    int c, hw, n, n_relu, training;
+} model_case;
+static const model_case MODELS[] = {
+    {"lenet300-100", 1, 28, 64, 16, 1}, {"lenet5-caffe", 1, 28, 32, 8, 1}, {"resnet20-4", 3, 32, 8, 4, 1},
+    {"resnet20-4", 3, 32, 5, 3, 0},     {"vgg16-cifar", 3, 32, 4, 2, 1},
+};
+#define N_MODELS (sizeof MODELS / sizeof MODELS[0])
+
 static void test_models(void **st) {
     (void)st;
-    const struct {
-        const char *name;
-        int c, hw, n, training;
-    } ms[] = {
-        {"lenet300-100", 1, 28, 64, 1}, {"lenet5-caffe", 1, 28, 32, 1}, {"resnet20-4", 3, 32, 8, 1},
-        {"resnet20-4", 3, 32, 5, 0},    {"vgg16-cifar", 3, 32, 4, 1},
-    };
+    const model_case *ms = MODELS;
     int bad = 0;
-    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+    for (size_t i = 0; i < N_MODELS; i++) {
         cmp_case cc = {.name = ms[i].name,
                        .spec = nn_builtin_spec(ms[i].name),
                        .c = ms[i].c,
@@ -536,18 +542,12 @@ static size_t differ(const float *a, const float *b, size_t n) {
 
 static void test_relu_inplace(void **st) {
     (void)st;
-    const struct {
-        const char *name;
-        int c, hw, n, training;
-    } ms[] = {
-        {"lenet300-100", 1, 28, 16, 1}, {"lenet5-caffe", 1, 28, 8, 1}, {"resnet20-4", 3, 32, 4, 1},
-        {"resnet20-4", 3, 32, 3, 0},    {"vgg16-cifar", 3, 32, 2, 1},
-    };
+    const model_case *ms = MODELS;
     int bad = 0;
-    for (size_t t = 0; t < sizeof ms / sizeof ms[0]; t++) {
+    for (size_t t = 0; t < N_MODELS; t++) {
         epr_err err = {0};
         nn_model *m = NULL;
-        const int n = ms[t].n;
+        const int n = ms[t].n_relu;
         assert_int_equal(nn_model_build(nn_builtin_spec(ms[t].name), ms[t].c, ms[t].hw, ms[t].hw, n, &m, &err), 0);
         assert_int_equal(nn_model_alloc_params(m, &err), 0);
         nn_model_init_params(m, 300 + t);
