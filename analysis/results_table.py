@@ -2,7 +2,7 @@
 """Markdown tables of EPR results against the plain baseline, read from the
 run files (run.h5) of result directories made by `epr sweep`.
 
-usage: /usr/bin/python3 analysis/results_table.py [--target RATIO:POINTS] DIR [DIR ...]
+usage: /usr/bin/python3 analysis/results_table.py [--target RATIO:POINTS] [--base-log LOG ...] DIR [DIR ...]
        /usr/bin/python3 analysis/results_table.py --methods [--points P1,P2] DIR [DIR ...]
 
 For each DIR (one network and data set): the plain float32 runs (epr
@@ -16,7 +16,12 @@ methods, e.g. SQ and DFT; a validation column when runs held images out,
 docs/validation.md).  --target RATIO:POINTS adds a line saying which
 runs reach RATIO x at <= baseline + POINTS, and one for the means over
 seeds of DIR/sweep.h5 /points (`epr pareto DIR`): the points of two or more
-seeds whose mean ratio and mean error reach it.
+seeds whose mean ratio and mean error reach it.  --base-log LOG (repeatable)
+takes the baseline from the training logs of plain runs whose run files are
+not in DIR (a later table's rows against an earlier table's baseline): the
+line "test error: X% (EMA)" that `epr train` prints at the end, the seed
+from the log's name (..._sN.log); the table says where the baseline came
+from.
 
 --methods: EPR against the baselines (issue 8), from DIR/sweep.h5 (run
 `epr pareto DIR` first: it reads the run files and their baselines.h5 and
@@ -31,6 +36,7 @@ threshold, which method is smallest and whether EPR beats every baseline,
 and the paper's Table 1 figure for the network and data set."""
 import glob
 import os
+import re
 import sys
 
 try:
@@ -80,15 +86,37 @@ def load(d):
     return runs
 
 
-def table(d, target):
+def base_from_logs(logs):
+    """Plain runs read from their `epr train` logs: [{'err', 'seed', 'log'}]."""
+    out = []
+    for p in logs:
+        try:
+            text = open(p, encoding="utf-8", errors="replace").read()
+        except OSError as e:
+            sys.exit(f"results_table.py: --base-log {p}: {e.strerror}")
+        m = re.search(r"^test error: ([0-9.]+)% \(EMA\)", text, re.M)
+        sd = re.search(r"_s([0-9]+)\.log$", p)
+        if not m or not sd or "epr.enabled=false" not in text and "plain" not in os.path.basename(p):
+            sys.exit(f"results_table.py: --base-log {p}: not the log of a finished plain run (no 'test error: X% (EMA)' "
+                     "line, or no _sN seed in its name)")
+        out.append(dict(err=float(m.group(1)) / 100, seed=int(sd.group(1)), log=p))
+    return out
+
+
+def table(d, target, base_logs=()):
     runs = load(d)
     base = [r for r in runs if not r["epr"] and not r["pruned"]]
+    logged = base_from_logs(base_logs) if base_logs else []
     epr = sorted((r for r in runs if r["epr"]), key=lambda r: (r["lam"], r["seed"]))
     if not runs:
         return f"(no finished runs in {d})\n"
     r0 = runs[0]
     out = [f"### {r0['model']} on {r0['data']} (`{os.path.basename(os.path.normpath(d))}`)\n"]
-    if base:
+    if logged:
+        b = sum(r["err"] for r in logged) / len(logged)
+        out.append("Plain float32 baseline from the logs of runs not in this directory: " + ", ".join(
+            f"{100 * r['err']:.2f}% (seed {r['seed']}, `{r['log']}`)" for r in logged) + f"; mean **{100 * b:.2f}%**.\n")
+    elif base:
         b = sum(r["err"] for r in base) / len(base)
         out.append(f"Plain float32 baseline ({r0['f32']:,} bytes), EMA weights, {base[0]['steps']} steps, batch "
                    f"{base[0]['batch']}: " + ", ".join(f"{100 * r['err']:.2f}% (seed {r['seed']})" for r in base)
@@ -304,11 +332,14 @@ def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
-    target, methods, points = None, False, [0.3, 1.0]
+    target, methods, points, base_logs = None, False, [0.3, 1.0], []
     while argv and argv[0].startswith("--"):
         if argv[0] == "--target" and len(argv) > 1:
             r, p = argv[1].split(":")
             target = (float(r), float(p))
+            argv = argv[2:]
+        elif argv[0] == "--base-log" and len(argv) > 1:
+            base_logs.append(argv[1])
             argv = argv[2:]
         elif argv[0] == "--methods":
             methods = True
@@ -321,7 +352,7 @@ def main(argv):
     if not argv:
         sys.exit("results_table.py: no DIR (see --help)")
     for d in argv:
-        print(methods_table(d, points) if methods else table(d, target))
+        print(methods_table(d, points) if methods else table(d, target, base_logs))
     return 0
 
 
