@@ -101,8 +101,9 @@ def front(size, err):
 
 
 def fmt_lambda(v):
-    m, e = f"{v:.0e}".split("e")
-    return f"{m}e{int(e)}"
+    """3e-07 -> 3e-7, 2.5e-07 -> 2.5e-7 (up to three digits: a λ is never rounded to a neighbour's)."""
+    m, e = f"{v:.2e}".split("e")
+    return f"{m.rstrip('0').rstrip('.')}e{int(e)}"
 
 
 def fmt_bytes(v, _=None):

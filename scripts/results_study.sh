@@ -31,7 +31,9 @@ epr=$build/epr py=/usr/bin/python3 doc=docs/results-study.md
 declare -A target=([study_lenet300_mnist10k]=400:0.3 [study_lenet300_mnist10k_40k]=400:0.3 [study_lenet5_mnist10k]=800:0.3
                    [study_lenet5_mnist10k_40k]=800:0.3 [study_lenet300_fashion]=60:0.5 [study_lenet5_fashion]=120:0.5
                    [gpu_resnet20-4_fashion]=100:0.5 [gpu_vgg16_fashion]=200:0.5 [gpu_vgg16_fashion_ramp]=200:0.5 [gpu_resnet20-4_fashion_8k]=100:0.5
-                   [gpu_resnet20-4_fashion_8k_call3]=100:0.5 [gpu_vgg16_fashion_fixpsi]=200:0.5)
+                   [gpu_resnet20-4_fashion_8k_call3]=100:0.5 [gpu_vgg16_fashion_fixpsi]=200:0.5 [gpu_vgg16_fashion_fix3]=200:0.5
+                   [gpu_vgg16_fashion_fix27]=200:0.5 [gpu_vgg16_fashion_fix25]=200:0.5 [gpu_vgg16_fashion_fix23]=200:0.5
+                   [gpu_vgg16_fashion_dlr]=200:0.5 [gpu_resnet20-4_fashion_8k_fix27]=100:0.5)
 declare -A title=([study_lenet300_mnist10k]="LeNet300-100, MNIST-10k, 20k steps" [study_lenet300_mnist10k_40k]="LeNet300-100, MNIST-10k, 40k steps"
                   [study_lenet5_mnist10k]="LeNet5-Caffe, MNIST-10k, 20k steps" [study_lenet5_mnist10k_40k]="LeNet5-Caffe, MNIST-10k, 40k steps"
                   [study_lenet300_fashion]="LeNet300-100, Fashion-MNIST, 40k steps" [study_lenet5_fashion]="LeNet5-Caffe, Fashion-MNIST, 40k steps"
@@ -39,15 +41,34 @@ declare -A title=([study_lenet300_mnist10k]="LeNet300-100, MNIST-10k, 20k steps"
                   [gpu_vgg16_fashion_ramp]="VGG-16, Fashion-MNIST, 6k steps, lambda ramp and lr warm-up"
                   [gpu_resnet20-4_fashion_8k]="ResNet-20-4, Fashion-MNIST, 8k steps"
                   [gpu_resnet20-4_fashion_8k_call3]="ResNet-20-4, Fashion-MNIST, 8k steps, the third call's rows"
-                  [gpu_vgg16_fashion_fixpsi]="VGG-16, Fashion-MNIST, 6k steps, lambda ramp, lr warm-up, decoder parameters fixed")
-# a section made of a later call's runs of a table: its sweep table
-declare -A parts=([gpu_resnet20-4_fashion_8k_call3]=gpu_resnet20-4_fashion_8k)
+                  [gpu_vgg16_fashion_fixpsi]="VGG-16, Fashion-MNIST, 6k steps, lambda ramp, lr warm-up, decoder parameters fixed"
+                  [gpu_vgg16_fashion_fix3]="VGG-16, Fashion-MNIST, 6k steps, as above with the step fixed at s = e^-3 = 0.050"
+                  [gpu_vgg16_fashion_fix27]="VGG-16, Fashion-MNIST, 6k steps, as above with the step fixed at s = e^-2.7 = 0.067"
+                  [gpu_vgg16_fashion_fix25]="VGG-16, Fashion-MNIST, 6k steps, as above with the step fixed at s = e^-2.5 = 0.082"
+                  [gpu_vgg16_fashion_fix23]="VGG-16, Fashion-MNIST, 6k steps, as above with the step fixed at s = e^-2.3 = 0.100"
+                  [gpu_vgg16_fashion_dlr]="VGG-16, Fashion-MNIST, 6k steps, as above with the steps trained at decoder_lr 1e-4"
+                  [gpu_resnet20-4_fashion_8k_fix27]="ResNet-20-4, Fashion-MNIST, 8k steps, the step fixed at s = e^-2.7 = 0.067")
+# a section made of a later call's runs of a table, or of the runs of one setting
+# from several tables (each with a copy of the plain rows of the table named
+# last, whose baseline they share): its sweep tables
+psi="gpu_vgg16_fashion_psi2.tsv, gpu_vgg16_fashion_psi3.tsv, gpu_vgg16_fashion_psi4.tsv, gpu_vgg16_fashion_fixpsi.tsv"
+declare -A parts=([gpu_resnet20-4_fashion_8k_call3]=gpu_resnet20-4_fashion_8k [gpu_vgg16_fashion_fix3]="$psi"
+                  [gpu_vgg16_fashion_fix27]="$psi" [gpu_vgg16_fashion_fix25]="$psi" [gpu_vgg16_fashion_fix23]="$psi"
+                  [gpu_vgg16_fashion_dlr]="$psi")
+# a table without plain rows of its own: the logs of the plain runs it is
+# measured against (committed under docs/gpu-logs; results_table.py --base-log)
+l12=docs/gpu-logs/study12/gpu_resnet20-4_fashion_8k__plain
+declare -A baselogs=([gpu_resnet20-4_fashion_8k_fix27]="${l12}_s1.log ${l12}_s2.log docs/gpu-logs/study13/logs/gpu_resnet20-4_fashion_8k__plain_s3.log")
 # the error axis where the default (baseline + 3 points) would hide a method's front
 declare -A ymax=([gpu_vgg16_fashion]=16 [gpu_vgg16_fashion_ramp]=16 [gpu_resnet20-4_fashion]=22 [gpu_resnet20-4_fashion_8k]=22
-                 [gpu_resnet20-4_fashion_8k_call3]=22 [gpu_vgg16_fashion_fixpsi]=16)
+                 [gpu_resnet20-4_fashion_8k_call3]=22 [gpu_vgg16_fashion_fixpsi]=16 [gpu_vgg16_fashion_fix3]=16
+                 [gpu_vgg16_fashion_fix27]=16 [gpu_vgg16_fashion_fix25]=16 [gpu_vgg16_fashion_fix23]=16 [gpu_vgg16_fashion_dlr]=16
+                 [gpu_resnet20-4_fashion_8k_fix27]=8)
 tables="study_lenet300_mnist10k study_lenet300_mnist10k_40k study_lenet5_mnist10k study_lenet5_mnist10k_40k
         study_lenet300_fashion study_lenet5_fashion gpu_resnet20-4_fashion gpu_resnet20-4_fashion_8k
-        gpu_resnet20-4_fashion_8k_call3 gpu_vgg16_fashion gpu_vgg16_fashion_ramp gpu_vgg16_fashion_fixpsi"
+        gpu_resnet20-4_fashion_8k_call3 gpu_vgg16_fashion gpu_vgg16_fashion_ramp gpu_vgg16_fashion_fixpsi
+        gpu_vgg16_fashion_fix3 gpu_vgg16_fashion_fix27 gpu_vgg16_fashion_fix25 gpu_vgg16_fashion_fix23 gpu_vgg16_fashion_dlr
+        gpu_resnet20-4_fashion_8k_fix27"
 mkdir -p docs/img
 kept="(Kept from the earlier docs/results-study.md: the runs of this table are not in this checkout.)"
 # prints table $1's section of the current document (heading to the next heading), marked as kept
@@ -76,11 +97,15 @@ keep_section() {
       sec=$(keep_section "$t")
       if [ -n "$sec" ]; then echo "$sec"; echo; continue; fi
     fi
-    echo "## ${title[$t]} (\`sweeps/${parts[$t]:-$t}.tsv\`)"
+    src=${parts[$t]:-$t}
+    case $src in *.tsv*) ;; *) src=$src.tsv ;; esac
+    echo "## ${title[$t]} (\`sweeps/${src//, /\`, \`sweeps/}\`)"
     echo
     if [ ! -d "$d" ]; then echo "(not run yet: no \`$d\`)"; echo; continue; fi
     "$epr" pareto "$d" --quiet || echo "results_study.sh: epr pareto $d: exit status $? (see $d/report.md)" >&2
-    $py analysis/results_table.py --target "${target[$t]}" "$d" | sed 1d
+    bl=()
+    for l in ${baselogs[$t]:-}; do bl+=(--base-log "$l"); done
+    $py analysis/results_table.py --target "${target[$t]}" "${bl[@]}" "$d" | sed 1d
     if [ -f "$d/sweep.h5" ]; then
       $py analysis/results_table.py --methods "$d" | sed 1d
       $py analysis/plot_pareto.py "$d/sweep.h5" -o "$d/pareto.png" --title "${title[$t]}: file size against test error" \
