@@ -53,7 +53,7 @@ declare -A title=([study_lenet300_mnist10k]="LeNet300-100, MNIST-10k, 20k steps"
 # last, whose baseline they share): its sweep tables
 psi="gpu_vgg16_fashion_psi2.tsv, gpu_vgg16_fashion_psi3.tsv, gpu_vgg16_fashion_psi4.tsv, gpu_vgg16_fashion_fixpsi.tsv"
 declare -A parts=([gpu_resnet20-4_fashion_8k_call3]=gpu_resnet20-4_fashion_8k [gpu_vgg16_fashion_fix3]="$psi"
-                  [gpu_vgg16_fashion_fix27]="$psi" [gpu_vgg16_fashion_fix25]="$psi" [gpu_vgg16_fashion_fix23]="$psi"
+                  [gpu_vgg16_fashion_fix27]="gpu_vgg16_fashion_psi3.tsv, gpu_vgg16_fashion_psi4.tsv, gpu_vgg16_fashion_psi5.tsv, gpu_vgg16_fashion_fixpsi.tsv" [gpu_vgg16_fashion_fix25]="$psi" [gpu_vgg16_fashion_fix23]="$psi"
                   [gpu_vgg16_fashion_dlr]="$psi")
 # a table without plain rows of its own: the logs of the plain runs it is
 # measured against (committed under docs/gpu-logs; results_table.py --base-log)
