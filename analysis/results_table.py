@@ -87,18 +87,22 @@ def load(d):
 
 
 def base_from_logs(logs):
-    """Plain runs read from their `epr train` logs: [{'err', 'seed', 'log'}]."""
+    """Plain runs read from their `epr train` logs: [{'err', 'seed', 'log'}].  A plain run
+    ends with "test error: X% (EMA)"; an EPR run's line says "(quantised EMA)" and is refused."""
     out = []
     for p in logs:
         try:
-            text = open(p, encoding="utf-8", errors="replace").read()
+            with open(p, encoding="utf-8", errors="replace") as f:
+                text = f.read()
         except OSError as e:
             sys.exit(f"results_table.py: --base-log {p}: {e.strerror}")
         m = re.search(r"^test error: ([0-9.]+)% \(EMA\)", text, re.M)
         sd = re.search(r"_s([0-9]+)\.log$", p)
-        if not m or not sd or "epr.enabled=false" not in text and "plain" not in os.path.basename(p):
-            sys.exit(f"results_table.py: --base-log {p}: not the log of a finished plain run (no 'test error: X% (EMA)' "
-                     "line, or no _sN seed in its name)")
+        if not m or not sd:
+            sys.exit(f"results_table.py: --base-log {p}: not the log of a finished plain run (no line 'test error: X% "
+                     "(EMA)'; an EPR run's says '(quantised EMA)'), or no _sN seed in its name")
+        if any(r["seed"] == int(sd.group(1)) for r in out):
+            sys.exit(f"results_table.py: --base-log {p}: seed {sd.group(1)} given twice")
         out.append(dict(err=float(m.group(1)) / 100, seed=int(sd.group(1)), log=p))
     return out
 
@@ -112,6 +116,9 @@ def table(d, target, base_logs=()):
         return f"(no finished runs in {d})\n"
     r0 = runs[0]
     out = [f"### {r0['model']} on {r0['data']} (`{os.path.basename(os.path.normpath(d))}`)\n"]
+    if logged and base:
+        sys.exit(f"results_table.py: {d} has plain runs of its own ({', '.join(r['name'] for r in base)}): "
+                 "--base-log is for a directory without them")
     if logged:
         b = sum(r["err"] for r in logged) / len(logged)
         out.append("Plain float32 baseline from the logs of runs not in this directory: " + ", ".join(

@@ -48,13 +48,16 @@ declare -A title=([study_lenet300_mnist10k]="LeNet300-100, MNIST-10k, 20k steps"
                   [gpu_vgg16_fashion_fix23]="VGG-16, Fashion-MNIST, 6k steps, as above with the step fixed at s = e^-2.3 = 0.100"
                   [gpu_vgg16_fashion_dlr]="VGG-16, Fashion-MNIST, 6k steps, as above with the steps trained at decoder_lr 1e-4"
                   [gpu_resnet20-4_fashion_8k_fix27]="ResNet-20-4, Fashion-MNIST, 8k steps, the step fixed at s = e^-2.7 = 0.067")
-# a section made of a later call's runs of a table, or of the runs of one setting
-# from several tables (each with a copy of the plain rows of the table named
-# last, whose baseline they share): its sweep tables
-psi="gpu_vgg16_fashion_psi2.tsv, gpu_vgg16_fashion_psi3.tsv, gpu_vgg16_fashion_psi4.tsv, gpu_vgg16_fashion_fixpsi.tsv"
-declare -A parts=([gpu_resnet20-4_fashion_8k_call3]=gpu_resnet20-4_fashion_8k [gpu_vgg16_fashion_fix3]="$psi"
-                  [gpu_vgg16_fashion_fix27]="gpu_vgg16_fashion_psi3.tsv, gpu_vgg16_fashion_psi4.tsv, gpu_vgg16_fashion_psi5.tsv, gpu_vgg16_fashion_fixpsi.tsv" [gpu_vgg16_fashion_fix25]="$psi" [gpu_vgg16_fashion_fix23]="$psi"
-                  [gpu_vgg16_fashion_dlr]="$psi")
+# a section made of a later call's runs of a table: its sweep table
+declare -A parts=([gpu_resnet20-4_fashion_8k_call3]=gpu_resnet20-4_fashion_8k)
+# a section gathered from the runs of several tables (one setting's runs and the
+# plain rows they are measured against): TABLE/RUN-GLOB under DIR, copied into
+# DIR/<section> when every table named is there; the heading names the tables
+v=gpu_vgg16_fashion plain="gpu_vgg16_fashion_fixpsi/plain_s*"
+declare -A gather=([${v}_fix3]="$plain ${v}_psi2/fix3_* ${v}_psi3/fix3_*"
+                   [${v}_fix27]="$plain ${v}_psi3/fix27_* ${v}_psi4/fix27_* ${v}_psi5/fix27_*"
+                   [${v}_fix25]="$plain ${v}_psi4/fix25_*" [${v}_fix23]="$plain ${v}_psi2/fix23_*"
+                   [${v}_dlr]="$plain ${v}_psi2/dlr1e-4_*")
 # a table without plain rows of its own: the logs of the plain runs it is
 # measured against (committed under docs/gpu-logs; results_table.py --base-log)
 l12=docs/gpu-logs/study12/gpu_resnet20-4_fashion_8k__plain
@@ -93,13 +96,24 @@ keep_section() {
   [ -f docs/results-study-notes.md ] && cat docs/results-study-notes.md && echo
   for t in $tables; do
     d=$out/$t
+    set -f; pats=(${gather[$t]:-}); set +f  # TABLE/GLOB words, expanded under $out below
+    srcs=""
+    for g in "${pats[@]}"; do case " $srcs " in *" ${g%%/*} "*) ;; *) srcs="$srcs ${g%%/*}" ;; esac; done
+    if [ -n "$srcs" ] && (for x in $srcs; do [ -d "$out/$x" ] || exit 1; done); then
+      rm -rf "$d" && mkdir -p "$d"
+      for g in "${pats[@]}"; do
+        n=0
+        for r in "$out"/$g; do [ -d "$r" ] && cp -r "$r" "$d/" && n=$((n + 1)); done
+        [ $n -gt 0 ] || { echo "results_study.sh: $t: no run $out/$g" >&2; exit 1; }
+      done
+    fi
     if [ ! -d "$d" ]; then
       sec=$(keep_section "$t")
       if [ -n "$sec" ]; then echo "$sec"; echo; continue; fi
     fi
     src=${parts[$t]:-$t}
-    case $src in *.tsv*) ;; *) src=$src.tsv ;; esac
-    echo "## ${title[$t]} (\`sweeps/${src//, /\`, \`sweeps/}\`)"
+    [ -n "$srcs" ] && src=$(echo $srcs | sed 's/ /.tsv`, `sweeps\//g')
+    echo "## ${title[$t]} (\`sweeps/$src.tsv\`)"
     echo
     if [ ! -d "$d" ]; then echo "(not run yet: no \`$d\`)"; echo; continue; fi
     "$epr" pareto "$d" --quiet || echo "results_study.sh: epr pareto $d: exit status $? (see $d/report.md)" >&2

@@ -227,16 +227,30 @@ PY
   expect_in "| method | λ | λ·n | seed |" et.md
   expect_in "| epr-dft | 1e-06 |" et.md
   # --base-log: the baseline from plain runs' logs, not from the directory's plain runs
+  mkdir nb && cp -r m/sq1 m/sq2 nb/
   printf 'step 100/100\ntest error: 1.50%% (EMA), 1.60%% raw weights\n' > t_plain_s4.log
   printf 'test error: 2.50%% (EMA), 2.40%% raw weights\n' > t_plain_s5.log
-  $PY "$repo/analysis/results_table.py" --target 100:0.3 --base-log t_plain_s4.log --base-log t_plain_s5.log m > bl.md
+  $PY "$repo/analysis/results_table.py" --target 100:0.3 --base-log t_plain_s4.log --base-log t_plain_s5.log nb > bl.md
   expect_in "from the logs of runs not in this directory: 1.50% (seed 4, \`t_plain_s4.log\`), 2.50% (seed 5" bl.md
   expect_in "mean **2.00%**" bl.md
   printf 'no result\n' > t_plain_s6.log
-  if $PY "$repo/analysis/results_table.py" --target 100:0.3 --base-log t_plain_s6.log m > o 2>&1; then
+  if $PY "$repo/analysis/results_table.py" --target 100:0.3 --base-log t_plain_s6.log nb > o 2>&1; then
     fail "--base-log of an unfinished run accepted"
   fi
   expect_in "t_plain_s6.log: not the log of a finished plain run" o
+  printf 'test error: 2.10%% (quantised EMA), 2.00%% raw weights\n' > t_dft_s7.log
+  if $PY "$repo/analysis/results_table.py" --target 100:0.3 --base-log t_dft_s7.log nb > o 2>&1; then
+    fail "--base-log of an EPR run accepted"
+  fi
+  expect_in "t_dft_s7.log: not the log of a finished plain run" o
+  if $PY "$repo/analysis/results_table.py" --target 100:0.3 --base-log t_plain_s4.log --base-log ./t_plain_s4.log nb > o 2>&1; then
+    fail "--base-log with a seed twice accepted"
+  fi
+  expect_in "seed 4 given twice" o
+  if $PY "$repo/analysis/results_table.py" --target 100:0.3 --base-log t_plain_s4.log m > o 2>&1; then
+    fail "--base-log on a directory with plain runs accepted"
+  fi
+  expect_in "has plain runs of its own (plain_s1, plain_s2)" o
   # an older sweep.h5 (schema 1: no method column) is refused by --methods, still plotted
   cp -r e2 old && $PY -c "import h5py; f = h5py.File('old/sweep.h5', 'a'); del f['runs/method']"
   if $PY "$repo/analysis/results_table.py" --methods old > o 2>&1; then fail "a sweep.h5 without methods accepted"; fi
